@@ -1,0 +1,21 @@
+using VmLab.Abstractions.Plugins;
+using VmLab.Plugins.Faults;
+
+[assembly: VmLabPlugin(typeof(FaultsModule))]
+
+namespace VmLab.Plugins.Faults;
+
+public sealed class FaultsModule : IPluginModule
+{
+    public void Register(IPluginRegistry registry)
+    {
+        registry.AddFaultHandler<DemandZeroHandler, DemandZeroOptions>(
+            "demand-zero",
+            "First touch of anonymous memory: the zero page on a read, a zeroed frame on a write.",
+            c => new DemandZeroHandler(c.Options, c.Metrics));
+        registry.AddFaultHandler<CowHandler, NoOptions>(
+            "cow",
+            "Copy-on-write: reuse the page when it has one reference, else copy it; the zero page becomes a fresh zeroed frame.",
+            c => new CowHandler(c.Options, c.Metrics));
+    }
+}

@@ -1,0 +1,267 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using System.Runtime.CompilerServices;
+using VmLab.Abstractions;
+using VmLab.Abstractions.Tlb;
+
+namespace VmLab.Plugins.Tlb;
+
+/// <summary>Which entry a full TLB gives up.</summary>
+public enum TlbPolicy
+{
+    /// <summary>Least recently used.</summary>
+    Lru,
+    /// <summary>First in, first out: hits do not change the order.</summary>
+    Fifo,
+}
+
+public sealed record FullyAssociativeTlbOptions
+{
+    [Description("Number of entries.")]
+    [Range(1, 1 << 20)]
+    public int Entries { get; init; } = 64;
+
+    [Description("Replacement policy: lru or fifo.")]
+    public TlbPolicy Policy { get; init; } = TlbPolicy.Lru;
+}
+
+/// <summary>
+/// A fully-associative TLB: any page in any entry. Lookup is O(1) through an open-addressed index of tags
+/// (page number, page size, ASID); recency or insertion order is a doubly-linked list in arrays.
+/// Global entries are tagged with a reserved ASID and match every address space.
+/// </summary>
+public sealed class FullyAssociativeTlbState
+{
+    private const ushort GlobalAsid = 0xFFFF;
+    private const int Empty = -1;
+
+    private readonly int _capacity;
+    private readonly bool _lru;
+    private readonly ulong[] _tags;
+    private readonly TlbEntry[] _entries;
+    private readonly int[] _prev, _next;
+    private int _head = Empty, _tail = Empty, _count;
+    private readonly int[] _freeSlots;
+    private int _freeTop;
+    private readonly int[] _index;
+    private readonly int _indexMask;
+    private readonly int[] _sizeCounts = new int[64];
+    private ulong _sizesPresent;
+    private int _globalCount;
+
+    public FullyAssociativeTlbState(FullyAssociativeTlbOptions options)
+    {
+        _capacity = options.Entries;
+        _lru = options.Policy == TlbPolicy.Lru;
+        _tags = new ulong[_capacity];
+        _entries = new TlbEntry[_capacity];
+        _prev = new int[_capacity];
+        _next = new int[_capacity];
+        _freeSlots = new int[_capacity];
+        for (int i = 0; i < _capacity; i++) _freeSlots[i] = _capacity - 1 - i;
+        _freeTop = _capacity;
+        int size = 4;
+        while (size < _capacity * 2) size <<= 1;
+        _index = new int[size];
+        _index.AsSpan().Fill(Empty);
+        _indexMask = size - 1;
+    }
+
+    public int Count => _count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Tag(ulong va, int shift, ushort asid) => ((va >> shift) << 22) | ((ulong)shift << 16) | asid;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Hash(ulong tag)
+    {
+        ulong h = tag * 0x9E3779B97F4A7C15UL;
+        return (int)(h >> 40);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Find(ulong tag)
+    {
+        int i = Hash(tag) & _indexMask;
+        while (true)
+        {
+            int slot = _index[i];
+            if (slot == Empty) return Empty;
+            if (_tags[slot] == tag) return slot;
+            i = (i + 1) & _indexMask;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(ulong va, ushort asid, out TlbEntry entry)
+    {
+        int slot;
+        if (_sizesPresent == 1UL << 12)
+        {
+            slot = Find(Tag(va, 12, asid));
+            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, 12, GlobalAsid));
+        }
+        else
+        {
+            slot = LookupAnySize(va, asid);
+        }
+        if (slot == Empty)
+        {
+            entry = default;
+            return false;
+        }
+        if (_lru && slot != _head) MoveToHead(slot);
+        entry = _entries[slot];
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int LookupAnySize(ulong va, ushort asid)
+    {
+        ulong sizes = _sizesPresent;
+        while (sizes != 0)
+        {
+            int shift = System.Numerics.BitOperations.TrailingZeroCount(sizes);
+            sizes &= sizes - 1;
+            int slot = Find(Tag(va, shift, asid));
+            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, shift, GlobalAsid));
+            if (slot != Empty) return slot;
+        }
+        return Empty;
+    }
+
+    public void Insert(ulong va, ushort asid, in TlbEntry entry)
+    {
+        bool global = (entry.Flags & PageFlags.Global) != 0;
+        ulong tag = Tag(va, entry.PageShift, global ? GlobalAsid : asid);
+        int slot = Find(tag);
+        if (slot != Empty)
+        {
+            _entries[slot] = entry;
+            if (_lru && slot != _head) MoveToHead(slot);
+            return;
+        }
+        if (_count == _capacity) Remove(_tail);
+        slot = _freeSlots[--_freeTop];
+        _tags[slot] = tag;
+        _entries[slot] = entry;
+        _count++;
+        PushHead(slot);
+        IndexAdd(tag, slot);
+        if (_sizeCounts[entry.PageShift]++ == 0) _sizesPresent |= 1UL << entry.PageShift;
+        if (global) _globalCount++;
+    }
+
+    public void Invalidate(ulong va, ushort asid)
+    {
+        ulong sizes = _sizesPresent;
+        while (sizes != 0)
+        {
+            int shift = System.Numerics.BitOperations.TrailingZeroCount(sizes);
+            sizes &= sizes - 1;
+            int slot = Find(Tag(va, shift, asid));
+            if (slot != Empty) Remove(slot);
+            if (_globalCount != 0)
+            {
+                slot = Find(Tag(va, shift, GlobalAsid));
+                if (slot != Empty) Remove(slot);
+            }
+        }
+    }
+
+    public void InvalidateWhere(Func<ushort, bool> asidMatches)
+    {
+        int slot = _head;
+        while (slot != Empty)
+        {
+            int next = _next[slot];
+            if (asidMatches((ushort)(_tags[slot] & 0xFFFF))) Remove(slot);
+            slot = next;
+        }
+    }
+
+    public void InvalidateAsid(ushort asid) => InvalidateWhere(a => a == asid);
+
+    public void InvalidateAll(bool keepGlobal) => InvalidateWhere(a => !keepGlobal || a != GlobalAsid);
+
+    private void Remove(int slot)
+    {
+        ulong tag = _tags[slot];
+        IndexRemove(tag);
+        Unlink(slot);
+        var shift = _entries[slot].PageShift;
+        if (--_sizeCounts[shift] == 0) _sizesPresent &= ~(1UL << shift);
+        if ((tag & 0xFFFF) == GlobalAsid) _globalCount--;
+        _entries[slot] = default;
+        _freeSlots[_freeTop++] = slot;
+        _count--;
+    }
+
+    private void IndexAdd(ulong tag, int slot)
+    {
+        int i = Hash(tag) & _indexMask;
+        while (_index[i] != Empty) i = (i + 1) & _indexMask;
+        _index[i] = slot;
+    }
+
+    /// <summary>Linear-probing delete with backward shift (no tombstones).</summary>
+    private void IndexRemove(ulong tag)
+    {
+        int i = Hash(tag) & _indexMask;
+        while (_tags[_index[i]] != tag) i = (i + 1) & _indexMask;
+        int hole = i;
+        int j = i;
+        while (true)
+        {
+            j = (j + 1) & _indexMask;
+            int slot = _index[j];
+            if (slot == Empty) break;
+            int home = Hash(_tags[slot]) & _indexMask;
+            // Move the entry at j into the hole if its home is not cyclically within (hole, j].
+            bool between = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+            if (!between)
+            {
+                _index[hole] = slot;
+                hole = j;
+            }
+        }
+        _index[hole] = Empty;
+    }
+
+    private void PushHead(int slot)
+    {
+        _prev[slot] = Empty;
+        _next[slot] = _head;
+        if (_head != Empty) _prev[_head] = slot;
+        _head = slot;
+        if (_tail == Empty) _tail = slot;
+    }
+
+    private void Unlink(int slot)
+    {
+        int p = _prev[slot], n = _next[slot];
+        if (p != Empty) _next[p] = n; else _head = n;
+        if (n != Empty) _prev[n] = p; else _tail = p;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MoveToHead(int slot)
+    {
+        Unlink(slot);
+        PushHead(slot);
+    }
+}
+
+/// <summary>The fully-associative TLB as the MMU is specialised on it.</summary>
+public readonly struct FullyAssociativeTlb(FullyAssociativeTlbState state) : ITlb
+{
+    public FullyAssociativeTlbState State => state;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry) => state.TryLookup(vaddr, asid, out entry);
+
+    public void Insert(ulong vaddr, ushort asid, AccessKind kind, in TlbEntry entry) => state.Insert(vaddr, asid, entry);
+    public void Invalidate(ulong vaddr, ushort asid) => state.Invalidate(vaddr, asid);
+    public void InvalidateAsid(ushort asid) => state.InvalidateAsid(asid);
+    public void InvalidateAll(bool keepGlobal) => state.InvalidateAll(keepGlobal);
+}

@@ -1,0 +1,1 @@
+[assembly: VmLab.Abstractions.Plugins.VmLabPlugin(typeof(VmLab.Plugins.Workloads.WorkloadsModule))]

@@ -1,0 +1,103 @@
+namespace VmLab.Abstractions.Faults;
+
+/// <summary>What a VMA is.</summary>
+[Flags]
+public enum VmaFlags : ushort
+{
+    None = 0,
+    /// <summary>MAP_SHARED (never copied on write); otherwise private.</summary>
+    Shared = 1 << 0,
+    /// <summary>Backed by a file rather than anonymous memory.</summary>
+    File = 1 << 1,
+    /// <summary>A stack that grows down on faults below it.</summary>
+    GrowsDown = 1 << 2,
+}
+
+/// <summary>A snapshot of one VMA, as fault handlers see it: [Start, End) page-aligned.</summary>
+public readonly record struct VmaInfo(ulong Start, ulong End, Protection Protection, VmaFlags Flags, string? FileName = null, ulong FileOffset = 0, ulong FileSize = 0, byte ProtectionKey = 0)
+{
+    public bool Contains(ulong address) => address >= Start && address < End;
+    public bool IsShared => (Flags & VmaFlags.Shared) != 0;
+    public bool IsAnonymous => (Flags & VmaFlags.File) == 0;
+    public bool Allows(Protection p) => (Protection & p) == p;
+}
+
+/// <summary>A process as the fault path sees it.</summary>
+public interface IProcess
+{
+    int Pid { get; }
+    ushort Asid { get; }
+    ulong PageTableRoot { get; }
+}
+
+/// <summary>One page fault handed to the handler chain, after the kernel's VMA and permission checks passed.</summary>
+public readonly record struct PageFault(ulong Address, AccessKind Kind, AccessMode Mode, PageFaultErrorCode ErrorCode, IProcess Process, VmaInfo Vma, PageMapping Pte)
+{
+    public ulong PageAddress => Address & ~(VirtualAddress.PageSize - 1);
+    public bool IsWrite => Kind == AccessKind.Write;
+}
+
+/// <summary>How a handler disposed of a fault.</summary>
+public enum FaultOutcome : byte
+{
+    /// <summary>Not this handler's kind of fault; the next handler in the chain is asked.</summary>
+    Declined = 0,
+    /// <summary>Fixed without I/O; the access is retried. Counts as a minor fault.</summary>
+    Minor = 1,
+    /// <summary>Fixed with I/O; the access is retried. Counts as a major fault.</summary>
+    Major = 2,
+    /// <summary>Cannot be fixed; <see cref="FaultResult.Signal"/> is raised (user) or the fixup/oops path runs (kernel).</summary>
+    Signal = 3,
+    /// <summary>No memory could be found for the fault: the OOM path runs.</summary>
+    OutOfMemory = 4,
+}
+
+public readonly record struct FaultResult(FaultOutcome Outcome, SignalInfo Signal = default)
+{
+    public static readonly FaultResult Declined = new(FaultOutcome.Declined);
+    public static readonly FaultResult Minor = new(FaultOutcome.Minor);
+    public static readonly FaultResult Major = new(FaultOutcome.Major);
+    public static readonly FaultResult OutOfMemory = new(FaultOutcome.OutOfMemory);
+    public static FaultResult Raise(in SignalInfo signal) => new(FaultOutcome.Signal, signal);
+}
+
+/// <summary>
+/// One link of the fault-handler chain. The kernel asks each handler in configured order until one does not
+/// decline. Faults are results, not exceptions.
+/// </summary>
+public interface IFaultHandler
+{
+    FaultResult Handle(in PageFault fault, IMemoryManager mm);
+}
+
+/// <summary>The kernel memory-management services a fault handler may use.</summary>
+public interface IMemoryManager
+{
+    IMetrics Metrics { get; }
+
+    PhysicalMemory Memory { get; }
+
+    /// <summary>The shared zero page (never freed, never counted as allocated).</summary>
+    ulong ZeroPageFrame { get; }
+
+    /// <summary>Allocates a zero-filled user frame with one reference, reclaiming if the policy allows; false when none can be had.</summary>
+    bool TryAllocateUserFrame(out ulong pfn);
+
+    /// <summary>References held on a frame (mappings plus other holders such as the swap cache).</summary>
+    int RefCount(ulong pfn);
+
+    /// <summary>Maps <paramref name="pfn"/> at the page of <paramref name="vaddr"/>, taking over one reference the caller holds; updates RSS, map counts and reclaim lists. False on out-of-memory for a table page.</summary>
+    bool MapPage(IProcess process, ulong vaddr, ulong pfn, PageFlags flags);
+
+    /// <summary>Changes the flags of an existing leaf without changing its frame.</summary>
+    void UpdatePageFlags(IProcess process, ulong vaddr, PageFlags flags);
+
+    /// <summary>Removes the leaf at <paramref name="vaddr"/> and drops its frame reference (frees the frame at zero).</summary>
+    void UnmapPage(IProcess process, ulong vaddr);
+
+    /// <summary>Invalidates one page of one address space in every TLB that may hold it.</summary>
+    void FlushTlbPage(IProcess process, ulong vaddr);
+
+    /// <summary>The leaf flags a fresh mapping in this VMA gets (from its protection), writable or not.</summary>
+    PageFlags FlagsFor(in VmaInfo vma, bool writable);
+}

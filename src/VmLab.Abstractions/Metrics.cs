@@ -1,0 +1,63 @@
+namespace VmLab.Abstractions;
+
+/// <summary>
+/// A named 64-bit counter. Components look counters up once, at construction, and then bump the field directly:
+/// no dictionary, interface call or allocation per event.
+/// </summary>
+public sealed class Counter(string name)
+{
+    public long Value;
+
+    public string Name { get; } = name;
+
+    public void Increment() => Value++;
+
+    public void Add(long amount) => Value += amount;
+
+    /// <summary>Raises the value to <paramref name="candidate"/> if larger (for peaks).</summary>
+    public void Max(long candidate)
+    {
+        if (candidate > Value) Value = candidate;
+    }
+
+    public override string ToString() => $"{Name}={Value}";
+}
+
+/// <summary>The run's metric registry. Names follow docs/metrics.md.</summary>
+public interface IMetrics
+{
+    /// <summary>Gets the counter of this name, creating it at zero.</summary>
+    Counter Counter(string name);
+}
+
+/// <summary>The metric names of the outside contract.</summary>
+public static class MetricNames
+{
+    public const string Accesses = "accesses";
+    public const string TlbHits = "tlb.hits";
+    public const string TlbMisses = "tlb.misses";
+    public const string WalkCount = "walk.count";
+    public const string WalkMemrefs = "walk.memrefs";
+    public const string FaultsTotal = "faults.total";
+    public const string FaultsMinor = "faults.minor";
+    public const string FaultsMajor = "faults.major";
+    public const string FaultsDemandZero = "faults.demand_zero";
+    public const string FaultsZeroPage = "faults.zero_page";
+    public const string FaultsCowCopy = "faults.cow_copy";
+    public const string FaultsCowReuse = "faults.cow_reuse";
+    public const string FaultsSwapIn = "faults.swap_in";
+    public const string FaultsStackGrowth = "faults.stack_growth";
+    public const string FaultsVmallocSync = "faults.vmalloc_sync";
+    public const string FaultsUaccessFixup = "faults.uaccess_fixup";
+    public const string PagesAllocated = "pages.allocated";
+    public const string PagesResidentPeak = "pages.resident_peak";
+    public const string PageTablePages = "pagetable.pages";
+    public const string SwapOuts = "swap.outs";
+    public const string SwapIns = "swap.ins";
+    public const string TlbFlushes = "tlb.flushes";
+    public const string TlbShootdowns = "tlb.shootdowns";
+    public const string SignalsSigsegv = "signals.sigsegv";
+    public const string SignalsSigbus = "signals.sigbus";
+    public const string SignalsSigkill = "signals.sigkill";
+    public const string KernelOops = "kernel.oops";
+}

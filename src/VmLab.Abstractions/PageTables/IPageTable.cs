@@ -1,0 +1,71 @@
+namespace VmLab.Abstractions.PageTables;
+
+/// <summary>What a hardware walk found.</summary>
+public enum WalkStatus : byte
+{
+    /// <summary>A present leaf that permits the access; <see cref="WalkResult.Leaf"/> is the translation.</summary>
+    Ok = 0,
+    /// <summary>No present translation (error code P = 0).</summary>
+    NotPresent = 1,
+    /// <summary>A present leaf that forbids the access (P = 1).</summary>
+    Protection = 2,
+    /// <summary>A reserved bit was set in an entry (P = 1, RSVD = 1).</summary>
+    Reserved = 3,
+}
+
+/// <summary>The result of one hardware walk: the leaf and, on failure, the error code and the level it stopped at.</summary>
+public readonly record struct WalkResult(WalkStatus Status, PageMapping Leaf, PageFaultErrorCode ErrorCode, int Level)
+{
+    public bool IsOk => Status == WalkStatus.Ok;
+}
+
+/// <summary>Static facts about a page-table format.</summary>
+public sealed record PageTableGeometry(string Architecture, int Levels, int VirtualAddressBits, IReadOnlyList<int> PageShifts)
+{
+    /// <summary>The lowest address of the kernel half (the upper canonical half on x86-64).</summary>
+    public ulong KernelBase => VirtualAddressBits >= 64 ? 1UL << 63 : ~((1UL << (VirtualAddressBits - 1)) - 1);
+
+    /// <summary>One past the highest user address.</summary>
+    public ulong UserTop => 1UL << (VirtualAddressBits - 1);
+}
+
+/// <summary>
+/// A page-table format. Tables live in <see cref="PhysicalMemory"/> frames in the architecture's encoding.
+/// <see cref="Walk"/> is what the hardware does (reads entries, counts memory references, sets A/D);
+/// the other members are what the kernel does (software updates, no memory references counted).
+/// Implement it on a struct that holds references to its state to let the MMU specialise on it.
+/// </summary>
+public interface IPageTable
+{
+    PageTableGeometry Geometry { get; }
+
+    /// <summary>False for addresses the hardware rejects before any walk (non-canonical on x86-64: #GP).</summary>
+    bool IsCanonical(ulong vaddr);
+
+    /// <summary>Allocates an empty top-level table; returns its physical address (CR3 / TTBR value).</summary>
+    ulong CreateRoot();
+
+    /// <summary>Frees every table page below and including the root. Leaf frames are the caller's.</summary>
+    void DestroyRoot(ulong root);
+
+    /// <summary>The hardware walk for one access.</summary>
+    WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu);
+
+    /// <summary>The current leaf for <paramref name="vaddr"/> (Empty when none). Reads no counted memory.</summary>
+    PageMapping Read(ulong root, ulong vaddr);
+
+    /// <summary>
+    /// Installs or replaces the leaf for <paramref name="vaddr"/>, allocating intermediate tables on the way down.
+    /// Writing <see cref="PageMapping.Empty"/> clears it. False when a table page could not be allocated.
+    /// </summary>
+    bool Write(ulong root, ulong vaddr, in PageMapping mapping);
+
+    /// <summary>
+    /// The hardware's update of the leaf's Dirty bit on the first write through a TLB entry cached clean
+    /// (no walk is counted; the TLB entry is refreshed by the caller).
+    /// </summary>
+    void SetDirty(ulong root, ulong vaddr);
+
+    /// <summary>Appends every non-empty leaf in [<paramref name="start"/>, <paramref name="end"/>) in address order, skipping empty tables.</summary>
+    void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into);
+}

@@ -1,0 +1,21 @@
+namespace VmLab.Abstractions.Workloads;
+
+/// <summary>
+/// The machine as a workload drives it. A trace workload fills a reused buffer and hands it over in batches:
+/// one call per batch, never per access. Processes named by <see cref="MemoryAccess.Pid"/> that the workload did
+/// not create are created on first use with an implicit address space (every user address is anonymous private memory).
+/// </summary>
+public interface ISimulation
+{
+    /// <summary>Translates every access of the batch in order.</summary>
+    void Execute(ReadOnlySpan<MemoryAccess> batch);
+
+    /// <summary>Accesses per batch the simulation prefers.</summary>
+    int PreferredBatchSize { get; }
+}
+
+/// <summary>A source of work: a trace reader, a generator or a scenario.</summary>
+public interface IWorkload
+{
+    void Run(ISimulation simulation, CancellationToken cancellationToken);
+}

@@ -1,0 +1,6 @@
+namespace VmLab.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args) => new VmLabCommand(Console.Out, Console.Error).Run(args);
+}

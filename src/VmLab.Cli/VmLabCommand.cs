@@ -1,0 +1,211 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using VmLab.Abstractions.Plugins;
+using VmLab.Host.Config;
+using VmLab.Host.Plugins;
+using VmLab.Host.Running;
+
+namespace VmLab.Cli;
+
+/// <summary>The <c>vmlab</c> command: parses arguments, calls the host, renders results. The only layer that writes to the console.</summary>
+public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
+{
+    public const int ExitOk = 0;
+    public const int ExitFailed = 1;
+    public const int ExitBadInput = 2;
+
+    private const string Usage = """
+        usage:
+          vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>]
+          vmlab check <config.json> [--set key=value]...
+          vmlab plugins [--kind KIND]
+          vmlab --version
+
+        exit codes: 0 success, 1 a run failed, 2 bad input (config, trace, arguments, plugin)
+        """;
+
+    public int Run(string[] args)
+    {
+        try
+        {
+            if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+            {
+                stdout.WriteLine(Usage);
+                return args.Length == 0 ? ExitBadInput : ExitOk;
+            }
+            var rest = args[1..];
+            return args[0] switch
+            {
+                "run" => RunCommand(rest),
+                "check" => CheckCommand(rest),
+                "plugins" => PluginsCommand(rest),
+                "--version" => Version(),
+                _ => throw new UsageException($"unknown command '{args[0]}'; {Suggest.Hint(args[0], ["run", "check", "plugins"])}"),
+            };
+        }
+        catch (UsageException e)
+        {
+            stderr.WriteLine($"vmlab: {e.Message}");
+            stderr.WriteLine("run 'vmlab --help' for usage");
+            return ExitBadInput;
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors) stderr.WriteLine($"error: {error}");
+            return ExitBadInput;
+        }
+        catch (VmLabInputException e)
+        {
+            stderr.WriteLine($"error: {e.Where}: {e.Message}");
+            return ExitBadInput;
+        }
+    }
+
+    private int Version()
+    {
+        stdout.WriteLine($"vmlab {typeof(VmLabCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]}");
+        return ExitOk;
+    }
+
+    private static ExperimentLoader NewLoader() => new(PluginCatalog.CreateDefault());
+
+    private Experiment LoadExperiment(Arguments a, string command)
+    {
+        if (a.Positionals.Count != 1)
+            throw new UsageException($"{command} takes one config file, e.g. vmlab {command} configs/quickstart.json");
+        var experiment = NewLoader().Load(a.Positionals[0], a.Values("--set"));
+        foreach (var w in experiment.Warnings) stderr.WriteLine($"warning: {w}");
+        return experiment;
+    }
+
+    private int CheckCommand(string[] args)
+    {
+        var a = Arguments.Parse(args, ["--set"], []);
+        var experiment = LoadExperiment(a, "check");
+        stdout.WriteLine($"{a.Positionals[0]}: ok ({experiment.Name}: {experiment.PageTable.Plugin.Name}, {experiment.Tlb.Plugin.Name}, workload {experiment.Workload.Plugin.Name})");
+        return ExitOk;
+    }
+
+    private int RunCommand(string[] args)
+    {
+        var a = Arguments.Parse(args, ["--set", "--json", "--csv"], []);
+        var experiment = LoadExperiment(a, "run");
+        var result = new ExperimentRunner().Run(experiment);
+
+        string? json = a.Value("--json");
+        string? csv = a.Value("--csv");
+        if (json is not null)
+        {
+            string text = result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+            if (json == "-") stdout.Write(text);
+            else WriteAtomically(json, text);
+        }
+        if (csv is not null) WriteAtomically(csv, ToCsv(result));
+        if (json != "-") RenderTable(result);
+
+        if (result.Status != RunResult.Completed)
+        {
+            stderr.WriteLine($"error: run {result.Name} failed: {result.Error}");
+            return ExitFailed;
+        }
+        return ExitOk;
+    }
+
+    private void RenderTable(RunResult result)
+    {
+        stdout.WriteLine($"{result.Name} (seed {result.Seed}) {result.Status} in {result.ElapsedSeconds.ToString("0.000", CultureInfo.InvariantCulture)} s");
+        int width = Math.Max(6, result.Metrics.Keys.Select(k => k.Length).DefaultIfEmpty(6).Max());
+        stdout.WriteLine($"  {"metric".PadRight(width)}  {"value",15}");
+        stdout.WriteLine($"  {new string('-', width)}  {new string('-', 15)}");
+        foreach (var (name, value) in result.Metrics)
+            stdout.WriteLine($"  {name.PadRight(width)}  {value.ToString("N0", CultureInfo.InvariantCulture),15}");
+        const int shown = 10;
+        foreach (var e in result.Events.Take(shown)) stdout.WriteLine($"  event: {e}");
+        if (result.Events.Count > shown) stdout.WriteLine($"  ... {result.Events.Count - shown} more events (see --json)");
+    }
+
+    public static string ToCsv(RunResult result)
+    {
+        var sb = new StringBuilder("name,seed,status,metric,value\n");
+        foreach (var (name, value) in result.Metrics)
+            sb.Append(CultureInfo.InvariantCulture, $"{Csv(result.Name)},{result.Seed},{result.Status},{name},{value}\n");
+        return sb.ToString();
+    }
+
+    private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+
+    /// <summary>Writes through a temporary file and a rename: a reader never sees half a file.</summary>
+    public static void WriteAtomically(string path, string text)
+    {
+        string full = Path.GetFullPath(path);
+        string? dir = Path.GetDirectoryName(full);
+        if (dir is not null && !Directory.Exists(dir))
+            throw new UsageException($"cannot write {path}: directory {dir} does not exist");
+        string temp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        File.WriteAllText(temp, text);
+        File.Move(temp, full, overwrite: true);
+    }
+
+    private int PluginsCommand(string[] args)
+    {
+        var a = Arguments.Parse(args, ["--kind"], []);
+        if (a.Positionals.Count > 0) throw new UsageException($"plugins takes no arguments, got '{a.Positionals[0]}'");
+        PluginKind? kind = null;
+        if (a.Value("--kind") is { } k)
+        {
+            kind = PluginCatalog.ParseKind(k) ?? throw new UsageException(
+                $"unknown kind '{k}'; {Suggest.Hint(k, Enum.GetValues<PluginKind>().Select(PluginCatalog.KindName).ToList())}");
+        }
+        var catalog = PluginCatalog.CreateDefault();
+        foreach (var e in catalog.Errors) stderr.WriteLine($"warning: {e.Folder}: {e.Message}");
+        stdout.Write(PluginListing.Render(catalog.All.Where(p => kind is null || p.Kind == kind)));
+        return ExitOk;
+    }
+}
+
+/// <summary>Plugin metadata as text: kind, name, description, then each option with its default and documentation.</summary>
+public static class PluginListing
+{
+    public static string Render(IEnumerable<PluginInfo> plugins)
+    {
+        var sb = new StringBuilder();
+        foreach (var group in plugins.GroupBy(p => p.Kind))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"{PluginCatalog.KindName(group.Key)}:");
+            foreach (var p in group)
+            {
+                sb.AppendLine(CultureInfo.InvariantCulture, $"  {p.Name,-20} {p.Registration.Description}");
+                foreach (var o in Options(p.Registration.OptionsType))
+                    sb.AppendLine(CultureInfo.InvariantCulture, $"      {o.Name} = {o.Default}  ({o.Type}){(o.Description.Length > 0 ? " " + o.Description : "")}");
+            }
+        }
+        return sb.ToString();
+    }
+
+    public sealed record OptionInfo(string Name, string Default, string Type, string Description);
+
+    public static IEnumerable<OptionInfo> Options(Type optionsType)
+    {
+        var defaults = Activator.CreateInstance(optionsType);
+        foreach (var p in StrictBinder.WritableProperties(optionsType))
+        {
+            var value = p.GetValue(defaults);
+            string shown = value switch
+            {
+                null => "null",
+                string s => $"\"{s}\"",
+                bool b => b ? "true" : "false",
+                Enum e => StrictBinder.KebabCase(e.ToString()),
+                IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+                _ => value.ToString() ?? "",
+            };
+            var range = p.GetCustomAttribute<System.ComponentModel.DataAnnotations.RangeAttribute>();
+            string type = StrictBinder.Describe(p.PropertyType) + (range is null ? "" : $", {range.Minimum} to {range.Maximum}");
+            string description = p.GetCustomAttribute<DescriptionAttribute>()?.Description ?? "";
+            yield return new OptionInfo(StrictBinder.CamelCase(p.Name), shown, type, description);
+        }
+    }
+}

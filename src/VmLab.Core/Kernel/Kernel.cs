@@ -1,0 +1,328 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.PageTables;
+using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Tlb;
+using VmLab.Core.Memory;
+
+namespace VmLab.Core.Kernel;
+
+/// <summary>What became of a page fault.</summary>
+public enum FaultDispatch : byte
+{
+    /// <summary>Fixed: the access is retried.</summary>
+    Retry = 0,
+    /// <summary>Not fixed: a signal was raised (the process may be dead, or its handler runs), or the kernel oopsed.</summary>
+    Failed = 1,
+}
+
+/// <summary>A notable kernel event (signal, oops, OOM kill), kept for the run's record.</summary>
+public sealed record KernelEvent(string Kind, int Pid, string Message);
+
+/// <summary>
+/// The kernel's memory management: processes and VMAs, the page-fault path (the checks of Linux's
+/// <c>do_user_addr_fault</c>, then the configured handler chain), signals forced by faults, and the services fault
+/// handlers build on.
+/// </summary>
+public sealed class Kernel : IMemoryManager
+{
+    private const int MaxEvents = 1000;
+
+    private readonly FrameTable _frames;
+    private readonly IPageTable _pageTable;
+    private readonly IFaultHandler[] _handlers;
+    private readonly ISignalDelivery _signals;
+    private readonly Dictionary<int, Process> _processes = [];
+    private readonly List<KernelEvent> _events = [];
+    private ITlb[] _tlbs = [];
+    private ushort _nextAsid = 1;
+
+    private readonly Counter _faultsTotal, _faultsMinor, _faultsMajor;
+    private readonly Counter _sigsegv, _sigbus, _sigkill, _oops, _flushes, _shootdowns;
+
+    public Kernel(PhysicalMemory memory, FrameTable frames, IMetrics metrics, IPageTable pageTable, IReadOnlyList<IFaultHandler> handlers, ISignalDelivery signals)
+    {
+        Memory = memory;
+        _frames = frames;
+        Metrics = metrics;
+        _pageTable = pageTable;
+        _handlers = [.. handlers];
+        _signals = signals;
+        Geometry = pageTable.Geometry;
+        _faultsTotal = metrics.Counter(MetricNames.FaultsTotal);
+        _faultsMinor = metrics.Counter(MetricNames.FaultsMinor);
+        _faultsMajor = metrics.Counter(MetricNames.FaultsMajor);
+        _sigsegv = metrics.Counter(MetricNames.SignalsSigsegv);
+        _sigbus = metrics.Counter(MetricNames.SignalsSigbus);
+        _sigkill = metrics.Counter(MetricNames.SignalsSigkill);
+        _oops = metrics.Counter(MetricNames.KernelOops);
+        _flushes = metrics.Counter(MetricNames.TlbFlushes);
+        _shootdowns = metrics.Counter(MetricNames.TlbShootdowns);
+    }
+
+    public IMetrics Metrics { get; }
+    public PhysicalMemory Memory { get; }
+    public FrameTable Frames => _frames;
+    public PageTableGeometry Geometry { get; }
+    public ulong ZeroPageFrame => FrameTable.ZeroPage;
+    public IReadOnlyCollection<Process> Processes => _processes.Values;
+    public IReadOnlyList<KernelEvent> Events => _events;
+
+    internal void AttachTlbs(ITlb[] tlbs) => _tlbs = tlbs;
+
+    public Process? FindProcess(int pid) => _processes.GetValueOrDefault(pid);
+
+    /// <summary>Creates a process with an empty address space.</summary>
+    public Process CreateProcess(int pid)
+    {
+        if (_processes.ContainsKey(pid)) throw new InvalidOperationException($"pid {pid} exists");
+        ulong root = _pageTable.CreateRoot();
+        var p = new Process(pid, _nextAsid++, new AddressSpace(root));
+        _processes.Add(pid, p);
+        return p;
+    }
+
+    /// <summary>
+    /// The process a raw trace names: created on first use with one VMA over the whole user half, anonymous,
+    /// private, readable, writable and executable.
+    /// </summary>
+    public Process GetOrCreateImplicitProcess(int pid)
+    {
+        if (_processes.TryGetValue(pid, out var p)) return p;
+        p = CreateProcess(pid);
+        p.Mm.Add(new Vma(0, Geometry.UserTop, Protection.All, VmaFlags.None));
+        return p;
+    }
+
+    // ---- the page-fault path -------------------------------------------------------------------------------
+
+    /// <summary>Handles one page-fault exception raised by the MMU for <paramref name="process"/>.</summary>
+    public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error)
+    {
+        _faultsTotal.Increment();
+        process.PageFaults++;
+
+        if (mode == AccessMode.Kernel)
+            return Oops(process, address, kind, error, "unable to handle page fault");
+        if (error.Reserved)
+            return Oops(process, address, kind, error, "corrupted page table (reserved bit set)");
+        if (address >= Geometry.UserTop)
+            return ForceSignal(process, SignalInfo.SegvMapErr(address));
+
+        var vma = process.Mm.FindVma(address);
+        if (vma is null) return ForceSignal(process, SignalInfo.SegvMapErr(address));
+
+        bool below = address < vma.Start;
+        if (below && (vma.Flags & VmaFlags.GrowsDown) == 0)
+            return ForceSignal(process, SignalInfo.SegvMapErr(address));
+
+        if (!below && AccessError(error, vma))
+        {
+            return error.ProtectionKey
+                ? ForceSignal(process, SignalInfo.SegvPkuErr(address, vma.ProtectionKey))
+                : ForceSignal(process, SignalInfo.SegvAccErr(address));
+        }
+
+        var pte = _pageTable.Read(process.PageTableRoot, address);
+        var fault = new PageFault(address, kind, mode, error, process, vma.Info, pte);
+        foreach (var handler in _handlers)
+        {
+            var result = handler.Handle(fault, this);
+            switch (result.Outcome)
+            {
+                case FaultOutcome.Declined:
+                    continue;
+                case FaultOutcome.Minor:
+                    _faultsMinor.Increment();
+                    process.MinorFaults++;
+                    return FaultDispatch.Retry;
+                case FaultOutcome.Major:
+                    _faultsMajor.Increment();
+                    process.MajorFaults++;
+                    return FaultDispatch.Retry;
+                case FaultOutcome.Signal:
+                    return ForceSignal(process, result.Signal);
+                case FaultOutcome.OutOfMemory:
+                    return OutOfMemory(process);
+            }
+        }
+
+        // Below a stack that no handler grew, or a fault nothing in the chain resolves.
+        return below
+            ? ForceSignal(process, SignalInfo.SegvMapErr(address))
+            : ForceSignal(process, SignalInfo.BusAdrErr(address));
+    }
+
+    /// <summary>x86 <c>access_error()</c>: whether the VMA forbids the access the error code describes.</summary>
+    private static bool AccessError(PageFaultErrorCode error, Vma vma)
+    {
+        if (error.ProtectionKey) return true;
+        if (error.Write) return (vma.Protection & Protection.Write) == 0;
+        if (error.Protection) return true;
+        return (vma.Protection & (Protection.Read | Protection.Write | Protection.Exec)) == 0;
+    }
+
+    /// <summary>A general-protection fault (non-canonical address): no page-fault counter moves.</summary>
+    public FaultDispatch GeneralProtection(Process process, ulong address, AccessMode mode)
+    {
+        if (mode == AccessMode.Kernel)
+            return Oops(process, address, AccessKind.Read, default, "general protection fault, probably for non-canonical address");
+        return ForceSignal(process, SignalInfo.GeneralProtection());
+    }
+
+    /// <summary>Forces a synchronous signal on the process (<c>force_sig_fault</c>).</summary>
+    public FaultDispatch ForceSignal(Process process, SignalInfo info)
+    {
+        CountSignal(info.Signo);
+        process.LastSignal = info;
+        var action = _signals.Deliver(process, info, forced: true);
+        Record("signal", process.Pid, info.ToString());
+        switch (action)
+        {
+            case SignalAction.Terminate:
+                Kill(process, info.Signo, core: false);
+                break;
+            case SignalAction.TerminateWithCore:
+                Kill(process, info.Signo, core: true);
+                break;
+        }
+        return FaultDispatch.Failed;
+    }
+
+    private FaultDispatch Oops(Process process, ulong address, AccessKind kind, PageFaultErrorCode error, string what)
+    {
+        _oops.Increment();
+        Record("oops", process.Pid, $"BUG: {what} at 0x{address:x} ({kind}, error_code {error})");
+        CountSignal(Signal.SIGKILL);
+        Kill(process, Signal.SIGKILL, core: false);
+        return FaultDispatch.Failed;
+    }
+
+    /// <summary>The OOM killer: SIGKILL to the process with the largest resident set (lowest pid on a tie).</summary>
+    private FaultDispatch OutOfMemory(Process faulting)
+    {
+        Process? victim = null;
+        foreach (var p in _processes.Values)
+        {
+            if (!p.Alive) continue;
+            if (victim is null || p.ResidentPages > victim.ResidentPages || (p.ResidentPages == victim.ResidentPages && p.Pid < victim.Pid))
+                victim = p;
+        }
+        victim ??= faulting;
+        Record("oom-kill", victim.Pid, $"Out of memory: killed process {victim.Pid} (rss {victim.ResidentPages} pages)");
+        CountSignal(Signal.SIGKILL);
+        Kill(victim, Signal.SIGKILL, core: false);
+        return victim == faulting ? FaultDispatch.Failed : FaultDispatch.Retry;
+    }
+
+    private void CountSignal(int signo)
+    {
+        switch (signo)
+        {
+            case Signal.SIGSEGV: _sigsegv.Increment(); break;
+            case Signal.SIGBUS: _sigbus.Increment(); break;
+            case Signal.SIGKILL: _sigkill.Increment(); break;
+        }
+    }
+
+    private void Record(string kind, int pid, string message)
+    {
+        if (_events.Count < MaxEvents) _events.Add(new KernelEvent(kind, pid, message));
+    }
+
+    /// <summary>Terminates a process by a signal and releases its memory.</summary>
+    public void Kill(Process process, int signal, bool core)
+    {
+        if (!process.Alive) return;
+        process.Terminate(signal, core);
+        ReleaseAddressSpace(process);
+    }
+
+    /// <summary>Unmaps every page of the process, frees its page tables and flushes its ASID everywhere.</summary>
+    private void ReleaseAddressSpace(Process process)
+    {
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        foreach (var vma in process.Mm.Vmas) CollectLeaves(process, vma.Start, vma.End, leaves);
+        foreach (var (address, _) in leaves) UnmapPage(process, address, flush: false);
+        _pageTable.DestroyRoot(process.PageTableRoot);
+        foreach (var tlb in _tlbs) tlb.InvalidateAsid(process.Asid);
+        _flushes.Increment();
+    }
+
+    private void CollectLeaves(Process process, ulong start, ulong end, List<(ulong, PageMapping)> into)
+    {
+        _pageTable.CollectLeaves(process.PageTableRoot, start, end, into);
+    }
+
+    // ---- IMemoryManager --------------------------------------------------------------------------------------
+
+    public bool TryAllocateUserFrame(out ulong pfn) => _frames.TryAllocate(FrameUse.User, out pfn);
+
+    public int RefCount(ulong pfn) => _frames.RefCount(pfn);
+
+    public bool MapPage(IProcess process, ulong vaddr, ulong pfn, PageFlags flags)
+    {
+        var p = (Process)process;
+        ulong page = vaddr & ~(VirtualAddress.PageSize - 1);
+        var old = _pageTable.Read(p.PageTableRoot, page);
+        if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present)))
+            return false;
+        if (pfn != FrameTable.ZeroPage)
+        {
+            _frames.AddMap(pfn);
+            p.ResidentPages++;
+        }
+        if (old.IsPresent) DropMapping(p, old.Frame);
+        return true;
+    }
+
+    public void UpdatePageFlags(IProcess process, ulong vaddr, PageFlags flags)
+    {
+        var leaf = _pageTable.Read(process.PageTableRoot, vaddr);
+        if (!leaf.IsPresent) throw new InvalidOperationException($"no present page at 0x{vaddr:x} in pid {process.Pid}");
+        _pageTable.Write(process.PageTableRoot, vaddr, leaf with { Flags = flags | PageFlags.Present });
+    }
+
+    public void UnmapPage(IProcess process, ulong vaddr) => UnmapPage((Process)process, vaddr, flush: true);
+
+    private void UnmapPage(Process p, ulong vaddr, bool flush)
+    {
+        var leaf = _pageTable.Read(p.PageTableRoot, vaddr);
+        if (leaf.IsEmpty) return;
+        _pageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty);
+        if (leaf.IsPresent) DropMapping(p, leaf.Frame);
+        if (flush) FlushTlbPage(p, vaddr);
+    }
+
+    private void DropMapping(Process p, ulong pfn)
+    {
+        if (pfn == FrameTable.ZeroPage) return;
+        _frames.RemoveMap(pfn);
+        p.ResidentPages--;
+        _frames.Put(pfn);
+    }
+
+    public void FlushTlbPage(IProcess process, ulong vaddr)
+    {
+        _flushes.Increment();
+        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
+        {
+            _tlbs[cpu].Invalidate(vaddr, process.Asid);
+            if (cpu > 0) _shootdowns.Increment();
+        }
+    }
+
+    public PageFlags FlagsFor(in VmaInfo vma, bool writable)
+    {
+        var flags = PageFlags.Present | PageFlags.User;
+        if (writable && vma.Allows(Protection.Write)) flags |= PageFlags.Writable;
+        if (!vma.Allows(Protection.Exec)) flags |= PageFlags.NoExecute;
+        return flags;
+    }
+
+    /// <summary>Takes one more reference on a frame (a new mapping of it will be made by the caller).</summary>
+    public void GetPage(ulong pfn)
+    {
+        if (pfn != FrameTable.ZeroPage) _frames.Get(pfn);
+    }
+}

@@ -1,0 +1,121 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.Signals;
+
+namespace VmLab.Core.Kernel;
+
+/// <summary>A virtual memory area: [Start, End), page-aligned.</summary>
+public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags flags)
+{
+    public ulong Start { get; set; } = start;
+    public ulong End { get; set; } = end;
+    public Protection Protection { get; set; } = protection;
+    public VmaFlags Flags { get; set; } = flags;
+    public string? FileName { get; init; }
+    public ulong FileOffset { get; init; }
+    public ulong FileSize { get; init; }
+    public byte ProtectionKey { get; set; }
+
+    public VmaInfo Info => new(Start, End, Protection, Flags, FileName, FileOffset, FileSize, ProtectionKey);
+    public bool Contains(ulong address) => address >= Start && address < End;
+    public override string ToString() => $"[0x{Start:x}-0x{End:x}) {Protection} {Flags}";
+}
+
+/// <summary>A process's VMAs, sorted by start, non-overlapping.</summary>
+public sealed class AddressSpace(ulong root)
+{
+    private readonly List<Vma> _vmas = [];
+
+    public ulong Root { get; } = root;
+    public IReadOnlyList<Vma> Vmas => _vmas;
+
+    /// <summary>The first VMA that ends above <paramref name="address"/> (Linux <c>find_vma</c>), or null.</summary>
+    public Vma? FindVma(ulong address)
+    {
+        int lo = 0, hi = _vmas.Count - 1;
+        Vma? found = null;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            var v = _vmas[mid];
+            if (v.End > address)
+            {
+                found = v;
+                hi = mid - 1;
+            }
+            else lo = mid + 1;
+        }
+        return found;
+    }
+
+    /// <summary>The VMA just below <paramref name="vma"/>, or null.</summary>
+    public Vma? Previous(Vma vma)
+    {
+        int i = _vmas.IndexOf(vma);
+        return i > 0 ? _vmas[i - 1] : null;
+    }
+
+    public void Add(Vma vma)
+    {
+        if (vma.Start >= vma.End) throw new ArgumentException($"empty VMA {vma}");
+        int i = 0;
+        while (i < _vmas.Count && _vmas[i].Start < vma.Start) i++;
+        if (i > 0 && _vmas[i - 1].End > vma.Start) throw new InvalidOperationException($"VMA {vma} overlaps {_vmas[i - 1]}");
+        if (i < _vmas.Count && _vmas[i].Start < vma.End) throw new InvalidOperationException($"VMA {vma} overlaps {_vmas[i]}");
+        _vmas.Insert(i, vma);
+    }
+
+    public void Remove(Vma vma) => _vmas.Remove(vma);
+}
+
+/// <summary>A process: pid, ASID, address space, signal state and its own fault counts (as getrusage reports them).</summary>
+public sealed class Process : IProcess, ISignalState
+{
+    private readonly SignalDisposition[] _dispositions = new SignalDisposition[65];
+    private ulong _blocked;
+
+    public Process(int pid, ushort asid, AddressSpace mm)
+    {
+        Pid = pid;
+        Asid = asid;
+        Mm = mm;
+    }
+
+    public int Pid { get; }
+    public ushort Asid { get; }
+    public AddressSpace Mm { get; }
+    public ulong PageTableRoot => Mm.Root;
+
+    public bool Alive { get; private set; } = true;
+    /// <summary>The signal that terminated the process, 0 while alive or after a normal exit.</summary>
+    public int TerminatingSignal { get; private set; }
+    public bool CoreDumped { get; private set; }
+    public SignalInfo? LastSignal { get; internal set; }
+
+    public long MinorFaults { get; internal set; }
+    public long MajorFaults { get; internal set; }
+    /// <summary>Page faults taken, including those that ended in a signal.</summary>
+    public long PageFaults { get; internal set; }
+    public long ResidentPages { get; internal set; }
+
+    public SignalDisposition GetDisposition(int signo) => _dispositions[signo];
+    public void SetDisposition(int signo, SignalDisposition disposition) => _dispositions[signo] = disposition;
+    public bool IsBlocked(int signo) => (_blocked & (1UL << signo)) != 0;
+
+    public void SetBlocked(int signo, bool blocked)
+    {
+        if (blocked) _blocked |= 1UL << signo;
+        else _blocked &= ~(1UL << signo);
+    }
+
+    internal void Terminate(int signal, bool core)
+    {
+        Alive = false;
+        TerminatingSignal = signal;
+        CoreDumped = core;
+    }
+
+    internal void Exit() => Alive = false;
+
+    public override string ToString() => $"pid {Pid}";
+}

@@ -1,0 +1,78 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.PageTables;
+using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Tlb;
+using VmLab.Abstractions.Workloads;
+using VmLab.Core.Memory;
+using VmLab.Core.Mmu;
+
+namespace VmLab.Core;
+
+/// <summary>Machine-wide settings that are not a plugin's.</summary>
+public sealed record MachineOptions
+{
+    public int Cpus { get; init; } = 1;
+    /// <summary>Tag TLB entries with the process's PCID/ASID (no flush on context switch); false flushes non-global entries on every switch.</summary>
+    public bool Pcid { get; init; } = true;
+    public CpuState CpuState { get; init; } = CpuState.LinuxDefault;
+}
+
+/// <summary>
+/// A composed machine: physical memory, the kernel, one MMU per CPU. It is the <see cref="ISimulation"/> workloads drive.
+/// </summary>
+public sealed class Machine : ISimulation
+{
+    private Machine(MachineOptions options, PhysicalMemory memory, FrameTable frames, MetricRegistry metrics, Kernel.Kernel kernel, ICpu[] cpus)
+    {
+        Options = options;
+        Memory = memory;
+        Frames = frames;
+        Metrics = metrics;
+        Kernel = kernel;
+        Cpus = cpus;
+    }
+
+    public MachineOptions Options { get; }
+    public PhysicalMemory Memory { get; }
+    public FrameTable Frames { get; }
+    public MetricRegistry Metrics { get; }
+    public Kernel.Kernel Kernel { get; }
+    public IReadOnlyList<ICpu> Cpus { get; }
+    public int PreferredBatchSize => 4096;
+
+    public void Execute(ReadOnlySpan<MemoryAccess> batch) => Cpus[0].Execute(batch);
+
+    /// <summary>
+    /// Composes a machine. <paramref name="pageTable"/> and each TLB from <paramref name="tlbFactory"/> are boxed plugin
+    /// components; the MMU is closed over their runtime types so a struct plugin runs specialised.
+    /// </summary>
+    public static Machine Create(
+        MachineOptions options,
+        PhysicalMemory memory,
+        FrameTable frames,
+        MetricRegistry metrics,
+        IPageTable pageTable,
+        Func<int, ITlb> tlbFactory,
+        IReadOnlyList<IFaultHandler> faultHandlers,
+        ISignalDelivery signals)
+    {
+        var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals);
+        var cpus = new ICpu[options.Cpus];
+        var tlbs = new ITlb[options.Cpus];
+        for (int i = 0; i < cpus.Length; i++)
+        {
+            var tlb = tlbFactory(i);
+            tlbs[i] = tlb;
+            cpus[i] = CreateEngine(i, tlb, pageTable, kernel, options, metrics);
+        }
+        kernel.AttachTlbs(tlbs);
+        return new Machine(options, memory, frames, metrics, kernel, cpus);
+    }
+
+    private static ICpu CreateEngine(int index, ITlb tlb, IPageTable pageTable, Kernel.Kernel kernel, MachineOptions options, MetricRegistry metrics)
+    {
+        var type = typeof(MmuEngine<,>).MakeGenericType(tlb.GetType(), pageTable.GetType());
+        return (ICpu)Activator.CreateInstance(type, index, tlb, pageTable, kernel, options, metrics)!;
+    }
+}

@@ -1,0 +1,208 @@
+using System.Runtime.CompilerServices;
+using VmLab.Abstractions;
+using VmLab.Abstractions.PageTables;
+using VmLab.Abstractions.Tlb;
+using VmLab.Core.Kernel;
+
+namespace VmLab.Core.Mmu;
+
+/// <summary>The outcome of translating one access.</summary>
+public readonly record struct Translation(bool Ok, ulong PhysicalAddress);
+
+/// <summary>One CPU's MMU, as the machine drives it: batches from traces, single accesses from scenarios.</summary>
+public interface ICpu
+{
+    int Index { get; }
+    ITlb Tlb { get; }
+    Process? Current { get; }
+    CpuState State { get; set; }
+    void Execute(ReadOnlySpan<MemoryAccess> batch);
+    /// <summary>Translates one page-contained access for <paramref name="process"/>, switching to it first.</summary>
+    Translation Translate(Process process, ulong vaddr, AccessKind kind, AccessMode mode);
+    void SwitchTo(Process process);
+    /// <summary>Moves the locally accumulated counts into the metric registry.</summary>
+    void Publish();
+}
+
+/// <summary>
+/// The MMU of one CPU: TLB lookup, page-table walk, permission check and the fault path, specialised over the TLB
+/// and page-table types. Closed once per run (one <c>MakeGenericType</c> at composition); with struct plugins every
+/// call below is direct and inlinable. Per-access work allocates nothing.
+/// </summary>
+public sealed class MmuEngine<TTlb, TPageTable> : ICpu
+    where TTlb : ITlb
+    where TPageTable : IPageTable
+{
+    private const ulong PageMask = VirtualAddress.PageSize - 1;
+    private const int MaxRetries = 16;
+
+    private TTlb _tlb;
+    private TPageTable _pageTable;
+    private readonly Kernel.Kernel _kernel;
+    private readonly MachineOptions _options;
+
+    private Process? _current;
+    private int _currentPid = int.MinValue;
+    private ulong _root;
+    private ushort _asid;
+    private bool _alive;
+    private CpuState _cpu;
+
+    private long _accesses, _hits, _misses, _walks, _dropped, _dirtyUpdates, _contextSwitches;
+    private readonly Counter _cAccesses, _cHits, _cMisses, _cWalks, _cDropped, _cDirty, _cSwitches, _cFlushes;
+
+    public MmuEngine(int index, TTlb tlb, TPageTable pageTable, Kernel.Kernel kernel, MachineOptions options, IMetrics metrics)
+    {
+        Index = index;
+        _tlb = tlb;
+        _pageTable = pageTable;
+        _kernel = kernel;
+        _options = options;
+        _cpu = options.CpuState;
+        _cAccesses = metrics.Counter(MetricNames.Accesses);
+        _cHits = metrics.Counter(MetricNames.TlbHits);
+        _cMisses = metrics.Counter(MetricNames.TlbMisses);
+        _cWalks = metrics.Counter(MetricNames.WalkCount);
+        _cDropped = metrics.Counter("accesses.dropped");
+        _cDirty = metrics.Counter("walk.dirty_updates");
+        _cSwitches = metrics.Counter("context_switches");
+        _cFlushes = metrics.Counter(MetricNames.TlbFlushes);
+    }
+
+    public int Index { get; }
+    public ITlb Tlb => _tlb;
+    public Process? Current => _current;
+    public CpuState State { get => _cpu; set => _cpu = value; }
+
+    public void Execute(ReadOnlySpan<MemoryAccess> batch)
+    {
+        for (int i = 0; i < batch.Length; i++)
+        {
+            ref readonly var a = ref batch[i];
+            if (a.Pid != _currentPid) SwitchToPid(a.Pid);
+            if (!_alive)
+            {
+                _dropped++;
+                continue;
+            }
+
+            ulong address = a.Address;
+            ulong last = address + (a.Size == 0 ? 0UL : a.Size - 1UL);
+            if (last < address) last = ulong.MaxValue;
+            TranslatePage(address, a.Kind, a.Mode, out _);
+            ulong page = address & ~PageMask;
+            ulong lastPage = last & ~PageMask;
+            while (page != lastPage && _alive)
+            {
+                page += VirtualAddress.PageSize;
+                TranslatePage(page, a.Kind, a.Mode, out _);
+            }
+        }
+        Publish();
+    }
+
+    public Translation Translate(Process process, ulong vaddr, AccessKind kind, AccessMode mode)
+    {
+        if (!ReferenceEquals(process, _current)) SwitchTo(process);
+        if (!_alive) return default;
+        bool ok = TranslatePage(vaddr, kind, mode, out ulong paddr);
+        Publish();
+        return new Translation(ok, paddr);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TranslatePage(ulong vaddr, AccessKind kind, AccessMode mode, out ulong paddr)
+    {
+        _accesses++;
+        if (_tlb.TryLookup(vaddr, _asid, kind, out var entry))
+        {
+            _hits++;
+            if (AccessCheck.Check(entry.Flags, entry.ProtectionKey, kind, mode, _cpu) == AccessVerdict.Allowed)
+            {
+                if (kind == AccessKind.Write && (entry.Flags & PageFlags.Dirty) == 0) MarkDirty(vaddr, entry);
+                paddr = (entry.Frame << VirtualAddress.PageShift) | (vaddr & ((1UL << entry.PageShift) - 1));
+                return true;
+            }
+            // The cached entry forbids the access: the entry is dropped and the page tables decide.
+            _tlb.Invalidate(vaddr, _asid);
+        }
+        else
+        {
+            _misses++;
+        }
+        return TranslateSlow(vaddr, kind, mode, out paddr);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void MarkDirty(ulong vaddr, TlbEntry entry)
+    {
+        _dirtyUpdates++;
+        _pageTable.SetDirty(_root, vaddr);
+        _tlb.Insert(vaddr, _asid, AccessKind.Write, entry with { Flags = entry.Flags | PageFlags.Dirty | PageFlags.Accessed });
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TranslateSlow(ulong vaddr, AccessKind kind, AccessMode mode, out ulong paddr)
+    {
+        paddr = 0;
+        if (!_pageTable.IsCanonical(vaddr))
+        {
+            _kernel.GeneralProtection(_current!, vaddr, mode);
+            _alive = _current!.Alive;
+            return false;
+        }
+        for (int attempt = 0; attempt < MaxRetries; attempt++)
+        {
+            _walks++;
+            var walk = _pageTable.Walk(_root, vaddr, kind, mode, _cpu);
+            if (walk.IsOk)
+            {
+                _tlb.Insert(vaddr, _asid, kind, TlbEntry.From(walk.Leaf));
+                paddr = (walk.Leaf.Frame << VirtualAddress.PageShift) | (vaddr & ((1UL << walk.Leaf.PageShift) - 1));
+                return true;
+            }
+            Publish();
+            var outcome = _kernel.HandlePageFault(_current!, vaddr, kind, mode, walk.ErrorCode);
+            _alive = _current!.Alive;
+            if (outcome != FaultDispatch.Retry || !_alive) return false;
+        }
+        throw new InvalidOperationException(
+            $"the fault-handler chain resolved the fault at 0x{vaddr:x} ({kind}, pid {_current!.Pid}) {MaxRetries} times without the access succeeding");
+    }
+
+    private void SwitchToPid(int pid)
+    {
+        var process = _kernel.GetOrCreateImplicitProcess(pid);
+        SwitchTo(process);
+    }
+
+    public void SwitchTo(Process process)
+    {
+        if (_current is not null && !ReferenceEquals(_current, process))
+        {
+            _contextSwitches++;
+            if (!_options.Pcid)
+            {
+                _tlb.InvalidateAll(keepGlobal: true);
+                _cFlushes.Increment();
+            }
+        }
+        _current = process;
+        _currentPid = process.Pid;
+        _root = process.PageTableRoot;
+        _asid = _options.Pcid ? process.Asid : (ushort)0;
+        _alive = process.Alive;
+    }
+
+    public void Publish()
+    {
+        _cAccesses.Add(_accesses);
+        _cHits.Add(_hits);
+        _cMisses.Add(_misses);
+        _cWalks.Add(_walks);
+        _cDropped.Add(_dropped);
+        _cDirty.Add(_dirtyUpdates);
+        _cSwitches.Add(_contextSwitches);
+        _accesses = _hits = _misses = _walks = _dropped = _dirtyUpdates = _contextSwitches = 0;
+    }
+}

@@ -1,0 +1,29 @@
+using System.Text.Json.Nodes;
+using VmLab.Host.Plugins;
+
+namespace VmLab.Host.Config;
+
+/// <summary>A resolved component: which plugin, its bound and validated options, and its config key path.</summary>
+public sealed record Component(PluginInfo Plugin, object Options, string KeyPath);
+
+/// <summary>Machine settings that are not plugins, validated.</summary>
+public sealed record MachineSettings(int Cpus, bool Pcid, bool Smap, bool Smep, long Frames, long SwapSlots, long UserFrames);
+
+/// <summary>
+/// An immutable, validated experiment: every plugin resolved, every default filled. This is what runs and what is
+/// recorded (<see cref="ResolvedConfig"/>).
+/// </summary>
+public sealed record Experiment(
+    string Name,
+    ulong Seed,
+    string BaseDirectory,
+    IReadOnlyList<string> PluginPaths,
+    MachineSettings Machine,
+    Component PageTable,
+    Component Tlb,
+    Component? Replacement,
+    IReadOnlyList<Component> FaultHandlers,
+    Component Signals,
+    Component Workload,
+    JsonObject ResolvedConfig,
+    IReadOnlyList<string> Warnings);

@@ -1,0 +1,177 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Configuration;
+using VmLab.Abstractions.Plugins;
+using VmLab.Host.Plugins;
+
+namespace VmLab.Host.Config;
+
+/// <summary>
+/// Reads an experiment: JSON file (Microsoft.Extensions.Configuration.Json) plus <c>--set key=value</c> overrides,
+/// bound strictly, every plugin resolved against the catalog and its options validated. Any error stops here with
+/// every problem listed; nothing runs on a config with errors.
+/// </summary>
+public sealed class ExperimentLoader(PluginCatalog catalog)
+{
+    public static readonly JsonSerializerOptions OptionsJson = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+        WriteIndented = true,
+    };
+
+    public PluginCatalog Catalog { get; } = catalog;
+
+    public Experiment Load(string path, IReadOnlyList<string>? overrides = null)
+    {
+        string full = Path.GetFullPath(path);
+        if (!File.Exists(full))
+            throw new ConfigException([new ConfigError(path, "config file not found; give the path of an experiment JSON file, e.g. configs/quickstart.json")]);
+        byte[] bytes = File.ReadAllBytes(full);
+        return Load(bytes, path, Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full), overrides ?? []);
+    }
+
+    public Experiment Load(byte[] utf8, string displayName, string baseDirectory, string defaultName, IReadOnlyList<string> overrides)
+    {
+        var errors = new List<ConfigError>();
+        var index = JsonPositionIndex.Parse(displayName, utf8, errors);
+        if (errors.Count > 0) throw new ConfigException(errors);
+
+        var overrideMap = ParseOverrides(overrides, errors);
+        if (errors.Count > 0) throw new ConfigException(errors);
+
+        IConfigurationRoot root = new ConfigurationBuilder()
+            .AddJsonStream(new MemoryStream(utf8))
+            .AddInMemoryCollection(overrideMap)
+            .Build();
+
+        string Locate(string keyPath)
+        {
+            foreach (var key in overrideMap.Keys)
+                if (keyPath.StartsWith(key, StringComparison.OrdinalIgnoreCase) || key.StartsWith(keyPath + ":", StringComparison.OrdinalIgnoreCase))
+                    return $"--set {key}";
+            return index.Locate(keyPath) ?? displayName;
+        }
+
+        var binder = new StrictBinder(Locate);
+        var spec = (ExperimentSpec)binder.Bind(AsSection(root), typeof(ExperimentSpec), "");
+        if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
+
+        var warnings = new List<string>();
+        var pluginPaths = new List<string>();
+        for (int i = 0; i < spec.PluginPaths.Length; i++)
+        {
+            string dir = Path.GetFullPath(Path.Combine(baseDirectory, spec.PluginPaths[i]));
+            if (!Directory.Exists(dir))
+            {
+                binder.Error($"pluginPaths:{i}", $"plugin directory not found: {dir}");
+                continue;
+            }
+            pluginPaths.Add(dir);
+            Catalog.AddDirectory(dir);
+        }
+        foreach (var e in Catalog.Errors) warnings.Add($"{e.Folder}: {e.Message}");
+
+        var m = spec.Machine;
+        var pageTable = Resolve(binder, PluginKind.PageTable, m.PageTable, "machine:pageTable");
+        var tlb = Resolve(binder, PluginKind.Tlb, m.Tlb, "machine:tlb");
+        var replacement = m.Replacement is null ? null : Resolve(binder, PluginKind.Replacement, m.Replacement, "machine:replacement");
+        var handlers = new List<Component?>();
+        for (int i = 0; i < m.FaultHandlers.Length; i++)
+            handlers.Add(Resolve(binder, PluginKind.FaultHandler, m.FaultHandlers[i], $"machine:faultHandlers:{i}"));
+        var signals = Resolve(binder, PluginKind.Signals, m.Signals, "machine:signals");
+        Component? workload = null;
+        if (spec.Workload is null) binder.Error("workload", "is required: { \"plugin\": \"lackey\", \"options\": { \"path\": \"traces/ls.lackey.gz\" } }");
+        else workload = Resolve(binder, PluginKind.Workload, spec.Workload, "workload");
+
+        if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
+
+        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames);
+        string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
+        var resolved = new JsonObject
+        {
+            ["name"] = name,
+            ["seed"] = spec.Seed,
+            ["pluginPaths"] = new JsonArray([.. pluginPaths.Select(p => (JsonNode)JsonValue.Create(p)!)]),
+            ["machine"] = new JsonObject
+            {
+                ["cpus"] = machine.Cpus,
+                ["pcid"] = machine.Pcid,
+                ["smap"] = machine.Smap,
+                ["smep"] = machine.Smep,
+                ["memory"] = new JsonObject
+                {
+                    ["frames"] = machine.Frames,
+                    ["swapSlots"] = machine.SwapSlots,
+                    ["userFrames"] = machine.UserFrames,
+                },
+                ["pageTable"] = ToJson(pageTable!),
+                ["tlb"] = ToJson(tlb!),
+                ["replacement"] = replacement is null ? null : ToJson(replacement),
+                ["faultHandlers"] = new JsonArray([.. handlers.Select(h => (JsonNode)ToJson(h!))]),
+                ["signals"] = ToJson(signals!),
+            },
+            ["workload"] = ToJson(workload!),
+        };
+        return new Experiment(name, spec.Seed, baseDirectory, pluginPaths, machine, pageTable!, tlb!, replacement,
+            handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings);
+    }
+
+    private Component? Resolve(StrictBinder binder, PluginKind kind, ComponentSpec spec, string keyPath)
+    {
+        if (string.IsNullOrWhiteSpace(spec.Plugin))
+        {
+            binder.Error($"{keyPath}:plugin", $"is required; {PluginCatalog.KindName(kind)} plugins: {string.Join(", ", Catalog.NamesOf(kind))}");
+            return null;
+        }
+        var plugin = Catalog.Find(kind, spec.Plugin);
+        if (plugin is null)
+        {
+            binder.Error($"{keyPath}:plugin", $"unknown {PluginCatalog.KindName(kind)} plugin '{spec.Plugin}'; {Suggest.Hint(spec.Plugin, Catalog.NamesOf(kind))}");
+            return null;
+        }
+        int before = binder.Errors.Count;
+        var options = binder.Bind(spec.Options, plugin.Registration.OptionsType, $"{keyPath}:options");
+        return binder.Errors.Count > before ? null : new Component(plugin, options, keyPath);
+    }
+
+    private static JsonObject ToJson(Component c) => new()
+    {
+        ["plugin"] = c.Plugin.Name,
+        ["options"] = JsonSerializer.SerializeToNode(c.Options, c.Options.GetType(), OptionsJson) ?? new JsonObject(),
+    };
+
+    private static Dictionary<string, string?> ParseOverrides(IReadOnlyList<string> overrides, List<ConfigError> errors)
+    {
+        var map = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var o in overrides)
+        {
+            int eq = o.IndexOf('=');
+            if (eq <= 0)
+            {
+                errors.Add(new ConfigError($"--set {o}", "expected key=value, e.g. --set machine:tlb:options:entries=128"));
+                continue;
+            }
+            map[o[..eq].Trim()] = o[(eq + 1)..];
+        }
+        return map;
+    }
+
+    private static IConfigurationSection AsSection(IConfigurationRoot root) => new RootSection(root);
+
+    private static List<ConfigError> Clean(IEnumerable<ConfigError> errors) =>
+        errors.Select(e => e with { Message = e.Message.StartsWith(':') ? e.Message[1..] : e.Message }).Distinct().ToList();
+
+    /// <summary>The configuration root seen as a section with an empty key, so binding starts uniformly.</summary>
+    private sealed class RootSection(IConfigurationRoot root) : IConfigurationSection
+    {
+        public string? this[string key] { get => root[key]; set => root[key] = value; }
+        public string Key => "";
+        public string Path => "";
+        public string? Value { get => null; set => throw new NotSupportedException(); }
+        public IEnumerable<IConfigurationSection> GetChildren() => root.GetChildren();
+        public Microsoft.Extensions.Primitives.IChangeToken GetReloadToken() => root.GetReloadToken();
+        public IConfigurationSection GetSection(string key) => root.GetSection(key);
+    }
+}

@@ -1,0 +1,65 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Configuration;
+
+namespace VmLab.Host.Config;
+
+/// <summary>A <c>{ "plugin": NAME, "options": { ... } }</c> node, as written (options bound later, against the plugin's type).</summary>
+public sealed class ComponentSpec
+{
+    [Required]
+    public string Plugin { get; set; } = "";
+
+    public IConfigurationSection? Options { get; set; }
+}
+
+public sealed record MemorySpec
+{
+    [Description("Physical frames of 4 KiB (frame 0 is the shared zero page).")]
+    [Range(16L, 1L << 28)]
+    public long Frames { get; init; } = 262144;
+
+    [Description("Slots of the swap device.")]
+    [Range(0L, 1L << 32)]
+    public long SwapSlots { get; init; } = 1048576;
+
+    [Description("Limit on resident user pages (0 = no limit beyond physical memory).")]
+    [Range(0L, 1L << 28)]
+    public long UserFrames { get; init; }
+}
+
+public sealed record MachineSpec
+{
+    [Range(1, 256)]
+    public int Cpus { get; init; } = 1;
+
+    [Description("Tag TLB entries with PCID/ASID instead of flushing them on a context switch.")]
+    public bool Pcid { get; init; } = true;
+
+    [Description("Supervisor-mode access prevention (SMAP / PAN).")]
+    public bool Smap { get; init; } = true;
+
+    [Description("Supervisor-mode execution prevention (SMEP / PXN).")]
+    public bool Smep { get; init; } = true;
+
+    public MemorySpec Memory { get; init; } = new();
+    public ComponentSpec PageTable { get; init; } = new() { Plugin = "x86-64" };
+    public ComponentSpec Tlb { get; init; } = new() { Plugin = "fully-associative" };
+    public ComponentSpec? Replacement { get; init; }
+    public ComponentSpec[] FaultHandlers { get; init; } = [new() { Plugin = "cow" }, new() { Plugin = "demand-zero" }];
+    public ComponentSpec Signals { get; init; } = new() { Plugin = "posix" };
+}
+
+/// <summary>The mutable experiment as read from JSON and <c>--set</c>; frozen into an <see cref="Experiment"/> once valid.</summary>
+public sealed record ExperimentSpec
+{
+    public string Name { get; init; } = "";
+
+    public ulong Seed { get; init; } = 1;
+
+    public string[] PluginPaths { get; init; } = [];
+
+    public MachineSpec Machine { get; init; } = new();
+
+    public ComponentSpec? Workload { get; init; }
+}

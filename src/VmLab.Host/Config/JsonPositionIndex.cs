@@ -1,0 +1,130 @@
+using System.Text;
+using System.Text.Json;
+
+namespace VmLab.Host.Config;
+
+/// <summary>
+/// Where each key of a JSON config file stands (line and column of its value), by the configuration key path
+/// (<c>machine:tlb:options:entries</c>, arrays by index), so errors can point into the file.
+/// Also the first check of the file: malformed JSON and duplicate keys are reported here with their position.
+/// </summary>
+public sealed class JsonPositionIndex
+{
+    private readonly Dictionary<string, (int Line, int Column)> _positions = new(StringComparer.OrdinalIgnoreCase);
+
+    private JsonPositionIndex(string file) => File = file;
+
+    public string File { get; }
+
+    public static JsonPositionIndex Parse(string file, byte[] utf8, List<ConfigError> errors)
+    {
+        var index = new JsonPositionIndex(file);
+        var lineStarts = new List<int> { 0 };
+        for (int i = 0; i < utf8.Length; i++)
+            if (utf8[i] == (byte)'\n') lineStarts.Add(i + 1);
+
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        var path = new List<string>();
+        var arrayCounters = new Stack<int>();
+        var containers = new Stack<(bool IsArray, HashSet<string> Keys)>();
+        string? pendingProperty = null;
+        try
+        {
+            if (!reader.Read())
+            {
+                errors.Add(new ConfigError($"{file}:1:1", "the file is empty; an experiment is a JSON object"));
+                return index;
+            }
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                var (l, c) = Position(lineStarts, (int)reader.TokenStartIndex);
+                errors.Add(new ConfigError($"{file}:{l}:{c}", "an experiment config must be a JSON object ({ ... })"));
+                return index;
+            }
+            containers.Push((false, new HashSet<string>(StringComparer.OrdinalIgnoreCase)));
+            while (reader.Read())
+            {
+                var (line, column) = Position(lineStarts, (int)reader.TokenStartIndex);
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        pendingProperty = reader.GetString()!;
+                        if (!containers.Peek().Keys.Add(pendingProperty))
+                            errors.Add(new ConfigError($"{file}:{line}:{column}", $"duplicate key '{pendingProperty}'"));
+                        continue;
+                    case JsonTokenType.EndObject:
+                    case JsonTokenType.EndArray:
+                        containers.Pop();
+                        if (reader.TokenType == JsonTokenType.EndArray) arrayCounters.Pop();
+                        if (path.Count > 0) path.RemoveAt(path.Count - 1);
+                        continue;
+                }
+
+                // A value: it belongs to the pending property or to the enclosing array.
+                string segment;
+                if (containers.Peek().IsArray)
+                {
+                    int n = arrayCounters.Pop();
+                    arrayCounters.Push(n + 1);
+                    segment = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+                else
+                {
+                    segment = pendingProperty!;
+                }
+                path.Add(segment);
+                index._positions[string.Join(':', path)] = (line, column);
+                if (reader.TokenType == JsonTokenType.StartObject)
+                {
+                    containers.Push((false, new HashSet<string>(StringComparer.OrdinalIgnoreCase)));
+                }
+                else if (reader.TokenType == JsonTokenType.StartArray)
+                {
+                    containers.Push((true, new HashSet<string>()));
+                    arrayCounters.Push(0);
+                }
+                else
+                {
+                    path.RemoveAt(path.Count - 1);
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            long l = (e.LineNumber ?? 0) + 1;
+            long c = (e.BytePositionInLine ?? 0) + 1;
+            string message = e.Message;
+            int cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+            if (cut > 0) message = message[..cut].TrimEnd('.', ' ');
+            errors.Add(new ConfigError($"{file}:{l}:{c}", $"malformed JSON: {message}"));
+        }
+        return index;
+    }
+
+    private static (int Line, int Column) Position(List<int> lineStarts, int offset)
+    {
+        int lo = 0, hi = lineStarts.Count - 1;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            if (lineStarts[mid] <= offset) lo = mid;
+            else hi = mid - 1;
+        }
+        return (lo + 1, offset - lineStarts[lo] + 1);
+    }
+
+    /// <summary>The position of <paramref name="keyPath"/>, or of its nearest ancestor present in the file.</summary>
+    public string? Locate(string keyPath)
+    {
+        var path = keyPath;
+        while (true)
+        {
+            if (_positions.TryGetValue(path, out var p)) return $"{File}:{p.Line}:{p.Column}";
+            int cut = path.LastIndexOf(':');
+            if (cut < 0) return null;
+            path = path[..cut];
+        }
+    }
+
+    public bool Contains(string keyPath) => _positions.ContainsKey(keyPath);
+}

@@ -1,0 +1,263 @@
+using System.Collections;
+using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+using Microsoft.Extensions.Configuration;
+
+namespace VmLab.Host.Config;
+
+/// <summary>
+/// Binds a configuration section onto an options type, strictly: every key must be a property (case-insensitive),
+/// every value must convert, and every <c>[Range]</c>/<c>[Required]</c>/<c>IValidatableObject</c> rule must hold.
+/// Problems are collected with their key paths, not thrown one at a time.
+/// </summary>
+public sealed class StrictBinder(Func<string, string> locate)
+{
+    private readonly List<ConfigError> _errors = [];
+
+    public IReadOnlyList<ConfigError> Errors => _errors;
+
+    public void Error(string keyPath, string message) => _errors.Add(new ConfigError(locate(keyPath), $"{keyPath}: {message}"));
+
+    /// <summary>Creates an instance of <paramref name="type"/> with its defaults and applies <paramref name="section"/> (may be null: defaults only).</summary>
+    public object Bind(IConfigurationSection? section, Type type, string keyPath)
+    {
+        var instance = Activator.CreateInstance(type)
+                       ?? throw new InvalidOperationException($"{type} has no parameterless constructor");
+        if (section is not null) BindObject(section, instance, keyPath);
+        Validate(instance, keyPath);
+        return instance;
+    }
+
+    private void BindObject(IConfigurationSection section, object instance, string keyPath)
+    {
+        var children = section.GetChildren().ToList();
+        if (children.Count == 0)
+        {
+            if (!string.IsNullOrEmpty(section.Value))
+                Error(keyPath, $"expected an object ({{ ... }}), got the value \"{section.Value}\"");
+            return;
+        }
+        var properties = WritableProperties(instance.GetType());
+        foreach (var child in children)
+        {
+            string childPath = Join(keyPath, child.Key);
+            var property = properties.FirstOrDefault(p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase));
+            if (property is null)
+            {
+                if (int.TryParse(child.Key, out _))
+                    Error(keyPath, "expected an object ({ ... }), got an array");
+                else
+                    Error(childPath, $"unknown key '{child.Key}'; {Suggest.Hint(child.Key, properties.Select(p => CamelCase(p.Name)).ToList())}");
+                continue;
+            }
+            if (TryConvert(child, property.PropertyType, childPath, out var value))
+                property.SetValue(instance, value);
+        }
+    }
+
+    public bool TryConvert(IConfigurationSection section, Type type, string keyPath, out object? value)
+    {
+        value = null;
+        var underlying = Nullable.GetUnderlyingType(type) ?? type;
+        bool hasChildren = section.GetChildren().Any();
+
+        if (IsScalar(underlying))
+        {
+            if (hasChildren)
+            {
+                Error(keyPath, $"expected {Describe(underlying)}, got an object or array");
+                return false;
+            }
+            if (section.Value is null)
+            {
+                if (Nullable.GetUnderlyingType(type) is not null || !underlying.IsValueType && underlying != typeof(string))
+                    return true;
+                Error(keyPath, $"expected {Describe(underlying)}, got null; remove the key to use the default");
+                return false;
+            }
+            return TryParseScalar(section.Value, underlying, keyPath, out value);
+        }
+
+        if (ElementType(underlying) is { } element)
+        {
+            var items = section.GetChildren().ToList();
+            if (!hasChildren && !string.IsNullOrEmpty(section.Value))
+            {
+                Error(keyPath, $"expected an array ([ ... ]), got the value \"{section.Value}\"");
+                return false;
+            }
+            var list = (IList)Activator.CreateInstance(typeof(List<>).MakeGenericType(element))!;
+            bool ok = true;
+            foreach (var item in items.OrderBy(i => int.TryParse(i.Key, out int n) ? n : int.MaxValue))
+            {
+                if (!int.TryParse(item.Key, out _))
+                {
+                    Error(keyPath, "expected an array ([ ... ]), got an object");
+                    return false;
+                }
+                if (TryConvert(item, element, Join(keyPath, item.Key), out var v)) list.Add(v);
+                else ok = false;
+            }
+            if (!ok) return false;
+            if (underlying.IsArray)
+            {
+                var array = Array.CreateInstance(element, list.Count);
+                list.CopyTo(array, 0);
+                value = array;
+            }
+            else value = list;
+            return true;
+        }
+
+        if (underlying == typeof(IConfigurationSection))
+        {
+            value = section;
+            return true;
+        }
+
+        value = Bind(section, underlying, keyPath);
+        return true;
+    }
+
+    private bool TryParseScalar(string text, Type type, string keyPath, out object? value)
+    {
+        value = null;
+        var ci = CultureInfo.InvariantCulture;
+        if (type == typeof(string))
+        {
+            value = text;
+            return true;
+        }
+        if (type == typeof(bool))
+        {
+            if (bool.TryParse(text, out var b)) { value = b; return true; }
+        }
+        else if (type == typeof(int))
+        {
+            if (TryParseInteger(text, out var l) && l is >= int.MinValue and <= int.MaxValue) { value = (int)l; return true; }
+        }
+        else if (type == typeof(long))
+        {
+            if (TryParseInteger(text, out var l)) { value = l; return true; }
+        }
+        else if (type == typeof(ulong))
+        {
+            if (text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+                    ? ulong.TryParse(text.AsSpan(2), NumberStyles.HexNumber, ci, out var u)
+                    : ulong.TryParse(text, NumberStyles.None, ci, out u)) { value = u; return true; }
+        }
+        else if (type == typeof(double))
+        {
+            if (double.TryParse(text, NumberStyles.Float, ci, out var d) && double.IsFinite(d)) { value = d; return true; }
+        }
+        else if (type.IsEnum)
+        {
+            foreach (var name in Enum.GetNames(type))
+            {
+                if (string.Equals(KebabCase(name), text, StringComparison.OrdinalIgnoreCase) || string.Equals(name, text, StringComparison.OrdinalIgnoreCase))
+                {
+                    value = Enum.Parse(type, name);
+                    return true;
+                }
+            }
+            var allowed = Enum.GetNames(type).Select(KebabCase).ToList();
+            Error(keyPath, $"'{text}' is not allowed; {Suggest.Hint(text, allowed)}");
+            return false;
+        }
+        Error(keyPath, $"expected {Describe(type)}, got \"{text}\"");
+        return false;
+    }
+
+    private static bool TryParseInteger(string text, out long value)
+    {
+        if (text.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+            return long.TryParse(text.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out value);
+        return long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out value);
+    }
+
+    /// <summary>Runs the data-annotation rules of an options object, reporting each against its key path.</summary>
+    public void Validate(object instance, string keyPath)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(instance, new ValidationContext(instance), results, validateAllProperties: true);
+        foreach (var property in WritableProperties(instance.GetType()))
+        {
+            var range = property.GetCustomAttribute<RangeAttribute>();
+            if (range is null) continue;
+            results.RemoveAll(r => r.MemberNames.Contains(property.Name) && r.ErrorMessage?.Contains("must be between", StringComparison.Ordinal) == true);
+            if (!range.IsValid(property.GetValue(instance)))
+                results.Add(new ValidationResult($"{FormatValue(property.GetValue(instance))} is out of range; allowed: {range.Minimum} to {range.Maximum}", [property.Name]));
+        }
+        foreach (var r in results)
+        {
+            var member = r.MemberNames.FirstOrDefault();
+            string path = member is null ? keyPath : Join(keyPath, CamelCase(member));
+            string message = r.ErrorMessage ?? "invalid";
+            if (message.StartsWith("The ", StringComparison.Ordinal) && message.Contains(" field is required", StringComparison.Ordinal))
+                message = "is required";
+            Error(path, message);
+        }
+    }
+
+    private static string FormatValue(object? v) => v switch
+    {
+        null => "null",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => v.ToString() ?? "",
+    };
+
+    public static IReadOnlyList<PropertyInfo> WritableProperties(Type type) =>
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite && p.GetIndexParameters().Length == 0 && p.Name != "EqualityContract")
+            .ToList();
+
+    private static bool IsScalar(Type t) => t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(decimal);
+
+    private static Type? ElementType(Type t)
+    {
+        if (t == typeof(string)) return null;
+        if (t.IsArray) return t.GetElementType();
+        if (t.IsGenericType)
+        {
+            var def = t.GetGenericTypeDefinition();
+            if (def == typeof(List<>) || def == typeof(IReadOnlyList<>) || def == typeof(IList<>) || def == typeof(IEnumerable<>) || def == typeof(IReadOnlyCollection<>))
+                return t.GetGenericArguments()[0];
+        }
+        return null;
+    }
+
+    public static string Describe(Type t)
+    {
+        t = Nullable.GetUnderlyingType(t) ?? t;
+        if (t == typeof(bool)) return "true or false";
+        if (t == typeof(int) || t == typeof(long)) return "an integer";
+        if (t == typeof(ulong)) return "a non-negative integer";
+        if (t == typeof(double)) return "a number";
+        if (t == typeof(string)) return "a string";
+        if (t.IsEnum) return "one of " + string.Join(", ", Enum.GetNames(t).Select(KebabCase));
+        if (ElementType(t) is { } e) return $"an array of {Describe(e)}";
+        return "an object";
+    }
+
+    public static string Join(string keyPath, string key) => keyPath.Length == 0 ? key : $"{keyPath}:{key}";
+
+    public static string CamelCase(string name) => name.Length == 0 ? name : char.ToLowerInvariant(name[0]) + name[1..];
+
+    public static string KebabCase(string name)
+    {
+        var sb = new StringBuilder(name.Length + 4);
+        for (int i = 0; i < name.Length; i++)
+        {
+            char c = name[i];
+            if (char.IsUpper(c))
+            {
+                if (i > 0 && (char.IsLower(name[i - 1]) || char.IsDigit(name[i - 1]))) sb.Append('-');
+                sb.Append(char.ToLowerInvariant(c));
+            }
+            else sb.Append(c);
+        }
+        return sb.ToString();
+    }
+}

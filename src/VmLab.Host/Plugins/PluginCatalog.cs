@@ -1,0 +1,165 @@
+using System.Reflection;
+using VmLab.Abstractions.Plugins;
+
+namespace VmLab.Host.Plugins;
+
+/// <summary>A component known to the host: its registration and where it came from.</summary>
+public sealed record PluginInfo(PluginRegistration Registration, string Folder, string AssemblyName, string Version)
+{
+    public PluginKind Kind => Registration.Kind;
+    public string Name => Registration.Name;
+}
+
+/// <summary>A plugin folder that could not be loaded, and why.</summary>
+public sealed record PluginLoadError(string Folder, string Message);
+
+/// <summary>
+/// Finds plugin folders, loads each once, and indexes the components they register by kind and name.
+/// A directory given is either a plugin folder (it holds <c>X.dll</c> beside <c>X.deps.json</c>) or a directory of them.
+/// </summary>
+public sealed class PluginCatalog
+{
+    public const string EnvironmentVariable = "VMLAB_PLUGIN_PATH";
+
+    private readonly IPluginAssemblyLoader _loader;
+    private readonly HashSet<string> _loadedFolders = new(StringComparer.Ordinal);
+    private readonly Dictionary<(PluginKind, string), PluginInfo> _components = [];
+    private readonly List<PluginLoadError> _errors = [];
+
+    public PluginCatalog(IPluginAssemblyLoader loader) => _loader = loader;
+
+    /// <summary>The folder the built-in plugins are copied to beside the host.</summary>
+    public static string BuiltInDirectory => Path.Combine(AppContext.BaseDirectory, "plugins");
+
+    public IReadOnlyList<PluginLoadError> Errors => _errors;
+
+    public IEnumerable<PluginInfo> All =>
+        _components.Values.OrderBy(p => p.Kind).ThenBy(p => p.Name, StringComparer.Ordinal);
+
+    /// <summary>A catalog with the built-ins, the <c>VMLAB_PLUGIN_PATH</c> directories and <paramref name="extraDirectories"/>.</summary>
+    public static PluginCatalog CreateDefault(IEnumerable<string>? extraDirectories = null)
+    {
+        var catalog = new PluginCatalog(new McMasterPluginAssemblyLoader());
+        catalog.AddDirectory(BuiltInDirectory);
+        var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrEmpty(env))
+            foreach (var dir in env.Split(':', StringSplitOptions.RemoveEmptyEntries)) catalog.AddDirectory(dir);
+        foreach (var dir in extraDirectories ?? []) catalog.AddDirectory(dir);
+        return catalog;
+    }
+
+    public void AddDirectory(string directory)
+    {
+        directory = Path.GetFullPath(directory);
+        if (!Directory.Exists(directory))
+        {
+            _errors.Add(new PluginLoadError(directory, "plugin directory not found"));
+            return;
+        }
+        var main = FindMainAssembly(directory);
+        if (main is not null)
+        {
+            LoadFolder(directory, main);
+            return;
+        }
+        foreach (var sub in Directory.GetDirectories(directory).Order(StringComparer.Ordinal))
+        {
+            var subMain = FindMainAssembly(sub);
+            if (subMain is not null) LoadFolder(sub, subMain);
+        }
+    }
+
+    private static string? FindMainAssembly(string folder)
+    {
+        var named = Path.Combine(folder, Path.GetFileName(folder) + ".dll");
+        if (File.Exists(named) && File.Exists(Path.ChangeExtension(named, ".deps.json"))) return named;
+        var candidates = Directory.GetFiles(folder, "*.deps.json")
+            .Select(d => d[..^".deps.json".Length] + ".dll")
+            .Where(File.Exists)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        return candidates.Count == 1 ? candidates[0] : null;
+    }
+
+    private void LoadFolder(string folder, string assemblyPath)
+    {
+        if (!_loadedFolders.Add(folder)) return;
+        string name = Path.GetFileNameWithoutExtension(assemblyPath);
+        Assembly assembly;
+        try
+        {
+            assembly = _loader.Load(assemblyPath);
+        }
+        catch (Exception e)
+        {
+            _errors.Add(new PluginLoadError(folder, $"plugin {name} could not be loaded: {e.GetBaseException().Message}"));
+            return;
+        }
+        var attribute = assembly.GetCustomAttribute<VmLabPluginAttribute>();
+        if (attribute is null)
+        {
+            _errors.Add(new PluginLoadError(folder, $"{name}.dll has no [assembly: VmLabPlugin(typeof(...))] entry point"));
+            return;
+        }
+        string version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+                         ?? assembly.GetName().Version?.ToString() ?? "0.0.0";
+        var registry = new Registry();
+        try
+        {
+            var module = (IPluginModule)Activator.CreateInstance(attribute.ModuleType)!;
+            module.Register(registry);
+        }
+        catch (Exception e)
+        {
+            _errors.Add(new PluginLoadError(folder, $"plugin {name} failed to register: {e.GetBaseException().Message}"));
+            return;
+        }
+        foreach (var registration in registry.Items)
+        {
+            var key = (registration.Kind, registration.Name.ToLowerInvariant());
+            if (_components.TryGetValue(key, out var existing))
+            {
+                _errors.Add(new PluginLoadError(folder,
+                    $"{KindName(registration.Kind)} '{registration.Name}' is already provided by {existing.Folder}; this one is ignored"));
+                continue;
+            }
+            _components[key] = new PluginInfo(registration, folder, name, version);
+        }
+    }
+
+    public PluginInfo? Find(PluginKind kind, string name) =>
+        _components.GetValueOrDefault((kind, name.ToLowerInvariant()));
+
+    public IReadOnlyList<string> NamesOf(PluginKind kind) =>
+        _components.Values.Where(p => p.Kind == kind).Select(p => p.Name).Order(StringComparer.Ordinal).ToList();
+
+    public static string KindName(PluginKind kind) => kind switch
+    {
+        PluginKind.PageTable => "page-table",
+        PluginKind.Tlb => "tlb",
+        PluginKind.Replacement => "replacement",
+        PluginKind.FaultHandler => "fault-handler",
+        PluginKind.Signals => "signals",
+        PluginKind.Workload => "workload",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
+
+    public static PluginKind? ParseKind(string text)
+    {
+        foreach (var kind in Enum.GetValues<PluginKind>())
+            if (string.Equals(KindName(kind), text, StringComparison.OrdinalIgnoreCase)) return kind;
+        return null;
+    }
+
+    private sealed class Registry : IPluginRegistry
+    {
+        public List<PluginRegistration> Items { get; } = [];
+
+        public void Add(PluginRegistration registration)
+        {
+            if (string.IsNullOrWhiteSpace(registration.Name) || registration.Name != registration.Name.ToLowerInvariant() || registration.Name.Contains(' '))
+                throw new ArgumentException($"plugin name '{registration.Name}' must be lower-case kebab-case");
+            Items.Add(registration);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.PageTables;
+using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Replacement;
+using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Tlb;
+using VmLab.Abstractions.Workloads;
+using VmLab.Core;
+using VmLab.Core.Memory;
+using VmLab.Host.Config;
+
+namespace VmLab.Host.Running;
+
+/// <summary>
+/// Composes a machine for an <see cref="Experiment"/> with Microsoft.Extensions.DependencyInjection and runs its
+/// workload. Bad input met while running (a malformed trace line) propagates as <see cref="VmLabInputException"/>;
+/// any other failure of a component ends the run as failed, with the component's name and the stack in the result.
+/// </summary>
+public sealed class ExperimentRunner
+{
+    public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        using var services = Compose(experiment);
+        var metrics = services.GetRequiredService<MetricRegistry>();
+        Machine? machine = null;
+        string status = RunResult.Completed;
+        string? error = null;
+        try
+        {
+            machine = services.GetRequiredService<Machine>();
+            var workload = services.GetRequiredService<IWorkload>();
+            workload.Run(machine, cancellationToken);
+        }
+        catch (VmLabInputException)
+        {
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            status = RunResult.Failed;
+            error = Describe(e);
+        }
+        var events = machine?.Kernel.Events.Select(e => $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
+        return new RunResult(experiment.Name, experiment.Seed, experiment.ResolvedConfig, PluginVersions(experiment),
+            metrics.Snapshot(), clock.Elapsed.TotalSeconds, status, error, events);
+    }
+
+    private static string Describe(Exception e)
+    {
+        var origin = e is ComponentException ce ? ce.Component : ComponentOf(e);
+        var inner = e is ComponentException ? e.InnerException! : e;
+        return origin is null ? inner.ToString() : $"plugin {origin} failed: {inner}";
+    }
+
+    private static string? ComponentOf(Exception e)
+    {
+        var frames = new StackTrace(e, false).GetFrames();
+        foreach (var f in frames)
+        {
+            var asm = f.GetMethod()?.DeclaringType?.Assembly.GetName().Name;
+            if (asm is not null && !asm.StartsWith("VmLab.Core", StringComparison.Ordinal) && !asm.StartsWith("VmLab.Host", StringComparison.Ordinal)
+                && !asm.StartsWith("System", StringComparison.Ordinal) && asm != "VmLab.Abstractions")
+                return asm;
+        }
+        return null;
+    }
+
+    public static IReadOnlyDictionary<string, string> PluginVersions(Experiment e)
+    {
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        void Add(Component? c)
+        {
+            if (c is not null) result[c.Plugin.Name] = $"{c.Plugin.AssemblyName} {c.Plugin.Version}";
+        }
+        Add(e.PageTable);
+        Add(e.Tlb);
+        Add(e.Replacement);
+        foreach (var h in e.FaultHandlers) Add(h);
+        Add(e.Signals);
+        Add(e.Workload);
+        return result;
+    }
+
+    /// <summary>The service graph of one run: core services, then one registration per configured component.</summary>
+    public static ServiceProvider Compose(Experiment experiment)
+    {
+        var m = experiment.Machine;
+        var services = new ServiceCollection();
+        services.AddSingleton(experiment);
+        services.AddSingleton<MetricRegistry>();
+        services.AddSingleton<IMetrics>(sp => sp.GetRequiredService<MetricRegistry>());
+        services.AddSingleton(_ => new PhysicalMemory(m.Frames));
+        services.AddSingleton(sp => new FrameTable(sp.GetRequiredService<PhysicalMemory>(), sp.GetRequiredService<IMetrics>()));
+        services.AddSingleton<IFrameAllocator>(sp => sp.GetRequiredService<FrameTable>());
+        services.AddSingleton(sp => (IPageTable)Create(experiment.PageTable, sp, experiment, 0));
+        services.AddSingleton(sp => (ISignalDelivery)Create(experiment.Signals, sp, experiment, 0));
+        services.AddSingleton<IReadOnlyList<IFaultHandler>>(sp =>
+            experiment.FaultHandlers.Select(h => (IFaultHandler)Create(h, sp, experiment, 0)).ToList());
+        if (experiment.Replacement is { } r)
+            services.AddSingleton(sp => (IReplacementPolicy)Create(r, sp, experiment, 0));
+        services.AddSingleton(sp => new MachineOptions
+        {
+            Cpus = m.Cpus,
+            Pcid = m.Pcid,
+            CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
+        });
+        services.AddSingleton(sp => Machine.Create(
+            sp.GetRequiredService<MachineOptions>(),
+            sp.GetRequiredService<PhysicalMemory>(),
+            sp.GetRequiredService<FrameTable>(),
+            sp.GetRequiredService<MetricRegistry>(),
+            sp.GetRequiredService<IPageTable>(),
+            cpu => (ITlb)Create(experiment.Tlb, sp, experiment, cpu),
+            sp.GetRequiredService<IReadOnlyList<IFaultHandler>>(),
+            sp.GetRequiredService<ISignalDelivery>()));
+        services.AddSingleton(sp => (IWorkload)Create(experiment.Workload, sp, experiment, 0));
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
+    }
+
+    private static object Create(Component component, IServiceProvider sp, Experiment experiment, int cpu)
+    {
+        var context = new ComponentContext(
+            component.Options,
+            component.KeyPath,
+            sp.GetRequiredService<IMetrics>(),
+            sp.GetRequiredService<PhysicalMemory>(),
+            sp.GetRequiredService<IFrameAllocator>(),
+            Seeds.For(experiment.Seed, cpu == 0 ? component.KeyPath : $"{component.KeyPath}#{cpu}"),
+            experiment.BaseDirectory,
+            sp,
+            cpu);
+        try
+        {
+            return component.Plugin.Registration.Factory(context);
+        }
+        catch (VmLabInputException)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            throw new ComponentException(component.Plugin.Name, e);
+        }
+    }
+}
+
+/// <summary>A plugin's factory or component threw.</summary>
+public sealed class ComponentException(string component, Exception inner)
+    : Exception($"plugin {component} failed: {inner.Message}", inner)
+{
+    public string Component { get; } = component;
+}
+
+/// <summary>Stable per-component seeds: the experiment seed mixed with the component's key path (FNV-1a, then SplitMix64).</summary>
+public static class Seeds
+{
+    public static ulong For(ulong seed, string keyPath)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in keyPath)
+        {
+            h ^= c;
+            h *= 1099511628211UL;
+        }
+        ulong z = seed ^ h;
+        z += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+}
