@@ -11,6 +11,7 @@ public sealed record LackeyOptions
 {
     [Description("Trace file (plain or gzip), relative to the config file.")]
     [Required]
+    [ExistingFile]
     public string Path { get; init; } = "";
 
     [Description("Process id the trace's accesses belong to.")]

@@ -134,3 +134,10 @@ public sealed class VmLabInputException(string where, string message) : Exceptio
 
     public override string ToString() => $"{Where}: {Message}";
 }
+
+/// <summary>
+/// Marks a string option that names a file which must exist, relative to the config file's folder. The host checks
+/// it before anything runs and reports a missing file at the option's key path.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ExistingFileAttribute : Attribute;

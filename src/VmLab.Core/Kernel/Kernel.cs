@@ -64,6 +64,8 @@ public sealed class Kernel : IMemoryManager
     public PhysicalMemory Memory { get; }
     public FrameTable Frames => _frames;
     public PageTableGeometry Geometry { get; }
+    /// <summary>The page-table format, for software reads and updates (no memory references counted).</summary>
+    public IPageTable PageTable => _pageTable;
     public ulong ZeroPageFrame => FrameTable.ZeroPage;
     public IReadOnlyCollection<Process> Processes => _processes.Values;
     public IReadOnlyList<KernelEvent> Events => _events;
@@ -289,7 +291,7 @@ public sealed class Kernel : IMemoryManager
     {
         var leaf = _pageTable.Read(p.PageTableRoot, vaddr);
         if (leaf.IsEmpty) return;
-        _pageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty);
+        _pageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty with { PageShift = leaf.PageShift });
         if (leaf.IsPresent) DropMapping(p, leaf.Frame);
         if (flush) FlushTlbPage(p, vaddr);
     }

@@ -56,7 +56,6 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
 
         var binder = new StrictBinder(Locate);
         var spec = (ExperimentSpec)binder.Bind(AsSection(root), typeof(ExperimentSpec), "");
-        if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
 
         var warnings = new List<string>();
         var pluginPaths = new List<string>();
@@ -74,16 +73,16 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         foreach (var e in Catalog.Errors) warnings.Add($"{e.Folder}: {e.Message}");
 
         var m = spec.Machine;
-        var pageTable = Resolve(binder, PluginKind.PageTable, m.PageTable, "machine:pageTable");
-        var tlb = Resolve(binder, PluginKind.Tlb, m.Tlb, "machine:tlb");
-        var replacement = m.Replacement is null ? null : Resolve(binder, PluginKind.Replacement, m.Replacement, "machine:replacement");
+        var pageTable = Resolve(binder, PluginKind.PageTable, m.PageTable, "machine:pageTable", baseDirectory);
+        var tlb = Resolve(binder, PluginKind.Tlb, m.Tlb, "machine:tlb", baseDirectory);
+        var replacement = m.Replacement is null ? null : Resolve(binder, PluginKind.Replacement, m.Replacement, "machine:replacement", baseDirectory);
         var handlers = new List<Component?>();
         for (int i = 0; i < m.FaultHandlers.Length; i++)
-            handlers.Add(Resolve(binder, PluginKind.FaultHandler, m.FaultHandlers[i], $"machine:faultHandlers:{i}"));
-        var signals = Resolve(binder, PluginKind.Signals, m.Signals, "machine:signals");
+            handlers.Add(Resolve(binder, PluginKind.FaultHandler, m.FaultHandlers[i], $"machine:faultHandlers:{i}", baseDirectory));
+        var signals = Resolve(binder, PluginKind.Signals, m.Signals, "machine:signals", baseDirectory);
         Component? workload = null;
         if (spec.Workload is null) binder.Error("workload", "is required: { \"plugin\": \"lackey\", \"options\": { \"path\": \"traces/ls.lackey.gz\" } }");
-        else workload = Resolve(binder, PluginKind.Workload, spec.Workload, "workload");
+        else workload = Resolve(binder, PluginKind.Workload, spec.Workload, "workload", baseDirectory);
 
         if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
 
@@ -118,7 +117,7 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings);
     }
 
-    private Component? Resolve(StrictBinder binder, PluginKind kind, ComponentSpec spec, string keyPath)
+    private Component? Resolve(StrictBinder binder, PluginKind kind, ComponentSpec spec, string keyPath, string baseDirectory)
     {
         if (string.IsNullOrWhiteSpace(spec.Plugin))
         {
@@ -133,7 +132,21 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         }
         int before = binder.Errors.Count;
         var options = binder.Bind(spec.Options, plugin.Registration.OptionsType, $"{keyPath}:options");
+        CheckFiles(binder, options, $"{keyPath}:options", baseDirectory);
         return binder.Errors.Count > before ? null : new Component(plugin, options, keyPath);
+    }
+
+    /// <summary>Options marked <see cref="ExistingFileAttribute"/> must name a file that exists.</summary>
+    private static void CheckFiles(StrictBinder binder, object options, string keyPath, string baseDirectory)
+    {
+        foreach (var property in StrictBinder.WritableProperties(options.GetType()))
+        {
+            if (!property.IsDefined(typeof(ExistingFileAttribute), inherit: true)) continue;
+            if (property.GetValue(options) is not string value || value.Length == 0) continue;
+            string full = Path.GetFullPath(Path.Combine(baseDirectory, value));
+            if (!File.Exists(full))
+                binder.Error(StrictBinder.Join(keyPath, StrictBinder.CamelCase(property.Name)), $"file not found: {full}");
+        }
     }
 
     private static JsonObject ToJson(Component c) => new()

@@ -1,0 +1,135 @@
+using System.IO.Compression;
+using System.Text;
+
+namespace VmLab.Cli.Tests;
+
+/// <summary>Every bad input: exit code 2, a message naming where and what, no stack trace, nothing written.</summary>
+public sealed class BadInputTests : IDisposable
+{
+    private readonly Scratch _s = new();
+
+    public void Dispose() => _s.Dispose();
+
+    private string Config(string workload = "\"plugin\": \"lackey\", \"options\": { \"path\": \"t.lackey\" }", string machine = "") =>
+        _s.File("exp.json", $$"""
+            {
+              "machine": { {{machine}} },
+              "workload": { {{workload}} }
+            }
+            """);
+
+    private CliResult RunBad(params string[] args)
+    {
+        string json = _s.PathOf("out.json");
+        var r = Cli.Run([.. args, "--json", json]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.DoesNotContain("   at ", r.Stderr);
+        Assert.DoesNotContain("Exception", r.Stderr);
+        Assert.False(File.Exists(json), "nothing is written on bad input");
+        return r;
+    }
+
+    [Fact]
+    public void MissingConfigFile()
+    {
+        var r = RunBad("run", _s.PathOf("absent.json"));
+        Assert.Contains("absent.json: config file not found", r.Stderr);
+    }
+
+    [Fact]
+    public void MalformedJsonNamesLineAndColumn()
+    {
+        string path = _s.File("bad.json", "{\n  \"seed\": 1\n  \"name\": \"x\"\n}");
+        var r = RunBad("run", path);
+        Assert.Contains($"{path}:3:3: malformed JSON", r.Stderr);
+    }
+
+    [Fact]
+    public void UnknownKeyNamesPathAndSuggests()
+    {
+        _s.File("t.lackey", " L 10,4\n");
+        var r = RunBad("run", Config(machine: "\"cpu\": 2"));
+        Assert.Contains("exp.json:2:23: machine:cpu: unknown key 'cpu'; did you mean 'cpus'?", r.Stderr);
+    }
+
+    [Fact]
+    public void UnknownPlugin()
+    {
+        _s.File("t.lackey", " L 10,4\n");
+        var r = RunBad("run", Config(workload: "\"plugin\": \"lackie\""));
+        Assert.Contains("workload:plugin: unknown workload plugin 'lackie'; did you mean 'lackey'?", r.Stderr);
+    }
+
+    [Fact]
+    public void OptionOfTheWrongType()
+    {
+        _s.File("t.lackey", " L 10,4\n");
+        var r = RunBad("run", Config(), "--set", "workload:options:pid=first");
+        Assert.Contains("--set workload:options:pid: workload:options:pid: expected an integer, got \"first\"", r.Stderr);
+    }
+
+    [Fact]
+    public void OptionOutOfRange()
+    {
+        _s.File("t.lackey", " L 10,4\n");
+        var r = RunBad("run", Config(), "--set", "machine:memory:frames=3");
+        Assert.Contains("machine:memory:frames: 3 is out of range; allowed: 16 to", r.Stderr);
+    }
+
+    [Fact]
+    public void MissingTraceFile()
+    {
+        var r = RunBad("run", Config());
+        Assert.Contains("workload:options:path: file not found:", r.Stderr);
+    }
+
+    [Fact]
+    public void MalformedTraceLineNamesFileLineAndText()
+    {
+        string trace = _s.File("t.lackey", " L 10,4\n S 20;4\n");
+        var r = RunBad("run", Config());
+        Assert.Contains($"{trace}:2: malformed Lackey record \" S 20;4\"", r.Stderr);
+    }
+
+    [Fact]
+    public void TruncatedGzipTrace()
+    {
+        var text = new StringBuilder();
+        var rng = new Random(2);
+        for (int i = 0; i < 50000; i++) text.Append(" L ").Append(rng.NextInt64(1L << 40).ToString("x")).Append(",8\n");
+        var ms = new MemoryStream();
+        using (var z = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true)) z.Write(Encoding.ASCII.GetBytes(text.ToString()));
+        _s.Bytes("t.lackey", ms.ToArray()[..(int)(ms.Length * 2 / 3)]);
+        var r = RunBad("run", Config());
+        Assert.Contains("truncated gzip file", r.Stderr);
+    }
+
+    [Fact]
+    public void BadSetSyntax()
+    {
+        _s.File("t.lackey", " L 10,4\n");
+        var r = RunBad("run", Config(), "--set", "machine:cpus");
+        Assert.Contains("--set machine:cpus: expected key=value", r.Stderr);
+    }
+
+    [Fact]
+    public void UnknownCommandAndOption()
+    {
+        Assert.Equal(2, Cli.Run("rnu").ExitCode);
+        Assert.Contains("did you mean 'run'?", Cli.Run("rnu").Stderr);
+        var r = Cli.Run("run", "x.json", "--jsno", "-");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("unknown option '--jsno'", r.Stderr);
+    }
+
+    [Fact]
+    public void TheShippedCommandExitsTwoWithoutAStackTrace()
+    {
+        string path = _s.File("bad.json", "{ \"seed\": [ }");
+        var r = Cli.RunProcess("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("malformed JSON", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+        Assert.Equal("", r.Stdout);
+    }
+}

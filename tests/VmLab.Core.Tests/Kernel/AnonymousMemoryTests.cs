@@ -1,0 +1,126 @@
+using VmLab.Abstractions;
+
+namespace VmLab.Core.Tests.Kernel;
+
+/// <summary>The anonymous-memory rows of the Linux oracle (semantics.md §3, §8) on an implicit address space.</summary>
+public sealed class AnonymousMemoryTests
+{
+    private const int N = 1000;
+    private const ulong Base = 0x5555_0000_0000;
+
+    private static MemoryAccess[] Pages(Func<ulong, MemoryAccess> make) =>
+        Enumerable.Range(0, N).Select(i => make(Base + (ulong)i * 4096)).ToArray();
+
+    [Fact]
+    public void WriteTouchingNFreshPagesCostsNMinorFaultsAndNFrames()
+    {
+        var m = TestMachine.Create();
+        m.Run(Pages(a => MemoryAccess.Write(a)));
+        Assert.Equal(N, m.M(MetricNames.FaultsMinor));
+        Assert.Equal(N, m.M(MetricNames.FaultsTotal));
+        Assert.Equal(N, m.M(MetricNames.FaultsDemandZero));
+        Assert.Equal(N, m.M(MetricNames.PagesAllocated));
+        Assert.Equal(N, m.Kernel.FindProcess(0)!.MinorFaults);
+    }
+
+    [Fact]
+    public void ReadTouchingNFreshPagesCostsNMinorFaultsAndNoFrames()
+    {
+        var m = TestMachine.Create();
+        m.Run(Pages(a => MemoryAccess.Read(a)));
+        Assert.Equal(N, m.M(MetricNames.FaultsMinor));
+        Assert.Equal(N, m.M(MetricNames.FaultsZeroPage));
+        Assert.Equal(0, m.M(MetricNames.PagesAllocated));
+    }
+
+    [Fact]
+    public void RewritingResidentWritablePagesCostsNoFault()
+    {
+        var m = TestMachine.Create();
+        m.Run(Pages(a => MemoryAccess.Write(a)));
+        long faults = m.M(MetricNames.FaultsTotal);
+        m.Run(Pages(a => MemoryAccess.Write(a + 8)));
+        Assert.Equal(faults, m.M(MetricNames.FaultsTotal));
+    }
+
+    [Fact]
+    public void WriteAfterReadReplacesTheZeroPageWithAFreshZeroedFrameInASecondFault()
+    {
+        var m = TestMachine.Create();
+        m.Run(MemoryAccess.Read(Base), MemoryAccess.Write(Base));
+        Assert.Equal(2, m.M(MetricNames.FaultsMinor));
+        Assert.Equal(1, m.M(MetricNames.FaultsZeroPage));
+        Assert.Equal(1, m.M(MetricNames.FaultsDemandZero));
+        Assert.Equal(0, m.M(MetricNames.FaultsCowCopy));
+        Assert.Equal(1, m.M(MetricNames.PagesAllocated));
+    }
+
+    [Fact]
+    public void WithoutTheZeroPageAFirstReadAllocatesAFrame()
+    {
+        var m = TestMachine.Create(zeroPage: false);
+        m.Run(MemoryAccess.Read(Base), MemoryAccess.Write(Base));
+        Assert.Equal(1, m.M(MetricNames.FaultsMinor));
+        Assert.Equal(1, m.M(MetricNames.PagesAllocated));
+    }
+
+    [Fact]
+    public void WrittenPageHasTheExactX86Pte_PresentWritableUserAccessedDirty()
+    {
+        var m = TestMachine.Create();
+        m.Run(MemoryAccess.Write(Base));
+        var p = m.Kernel.FindProcess(0)!;
+        var leaf = m.Kernel.PageTable.Read(p.PageTableRoot, Base);
+        // Walk the four levels by hand from CR3 to find the raw PTE word in simulated memory.
+        ulong table = p.PageTableRoot;
+        for (int level = 4; level > 1; level--)
+        {
+            ulong e = m.Memory.Read64(table + ((Base >> (12 + 9 * (level - 1))) & 511) * 8);
+            Assert.Equal(0x67UL, e & 0xFFF); // _PAGE_TABLE: P|RW|US|A|D
+            table = e & 0x000F_FFFF_FFFF_F000UL;
+        }
+        ulong pte = m.Memory.Read64(table + ((Base >> 12) & 511) * 8);
+        Assert.Equal((leaf.Frame << 12) | 0x67UL, pte);
+    }
+
+    [Fact]
+    public void FirstTouchAllocatesThreeIntermediateTablesBelowTheRoot()
+    {
+        var m = TestMachine.Create();
+        m.Run(MemoryAccess.Write(Base)); // the process (and its PML4) is created by its first access
+        Assert.Equal(1 + 3, m.M(MetricNames.PageTablePages));
+        m.Run(MemoryAccess.Write(Base + 4096)); // same tables
+        Assert.Equal(1 + 3, m.M(MetricNames.PageTablePages));
+        m.Run(MemoryAccess.Write(Base + (1UL << 21))); // next 2 MiB: one new page table
+        Assert.Equal(1 + 4, m.M(MetricNames.PageTablePages));
+    }
+
+    [Fact]
+    public void KillingAProcessFreesEveryFrameAndPageTablePage()
+    {
+        var m = TestMachine.Create();
+        m.Run(Pages(a => MemoryAccess.Write(a)));
+        m.Run(MemoryAccess.Read(Base + 0x1_0000_0000));
+        long free = m.Frames.FreeFrames;
+        Assert.True(free < m.Frames.FrameCount - N);
+
+        m.Run(MemoryAccess.Write(0x8000_0000_0000_0000)); // non-canonical: SIGSEGV kills pid 0
+
+        Assert.False(m.Kernel.FindProcess(0)!.Alive);
+        Assert.Equal(m.Frames.FrameCount - 1, m.Frames.FreeFrames); // all but the zero page
+        Assert.Equal(0, m.Frames.ResidentUserFrames);
+        Assert.Equal(0, m.Frames.PageTableFrames);
+    }
+
+    [Fact]
+    public void RunningOutOfFramesKillsTheLargestProcess()
+    {
+        var m = TestMachine.Create(frames: 64);
+        m.Run(Pages(a => MemoryAccess.Write(a)));
+        var p = m.Kernel.FindProcess(0)!;
+        Assert.False(p.Alive);
+        Assert.Equal(Signal.SIGKILL, p.TerminatingSignal);
+        Assert.Equal(1, m.M(MetricNames.SignalsSigkill));
+        Assert.Contains(m.Kernel.Events, e => e.Kind == "oom-kill");
+    }
+}

@@ -1,0 +1,32 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Core;
+using VmLab.Core.Memory;
+using VmLab.Plugins.Faults;
+using VmLab.Plugins.PageTables;
+using VmLab.Plugins.Signals;
+using VmLab.Plugins.Tlb;
+
+namespace VmLab.Core.Tests;
+
+/// <summary>A machine composed by hand from the built-in plugins: x86-64 4-level, fully-associative TLB, cow + demand-zero, posix.</summary>
+public static class TestMachine
+{
+    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, TlbPolicy policy = TlbPolicy.Lru, bool pcid = true, int cpus = 1)
+    {
+        var metrics = new MetricRegistry();
+        var memory = new PhysicalMemory(frames);
+        var frameTable = new FrameTable(memory, metrics);
+        var pageTable = new X86_64PageTable(new X86_64Tables(4, memory, frameTable, metrics));
+        IFaultHandler[] handlers = [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
+        return Machine.Create(
+            new MachineOptions { Cpus = cpus, Pcid = pcid },
+            memory, frameTable, metrics, pageTable,
+            _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = tlbEntries, Policy = policy })),
+            handlers, new PosixSignals());
+    }
+
+    public static void Run(this Machine machine, params MemoryAccess[] accesses) => machine.Execute(accesses);
+
+    public static long M(this Machine machine, string name) => machine.Metrics[name];
+}
