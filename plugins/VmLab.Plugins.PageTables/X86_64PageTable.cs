@@ -21,6 +21,8 @@ public sealed class X86_64Tables
 {
     public const ulong P = 1UL << 0, RW = 1UL << 1, US = 1UL << 2, A = 1UL << 5, D = 1UL << 6, PS = 1UL << 7, G = 1UL << 8, XD = 1UL << 63;
     public const ulong AddressMask = 0x000F_FFFF_FFFF_F000UL;
+    /// <summary>Software bits of a non-present entry: a swap entry, or a PROT_NONE page (<c>_PAGE_PROTNONE</c>).</summary>
+    public const ulong SwapMarker = 1UL << 9, ProtNoneBit = 1UL << 8;
     public const int PkeyShift = 59;
     /// <summary>What Linux writes into a non-leaf entry of a user table (<c>_PAGE_TABLE</c>): P, RW, US, A, D.</summary>
     public const ulong TableEntry = P | RW | US | A | D;
@@ -202,7 +204,15 @@ public sealed class X86_64Tables
         if (m.IsSwapped)
         {
             // A non-present entry carrying a swap slot (bits 12..51); P = 0.
-            return (m.Frame << 12) & AddressMask | (1UL << 9);
+            return (m.Frame << 12) & AddressMask | SwapMarker;
+        }
+        if (m.IsProtNone)
+        {
+            // PROT_NONE: P = 0, _PAGE_PROTNONE (the G bit position) set, frame, A and D kept.
+            e = ((m.Frame << 12) & AddressMask) | ProtNoneBit;
+            if ((f & PageFlags.Accessed) != 0) e |= A;
+            if ((f & PageFlags.Dirty) != 0) e |= D;
+            return e;
         }
         e = (m.Frame << 12) & AddressMask;
         if ((f & PageFlags.Present) != 0) e |= P;
@@ -221,7 +231,17 @@ public sealed class X86_64Tables
     {
         if (e == 0) return PageMapping.Empty;
         if ((e & P) == 0)
-            return (e & (1UL << 9)) != 0 ? new PageMapping((e & AddressMask) >> 12, PageFlags.Swapped) : PageMapping.Empty;
+        {
+            if ((e & SwapMarker) != 0) return new PageMapping((e & AddressMask) >> 12, PageFlags.Swapped);
+            if ((e & ProtNoneBit) != 0)
+            {
+                var pn = PageFlags.ProtNone;
+                if ((e & A) != 0) pn |= PageFlags.Accessed;
+                if ((e & D) != 0) pn |= PageFlags.Dirty;
+                return new PageMapping((e & AddressMask) >> 12, pn, (byte)LevelShift(level));
+            }
+            return PageMapping.Empty;
+        }
         var f = PageFlags.Present;
         if ((e & RW) != 0) f |= PageFlags.Writable;
         if ((e & US) != 0) f |= PageFlags.User;

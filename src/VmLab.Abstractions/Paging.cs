@@ -20,6 +20,8 @@ public enum PageFlags : ushort
     PrivilegedNoExecute = 1 << 7,
     /// <summary>Not present; <see cref="PageMapping.Frame"/> holds a swap slot.</summary>
     Swapped = 1 << 8,
+    /// <summary>Not present to the hardware (PROT_NONE), but the frame stays mapped and is restored by mprotect.</summary>
+    ProtNone = 1 << 9,
 }
 
 /// <summary>Memory protection of a VMA, as <c>PROT_*</c>.</summary>
@@ -40,6 +42,9 @@ public readonly record struct PageMapping(ulong Frame, PageFlags Flags, byte Pag
     public static readonly PageMapping Empty = default;
     public bool IsPresent => (Flags & PageFlags.Present) != 0;
     public bool IsSwapped => (Flags & PageFlags.Swapped) != 0;
+    public bool IsProtNone => (Flags & PageFlags.ProtNone) != 0;
+    /// <summary>Holds a frame, accessible or not (present or PROT_NONE).</summary>
+    public bool HoldsFrame => (Flags & (PageFlags.Present | PageFlags.ProtNone)) != 0;
     public bool IsEmpty => Flags == PageFlags.None && Frame == 0;
     public bool Has(PageFlags f) => (Flags & f) == f;
     public PageMapping With(PageFlags add) => this with { Flags = Flags | add };

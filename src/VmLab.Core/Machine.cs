@@ -31,6 +31,7 @@ public sealed class Machine : ISimulation
         Metrics = metrics;
         Kernel = kernel;
         Cpus = cpus;
+        Api = new Kernel.KernelApi(kernel, cpus, metrics);
     }
 
     public MachineOptions Options { get; }
@@ -39,7 +40,10 @@ public sealed class Machine : ISimulation
     public MetricRegistry Metrics { get; }
     public Kernel.Kernel Kernel { get; }
     public IReadOnlyList<ICpu> Cpus { get; }
+    /// <summary>The system calls, as workloads drive them.</summary>
+    public Kernel.KernelApi Api { get; }
     public int PreferredBatchSize => 4096;
+    IKernelApi ISimulation.Kernel => Api;
 
     public void Execute(ReadOnlySpan<MemoryAccess> batch) => Cpus[0].Execute(batch);
 

@@ -12,6 +12,9 @@ public interface ISimulation
 
     /// <summary>Accesses per batch the simulation prefers.</summary>
     int PreferredBatchSize { get; }
+
+    /// <summary>The kernel's system calls, for workloads that build processes and address spaces (scenarios, VMA maps).</summary>
+    IKernelApi Kernel { get; }
 }
 
 /// <summary>A source of work: a trace reader, a generator or a scenario.</summary>

@@ -24,7 +24,7 @@ public sealed record KernelEvent(string Kind, int Pid, string Message);
 /// <c>do_user_addr_fault</c>, then the configured handler chain), signals forced by faults, and the services fault
 /// handlers build on.
 /// </summary>
-public sealed class Kernel : IMemoryManager
+public sealed partial class Kernel : IMemoryManager
 {
     private const int MaxEvents = 1000;
 
@@ -78,8 +78,7 @@ public sealed class Kernel : IMemoryManager
     public Process CreateProcess(int pid)
     {
         if (_processes.ContainsKey(pid)) throw new InvalidOperationException($"pid {pid} exists");
-        ulong root = _pageTable.CreateRoot();
-        var p = new Process(pid, _nextAsid++, new AddressSpace(root));
+        var p = new Process(pid, NewAddressSpace());
         _processes.Add(pid, p);
         return p;
     }
@@ -98,11 +97,23 @@ public sealed class Kernel : IMemoryManager
 
     // ---- the page-fault path -------------------------------------------------------------------------------
 
+    private AddressSpace NewAddressSpace() => new(_pageTable.CreateRoot(), _nextAsid++);
+
     /// <summary>Handles one page-fault exception raised by the MMU for <paramref name="process"/>.</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error)
+        => HandlePageFault(process, address, kind, mode, error, exception: true);
+
+    /// <summary>
+    /// The fault path. <paramref name="exception"/> is false for faults the kernel takes on a process's behalf
+    /// (MAP_POPULATE, get_user_pages): they count in minor/major but are not page-fault exceptions.
+    /// </summary>
+    private FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, bool exception)
     {
-        _faultsTotal.Increment();
-        process.PageFaults++;
+        if (exception)
+        {
+            _faultsTotal.Increment();
+            process.PageFaults++;
+        }
 
         if (mode == AccessMode.Kernel)
             return Oops(process, address, kind, error, "unable to handle page fault");
@@ -237,7 +248,13 @@ public sealed class Kernel : IMemoryManager
     {
         if (!process.Alive) return;
         process.Terminate(signal, core);
-        ReleaseAddressSpace(process);
+        DropAddressSpace(process);
+    }
+
+    /// <summary>The task stops using its address space; the last user releases it.</summary>
+    private void DropAddressSpace(Process process)
+    {
+        if (--process.Mm.Users == 0) ReleaseAddressSpace(process);
     }
 
     /// <summary>Unmaps every page of the process, frees its page tables and flushes its ASID everywhere.</summary>
@@ -274,7 +291,7 @@ public sealed class Kernel : IMemoryManager
             _frames.AddMap(pfn);
             p.ResidentPages++;
         }
-        if (old.IsPresent) DropMapping(p, old.Frame);
+        if (old.HoldsFrame) DropMapping(p, old.Frame);
         return true;
     }
 
@@ -292,7 +309,7 @@ public sealed class Kernel : IMemoryManager
         var leaf = _pageTable.Read(p.PageTableRoot, vaddr);
         if (leaf.IsEmpty) return;
         _pageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty with { PageShift = leaf.PageShift });
-        if (leaf.IsPresent) DropMapping(p, leaf.Frame);
+        if (leaf.HoldsFrame) DropMapping(p, leaf.Frame);
         if (flush) FlushTlbPage(p, vaddr);
     }
 

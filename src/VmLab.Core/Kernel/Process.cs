@@ -21,13 +21,20 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
     public override string ToString() => $"[0x{Start:x}-0x{End:x}) {Protection} {Flags}";
 }
 
-/// <summary>A process's VMAs, sorted by start, non-overlapping.</summary>
-public sealed class AddressSpace(ulong root)
+/// <summary>An address space (<c>mm_struct</c>): page-table root, ASID, VMAs sorted by start and non-overlapping; shared by threads.</summary>
+public sealed class AddressSpace(ulong root, ushort asid)
 {
     private readonly List<Vma> _vmas = [];
 
     public ulong Root { get; } = root;
+    public ushort Asid { get; } = asid;
     public IReadOnlyList<Vma> Vmas => _vmas;
+    /// <summary>Tasks using this address space.</summary>
+    public int Users { get; set; } = 1;
+    public ulong BrkStart { get; set; }
+    public ulong Brk { get; set; }
+    /// <summary>The VMAs overlapping [start, end), in address order.</summary>
+    public List<Vma> Overlapping(ulong start, ulong end) => _vmas.Where(v => v.Start < end && v.End > start).ToList();
 
     /// <summary>The first VMA that ends above <paramref name="address"/> (Linux <c>find_vma</c>), or null.</summary>
     public Vma? FindVma(ulong address)
@@ -74,17 +81,23 @@ public sealed class Process : IProcess, ISignalState
     private readonly SignalDisposition[] _dispositions = new SignalDisposition[65];
     private ulong _blocked;
 
-    public Process(int pid, ushort asid, AddressSpace mm)
+    public Process(int pid, AddressSpace mm, int parentPid = 0)
     {
         Pid = pid;
-        Asid = asid;
         Mm = mm;
+        ParentPid = parentPid;
     }
 
     public int Pid { get; }
-    public ushort Asid { get; }
-    public AddressSpace Mm { get; }
+    public int ParentPid { get; }
+    public ushort Asid => Mm.Asid;
+    public AddressSpace Mm { get; internal set; }
     public ulong PageTableRoot => Mm.Root;
+    public int ExitCode { get; internal set; }
+    /// <summary>True once a parent has waited for it.</summary>
+    public bool Reaped { get; internal set; }
+    /// <summary>Signals whose handler is running, with the blocked state each had before.</summary>
+    internal Stack<(int Signo, bool WasBlocked)> HandlerFrames { get; } = new();
 
     public bool Alive { get; private set; } = true;
     /// <summary>The signal that terminated the process, 0 while alive or after a normal exit.</summary>
@@ -115,7 +128,27 @@ public sealed class Process : IProcess, ISignalState
         CoreDumped = core;
     }
 
-    internal void Exit() => Alive = false;
+    internal void Exit(int code)
+    {
+        Alive = false;
+        ExitCode = code;
+    }
+
+    internal void CopySignalStateFrom(Process other, bool resetHandlers)
+    {
+        for (int i = 0; i < _dispositions.Length; i++)
+        {
+            var d = other._dispositions[i];
+            _dispositions[i] = resetHandlers && d == SignalDisposition.Handler ? SignalDisposition.Default : d;
+        }
+        _blocked = other._blocked;
+    }
+
+    internal void ResetHandlers()
+    {
+        for (int i = 0; i < _dispositions.Length; i++)
+            if (_dispositions[i] == SignalDisposition.Handler) _dispositions[i] = SignalDisposition.Default;
+    }
 
     public override string ToString() => $"pid {Pid}";
 }

@@ -190,7 +190,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
         _current = process;
         _currentPid = process.Pid;
         _root = process.PageTableRoot;
-        _asid = _options.Pcid ? process.Asid : (ushort)0;
+        _asid = process.Asid; // without PCID entries are still tagged, but every switch flushes them
         _alive = process.Alive;
     }
 

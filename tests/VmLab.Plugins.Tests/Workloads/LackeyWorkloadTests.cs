@@ -20,6 +20,7 @@ public sealed class LackeyWorkloadTests : IDisposable
         public List<MemoryAccess> Accesses { get; } = [];
         public int Batches { get; private set; }
         public int PreferredBatchSize => batchSize;
+        public IKernelApi Kernel => throw new NotSupportedException("a trace reader needs no system calls");
 
         public void Execute(ReadOnlySpan<MemoryAccess> batch)
         {

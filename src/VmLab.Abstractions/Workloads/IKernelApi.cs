@@ -1,0 +1,134 @@
+using VmLab.Abstractions.Signals;
+
+namespace VmLab.Abstractions.Workloads;
+
+/// <summary><c>mmap</c> flags VmLab models.</summary>
+[Flags]
+public enum MapFlags : ushort
+{
+    Private = 0,
+    Shared = 1 << 0,
+    Anonymous = 1 << 1,
+    Fixed = 1 << 2,
+    Populate = 1 << 3,
+    GrowsDown = 1 << 4,
+}
+
+/// <summary>What happened to one access a workload asked for.</summary>
+public enum AccessStatus : byte
+{
+    /// <summary>Translated and performed (faults on the way were fixed invisibly).</summary>
+    Ok = 0,
+    /// <summary>A signal with a handler was raised: the workload runs the handler, then the access is re-executed, skipped, or the process exits.</summary>
+    Signal = 1,
+    /// <summary>The process was terminated (default action of a fatal signal, SIGKILL from an oops or the OOM killer).</summary>
+    Terminated = 2,
+}
+
+/// <summary>The result of one access: the value read (little-endian, <c>size</c> bytes) and, after a signal, its info.</summary>
+public readonly record struct AccessResult(AccessStatus Status, ulong Value, SignalInfo Signal);
+
+/// <summary>A snapshot of a process as <c>/proc</c>, <c>getrusage</c> and <c>wait</c> would show it.</summary>
+public readonly record struct ProcessStatus(
+    int Pid,
+    bool Alive,
+    bool Reaped,
+    int ExitCode,
+    int TerminatingSignal,
+    bool CoreDumped,
+    SignalInfo? LastSignal,
+    long MinorFaults,
+    long MajorFaults,
+    long PageFaults,
+    long ResidentPages);
+
+/// <summary>
+/// The system calls and kernel paths a scenario drives. Return values follow Linux: a non-negative result, or
+/// <c>-errno</c> (<see cref="Errno"/>).
+/// </summary>
+public interface IKernelApi
+{
+    /// <summary>A new process with an empty address space (as after exec of an empty program); returns its pid.</summary>
+    int Spawn();
+
+    long Mmap(int pid, ulong address, ulong length, Protection protection, MapFlags flags, string? file = null, ulong offset = 0);
+    long Munmap(int pid, ulong address, ulong length);
+    long Mprotect(int pid, ulong address, ulong length, Protection protection);
+    /// <summary>Sets the program break; 0 queries it. Returns the new (or current) break.</summary>
+    long Brk(int pid, ulong newBreak);
+    /// <summary><c>madvise(MADV_DONTNEED)</c>: drops the pages; the next touch sees zeros (anonymous private) or the file.</summary>
+    long MadviseDontNeed(int pid, ulong address, ulong length);
+    /// <summary>Returns the child's pid.</summary>
+    int Fork(int pid);
+    /// <summary>A thread: a new task sharing the address space; returns its pid (tid).</summary>
+    int CloneThread(int pid);
+    void Exec(int pid);
+    void Exit(int pid, int code);
+    /// <summary>Reaps the child; returns its pid, or -ECHILD.</summary>
+    long Wait(int pid, int child);
+
+    void SetSignalDisposition(int pid, int signo, SignalDisposition disposition);
+    void SetSignalBlocked(int pid, int signo, bool blocked);
+    /// <summary>Sends a signal (not forced): <see cref="SignalAction.RunHandler"/> when the target's handler must run.</summary>
+    SignalAction Kill(int pid, int target, int signo);
+    /// <summary>Enters a signal handler: the signal is blocked while it runs (sigaction without SA_NODEFER).</summary>
+    void BeginSignalHandler(int pid, int signo);
+    /// <summary>Returns from a signal handler (<c>sigreturn</c>): the mask before the handler is restored.</summary>
+    void EndSignalHandler(int pid, int signo);
+
+    /// <summary>One user access of up to 8 bytes on a CPU; a write stores <paramref name="value"/>.</summary>
+    AccessResult Access(int pid, int cpu, ulong address, AccessKind kind, int size, ulong value);
+
+    /// <summary>Creates a simulated file of <paramref name="size"/> bytes, each <paramref name="fill"/>.</summary>
+    void CreateFile(string name, ulong size, byte fill);
+
+    ProcessStatus Status(int pid);
+    long Metric(string name);
+    int CpuCount { get; }
+}
+
+/// <summary>errno values (Linux x86-64).</summary>
+public static class Errno
+{
+    public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int ESRCH = 3;
+    public const int EBADF = 9;
+    public const int ECHILD = 10;
+    public const int ENOMEM = 12;
+    public const int EFAULT = 14;
+    public const int EEXIST = 17;
+    public const int EINVAL = 22;
+
+    public static string Name(long negative) => -negative switch
+    {
+        EPERM => "EPERM",
+        ENOENT => "ENOENT",
+        ESRCH => "ESRCH",
+        EBADF => "EBADF",
+        ECHILD => "ECHILD",
+        ENOMEM => "ENOMEM",
+        EFAULT => "EFAULT",
+        EEXIST => "EEXIST",
+        EINVAL => "EINVAL",
+        _ => negative.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    public static bool TryParse(string name, out int value)
+    {
+        value = name.ToUpperInvariant() switch
+        {
+            "EPERM" => EPERM,
+            "ENOENT" => ENOENT,
+            "ESRCH" => ESRCH,
+            "EBADF" => EBADF,
+            "ECHILD" => ECHILD,
+            "ENOMEM" => ENOMEM,
+            "EFAULT" => EFAULT,
+            "EEXIST" => EEXIST,
+            "EINVAL" => EINVAL,
+            _ => 0,
+        };
+        return value != 0;
+    }
+}

@@ -1,0 +1,420 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Workloads;
+using VmLab.Core.Memory;
+
+namespace VmLab.Core.Kernel;
+
+/// <summary>A simulated file: a size and the byte every position holds.</summary>
+public sealed record SimFile(string Name, ulong Size, byte Fill);
+
+/// <summary>System calls: the address-space and process operations scenarios drive.</summary>
+public sealed partial class Kernel
+{
+    /// <summary>Where non-fixed mmap places mappings, top-down, without randomisation (x86-64 mmap_base with ASLR off).</summary>
+    public const ulong MmapBase = 0x7fff_f7ff_f000;
+    /// <summary>The start of the heap (brk) without randomisation.</summary>
+    public const ulong BrkBase = 0x5555_5555_9000;
+
+    private const ulong PageSize = VirtualAddress.PageSize;
+    private const ulong PageMask = PageSize - 1;
+    /// <summary>Above this many pages a range flush is a full flush of the address space (Linux tlb_single_page_flush_ceiling).</summary>
+    public const int FlushCeilingPages = 33;
+
+    private readonly Dictionary<string, SimFile> _files = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string File, ulong Index), ulong> _pageCache = [];
+    private int _nextPid = 100;
+
+    private Process Require(int pid) =>
+        _processes.GetValueOrDefault(pid) ?? throw new InvalidOperationException($"no process {pid}");
+
+    public int NextPid() => _nextPid++;
+
+    public Process Spawn()
+    {
+        var p = CreateProcess(NextPid());
+        p.Mm.BrkStart = p.Mm.Brk = BrkBase;
+        return p;
+    }
+
+    // ---- files and the page cache ------------------------------------------------------------------------
+
+    public void CreateFile(string name, ulong size, byte fill) => _files[name] = new SimFile(name, size, fill);
+
+    public SimFile? FindFile(string name) => _files.GetValueOrDefault(name);
+
+    /// <summary>The page-cache frame of one page of a file, read in from the file (major) when not cached.</summary>
+    public bool TryGetFilePage(string file, ulong index, out ulong pfn, out bool readFromDisk)
+    {
+        readFromDisk = false;
+        if (_pageCache.TryGetValue((file, index), out pfn)) return true;
+        var f = _files[file];
+        if (!_frames.TryAllocate(FrameUse.User, out pfn)) return false;
+        readFromDisk = true;
+        ulong start = index * PageSize;
+        ulong valid = Math.Min(PageSize, f.Size - start);
+        if (f.Fill != 0)
+            for (ulong i = 0; i < valid; i++) Memory.WriteByte((pfn << 12) + i, f.Fill);
+        _pageCache[(file, index)] = pfn; // the page cache holds the allocation reference
+        return true;
+    }
+
+    // ---- mmap family -------------------------------------------------------------------------------------
+
+    public long Mmap(int pid, ulong address, ulong length, Protection prot, MapFlags flags, string? file, ulong offset)
+    {
+        var p = Require(pid);
+        if (length == 0 || (offset & PageMask) != 0) return -Errno.EINVAL;
+        ulong len = PageAlign(length);
+        if (len < length) return -Errno.ENOMEM;
+        bool anonymous = (flags & MapFlags.Anonymous) != 0 || file is null;
+        SimFile? f = null;
+        if (!anonymous && (f = FindFile(file!)) is null) return -Errno.EBADF;
+
+        ulong start;
+        if ((flags & MapFlags.Fixed) != 0)
+        {
+            if ((address & PageMask) != 0) return -Errno.EINVAL;
+            if (address + len > Geometry.UserTop || address + len < address) return -Errno.ENOMEM;
+            start = address;
+            UnmapRange(p, start, start + len);
+        }
+        else
+        {
+            ulong? found = FindFreeArea(p.Mm, len, address);
+            if (found is null) return -Errno.ENOMEM;
+            start = found.Value;
+        }
+
+        var vflags = VmaFlags.None;
+        if ((flags & MapFlags.Shared) != 0) vflags |= VmaFlags.Shared;
+        if (!anonymous) vflags |= VmaFlags.File;
+        if ((flags & MapFlags.GrowsDown) != 0) vflags |= VmaFlags.GrowsDown;
+        var vma = new Vma(start, start + len, prot, vflags)
+        {
+            FileName = f?.Name,
+            FileOffset = offset,
+            FileSize = f?.Size ?? 0,
+        };
+        p.Mm.Add(vma);
+
+        if ((flags & MapFlags.Populate) != 0) Populate(p, vma);
+        return (long)start;
+    }
+
+    /// <summary>MAP_POPULATE: faults every page in as the kernel's get_user_pages does (minor faults, no exceptions).</summary>
+    private void Populate(Process p, Vma vma)
+    {
+        var kind = (vma.Protection & Protection.Write) != 0 ? AccessKind.Write : AccessKind.Read;
+        for (ulong a = vma.Start; a < vma.End && p.Alive; a += PageSize)
+        {
+            var leaf = _pageTable.Read(p.PageTableRoot, a);
+            if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) continue;
+            var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
+            if (HandlePageFault(p, a, kind, AccessMode.User, error, exception: false) != FaultDispatch.Retry) break;
+        }
+    }
+
+    private ulong? FindFreeArea(AddressSpace mm, ulong len, ulong hint)
+    {
+        if (hint != 0 && (hint & PageMask) == 0 && hint + len <= Geometry.UserTop && mm.Overlapping(hint, hint + len).Count == 0)
+            return hint;
+        ulong top = Math.Min(MmapBase, Geometry.UserTop);
+        for (int i = mm.Vmas.Count - 1; i >= -1; i--)
+        {
+            ulong gapEnd = top;
+            ulong gapStart = i >= 0 ? mm.Vmas[i].End : PageSize;
+            if (i >= 0 && mm.Vmas[i].Start >= top) continue;
+            if (gapEnd > gapStart && gapEnd - gapStart >= len) return gapEnd - len;
+            if (i >= 0) top = Math.Min(top, mm.Vmas[i].Start);
+        }
+        return null;
+    }
+
+    private static ulong PageAlign(ulong v) => (v + PageMask) & ~PageMask;
+
+    public long Munmap(int pid, ulong address, ulong length)
+    {
+        var p = Require(pid);
+        if ((address & PageMask) != 0 || length == 0) return -Errno.EINVAL;
+        ulong end = address + PageAlign(length);
+        if (end < address || end > Geometry.UserTop) return -Errno.EINVAL;
+        UnmapRange(p, address, end);
+        return 0;
+    }
+
+    /// <summary>Removes pages and VMA parts in [start, end), splitting VMAs at the edges, then flushes the range.</summary>
+    private void UnmapRange(Process p, ulong start, ulong end)
+    {
+        var overlapping = p.Mm.Overlapping(start, end);
+        if (overlapping.Count == 0) return;
+        ZapRange(p, start, end);
+        foreach (var v in overlapping)
+        {
+            p.Mm.Remove(v);
+            if (v.Start < start) p.Mm.Add(Slice(v, v.Start, start));
+            if (v.End > end) p.Mm.Add(Slice(v, end, v.End));
+        }
+        FlushTlbRange(p, start, end);
+    }
+
+    private static Vma Slice(Vma v, ulong start, ulong end) => new(start, end, v.Protection, v.Flags)
+    {
+        FileName = v.FileName,
+        FileOffset = v.FileOffset + (start - v.Start),
+        FileSize = v.FileSize,
+        ProtectionKey = v.ProtectionKey,
+    };
+
+    /// <summary>Unmaps every page in [start, end) without touching VMAs or flushing.</summary>
+    private void ZapRange(Process p, ulong start, ulong end)
+    {
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _pageTable.CollectLeaves(p.PageTableRoot, start, end, leaves);
+        foreach (var (a, _) in leaves) UnmapPage(p, a, flush: false);
+    }
+
+    public long Mprotect(int pid, ulong address, ulong length, Protection prot)
+    {
+        var p = Require(pid);
+        if ((address & PageMask) != 0) return -Errno.EINVAL;
+        if (length == 0) return 0;
+        ulong end = address + PageAlign(length);
+        // The whole range must be mapped.
+        ulong cursor = address;
+        foreach (var v in p.Mm.Overlapping(address, end))
+        {
+            if (v.Start > cursor) return -Errno.ENOMEM;
+            cursor = v.End;
+        }
+        if (cursor < end) return -Errno.ENOMEM;
+
+        foreach (var v in p.Mm.Overlapping(address, end))
+        {
+            p.Mm.Remove(v);
+            if (v.Start < address) p.Mm.Add(Slice(v, v.Start, address));
+            if (v.End > end) p.Mm.Add(Slice(v, end, v.End));
+            var middle = Slice(v, Math.Max(v.Start, address), Math.Min(v.End, end));
+            middle.Protection = prot;
+            p.Mm.Add(middle);
+        }
+
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _pageTable.CollectLeaves(p.PageTableRoot, address, end, leaves);
+        foreach (var (a, leaf) in leaves)
+        {
+            if (!leaf.HoldsFrame) continue;
+            var vma = p.Mm.FindVma(a)!;
+            _pageTable.Write(p.PageTableRoot, a, Reprotect(leaf, vma));
+        }
+        FlushTlbRange(p, address, end);
+        return 0;
+    }
+
+    /// <summary>
+    /// The leaf for a page whose VMA protection changed (Linux change_pte_range): PROT_NONE keeps the frame but is not
+    /// present; a private page becomes writable only when the process holds the only reference to it, otherwise the
+    /// next write takes a COW fault.
+    /// </summary>
+    private PageMapping Reprotect(PageMapping leaf, Vma vma)
+    {
+        var keep = leaf.Flags & (PageFlags.Accessed | PageFlags.Dirty | PageFlags.Global);
+        if (vma.Protection == Protection.None)
+            return leaf with { Flags = keep | PageFlags.ProtNone };
+        var flags = keep | PageFlags.Present | PageFlags.User;
+        if ((vma.Protection & Protection.Exec) == 0) flags |= PageFlags.NoExecute;
+        if ((vma.Protection & Protection.Write) != 0)
+        {
+            bool shared = (vma.Flags & VmaFlags.Shared) != 0;
+            bool exclusive = leaf.Frame != FrameTable.ZeroPage && _frames.RefCount(leaf.Frame) == 1 && !IsPageCacheFrame(vma, leaf.Frame);
+            if (shared || exclusive) flags |= PageFlags.Writable;
+        }
+        return leaf with { Flags = flags };
+    }
+
+    private bool IsPageCacheFrame(Vma vma, ulong pfn) =>
+        vma.FileName is not null && (vma.Flags & VmaFlags.Shared) == 0 && _pageCache.ContainsValue(pfn);
+
+    public long MadviseDontNeed(int pid, ulong address, ulong length)
+    {
+        var p = Require(pid);
+        if ((address & PageMask) != 0) return -Errno.EINVAL;
+        ulong end = address + PageAlign(length);
+        ZapRange(p, address, end);
+        FlushTlbRange(p, address, end);
+        return 0;
+    }
+
+    public long Brk(int pid, ulong newBreak)
+    {
+        var p = Require(pid);
+        var mm = p.Mm;
+        if (newBreak == 0 || newBreak < mm.BrkStart) return (long)mm.Brk;
+        ulong oldEnd = PageAlign(mm.Brk), newEnd = PageAlign(newBreak);
+        if (newEnd > oldEnd)
+        {
+            if (mm.Overlapping(oldEnd, newEnd).Count > 0) return (long)mm.Brk;
+            var heap = mm.Vmas.FirstOrDefault(v => v.End == oldEnd && v.Start >= mm.BrkStart && (v.Flags & VmaFlags.File) == 0);
+            if (heap is not null) heap.End = newEnd;
+            else mm.Add(new Vma(oldEnd, newEnd, Protection.ReadWrite, VmaFlags.None));
+        }
+        else if (newEnd < oldEnd)
+        {
+            UnmapRange(p, newEnd, oldEnd);
+        }
+        mm.Brk = newBreak;
+        return (long)newBreak;
+    }
+
+    // ---- processes ---------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// fork: copies the VMAs; private writable pages are write-protected in parent and child and shared with one more
+    /// reference (copy-on-write); shared mappings are shared; the parent's TLB entries are flushed. No data is copied.
+    /// </summary>
+    public Process Fork(int pid)
+    {
+        var parent = Require(pid);
+        var child = new Process(NextPid(), NewAddressSpace(), parent.Pid);
+        _processes.Add(child.Pid, child);
+        child.Mm.BrkStart = parent.Mm.BrkStart;
+        child.Mm.Brk = parent.Mm.Brk;
+        child.CopySignalStateFrom(parent, resetHandlers: false);
+
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        foreach (var v in parent.Mm.Vmas)
+        {
+            child.Mm.Add(Slice(v, v.Start, v.End));
+            leaves.Clear();
+            _pageTable.CollectLeaves(parent.PageTableRoot, v.Start, v.End, leaves);
+            bool cow = (v.Flags & VmaFlags.Shared) == 0 && (v.Protection & Protection.Write) != 0;
+            foreach (var (a, leaf) in leaves)
+            {
+                if (!leaf.HoldsFrame) continue;
+                var childLeaf = leaf;
+                if (cow && leaf.Has(PageFlags.Writable))
+                {
+                    var parentLeaf = leaf.Without(PageFlags.Writable);
+                    _pageTable.Write(parent.PageTableRoot, a, parentLeaf);
+                    childLeaf = parentLeaf;
+                }
+                // The child's entry starts old (pte_mkold); shared mappings start clean too.
+                childLeaf = childLeaf.Without(PageFlags.Accessed);
+                if ((v.Flags & VmaFlags.Shared) != 0) childLeaf = childLeaf.Without(PageFlags.Dirty);
+                if (!_pageTable.Write(child.PageTableRoot, a, childLeaf))
+                    throw new InvalidOperationException("out of memory for the child's page tables during fork");
+                if (leaf.Frame != FrameTable.ZeroPage)
+                {
+                    _frames.Get(leaf.Frame);
+                    _frames.AddMap(leaf.Frame);
+                    child.ResidentPages++;
+                }
+            }
+        }
+        FlushTlbAll(parent);
+        return child;
+    }
+
+    public Process CloneThread(int pid)
+    {
+        var p = Require(pid);
+        var t = new Process(NextPid(), p.Mm, p.ParentPid);
+        p.Mm.Users++;
+        t.CopySignalStateFrom(p, resetHandlers: false);
+        _processes.Add(t.Pid, t);
+        return t;
+    }
+
+    /// <summary>exec: a new, empty address space; handled signals return to their default action.</summary>
+    public void Exec(int pid)
+    {
+        var p = Require(pid);
+        var old = p.Mm;
+        p.Mm = NewAddressSpace();
+        p.Mm.BrkStart = p.Mm.Brk = BrkBase;
+        var holder = new Process(p.Pid, old);
+        if (--old.Users == 0) ReleaseAddressSpace(holder);
+        p.ResidentPages = 0;
+        p.ResetHandlers();
+    }
+
+    public void Exit(int pid, int code)
+    {
+        var p = Require(pid);
+        if (!p.Alive) return;
+        p.Exit(code);
+        DropAddressSpace(p);
+    }
+
+    public long Wait(int pid, int child)
+    {
+        var c = _processes.GetValueOrDefault(child);
+        if (c is null || c.ParentPid != pid || c.Reaped) return -Errno.ECHILD;
+        if (c.Alive) return 0; // WNOHANG: still running
+        c.Reaped = true;
+        return child;
+    }
+
+    public SignalAction Kill(int pid, int target, int signo)
+    {
+        var t = _processes.GetValueOrDefault(target);
+        if (t is null || !t.Alive) return SignalAction.None;
+        CountSignal(signo);
+        var info = new SignalInfo(signo, Signal.SI_USER, 0);
+        t.LastSignal = info;
+        var action = _signals.Deliver(t, info, forced: false);
+        Record("signal", t.Pid, $"{info} from pid {pid}");
+        if (action is SignalAction.Terminate or SignalAction.TerminateWithCore)
+            Kill(t, signo, action == SignalAction.TerminateWithCore);
+        return action;
+    }
+
+    public void BeginSignalHandler(int pid, int signo)
+    {
+        var p = Require(pid);
+        p.HandlerFrames.Push((signo, p.IsBlocked(signo)));
+        p.SetBlocked(signo, true);
+    }
+
+    public void EndSignalHandler(int pid, int signo)
+    {
+        var p = Require(pid);
+        if (p.HandlerFrames.Count == 0) return;
+        var (s, wasBlocked) = p.HandlerFrames.Pop();
+        p.SetBlocked(s, wasBlocked);
+    }
+
+    // ---- TLB maintenance -----------------------------------------------------------------------------------
+
+    /// <summary>Flushes [start, end) of the process's address space: page by page up to the ceiling, else the whole address space.</summary>
+    public void FlushTlbRange(Process p, ulong start, ulong end)
+    {
+        ulong pages = (end - start) / PageSize;
+        if (pages > FlushCeilingPages)
+        {
+            FlushTlbAll(p);
+            return;
+        }
+        _flushes.Increment();
+        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
+        {
+            for (ulong a = start; a < end; a += PageSize) _tlbs[cpu].Invalidate(a, p.Asid);
+            if (cpu > 0) _shootdowns.Increment();
+        }
+    }
+
+    /// <summary>Flushes every entry of the process's address space on every CPU (flush_tlb_mm).</summary>
+    public void FlushTlbAll(Process p)
+    {
+        _flushes.Increment();
+        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
+        {
+            _tlbs[cpu].InvalidateAsid(p.Asid);
+            if (cpu > 0) _shootdowns.Increment();
+        }
+    }
+
+    public ProcessStatus Status(Process p) => new(p.Pid, p.Alive, p.Reaped, p.ExitCode, p.TerminatingSignal, p.CoreDumped,
+        p.LastSignal, p.MinorFaults, p.MajorFaults, p.PageFaults, p.ResidentPages);
+}
