@@ -29,7 +29,13 @@ public sealed class CowHandler(IMetrics metrics) : IFaultHandler
         ulong old = fault.Pte.Frame;
         var writable = mm.FlagsFor(fault.Vma, writable: true) | PageFlags.Dirty;
 
-        if (fault.Vma.IsShared || (old != mm.ZeroPageFrame && mm.RefCount(old) == 1))
+        if (fault.Vma.IsShared)
+        {
+            // A write-protected page of a shared mapping (wp_page_shared): made writable in place, never copied.
+            mm.UpdatePageFlags(fault.Process, fault.Address, writable | (fault.Pte.Flags & PageFlags.Accessed));
+            return FaultResult.Minor;
+        }
+        if (old != mm.ZeroPageFrame && mm.RefCount(old) == 1)
         {
             mm.UpdatePageFlags(fault.Process, fault.Address, writable | (fault.Pte.Flags & PageFlags.Accessed));
             _reuse.Increment();

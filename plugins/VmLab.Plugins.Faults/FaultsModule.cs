@@ -17,5 +17,13 @@ public sealed class FaultsModule : IPluginModule
             "cow",
             "Copy-on-write: reuse the page when it has one reference, else copy it; the zero page becomes a fresh zeroed frame.",
             c => new CowHandler(c.Options, c.Metrics));
+        registry.AddFaultHandler<StackGrowthHandler, StackGrowthOptions>(
+            "stack-growth",
+            "Grows a grows-down (stack) VMA on a fault below it, keeping the guard gap and RLIMIT_STACK.",
+            c => new StackGrowthHandler(c.Options, c.Metrics));
+        registry.AddFaultHandler<FileHandler, NoOptions>(
+            "file",
+            "File mappings through the page cache: major fault on first read from the file, SIGBUS past the last page.",
+            c => new FileHandler(c.Options, c.Metrics));
     }
 }

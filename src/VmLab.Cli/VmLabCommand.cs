@@ -20,7 +20,8 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     private const string Usage = """
         usage:
           vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>]
-          vmlab check <config.json> [--set key=value]...
+          vmlab run <scenario.vms> [--machine <config.json>] [--set key=value]... [--json <file>|-] [--csv <file>]
+          vmlab check <config.json|scenario.vms> [--machine <config.json>] [--set key=value]...
           vmlab plugins [--kind KIND] [--markdown]
           vmlab --version
 
@@ -72,18 +73,41 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private static ExperimentLoader NewLoader() => new(PluginCatalog.CreateDefault());
 
+    /// <summary>The machine a scenario runs on when no --machine is given: the Linux x86-64 personality.</summary>
+    public static string DefaultScenarioMachine => Path.Combine(AppContext.BaseDirectory, "configs", "linux-x86-64.json");
+
     private Experiment LoadExperiment(Arguments a, string command)
     {
         if (a.Positionals.Count != 1)
-            throw new UsageException($"{command} takes one config file, e.g. vmlab {command} configs/quickstart.json");
-        var experiment = NewLoader().Load(a.Positionals[0], a.Values("--set"));
+            throw new UsageException($"{command} takes one config file or scenario, e.g. vmlab {command} configs/quickstart.json");
+        string input = a.Positionals[0];
+        Experiment experiment;
+        if (input.EndsWith(".vms", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!File.Exists(input)) throw new ConfigException([new ConfigError(input, "scenario file not found")]);
+            string machine = a.Value("--machine") ?? DefaultScenarioMachine;
+            string scenario = Path.GetFullPath(input);
+            List<string> overrides =
+            [
+                $"name={Path.GetFileNameWithoutExtension(scenario)}",
+                "workload:plugin=scenario",
+                $"workload:options:path={scenario}",
+                .. a.Values("--set"),
+            ];
+            experiment = NewLoader().Load(machine, overrides);
+        }
+        else
+        {
+            if (a.Value("--machine") is not null) throw new UsageException("--machine goes with a scenario (.vms); a config names its machine itself");
+            experiment = NewLoader().Load(input, a.Values("--set"));
+        }
         foreach (var w in experiment.Warnings) stderr.WriteLine($"warning: {w}");
         return experiment;
     }
 
     private int CheckCommand(string[] args)
     {
-        var a = Arguments.Parse(args, ["--set"], []);
+        var a = Arguments.Parse(args, ["--set", "--machine"], []);
         var experiment = LoadExperiment(a, "check");
         stdout.WriteLine($"{a.Positionals[0]}: ok ({experiment.Name}: {experiment.PageTable.Plugin.Name}, {experiment.Tlb.Plugin.Name}, workload {experiment.Workload.Plugin.Name})");
         return ExitOk;
@@ -91,7 +115,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private int RunCommand(string[] args)
     {
-        var a = Arguments.Parse(args, ["--set", "--json", "--csv"], []);
+        var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine"], []);
         var experiment = LoadExperiment(a, "run");
         var result = new ExperimentRunner().Run(experiment);
 
@@ -106,6 +130,12 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         if (csv is not null) WriteAtomically(csv, ToCsv(result));
         if (json != "-") RenderTable(result);
 
+        foreach (var e in result.Expectations.Where(e => !e.Passed)) stderr.WriteLine($"{e.Where}: expectation failed: expected {e.Text}, got {e.Actual}");
+        if (result.Status == RunResult.ExpectationFailed)
+        {
+            stderr.WriteLine($"error: {result.Expectations.Count(e => !e.Passed)} of {result.Expectations.Count} expectations failed");
+            return ExitFailed;
+        }
         if (result.Status != RunResult.Completed)
         {
             stderr.WriteLine($"error: run {result.Name} failed: {result.Error}");
@@ -123,6 +153,8 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         foreach (var (name, value) in result.Metrics)
             stdout.WriteLine($"  {name.PadRight(width)}  {value.ToString("N0", CultureInfo.InvariantCulture),15}");
         const int shown = 10;
+        if (result.Expectations.Count > 0)
+            stdout.WriteLine($"  expectations: {result.Expectations.Count(e => e.Passed)} passed, {result.Expectations.Count(e => !e.Passed)} failed");
         foreach (var e in result.Events.Take(shown)) stdout.WriteLine($"  event: {e}");
         if (result.Events.Count > shown) stdout.WriteLine($"  ... {result.Events.Count - shown} more events (see --json)");
     }

@@ -45,6 +45,13 @@ public sealed class Machine : ISimulation
     public int PreferredBatchSize => 4096;
     IKernelApi ISimulation.Kernel => Api;
 
+    private readonly List<Expectation> _expectations = [];
+
+    /// <summary>Expectations the workload checked, in order.</summary>
+    public IReadOnlyList<Expectation> Expectations => _expectations;
+
+    public void Report(in Expectation expectation) => _expectations.Add(expectation);
+
     public void Execute(ReadOnlySpan<MemoryAccess> batch) => Cpus[0].Execute(batch);
 
     /// <summary>

@@ -100,4 +100,19 @@ public interface IMemoryManager
 
     /// <summary>The leaf flags a fresh mapping in this VMA gets (from its protection), writable or not.</summary>
     PageFlags FlagsFor(in VmaInfo vma, bool writable);
+
+    /// <summary>Takes one more reference on a frame, for a new mapping of it the caller is about to make.</summary>
+    void GetPage(ulong pfn);
+
+    /// <summary>
+    /// The page-cache frame holding page <paramref name="index"/> of a file (the cache keeps its own reference);
+    /// <paramref name="readFromDisk"/> when it had to be read in (a major fault). False when no frame could be had.
+    /// </summary>
+    bool TryGetFilePage(string file, ulong index, out ulong pfn, out bool readFromDisk);
+
+    /// <summary>The end of the VMA just below the one starting at <paramref name="vmaStart"/> (0 when none), and whether that VMA grows down too.</summary>
+    (ulong End, bool GrowsDown) PreviousVma(IProcess process, ulong vmaStart);
+
+    /// <summary>Moves the start of the grows-down VMA at <paramref name="vmaStart"/> down to <paramref name="newStart"/>.</summary>
+    void ExpandStack(IProcess process, ulong vmaStart, ulong newStart);
 }

@@ -15,6 +15,15 @@ public interface ISimulation
 
     /// <summary>The kernel's system calls, for workloads that build processes and address spaces (scenarios, VMA maps).</summary>
     IKernelApi Kernel { get; }
+
+    /// <summary>Records the outcome of one expectation a workload checked; any failure makes the run's exit code 1.</summary>
+    void Report(in Expectation expectation);
+}
+
+/// <summary>One checked expectation: where it is written (file:line), what it says, and what was found.</summary>
+public readonly record struct Expectation(string Where, string Text, bool Passed, string Actual)
+{
+    public override string ToString() => Passed ? $"{Where}: ok: {Text}" : $"{Where}: expected {Text}, got {Actual}";
 }
 
 /// <summary>A source of work: a trace reader, a generator or a scenario.</summary>

@@ -6,8 +6,8 @@ using VmLab.Core.Memory;
 
 namespace VmLab.Core.Kernel;
 
-/// <summary>A simulated file: a size and the byte every position holds.</summary>
-public sealed record SimFile(string Name, ulong Size, byte Fill);
+/// <summary>A simulated file: a size and the byte every position holds. A shmem file backs shared anonymous memory (no I/O).</summary>
+public sealed record SimFile(string Name, ulong Size, byte Fill, bool Shmem = false);
 
 /// <summary>System calls: the address-space and process operations scenarios drive.</summary>
 public sealed partial class Kernel
@@ -51,7 +51,7 @@ public sealed partial class Kernel
         if (_pageCache.TryGetValue((file, index), out pfn)) return true;
         var f = _files[file];
         if (!_frames.TryAllocate(FrameUse.User, out pfn)) return false;
-        readFromDisk = true;
+        readFromDisk = !f.Shmem;
         ulong start = index * PageSize;
         ulong valid = Math.Min(PageSize, f.Size - start);
         if (f.Fill != 0)
@@ -71,6 +71,13 @@ public sealed partial class Kernel
         bool anonymous = (flags & MapFlags.Anonymous) != 0 || file is null;
         SimFile? f = null;
         if (!anonymous && (f = FindFile(file!)) is null) return -Errno.EBADF;
+        if (anonymous && (flags & MapFlags.Shared) != 0)
+        {
+            // Shared anonymous memory is a shmem object, like Linux's "/dev/zero (deleted)": one set of pages for every mapper.
+            f = new SimFile($"shmem:{_files.Count}", PageAlign(length), 0, Shmem: true);
+            _files[f.Name] = f;
+            anonymous = false;
+        }
 
         ulong start;
         if ((flags & MapFlags.Fixed) != 0)
@@ -413,6 +420,27 @@ public sealed partial class Kernel
             _tlbs[cpu].InvalidateAsid(p.Asid);
             if (cpu > 0) _shootdowns.Increment();
         }
+    }
+
+    public (ulong End, bool GrowsDown) PreviousVma(IProcess process, ulong vmaStart)
+    {
+        var p = (Process)process;
+        Vma? prev = null;
+        foreach (var v in p.Mm.Vmas)
+        {
+            if (v.Start >= vmaStart) break;
+            prev = v;
+        }
+        return prev is null ? (0, false) : (prev.End, (prev.Flags & VmaFlags.GrowsDown) != 0);
+    }
+
+    public void ExpandStack(IProcess process, ulong vmaStart, ulong newStart)
+    {
+        var p = (Process)process;
+        var vma = p.Mm.FindVma(vmaStart) ?? throw new InvalidOperationException($"no VMA at 0x{vmaStart:x}");
+        if (vma.Start != vmaStart || (vma.Flags & VmaFlags.GrowsDown) == 0 || newStart >= vma.Start)
+            throw new InvalidOperationException($"cannot grow {vma} down to 0x{newStart:x}");
+        vma.Start = newStart;
     }
 
     public ProcessStatus Status(Process p) => new(p.Pid, p.Alive, p.Reaped, p.ExitCode, p.TerminatingSignal, p.CoreDumped,

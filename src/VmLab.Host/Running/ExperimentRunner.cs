@@ -49,8 +49,10 @@ public sealed class ExperimentRunner
             error = Describe(e);
         }
         var events = machine?.Kernel.Events.Select(e => $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
+        var expectations = machine?.Expectations.ToList() ?? [];
+        if (status == RunResult.Completed && expectations.Any(e => !e.Passed)) status = RunResult.ExpectationFailed;
         return new RunResult(experiment.Name, experiment.Seed, experiment.ResolvedConfig, PluginVersions(experiment),
-            metrics.Snapshot(), clock.Elapsed.TotalSeconds, status, error, events);
+            metrics.Snapshot(), clock.Elapsed.TotalSeconds, status, error, events, expectations);
     }
 
     private static string Describe(Exception e)

@@ -12,10 +12,13 @@ public sealed record RunResult(
     double ElapsedSeconds,
     string Status,
     string? Error,
-    IReadOnlyList<string> Events)
+    IReadOnlyList<string> Events,
+    IReadOnlyList<VmLab.Abstractions.Workloads.Expectation> Expectations)
 {
     public const string Completed = "completed";
     public const string Failed = "failed";
+    /// <summary>The simulation ran to the end but an expectation did not hold.</summary>
+    public const string ExpectationFailed = "expectation-failed";
 
     public JsonObject ToJson()
     {
@@ -35,6 +38,15 @@ public sealed record RunResult(
         };
         if (Error is not null) json["error"] = Error;
         if (Events.Count > 0) json["events"] = new JsonArray([.. Events.Select(e => (JsonNode)JsonValue.Create(e)!)]);
+        if (Expectations.Count > 0)
+        {
+            json["expectations"] = new JsonObject
+            {
+                ["passed"] = Expectations.Count(e => e.Passed),
+                ["failed"] = Expectations.Count(e => !e.Passed),
+                ["failures"] = new JsonArray([.. Expectations.Where(e => !e.Passed).Select(e => (JsonNode)JsonValue.Create(e.ToString())!)]),
+            };
+        }
         return json;
     }
 }

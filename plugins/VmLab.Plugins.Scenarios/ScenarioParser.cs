@@ -1,0 +1,344 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Workloads;
+
+namespace VmLab.Plugins.Scenarios;
+
+/// <summary>
+/// Parses a <c>.vms</c> scenario into steps. Everything is checked here, before anything runs: unknown statements,
+/// names used before they are defined, bad numbers — each an error at file:line:column.
+/// </summary>
+public sealed class ScenarioParser
+{
+    private readonly string _file;
+    private readonly HashSet<string> _tasks = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _regions = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _files = new(StringComparer.Ordinal);
+
+    private static readonly string[] Verbs =
+        ["mmap", "sbrk", "munmap", "mprotect", "madvise", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
+
+    private ScenarioParser(string file) => _file = file;
+
+    public static IReadOnlyList<Step> Parse(string file, string text)
+    {
+        var parser = new ScenarioParser(file);
+        var steps = new List<Step>();
+        var lines = text.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var tokens = Tokenize(lines[i], i + 1);
+            if (tokens.Count == 0) continue;
+            steps.Add(parser.Statement(new TokenCursor(file, tokens, i + 1), lines[i]));
+        }
+        return steps;
+    }
+
+    public static List<Token> Tokenize(string line, int lineNumber)
+    {
+        var tokens = new List<Token>();
+        int i = 0;
+        while (i < line.Length)
+        {
+            char c = line[i];
+            if (c == '#') break;
+            if (char.IsWhiteSpace(c)) { i++; continue; }
+            if (c == ';')
+            {
+                tokens.Add(new Token(";", lineNumber, i + 1));
+                i++;
+                continue;
+            }
+            int start = i;
+            while (i < line.Length && !char.IsWhiteSpace(line[i]) && line[i] != '#' && line[i] != ';') i++;
+            tokens.Add(new Token(line[start..i], lineNumber, start + 1));
+        }
+        return tokens;
+    }
+
+    private bool RegionKnown(string name) => _regions.Contains(name);
+
+    private string KnownTask(TokenCursor c, string what = "a process name")
+    {
+        var t = c.Next(what);
+        if (!_tasks.Contains(t.Text))
+            throw c.Error($"unknown process '{t.Text}': declare it with 'process {t.Text}' (or fork/thread) first", t);
+        return t.Text;
+    }
+
+    private string NewTask(TokenCursor c)
+    {
+        var t = c.Peek;
+        string name = c.Name("a new process name");
+        if (_tasks.Contains(name) || Verbs.Contains(name) || name is "process" or "file" or "expect" or "reset" or "metric")
+            throw c.Error($"'{name}' is already used; choose another process name", t);
+        _tasks.Add(name);
+        return name;
+    }
+
+    private Step Statement(TokenCursor c, string source)
+    {
+        int line = c.Line;
+        var first = c.Next("a statement");
+        switch (first.Text)
+        {
+            case "file":
+            {
+                string name = c.Name("a file name");
+                ulong size = (ulong)c.Number("a file size");
+                byte fill = 0;
+                if (c.TryTake("fill"))
+                {
+                    long f = c.Number("a fill byte");
+                    if (f is < 0 or > 255) throw c.Error("the fill byte is 0 to 255");
+                    fill = (byte)f;
+                }
+                c.End();
+                _files.Add(name);
+                return new FileStep(line, name, size, fill);
+            }
+            case "process":
+            {
+                string name = NewTask(c);
+                int cpu = c.TryTake("cpu") ? (int)c.Number("a CPU number") : 0;
+                c.End();
+                return new ProcessStep(line, name, cpu);
+            }
+            case "expect":
+                return Expect(c, line, source);
+            case "reset":
+                c.End();
+                return new ResetStep(line);
+        }
+
+        if (!_tasks.Contains(first.Text))
+        {
+            if (TokenCursor.IsName(first.Text) && c.Peek is { } v && Verbs.Contains(v.Text))
+                throw c.Error($"unknown process '{first.Text}': declare it with 'process {first.Text}' first", first);
+            throw c.Error($"unknown statement '{first.Text}'; a statement is 'file', 'process', 'expect', 'reset', or '<process> <verb> ...' with a verb of: {string.Join(", ", Verbs)}", first);
+        }
+        string task = first.Text;
+        var verb = c.Next("a verb");
+        Step step = verb.Text switch
+        {
+            "mmap" => Mmap(c, line, task),
+            "sbrk" => Sbrk(c, line, task),
+            "munmap" => new RangeStep(line, task, RangeCall.Munmap, c.Range(RegionKnown), Protection.None),
+            "mprotect" => new RangeStep(line, task, RangeCall.Mprotect, c.Range(RegionKnown), c.Protection()),
+            "madvise" => Madvise(c, line, task),
+            "fork" => new ForkStep(line, task, NewTask(c)),
+            "thread" => new ThreadStep(line, task, NewTask(c), c.TryTake("cpu") ? (int)c.Number("a CPU number") : null),
+            "exec" => new ExecStep(line, task),
+            "exit" => new ExitStep(line, task, c.AtEnd ? 0 : (int)c.Number("an exit code")),
+            "wait" => new WaitStep(line, task, KnownTask(c, "a child process name")),
+            "on" => OnCpu(c, line, task),
+            "sigaction" => Sigaction(c, line, task),
+            "block" => new MaskStep(line, task, c.Signal(), Block: true),
+            "unblock" => new MaskStep(line, task, c.Signal(), Block: false),
+            "kill" => new KillStep(line, task, KnownTask(c, "a target process name"), c.Signal()),
+            "read" => Access(c, line, task, AccessKind.Read),
+            "write" => Access(c, line, task, AccessKind.Write),
+            "fetch" => Access(c, line, task, AccessKind.Fetch),
+            _ => throw c.Error($"unknown verb '{verb.Text}'; verbs: {string.Join(", ", Verbs)}", verb),
+        };
+        c.End();
+        return step;
+    }
+
+    private Step Mmap(TokenCursor c, int line, string task)
+    {
+        string region = c.Name("a region name");
+        ulong length = c.Size("a length");
+        var prot = c.Protection();
+        var flags = MapFlags.Private;
+        string? file = null;
+        ulong offset = 0;
+        AddressExpr? at = null;
+        while (!c.AtEnd)
+        {
+            var t = c.Next("an mmap flag");
+            switch (t.Text)
+            {
+                case "private": flags &= ~MapFlags.Shared; break;
+                case "shared": flags |= MapFlags.Shared; break;
+                case "anon": break;
+                case "populate": flags |= MapFlags.Populate; break;
+                case "growsdown": flags |= MapFlags.GrowsDown; break;
+                case "fixed": flags |= MapFlags.Fixed; break;
+                case "at": at = c.Address(RegionKnown); break;
+                case "offset": offset = (ulong)c.Number("a file offset"); break;
+                case "file":
+                    var ft = c.Peek;
+                    file = c.Name("a file name");
+                    if (!_files.Contains(file)) throw c.Error($"unknown file '{file}': declare it with 'file {file} <size>' first", ft);
+                    break;
+                default:
+                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, anon, file NAME, offset N, at ADDR, fixed, populate, growsdown", t);
+            }
+        }
+        if ((flags & MapFlags.Fixed) != 0 && at is null) throw c.Error("'fixed' needs 'at ADDR'");
+        _regions.Add(region);
+        return new MmapStep(line, task, region, length, prot, flags, file, offset, at);
+    }
+
+    private Step Sbrk(TokenCursor c, int line, string task)
+    {
+        string region = c.Name("a region name");
+        ulong length = c.Size("a length");
+        _regions.Add(region);
+        return new SbrkStep(line, task, region, length);
+    }
+
+    private Step Madvise(TokenCursor c, int line, string task)
+    {
+        var range = c.Range(RegionKnown);
+        c.Expect("dontneed");
+        return new RangeStep(line, task, RangeCall.MadviseDontNeed, range, Protection.None);
+    }
+
+    private static Step OnCpu(TokenCursor c, int line, string task)
+    {
+        c.Expect("cpu");
+        return new CpuStep(line, task, (int)c.Number("a CPU number"));
+    }
+
+    private Step Access(TokenCursor c, int line, string task, AccessKind kind)
+    {
+        if (c.TryTake("every"))
+        {
+            c.Expect("page");
+            c.Expect("of");
+            var range = c.Range(RegionKnown);
+            ulong value = 0;
+            if (kind == AccessKind.Write && c.TryTake("value"))
+            {
+                value = (ulong)c.Number("a byte value");
+                if (value > 255) throw c.Error("an every-page write stores one byte: 0 to 255");
+            }
+            return new EveryPageStep(line, task, kind, range, value);
+        }
+        var address = c.Address(RegionKnown);
+        ulong v = 0;
+        if (kind == AccessKind.Write) v = (ulong)c.Number("the value to write");
+        int size = 1;
+        if (c.TryTake("size"))
+        {
+            size = (int)c.Number("an access size");
+            if (size is < 1 or > 8) throw c.Error("an access size is 1 to 8 bytes");
+        }
+        if (size < 8 && (v >> (8 * size)) != 0) throw c.Error($"the value 0x{v:x} does not fit in {size} byte(s); add 'size N'");
+        return new AccessStep(line, task, kind, address, size, v);
+    }
+
+    private Step Sigaction(TokenCursor c, int line, string task)
+    {
+        int signo = c.Signal();
+        var d = c.Next("default, ignore or handler");
+        switch (d.Text)
+        {
+            case "default": return new SigactionStep(line, task, signo, SignalDisposition.Default, null);
+            case "ignore": return new SigactionStep(line, task, signo, SignalDisposition.Ignore, null);
+            case "handler": break;
+            default: throw c.Error($"expected default, ignore or handler, got '{d.Text}'", d);
+        }
+        if (signo is Signal.SIGKILL or 19) throw c.Error($"{TokenCursor.SignalName(signo)} cannot be caught");
+        var actions = new List<HandlerAction>();
+        var end = HandlerEnd.Return;
+        int exitCode = 0, limit = 3;
+        bool ended = false;
+        while (!c.AtEnd)
+        {
+            var t = c.Next("a handler action");
+            if (ended && t.Text != "limit") throw c.Error($"nothing may follow '{end.ToString().ToLowerInvariant()}' except 'limit N'", t);
+            switch (t.Text)
+            {
+                case ";": continue;
+                case "record": actions.Add(new RecordAction(line)); break;
+                case "mprotect": actions.Add(new MprotectAction(line, c.Range(RegionKnown), c.Protection())); break;
+                case "write": actions.Add(new AccessAction(line, AccessKind.Write, c.Address(RegionKnown), (ulong)c.Number("a value"))); break;
+                case "read": actions.Add(new AccessAction(line, AccessKind.Read, c.Address(RegionKnown), 0)); break;
+                case "return": end = HandlerEnd.Return; ended = true; break;
+                case "skip": end = HandlerEnd.Skip; ended = true; break;
+                case "exit":
+                    end = HandlerEnd.Exit;
+                    ended = true;
+                    if (c.PeekIsNumber) exitCode = (int)c.Number("an exit code");
+                    break;
+                case "limit":
+                    limit = (int)c.Number("how many times the access may re-execute");
+                    if (limit < 0) throw c.Error("limit is 0 or more");
+                    break;
+                default:
+                    throw c.Error($"unknown handler action '{t.Text}'; actions: record, mprotect RANGE PROT, write ADDR VALUE, read ADDR, then return, skip or exit [CODE]; and limit N", t);
+            }
+        }
+        return new SigactionStep(line, task, signo, SignalDisposition.Handler, new Handler(actions, end, exitCode, limit));
+    }
+
+    private Step Expect(TokenCursor c, int line, string source)
+    {
+        string text = source[(source.IndexOf("expect", StringComparison.Ordinal) + "expect".Length)..].Split('#')[0].Trim();
+        var t = c.Peek ?? throw c.Error("expect what? e.g. 'expect p minflt == 1000', 'expect metric faults.cow_copy == 10', 'expect p signal SIGSEGV code SEGV_MAPERR addr 0x10'");
+        if (t.Text == "metric")
+        {
+            c.Next("metric");
+            var nameToken = c.Next("a metric name");
+            var op = c.Comparison();
+            long v = c.Value();
+            c.End();
+            return new ExpectMetric(line, text, nameToken.Text, op, v);
+        }
+        string task = KnownTask(c);
+        var what = c.Next("what to expect of the process");
+        Step step;
+        switch (what.Text)
+        {
+            case "minflt": case "majflt": case "faults": case "rss": case "handled": case "value": case "ret":
+            {
+                var counter = what.Text switch
+                {
+                    "minflt" => TaskCounter.Minflt, "majflt" => TaskCounter.Majflt, "faults" => TaskCounter.Faults,
+                    "rss" => TaskCounter.Rss, "handled" => TaskCounter.Handled, "value" => TaskCounter.Value, _ => TaskCounter.Ret,
+                };
+                step = new ExpectCounter(line, text, task, counter, c.Comparison(), c.Value());
+                break;
+            }
+            case "signal":
+            {
+                int signo = c.Signal();
+                int? code = null;
+                AddressExpr? addr = null;
+                while (!c.AtEnd)
+                {
+                    var k = c.Next("code or addr");
+                    if (k.Text == "code") code = c.SiCode();
+                    else if (k.Text == "addr") addr = c.Address(RegionKnown);
+                    else throw c.Error($"expected 'code' or 'addr', got '{k.Text}'", k);
+                }
+                step = new ExpectSignal(line, text, task, signo, code, addr);
+                break;
+            }
+            case "no":
+                c.Expect("signal");
+                step = new ExpectSignal(line, text, task, null, null, null);
+                break;
+            case "alive": step = new ExpectLife(line, text, task, LifeState.Alive, null, null, null); break;
+            case "dead": step = new ExpectLife(line, text, task, LifeState.Dead, null, null, null); break;
+            case "killed":
+            {
+                int? signo = c.AtEnd || c.Peek!.Value.Text is "core" or "nocore" ? null : c.Signal();
+                bool? core = c.TryTake("core") ? true : c.TryTake("nocore") ? false : null;
+                step = new ExpectLife(line, text, task, LifeState.Killed, signo, core, null);
+                break;
+            }
+            case "exited":
+                step = new ExpectLife(line, text, task, LifeState.Exited, null, null, c.AtEnd ? null : (int)c.Number("an exit code"));
+                break;
+            default:
+                throw c.Error($"unknown expectation '{what.Text}'; expect <process> minflt|majflt|faults|rss|handled|value|ret OP N, signal SIG [code C] [addr A], no signal, alive, dead, killed [SIG] [core|nocore], exited [CODE]; or expect metric NAME OP N", what);
+        }
+        c.End();
+        return step;
+    }
+}

@@ -1,0 +1,138 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Workloads;
+
+namespace VmLab.Plugins.Scenarios;
+
+/// <summary>The running state of one scenario: its tasks, regions, and the access/handler loop.</summary>
+public sealed class ScenarioRun(string file, ISimulation simulation)
+{
+    private const int MaxHandlerDepth = 8;
+
+    private readonly Dictionary<string, TaskState> _tasks = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _baseline = new(StringComparer.Ordinal);
+    private int _handlerDepth;
+
+    public IKernelApi Api { get; } = simulation.Kernel;
+    public Dictionary<string, (ulong Start, ulong Length)> Regions { get; } = new(StringComparer.Ordinal);
+    public List<string> Events { get; } = [];
+
+    public TaskState Define(string name, int pid, int cpu)
+    {
+        var t = new TaskState(name, pid, cpu);
+        _tasks[name] = t;
+        return t;
+    }
+
+    public TaskState Task(string name) => _tasks[name];
+
+    public int CheckCpu(int cpu, int line) =>
+        cpu < Api.CpuCount ? cpu : throw new VmLabInputException($"{file}:{line}", $"cpu {cpu} does not exist: the machine has {Api.CpuCount} (set machine:cpus)");
+
+    public ulong Resolve(AddressExpr a, int line)
+    {
+        if (a.Region is null) return (ulong)a.Offset;
+        if (!Regions.TryGetValue(a.Region, out var r))
+            throw new VmLabInputException($"{file}:{line}", $"region '{a.Region}' was never mapped (its mmap failed earlier)");
+        return (ulong)((long)r.Start + a.Offset);
+    }
+
+    public (ulong Start, ulong Length) Resolve(RangeExpr range, int line)
+    {
+        ulong start = Resolve(range.Start, line);
+        ulong length = range.Length ?? Regions[range.Start.Region!].Length;
+        return (start, length);
+    }
+
+    public void Event(int line, string message) => Events.Add($"{file}:{line}: {message}");
+
+    public void Report(int line, string text, bool passed, string actual) =>
+        simulation.Report(new Expectation($"{file}:{line}", text, passed, actual));
+
+    public long MetricBaseline(string name) => _baseline.GetValueOrDefault(name);
+
+    public void ResetMetrics()
+    {
+        _baseline.Clear();
+        foreach (var name in KnownMetrics) _baseline[name] = Api.Metric(name);
+    }
+
+    public static readonly string[] KnownMetrics =
+    [
+        MetricNames.Accesses, MetricNames.TlbHits, MetricNames.TlbMisses, MetricNames.WalkCount, MetricNames.WalkMemrefs,
+        MetricNames.FaultsTotal, MetricNames.FaultsMinor, MetricNames.FaultsMajor, MetricNames.FaultsDemandZero,
+        MetricNames.FaultsZeroPage, MetricNames.FaultsCowCopy, MetricNames.FaultsCowReuse, MetricNames.FaultsSwapIn,
+        MetricNames.FaultsStackGrowth, MetricNames.FaultsVmallocSync, MetricNames.FaultsUaccessFixup, MetricNames.PagesAllocated,
+        MetricNames.PagesResidentPeak, MetricNames.PageTablePages, MetricNames.SwapOuts, MetricNames.SwapIns, MetricNames.TlbFlushes,
+        MetricNames.TlbShootdowns, MetricNames.SignalsSigsegv, MetricNames.SignalsSigbus, MetricNames.SignalsSigkill, MetricNames.KernelOops,
+        "faults.file",
+    ];
+
+    /// <summary>
+    /// Performs one access as the task's CPU would execute the instruction: a fault fixed by the kernel is invisible;
+    /// a signal with a handler runs the handler, after which the instruction re-executes (up to the handler's limit),
+    /// is skipped, or the task exits. Returns false when the task can no longer run.
+    /// </summary>
+    public bool Access(TaskState task, AccessKind kind, ulong address, int size, ulong value, int line)
+    {
+        int reexecutions = 0;
+        while (true)
+        {
+            var r = Api.Access(task.Pid, task.Cpu, address, kind, size, value);
+            switch (r.Status)
+            {
+                case AccessStatus.Ok:
+                    if (kind != AccessKind.Write) task.LastValue = r.Value;
+                    return true;
+                case AccessStatus.Terminated:
+                    return false;
+            }
+            var handler = task.Handlers.Get(r.Signal.Signo);
+            if (handler is null)
+            {
+                Event(line, $"{task.Name}: {r.Signal} was delivered to a handler the scenario does not define; the access is skipped");
+                return true;
+            }
+            var end = RunHandler(task, r.Signal.Signo, line, handler);
+            if (end != HandlerEnd.Return) return end == HandlerEnd.Skip && Api.Status(task.Pid).Alive;
+            if (!Api.Status(task.Pid).Alive) return false;
+            if (++reexecutions > handler.Limit)
+            {
+                Event(line, $"{task.Name}: the access at 0x{address:x} faulted again after {handler.Limit} re-executions; the scenario stops retrying it");
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Runs a task's handler for a signal (the signal is blocked while it runs); returns how it ended.</summary>
+    public HandlerEnd RunHandler(TaskState task, int signo, int line, Handler? access)
+    {
+        var handler = access ?? task.Handlers.Get(signo);
+        if (handler is null) return HandlerEnd.Return;
+        if (++_handlerDepth > MaxHandlerDepth)
+            throw new VmLabInputException($"{file}:{line}", $"signal handlers nested more than {MaxHandlerDepth} deep");
+        try
+        {
+            task.HandlerRuns++;
+            Api.BeginSignalHandler(task.Pid, signo);
+            foreach (var action in handler.Actions)
+            {
+                action.Run(this, task);
+                if (!Api.Status(task.Pid).Alive) return HandlerEnd.Exit;
+            }
+            switch (handler.End)
+            {
+                case HandlerEnd.Exit:
+                    Api.Exit(task.Pid, handler.ExitCode);
+                    return HandlerEnd.Exit;
+                default:
+                    Api.EndSignalHandler(task.Pid, signo);
+                    return handler.End;
+            }
+        }
+        finally
+        {
+            _handlerDepth--;
+        }
+    }
+}

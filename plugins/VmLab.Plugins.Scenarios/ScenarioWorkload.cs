@@ -1,0 +1,43 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Workloads;
+
+[assembly: VmLabPlugin(typeof(VmLab.Plugins.Scenarios.ScenariosModule))]
+
+namespace VmLab.Plugins.Scenarios;
+
+public sealed record ScenarioOptions
+{
+    [Description("Scenario file (.vms), relative to the config file.")]
+    [Required]
+    [ExistingFile]
+    public string Path { get; init; } = "";
+}
+
+/// <summary>Runs a scenario file: parsed (and fully checked) when the workload is created, executed step by step.</summary>
+public sealed class ScenarioWorkload(string path, IReadOnlyList<Step> steps) : IWorkload
+{
+    public IReadOnlyList<Step> Steps => steps;
+
+    public static ScenarioWorkload Load(string path) => new(path, ScenarioParser.Parse(path, File.ReadAllText(path)));
+
+    public void Run(ISimulation simulation, CancellationToken cancellationToken)
+    {
+        var run = new ScenarioRun(path, simulation);
+        foreach (var step in steps)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            step.Execute(run);
+        }
+    }
+}
+
+public sealed class ScenariosModule : IPluginModule
+{
+    public void Register(IPluginRegistry registry) =>
+        registry.AddWorkload<ScenarioWorkload, ScenarioOptions>(
+            "scenario",
+            "A scripted scenario (.vms): processes, mmap/fork/mprotect/..., reads and writes with values, signal handlers, expectations.",
+            c => ScenarioWorkload.Load(c.ResolvePath(c.Options.Path)));
+}

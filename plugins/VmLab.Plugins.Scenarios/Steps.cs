@@ -1,0 +1,306 @@
+using System.Globalization;
+using VmLab.Abstractions;
+using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Workloads;
+
+namespace VmLab.Plugins.Scenarios;
+
+/// <summary>One executable statement of a scenario.</summary>
+public abstract record Step(int Line)
+{
+    public abstract void Execute(ScenarioRun run);
+}
+
+public sealed record FileStep(int Line, string Name, ulong Size, byte Fill) : Step(Line)
+{
+    public override void Execute(ScenarioRun run) => run.Api.CreateFile(Name, Size, Fill);
+}
+
+public sealed record ProcessStep(int Line, string Name, int Cpu) : Step(Line)
+{
+    public override void Execute(ScenarioRun run) => run.Define(Name, run.Api.Spawn(), run.CheckCpu(Cpu, Line));
+}
+
+public sealed record MmapStep(int Line, string Process, string Region, ulong Length, Protection Prot, MapFlags Flags, string? File, ulong Offset, AddressExpr? At) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        ulong at = At is null ? 0 : run.Resolve(At, Line);
+        long r = run.Api.Mmap(p.Pid, at, Length, Prot, Flags | (File is null ? MapFlags.Anonymous : 0), File, Offset);
+        p.LastReturn = r;
+        if (r >= 0) run.Regions[Region] = ((ulong)r, Length);
+        else run.Event(Line, $"mmap of region {Region} failed: {Errno.Name(r)}");
+    }
+}
+
+public sealed record SbrkStep(int Line, string Process, string Region, ulong Length) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        long old = run.Api.Brk(p.Pid, 0);
+        long r = run.Api.Brk(p.Pid, (ulong)old + Length);
+        p.LastReturn = r;
+        if (r == old + (long)Length) run.Regions[Region] = ((ulong)old, Length);
+        else run.Event(Line, $"sbrk of region {Region} failed");
+    }
+}
+
+public enum RangeCall { Munmap, Mprotect, MadviseDontNeed }
+
+public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeExpr Range, Protection Prot) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        var (start, len) = run.Resolve(Range, Line);
+        p.LastReturn = Call switch
+        {
+            RangeCall.Munmap => run.Api.Munmap(p.Pid, start, len),
+            RangeCall.Mprotect => run.Api.Mprotect(p.Pid, start, len, Prot),
+            _ => run.Api.MadviseDontNeed(p.Pid, start, len),
+        };
+    }
+}
+
+public sealed record ForkStep(int Line, string Parent, string Child) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Parent);
+        int pid = run.Api.Fork(p.Pid);
+        p.LastReturn = pid;
+        run.Define(Child, pid, p.Cpu).Handlers.CopyFrom(p.Handlers);
+    }
+}
+
+public sealed record ThreadStep(int Line, string Process, string Thread, int? Cpu) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        int tid = run.Api.CloneThread(p.Pid);
+        p.LastReturn = tid;
+        run.Define(Thread, tid, Cpu is null ? p.Cpu : run.CheckCpu(Cpu.Value, Line)).Handlers.CopyFrom(p.Handlers);
+    }
+}
+
+public sealed record ExecStep(int Line, string Process) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        run.Api.Exec(p.Pid);
+        p.Handlers.ResetOnExec();
+    }
+}
+
+public sealed record ExitStep(int Line, string Process, int Code) : Step(Line)
+{
+    public override void Execute(ScenarioRun run) => run.Api.Exit(run.Task(Process).Pid, Code);
+}
+
+public sealed record WaitStep(int Line, string Process, string Child) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        p.LastReturn = run.Api.Wait(p.Pid, run.Task(Child).Pid);
+    }
+}
+
+public sealed record CpuStep(int Line, string Process, int Cpu) : Step(Line)
+{
+    public override void Execute(ScenarioRun run) => run.Task(Process).Cpu = run.CheckCpu(Cpu, Line);
+}
+
+public sealed record SigactionStep(int Line, string Process, int Signo, SignalDisposition Disposition, Handler? Handler) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        run.Api.SetSignalDisposition(p.Pid, Signo, Disposition);
+        if (Handler is null) p.Handlers.Remove(Signo);
+        else p.Handlers.Set(Signo, Handler);
+    }
+}
+
+public sealed record MaskStep(int Line, string Process, int Signo, bool Block) : Step(Line)
+{
+    public override void Execute(ScenarioRun run) => run.Api.SetSignalBlocked(run.Task(Process).Pid, Signo, Block);
+}
+
+public sealed record KillStep(int Line, string Process, string Target, int Signo) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        var t = run.Task(Target);
+        var action = run.Api.Kill(p.Pid, t.Pid, Signo);
+        if (action == SignalAction.RunHandler) run.RunHandler(t, Signo, Line, access: null);
+    }
+}
+
+public sealed record AccessStep(int Line, string Process, AccessKind Kind, AddressExpr Address, int Size, ulong Value) : Step(Line)
+{
+    public override void Execute(ScenarioRun run) => run.Access(run.Task(Process), Kind, run.Resolve(Address, Line), Size, Value, Line);
+}
+
+/// <summary>"every page of RANGE": one access at the start of each page.</summary>
+public sealed record EveryPageStep(int Line, string Process, AccessKind Kind, RangeExpr Range, ulong Value) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        var (start, len) = run.Resolve(Range, Line);
+        for (ulong a = start & ~(VirtualAddress.PageSize - 1); a < start + len; a += VirtualAddress.PageSize)
+        {
+            if (!run.Access(p, Kind, a, 1, Value, Line)) break;
+        }
+    }
+}
+
+/// <summary>A handler's actions, run when a signal with a handler is delivered, and how often the faulting access may re-execute.</summary>
+public sealed record Handler(IReadOnlyList<HandlerAction> Actions, HandlerEnd End, int ExitCode, int Limit);
+
+public enum HandlerEnd { Return, Skip, Exit }
+
+public abstract record HandlerAction(int Line)
+{
+    public abstract void Run(ScenarioRun run, TaskState task);
+}
+
+public sealed record RecordAction(int Line) : HandlerAction(Line)
+{
+    public override void Run(ScenarioRun run, TaskState task) { }
+}
+
+public sealed record MprotectAction(int Line, RangeExpr Range, Protection Prot) : HandlerAction(Line)
+{
+    public override void Run(ScenarioRun run, TaskState task)
+    {
+        var (start, len) = run.Resolve(Range, Line);
+        run.Api.Mprotect(task.Pid, start, len, Prot);
+    }
+}
+
+public sealed record AccessAction(int Line, AccessKind Kind, AddressExpr Address, ulong Value) : HandlerAction(Line)
+{
+    public override void Run(ScenarioRun run, TaskState task) => run.Access(task, Kind, run.Resolve(Address, Line), 1, Value, Line);
+}
+
+/// <summary>Per-task handler table (a handler's actions live in the scenario, the disposition in the kernel).</summary>
+public sealed class HandlerTable
+{
+    private readonly Dictionary<int, Handler> _handlers = [];
+
+    public Handler? Get(int signo) => _handlers.GetValueOrDefault(signo);
+    public void Set(int signo, Handler h) => _handlers[signo] = h;
+    public void Remove(int signo) => _handlers.Remove(signo);
+    public void ResetOnExec() => _handlers.Clear();
+
+    public void CopyFrom(HandlerTable other)
+    {
+        foreach (var (s, h) in other._handlers) _handlers[s] = h;
+    }
+}
+
+/// <summary>A scenario's view of one task: pid, CPU, handlers, and what its last call returned.</summary>
+public sealed class TaskState(string name, int pid, int cpu)
+{
+    public string Name { get; } = name;
+    public int Pid { get; } = pid;
+    public int Cpu { get; set; } = cpu;
+    public HandlerTable Handlers { get; } = new();
+    public long LastReturn { get; set; }
+    public ulong LastValue { get; set; }
+    public long HandlerRuns { get; set; }
+}
+
+// ---- expectations -----------------------------------------------------------------------------------------
+
+public abstract record ExpectStep(int Line, string Text) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var (passed, actual) = Check(run);
+        run.Report(Line, Text, passed, actual);
+    }
+
+    protected abstract (bool Passed, string Actual) Check(ScenarioRun run);
+
+    protected static string N(long v) => v.ToString(CultureInfo.InvariantCulture);
+}
+
+public enum TaskCounter { Minflt, Majflt, Faults, Rss, Handled, Value, Ret }
+
+public sealed record ExpectCounter(int Line, string Text, string Process, TaskCounter Counter, Comparison Op, long Expected) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run)
+    {
+        var t = run.Task(Process);
+        var s = run.Api.Status(t.Pid);
+        long actual = Counter switch
+        {
+            TaskCounter.Minflt => s.MinorFaults,
+            TaskCounter.Majflt => s.MajorFaults,
+            TaskCounter.Faults => s.PageFaults,
+            TaskCounter.Rss => s.ResidentPages,
+            TaskCounter.Handled => t.HandlerRuns,
+            TaskCounter.Value => (long)t.LastValue,
+            _ => t.LastReturn,
+        };
+        string shown = Counter == TaskCounter.Ret && actual < 0 ? $"-{Errno.Name(actual)} ({N(actual)})".Replace("--", "-") : Counter == TaskCounter.Value ? $"0x{actual:x}" : N(actual);
+        return (Op.Holds(actual, Expected), shown);
+    }
+}
+
+public sealed record ExpectMetric(int Line, string Text, string Metric, Comparison Op, long Expected) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run)
+    {
+        long actual = run.Api.Metric(Metric) - run.MetricBaseline(Metric);
+        return (Op.Holds(actual, Expected), N(actual));
+    }
+}
+
+public sealed record ExpectSignal(int Line, string Text, string Process, int? Signo, int? Code, AddressExpr? Address) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run)
+    {
+        var s = run.Api.Status(run.Task(Process).Pid).LastSignal;
+        string actual = s is null ? "no signal" : $"{TokenCursor.SignalName(s.Value.Signo)} code {s.Value.Code} addr 0x{s.Value.Address:x}";
+        if (Signo is null) return (s is null, actual);
+        if (s is null) return (false, actual);
+        bool ok = s.Value.Signo == Signo && (Code is null || s.Value.Code == Code) && (Address is null || s.Value.Address == run.Resolve(Address, Line));
+        return (ok, actual);
+    }
+}
+
+public enum LifeState { Alive, Dead, Killed, Exited }
+
+public sealed record ExpectLife(int Line, string Text, string Process, LifeState State, int? Signo, bool? Core, int? Code) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run)
+    {
+        var s = run.Api.Status(run.Task(Process).Pid);
+        string actual = s.Alive ? "alive"
+            : s.TerminatingSignal != 0 ? $"killed by {TokenCursor.SignalName(s.TerminatingSignal)}{(s.CoreDumped ? " (core dumped)" : "")}"
+            : $"exited with {s.ExitCode}";
+        bool ok = State switch
+        {
+            LifeState.Alive => s.Alive,
+            LifeState.Dead => !s.Alive,
+            LifeState.Killed => !s.Alive && s.TerminatingSignal != 0 && (Signo is null || s.TerminatingSignal == Signo) && (Core is null || s.CoreDumped == Core),
+            _ => !s.Alive && s.TerminatingSignal == 0 && (Code is null || s.ExitCode == Code),
+        };
+        return (ok, actual);
+    }
+}
+
+/// <summary>"reset": later metric expectations count from here.</summary>
+public sealed record ResetStep(int Line) : Step(Line)
+{
+    public override void Execute(ScenarioRun run) => run.ResetMetrics();
+}
