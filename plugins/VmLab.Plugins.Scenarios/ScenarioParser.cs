@@ -220,6 +220,7 @@ public sealed class ScenarioParser
         }
         var address = c.Address(RegionKnown);
         ulong v = 0;
+        var valueToken = c.Peek;
         if (kind == AccessKind.Write) v = (ulong)c.Number("the value to write");
         int size = 1;
         if (c.TryTake("size"))
@@ -227,12 +228,13 @@ public sealed class ScenarioParser
             size = (int)c.Number("an access size");
             if (size is < 1 or > 8) throw c.Error("an access size is 1 to 8 bytes");
         }
-        if (size < 8 && (v >> (8 * size)) != 0) throw c.Error($"the value 0x{v:x} does not fit in {size} byte(s); add 'size N'");
+        if (size < 8 && (v >> (8 * size)) != 0) throw c.Error($"the value 0x{v:x} does not fit in {size} byte(s); add 'size N'", valueToken);
         return new AccessStep(line, task, kind, address, size, v);
     }
 
     private Step Sigaction(TokenCursor c, int line, string task)
     {
+        var signalToken = c.Peek;
         int signo = c.Signal();
         var d = c.Next("default, ignore or handler");
         switch (d.Text)
@@ -242,7 +244,7 @@ public sealed class ScenarioParser
             case "handler": break;
             default: throw c.Error($"expected default, ignore or handler, got '{d.Text}'", d);
         }
-        if (signo is Signal.SIGKILL or 19) throw c.Error($"{TokenCursor.SignalName(signo)} cannot be caught");
+        if (signo is Signal.SIGKILL or 19) throw c.Error($"{TokenCursor.SignalName(signo)} cannot be caught", signalToken);
         var actions = new List<HandlerAction>();
         var end = HandlerEnd.Return;
         int exitCode = 0, limit = 3;

@@ -109,6 +109,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     {
         var a = Arguments.Parse(args, ["--set", "--machine"], []);
         var experiment = LoadExperiment(a, "check");
+        new ExperimentRunner().Validate(experiment);
         stdout.WriteLine($"{a.Positionals[0]}: ok ({experiment.Name}: {experiment.PageTable.Plugin.Name}, {experiment.Tlb.Plugin.Name}, workload {experiment.Workload.Plugin.Name})");
         return ExitOk;
     }

@@ -55,6 +55,17 @@ public sealed class ExperimentRunner
             metrics.Snapshot(), clock.Elapsed.TotalSeconds, status, error, events, expectations);
     }
 
+    /// <summary>
+    /// Builds every component of the experiment without running it, so problems only a component can see (a scenario's
+    /// syntax, a trace header) are reported by <c>vmlab check</c>.
+    /// </summary>
+    public void Validate(Experiment experiment)
+    {
+        using var services = Compose(experiment);
+        services.GetRequiredService<Machine>();
+        services.GetRequiredService<IWorkload>();
+    }
+
     private static string Describe(Exception e)
     {
         var origin = e is ComponentException ce ? ce.Component : ComponentOf(e);

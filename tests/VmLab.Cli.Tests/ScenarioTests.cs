@@ -1,0 +1,97 @@
+using System.Text.Json.Nodes;
+
+namespace VmLab.Cli.Tests;
+
+/// <summary>Every scenario under configs/scenarios runs through `vmlab run` and every expectation in it holds.</summary>
+public sealed class ScenarioTests
+{
+    public static TheoryData<string> Scenarios()
+    {
+        var data = new TheoryData<string>();
+        foreach (var f in Directory.GetFiles(Cli.Repo("configs", "scenarios"), "*.vms").Order(StringComparer.Ordinal))
+            data.Add(Path.GetFileName(f));
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Scenarios))]
+    public void ScenarioRunsWithEveryExpectationHolding(string scenario)
+    {
+        var r = Cli.Run("run", Cli.Repo("configs", "scenarios", scenario), "--json", "-");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var expectations = JsonNode.Parse(r.Stdout)!["expectations"]!;
+        Assert.Equal(0, expectations["failed"]!.GetValue<int>());
+        Assert.True(expectations["passed"]!.GetValue<int>() >= 2, "a scenario asserts what it shows");
+    }
+
+    [Fact]
+    public void ThereAreAtLeastFifteenScenarios() => Assert.True(Scenarios().Count >= 15);
+
+    [Fact]
+    public void TheLinuxPersonalityConfigRunsAsItIs()
+    {
+        var r = Cli.Run("run", Cli.Repo("configs", "linux-x86-64.json"));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("expectations: 8 passed, 0 failed", r.Stdout);
+    }
+
+    [Fact]
+    public void AFailedExpectationExitsOneAndSaysFileLineExpectedAndActual()
+    {
+        using var s = new Scratch();
+        string path = s.File("wrong.vms", "process p\np mmap a 2p rw private\np write every page of a value 1\nexpect p minflt == 3\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{path}:4: expectation failed: expected p minflt == 3, got 2", r.Stderr);
+    }
+
+    [Theory]
+    [InlineData("process p\np mmap a 2p rw private\np frobnicate a\n", 3, 3, "unknown verb 'frobnicate'")]
+    [InlineData("process p\nq write 0x10 1\n", 2, 1, "unknown process 'q'")]
+    [InlineData("process p\np write b+4 1\n", 2, 9, "unknown region 'b'")]
+    [InlineData("process p\np mmap a 2p rwz private\n", 2, 13, "expected a protection")]
+    [InlineData("process p\np mmap a lots rw\n", 2, 10, "a positive size")]
+    [InlineData("process p\nexpect p minflt = 3\n", 2, 17, "expected a comparison")]
+    [InlineData("process p\np sigaction SIGKILL handler skip\n", 2, 13, "SIGKILL cannot be caught")]
+    [InlineData("process p\np write 0x10 0x1234\n", 2, 14, "does not fit in 1 byte")]
+    [InlineData("banana\n", 1, 1, "unknown statement 'banana'")]
+    public void SyntaxErrorsExitTwoWithFileLineAndColumn(string text, int line, int column, string message)
+    {
+        using var s = new Scratch();
+        string path = s.File("bad.vms", text);
+        var r = Cli.Run("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:{line}:{column}: ", r.Stderr);
+        Assert.Contains(message, r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
+    public void CheckFindsScenarioErrorsWithoutRunning()
+    {
+        using var s = new Scratch();
+        string path = s.File("bad.vms", "process p\np mmap a 2p rw private\np write a\n");
+        var r = Cli.Run("check", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:3:", r.Stderr);
+        Assert.Contains("the value to write", r.Stderr);
+    }
+
+    [Fact]
+    public void MissingScenarioFileIsBadInput()
+    {
+        var r = Cli.Run("run", "/nonexistent/x.vms");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("scenario file not found", r.Stderr);
+    }
+
+    [Fact]
+    public void AScenarioNeedsAnExistingCpu()
+    {
+        using var s = new Scratch();
+        string path = s.File("cpu.vms", "process p cpu 5\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("cpu 5 does not exist", r.Stderr);
+    }
+}
