@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "madvise", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -127,6 +127,8 @@ public sealed class ScenarioParser
             "munmap" => new RangeStep(line, task, RangeCall.Munmap, c.Range(RegionKnown), Protection.None),
             "mprotect" => new RangeStep(line, task, RangeCall.Mprotect, c.Range(RegionKnown), c.Protection()),
             "madvise" => Madvise(c, line, task),
+            "pkey_mprotect" => PkeyMprotect(c, line, task),
+            "pkey" => Pkey(c, line, task),
             "fork" => new ForkStep(line, task, NewTask(c)),
             "thread" => new ThreadStep(line, task, NewTask(c), c.TryTake("cpu") ? (int)c.Number("a CPU number") : null),
             "exec" => new ExecStep(line, task),
@@ -188,6 +190,32 @@ public sealed class ScenarioParser
         ulong length = c.Size("a length");
         _regions.Add(region);
         return new SbrkStep(line, task, region, length);
+    }
+
+    private Step PkeyMprotect(TokenCursor c, int line, string task)
+    {
+        var range = c.Range(RegionKnown);
+        var prot = c.Protection();
+        var keyToken = c.Peek;
+        long key = c.Number("a protection key (1 to 15)");
+        if (key is < 1 or > 15) throw c.Error("a protection key is 1 to 15 (key 0 is the default key)", keyToken);
+        return new RangeStep(line, task, RangeCall.PkeyMprotect, range, prot, (int)key);
+    }
+
+    /// <summary>pkey KEY allow|deny-write|deny-access: the task's PKRU rights for that key.</summary>
+    private static Step Pkey(TokenCursor c, int line, string task)
+    {
+        var keyToken = c.Peek;
+        long key = c.Number("a protection key (0 to 15)");
+        if (key is < 0 or > 15) throw c.Error("a protection key is 0 to 15", keyToken);
+        var r = c.Next("allow, deny-write or deny-access");
+        return r.Text switch
+        {
+            "allow" => new PkruStep(line, task, (int)key, false, false),
+            "deny-write" => new PkruStep(line, task, (int)key, false, true),
+            "deny-access" => new PkruStep(line, task, (int)key, true, false),
+            _ => throw c.Error($"expected allow, deny-write or deny-access, got '{r.Text}'", r),
+        };
     }
 
     private Step Madvise(TokenCursor c, int line, string task)
@@ -309,16 +337,17 @@ public sealed class ScenarioParser
             case "signal":
             {
                 int signo = c.Signal();
-                int? code = null;
+                int? code = null, pkey = null;
                 AddressExpr? addr = null;
                 while (!c.AtEnd)
                 {
-                    var k = c.Next("code or addr");
+                    var k = c.Next("code, addr or pkey");
                     if (k.Text == "code") code = c.SiCode();
                     else if (k.Text == "addr") addr = c.Address(RegionKnown);
-                    else throw c.Error($"expected 'code' or 'addr', got '{k.Text}'", k);
+                    else if (k.Text == "pkey") pkey = (int)c.Number("a protection key");
+                    else throw c.Error($"expected 'code', 'addr' or 'pkey', got '{k.Text}'", k);
                 }
-                step = new ExpectSignal(line, text, task, signo, code, addr);
+                step = new ExpectSignal(line, text, task, signo, code, addr, pkey);
                 break;
             }
             case "no":

@@ -47,9 +47,9 @@ public sealed record SbrkStep(int Line, string Process, string Region, ulong Len
     }
 }
 
-public enum RangeCall { Munmap, Mprotect, MadviseDontNeed }
+public enum RangeCall { Munmap, Mprotect, MadviseDontNeed, PkeyMprotect }
 
-public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeExpr Range, Protection Prot) : Step(Line)
+public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeExpr Range, Protection Prot, int Key = 0) : Step(Line)
 {
     public override void Execute(ScenarioRun run)
     {
@@ -59,6 +59,7 @@ public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeEx
         {
             RangeCall.Munmap => run.Api.Munmap(p.Pid, start, len),
             RangeCall.Mprotect => run.Api.Mprotect(p.Pid, start, len, Prot),
+            RangeCall.PkeyMprotect => run.Api.PkeyMprotect(p.Pid, start, len, Prot, Key),
             _ => run.Api.MadviseDontNeed(p.Pid, start, len),
         };
     }
@@ -123,6 +124,18 @@ public sealed record SigactionStep(int Line, string Process, int Signo, SignalDi
         run.Api.SetSignalDisposition(p.Pid, Signo, Disposition);
         if (Handler is null) p.Handlers.Remove(Signo);
         else p.Handlers.Set(Signo, Handler);
+    }
+}
+
+/// <summary>Sets the rights of one protection key in the task's PKRU register.</summary>
+public sealed record PkruStep(int Line, string Process, int Key, bool DenyAccess, bool DenyWrite) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var t = run.Task(Process);
+        uint bits = (DenyAccess ? 1u : 0u) | (DenyWrite ? 2u : 0u);
+        t.Pkru = (t.Pkru & ~(3u << (2 * Key))) | (bits << (2 * Key));
+        run.Api.SetPkru(t.Pid, t.Pkru);
     }
 }
 
@@ -216,6 +229,7 @@ public sealed class TaskState(string name, int pid, int cpu)
     public long LastReturn { get; set; }
     public ulong LastValue { get; set; }
     public long HandlerRuns { get; set; }
+    public uint Pkru { get; set; }
 }
 
 // ---- expectations -----------------------------------------------------------------------------------------
@@ -265,15 +279,16 @@ public sealed record ExpectMetric(int Line, string Text, string Metric, Comparis
     }
 }
 
-public sealed record ExpectSignal(int Line, string Text, string Process, int? Signo, int? Code, AddressExpr? Address) : ExpectStep(Line, Text)
+public sealed record ExpectSignal(int Line, string Text, string Process, int? Signo, int? Code, AddressExpr? Address, int? Pkey = null) : ExpectStep(Line, Text)
 {
     protected override (bool, string) Check(ScenarioRun run)
     {
         var s = run.Api.Status(run.Task(Process).Pid).LastSignal;
-        string actual = s is null ? "no signal" : $"{TokenCursor.SignalName(s.Value.Signo)} code {s.Value.Code} addr 0x{s.Value.Address:x}";
+        string actual = s is null ? "no signal" : $"{TokenCursor.SignalName(s.Value.Signo)} code {s.Value.Code} addr 0x{s.Value.Address:x}" + (s.Value.Pkey >= 0 ? $" pkey {s.Value.Pkey}" : "");
         if (Signo is null) return (s is null, actual);
         if (s is null) return (false, actual);
-        bool ok = s.Value.Signo == Signo && (Code is null || s.Value.Code == Code) && (Address is null || s.Value.Address == run.Resolve(Address, Line));
+        bool ok = s.Value.Signo == Signo && (Code is null || s.Value.Code == Code) && (Address is null || s.Value.Address == run.Resolve(Address, Line))
+                  && (Pkey is null || s.Value.Pkey == Pkey);
         return (ok, actual);
     }
 }

@@ -54,6 +54,10 @@ public interface IKernelApi
     long Mmap(int pid, ulong address, ulong length, Protection protection, MapFlags flags, string? file = null, ulong offset = 0);
     long Munmap(int pid, ulong address, ulong length);
     long Mprotect(int pid, ulong address, ulong length, Protection protection);
+    /// <summary><c>pkey_mprotect</c>: mprotect that also tags the range with protection key <paramref name="key"/> (1 to 15).</summary>
+    long PkeyMprotect(int pid, ulong address, ulong length, Protection protection, int key);
+    /// <summary>Writes the task's PKRU register (two bits per key: access-disable, write-disable).</summary>
+    void SetPkru(int pid, uint pkru);
     /// <summary>Sets the program break; 0 queries it. Returns the new (or current) break.</summary>
     long Brk(int pid, ulong newBreak);
     /// <summary><c>madvise(MADV_DONTNEED)</c>: drops the pages; the next touch sees zeros (anonymous private) or the file.</summary>

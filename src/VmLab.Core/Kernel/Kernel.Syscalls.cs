@@ -182,7 +182,15 @@ public sealed partial class Kernel
         foreach (var (a, _) in leaves) UnmapPage(p, a, flush: false);
     }
 
-    public long Mprotect(int pid, ulong address, ulong length, Protection prot)
+    public long PkeyMprotect(int pid, ulong address, ulong length, Protection prot, int key)
+    {
+        if (key is < 0 or > 15) return -Errno.EINVAL;
+        return Mprotect(pid, address, length, prot, (byte)key);
+    }
+
+    public long Mprotect(int pid, ulong address, ulong length, Protection prot) => Mprotect(pid, address, length, prot, null);
+
+    private long Mprotect(int pid, ulong address, ulong length, Protection prot, byte? key)
     {
         var p = Require(pid);
         if ((address & PageMask) != 0) return -Errno.EINVAL;
@@ -204,6 +212,7 @@ public sealed partial class Kernel
             if (v.End > end) p.Mm.Add(Slice(v, end, v.End));
             var middle = Slice(v, Math.Max(v.Start, address), Math.Min(v.End, end));
             middle.Protection = prot;
+            if (key is not null) middle.ProtectionKey = key.Value;
             p.Mm.Add(middle);
         }
 
@@ -228,7 +237,7 @@ public sealed partial class Kernel
     {
         var keep = leaf.Flags & (PageFlags.Accessed | PageFlags.Dirty | PageFlags.Global);
         if (vma.Protection == Protection.None)
-            return leaf with { Flags = keep | PageFlags.ProtNone };
+            return leaf with { Flags = keep | PageFlags.ProtNone, ProtectionKey = vma.ProtectionKey };
         var flags = keep | PageFlags.Present | PageFlags.User;
         if ((vma.Protection & Protection.Exec) == 0) flags |= PageFlags.NoExecute;
         if ((vma.Protection & Protection.Write) != 0)
@@ -237,7 +246,7 @@ public sealed partial class Kernel
             bool exclusive = leaf.Frame != FrameTable.ZeroPage && _frames.RefCount(leaf.Frame) == 1 && !IsPageCacheFrame(vma, leaf.Frame);
             if (shared || exclusive) flags |= PageFlags.Writable;
         }
-        return leaf with { Flags = flags };
+        return leaf with { Flags = flags, ProtectionKey = vma.ProtectionKey };
     }
 
     private bool IsPageCacheFrame(Vma vma, ulong pfn) =>

@@ -135,6 +135,8 @@ public sealed partial class Kernel : IMemoryManager
                 ? ForceSignal(process, SignalInfo.SegvPkuErr(address, vma.ProtectionKey))
                 : ForceSignal(process, SignalInfo.SegvAccErr(address));
         }
+        if (!below && !KeyPermits(process, vma, kind))
+            return ForceSignal(process, SignalInfo.SegvPkuErr(address, vma.ProtectionKey));
 
         var pte = _pageTable.Read(process.PageTableRoot, address);
         var fault = new PageFault(address, kind, mode, error, process, vma.Info, pte);
@@ -164,6 +166,18 @@ public sealed partial class Kernel : IMemoryManager
         return below
             ? ForceSignal(process, SignalInfo.SegvMapErr(address))
             : ForceSignal(process, SignalInfo.BusAdrErr(address));
+    }
+
+    /// <summary>
+    /// x86 <c>arch_vma_access_permitted()</c>: the VMA's protection key checked against the task's PKRU, so that a
+    /// not-present page under a denying key is refused before anything is mapped. Instruction fetches are not checked.
+    /// </summary>
+    private static bool KeyPermits(Process process, Vma vma, AccessKind kind)
+    {
+        if (vma.ProtectionKey == 0 || kind == AccessKind.Fetch) return true;
+        uint bits = process.Pkru >> (2 * vma.ProtectionKey);
+        if ((bits & 1) != 0) return false;
+        return kind != AccessKind.Write || (bits & 2) == 0;
     }
 
     /// <summary>x86 <c>access_error()</c>: whether the VMA forbids the access the error code describes.</summary>
@@ -284,7 +298,8 @@ public sealed partial class Kernel : IMemoryManager
         var p = (Process)process;
         ulong page = vaddr & ~(VirtualAddress.PageSize - 1);
         var old = _pageTable.Read(p.PageTableRoot, page);
-        if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present)))
+        byte key = p.Mm.FindVma(page) is { } vma && vma.Contains(page) ? vma.ProtectionKey : (byte)0;
+        if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present, ProtectionKey: key)))
             return false;
         if (pfn != FrameTable.ZeroPage)
         {
@@ -300,6 +315,7 @@ public sealed partial class Kernel : IMemoryManager
         var leaf = _pageTable.Read(process.PageTableRoot, vaddr);
         if (!leaf.IsPresent) throw new InvalidOperationException($"no present page at 0x{vaddr:x} in pid {process.Pid}");
         _pageTable.Write(process.PageTableRoot, vaddr, leaf with { Flags = flags | PageFlags.Present });
+
     }
 
     public void UnmapPage(IProcess process, ulong vaddr) => UnmapPage((Process)process, vaddr, flush: true);

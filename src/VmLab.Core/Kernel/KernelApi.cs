@@ -17,6 +17,8 @@ public sealed class KernelApi(Kernel kernel, IReadOnlyList<ICpu> cpus, MetricReg
 
     public long Munmap(int pid, ulong address, ulong length) => kernel.Munmap(pid, address, length);
     public long Mprotect(int pid, ulong address, ulong length, Protection protection) => kernel.Mprotect(pid, address, length, protection);
+    public long PkeyMprotect(int pid, ulong address, ulong length, Protection protection, int key) => kernel.PkeyMprotect(pid, address, length, protection, key);
+    public void SetPkru(int pid, uint pkru) => Task(pid).Pkru = pkru;
     public long Brk(int pid, ulong newBreak) => kernel.Brk(pid, newBreak);
     public long MadviseDontNeed(int pid, ulong address, ulong length) => kernel.MadviseDontNeed(pid, address, length);
     public int Fork(int pid) => kernel.Fork(pid).Pid;

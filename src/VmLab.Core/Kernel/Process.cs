@@ -94,6 +94,8 @@ public sealed class Process : IProcess, ISignalState
     public AddressSpace Mm { get; internal set; }
     public ulong PageTableRoot => Mm.Root;
     public int ExitCode { get; internal set; }
+    /// <summary>The task's PKRU register (x86 protection keys): bit 2k disables access, bit 2k+1 writes, for key k.</summary>
+    public uint Pkru { get; set; }
     /// <summary>True once a parent has waited for it.</summary>
     public bool Reaped { get; internal set; }
     /// <summary>Signals whose handler is running, with the blocked state each had before.</summary>

@@ -105,6 +105,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
     {
         if (!ReferenceEquals(process, _current)) SwitchTo(process);
         if (!_alive) return default;
+        _cpu = _cpu with { Pkru = process.Pkru };
         bool ok = TranslatePage(vaddr, kind, mode, out ulong paddr);
         Publish();
         return new Translation(ok, paddr);
@@ -189,6 +190,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
         }
         _current = process;
         _currentPid = process.Pid;
+        _cpu = _cpu with { Pkru = process.Pkru };
         _root = process.PageTableRoot;
         _asid = process.Asid; // without PCID entries are still tagged, but every switch flushes them
         _alive = process.Alive;
