@@ -85,13 +85,15 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         if (input.EndsWith(".vms", StringComparison.OrdinalIgnoreCase))
         {
             if (!File.Exists(input)) throw new ConfigException([new ConfigError(input, "scenario file not found")]);
-            string machine = a.Value("--machine") ?? DefaultScenarioMachine;
             string scenario = Path.GetFullPath(input);
+            var header = ScenarioHeader.Read(scenario);
+            string machine = a.Value("--machine") ?? header.Machine ?? DefaultScenarioMachine;
             List<string> overrides =
             [
                 $"name={Path.GetFileNameWithoutExtension(scenario)}",
                 "workload:plugin=scenario",
                 $"workload:options:path={scenario}",
+                .. header.Sets,
                 .. a.Values("--set"),
             ];
             experiment = NewLoader().Load(machine, overrides);
@@ -197,6 +199,40 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         var plugins = catalog.All.Where(p => kind is null || p.Kind == kind);
         stdout.Write(a.Flag("--markdown") ? PluginListing.RenderMarkdown(plugins) : PluginListing.Render(plugins));
         return ExitOk;
+    }
+}
+
+/// <summary>
+/// The options a scenario carries for itself: leading lines <c>#! --machine cfg.json --set key=value ...</c>.
+/// The command line's own <c>--machine</c> and <c>--set</c> win over them.
+/// </summary>
+public sealed record ScenarioHeader(string? Machine, IReadOnlyList<string> Sets)
+{
+    public static ScenarioHeader Read(string path)
+    {
+        string? machine = null;
+        var sets = new List<string>();
+        int lineNumber = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNumber++;
+            if (!line.StartsWith("#!", StringComparison.Ordinal)) break;
+            var words = line[2..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            for (int i = 0; i < words.Length; i++)
+            {
+                bool hasValue = i + 1 < words.Length;
+                switch (words[i])
+                {
+                    case "--set" when hasValue: sets.Add(words[++i]); break;
+                    case "--machine" when hasValue:
+                        machine = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, words[++i]));
+                        break;
+                    default:
+                        throw new VmLabInputException($"{path}:{lineNumber}", $"a '#!' header line takes --machine <config.json> and --set key=value, not '{words[i]}'");
+                }
+            }
+        }
+        return new ScenarioHeader(machine, sets);
     }
 }
 

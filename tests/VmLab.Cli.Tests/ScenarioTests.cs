@@ -78,6 +78,28 @@ public sealed class ScenarioTests
     }
 
     [Fact]
+    public void AHeaderLineSetsTheScenariosOwnOptionsAndTheCommandLineWins()
+    {
+        using var s = new Scratch();
+        string path = s.File("h.vms", "#! --set machine:tlb:options:entries=8\nprocess p\np write 0x10 1\nexpect p killed SIGSEGV\n");
+        var r = Cli.Run("run", path, "--json", "-");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(8, System.Text.Json.Nodes.JsonNode.Parse(r.Stdout)!["config"]!["machine"]!["tlb"]!["options"]!["entries"]!.GetValue<int>());
+        r = Cli.Run("run", path, "--json", "-", "--set", "machine:tlb:options:entries=4");
+        Assert.Equal(4, System.Text.Json.Nodes.JsonNode.Parse(r.Stdout)!["config"]!["machine"]!["tlb"]!["options"]!["entries"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public void ABadHeaderLineIsBadInputAtItsLine()
+    {
+        using var s = new Scratch();
+        string path = s.File("h.vms", "#! --set machine:cpus=1\n#! --frobnicate\nprocess p\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:2: a '#!' header line takes --machine", r.Stderr);
+    }
+
+    [Fact]
     public void MissingScenarioFileIsBadInput()
     {
         var r = Cli.Run("run", "/nonexistent/x.vms");
