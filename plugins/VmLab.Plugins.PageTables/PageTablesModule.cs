@@ -29,5 +29,9 @@ public sealed class PageTablesModule : IPluginModule
             "riscv",
             "RISC-V Sv39/Sv48/Sv57, hardware (Svadu) or software (Svade) A/D bits, mega/giga/tera pages.",
             c => new RiscVPageTable(new RiscVTables(c.Options, c.Memory, c.Frames, c.Metrics)));
+        registry.AddPageTable<HashedPageTable, HashedOptions>(
+            "hashed",
+            "PowerPC-style hashed page table: VSID hash selects a group of 8 HPTEs, secondary hash, table doubles on overflow; memory references per slot probed; 4 KiB pages.",
+            c => new HashedPageTable(new HashedTables(c.Options, c.Memory, c.Frames, c.Metrics)));
     }
 }
