@@ -90,8 +90,9 @@ public sealed class HashedTables
 
     // ---- addresses ---------------------------------------------------------------------------------------------
 
+    /// <summary>The physical address of slot <paramref name="slot"/> (0..7) of group <paramref name="group"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong SlotAddress(ulong group, int slot) =>
+    public ulong SlotAddress(ulong group, int slot) =>
         (_tableFrames[group / GroupsPerFrame] << PhysicalMemory.FrameShift) + (group % GroupsPerFrame) * (SlotsPerGroup * 16) + (ulong)slot * 16;
 
     /// <summary>The VPN of <paramref name="ea"/> in the address space of <paramref name="context"/>; false when no segment maps it.</summary>
