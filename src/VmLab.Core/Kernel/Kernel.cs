@@ -129,6 +129,13 @@ public sealed partial class Kernel : IMemoryManager
         if (below && (vma.Flags & VmaFlags.GrowsDown) == 0)
             return ForceSignal(process, SignalInfo.SegvMapErr(address));
 
+        if (Geometry.SoftwareAccessDirty && !below && FixAccessDirty(process, address, kind, vma))
+        {
+            _faultsMinor.Increment();
+            process.MinorFaults++;
+            return FaultDispatch.Retry;
+        }
+
         if (!below && AccessError(error, vma))
         {
             return error.ProtectionKey
@@ -178,6 +185,29 @@ public sealed partial class Kernel : IMemoryManager
         uint bits = process.Pkru >> (2 * vma.ProtectionKey);
         if ((bits & 1) != 0) return false;
         return kind != AccessKind.Write || (bits & 2) == 0;
+    }
+
+    /// <summary>
+    /// Hardware that leaves Accessed/Dirty to software (arm64 without FEAT_HAFDBS, RISC-V Svade) faults on an old
+    /// entry and on a write to a clean writable entry. When the VMA allows the access, the kernel marks the entry
+    /// young (and dirty on a write) and the access is retried: <c>handle_pte_fault</c>'s <c>pte_mkyoung</c> /
+    /// <c>pte_mkdirty</c>, one minor fault.
+    /// </summary>
+    private bool FixAccessDirty(Process process, ulong address, AccessKind kind, Vma vma)
+    {
+        var pte = _pageTable.Read(process.PageTableRoot, address);
+        if (!pte.IsPresent) return false;
+        var needed = kind switch { AccessKind.Write => Protection.Write, AccessKind.Fetch => Protection.Exec, _ => Protection.Read };
+        if ((vma.Protection & needed) == 0) return false;
+        var add = PageFlags.Accessed;
+        if (kind == AccessKind.Write)
+        {
+            if (!pte.Has(PageFlags.Writable)) return false;
+            add |= PageFlags.Dirty;
+        }
+        if (pte.Has(add)) return false;
+        _pageTable.Write(process.PageTableRoot, address, pte.With(add));
+        return true;
     }
 
     /// <summary>x86 <c>access_error()</c>: whether the VMA forbids the access the error code describes.</summary>
@@ -299,7 +329,8 @@ public sealed partial class Kernel : IMemoryManager
         ulong page = vaddr & ~(VirtualAddress.PageSize - 1);
         var old = _pageTable.Read(p.PageTableRoot, page);
         byte key = p.Mm.FindVma(page) is { } vma && vma.Contains(page) ? vma.ProtectionKey : (byte)0;
-        if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present, ProtectionKey: key)))
+        // A new mapping is made young, as Linux's mk_pte with vm_page_prot (which holds A on x86 and AF on arm64).
+        if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present | PageFlags.Accessed, ProtectionKey: key)))
             return false;
         if (pfn != FrameTable.ZeroPage)
         {
@@ -340,6 +371,7 @@ public sealed partial class Kernel : IMemoryManager
     public void FlushTlbPage(IProcess process, ulong vaddr)
     {
         _flushes.Increment();
+        _pageTable.InvalidateWalkCaches(process.PageTableRoot, vaddr);
         for (int cpu = 0; cpu < _tlbs.Length; cpu++)
         {
             _tlbs[cpu].Invalidate(vaddr, process.Asid);
