@@ -16,6 +16,8 @@ public sealed record MachineOptions
     /// <summary>Tag TLB entries with the process's PCID/ASID (no flush on context switch); false flushes non-global entries on every switch.</summary>
     public bool Pcid { get; init; } = true;
     public CpuState CpuState { get; init; } = CpuState.LinuxDefault;
+    /// <summary>Stop the machine on the first oops (Linux panic_on_oops).</summary>
+    public bool PanicOnOops { get; init; }
 }
 
 /// <summary>
@@ -68,7 +70,7 @@ public sealed class Machine : ISimulation
         IReadOnlyList<IFaultHandler> faultHandlers,
         ISignalDelivery signals)
     {
-        var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals);
+        var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals) { PanicOnOops = options.PanicOnOops };
         var cpus = new ICpu[options.Cpus];
         var tlbs = new ITlb[options.Cpus];
         for (int i = 0; i < cpus.Length; i++)

@@ -256,6 +256,38 @@ public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         return true;
     }
 
+    /// <summary>Copies (or, with a reference of 0, clears) the top-level entry covering <paramref name="va"/>.</summary>
+    public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong va)
+    {
+        if (_format.SelectTree(ref va, AccessKind.Read, AccessMode.Kernel) != 0) return false;
+        int top = _format.Levels;
+        ulong slot = EntryAddress(root, va, top);
+        if (referenceRoot == 0)
+        {
+            Store(slot, 0);
+        }
+        else
+        {
+            ulong e = Load(EntryAddress(referenceRoot, va, top));
+            if (_format.Classify(e, top) == EntryClass.Invalid) return false;
+            Store(slot, e);
+        }
+        _pwc?.InvalidateRoot(root);
+        return true;
+    }
+
+    /// <summary>Allocates the next-level table under the top-level slot covering <paramref name="va"/> if it has none.</summary>
+    public bool PrepareTopLevel(ulong root, ulong va)
+    {
+        if (_format.SelectTree(ref va, AccessKind.Read, AccessMode.Kernel) != 0) return false;
+        int top = _format.Levels;
+        ulong slot = EntryAddress(root, va, top);
+        if (_format.Classify(Load(slot), top) != EntryClass.Invalid) return true;
+        if (!_frames.TryAllocate(FrameUse.PageTable, out ulong pfn)) return false;
+        Store(slot, _format.EncodeTable(pfn << PhysicalMemory.FrameShift, top, upperTree: false));
+        return true;
+    }
+
     public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into)
     {
         ulong table = TreeRoot(root, 0);

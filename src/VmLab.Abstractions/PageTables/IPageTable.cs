@@ -86,6 +86,17 @@ public interface IPageTable
     {
     }
 
+    /// <summary>
+    /// Kernel: makes the top-level entry of <paramref name="root"/> that covers <paramref name="vaddr"/> a copy of
+    /// <paramref name="referenceRoot"/>'s (the kernel half of an address space sharing the reference kernel tables,
+    /// or a lazy vmalloc sync); a <paramref name="referenceRoot"/> of 0 clears it. False when the reference holds no
+    /// entry there, or when the format has no per-process top level for that address (a shared kernel tree).
+    /// </summary>
+    bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => false;
+
+    /// <summary>Kernel: allocates the next-level table under the top-level slot of <paramref name="root"/> covering <paramref name="vaddr"/>, if none. False when the format has no such slot or memory ran out.</summary>
+    bool PrepareTopLevel(ulong root, ulong vaddr) => false;
+
     /// <summary>Appends every non-empty leaf in [<paramref name="start"/>, <paramref name="end"/>) in address order, skipping empty tables.</summary>
     void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into);
 }

@@ -119,7 +119,7 @@ public sealed partial class Kernel
             var leaf = _pageTable.Read(p.PageTableRoot, a);
             if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) continue;
             var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
-            if (HandlePageFault(p, a, kind, AccessMode.User, error, exception: false) != FaultDispatch.Retry) break;
+            if (HandlePageFault(p, a, kind, AccessMode.User, error, CpuState.LinuxDefault, exception: false) != FaultDispatch.Retry) break;
         }
     }
 

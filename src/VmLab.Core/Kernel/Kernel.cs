@@ -38,7 +38,7 @@ public sealed partial class Kernel : IMemoryManager
     private ushort _nextAsid = 1;
 
     private readonly Counter _faultsTotal, _faultsMinor, _faultsMajor;
-    private readonly Counter _sigsegv, _sigbus, _sigkill, _oops, _flushes, _shootdowns;
+    private readonly Counter _sigsegv, _sigbus, _sigkill, _oops, _flushes, _shootdowns, _uaccessFixups;
 
     public Kernel(PhysicalMemory memory, FrameTable frames, IMetrics metrics, IPageTable pageTable, IReadOnlyList<IFaultHandler> handlers, ISignalDelivery signals)
     {
@@ -58,6 +58,8 @@ public sealed partial class Kernel : IMemoryManager
         _oops = metrics.Counter(MetricNames.KernelOops);
         _flushes = metrics.Counter(MetricNames.TlbFlushes);
         _shootdowns = metrics.Counter(MetricNames.TlbShootdowns);
+        _uaccessFixups = metrics.Counter(MetricNames.FaultsUaccessFixup);
+        _panics = metrics.Counter("kernel.panics");
     }
 
     public IMetrics Metrics { get; }
@@ -97,37 +99,56 @@ public sealed partial class Kernel : IMemoryManager
 
     // ---- the page-fault path -------------------------------------------------------------------------------
 
-    private AddressSpace NewAddressSpace() => new(_pageTable.CreateRoot(), _nextAsid++);
+    private AddressSpace NewAddressSpace()
+    {
+        var mm = new AddressSpace(_pageTable.CreateRoot(), _nextAsid++);
+        ShareKernelHalf(mm);
+        return mm;
+    }
 
     /// <summary>Handles one page-fault exception raised by the MMU for <paramref name="process"/>.</summary>
+    public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, in CpuState cpu)
+        => HandlePageFault(process, address, kind, mode, error, cpu, exception: true);
+
+    /// <summary>A user-mode fault on a CPU in the default state (for tests and kernel-side callers).</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error)
-        => HandlePageFault(process, address, kind, mode, error, exception: true);
+        => HandlePageFault(process, address, kind, mode, error, CpuState.LinuxDefault, exception: true);
 
     /// <summary>
     /// The fault path. <paramref name="exception"/> is false for faults the kernel takes on a process's behalf
     /// (MAP_POPULATE, get_user_pages): they count in minor/major but are not page-fault exceptions.
     /// </summary>
-    private FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, bool exception)
+    private FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, in CpuState cpu, bool exception)
     {
         if (exception)
         {
             _faultsTotal.Increment();
             process.PageFaults++;
         }
+        if (Panicked) return FaultDispatch.Failed;
 
-        if (mode == AccessMode.Kernel)
-            return Oops(process, address, kind, error, "unable to handle page fault");
+        bool uaccess = false;
+        if (mode == AccessMode.Kernel && KernelModeFault(process, address, kind, error, cpu, out uaccess) is { } kernelOutcome)
+            return kernelOutcome;
         if (error.Reserved)
             return Oops(process, address, kind, error, "corrupted page table (reserved bit set)");
+
+        // A fault that would end in a signal ends, inside a uaccess routine, in its exception-table fixup;
+        // a kernel access outside one (SMAP off) has no fixup: an oops.
+        FaultDispatch Fail(in SignalInfo info) =>
+            mode == AccessMode.User ? ForceSignal(process, info)
+            : uaccess ? Fixup(process, address)
+            : Oops(process, address, kind, error, "unable to handle page fault");
+
         if (address >= Geometry.UserTop)
-            return ForceSignal(process, SignalInfo.SegvMapErr(address));
+            return Fail(SignalInfo.SegvMapErr(address));
 
         var vma = process.Mm.FindVma(address);
-        if (vma is null) return ForceSignal(process, SignalInfo.SegvMapErr(address));
+        if (vma is null) return Fail(SignalInfo.SegvMapErr(address));
 
         bool below = address < vma.Start;
         if (below && (vma.Flags & VmaFlags.GrowsDown) == 0)
-            return ForceSignal(process, SignalInfo.SegvMapErr(address));
+            return Fail(SignalInfo.SegvMapErr(address));
 
         if (Geometry.SoftwareAccessDirty && !below && FixAccessDirty(process, address, kind, vma))
         {
@@ -139,11 +160,11 @@ public sealed partial class Kernel : IMemoryManager
         if (!below && AccessError(error, vma))
         {
             return error.ProtectionKey
-                ? ForceSignal(process, SignalInfo.SegvPkuErr(address, vma.ProtectionKey))
-                : ForceSignal(process, SignalInfo.SegvAccErr(address));
+                ? Fail(SignalInfo.SegvPkuErr(address, vma.ProtectionKey))
+                : Fail(SignalInfo.SegvAccErr(address));
         }
         if (!below && !KeyPermits(process, vma, kind))
-            return ForceSignal(process, SignalInfo.SegvPkuErr(address, vma.ProtectionKey));
+            return Fail(SignalInfo.SegvPkuErr(address, vma.ProtectionKey));
 
         var pte = _pageTable.Read(process.PageTableRoot, address);
         var fault = new PageFault(address, kind, mode, error, process, vma.Info, pte);
@@ -163,7 +184,7 @@ public sealed partial class Kernel : IMemoryManager
                     process.MajorFaults++;
                     return FaultDispatch.Retry;
                 case FaultOutcome.Signal:
-                    return ForceSignal(process, result.Signal);
+                    return Fail(result.Signal);
                 case FaultOutcome.OutOfMemory:
                     return OutOfMemory(process);
             }
@@ -171,8 +192,8 @@ public sealed partial class Kernel : IMemoryManager
 
         // Below a stack that no handler grew, or a fault nothing in the chain resolves.
         return below
-            ? ForceSignal(process, SignalInfo.SegvMapErr(address))
-            : ForceSignal(process, SignalInfo.BusAdrErr(address));
+            ? Fail(SignalInfo.SegvMapErr(address))
+            : Fail(SignalInfo.BusAdrErr(address));
     }
 
     /// <summary>
@@ -246,10 +267,17 @@ public sealed partial class Kernel : IMemoryManager
         return FaultDispatch.Failed;
     }
 
+    /// <summary>An oops: the message is recorded, the current task is killed (SIGKILL); with panic_on_oops the machine stops.</summary>
     private FaultDispatch Oops(Process process, ulong address, AccessKind kind, PageFaultErrorCode error, string what)
     {
         _oops.Increment();
-        Record("oops", process.Pid, $"BUG: {what} at 0x{address:x} ({kind}, error_code {error})");
+        process.Oopsed = true;
+        Record("oops", process.Pid, OopsText(address, kind, error, what));
+        if (PanicOnOops)
+        {
+            Panic("Fatal exception (panic_on_oops)");
+            return FaultDispatch.Failed;
+        }
         CountSignal(Signal.SIGKILL);
         Kill(process, Signal.SIGKILL, core: false);
         return FaultDispatch.Failed;
@@ -307,6 +335,7 @@ public sealed partial class Kernel : IMemoryManager
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         foreach (var vma in process.Mm.Vmas) CollectLeaves(process, vma.Start, vma.End, leaves);
         foreach (var (address, _) in leaves) UnmapPage(process, address, flush: false);
+        UnshareKernelHalf(process.Mm);
         _pageTable.DestroyRoot(process.PageTableRoot);
         foreach (var tlb in _tlbs) tlb.InvalidateAsid(process.Asid);
         _flushes.Increment();

@@ -163,7 +163,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
                 return true;
             }
             Publish();
-            var outcome = _kernel.HandlePageFault(_current!, vaddr, kind, mode, walk.ErrorCode);
+            var outcome = _kernel.HandlePageFault(_current!, vaddr, kind, mode, walk.ErrorCode, _cpu);
             _alive = _current!.Alive;
             if (outcome != FaultDispatch.Retry || !_alive) return false;
         }

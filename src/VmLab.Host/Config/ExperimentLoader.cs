@@ -86,7 +86,7 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
 
         if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
 
-        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames);
+        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames, m.PanicOnOops);
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
         var resolved = new JsonObject
         {
@@ -99,6 +99,7 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
                 ["pcid"] = machine.Pcid,
                 ["smap"] = machine.Smap,
                 ["smep"] = machine.Smep,
+                ["panicOnOops"] = machine.PanicOnOops,
                 ["memory"] = new JsonObject
                 {
                     ["frames"] = machine.Frames,

@@ -42,6 +42,9 @@ public sealed record MachineSpec
     [Description("Supervisor-mode execution prevention (SMEP / PXN).")]
     public bool Smep { get; init; } = true;
 
+    [Description("Stop the machine on the first kernel oops (panic_on_oops).")]
+    public bool PanicOnOops { get; init; }
+
     public MemorySpec Memory { get; init; } = new();
     public ComponentSpec PageTable { get; init; } = new() { Plugin = "x86-64" };
     public ComponentSpec Tlb { get; init; } = new() { Plugin = "fully-associative" };

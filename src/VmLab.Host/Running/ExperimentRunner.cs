@@ -124,6 +124,7 @@ public sealed class ExperimentRunner
             Cpus = m.Cpus,
             Pcid = m.Pcid,
             CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
+            PanicOnOops = m.PanicOnOops,
         });
         services.AddSingleton(sp => Machine.Create(
             sp.GetRequiredService<MachineOptions>(),
