@@ -68,6 +68,25 @@ public sealed class RadixWalkTests
     }
 
     [Fact]
+    public void PageWalkCacheKeepsTheRightsOfTheLevelsItSkips()
+    {
+        var rig = new Rig("x86-64", pwcEntries: 4);
+        ulong root = rig.Table.CreateRoot();
+        ulong a = 0x7000_0000_0000, b = a + 0x1000;
+        rig.Table.Write(root, a, new PageMapping(1, Rig.UserRw));
+        rig.Table.Write(root, b, new PageMapping(2, Rig.UserRw));
+        // Clear R/W in the PDPTE: everything below becomes read-only, whatever the leaves say.
+        ulong pml4e = rig.Memory.Read64(root + ((a >> 39) & 511) * 8);
+        ulong pdpteAddress = (pml4e & 0x000F_FFFF_FFFF_F000) + ((a >> 30) & 511) * 8;
+        rig.Memory.Write64(pdpteAddress, rig.Memory.Read64(pdpteAddress) & ~2UL);
+        Assert.True(rig.Walk(root, a).IsOk);                  // fills the caches
+        var write = rig.Walk(root, b, AccessKind.Write);      // resumes from the cached PDE
+        Assert.Equal(1, rig.Metrics["pwc.l2.hits"]);
+        Assert.Equal(WalkStatus.Protection, write.Status);
+        Assert.Equal(0x7u, write.ErrorCode.Value);
+    }
+
+    [Fact]
     public void HugeLeafReplacingACachedTableIsNotShadowedByThePageWalkCache()
     {
         var rig = new Rig("x86-64", pwcEntries: 8);
