@@ -22,6 +22,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
           vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>]
           vmlab check <config.json> [--set key=value]...
           vmlab plugins [--kind KIND]
+          vmlab trace record|convert|info ...      (vmlab trace --help)
           vmlab --version
 
         exit codes: 0 success, 1 a run failed, 2 bad input (config, trace, arguments, plugin)
@@ -42,6 +43,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
                 "run" => RunCommand(rest),
                 "check" => CheckCommand(rest),
                 "plugins" => PluginsCommand(rest),
+                "trace" => new TraceCommand(stdout, stderr).Run(rest),
                 "--version" => Version(),
                 _ => throw new UsageException($"unknown command '{args[0]}'; {Suggest.Hint(args[0], ["run", "check", "plugins"])}"),
             };

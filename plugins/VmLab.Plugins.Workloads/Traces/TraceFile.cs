@@ -72,9 +72,11 @@ public static class TraceFile
     /// Creates <paramref name="path"/> for writing, compressed as its extension says (<c>.gz</c>, <c>.zst</c>);
     /// <c>.xz</c> is refused: there is no managed xz encoder.
     /// </summary>
-    public static Stream Create(string path, string displayName)
+    public static Stream Create(string path, string displayName) => Create(path, displayName, CompressionOfName(displayName));
+
+    /// <summary>Creates <paramref name="path"/> compressed with <paramref name="compression"/> (a temporary file named for its final name).</summary>
+    public static Stream Create(string path, string displayName, TraceCompression compression)
     {
-        var compression = CompressionOfName(path);
         if (compression == TraceCompression.Xz)
             throw new VmLabInputException(displayName, "writing xz is not supported (VmLab reads .xz but has no xz encoder); write .zst or .gz instead");
         var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, FileBufferSize);

@@ -364,13 +364,13 @@ public sealed class VmtReader : TraceReader
                 if (_end || !NextBlock()) break;
             }
             int take = (int)Math.Min(Math.Min(_blockRecordsLeft, (destination.Length - n) / 2), limit - records);
+            int before = n;
             n = Decode(destination, n, take);
             _blockRecordsLeft -= take;
             records += take;
             Records = records;
+            Accesses += n - before;
         }
-        Records = records;
-        Accesses += n;
         return n;
     }
 
