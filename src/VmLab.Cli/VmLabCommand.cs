@@ -202,6 +202,7 @@ public static class PluginListing
                 bool b => b ? "true" : "false",
                 Enum e => StrictBinder.KebabCase(e.ToString()),
                 IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+                System.Collections.ICollection c => c.Count == 0 ? "[]" : $"[{c.Count} items]",
                 _ => value.ToString() ?? "",
             };
             var range = p.GetCustomAttribute<System.ComponentModel.DataAnnotations.RangeAttribute>();
