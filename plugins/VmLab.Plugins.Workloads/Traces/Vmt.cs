@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 
@@ -234,7 +235,8 @@ public sealed class VmtReader : TraceReader
 {
     private readonly Stream _stream;
     private readonly int _pidOffset;
-    private byte[] _payload = new byte[1 << 16];
+    private const int Padding = 16; // zero bytes after the payload: the fast decode path may look a few bytes past a record
+    private byte[] _payload = new byte[(1 << 16) + Padding];
     private int _payloadLength, _pos;
     private int _blockRecordsLeft;
     private long _blockOffset;
@@ -374,62 +376,59 @@ public sealed class VmtReader : TraceReader
         return n;
     }
 
+    /// <summary>
+    /// Decodes <paramref name="records"/> records of the current block into <paramref name="destination"/> from index
+    /// <paramref name="n"/>, which has room for two accesses per record. The one-byte forms of the numbers are read
+    /// without bounds checks (the payload buffer is padded with zeros); a record that ends past the payload is caught
+    /// after it is decoded.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Decode(Span<MemoryAccess> destination, int n, int records)
     {
-        var p = _payload.AsSpan(0, _payloadLength);
+        ref byte p = ref MemoryMarshal.GetArrayDataReference(_payload);
+        ref MemoryAccess d = ref MemoryMarshal.GetReference(destination);
+        int length = _payloadLength;
         int pos = _pos;
         ulong prevData = _prevData, prevFetch = _prevFetch;
         ushort sizeData = _sizeData, sizeFetch = _sizeFetch;
-        int pid = _pid;
+        int pid = _pid + _pidOffset;
         for (int r = 0; r < records; r++)
         {
             int recordStart = pos;
-            if (pos >= p.Length) throw Corrupt(_blockOffset + VmtFormat.BlockHeaderSize + recordStart, "block payload ends before its last record");
-            int tag = p[pos++];
+            if (pos >= length) throw Corrupt(_blockOffset + VmtFormat.BlockHeaderSize + recordStart, "block payload ends before its last record");
+            int tag = Unsafe.Add(ref p, pos++);
             if ((tag & VmtFormat.TagReserved) != 0) throw Corrupt(_blockOffset + VmtFormat.BlockHeaderSize + recordStart, $"record tag 0x{tag:x2} has reserved bits set");
-            int kind = tag & 3;
-            ulong zz = ReadVarint(p, ref pos, recordStart);
+            ulong zz = Unsafe.Add(ref p, pos);
+            if (zz < 0x80) pos++;
+            else zz = ReadVarintSlow(ref pos, recordStart);
             long delta = (long)(zz >> 1) ^ -(long)(zz & 1);
+            int kind = tag & 3;
             ulong address;
             ushort size;
             if (kind == VmtFormat.KindFetch)
             {
-                address = prevFetch + (ulong)delta;
-                prevFetch = address;
-                if ((tag & VmtFormat.TagSize) != 0) sizeFetch = CheckedSize(ReadVarint(p, ref pos, recordStart), recordStart);
+                address = prevFetch += (ulong)delta;
+                if ((tag & VmtFormat.TagSize) != 0) sizeFetch = ReadSize(ref p, ref pos, recordStart);
                 size = sizeFetch;
             }
             else
             {
-                address = prevData + (ulong)delta;
-                prevData = address;
-                if ((tag & VmtFormat.TagSize) != 0) sizeData = CheckedSize(ReadVarint(p, ref pos, recordStart), recordStart);
+                address = prevData += (ulong)delta;
+                if ((tag & VmtFormat.TagSize) != 0) sizeData = ReadSize(ref p, ref pos, recordStart);
                 size = sizeData;
             }
-            if ((tag & VmtFormat.TagPid) != 0)
+            if ((tag & VmtFormat.TagPid) != 0) pid = ReadPid(ref p, ref pos, recordStart) + _pidOffset;
+            if (pos > length) throw Corrupt(_blockOffset + VmtFormat.BlockHeaderSize + recordStart, "block payload ends inside a record");
+            var mode = (AccessMode)((tag >> 2) & 1);
+            if (kind == VmtFormat.KindModify)
             {
-                ulong v = ReadVarint(p, ref pos, recordStart);
-                if (v > int.MaxValue) throw Corrupt(_blockOffset + VmtFormat.BlockHeaderSize + recordStart, $"pid {v} is out of range");
-                pid = (int)v;
+                Unsafe.Add(ref d, n++) = new MemoryAccess(address, pid, size, AccessKind.Read, mode);
+                Unsafe.Add(ref d, n++) = new MemoryAccess(address, pid, size, AccessKind.Write, mode);
             }
-            var mode = (tag & VmtFormat.TagKernel) != 0 ? AccessMode.Kernel : AccessMode.User;
-            int actualPid = pid + _pidOffset;
-            switch (kind)
+            else
             {
-                case VmtFormat.KindRead:
-                    destination[n++] = new MemoryAccess(address, actualPid, size, AccessKind.Read, mode);
-                    break;
-                case VmtFormat.KindWrite:
-                    destination[n++] = new MemoryAccess(address, actualPid, size, AccessKind.Write, mode);
-                    break;
-                case VmtFormat.KindFetch:
-                    destination[n++] = new MemoryAccess(address, actualPid, size, AccessKind.Fetch, mode);
-                    break;
-                default:
-                    destination[n++] = new MemoryAccess(address, actualPid, size, AccessKind.Read, mode);
-                    destination[n++] = new MemoryAccess(address, actualPid, size, AccessKind.Write, mode);
-                    break;
+                // kinds 0, 1, 2 are AccessKind.Read, Write, Fetch
+                Unsafe.Add(ref d, n++) = new MemoryAccess(address, pid, size, (AccessKind)kind, mode);
             }
         }
         _pos = pos;
@@ -437,22 +436,29 @@ public sealed class VmtReader : TraceReader
         _prevFetch = prevFetch;
         _sizeData = sizeData;
         _sizeFetch = sizeFetch;
-        _pid = pid;
+        _pid = pid - _pidOffset;
         return n;
     }
 
-    private ushort CheckedSize(ulong v, int recordStart) =>
-        v <= ushort.MaxValue ? (ushort)v : throw Corrupt(_blockOffset + VmtFormat.BlockHeaderSize + recordStart, $"access size {v} is out of range");
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong ReadVarint(ReadOnlySpan<byte> p, ref int pos, int recordStart)
+    private ushort ReadSize(ref byte p, ref int pos, int recordStart)
     {
-        if (pos < p.Length && p[pos] < 0x80) return p[pos++];
-        return ReadVarintSlow(p, ref pos, recordStart);
+        ulong v = Unsafe.Add(ref p, pos);
+        if (v < 0x80) pos++;
+        else v = ReadVarintSlow(ref pos, recordStart);
+        return v <= ushort.MaxValue ? (ushort)v : throw Corrupt(_blockOffset + VmtFormat.BlockHeaderSize + recordStart, $"access size {v} is out of range");
     }
 
-    private ulong ReadVarintSlow(ReadOnlySpan<byte> p, ref int pos, int recordStart)
+    private int ReadPid(ref byte p, ref int pos, int recordStart)
     {
+        ulong v = Unsafe.Add(ref p, pos);
+        if (v < 0x80) pos++;
+        else v = ReadVarintSlow(ref pos, recordStart);
+        return v <= int.MaxValue - ushort.MaxValue ? (int)v : throw Corrupt(_blockOffset + VmtFormat.BlockHeaderSize + recordStart, $"pid {v} is out of range");
+    }
+
+    private ulong ReadVarintSlow(ref int pos, int recordStart)
+    {
+        var p = _payload.AsSpan(0, _payloadLength);
         ulong v = 0;
         for (int shift = 0; shift < 64; shift += 7)
         {
@@ -488,7 +494,8 @@ public sealed class VmtReader : TraceReader
         uint length = BinaryPrimitives.ReadUInt32LittleEndian(h[12..]);
         if (records == 0 || length > VmtFormat.MaxPayloadBytes || records > length || accesses < records || accesses > 2L * records)
             throw Corrupt(at, $"block header with {records} records, {accesses} accesses and {length} payload bytes is inconsistent");
-        if (_payload.Length < length) _payload = new byte[Math.Max(length, _payload.Length * 2)];
+        if (_payload.Length < length + Padding) _payload = new byte[Math.Max(length, _payload.Length * 2) + Padding];
+        else _payload.AsSpan((int)length, Padding).Clear();
         int got = _stream.ReadAtLeast(_payload.AsSpan(0, (int)length), (int)length, throwOnEndOfStream: false);
         if (got < length) throw Truncated(at + VmtFormat.BlockHeaderSize + got, $"block {_blocks} ({length} payload bytes, {got} present)");
         _blockOffset = at;

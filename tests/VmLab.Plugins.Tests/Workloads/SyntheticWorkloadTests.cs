@@ -144,4 +144,18 @@ public sealed class SyntheticWorkloadTests
         Assert.Equal(member, Assert.Single(r.MemberNames));
         Assert.Contains(message, r.ErrorMessage);
     }
+
+    [Theory]
+    [InlineData(SyntheticPattern.Zipf)]
+    [InlineData(SyntheticPattern.HotCold)]
+    [InlineData(SyntheticPattern.PointerChase)]
+    public void GeneratingNeverAllocatesPerAccess(SyntheticPattern pattern)
+    {
+        var stream = new AccessStream(new SyntheticStreamOptions { Pattern = pattern, PhaseLength = 1000, WriteRatio = 0.5 }, 1, 5);
+        var buffer = new MemoryAccess[4096];
+        stream.Fill(buffer);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++) stream.Fill(buffer);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
 }

@@ -167,4 +167,17 @@ public sealed class VmtTests
         Assert.Equal(1_016_853, records);
         Assert.InRange((double)vmt.Length / records, 2.0, 4.0);
     }
+
+    [Fact]
+    public void DecodingNeverAllocatesPerRecord()
+    {
+        var data = Write(RandomAccesses(200_000, 9), recordsPerBlock: 4096);
+        using var reader = new VmtReader(new MemoryStream(data), "t.vmt");
+        var buffer = new MemoryAccess[4096];
+        reader.Read(buffer); // warm up: first block, JIT
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        while (reader.Read(buffer) > 0) { }
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1024, "decoding allocated");
+        Assert.True(reader.Records > 150_000);
+    }
 }
