@@ -1,6 +1,5 @@
 using VmLab.Abstractions.Plugins;
 using VmLab.Plugins.Workloads.Synthetic;
-using VmLab.Plugins.Workloads.Traces;
 
 namespace VmLab.Plugins.Workloads;
 
@@ -9,15 +8,10 @@ public sealed class WorkloadsModule : IPluginModule
 {
     public void Register(IPluginRegistry registry)
     {
-        registry.AddWorkload<TraceWorkload, LackeyOptions>(
+        registry.AddWorkload<LackeyWorkload, LackeyOptions>(
             "lackey",
             "Valgrind Lackey memory trace (plain, .gz, .xz, .zst): I fetch, L load, S store, M load+store.",
-            c =>
-            {
-                string path = TracePath(c, c.Options.Path, "traces/ls.lackey.gz");
-                var o = c.Options;
-                return new TraceWorkload(() => Limit(LackeyReader.Open(path, c.KeyPath + ":options:path", o.Pid), o.Start, o.Limit));
-            });
+            c => new LackeyWorkload(c.Options, TracePath(c, c.Options.Path, "traces/ls.lackey.gz"), c.KeyPath + ":options"));
         registry.AddWorkload<TraceWorkload, ChampSimOptions>(
             "champsim",
             "ChampSim binary trace (input_instr 64 B or cloudsuite_instr 96 B; .xz, .gz): ip fetch, source loads, destination stores.",
@@ -25,7 +19,7 @@ public sealed class WorkloadsModule : IPluginModule
             {
                 string path = TracePath(c, c.Options.Path, "traces/app.champsim.xz");
                 var o = c.Options;
-                return new TraceWorkload(() => Limit(
+                return new TraceWorkload(() => TraceWorkload.Range(
                     new ChampSimReader(TraceFile.Open(path, c.KeyPath + ":options:path"), path, o.Layout, o.Pid, o.UseAsid, o.Fetches, o.AccessSize),
                     o.Start, o.Limit));
             });
@@ -36,7 +30,7 @@ public sealed class WorkloadsModule : IPluginModule
             {
                 string path = TracePath(c, c.Options.Path, "traces/app.din");
                 var o = c.Options;
-                return new TraceWorkload(() => Limit(new DinReader(TraceFile.Open(path, c.KeyPath + ":options:path"), path, o.Pid, o.AccessSize), o.Start, o.Limit));
+                return new TraceWorkload(() => TraceWorkload.Range(new DinReader(TraceFile.Open(path, c.KeyPath + ":options:path"), path, o.Pid, o.AccessSize), o.Start, o.Limit));
             });
         registry.AddWorkload<TraceWorkload, VmtOptions>(
             "vmt",
@@ -45,7 +39,7 @@ public sealed class WorkloadsModule : IPluginModule
             {
                 string path = TracePath(c, c.Options.Path, "traces/ls.vmt");
                 var o = c.Options;
-                return new TraceWorkload(() => Limit(VmtReader.Open(path, c.KeyPath + ":options:path", o.PidOffset), o.Start, o.Limit));
+                return new TraceWorkload(() => TraceWorkload.Range(VmtReader.Open(path, c.KeyPath + ":options:path", o.PidOffset), o.Start, o.Limit));
             });
         registry.AddWorkload<SyntheticWorkload, SyntheticOptions>(
             "synthetic",
@@ -61,20 +55,5 @@ public sealed class WorkloadsModule : IPluginModule
         if (!File.Exists(path))
             throw new VmLabInputException(c.KeyPath + ":options:path", $"trace file not found: {path}");
         return path;
-    }
-
-    private static TraceReader Limit(TraceReader reader, long start, long limit)
-    {
-        try
-        {
-            reader.Skip(start);
-            reader.RecordLimit = limit == 0 ? long.MaxValue : start + limit;
-            return reader;
-        }
-        catch
-        {
-            reader.Dispose();
-            throw;
-        }
     }
 }

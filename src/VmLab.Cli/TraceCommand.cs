@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 using VmLab.Host.Config;
-using VmLab.Plugins.Workloads.Traces;
+using VmLab.Plugins.Workloads;
 
 namespace VmLab.Cli;
 

@@ -3,7 +3,7 @@ using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions;
 
-namespace VmLab.Plugins.Workloads.Traces;
+namespace VmLab.Plugins.Workloads;
 
 /// <summary>The record layout of a ChampSim trace.</summary>
 public enum ChampSimLayout

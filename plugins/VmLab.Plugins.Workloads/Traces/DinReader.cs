@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 
-namespace VmLab.Plugins.Workloads.Traces;
+namespace VmLab.Plugins.Workloads;
 
 public sealed record DinOptions
 {

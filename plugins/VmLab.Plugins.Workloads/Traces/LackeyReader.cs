@@ -2,8 +2,9 @@ using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Workloads;
 
-namespace VmLab.Plugins.Workloads.Traces;
+namespace VmLab.Plugins.Workloads;
 
 public sealed record LackeyOptions
 {
@@ -22,6 +23,18 @@ public sealed record LackeyOptions
     [Description("Stop after this many records (0 = the whole trace).")]
     [Range(typeof(long), "0", "9223372036854775807")]
     public long Limit { get; init; }
+}
+
+/// <summary>The <c>lackey</c> workload: a <see cref="LackeyReader"/> run through <see cref="TraceWorkload"/>, honouring pid, start and limit.</summary>
+public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : IWorkload
+{
+    public void Run(ISimulation simulation, CancellationToken cancellationToken) =>
+        new TraceWorkload(() => TraceWorkload.Range(LackeyReader.Open(path, keyPath + ":path", options.Pid), options.Start, options.Limit))
+            .Run(simulation, cancellationToken);
+
+    /// <summary>Parses one line; see <see cref="LackeyReader.TryParse"/>.</summary>
+    public static bool TryParse(ReadOnlySpan<byte> line, out char kind, out ulong address, out ushort size, out bool skip) =>
+        LackeyReader.TryParse(line, out kind, out address, out size, out skip);
 }
 
 /// <summary>

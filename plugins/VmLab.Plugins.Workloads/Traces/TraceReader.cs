@@ -3,7 +3,7 @@ using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 using VmLab.Abstractions.Workloads;
 
-namespace VmLab.Plugins.Workloads.Traces;
+namespace VmLab.Plugins.Workloads;
 
 /// <summary>
 /// A trace decoder: fills a caller's buffer with accesses, one call per batch. Each format decodes records in its own
@@ -195,6 +195,22 @@ public sealed class RecordSource : IDisposable
 /// <summary>Runs any <see cref="TraceReader"/> as a workload: one reused batch, one <see cref="ISimulation.Execute"/> per batch.</summary>
 public sealed class TraceWorkload(Func<TraceReader> open) : IWorkload
 {
+    /// <summary>Positions <paramref name="reader"/> at record <paramref name="start"/> and stops it after <paramref name="limit"/> records (0 = no limit).</summary>
+    public static TraceReader Range(TraceReader reader, long start, long limit)
+    {
+        try
+        {
+            reader.Skip(start);
+            reader.RecordLimit = limit == 0 ? long.MaxValue : start + limit;
+            return reader;
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
+        }
+    }
+
     public void Run(ISimulation simulation, CancellationToken cancellationToken)
     {
         using var reader = open();

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
-using VmLab.Plugins.Workloads.Traces;
+using VmLab.Plugins.Workloads;
 using static VmLab.Plugins.Tests.Workloads.TraceTestKit;
 
 namespace VmLab.Plugins.Tests.Workloads;

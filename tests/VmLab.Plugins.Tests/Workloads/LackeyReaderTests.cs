@@ -2,7 +2,7 @@ using System.IO.Compression;
 using System.Text;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
-using VmLab.Plugins.Workloads.Traces;
+using VmLab.Plugins.Workloads;
 using static VmLab.Plugins.Tests.Workloads.TraceTestKit;
 
 namespace VmLab.Plugins.Tests.Workloads;

@@ -1,5 +1,5 @@
 using VmLab.Abstractions;
-using VmLab.Plugins.Workloads.Traces;
+using VmLab.Plugins.Workloads;
 
 namespace VmLab.Plugins.Tests.Workloads;
 

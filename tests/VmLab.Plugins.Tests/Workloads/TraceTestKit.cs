@@ -1,6 +1,6 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Workloads;
-using VmLab.Plugins.Workloads.Traces;
+using VmLab.Plugins.Workloads;
 
 namespace VmLab.Plugins.Tests.Workloads;
 
