@@ -117,4 +117,19 @@ public sealed class ChampSimReaderTests
         Assert.Equal("t.champsim at byte 64", e.Where);
         Assert.Contains("36 of its 64 bytes", e.Message);
     }
+
+    [Fact]
+    public void WithoutFetchesOnlyTheDataAccessesRemain()
+    {
+        var data = Standard(0x400000, [0x7000], [0x1000]);
+        var reader = new ChampSimReader(new MemoryStream(data), "t", ChampSimLayout.Standard, 1, useAsid: false, fetches: false, accessSize: 1);
+        Assert.Equal([MemoryAccess.Read(0x1000, 1, 1), MemoryAccess.Write(0x7000, 1, 1)], ReadAll(reader));
+    }
+
+    [Fact]
+    public void CloudsuiteWithoutAsidUsesTheConfiguredPid()
+    {
+        var reader = new ChampSimReader(new MemoryStream(Cloudsuite(0x500000, [], [], asid: 7)), "t", ChampSimLayout.Cloudsuite, 4, useAsid: false, fetches: true, accessSize: 1);
+        Assert.Equal([MemoryAccess.Fetch(0x500000, 1, 4)], ReadAll(reader));
+    }
 }
