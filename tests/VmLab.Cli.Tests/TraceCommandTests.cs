@@ -220,4 +220,44 @@ public sealed class TraceCommandTests
         Assert.Equal(2, exit);
         Assert.Contains("pid 1 is listed twice", stderr);
     }
+
+    [Fact]
+    public void InfoOfAMultiProcessVmtListsEachProcessAndKernelAccesses()
+    {
+        string path = Path.Combine(TempDir(), "mix.vmt");
+        using (var file = File.Create(path))
+        {
+            var writer = new VmLab.Plugins.Workloads.VmtWriter(file, 4096, 3);
+            writer.Write([
+                VmLab.Abstractions.MemoryAccess.Read(0x1000, 8, pid: 1),
+                VmLab.Abstractions.MemoryAccess.Read(0x1000, 8, pid: 2),   // same address, other process: another page
+                VmLab.Abstractions.MemoryAccess.Write(0x1ffc, 8, pid: 2),  // straddles into 0x2000
+                new VmLab.Abstractions.MemoryAccess(0xffff800000001000, 3, 4, VmLab.Abstractions.AccessKind.Read, VmLab.Abstractions.AccessMode.Kernel),
+            ]);
+            writer.Finish();
+        }
+        var (exit, stdout, _) = Vmlab("trace", "info", path);
+        Assert.Equal(0, exit);
+        Assert.Matches(@"records\s+4\n", stdout.Replace("\r", ""));
+        Assert.Matches(@"kernel mode\s+1 ", stdout);
+        Assert.Matches(@"blocks\s+2\n", stdout.Replace("\r", ""));
+        Assert.Matches(@"page touches\s+5\n", stdout.Replace("\r", ""));
+        Assert.Matches(@"footprint\s+4 pages", stdout); // (1,0x1) (2,0x1) (2,0x2) (3,kernel page)
+        Assert.Matches(@"processes\s+3\n", stdout.Replace("\r", ""));
+        Assert.Matches(@"pid 2\s+2 ", stdout);
+    }
+
+    [Theory]
+    [InlineData("traces/tiny.champsim.xz", "champsim", "1,512 records, 2,020 accesses")]
+    [InlineData("traces/tiny.din", "din", "2,020 records, 2,020 accesses")]
+    public void ConvertTellsTheInputFormatByContent(string input, string format, string counts)
+    {
+        string output = Path.Combine(TempDir(), "out.vmt.zst");
+        var (exit, stdout, stderr) = Vmlab("trace", "convert", Configs(input), output);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains($"({format}) -> {output} (vmt): {counts}", stdout);
+        var (infoExit, info, _) = Vmlab("trace", "info", output);
+        Assert.Equal(0, infoExit);
+        Assert.Matches(@"accesses\s+2,020", info);
+    }
 }
