@@ -23,6 +23,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
           vmlab run <scenario.vms> [--machine <config.json>] [--set key=value]... [--json <file>|-] [--csv <file>]
           vmlab check <config.json|scenario.vms> [--machine <config.json>] [--set key=value]...
           vmlab plugins [--kind KIND] [--markdown]
+          vmlab trace record|convert|info ...      (vmlab trace --help)
           vmlab --version
 
         exit codes: 0 success, 1 a run failed, 2 bad input (config, trace, arguments, plugin)
@@ -43,6 +44,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
                 "run" => RunCommand(rest),
                 "check" => CheckCommand(rest),
                 "plugins" => PluginsCommand(rest),
+                "trace" => new TraceCommand(stdout, stderr).Run(rest),
                 "--version" => Version(),
                 _ => throw new UsageException($"unknown command '{args[0]}'; {Suggest.Hint(args[0], ["run", "check", "plugins"])}"),
             };
@@ -297,6 +299,7 @@ public static class PluginListing
                 bool b => b ? "true" : "false",
                 Enum e => StrictBinder.KebabCase(e.ToString()),
                 IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+                System.Collections.ICollection c => c.Count == 0 ? "[]" : $"[{c.Count} items]",
                 _ => value.ToString() ?? "",
             };
             var range = p.GetCustomAttribute<System.ComponentModel.DataAnnotations.RangeAttribute>();
