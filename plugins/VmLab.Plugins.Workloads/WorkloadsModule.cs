@@ -1,3 +1,4 @@
+using VmLab.Traces;
 using VmLab.Abstractions.Plugins;
 using VmLab.Plugins.Workloads.Synthetic;
 

@@ -1,3 +1,4 @@
+using VmLab.Traces;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -5,7 +6,7 @@ using System.Net.Sockets;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 using VmLab.Host.Config;
-using VmLab.Plugins.Workloads;
+
 
 namespace VmLab.Cli;
 

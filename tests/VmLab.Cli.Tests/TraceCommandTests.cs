@@ -1,3 +1,4 @@
+using VmLab.Traces;
 using System.Text.Json.Nodes;
 using VmLab.Cli;
 using VmLab.Host.Config;
@@ -227,7 +228,7 @@ public sealed class TraceCommandTests
         string path = Path.Combine(TempDir(), "mix.vmt");
         using (var file = File.Create(path))
         {
-            var writer = new VmLab.Plugins.Workloads.VmtWriter(file, 4096, 3);
+            var writer = new VmLab.Traces.VmtWriter(file, 4096, 3);
             writer.Write([
                 VmLab.Abstractions.MemoryAccess.Read(0x1000, 8, pid: 1),
                 VmLab.Abstractions.MemoryAccess.Read(0x1000, 8, pid: 2),   // same address, other process: another page

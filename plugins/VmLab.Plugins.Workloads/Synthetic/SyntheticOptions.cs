@@ -1,3 +1,4 @@
+using VmLab.Traces;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 

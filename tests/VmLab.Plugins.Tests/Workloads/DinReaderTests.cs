@@ -1,3 +1,4 @@
+using VmLab.Traces;
 using System.Text;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;

@@ -1,3 +1,4 @@
+using VmLab.Traces;
 using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions;
 using VmLab.Plugins.Workloads.Synthetic;

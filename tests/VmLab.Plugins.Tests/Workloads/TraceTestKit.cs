@@ -1,3 +1,4 @@
+using VmLab.Traces;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Workloads;
 using VmLab.Plugins.Workloads;

@@ -3,7 +3,7 @@ using System.Text;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 
-namespace VmLab.Plugins.Workloads;
+namespace VmLab.Traces;
 
 /// <summary>The trace formats VmLab reads; the names are those of their workload plugins.</summary>
 public enum TraceFormat

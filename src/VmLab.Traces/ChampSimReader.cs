@@ -4,7 +4,7 @@ using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 
-namespace VmLab.Plugins.Workloads;
+namespace VmLab.Traces;
 
 /// <summary>The record layout of a ChampSim trace.</summary>
 public enum ChampSimLayout

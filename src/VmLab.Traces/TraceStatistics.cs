@@ -1,7 +1,7 @@
 using System.Numerics;
 using VmLab.Abstractions;
 
-namespace VmLab.Plugins.Workloads;
+namespace VmLab.Traces;
 
 /// <summary>
 /// What <c>vmlab trace info</c> reports about a trace: accesses by kind and process, the footprint in pages, and the

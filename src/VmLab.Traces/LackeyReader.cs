@@ -4,7 +4,7 @@ using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 using VmLab.Abstractions.Workloads;
 
-namespace VmLab.Plugins.Workloads;
+namespace VmLab.Traces;
 
 public sealed record LackeyOptions
 {

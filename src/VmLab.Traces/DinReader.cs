@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 
-namespace VmLab.Plugins.Workloads;
+namespace VmLab.Traces;
 
 public sealed record DinOptions
 {

@@ -4,7 +4,7 @@ using SharpCompress.Compressors.Xz;
 using VmLab.Abstractions.Plugins;
 using ZstdSharp;
 
-namespace VmLab.Plugins.Workloads;
+namespace VmLab.Traces;
 
 /// <summary>The compression of a trace file, as told by its first bytes.</summary>
 public enum TraceCompression

@@ -6,7 +6,7 @@ using System.Runtime.InteropServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 
-namespace VmLab.Plugins.Workloads;
+namespace VmLab.Traces;
 
 /// <summary>
 /// VmLab's native trace format (<c>.vmt</c>), little-endian:

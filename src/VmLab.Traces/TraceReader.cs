@@ -3,7 +3,7 @@ using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 using VmLab.Abstractions.Workloads;
 
-namespace VmLab.Plugins.Workloads;
+namespace VmLab.Traces;
 
 /// <summary>
 /// A trace decoder: fills a caller's buffer with accesses, one call per batch. Each format decodes records in its own
