@@ -27,7 +27,7 @@ public sealed record LackeyOptions
 /// <c> M</c> (modify: a load then a store). Lines of valgrind's own output (<c>==pid==</c>) are skipped.
 /// Streamed through a fixed buffer: memory stays bounded whatever the length.
 /// </summary>
-public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : IWorkload
+public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : ITraceWorkload
 {
     private const int BufferSize = 1 << 16;
 
