@@ -38,7 +38,9 @@ public static class HtmlReport
     }
 
     private static double? Number(JsonNode? node) =>
-        node is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
+        node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number
+            ? double.Parse(v.ToJsonString(), CultureInfo.InvariantCulture)
+            : null;
 
     private static byte[] BarChart(ComparisonReport report, List<CaseResult> cases, string metric)
     {

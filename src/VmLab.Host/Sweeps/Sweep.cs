@@ -7,7 +7,9 @@ namespace VmLab.Host.Sweeps;
 public sealed record SweepValue(string Label, JsonNode Value, string Where)
 {
     /// <summary>The value as a number when it is one (for curves against a swept size).</summary>
-    public double? Number => Value is JsonValue v && v.TryGetValue<double>(out var d) ? d : null;
+    public double? Number => Value is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number
+        ? double.Parse(v.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture)
+        : null;
 }
 
 /// <summary>
