@@ -44,15 +44,18 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
 
         using var cancel = new CancellationTokenSource();
         bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        ConsoleCancelEventHandler? onCancel = null;
+        // Ctrl+C or SIGTERM (a batch system's cancel): stop starting cases, keep the finished ones, exit 130.
+        var signals = new List<System.Runtime.InteropServices.PosixSignalRegistration>();
         if (ReferenceEquals(stdout, Console.Out))
         {
-            onCancel = (_, e) =>
+            foreach (var signal in new[] { System.Runtime.InteropServices.PosixSignal.SIGINT, System.Runtime.InteropServices.PosixSignal.SIGTERM })
             {
-                e.Cancel = true;
-                cancel.Cancel();
-            };
-            Console.CancelKeyPress += onCancel;
+                signals.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
+                {
+                    context.Cancel = true;
+                    cancel.Cancel();
+                }));
+            }
         }
         SweepSummary summary;
         try
@@ -68,7 +71,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         }
         finally
         {
-            if (onCancel is not null) Console.CancelKeyPress -= onCancel;
+            foreach (var registration in signals) registration.Dispose();
         }
 
         string shard = shardCount > 1 ? $", shard {shardIndex}/{shardCount}: {summary.CasesInShard}" : "";

@@ -176,6 +176,31 @@ public sealed class SweepCliTests : IDisposable
         Assert.Equal(Essence(P("fresh.db")), Essence(P("k.db")));
     }
 
+    [Fact]
+    public async Task SigtermStopsTheSweepWithExit130KeepingFinishedCases()
+    {
+        File.WriteAllText(P("term.json"), $$"""
+            {
+              "name": "term",
+              "base": { "machine": { "tlb": { "plugin": "fully-associative" } },
+                        "workload": { "plugin": "lackey", "options": { "path": "{{Trace("ls.lackey.gz")}}" } } },
+              "matrix": { "machine:tlb:options:entries": [4, 8, 16, 32, 64, 128] }
+            }
+            """);
+        using var p = StartVmlab("sweep", P("term.json"), "--db", P("t.db"), "--jobs", "1", "--trace-cache-mb", "0");
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (CountCases(P("t.db")) < 1 && !p.HasExited && DateTime.UtcNow < deadline) await Task.Delay(30);
+        Assert.False(p.HasExited, "the sweep ended before it could be stopped");
+        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        string err = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("sweep interrupted; finished cases are saved in", err);
+        Assert.InRange(CountCases(P("t.db")), 1, 5);
+        Assert.All(ReadCases(P("t.db")), c => Assert.Equal("completed", c.Status));
+    }
+
     private static long CountCases(string db)
     {
         if (!File.Exists(db)) return 0;

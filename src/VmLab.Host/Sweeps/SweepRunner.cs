@@ -76,7 +76,15 @@ public sealed class SweepRunner
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs), CancellationToken = cancellationToken },
             item =>
             {
-                var result = RunCase(runner, item.Case, item.Experiment, host, cancellationToken);
+                CaseResult result;
+                try
+                {
+                    result = RunCase(runner, item.Case, item.Experiment, host, cancellationToken);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return; // interrupted: the case stays unfinished and runs on resume
+                }
                 store.Save(result);
                 if (result.Status == RunResult.Completed) Interlocked.Increment(ref completed);
                 else Interlocked.Increment(ref failed);
