@@ -82,9 +82,8 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
                 $"shared traces: {summary.TraceDecodes} decoded once and replayed to {summary.TraceReplays} case(s) (peak {summary.TraceCachePeakBytes / (1 << 20)} MiB); {summary.TraceStreamed} case(s) streamed a trace over the --trace-cache-mb budget"));
         stdout.WriteLine($"results: {db} (vmlab report {db})");
 
-        var failed = store.Read().Cases
-            .Where(c => c.Status != RunResult.Completed && SweepRunner.Shard(sweep.Cases, shardIndex, shardCount).Any(x => x.Id == c.Id))
-            .ToList();
+        var inShard = SweepRunner.Shard(sweep.Cases, shardIndex, shardCount).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
+        var failed = store.Read().Cases.Where(c => c.Status != RunResult.Completed && inShard.Contains(c.Id)).ToList();
         foreach (var c in failed) stderr.WriteLine($"error: case {c.Id} failed: {ComparisonReport.FirstLine(c.Error)}");
         return failed.Count > 0 ? VmLabCommand.ExitFailed : VmLabCommand.ExitOk;
     }
