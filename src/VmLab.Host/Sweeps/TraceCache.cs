@@ -40,6 +40,9 @@ public sealed class TraceCache(long budgetBytes)
     /// <summary>Runs of a shared trace that streamed it themselves (the recording did not fit the budget).</summary>
     public int Streamed => _streamed;
 
+    /// <summary>Memory held by recordings now.</summary>
+    public long HeldBytes => Interlocked.Read(ref _reservedBytes);
+
     /// <summary>The most memory held by recordings at once.</summary>
     public long PeakBytes => Interlocked.Read(ref _peakBytes);
 
