@@ -57,10 +57,10 @@ public static class HtmlReport
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
         plot.Axes.Bottom.MajorTickStyle.Length = 0;
         int longest = cases.Max(c => c.Id.Length);
-        plot.Axes.Bottom.MinimumSize = Math.Min(400, 12 + longest * 6);
+        plot.Axes.Bottom.MinimumSize = Math.Min(400, 16 + longest * 5);
         plot.Axes.Right.MinimumSize = Math.Min(300, 10 + longest * 5);
         plot.Axes.Margins(bottom: 0);
-        plot.Title($"{metric} (orange: baseline {report.BaselineId})");
+        plot.Title(metric);
         plot.YLabel(metric);
         int width = Math.Max(640, 160 + cases.Count * 28);
         return plot.GetImageBytes(width, Height + Math.Min(300, longest * 4), ImageFormat.Png);
@@ -128,6 +128,7 @@ public static class HtmlReport
             figure { margin: 1.5em 0; }
             figure img { max-width: 100%; border: 1px solid #eee; }
             .note { color: #8a4b00; }
+            .scroll { overflow-x: auto; }
             </style>
             </head>
             <body>
@@ -137,7 +138,7 @@ public static class HtmlReport
         foreach (var n in report.Notes) sb.Append(CultureInfo.InvariantCulture, $"<p class=\"note\">{E(n)}</p>\n");
 
         var rows = report.Table();
-        sb.Append("<table id=\"comparison\">\n<thead><tr>");
+        sb.Append("<div class=\"scroll\"><table id=\"comparison\">\n<thead><tr>");
         foreach (var h in rows[0]) sb.Append(CultureInfo.InvariantCulture, $"<th>{E(h)}</th>");
         sb.Append("</tr></thead>\n<tbody>\n");
         for (int r = 1; r < rows.Count; r++)
@@ -149,7 +150,7 @@ public static class HtmlReport
                 sb.Append(CultureInfo.InvariantCulture, $"<td{(i >= 2 ? " class=\"n\"" : "")}>{E(rows[r][i])}</td>");
             sb.Append("</tr>\n");
         }
-        sb.Append("</tbody>\n</table>\n");
+        sb.Append("</tbody>\n</table></div>\n");
         foreach (var c in report.Cases.Where(c => c.Status != Running.RunResult.Completed))
             sb.Append(CultureInfo.InvariantCulture, $"<p class=\"note\">failed <code>{E(c.Id)}</code>: {E(ComparisonReport.FirstLine(c.Error))}</p>\n");
 
@@ -158,7 +159,7 @@ public static class HtmlReport
         foreach (var chart in charts)
         {
             sb.Append(CultureInfo.InvariantCulture,
-                $"<figure class=\"chart\"><img alt=\"{E(chart.Title)}\" src=\"data:image/png;base64,{Convert.ToBase64String(chart.Png)}\"><figcaption>{E(chart.Title)}</figcaption></figure>\n");
+                $"<figure class=\"chart\"><img alt=\"{E(chart.Title)}\" src=\"data:image/png;base64,{Convert.ToBase64String(chart.Png)}\"><figcaption>{E(chart.Title)}{(chart.Title.EndsWith(" by case", StringComparison.Ordinal) ? $" (orange: the baseline {E(report.BaselineId)})" : "")}</figcaption></figure>\n");
         }
         sb.Append("</body>\n</html>\n");
         return sb.ToString();
