@@ -15,6 +15,9 @@ namespace VmLab.Cli;
 /// </summary>
 internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
 {
+    /// <summary>Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).</summary>
+    public const int ExitInterrupted = 130;
+
     public int Run(string[] args)
     {
         var a = Arguments.Parse(args, ["--db", "--jobs", "--shard", "--trace-cache-mb"], ["--retry-failed"]);
@@ -67,7 +70,17 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         catch (OperationCanceledException)
         {
             stderr.WriteLine($"vmlab: sweep interrupted; finished cases are saved in {db}; run the same command again to resume");
-            return 130;
+            return ExitInterrupted;
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(x => x is Microsoft.Data.Sqlite.SqliteException) is { } sqlite)
+        {
+            stderr.WriteLine($"error: {db}: cannot store a result: {sqlite.Message}; the cases stored before are kept, run again to resume");
+            return VmLabCommand.ExitFailed;
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            stderr.WriteLine($"error: {db}: {e.Message}; the cases stored before are kept, run again to resume");
+            return VmLabCommand.ExitFailed;
         }
         finally
         {

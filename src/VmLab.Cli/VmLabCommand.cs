@@ -28,7 +28,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
           vmlab plugins [--kind KIND]
           vmlab --version
 
-        exit codes: 0 success, 1 a run failed, 2 bad input (config, trace, arguments, plugin)
+        exit codes: 0 success, 1 a run failed, 2 bad input (config, trace, arguments, plugin), 130 sweep interrupted (resumable)
         """;
 
     public int Run(string[] args)
