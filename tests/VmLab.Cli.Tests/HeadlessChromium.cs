@@ -77,7 +77,7 @@ public sealed class HeadlessChromium : IDisposable
                     {
                         ["binary"] = browser,
                         ["args"] = new JsonArray("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                            "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,2000", $"--user-data-dir={_profile}"),
+                            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,2000", $"--user-data-dir={_profile}"),
                     },
                     ["goog:loggingPrefs"] = new JsonObject { ["browser"] = "ALL" },
                 },
