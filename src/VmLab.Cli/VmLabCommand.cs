@@ -7,6 +7,7 @@ using VmLab.Abstractions.Plugins;
 using VmLab.Host.Config;
 using VmLab.Host.Plugins;
 using VmLab.Host.Running;
+using VmLab.Host.Sweeps;
 
 namespace VmLab.Cli;
 
@@ -21,12 +22,15 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         usage:
           vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>]
           vmlab run <scenario.vms> [--machine <config.json>] [--set key=value]... [--json <file>|-] [--csv <file>]
-          vmlab check <config.json|scenario.vms> [--machine <config.json>] [--set key=value]...
+          vmlab check <config.json|scenario.vms|sweep.json> [--machine <config.json>] [--set key=value]...
+          vmlab sweep <sweep.json> [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]
+          vmlab report <results.db> [--html file] [--csv file] [--json file|-] [--baseline CASE] [--metrics m1,m2]
+          vmlab merge <a.db> <b.db>... -o <all.db>
           vmlab plugins [--kind KIND] [--markdown]
           vmlab trace record|convert|info ...      (vmlab trace --help)
           vmlab --version
 
-        exit codes: 0 success, 1 a run failed, 2 bad input (config, trace, arguments, plugin)
+        exit codes: 0 success, 1 a run failed, 2 bad input (config, trace, arguments, plugin), 130 sweep interrupted (resumable)
         """;
 
     public int Run(string[] args)
@@ -45,8 +49,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
                 "check" => CheckCommand(rest),
                 "plugins" => PluginsCommand(rest),
                 "trace" => new TraceCommand(stdout, stderr).Run(rest),
+                "sweep" => new SweepCommand(stdout, stderr).Run(rest),
+                "report" => new ReportCommand(stdout).Run(rest),
+                "merge" => new MergeCommand(stdout).Run(rest),
                 "--version" => Version(),
-                _ => throw new UsageException($"unknown command '{args[0]}'; {Suggest.Hint(args[0], ["run", "check", "plugins"])}"),
+                _ => throw new UsageException($"unknown command '{args[0]}'; {Suggest.Hint(args[0], ["run", "check", "sweep", "report", "merge", "plugins", "trace"])}"),
             };
         }
         catch (UsageException e)
@@ -112,6 +119,12 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     private int CheckCommand(string[] args)
     {
         var a = Arguments.Parse(args, ["--set", "--machine"], []);
+        if (a.Positionals.Count == 1 && a.Values("--set").Count == 0 && File.Exists(a.Positionals[0]) && SweepLoader.IsSweepFile(a.Positionals[0]))
+        {
+            var sweep = new SweepLoader(NewLoader()).Load(a.Positionals[0]);
+            stdout.WriteLine($"{a.Positionals[0]}: ok (sweep {sweep.Name}: {sweep.Cases.Count} case(s) over {sweep.Axes.Count} axis/axes, baseline {sweep.BaselineId})");
+            return ExitOk;
+        }
         var experiment = LoadExperiment(a, "check");
         new ExperimentRunner().Validate(experiment);
         stdout.WriteLine($"{a.Positionals[0]}: ok ({experiment.Name}: {experiment.PageTable.Plugin.Name}, {experiment.Tlb.Plugin.Name}, workload {experiment.Workload.Plugin.Name})");

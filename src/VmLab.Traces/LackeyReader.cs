@@ -27,7 +27,7 @@ public sealed record LackeyOptions
 }
 
 /// <summary>The <c>lackey</c> workload: a <see cref="LackeyReader"/> run through <see cref="TraceWorkload"/>, honouring pid, start and limit.</summary>
-public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : IWorkload
+public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : ITraceWorkload
 {
     public void Run(ISimulation simulation, CancellationToken cancellationToken) =>
         new TraceWorkload(() => TraceWorkload.Range(LackeyReader.Open(path, keyPath + ":path", options.Pid), options.Start, options.Limit))

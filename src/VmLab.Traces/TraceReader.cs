@@ -193,7 +193,7 @@ public sealed class RecordSource : IDisposable
 }
 
 /// <summary>Runs any <see cref="TraceReader"/> as a workload: one reused batch, one <see cref="ISimulation.Execute"/> per batch.</summary>
-public sealed class TraceWorkload(Func<TraceReader> open) : IWorkload
+public sealed class TraceWorkload(Func<TraceReader> open) : ITraceWorkload
 {
     /// <summary>Positions <paramref name="reader"/> at record <paramref name="start"/> and stops it after <paramref name="limit"/> records (0 = no limit).</summary>
     public static TraceReader Range(TraceReader reader, long start, long limit)

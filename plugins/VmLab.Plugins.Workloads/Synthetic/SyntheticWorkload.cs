@@ -233,7 +233,7 @@ public sealed class AccessStream
 /// The <c>synthetic</c> workload: one or more seeded access streams; several processes take turns of a scheduler
 /// quantum, so the engine switches address spaces at each turn. Randomness comes only from the component seed.
 /// </summary>
-public sealed class SyntheticWorkload : IWorkload
+public sealed class SyntheticWorkload : ITraceWorkload
 {
     private readonly long _accesses;
     private readonly long _quantum;

@@ -31,3 +31,11 @@ public interface IWorkload
 {
     void Run(ISimulation simulation, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A workload whose whole effect on a run is the sequence of batches it hands to <see cref="ISimulation.Execute"/>,
+/// fixed by its options, the files they name and its seed (a trace reader; not a scenario that drives the kernel).
+/// The host may decode such a workload once and replay the same batches to several runs, as a sweep does when
+/// many cases read the same trace.
+/// </summary>
+public interface ITraceWorkload : IWorkload;
