@@ -1,0 +1,35 @@
+using System.ComponentModel;
+using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.Plugins;
+
+[assembly: VmLabPlugin(typeof(VmLab.TestPlugins.ThrowingHandler.Module))]
+
+namespace VmLab.TestPlugins.ThrowingHandler;
+
+public sealed record ThrowingHandlerOptions
+{
+    [Description("The fault (1-based) on which the handler throws; the ones before it are declined.")]
+    public int ThrowOnFault { get; init; } = 1;
+}
+
+/// <summary>A fault handler with a bug: it throws while handling a fault, in the middle of a run.</summary>
+public sealed class ThrowingHandler(ThrowingHandlerOptions options) : IFaultHandler
+{
+    private int _faults;
+
+    public FaultResult Handle(in PageFault fault, IMemoryManager mm)
+    {
+        if (++_faults == options.ThrowOnFault) Explode(fault.Address);
+        return FaultResult.Declined;
+    }
+
+    private static void Explode(ulong address) =>
+        throw new InvalidOperationException($"handler bug at 0x{address:x} (test plugin)");
+}
+
+public sealed class Module : IPluginModule
+{
+    public void Register(IPluginRegistry registry) =>
+        registry.AddFaultHandler<ThrowingHandler, ThrowingHandlerOptions>(
+            "throwing-handler", "Throws on a chosen fault (test plugin).", c => new ThrowingHandler(c.Options));
+}

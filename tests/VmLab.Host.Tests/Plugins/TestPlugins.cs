@@ -1,0 +1,9 @@
+namespace VmLab.Host.Tests.Plugins;
+
+/// <summary>The test plugins under tests/TestPlugins, built with the tests and copied to testplugins/&lt;Name&gt;/ beside them.</summary>
+public static class TestPlugins
+{
+    public static string Directory => Path.Combine(AppContext.BaseDirectory, "testplugins");
+
+    public static string Folder(string name) => Path.Combine(Directory, "VmLab.TestPlugins." + name);
+}
