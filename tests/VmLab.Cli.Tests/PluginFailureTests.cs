@@ -64,7 +64,9 @@ public sealed class PluginFailureTests
         Assert.Contains($"warning: {TestPlugin("FutureContract")}: plugin VmLab.TestPlugins.FutureContract in {TestPlugin("FutureContract")} is refused", r.Stderr);
         Assert.Contains($"warning: {TestPlugin("BadRegistration")}: plugin VmLab.TestPlugins.BadRegistration in {TestPlugin("BadRegistration")} failed to register: InvalidOperationException", r.Stderr);
         Assert.Contains("throwing-handler", r.Stdout);
-        Assert.Contains("throwOnFault = 1", r.Stdout);
+        Assert.Contains("throwOnFault = 1  (an integer) The fault (1-based) on which the handler throws", r.Stdout);
+        // An option with no [Description] is described by its XML doc summary, whitespace collapsed, cref as a name.
+        Assert.Contains("message = \"handler bug\"  (a string) What the exception says (documented only in XML, to show ThrowingHandlerOptions descriptions come from doc comments too).", r.Stdout);
         Assert.Contains("json-old", r.Stdout);
         Assert.Contains("x86-64", r.Stdout);
         Assert.DoesNotContain("future-tlb", r.Stdout);

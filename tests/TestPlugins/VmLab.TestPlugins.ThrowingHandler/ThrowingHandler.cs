@@ -10,6 +10,12 @@ public sealed record ThrowingHandlerOptions
 {
     [Description("The fault (1-based) on which the handler throws; the ones before it are declined.")]
     public int ThrowOnFault { get; init; } = 1;
+
+    /// <summary>
+    /// What the exception says (documented only in XML, to show <see cref="ThrowingHandlerOptions"/> descriptions
+    /// come from doc comments too).
+    /// </summary>
+    public string Message { get; init; } = "handler bug";
 }
 
 /// <summary>A fault handler with a bug: it throws while handling a fault, in the middle of a run.</summary>
@@ -19,12 +25,12 @@ public sealed class ThrowingHandler(ThrowingHandlerOptions options) : IFaultHand
 
     public FaultResult Handle(in PageFault fault, IMemoryManager mm)
     {
-        if (++_faults == options.ThrowOnFault) Explode(fault.Address);
+        if (++_faults == options.ThrowOnFault) Explode(options.Message, fault.Address);
         return FaultResult.Declined;
     }
 
-    private static void Explode(ulong address) =>
-        throw new InvalidOperationException($"handler bug at 0x{address:x} (test plugin)");
+    private static void Explode(string message, ulong address) =>
+        throw new InvalidOperationException($"{message} at 0x{address:x} (test plugin)");
 }
 
 public sealed class Module : IPluginModule
