@@ -4,6 +4,7 @@ using VmLab.Host.Plugins;
 
 namespace VmLab.Host.Tests.Plugins;
 
+[Collection(DotnetBuildCollection.Name)]
 public sealed class PluginTemplateTests
 {
     private static void Dotnet(string workingDirectory, params string[] args)

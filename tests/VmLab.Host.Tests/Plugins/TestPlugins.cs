@@ -7,3 +7,10 @@ public static class TestPlugins
 
     public static string Folder(string name) => Path.Combine(Directory, "VmLab.TestPlugins." + name);
 }
+
+/// <summary>Tests that run <c>dotnet build</c> on projects referencing the checkout's Abstractions: one at a time, never two builds of it at once.</summary>
+[CollectionDefinition(Name)]
+public sealed class DotnetBuildCollection
+{
+    public const string Name = "dotnet build";
+}
