@@ -66,7 +66,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private int Version()
     {
-        stdout.WriteLine($"vmlab {typeof(VmLabCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]}");
+        stdout.WriteLine($"vmlab {typeof(VmLabCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]} (plugin contract VmLab.Abstractions {PluginCatalog.ContractVersion})");
         return ExitOk;
     }
 

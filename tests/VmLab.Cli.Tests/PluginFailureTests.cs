@@ -72,3 +72,15 @@ public sealed class PluginFailureTests
         Assert.DoesNotContain("future-tlb", r.Stdout);
     }
 }
+
+public sealed class VersionTests
+{
+    [Fact]
+    public void VersionNamesThePluginContractVersion()
+    {
+        var r = Cli.Run("--version");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Matches(@"^vmlab \S+ \(plugin contract VmLab\.Abstractions \d+\.\d+\.\d+\.\d+\)\s*$", r.Stdout);
+        Assert.Contains(typeof(VmLab.Abstractions.Plugins.IPluginModule).Assembly.GetName().Version!.ToString(), r.Stdout);
+    }
+}
