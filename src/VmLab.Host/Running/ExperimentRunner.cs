@@ -69,9 +69,12 @@ public sealed class ExperimentRunner
         var components = Components(experiment).ToList();
         foreach (var f in new StackTrace(e, false).GetFrames())
         {
-            var asm = f.GetMethod()?.DeclaringType?.Assembly;
+            var type = f.GetMethod()?.DeclaringType;
+            var asm = type?.Assembly;
             if (asm is null) continue;
-            var owners = components.Where(c => c.Plugin.Registration.ImplementationType.Assembly == asm).ToList();
+            // The component whose class (or a type nested in it) holds the frame; else every component of that assembly.
+            var owners = components.Where(c => Encloses(c.Plugin.Registration.ImplementationType, type)).ToList();
+            if (owners.Count == 0) owners = components.Where(c => c.Plugin.Registration.ImplementationType.Assembly == asm).ToList();
             if (owners.Count > 0)
                 return string.Join(" or ", owners.Select(c => $"{c.Plugin.Name} ({c.KeyPath}, {c.Plugin.AssemblyName})").Distinct());
             string? name = asm.GetName().Name;
@@ -80,6 +83,13 @@ public sealed class ExperimentRunner
                 return name;
         }
         return null;
+    }
+
+    private static bool Encloses(Type implementation, Type? type)
+    {
+        for (; type is not null; type = type.DeclaringType)
+            if (type == implementation) return true;
+        return false;
     }
 
     private static IEnumerable<Component> Components(Experiment e)

@@ -33,9 +33,19 @@ public sealed class ThrowingHandler(ThrowingHandlerOptions options) : IFaultHand
         throw new InvalidOperationException($"{message} at 0x{address:x} (test plugin)");
 }
 
+/// <summary>A well-behaved handler from the same assembly: a failure must be blamed on the component that threw.</summary>
+public sealed class QuietHandler : IFaultHandler
+{
+    public FaultResult Handle(in PageFault fault, IMemoryManager mm) => FaultResult.Declined;
+}
+
 public sealed class Module : IPluginModule
 {
-    public void Register(IPluginRegistry registry) =>
+    public void Register(IPluginRegistry registry)
+    {
         registry.AddFaultHandler<ThrowingHandler, ThrowingHandlerOptions>(
             "throwing-handler", "Throws on a chosen fault (test plugin).", c => new ThrowingHandler(c.Options));
+        registry.AddFaultHandler<QuietHandler, NoOptions>(
+            "quiet-handler", "Declines every fault (test plugin).", _ => new QuietHandler());
+    }
 }

@@ -33,15 +33,17 @@ public sealed class FaultyPluginTests
         string config = dir.File("exp.json", $$"""
             {
               "pluginPaths": [ {{System.Text.Json.JsonSerializer.Serialize(TestPlugins.Folder("ThrowingHandler"))}} ],
-              "machine": { "faultHandlers": [ { "plugin": "throwing-handler", "options": { "throwOnFault": 2 } }, { "plugin": "demand-zero" } ] },
+              "machine": { "faultHandlers": [ { "plugin": "quiet-handler" }, { "plugin": "throwing-handler", "options": { "throwOnFault": 2 } }, { "plugin": "demand-zero" } ] },
               "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } }
             }
             """);
         var result = new ExperimentRunner().Run(new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config));
 
         Assert.Equal(RunResult.Failed, result.Status);
-        Assert.StartsWith("plugin throwing-handler (machine:faultHandlers:0, VmLab.TestPlugins.ThrowingHandler) failed: System.InvalidOperationException: handler bug at 0x7fff1000",
+        // quiet-handler comes from the same assembly and ran first on every fault: only the thrower is blamed.
+        Assert.StartsWith("plugin throwing-handler (machine:faultHandlers:1, VmLab.TestPlugins.ThrowingHandler) failed: System.InvalidOperationException: handler bug at 0x7fff1000",
             result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("quiet-handler", result.Error);
         Assert.Contains("at VmLab.TestPlugins.ThrowingHandler.ThrowingHandler.Explode", result.Error); // the stack
         Assert.Equal(1, result.Metrics["faults.demand_zero"]); // the first fault was handled before the second threw
     }
