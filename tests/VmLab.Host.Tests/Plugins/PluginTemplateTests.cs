@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using VmLab.Abstractions.Plugins;
 using VmLab.Host.Plugins;
 
@@ -7,31 +6,17 @@ namespace VmLab.Host.Tests.Plugins;
 [Collection(DotnetBuildCollection.Name)]
 public sealed class PluginTemplateTests
 {
-    private static void Dotnet(string workingDirectory, params string[] args)
-    {
-        var process = Process.Start(new ProcessStartInfo("dotnet", args)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string log = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"dotnet {string.Join(' ', args)} failed:\n{log}{stderr.Result}");
-    }
-
     [Fact]
     public void TheTemplateMakesAPluginOutsideTheCheckoutThatBuildsAndRegistersItsKebabCaseName()
     {
         using var dir = new TempDir();
         string hive = Path.Combine(dir.PathName, "hive"); // a private template store: the user's is left alone
         string output = Path.Combine(dir.PathName, "work", "queue-policy");
-        Dotnet(dir.PathName, "new", "install", Repo.Path("templates", "vmlab-plugin"), "--debug:custom-hive", hive);
-        Dotnet(dir.PathName, "new", "vmlab-plugin", "-n", "QueuePolicy", "-o", output, "--debug:custom-hive", hive);
+        DotnetCli.Run(dir.PathName, "new", "install", Repo.Path("templates", "vmlab-plugin"), "--debug:custom-hive", hive);
+        DotnetCli.Run(dir.PathName, "new", "vmlab-plugin", "-n", "QueuePolicy", "-o", output, "--debug:custom-hive", hive);
         Assert.True(File.Exists(Path.Combine(output, "tests", "QueuePolicy.Tests", "QueuePolicyTests.cs")), "the template brings a test project");
 
-        Dotnet(dir.PathName, "build", Path.Combine(output, "src", "QueuePolicy"), "-c", "Debug", "-v", "q", "-nologo", $"-p:VmLabRoot={Repo.Root}");
+        DotnetCli.Run(dir.PathName, "build", Path.Combine(output, "src", "QueuePolicy"), "-c", "Debug", "-v", "q", "-nologo", $"-p:VmLabRoot={Repo.Root}");
 
         string folder = Path.Combine(output, "src", "QueuePolicy", "bin", "Debug", "net10.0");
         Assert.False(File.Exists(Path.Combine(folder, "VmLab.Abstractions.dll")), "the plugin must share the host's Abstractions");
