@@ -3,31 +3,33 @@ using System.ComponentModel.DataAnnotations;
 using System.Runtime.CompilerServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Tlb;
+using VmLab.Plugins.Tlb.Policies;
 
 namespace VmLab.Plugins.Tlb;
 
-/// <summary>Which entry a full TLB gives up.</summary>
-public enum TlbPolicy
-{
-    /// <summary>Least recently used.</summary>
-    Lru,
-    /// <summary>First in, first out: hits do not change the order.</summary>
-    Fifo,
-}
-
-public sealed record FullyAssociativeTlbOptions
+public sealed record FullyAssociativeTlbOptions : IValidatableObject
 {
     [Description("Number of entries.")]
     [Range(1, 1 << 20)]
     public int Entries { get; init; } = 64;
 
-    [Description("Replacement policy: lru or fifo.")]
+    [Description("Replacement policy: lru, fifo, random (seeded) or plru (tree pseudo-LRU over the entries).")]
     public TlbPolicy Policy { get; init; } = TlbPolicy.Lru;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Policy == TlbPolicy.Srrip)
+            yield return new ValidationResult(
+                "srrip is not offered by the fully-associative TLB; use lru, fifo, random or plru here, or the set-associative TLB with ways 0 for a fully-associative srrip",
+                [nameof(Policy)]);
+    }
 }
 
 /// <summary>
 /// A fully-associative TLB: any page in any entry. Lookup is O(1) through an open-addressed index of tags
-/// (page number, page size, ASID); recency or insertion order is a doubly-linked list in arrays.
+/// (page number, page size, ASID); recency (LRU) or insertion order (FIFO) is a doubly-linked list in arrays;
+/// random picks a uniformly random entry from the component's seed; plru keeps a binary tree of bits over the
+/// entries (rounded up to a power of two; leaves past the end are never chosen).
 /// Global entries are tagged with a reserved ASID and match every address space.
 /// </summary>
 public sealed class FullyAssociativeTlbState
@@ -37,6 +39,10 @@ public sealed class FullyAssociativeTlbState
 
     private readonly int _capacity;
     private readonly bool _lru;
+    private readonly TlbPolicy _policy;
+    private Xoshiro256 _rng;
+    private readonly ulong[] _plru;
+    private readonly int _plruLeaves;
     private readonly ulong[] _tags;
     private readonly TlbEntry[] _entries;
     private readonly int[] _prev, _next;
@@ -49,10 +55,15 @@ public sealed class FullyAssociativeTlbState
     private ulong _sizesPresent;
     private int _globalCount;
 
-    public FullyAssociativeTlbState(FullyAssociativeTlbOptions options)
+    public FullyAssociativeTlbState(FullyAssociativeTlbOptions options, ulong seed = 0)
     {
         _capacity = options.Entries;
-        _lru = options.Policy == TlbPolicy.Lru;
+        _policy = options.Policy;
+        if (_policy == TlbPolicy.Srrip) throw new ArgumentException("the fully-associative TLB offers lru, fifo, random and plru");
+        _lru = _policy == TlbPolicy.Lru;
+        _rng = new Xoshiro256(seed);
+        _plruLeaves = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_capacity);
+        _plru = _policy == TlbPolicy.Plru ? new ulong[_plruLeaves / 64 + 1] : [];
         _tags = new ulong[_capacity];
         _entries = new TlbEntry[_capacity];
         _prev = new int[_capacity];
@@ -110,7 +121,11 @@ public sealed class FullyAssociativeTlbState
             entry = default;
             return false;
         }
-        if (_lru && slot != _head) MoveToHead(slot);
+        if (_lru)
+        {
+            if (slot != _head) MoveToHead(slot);
+        }
+        else if (_plru.Length != 0) PlruTouch(slot);
         entry = _entries[slot];
         return true;
     }
@@ -141,8 +156,9 @@ public sealed class FullyAssociativeTlbState
             if (_lru && slot != _head) MoveToHead(slot);
             return;
         }
-        if (_count == _capacity) Remove(_tail);
+        if (_count == _capacity) Remove(Victim());
         slot = _freeSlots[--_freeTop];
+        if (_plru.Length != 0) PlruTouch(slot);
         _tags[slot] = tag;
         _entries[slot] = entry;
         _count++;
@@ -169,20 +185,66 @@ public sealed class FullyAssociativeTlbState
         }
     }
 
-    public void InvalidateWhere(Func<ushort, bool> asidMatches)
+    public void InvalidateAsid(ushort asid)
     {
         int slot = _head;
         while (slot != Empty)
         {
             int next = _next[slot];
-            if (asidMatches((ushort)(_tags[slot] & 0xFFFF))) Remove(slot);
+            if ((ushort)(_tags[slot] & 0xFFFF) == asid) Remove(slot);
             slot = next;
         }
     }
 
-    public void InvalidateAsid(ushort asid) => InvalidateWhere(a => a == asid);
+    public void InvalidateAll(bool keepGlobal)
+    {
+        int slot = _head;
+        while (slot != Empty)
+        {
+            int next = _next[slot];
+            if (!keepGlobal || (ushort)(_tags[slot] & 0xFFFF) != GlobalAsid) Remove(slot);
+            slot = next;
+        }
+    }
 
-    public void InvalidateAll(bool keepGlobal) => InvalidateWhere(a => !keepGlobal || a != GlobalAsid);
+    /// <summary>The slot a full TLB gives up.</summary>
+    private int Victim() => _policy switch
+    {
+        TlbPolicy.Random => _rng.Below(_capacity),
+        TlbPolicy.Plru => PlruVictim(),
+        _ => _tail,
+    };
+
+    /// <summary>Points every node on the path to <paramref name="slot"/> at the other half (node i: children 2i+1, 2i+2).</summary>
+    private void PlruTouch(int slot)
+    {
+        int node = 0, lo = 0, size = _plruLeaves;
+        while (size > 1)
+        {
+            int half = size >> 1;
+            bool right = slot >= lo + half;
+            if (right) _plru[node >> 6] &= ~(1UL << node);
+            else _plru[node >> 6] |= 1UL << node;
+            node = 2 * node + (right ? 2 : 1);
+            if (right) lo += half;
+            size = half;
+        }
+    }
+
+    /// <summary>Follows the bits to a leaf, never into leaves past the last entry.</summary>
+    private int PlruVictim()
+    {
+        int node = 0, lo = 0, size = _plruLeaves;
+        while (size > 1)
+        {
+            int half = size >> 1;
+            bool right = (_plru[node >> 6] & (1UL << node)) != 0 && lo + half < _capacity;
+            node = 2 * node + (right ? 2 : 1);
+            if (right) lo += half;
+            size = half;
+        }
+        return lo;
+    }
 
     private void Remove(int slot)
     {
