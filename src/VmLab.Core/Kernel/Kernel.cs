@@ -4,6 +4,7 @@ using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
 using VmLab.Core.Memory;
+using VmLab.Core.Mmu;
 
 namespace VmLab.Core.Kernel;
 
@@ -68,7 +69,16 @@ public sealed class Kernel : IMemoryManager
     public IReadOnlyCollection<Process> Processes => _processes.Values;
     public IReadOnlyList<KernelEvent> Events => _events;
 
-    internal void AttachTlbs(ITlb[] tlbs) => _tlbs = tlbs;
+    internal void AttachTlbs(ITlb[] tlbs) => AttachTlbs(tlbs, new MachineOptions { Cpus = tlbs.Length });
+
+    internal void AttachTlbs(ITlb[] tlbs, MachineOptions options)
+    {
+        _tlbs = tlbs;
+        TlbMaintenance = new TlbMaintenance(tlbs, options, Metrics);
+    }
+
+    /// <summary>PCIDs, CPU masks, flushes and shootdowns (set when the machine attaches its TLBs).</summary>
+    public TlbMaintenance TlbMaintenance { get; private set; } = null!;
 
     public Process? FindProcess(int pid) => _processes.GetValueOrDefault(pid);
 
@@ -245,8 +255,7 @@ public sealed class Kernel : IMemoryManager
         foreach (var vma in process.Mm.Vmas) CollectLeaves(process, vma.Start, vma.End, leaves);
         foreach (var (address, _) in leaves) UnmapPage(process, address, flush: false);
         _pageTable.DestroyRoot(process.PageTableRoot);
-        foreach (var tlb in _tlbs) tlb.InvalidateAsid(process.Asid);
-        _flushes.Increment();
+        TlbMaintenance.Release(process);
     }
 
     private void CollectLeaves(Process process, ulong start, ulong end, List<(ulong, PageMapping)> into)
@@ -267,6 +276,7 @@ public sealed class Kernel : IMemoryManager
         var old = _pageTable.Read(p.PageTableRoot, page);
         if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present)))
             return false;
+        TlbMaintenance.NotePteChange(p, page, old, new PageMapping(pfn, flags | PageFlags.Present));
         if (pfn != FrameTable.ZeroPage)
         {
             _frames.AddMap(pfn);
@@ -281,6 +291,7 @@ public sealed class Kernel : IMemoryManager
         var leaf = _pageTable.Read(process.PageTableRoot, vaddr);
         if (!leaf.IsPresent) throw new InvalidOperationException($"no present page at 0x{vaddr:x} in pid {process.Pid}");
         _pageTable.Write(process.PageTableRoot, vaddr, leaf with { Flags = flags | PageFlags.Present });
+        TlbMaintenance.NotePteChange((Process)process, vaddr, leaf, leaf with { Flags = flags | PageFlags.Present });
     }
 
     public void UnmapPage(IProcess process, ulong vaddr) => UnmapPage((Process)process, vaddr, flush: true);
@@ -290,6 +301,7 @@ public sealed class Kernel : IMemoryManager
         var leaf = _pageTable.Read(p.PageTableRoot, vaddr);
         if (leaf.IsEmpty) return;
         _pageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty);
+        TlbMaintenance.NotePteChange(p, vaddr, leaf, PageMapping.Empty);
         if (leaf.IsPresent) DropMapping(p, leaf.Frame);
         if (flush) FlushTlbPage(p, vaddr);
     }
@@ -302,15 +314,17 @@ public sealed class Kernel : IMemoryManager
         _frames.Put(pfn);
     }
 
-    public void FlushTlbPage(IProcess process, ulong vaddr)
-    {
-        _flushes.Increment();
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
-        {
-            _tlbs[cpu].Invalidate(vaddr, process.Asid);
-            if (cpu > 0) _shootdowns.Increment();
-        }
-    }
+    /// <summary>Invalidates one page on every CPU that may hold the address space (<c>flush_tlb_page</c>).</summary>
+    public void FlushTlbPage(IProcess process, ulong vaddr) => TlbMaintenance.FlushPage((Process)process, vaddr);
+
+    /// <summary>
+    /// Invalidates [<paramref name="start"/>, <paramref name="end"/>) on every CPU that may hold the address space
+    /// (<c>flush_tlb_mm_range</c>: per page up to 33 pages, the whole address space above), as munmap and mprotect do.
+    /// </summary>
+    public void FlushTlbRange(Process process, ulong start, ulong end) => TlbMaintenance.FlushRange(process, start, end);
+
+    /// <summary>Invalidates every non-global entry of the address space on every CPU that may hold it (<c>flush_tlb_mm</c>).</summary>
+    public void FlushTlbMm(Process process) => TlbMaintenance.FlushAddressSpace(process);
 
     public PageFlags FlagsFor(in VmaInfo vma, bool writable)
     {

@@ -87,7 +87,11 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
 
         if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
 
-        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames);
+        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames)
+        {
+            Pcids = m.Pcids,
+            CheckTlb = m.Checks.Tlb,
+        };
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
         var resolved = new JsonObject
         {
@@ -98,6 +102,8 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             {
                 ["cpus"] = machine.Cpus,
                 ["pcid"] = machine.Pcid,
+                ["pcids"] = machine.Pcids,
+                ["checks"] = new JsonObject { ["tlb"] = machine.CheckTlb },
                 ["smap"] = machine.Smap,
                 ["smep"] = machine.Smep,
                 ["memory"] = new JsonObject

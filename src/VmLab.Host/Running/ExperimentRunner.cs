@@ -110,6 +110,8 @@ public sealed class ExperimentRunner
         {
             Cpus = m.Cpus,
             Pcid = m.Pcid,
+            Pcids = m.Pcids,
+            CheckTlb = m.CheckTlb,
             CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
         });
         services.AddSingleton(sp => Machine.Create(
