@@ -83,15 +83,17 @@ public sealed class TlbArray<TPolicy> where TPolicy : ITlbReplacementPolicy<TPol
     {
         int start = set * _ways;
         var tags = _tags.AsSpan(start, _ways);
-        for (int w = 0; w < tags.Length; w++)
+        int offset = 0;
+        while (true)
         {
-            if (tags[w] == tag)
-            {
-                ushort a = _asids[start + w];
-                if (a == asid || a == GlobalAsid) return start + w;
-            }
+            // A vectorised scan of the set's tags; the same page may be cached for several ASIDs.
+            int w = tags.IndexOf(tag);
+            if (w < 0) return -1;
+            ushort a = _asids[start + offset + w];
+            if (a == asid || a == GlobalAsid) return start + offset + w;
+            offset += w + 1;
+            tags = tags[(w + 1)..];
         }
-        return -1;
     }
 
     /// <summary>
