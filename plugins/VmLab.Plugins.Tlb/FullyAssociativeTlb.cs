@@ -7,22 +7,27 @@ using VmLab.Plugins.Tlb.Policies;
 
 namespace VmLab.Plugins.Tlb;
 
-public sealed record FullyAssociativeTlbOptions : IValidatableObject
+/// <summary>The policies of the fully-associative TLB.</summary>
+public enum FullyAssociativePolicy
+{
+    /// <summary>Least recently used.</summary>
+    Lru,
+    /// <summary>First in, first out: hits do not change the order.</summary>
+    Fifo,
+    /// <summary>A uniformly random entry, from the component's seed.</summary>
+    Random,
+    /// <summary>Tree pseudo-LRU over the entries.</summary>
+    Plru,
+}
+
+public sealed record FullyAssociativeTlbOptions
 {
     [Description("Number of entries.")]
     [Range(1, 1 << 20)]
     public int Entries { get; init; } = 64;
 
     [Description("Replacement policy: lru, fifo, random (seeded) or plru (tree pseudo-LRU over the entries).")]
-    public TlbPolicy Policy { get; init; } = TlbPolicy.Lru;
-
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        if (Policy == TlbPolicy.Srrip)
-            yield return new ValidationResult(
-                "srrip is not offered by the fully-associative TLB; use lru, fifo, random or plru here, or the set-associative TLB with ways 0 for a fully-associative srrip",
-                [nameof(Policy)]);
-    }
+    public FullyAssociativePolicy Policy { get; init; } = FullyAssociativePolicy.Lru;
 }
 
 /// <summary>
@@ -39,7 +44,7 @@ public sealed class FullyAssociativeTlbState
 
     private readonly int _capacity;
     private readonly bool _lru;
-    private readonly TlbPolicy _policy;
+    private readonly FullyAssociativePolicy _policy;
     private Xoshiro256 _rng;
     private readonly ulong[] _plru;
     private readonly int _plruLeaves;
@@ -59,11 +64,10 @@ public sealed class FullyAssociativeTlbState
     {
         _capacity = options.Entries;
         _policy = options.Policy;
-        if (_policy == TlbPolicy.Srrip) throw new ArgumentException("the fully-associative TLB offers lru, fifo, random and plru");
-        _lru = _policy == TlbPolicy.Lru;
+        _lru = _policy == FullyAssociativePolicy.Lru;
         _rng = new Xoshiro256(seed);
         _plruLeaves = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_capacity);
-        _plru = _policy == TlbPolicy.Plru ? new ulong[_plruLeaves / 64 + 1] : [];
+        _plru = _policy == FullyAssociativePolicy.Plru ? new ulong[_plruLeaves / 64 + 1] : [];
         _tags = new ulong[_capacity];
         _entries = new TlbEntry[_capacity];
         _prev = new int[_capacity];
@@ -210,8 +214,8 @@ public sealed class FullyAssociativeTlbState
     /// <summary>The slot a full TLB gives up.</summary>
     private int Victim() => _policy switch
     {
-        TlbPolicy.Random => _rng.Below(_capacity),
-        TlbPolicy.Plru => PlruVictim(),
+        FullyAssociativePolicy.Random => _rng.Below(_capacity),
+        FullyAssociativePolicy.Plru => PlruVictim(),
         _ => _tail,
     };
 

@@ -22,8 +22,8 @@ public sealed record HierarchicalTlbOptions : IValidatableObject
     [Description("L1 data TLB (reads and writes).")]
     public TlbLevelOptions L1d { get; init; } = new() { Arrays = [new() { Entries = 64, Ways = 4 }] };
 
-    [Description("Unified second-level TLB (STLB), looked up on an L1 miss; null for none.")]
-    public TlbLevelOptions? L2 { get; init; } = new() { Arrays = [new() { Entries = 1024, Ways = 8 }] };
+    [Description("Unified second-level TLB (STLB), looked up on an L1 miss; leave it out for none.")]
+    public TlbLevelOptions? L2 { get; init; }
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

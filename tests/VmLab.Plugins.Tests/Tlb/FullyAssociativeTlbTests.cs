@@ -8,7 +8,7 @@ public sealed class FullyAssociativeTlbTests
 {
     private static readonly TlbEntry Rw = new(100, PageFlags.Present | PageFlags.User | PageFlags.Writable);
 
-    private static FullyAssociativeTlbState Tlb(int entries, TlbPolicy policy, ulong seed = 1) =>
+    private static FullyAssociativeTlbState Tlb(int entries, FullyAssociativePolicy policy, ulong seed = 1) =>
         new(new FullyAssociativeTlbOptions { Entries = entries, Policy = policy }, seed);
 
     private static bool Has(FullyAssociativeTlbState t, ulong page) => t.TryLookup(page << 12, 1, out _);
@@ -17,7 +17,7 @@ public sealed class FullyAssociativeTlbTests
     [Fact]
     public void PlruEvictsAlongTheTreeBits()
     {
-        var t = Tlb(4, TlbPolicy.Plru);
+        var t = Tlb(4, FullyAssociativePolicy.Plru);
         foreach (ulong p in new ulong[] { 10, 11, 12, 13 }) t.Insert(p << 12, 1, Rw);
         Assert.True(Has(t, 10));
         t.Insert(14UL << 12, 1, Rw);
@@ -28,7 +28,7 @@ public sealed class FullyAssociativeTlbTests
     [Fact]
     public void PlruWithANonPowerOfTwoSizeNeverLeavesTheEntries()
     {
-        var t = Tlb(5, TlbPolicy.Plru);
+        var t = Tlb(5, FullyAssociativePolicy.Plru);
         for (ulong p = 0; p < 1000; p++)
         {
             t.Insert(p << 12, 1, Rw);
@@ -42,7 +42,7 @@ public sealed class FullyAssociativeTlbTests
     {
         static string Contents(ulong seed)
         {
-            var t = Tlb(8, TlbPolicy.Random, seed);
+            var t = Tlb(8, FullyAssociativePolicy.Random, seed);
             for (ulong p = 0; p < 200; p++) t.Insert(p << 12, 1, Rw);
             Assert.Equal(8, t.Count);
             return string.Join(",", Enumerable.Range(0, 200).Where(p => Has(t, (ulong)p)));
@@ -54,7 +54,7 @@ public sealed class FullyAssociativeTlbTests
     [Fact]
     public void FifoIgnoresHitsAndLruHonoursThem()
     {
-        foreach (var (policy, expectVictim) in new[] { (TlbPolicy.Fifo, 10UL), (TlbPolicy.Lru, 11UL) })
+        foreach (var (policy, expectVictim) in new[] { (FullyAssociativePolicy.Fifo, 10UL), (FullyAssociativePolicy.Lru, 11UL) })
         {
             var t = Tlb(3, policy);
             foreach (ulong p in new ulong[] { 10, 11, 12 }) t.Insert(p << 12, 1, Rw);

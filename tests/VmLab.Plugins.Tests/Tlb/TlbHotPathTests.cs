@@ -12,7 +12,7 @@ public sealed class TlbHotPathTests
 
     private static ITlb Make(string organisation, MetricRegistry metrics) => organisation switch
     {
-        "fully-associative" => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = 64, Policy = TlbPolicy.Plru })),
+        "fully-associative" => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = 64, Policy = FullyAssociativePolicy.Plru })),
         "set-associative" => TlbModule.CreateSetAssociative(new SetAssociativeTlbOptions { Entries = 64, Ways = 4, Policy = TlbPolicy.Srrip }, 1),
         "direct-mapped" => TlbModule.CreateSetAssociative(new SetAssociativeTlbOptions { Entries = 64, Ways = 1 }, 1),
         _ => new HierarchicalTlb<VmLab.Plugins.Tlb.Policies.LruPolicy>(
