@@ -88,6 +88,9 @@ public sealed record TlbArrayOptions : IValidatableObject
     [Description("Page sizes this array holds (4k, 2m, 1g, 16k, 64k, 32m, 512m); several = one array shared by those sizes.")]
     public string[] PageSizes { get; init; } = ["4k"];
 
+    public override string ToString() =>
+        $"{Entries} entries {(Ways == 0 ? "fully associative" : Ways == 1 ? "direct-mapped" : $"{Ways}-way")} [{string.Join(", ", PageSizes)}]";
+
     /// <summary>The policy-independent checks; the TLB's own options check the policy against the ways.</summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext) =>
         ArrayShape.Validate(Entries, Ways, TlbPolicy.Lru, PageSizes);
@@ -98,6 +101,8 @@ public sealed record TlbLevelOptions : IValidatableObject
 {
     [Description("The arrays of the level; each page size may appear in at most one of them.")]
     public TlbArrayOptions[] Arrays { get; init; } = [new()];
+
+    public override string ToString() => string.Join("; ", Arrays.Select(a => a.ToString()));
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
