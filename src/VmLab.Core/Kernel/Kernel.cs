@@ -59,6 +59,7 @@ public sealed class Kernel : IMemoryManager
         _oops = metrics.Counter(MetricNames.KernelOops);
         _flushes = metrics.Counter(MetricNames.TlbFlushes);
         _shootdowns = metrics.Counter(MetricNames.TlbShootdowns);
+        TlbMaintenance = new TlbMaintenance([], new MachineOptions(), metrics);
     }
 
     public IMetrics Metrics { get; }
@@ -78,7 +79,7 @@ public sealed class Kernel : IMemoryManager
     }
 
     /// <summary>PCIDs, CPU masks, flushes and shootdowns (set when the machine attaches its TLBs).</summary>
-    public TlbMaintenance TlbMaintenance { get; private set; } = null!;
+    public TlbMaintenance TlbMaintenance { get; private set; }
 
     public Process? FindProcess(int pid) => _processes.GetValueOrDefault(pid);
 
