@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Tlb;
 using VmLab.Core;
 using VmLab.Core.Memory;
@@ -124,7 +125,11 @@ public sealed class ReferenceCache(int sets, int ways, bool lru)
 /// <summary>A machine composed directly (no host) for kernel-level TLB scenarios.</summary>
 public static class TestMachine
 {
-    public static Machine Create(int cpus, Func<int, ITlb> tlb, bool pcid = true, int pcids = 6, bool checkTlb = false, bool zeroPage = false)
+    public static Machine Create(int cpus, Func<int, ITlb> tlb, bool pcid = true, int pcids = 6, bool checkTlb = false, bool zeroPage = false) =>
+        CreateWithPageTable(cpus, tlb, pcid, pcids, checkTlb, zeroPage).Machine;
+
+    /// <summary>The machine and its page table, for tests that read PTEs as the kernel sees them.</summary>
+    public static (Machine Machine, IPageTable PageTable) CreateWithPageTable(int cpus, Func<int, ITlb> tlb, bool pcid = true, int pcids = 6, bool checkTlb = false, bool zeroPage = false)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(4096);
@@ -132,6 +137,6 @@ public static class TestMachine
         var pageTable = new X86_64PageTable(new X86_64Tables(4, memory, frames, metrics));
         var options = new MachineOptions { Cpus = cpus, Pcid = pcid, Pcids = pcids, CheckTlb = checkTlb };
         IFaultHandler[] handlers = [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
-        return Machine.Create(options, memory, frames, metrics, pageTable, tlb, handlers, new PosixSignals());
+        return (Machine.Create(options, memory, frames, metrics, pageTable, tlb, handlers, new PosixSignals()), pageTable);
     }
 }
