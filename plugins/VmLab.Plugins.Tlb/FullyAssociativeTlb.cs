@@ -49,6 +49,7 @@ public sealed class FullyAssociativeTlbState
     private readonly ulong[] _plru;
     private readonly int _plruLeaves;
     private readonly ulong[] _tags;
+    private readonly ulong[] _vpns;
     private readonly TlbEntry[] _entries;
     private readonly int[] _prev, _next;
     private int _head = Empty, _tail = Empty, _count;
@@ -69,6 +70,7 @@ public sealed class FullyAssociativeTlbState
         _plruLeaves = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_capacity);
         _plru = _policy == FullyAssociativePolicy.Plru ? new ulong[_plruLeaves / 64 + 1] : [];
         _tags = new ulong[_capacity];
+        _vpns = new ulong[_capacity];
         _entries = new TlbEntry[_capacity];
         _prev = new int[_capacity];
         _next = new int[_capacity];
@@ -84,6 +86,7 @@ public sealed class FullyAssociativeTlbState
 
     public int Count => _count;
 
+    /// <summary>Hash key and ASID holder: the low 42 bits of the page number, the page size and the ASID. The full page number is compared too (<c>_vpns</c>): 57-bit addresses have more page-number bits than fit here.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Tag(ulong va, int shift, ushort asid) => ((va >> shift) << 22) | ((ulong)shift << 16) | asid;
 
@@ -95,14 +98,14 @@ public sealed class FullyAssociativeTlbState
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Find(ulong tag)
+    private int Find(ulong tag, ulong vpn)
     {
         int i = Hash(tag) & _indexMask;
         while (true)
         {
             int slot = _index[i];
             if (slot == Empty) return Empty;
-            if (_tags[slot] == tag) return slot;
+            if (_tags[slot] == tag && _vpns[slot] == vpn) return slot;
             i = (i + 1) & _indexMask;
         }
     }
@@ -113,8 +116,8 @@ public sealed class FullyAssociativeTlbState
         int slot;
         if (_sizesPresent == 1UL << 12)
         {
-            slot = Find(Tag(va, 12, asid));
-            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, 12, GlobalAsid));
+            slot = Find(Tag(va, 12, asid), va >> 12);
+            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, 12, GlobalAsid), va >> 12);
         }
         else
         {
@@ -142,8 +145,8 @@ public sealed class FullyAssociativeTlbState
         {
             int shift = System.Numerics.BitOperations.TrailingZeroCount(sizes);
             sizes &= sizes - 1;
-            int slot = Find(Tag(va, shift, asid));
-            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, shift, GlobalAsid));
+            int slot = Find(Tag(va, shift, asid), va >> shift);
+            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, shift, GlobalAsid), va >> shift);
             if (slot != Empty) return slot;
         }
         return Empty;
@@ -153,7 +156,8 @@ public sealed class FullyAssociativeTlbState
     {
         bool global = (entry.Flags & PageFlags.Global) != 0;
         ulong tag = Tag(va, entry.PageShift, global ? GlobalAsid : asid);
-        int slot = Find(tag);
+        ulong vpn = va >> entry.PageShift;
+        int slot = Find(tag, vpn);
         if (slot != Empty)
         {
             _entries[slot] = entry;
@@ -164,6 +168,7 @@ public sealed class FullyAssociativeTlbState
         slot = _freeSlots[--_freeTop];
         if (_plru.Length != 0) PlruTouch(slot);
         _tags[slot] = tag;
+        _vpns[slot] = vpn;
         _entries[slot] = entry;
         _count++;
         PushHead(slot);
@@ -179,11 +184,11 @@ public sealed class FullyAssociativeTlbState
         {
             int shift = System.Numerics.BitOperations.TrailingZeroCount(sizes);
             sizes &= sizes - 1;
-            int slot = Find(Tag(va, shift, asid));
+            int slot = Find(Tag(va, shift, asid), va >> shift);
             if (slot != Empty) Remove(slot);
             if (_globalCount != 0)
             {
-                slot = Find(Tag(va, shift, GlobalAsid));
+                slot = Find(Tag(va, shift, GlobalAsid), va >> shift);
                 if (slot != Empty) Remove(slot);
             }
         }
@@ -253,7 +258,7 @@ public sealed class FullyAssociativeTlbState
     private void Remove(int slot)
     {
         ulong tag = _tags[slot];
-        IndexRemove(tag);
+        IndexRemove(tag, slot);
         Unlink(slot);
         var shift = _entries[slot].PageShift;
         if (--_sizeCounts[shift] == 0) _sizesPresent &= ~(1UL << shift);
@@ -271,10 +276,10 @@ public sealed class FullyAssociativeTlbState
     }
 
     /// <summary>Linear-probing delete with backward shift (no tombstones).</summary>
-    private void IndexRemove(ulong tag)
+    private void IndexRemove(ulong tag, int victim)
     {
         int i = Hash(tag) & _indexMask;
-        while (_tags[_index[i]] != tag) i = (i + 1) & _indexMask;
+        while (_index[i] != victim) i = (i + 1) & _indexMask;
         int hole = i;
         int j = i;
         while (true)

@@ -64,3 +64,24 @@ public sealed class FullyAssociativeTlbTests
         }
     }
 }
+
+public sealed class FullyAssociativeTlbTagTests
+{
+    /// <summary>With 5-level paging user addresses reach 2^56: pages that differ only in high VA bits must not alias.</summary>
+    [Fact]
+    public void PagesDifferingOnlyInHighVirtualAddressBitsDoNotAlias()
+    {
+        var t = new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = 8 });
+        ulong low = 0x0000_1000UL, high = low | (1UL << 54);
+        t.Insert(low, 1, new TlbEntry(5, PageFlags.Present | PageFlags.User));
+        Assert.False(t.TryLookup(high, 1, out _));
+        t.Insert(high, 1, new TlbEntry(6, PageFlags.Present | PageFlags.User));
+        Assert.True(t.TryLookup(low, 1, out var a));
+        Assert.True(t.TryLookup(high, 1, out var b));
+        Assert.Equal(5UL, a.Frame);
+        Assert.Equal(6UL, b.Frame);
+        t.Invalidate(high, 1);
+        Assert.True(t.TryLookup(low, 1, out _));
+        Assert.False(t.TryLookup(high, 1, out _));
+    }
+}
