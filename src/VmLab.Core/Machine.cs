@@ -15,6 +15,10 @@ public sealed record MachineOptions
     public int Cpus { get; init; } = 1;
     /// <summary>Tag TLB entries with the process's PCID/ASID (no flush on context switch); false flushes non-global entries on every switch.</summary>
     public bool Pcid { get; init; } = true;
+    /// <summary>PCIDs per CPU the kernel recycles among address spaces, least recently used first (Linux x86: 6).</summary>
+    public int Pcids { get; init; } = 6;
+    /// <summary>Verify every TLB hit against the current page table and fail the run on a stale one.</summary>
+    public bool CheckTlb { get; init; }
     public CpuState CpuState { get; init; } = CpuState.LinuxDefault;
     /// <summary>Stop the machine on the first oops (Linux panic_on_oops).</summary>
     public bool PanicOnOops { get; init; }
@@ -79,7 +83,7 @@ public sealed class Machine : ISimulation
             tlbs[i] = tlb;
             cpus[i] = CreateEngine(i, tlb, pageTable, kernel, options, metrics);
         }
-        kernel.AttachTlbs(tlbs);
+        kernel.AttachTlbs(tlbs, options);
         return new Machine(options, memory, frames, metrics, kernel, cpus);
     }
 

@@ -328,7 +328,7 @@ public sealed partial class Kernel
                 }
             }
         }
-        FlushTlbAll(parent);
+        FlushTlbMm(parent);
         return child;
     }
 
@@ -399,36 +399,6 @@ public sealed partial class Kernel
         if (p.HandlerFrames.Count == 0) return;
         var (s, wasBlocked) = p.HandlerFrames.Pop();
         p.SetBlocked(s, wasBlocked);
-    }
-
-    // ---- TLB maintenance -----------------------------------------------------------------------------------
-
-    /// <summary>Flushes [start, end) of the process's address space: page by page up to the ceiling, else the whole address space.</summary>
-    public void FlushTlbRange(Process p, ulong start, ulong end)
-    {
-        ulong pages = (end - start) / PageSize;
-        if (pages > FlushCeilingPages)
-        {
-            FlushTlbAll(p);
-            return;
-        }
-        _flushes.Increment();
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
-        {
-            for (ulong a = start; a < end; a += PageSize) _tlbs[cpu].Invalidate(a, p.Asid);
-            if (cpu > 0) _shootdowns.Increment();
-        }
-    }
-
-    /// <summary>Flushes every entry of the process's address space on every CPU (flush_tlb_mm).</summary>
-    public void FlushTlbAll(Process p)
-    {
-        _flushes.Increment();
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
-        {
-            _tlbs[cpu].InvalidateAsid(p.Asid);
-            if (cpu > 0) _shootdowns.Increment();
-        }
     }
 
     public (ulong End, bool GrowsDown) PreviousVma(IProcess process, ulong vmaStart)

@@ -4,6 +4,7 @@ using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
 using VmLab.Core.Memory;
+using VmLab.Core.Mmu;
 
 namespace VmLab.Core.Kernel;
 
@@ -60,6 +61,7 @@ public sealed partial class Kernel : IMemoryManager
         _shootdowns = metrics.Counter(MetricNames.TlbShootdowns);
         _uaccessFixups = metrics.Counter(MetricNames.FaultsUaccessFixup);
         _panics = metrics.Counter("kernel.panics");
+        TlbMaintenance = new TlbMaintenance([], new MachineOptions(), metrics);
     }
 
     public IMetrics Metrics { get; }
@@ -72,7 +74,16 @@ public sealed partial class Kernel : IMemoryManager
     public IReadOnlyCollection<Process> Processes => _processes.Values;
     public IReadOnlyList<KernelEvent> Events => _events;
 
-    internal void AttachTlbs(ITlb[] tlbs) => _tlbs = tlbs;
+    internal void AttachTlbs(ITlb[] tlbs) => AttachTlbs(tlbs, new MachineOptions { Cpus = tlbs.Length });
+
+    internal void AttachTlbs(ITlb[] tlbs, MachineOptions options)
+    {
+        _tlbs = tlbs;
+        TlbMaintenance = new TlbMaintenance(tlbs, options, Metrics);
+    }
+
+    /// <summary>PCIDs, CPU masks, flushes and shootdowns (set when the machine attaches its TLBs).</summary>
+    public TlbMaintenance TlbMaintenance { get; private set; }
 
     public Process? FindProcess(int pid) => _processes.GetValueOrDefault(pid);
 
@@ -337,8 +348,7 @@ public sealed partial class Kernel : IMemoryManager
         foreach (var (address, _) in leaves) UnmapPage(process, address, flush: false);
         UnshareKernelHalf(process.Mm);
         _pageTable.DestroyRoot(process.PageTableRoot);
-        foreach (var tlb in _tlbs) tlb.InvalidateAsid(process.Asid);
-        _flushes.Increment();
+        TlbMaintenance.Release(process);
     }
 
     private void CollectLeaves(Process process, ulong start, ulong end, List<(ulong, PageMapping)> into)
@@ -361,6 +371,7 @@ public sealed partial class Kernel : IMemoryManager
         // A new mapping is made young, as Linux's mk_pte with vm_page_prot (which holds A on x86 and AF on arm64).
         if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present | PageFlags.Accessed, ProtectionKey: key)))
             return false;
+        TlbMaintenance.NotePteChange(p, page, old, new PageMapping(pfn, flags | PageFlags.Present));
         if (pfn != FrameTable.ZeroPage)
         {
             _frames.AddMap(pfn);
@@ -375,7 +386,7 @@ public sealed partial class Kernel : IMemoryManager
         var leaf = _pageTable.Read(process.PageTableRoot, vaddr);
         if (!leaf.IsPresent) throw new InvalidOperationException($"no present page at 0x{vaddr:x} in pid {process.Pid}");
         _pageTable.Write(process.PageTableRoot, vaddr, leaf with { Flags = flags | PageFlags.Present });
-
+        TlbMaintenance.NotePteChange((Process)process, vaddr, leaf, leaf with { Flags = flags | PageFlags.Present });
     }
 
     public void UnmapPage(IProcess process, ulong vaddr) => UnmapPage((Process)process, vaddr, flush: true);
@@ -385,6 +396,7 @@ public sealed partial class Kernel : IMemoryManager
         var leaf = _pageTable.Read(p.PageTableRoot, vaddr);
         if (leaf.IsEmpty) return;
         _pageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty with { PageShift = leaf.PageShift });
+        TlbMaintenance.NotePteChange(p, vaddr, leaf, PageMapping.Empty);
         if (leaf.HoldsFrame) DropMapping(p, leaf.Frame);
         if (flush) FlushTlbPage(p, vaddr);
     }
@@ -397,15 +409,28 @@ public sealed partial class Kernel : IMemoryManager
         _frames.Put(pfn);
     }
 
+    /// <summary>Invalidates one page on every CPU that may hold the address space (<c>flush_tlb_page</c>).</summary>
     public void FlushTlbPage(IProcess process, ulong vaddr)
     {
-        _flushes.Increment();
         _pageTable.InvalidateWalkCaches(process.PageTableRoot, vaddr);
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
-        {
-            _tlbs[cpu].Invalidate(vaddr, process.Asid);
-            if (cpu > 0) _shootdowns.Increment();
-        }
+        TlbMaintenance.FlushPage((Process)process, vaddr);
+    }
+
+    /// <summary>
+    /// Invalidates [<paramref name="start"/>, <paramref name="end"/>) on every CPU that may hold the address space
+    /// (<c>flush_tlb_mm_range</c>: per page up to 33 pages, the whole address space above), as munmap and mprotect do.
+    /// </summary>
+    public void FlushTlbRange(Process process, ulong start, ulong end)
+    {
+        _pageTable.InvalidateWalkCaches(process.PageTableRoot, start);
+        TlbMaintenance.FlushRange(process, start, end);
+    }
+
+    /// <summary>Invalidates every non-global entry of the address space on every CPU that may hold it (<c>flush_tlb_mm</c>).</summary>
+    public void FlushTlbMm(Process process)
+    {
+        _pageTable.InvalidateWalkCaches(process.PageTableRoot, 0);
+        TlbMaintenance.FlushAddressSpace(process);
     }
 
     public PageFlags FlagsFor(in VmaInfo vma, bool writable)

@@ -86,7 +86,11 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
 
         if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
 
-        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames, m.PanicOnOops);
+        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames, m.PanicOnOops)
+        {
+            Pcids = m.Pcids,
+            CheckTlb = m.Checks.Tlb,
+        };
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
         var resolved = new JsonObject
         {
@@ -97,6 +101,8 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             {
                 ["cpus"] = machine.Cpus,
                 ["pcid"] = machine.Pcid,
+                ["pcids"] = machine.Pcids,
+                ["checks"] = new JsonObject { ["tlb"] = machine.CheckTlb },
                 ["smap"] = machine.Smap,
                 ["smep"] = machine.Smep,
                 ["panicOnOops"] = machine.PanicOnOops,

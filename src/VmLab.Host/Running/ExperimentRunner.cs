@@ -152,6 +152,8 @@ public sealed class ExperimentRunner
         {
             Cpus = m.Cpus,
             Pcid = m.Pcid,
+            Pcids = m.Pcids,
+            CheckTlb = m.CheckTlb,
             CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
             PanicOnOops = m.PanicOnOops,
         });
