@@ -47,17 +47,20 @@ public sealed partial class Kernel
             foreach (int s in Geometry.PageShifts)
                 if (s > shift && (offset & ((1UL << s) - 1)) == 0 && offset + (1UL << s) <= bytes) shift = s;
             if (!_pageTable.Write(_initRoot, layout.DirectMapBase + offset, new PageMapping(offset >> 12, flags, (byte)shift)))
-                throw new InvalidOperationException("out of memory while building the direct map");
+                throw TooSmall();
             offset += 1UL << shift;
         }
         if (layout.Mode == KernelHalfMode.Prepopulated)
         {
             for (ulong va = layout.VmallocStart; va < layout.VmallocEnd && va >= layout.VmallocStart; va += 1UL << layout.TopLevelShift)
                 if (!_pageTable.PrepareTopLevel(_initRoot, va))
-                    throw new InvalidOperationException("out of memory while pre-populating the vmalloc range");
+                    throw TooSmall();
         }
         foreach (var p in _processes.Values) ShareKernelHalf(p.Mm);
     }
+
+    private VmLabInputException TooSmall() => new("machine:memory:frames",
+        $"{Memory.FrameCount} frames are too few for the kernel's own page tables (the direct map and, on {Geometry.Architecture}, the pre-populated vmalloc range); give the machine more frames");
 
     /// <summary>Copies the reference table's kernel-half top-level entries into an address space (pgd_alloc).</summary>
     private void ShareKernelHalf(AddressSpace mm)
@@ -80,10 +83,12 @@ public sealed partial class Kernel
     private IEnumerable<ulong> KernelTopLevelSlots()
     {
         ulong step = 1UL << Layout.TopLevelShift;
-        for (ulong va = Geometry.KernelBase; va >= Geometry.KernelBase; va += step)
+        // 32-bit formats end at 4 GiB; 64-bit ones run (sign-extended) to the top of the address space.
+        ulong last = Geometry.VirtualAddressBits < 48 ? (1UL << Geometry.VirtualAddressBits) - 1 : ulong.MaxValue;
+        for (ulong va = Geometry.KernelBase; va <= last; va += step)
         {
             yield return va;
-            if (va > ulong.MaxValue - step) yield break;
+            if (va > last - step) yield break;
         }
     }
 

@@ -297,6 +297,7 @@ public sealed partial class Kernel
         child.Mm.BrkStart = parent.Mm.BrkStart;
         child.Mm.Brk = parent.Mm.Brk;
         child.CopySignalStateFrom(parent, resetHandlers: false);
+        foreach (var (fd, file) in parent.Files) child.Files[fd] = file;
 
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         foreach (var v in parent.Mm.Vmas)

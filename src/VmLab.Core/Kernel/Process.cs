@@ -98,6 +98,8 @@ public sealed class Process : IProcess, ISignalState
     public int ExitCode { get; internal set; }
     /// <summary>A kernel thread: no user address space.</summary>
     public bool IsKernelThread { get; init; }
+    /// <summary>Open file descriptors (shared descriptions after fork).</summary>
+    public Dictionary<int, OpenFile> Files { get; } = [];
     /// <summary>The task was killed by an oops.</summary>
     public bool Oopsed { get; internal set; }
     /// <summary>The task's PKRU register (x86 protection keys): bit 2k disables access, bit 2k+1 writes, for key k.</summary>

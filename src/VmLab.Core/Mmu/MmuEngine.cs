@@ -144,7 +144,10 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void CheckHit(ulong vaddr, in TlbEntry entry)
     {
-        var actual = _pageTable.Read(_root, vaddr);
+        // A global kernel entry belongs to every address space: it is checked against the reference kernel table
+        // (a process whose top level has not synced a vmalloc area yet is still served it, as on real hardware).
+        ulong root = (entry.Flags & PageFlags.Global) != 0 && _kernel.InitRoot != 0 && vaddr >= _kernel.Geometry.KernelBase ? _kernel.InitRoot : _root;
+        var actual = _pageTable.Read(root, vaddr);
         const PageFlags Grants = PageFlags.Writable | PageFlags.User;
         bool stale = !actual.IsPresent
             || actual.Frame != entry.Frame
