@@ -176,6 +176,9 @@ public sealed partial class Kernel : IMemoryManager
         }
         if (!below && !KeyPermits(process, vma, kind))
             return Fail(SignalInfo.SegvPkuErr(address, vma.ProtectionKey));
+        // arm64: an instruction abort needs VM_EXEC on its first fault (no read-style mapping first).
+        if (!below && kind == AccessKind.Fetch && Geometry.ExecCheckedOnFirstFault && (vma.Protection & Protection.Exec) == 0)
+            return Fail(SignalInfo.SegvAccErr(address));
 
         var pte = _pageTable.Read(process.PageTableRoot, address);
         var fault = new PageFault(address, kind, mode, error, process, vma.Info, pte);

@@ -40,6 +40,8 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
     private TPageTable _pageTable;
     private readonly Kernel.Kernel _kernel;
     private readonly MachineOptions _options;
+    private readonly PageTableGeometry _geometry;
+    private readonly bool _topByteIgnore;
     private readonly bool _checkTlb;
 
     private Process? _current;
@@ -59,6 +61,8 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
         _pageTable = pageTable;
         _kernel = kernel;
         _options = options;
+        _geometry = pageTable.Geometry;
+        _topByteIgnore = _geometry.TopByteIgnore;
         _checkTlb = options.CheckTlb;
         _cpu = options.CpuState;
         _cAccesses = metrics.Counter(MetricNames.Accesses);
@@ -89,6 +93,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
             }
 
             ulong address = a.Address;
+            if (_topByteIgnore && a.Mode == AccessMode.User && a.Kind != AccessKind.Fetch) address = _geometry.Untag(address);
             ulong last = address + (a.Size == 0 ? 0UL : a.Size - 1UL);
             if (last < address) last = ulong.MaxValue;
             TranslatePage(address, a.Kind, a.Mode, out _);
@@ -108,6 +113,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
         if (!ReferenceEquals(process, _current)) SwitchTo(process);
         if (!_alive) return default;
         _cpu = _cpu with { Pkru = process.Pkru };
+        if (_topByteIgnore && mode == AccessMode.User && kind != AccessKind.Fetch) vaddr = _geometry.Untag(vaddr);
         bool ok = TranslatePage(vaddr, kind, mode, out ulong paddr);
         Publish();
         return new Translation(ok, paddr);
