@@ -72,7 +72,8 @@ public sealed class Machine : ISimulation
         IPageTable pageTable,
         Func<int, ITlb> tlbFactory,
         IReadOnlyList<IFaultHandler> faultHandlers,
-        ISignalDelivery signals)
+        ISignalDelivery signals,
+        IReadOnlyList<Abstractions.Devices.IDevice>? devices = null)
     {
         var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals) { PanicOnOops = options.PanicOnOops };
         var cpus = new ICpu[options.Cpus];
@@ -84,6 +85,7 @@ public sealed class Machine : ISimulation
             cpus[i] = CreateEngine(i, tlb, pageTable, kernel, options, metrics);
         }
         kernel.AttachTlbs(tlbs, options);
+        if (devices is not null) kernel.AttachDevices(devices);
         return new Machine(options, memory, frames, metrics, kernel, cpus);
     }
 

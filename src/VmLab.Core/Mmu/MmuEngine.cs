@@ -7,7 +7,8 @@ using VmLab.Core.Kernel;
 namespace VmLab.Core.Mmu;
 
 /// <summary>The outcome of translating one access.</summary>
-public readonly record struct Translation(bool Ok, ulong PhysicalAddress);
+/// <summary>The outcome of translating one access; <see cref="Emulated"/> when a trapped device page was emulated instead.</summary>
+public readonly record struct Translation(bool Ok, ulong PhysicalAddress, bool Emulated = false);
 
 /// <summary>One CPU's MMU, as the machine drives it: batches from traces, single accesses from scenarios.</summary>
 public interface ICpu
@@ -49,6 +50,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
     private ulong _root;
     private ushort _asid;
     private bool _alive;
+    private bool _emulated;
     private CpuState _cpu;
 
     private long _accesses, _hits, _misses, _walks, _dropped, _dirtyUpdates, _contextSwitches;
@@ -114,9 +116,10 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
         if (!_alive) return default;
         _cpu = _cpu with { Pkru = process.Pkru };
         if (_topByteIgnore && mode == AccessMode.User && kind != AccessKind.Fetch) vaddr = _geometry.Untag(vaddr);
+        _emulated = false;
         bool ok = TranslatePage(vaddr, kind, mode, out ulong paddr);
         Publish();
-        return new Translation(ok, paddr);
+        return new Translation(ok, paddr, _emulated);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -201,6 +204,11 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
             _kernel.TlbMaintenance.CurrentCpu = Index;
             var outcome = _kernel.HandlePageFault(_current!, vaddr, kind, mode, walk.ErrorCode, _cpu);
             _alive = _current!.Alive;
+            if (outcome == FaultDispatch.Emulated)
+            {
+                _emulated = true;
+                return false;
+            }
             if (outcome != FaultDispatch.Retry || !_alive) return false;
         }
         throw new InvalidOperationException(
