@@ -12,7 +12,8 @@ public sealed class WorkloadsModule : IPluginModule
         registry.AddWorkload<LackeyWorkload, LackeyOptions>(
             "lackey",
             "Valgrind Lackey memory trace (plain, .gz, .xz, .zst): I fetch, L load, S store, M load+store.",
-            c => new LackeyWorkload(c.Options, TracePath(c, c.Options.Path, "traces/ls.lackey.gz"), c.KeyPath + ":options"));
+            c => new LackeyWorkload(c.Options, TracePath(c, c.Options.Path, "traces/ls.lackey.gz"), c.KeyPath + ":options",
+                c.Options.Maps.Length == 0 ? null : c.ResolvePath(c.Options.Maps)));
         registry.AddWorkload<TraceWorkload, ChampSimOptions>(
             "champsim",
             "ChampSim binary trace (input_instr 64 B or cloudsuite_instr 96 B; .xz, .gz): ip fetch, source loads, destination stores.",

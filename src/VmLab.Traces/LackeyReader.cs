@@ -17,6 +17,13 @@ public sealed record LackeyOptions
     [Range(0, 65535)]
     public int Pid { get; init; }
 
+    [Description("The traced process's /proc/PID/maps text: its VMAs replace the implicit address space, so accesses outside them fault. Empty: every address is valid memory.")]
+    [ExistingFile]
+    public string Maps { get; init; } = "";
+
+    [Description("What the maps file's permissions mean: extent (only addresses outside every VMA fault) or recorded (the snapshot's permissions apply, which may refuse accesses made before a later mprotect).")]
+    public MapsProtections MapsProtections { get; init; } = MapsProtections.Extent;
+
     [Description("Records to skip at the start of the trace.")]
     [Range(typeof(long), "0", "9223372036854775807")]
     public long Start { get; init; }
@@ -27,11 +34,22 @@ public sealed record LackeyOptions
 }
 
 /// <summary>The <c>lackey</c> workload: a <see cref="LackeyReader"/> run through <see cref="TraceWorkload"/>, honouring pid, start and limit.</summary>
-public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : ITraceWorkload
+public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath, string? mapsPath = null) : ITraceWorkload
 {
-    public void Run(ISimulation simulation, CancellationToken cancellationToken) =>
+    public void Run(ISimulation simulation, CancellationToken cancellationToken)
+    {
+        Prepare(simulation.Kernel);
+        Stream(simulation, cancellationToken);
+    }
+
+    public void Prepare(IKernelApi kernel)
+    {
+        if (mapsPath is not null) ProcMaps.Apply(kernel, options.Pid, mapsPath, kernel.UserTop, options.MapsProtections);
+    }
+
+    public void Stream(ISimulation simulation, CancellationToken cancellationToken) =>
         new TraceWorkload(() => TraceWorkload.Range(LackeyReader.Open(path, keyPath + ":path", options.Pid), options.Start, options.Limit))
-            .Run(simulation, cancellationToken);
+            .Stream(simulation, cancellationToken);
 
     /// <summary>Parses one line; see <see cref="LackeyReader.TryParse"/>.</summary>
     public static bool TryParse(ReadOnlySpan<byte> line, out char kind, out ulong address, out ushort size, out bool skip) =>

@@ -211,7 +211,9 @@ public sealed class TraceWorkload(Func<TraceReader> open) : ITraceWorkload
         }
     }
 
-    public void Run(ISimulation simulation, CancellationToken cancellationToken)
+    public void Run(ISimulation simulation, CancellationToken cancellationToken) => Stream(simulation, cancellationToken);
+
+    public void Stream(ISimulation simulation, CancellationToken cancellationToken)
     {
         using var reader = open();
         var batch = new MemoryAccess[Math.Max(reader.MaxAccessesPerRecord, simulation.PreferredBatchSize)];

@@ -217,7 +217,9 @@ public sealed class SyntheticWorkload : ITraceWorkload
         });
     }
 
-    public void Run(ISimulation simulation, CancellationToken cancellationToken)
+    public void Run(ISimulation simulation, CancellationToken cancellationToken) => Stream(simulation, cancellationToken);
+
+    public void Stream(ISimulation simulation, CancellationToken cancellationToken)
     {
         var streams = _streams();
         var batch = new MemoryAccess[Math.Max(1, simulation.PreferredBatchSize)];

@@ -53,6 +53,12 @@ public interface IKernelApi
     /// <summary>A new process with an empty address space (as after exec of an empty program); returns its pid.</summary>
     int Spawn();
 
+    /// <summary>A process with a given pid and an empty address space (a trace's process, before its VMAs are mapped); -EEXIST if it exists.</summary>
+    int CreateProcess(int pid);
+
+    /// <summary>One past the highest user address of this machine's address space.</summary>
+    ulong UserTop { get; }
+
     long Mmap(int pid, ulong address, ulong length, Protection protection, MapFlags flags, string? file = null, ulong offset = 0);
     long Munmap(int pid, ulong address, ulong length);
     long Mprotect(int pid, ulong address, ulong length, Protection protection);

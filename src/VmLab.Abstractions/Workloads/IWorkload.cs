@@ -36,6 +36,16 @@ public interface IWorkload
 /// A workload whose whole effect on a run is the sequence of batches it hands to <see cref="ISimulation.Execute"/>,
 /// fixed by its options, the files they name and its seed (a trace reader; not a scenario that drives the kernel).
 /// The host may decode such a workload once and replay the same batches to several runs, as a sweep does when
-/// many cases read the same trace.
+/// many cases read the same trace. Address-space setup (a VMA map) goes in <see cref="Prepare"/>, which every run
+/// gets; <see cref="Stream"/> only hands over batches.
 /// </summary>
-public interface ITraceWorkload : IWorkload;
+public interface ITraceWorkload : IWorkload
+{
+    /// <summary>Sets up what the trace's processes need before any access (e.g. VMAs from a maps file).</summary>
+    void Prepare(IKernelApi kernel)
+    {
+    }
+
+    /// <summary>Hands the trace's accesses over in batches; no system calls.</summary>
+    void Stream(ISimulation simulation, CancellationToken cancellationToken);
+}

@@ -12,6 +12,16 @@ public sealed class KernelApi(Kernel kernel, IReadOnlyList<ICpu> cpus, MetricReg
 
     public int Spawn() => kernel.Spawn().Pid;
 
+    public int CreateProcess(int pid)
+    {
+        if (kernel.FindProcess(pid) is not null) return -Errno.EEXIST;
+        var p = kernel.CreateProcess(pid);
+        p.Mm.BrkStart = p.Mm.Brk = Kernel.BrkBase;
+        return pid;
+    }
+
+    public ulong UserTop => kernel.Geometry.UserTop;
+
     public long Mmap(int pid, ulong address, ulong length, Protection protection, MapFlags flags, string? file = null, ulong offset = 0) =>
         kernel.Mmap(pid, address, length, protection, flags, file, offset);
 

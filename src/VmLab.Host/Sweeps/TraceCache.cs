@@ -115,7 +115,7 @@ public sealed class TraceCache(long budgetBytes)
         private Exception? _failure;
 
         /// <summary>The recording, made by the first caller with its own workload; null when it did not fit.</summary>
-        public Recording? Get(IWorkload workload, int batchSize, CancellationToken cancellationToken)
+        public Recording? Get(ITraceWorkload workload, int batchSize, CancellationToken cancellationToken)
         {
             lock (_gate)
             {
@@ -147,12 +147,12 @@ public sealed class TraceCache(long budgetBytes)
             _ => new InvalidOperationException($"decoding the shared trace failed: {e.Message}", e),
         };
 
-        private Recording? Record(IWorkload workload, int batchSize, CancellationToken cancellationToken)
+        private Recording? Record(ITraceWorkload workload, int batchSize, CancellationToken cancellationToken)
         {
             var recorder = new Recorder(cache, batchSize);
             try
             {
-                workload.Run(recorder, cancellationToken);
+                workload.Stream(recorder, cancellationToken);
                 return recorder.Finish();
             }
             catch (BudgetExceeded)
@@ -248,11 +248,13 @@ public sealed class TraceCache(long budgetBytes)
         {
             try
             {
-                var recording = entry.Get(inner, simulation.PreferredBatchSize, cancellationToken);
+                var trace = (ITraceWorkload)inner;
+                trace.Prepare(simulation.Kernel);
+                var recording = entry.Get(trace, simulation.PreferredBatchSize, cancellationToken);
                 if (recording is null)
                 {
                     Interlocked.Increment(ref entry.Cache._streamed);
-                    inner.Run(simulation, cancellationToken);
+                    trace.Stream(simulation, cancellationToken);
                 }
                 else
                 {
