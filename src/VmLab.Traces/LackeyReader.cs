@@ -38,7 +38,7 @@ public sealed class LackeyWorkload(LackeyOptions options, string path, string ke
 {
     public void Run(ISimulation simulation, CancellationToken cancellationToken)
     {
-        Prepare(simulation.Kernel);
+        if (mapsPath is not null) Prepare(simulation.Kernel);
         Stream(simulation, cancellationToken);
     }
 
