@@ -28,14 +28,21 @@ public sealed record LackeyOptions
 /// <c> M</c> (modify: a load then a store). Lines of valgrind's own output (<c>==pid==</c>) are skipped.
 /// Streamed through a fixed buffer: memory stays bounded whatever the length.
 /// </summary>
-public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : IWorkload
+public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : IReplayableWorkload
 {
     private const int BufferSize = 1 << 16;
+    private const int ReplayBatchSize = 4096;
 
-    public void Run(ISimulation simulation, CancellationToken cancellationToken)
+    public void Run(ISimulation simulation, CancellationToken cancellationToken) =>
+        Stream(simulation.Execute, simulation.PreferredBatchSize, cancellationToken);
+
+    /// <summary>Reads the trace again from the start: the same accesses, in the same batches' order, as <see cref="Run"/>.</summary>
+    public void Replay(AccessBatchSink sink, CancellationToken cancellationToken) => Stream(sink, ReplayBatchSize, cancellationToken);
+
+    private void Stream(AccessBatchSink sink, int batchSize, CancellationToken cancellationToken)
     {
         using var stream = TraceFile.Open(path, keyPath + ":path");
-        var batch = new MemoryAccess[Math.Max(2, simulation.PreferredBatchSize)];
+        var batch = new MemoryAccess[Math.Max(2, batchSize)];
         int count = 0;
         long records = 0;
         long limit = options.Limit == 0 ? long.MaxValue : options.Limit;
@@ -84,7 +91,7 @@ public sealed class LackeyWorkload(LackeyOptions options, string path, string ke
             if (count + 2 > batch.Length)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                simulation.Execute(batch.AsSpan(0, count));
+                sink(batch.AsSpan(0, count));
                 count = 0;
             }
             records++;
@@ -99,7 +106,7 @@ public sealed class LackeyWorkload(LackeyOptions options, string path, string ke
                 batch[count++] = new MemoryAccess(address, pid, size, k, AccessMode.User);
             }
         }
-        if (count > 0) simulation.Execute(batch.AsSpan(0, count));
+        if (count > 0) sink(batch.AsSpan(0, count));
     }
 
     private VmLabInputException Malformed(long lineNumber, ReadOnlySpan<byte> line)

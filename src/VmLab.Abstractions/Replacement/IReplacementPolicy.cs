@@ -3,27 +3,43 @@ namespace VmLab.Abstractions.Replacement;
 /// <summary>What a replacement policy needs the MMU to tell it.</summary>
 public enum ReplacementInput : byte
 {
-    /// <summary>Only mappings coming and going, and the Accessed/Dirty bits it reads itself (cheap).</summary>
+    /// <summary>Only pages coming and going, and the Accessed/Dirty bits it reads itself through <see cref="IReclaimView"/> (cheap).</summary>
     AccessedBits = 0,
-    /// <summary>Every access to a resident page (exact LRU and similar; costs a call per access).</summary>
+    /// <summary>Every access to a resident page, TLB hits included (exact LRU, OPT; costs one call per access).</summary>
     EveryAccess = 1,
 }
 
 /// <summary>What the reclaim path lets a policy see and do with a resident frame.</summary>
 public interface IReclaimView
 {
-    /// <summary>Reads and optionally clears the Accessed bits of every mapping of the frame; true when any was set.</summary>
+    /// <summary>Reads and optionally clears the Accessed bits of every mapping of the frame (x86: no TLB flush); true when any was set.</summary>
     bool TestAndClearAccessed(ulong pfn, bool clear);
+    /// <summary>True when a mapping of the frame is dirty, or the page is dirty against its backing copy.</summary>
     bool IsDirty(ulong pfn);
 }
 
-/// <summary>A page-replacement policy over resident user frames.</summary>
+/// <summary>
+/// A page-replacement policy over the reclaimable user frames of a machine (anonymous pages, swap-cache and
+/// page-cache pages). The kernel tells it which frames are candidates and asks it for victims; the policy never
+/// evicts anything itself. A <paramref name="key"/> names a page's contents across evictions (its swap slot, or its
+/// file page), so policies with history (ARC, CAR, 2Q, LIRS) recognise a page that comes back; 0 is a new page.
+/// </summary>
 public interface IReplacementPolicy
 {
     ReplacementInput Input { get; }
-    void OnResident(ulong pfn);
+
+    /// <summary>The frame became a candidate (first mapped, read in from swap or a file).</summary>
+    void OnResident(ulong pfn, ulong key);
+
+    /// <summary>The frame is no longer a candidate without being evicted (freed by munmap or exit, or skipped by reclaim).</summary>
     void OnReleased(ulong pfn);
+
+    /// <summary>The kernel evicted the frame the policy chose; <paramref name="key"/> is how it will be named if it comes back.</summary>
+    void OnEvicted(ulong pfn, ulong key);
+
+    /// <summary>An access to a resident frame; called only when <see cref="Input"/> is <see cref="ReplacementInput.EveryAccess"/>.</summary>
     void OnAccess(ulong pfn);
-    /// <summary>Chooses a resident frame to evict; false when there is none.</summary>
+
+    /// <summary>Chooses a candidate to evict (it stays a candidate until <see cref="OnEvicted"/> or <see cref="OnReleased"/>); false when there is none.</summary>
     bool TrySelectVictim(IReclaimView view, out ulong pfn);
 }

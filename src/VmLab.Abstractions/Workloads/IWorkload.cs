@@ -31,3 +31,16 @@ public interface IWorkload
 {
     void Run(ISimulation simulation, CancellationToken cancellationToken);
 }
+
+/// <summary>Receives one batch of accesses a workload replays.</summary>
+public delegate void AccessBatchSink(ReadOnlySpan<MemoryAccess> batch);
+
+/// <summary>
+/// A workload whose accesses do not depend on the simulation (a recorded trace): it can be read once in advance,
+/// producing exactly the accesses <see cref="IWorkload.Run"/> will hand over. Offline policies (Belady's OPT) need it.
+/// </summary>
+public interface IReplayableWorkload : IWorkload
+{
+    /// <summary>Hands every access of the workload to <paramref name="sink"/>, in order, in batches, without running anything.</summary>
+    void Replay(AccessBatchSink sink, CancellationToken cancellationToken);
+}

@@ -44,12 +44,18 @@ public sealed class FrameTable : IFrameAllocator
     /// <summary>Page-table frames currently allocated.</summary>
     public long PageTableFrames { get; private set; }
 
+    /// <summary>Direct reclaim: frees one frame when memory is exhausted; false when nothing can be reclaimed.</summary>
+    public Func<bool>? Reclaim { get; set; }
+
     public bool TryAllocate(FrameUse use, out ulong pfn)
     {
-        if (_freeTop == 0)
+        while (_freeTop == 0)
         {
-            pfn = 0;
-            return false;
+            if (Reclaim is null || !Reclaim())
+            {
+                pfn = 0;
+                return false;
+            }
         }
         pfn = _free[--_freeTop];
         _refCount[pfn] = 1;

@@ -7,7 +7,13 @@ namespace VmLab.Host.Config;
 public sealed record Component(PluginInfo Plugin, object Options, string KeyPath);
 
 /// <summary>Machine settings that are not plugins, validated.</summary>
-public sealed record MachineSettings(int Cpus, bool Pcid, bool Smap, bool Smep, long Frames, long SwapSlots, long UserFrames);
+public sealed record MachineSettings(int Cpus, bool Pcid, bool Smap, bool Smep, long Frames, long SwapSlots, long UserFrames)
+{
+    /// <summary>Free frames below which background reclaim starts (0 = only direct reclaim).</summary>
+    public long LowWatermark { get; init; }
+    /// <summary>Free frames background reclaim stops at.</summary>
+    public long HighWatermark { get; init; }
+}
 
 /// <summary>
 /// An immutable, validated experiment: every plugin resolved, every default filled. This is what runs and what is

@@ -124,6 +124,10 @@ public sealed class ExperimentRunner
             Cpus = m.Cpus,
             Pcid = m.Pcid,
             CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
+            UserFrames = m.UserFrames,
+            SwapSlots = m.SwapSlots,
+            LowWatermark = m.LowWatermark,
+            HighWatermark = m.HighWatermark,
         });
         services.AddSingleton(sp => Machine.Create(
             sp.GetRequiredService<MachineOptions>(),
@@ -133,7 +137,8 @@ public sealed class ExperimentRunner
             sp.GetRequiredService<IPageTable>(),
             cpu => (ITlb)Create(experiment.Tlb, sp, experiment, cpu),
             sp.GetRequiredService<IReadOnlyList<IFaultHandler>>(),
-            sp.GetRequiredService<ISignalDelivery>()));
+            sp.GetRequiredService<ISignalDelivery>(),
+            sp.GetService<IReplacementPolicy>()));
         services.AddSingleton(sp => (IWorkload)Create(experiment.Workload, sp, experiment, 0));
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
     }
