@@ -16,6 +16,7 @@ public sealed class ArcPolicy(long frames) : IReplacementPolicy
     private const int T1 = 0, T2 = 1;
     private readonly FrameLists _lists = new(frames, 2);
     private readonly GhostList _b1 = new(), _b2 = new();
+    private readonly bool[] _arriving = new bool[frames];
     private double _p;
     private bool _lastFromB2;
 
@@ -25,6 +26,7 @@ public sealed class ArcPolicy(long frames) : IReplacementPolicy
     public void OnResident(ulong pfn, ulong key)
     {
         int c = Math.Max(1, C + 1);
+        _arriving[pfn] = true; // the faulting access that brought it in is reported next: it is not a hit
         if (_b1.Contains(key))
         {
             _p = Math.Min(c, _p + Math.Max(1.0, (double)_b2.Count / _b1.Count));
@@ -61,7 +63,9 @@ public sealed class ArcPolicy(long frames) : IReplacementPolicy
 
     public void OnAccess(ulong pfn)
     {
-        if (_lists.Contains(pfn)) _lists.MoveToTail(T2, pfn);
+        if (!_lists.Contains(pfn)) return;
+        if (_arriving[pfn]) _arriving[pfn] = false;
+        else _lists.MoveToTail(T2, pfn);
     }
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
@@ -182,12 +186,14 @@ public sealed class TwoQueuePolicy(long frames, TwoQueueOptions options) : IRepl
     private const int A1In = 0, Am = 1;
     private readonly FrameLists _lists = new(frames, 2);
     private readonly GhostList _a1Out = new();
+    private readonly bool[] _arriving = new bool[frames];
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
     private int Resident => _lists.Count(A1In) + _lists.Count(Am);
 
     public void OnResident(ulong pfn, ulong key)
     {
+        _arriving[pfn] = true;
         if (_a1Out.Remove(key)) _lists.MoveToTail(Am, pfn);
         else _lists.MoveToTail(A1In, pfn);
     }
@@ -206,7 +212,9 @@ public sealed class TwoQueuePolicy(long frames, TwoQueueOptions options) : IRepl
 
     public void OnAccess(ulong pfn)
     {
-        if (_lists.ListOf(pfn) == Am) _lists.MoveToTail(Am, pfn);
+        if (_lists.ListOf(pfn) == FrameLists.None) return;
+        if (_arriving[pfn]) _arriving[pfn] = false;
+        else if (_lists.ListOf(pfn) == Am) _lists.MoveToTail(Am, pfn);
     }
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
@@ -242,6 +250,8 @@ public sealed class LirsPolicy(long frames, LirsOptions options) : IReplacementP
         public ulong Key;
         public bool Lir;
         public bool Resident;
+        /// <summary>Just brought in: the faulting access reported next is not a re-reference.</summary>
+        public bool Arriving = true;
         public LinkedListNode<Block>? InS;
         public LinkedListNode<Block>? InQ;
     }
@@ -266,6 +276,7 @@ public sealed class LirsPolicy(long frames, LirsOptions options) : IReplacementP
             // A non-resident HIR page still in S: its reuse distance is short, so it becomes LIR.
             b.Pfn = pfn;
             b.Resident = true;
+            b.Arriving = true;
             _byFrame[pfn] = b;
             ToTopOfS(b);
             MakeLir(b);
@@ -333,6 +344,11 @@ public sealed class LirsPolicy(long frames, LirsOptions options) : IReplacementP
     public void OnAccess(ulong pfn)
     {
         if (pfn >= (ulong)_byFrame.Length || _byFrame[pfn] is not { } b) return;
+        if (b.Arriving)
+        {
+            b.Arriving = false;
+            return;
+        }
         if (b.Lir)
         {
             bool wasBottom = ReferenceEquals(_s.Last, b.InS);

@@ -185,7 +185,7 @@ public sealed partial class Kernel : IReclaimView
             _frames.Put(pfn); // the swap cache's reference was the last: the frame is free
         }
         if (_swap.RefCount(slot) == 0) _swap.Free(slot); // nobody maps it any more (a swap-cache-only page)
-        _policy!.OnEvicted(pfn, slot);
+        _policy!.OnEvicted(pfn, SwapKey(slot));
         return true;
     }
 
@@ -219,6 +219,9 @@ public sealed partial class Kernel : IReclaimView
         _candidates.Remove(pfn);
         _dirtyPages.Remove(pfn);
     }
+
+    /// <summary>The key of an anonymous page out on swap: its slot + 1 (0 means a new page).</summary>
+    private static ulong SwapKey(ulong slot) => slot + 1;
 
     private static ulong FileKey(string file, ulong index)
     {
@@ -383,7 +386,7 @@ public sealed partial class Kernel : IReclaimView
             major = true;
             _swapCache[slot] = pfn; // the allocation reference is the swap cache's
             _swapCacheSlot[pfn] = slot;
-            AddCandidate(pfn, slot);
+            AddCandidate(pfn, SwapKey(slot));
         }
         else
         {
