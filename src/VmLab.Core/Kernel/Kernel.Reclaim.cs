@@ -34,6 +34,8 @@ public sealed partial class Kernel : IReclaimView
     private readonly Dictionary<ulong, ulong> _swapCacheSlot = [];
     /// <summary>Page cache, reversed: frame → (file, page index).</summary>
     private readonly Dictionary<ulong, (string File, ulong Index)> _pageCacheOwner = [];
+    /// <summary>File pages written back by reclaim: what the file holds there now.</summary>
+    private readonly Dictionary<(string File, ulong Index), ulong[]?> _fileContents = [];
     /// <summary>Pages whose contents differ from their backing copy although no PTE says so (a dirty PTE was removed).</summary>
     private readonly HashSet<ulong> _dirtyPages = [];
     /// <summary>Frames the fault being handled works on; reclaim does not take them from under it.</summary>
@@ -154,7 +156,12 @@ public sealed partial class Kernel : IReclaimView
 
         if (isFile)
         {
-            if (dirty) _pageCacheWritebacks.Increment(); // written back to the file first
+            if (dirty)
+            {
+                // Written back to the file first: the file keeps the page's contents.
+                _pageCacheWritebacks.Increment();
+                _fileContents[owner] = SwapDevice.Snapshot(Memory, pfn);
+            }
             else _pageCacheDropped.Increment();
             ForgetPage(pfn);
             UnmapAll(pfn, maps, swapSlot: null);
@@ -201,7 +208,7 @@ public sealed partial class Kernel : IReclaimView
         if (maps is null) return;
         foreach (var (p, va) in maps)
         {
-            var entry = swapSlot is { } s ? new PageMapping(s, PageFlags.Swapped) : PageMapping.Empty;
+            var entry = swapSlot is { } s ? new PageMapping(s, PageFlags.Swapped) : PageMapping.Empty with { PageShift = VirtualAddress.PageShift };
             _pageTable.Write(p.PageTableRoot, va, entry);
             if (swapSlot is not null) _swap.Dup(swapSlot.Value);
             _frames.RemoveMap(pfn);
@@ -357,6 +364,14 @@ public sealed partial class Kernel : IReclaimView
     /// <summary>Pins a frame the fault being handled is about to use (a file page about to be copied).</summary>
     private void PinFile(ulong pfn) => _pinnedFile = pfn;
 
+    /// <summary>Reads a file page that reclaim wrote back into <paramref name="pfn"/>; false when the file still holds its initial bytes there.</summary>
+    private bool TryReadWrittenBack(string file, ulong index, ulong pfn)
+    {
+        if (!_fileContents.TryGetValue((file, index), out var data)) return false;
+        SwapDevice.Restore(data, Memory, pfn);
+        return true;
+    }
+
     /// <summary>Registers a page-cache page as a candidate (not shmem: shmem pages stay resident).</summary>
     private void OnPageCacheInsert(string file, ulong index, ulong pfn, bool shmem)
     {
@@ -477,24 +492,26 @@ public sealed class SwapDevice(long slots)
         InUse--;
     }
 
-    /// <summary>Writes the frame's contents to the slot (a frame that reads as zeros costs nothing).</summary>
-    public void Write(ulong slot, PhysicalMemory memory, ulong pfn)
-    {
-        if (!memory.HasContents(pfn))
-        {
-            _data[slot] = null;
-            return;
-        }
-        var copy = _data.GetValueOrDefault(slot) ?? new ulong[PhysicalMemory.FrameSize / 8];
-        ulong base_ = pfn << PhysicalMemory.FrameShift;
-        for (int i = 0; i < copy.Length; i++) copy[i] = memory.Read64(base_ + (ulong)i * 8);
-        _data[slot] = copy;
-    }
+    /// <summary>Writes the frame's contents to the slot.</summary>
+    public void Write(ulong slot, PhysicalMemory memory, ulong pfn) => _data[slot] = Snapshot(memory, pfn);
 
     /// <summary>Reads the slot's contents into a zeroed frame.</summary>
-    public void Read(ulong slot, PhysicalMemory memory, ulong pfn)
+    public void Read(ulong slot, PhysicalMemory memory, ulong pfn) => Restore(_data.GetValueOrDefault(slot), memory, pfn);
+
+    /// <summary>A copy of a frame's contents; null for a frame that reads as zeros (it costs nothing).</summary>
+    public static ulong[]? Snapshot(PhysicalMemory memory, ulong pfn)
     {
-        if (_data.GetValueOrDefault(slot) is not { } data) return;
+        if (!memory.HasContents(pfn)) return null;
+        var copy = new ulong[PhysicalMemory.FrameSize / 8];
+        ulong base_ = pfn << PhysicalMemory.FrameShift;
+        for (int i = 0; i < copy.Length; i++) copy[i] = memory.Read64(base_ + (ulong)i * 8);
+        return copy;
+    }
+
+    /// <summary>Writes a snapshot back into a zeroed frame.</summary>
+    public static void Restore(ulong[]? data, PhysicalMemory memory, ulong pfn)
+    {
+        if (data is null) return;
         ulong base_ = pfn << PhysicalMemory.FrameShift;
         for (int i = 0; i < data.Length; i++) memory.Write64(base_ + (ulong)i * 8, data[i]);
     }

@@ -58,7 +58,7 @@ public sealed partial class Kernel
         readFromDisk = !f.Shmem;
         ulong start = index * PageSize;
         ulong valid = Math.Min(PageSize, f.Size - start);
-        if (f.Fill != 0)
+        if (!TryReadWrittenBack(file, index, pfn) && f.Fill != 0)
             for (ulong i = 0; i < valid; i++) Memory.WriteByte((pfn << 12) + i, f.Fill);
         _pageCache[(file, index)] = pfn; // the page cache holds the allocation reference
         OnPageCacheInsert(file, index, pfn, f.Shmem);
