@@ -1,3 +1,4 @@
+using VmLab.Abstractions;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions.Replacement;
@@ -11,12 +12,12 @@ namespace VmLab.Plugins.Replacement;
 /// the number of resident candidates. In a kernel the victim is chosen before the faulting page is read, so p adapts
 /// when the page arrives, just after its victim was chosen.
 /// </summary>
-public sealed class ArcPolicy(long frames) : IReplacementPolicy
+public sealed class ArcPolicy(FrameLinks links) : IReplacementPolicy
 {
     private const int T1 = 0, T2 = 1;
-    private readonly FrameLists _lists = new(frames, 2);
+    private readonly FrameLists _lists = new(links, 2);
     private readonly GhostList _b1 = new(), _b2 = new();
-    private readonly bool[] _arriving = new bool[frames];
+    private readonly bool[] _arriving = new bool[links.Count];
     private double _p;
     private bool _lastFromB2;
 
@@ -83,11 +84,11 @@ public sealed class ArcPolicy(long frames) : IReplacementPolicy
 /// second chance and evicting to B2. A page arrives with its reference bit clear (the bit set by the faulting access is
 /// not counted as a reference).
 /// </summary>
-public sealed class CarPolicy(long frames) : IReplacementPolicy
+public sealed class CarPolicy(FrameLinks links) : IReplacementPolicy
 {
     private const int T1 = 0, T2 = 1;
-    private readonly FrameLists _lists = new(frames, 2);
-    private readonly bool[] _fresh = new bool[frames];
+    private readonly FrameLists _lists = new(links, 2);
+    private readonly bool[] _fresh = new bool[links.Count];
     private readonly GhostList _b1 = new(), _b2 = new();
     private double _p;
 
@@ -181,12 +182,12 @@ public sealed record TwoQueueOptions
 /// it to Am's MRU end, hits in A1in do nothing. Reclaim takes A1in's oldest page while A1in is larger than Kin, else
 /// Am's LRU page.
 /// </summary>
-public sealed class TwoQueuePolicy(long frames, TwoQueueOptions options) : IReplacementPolicy
+public sealed class TwoQueuePolicy(FrameLinks links, TwoQueueOptions options) : IReplacementPolicy
 {
     private const int A1In = 0, Am = 1;
-    private readonly FrameLists _lists = new(frames, 2);
+    private readonly FrameLists _lists = new(links, 2);
     private readonly GhostList _a1Out = new();
-    private readonly bool[] _arriving = new bool[frames];
+    private readonly bool[] _arriving = new bool[links.Count];
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
     private int Resident => _lists.Count(A1In) + _lists.Count(Am);

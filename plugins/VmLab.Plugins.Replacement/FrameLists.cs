@@ -1,8 +1,12 @@
+using VmLab.Abstractions;
+
 namespace VmLab.Plugins.Replacement;
 
 /// <summary>
-/// Intrusive doubly-linked lists over frame numbers in flat arrays (like <c>struct page</c>'s <c>lru</c> links): every
-/// frame is on at most one list; moving a frame allocates nothing. List i's sentinel is index <c>frames + i</c>.
+/// Intrusive doubly-linked lists over frame numbers, threaded through the machine's per-frame links
+/// (<see cref="FrameLinks"/>, shared with the buddy allocator's free lists as Linux's <c>struct page</c> shares its
+/// <c>lru</c> field): every frame is on at most one list, moving one allocates nothing, and the only per-frame state
+/// of its own is one byte naming the list. Sentinels live outside the shared arrays, encoded as <c>-(list + 1)</c>.
 /// The head of a list is its oldest end, the tail its newest.
 /// </summary>
 public sealed class FrameLists
@@ -10,20 +14,44 @@ public sealed class FrameLists
     public const byte None = byte.MaxValue;
 
     private readonly int[] _prev, _next;
+    private readonly int[] _headNext, _headPrev;
     private readonly byte[] _list;
     private readonly int[] _count;
-    private readonly int _frames;
+    private readonly long _frames;
 
-    public FrameLists(long frames, int lists)
+    public FrameLists(FrameLinks links, int lists)
     {
-        if (frames > int.MaxValue - lists) throw new ArgumentOutOfRangeException(nameof(frames));
-        _frames = (int)frames;
-        _prev = new int[frames + lists];
-        _next = new int[frames + lists];
-        _list = new byte[frames];
+        _frames = links.Count;
+        _prev = links.Prev;
+        _next = links.Next;
+        _list = new byte[links.Count];
         Array.Fill(_list, None);
         _count = new int[lists];
-        for (int i = 0; i < lists; i++) _prev[_frames + i] = _next[_frames + i] = _frames + i;
+        _headNext = new int[lists];
+        _headPrev = new int[lists];
+        for (int i = 0; i < lists; i++) _headNext[i] = _headPrev[i] = Sentinel(i);
+    }
+
+    /// <summary>Lists over links of their own (for a policy used outside a machine).</summary>
+    public FrameLists(long frames, int lists) : this(new FrameLinks(frames), lists)
+    {
+    }
+
+    private static int Sentinel(int list) => -(list + 1);
+
+    private int NextOf(int i) => i >= 0 ? _next[i] : _headNext[-i - 1];
+    private int PrevOf(int i) => i >= 0 ? _prev[i] : _headPrev[-i - 1];
+
+    private void SetNext(int i, int v)
+    {
+        if (i >= 0) _next[i] = v;
+        else _headNext[-i - 1] = v;
+    }
+
+    private void SetPrev(int i, int v)
+    {
+        if (i >= 0) _prev[i] = v;
+        else _headPrev[-i - 1] = v;
     }
 
     public int Count(int list) => _count[list];
@@ -36,37 +64,30 @@ public sealed class FrameLists
     /// <summary>The oldest frame of the list; false when empty.</summary>
     public bool TryHead(int list, out ulong pfn)
     {
-        int h = _next[_frames + list];
-        pfn = (ulong)h;
-        return h != _frames + list;
-    }
-
-    /// <summary>The frame after <paramref name="pfn"/> towards the tail; false at the tail.</summary>
-    public bool TryNext(ulong pfn, out ulong next)
-    {
-        int n = _next[(int)pfn];
-        next = (ulong)n;
-        return n < _frames;
+        int h = _headNext[list];
+        pfn = h >= 0 ? (ulong)h : 0;
+        return h >= 0;
     }
 
     public void AddTail(int list, ulong pfn)
     {
-        int s = _frames + list, f = (int)pfn, last = _prev[s];
-        _next[last] = f;
+        int s = Sentinel(list), f = (int)pfn, last = PrevOf(s);
+        SetNext(last, f);
         _prev[f] = last;
         _next[f] = s;
-        _prev[s] = f;
+        SetPrev(s, f);
         _list[f] = (byte)list;
         _count[list]++;
     }
 
     public void Remove(ulong pfn)
     {
+        if (pfn >= (ulong)_frames) return;
         int f = (int)pfn;
         byte l = _list[f];
         if (l == None) return;
-        _next[_prev[f]] = _next[f];
-        _prev[_next[f]] = _prev[f];
+        SetNext(_prev[f], _next[f]);
+        SetPrev(_next[f], _prev[f]);
         _list[f] = None;
         _count[l]--;
     }

@@ -1,3 +1,4 @@
+using VmLab.Abstractions;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions.Replacement;
@@ -5,9 +6,9 @@ using VmLab.Abstractions.Replacement;
 namespace VmLab.Plugins.Replacement;
 
 /// <summary>First in, first out: the page resident longest goes, whatever its use. Needs nothing but arrivals.</summary>
-public sealed class FifoPolicy(long frames) : IReplacementPolicy
+public sealed class FifoPolicy(FrameLinks links) : IReplacementPolicy
 {
-    private readonly FrameLists _lists = new(frames, 1);
+    private readonly FrameLists _lists = new(links, 1);
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
     public void OnResident(ulong pfn, ulong key) => _lists.MoveToTail(0, pfn);
@@ -18,9 +19,9 @@ public sealed class FifoPolicy(long frames) : IReplacementPolicy
 }
 
 /// <summary>Exact least-recently-used: sees every access (TLB hits included) and evicts the page unused longest.</summary>
-public sealed class LruPolicy(long frames) : IReplacementPolicy
+public sealed class LruPolicy(FrameLinks links) : IReplacementPolicy
 {
-    private readonly FrameLists _lists = new(frames, 1);
+    private readonly FrameLists _lists = new(links, 1);
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
     public void OnResident(ulong pfn, ulong key) => _lists.MoveToTail(0, pfn);
@@ -85,9 +86,9 @@ public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
 /// CLOCK (second chance): candidates on a circle in arrival order; the hand skips a page whose Accessed bit was set,
 /// clearing it, and takes the first page found with the bit clear. New pages go just behind the hand.
 /// </summary>
-public sealed class ClockPolicy(long frames) : IReplacementPolicy
+public sealed class ClockPolicy(FrameLinks links) : IReplacementPolicy
 {
-    private readonly FrameLists _circle = new(frames, 1);
+    private readonly FrameLists _circle = new(links, 1);
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
     public void OnResident(ulong pfn, ulong key) => _circle.MoveToTail(0, pfn);
@@ -113,9 +114,9 @@ public sealed class ClockPolicy(long frames) : IReplacementPolicy
 /// lowest class present — first (0,0) without changing anything, then (0,1) clearing Accessed bits as it passes, then
 /// again — so a clean unreferenced page goes first and a dirty referenced one last.
 /// </summary>
-public sealed class NruPolicy(long frames) : IReplacementPolicy
+public sealed class NruPolicy(FrameLinks links) : IReplacementPolicy
 {
-    private readonly FrameLists _circle = new(frames, 1);
+    private readonly FrameLists _circle = new(links, 1);
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
     public void OnResident(ulong pfn, ulong key) => _circle.MoveToTail(0, pfn);
@@ -162,10 +163,10 @@ public sealed record WsClockOptions
 /// clean one is taken at once, a dirty one is scheduled for writing and passed. After a full turn the first old dirty
 /// page is taken (its write done), else the oldest page seen. Virtual time counts page-ins.
 /// </summary>
-public sealed class WsClockPolicy(long frames, WsClockOptions options) : IReplacementPolicy
+public sealed class WsClockPolicy(FrameLinks links, WsClockOptions options) : IReplacementPolicy
 {
-    private readonly FrameLists _circle = new(frames, 1);
-    private readonly long[] _lastUse = new long[frames];
+    private readonly FrameLists _circle = new(links, 1);
+    private readonly long[] _lastUse = new long[links.Count];
     private long _now;
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
@@ -214,11 +215,11 @@ public sealed class WsClockPolicy(long frames, WsClockOptions options) : IReplac
 /// is aged into the inactive one whenever the inactive list is the smaller (inactive_is_low with ratio 1), clearing
 /// Accessed bits as it goes.
 /// </summary>
-public sealed class TwoListPolicy(long frames) : IReplacementPolicy
+public sealed class TwoListPolicy(FrameLinks links) : IReplacementPolicy
 {
     private const int Inactive = 0, Active = 1;
-    private readonly FrameLists _lists = new(frames, 2);
-    private readonly bool[] _referenced = new bool[frames];
+    private readonly FrameLists _lists = new(links, 2);
+    private readonly bool[] _referenced = new bool[links.Count];
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
 

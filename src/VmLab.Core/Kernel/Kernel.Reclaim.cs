@@ -164,11 +164,11 @@ public sealed partial class Kernel : IReclaimView
             }
             else _pageCacheDropped.Increment();
             ForgetPage(pfn);
+            _policy!.OnEvicted(pfn, FileKey(owner.File, owner.Index)); // before the frame's links return to the free lists
             UnmapAll(pfn, maps, swapSlot: null);
             _pageCache.Remove(owner);
             _pageCacheOwner.Remove(pfn);
             _frames.Put(pfn); // the page cache's reference was the last: the frame is free
-            _policy!.OnEvicted(pfn, FileKey(owner.File, owner.Index));
             return true;
         }
 
@@ -184,6 +184,7 @@ public sealed partial class Kernel : IReclaimView
             WriteSwap(pfn, slot); // the swap copy is stale: the page is written again to its slot
         }
         ForgetPage(pfn);
+        _policy!.OnEvicted(pfn, SwapKey(slot)); // before the frame's links return to the free lists
         UnmapAll(pfn, maps, slot); // without a swap-cache reference the last mapping's put frees the frame
         if (inSwapCache)
         {
@@ -192,7 +193,6 @@ public sealed partial class Kernel : IReclaimView
             _frames.Put(pfn); // the swap cache's reference was the last: the frame is free
         }
         if (_swap.RefCount(slot) == 0) _swap.Free(slot); // nobody maps it any more (a swap-cache-only page)
-        _policy!.OnEvicted(pfn, SwapKey(slot));
         return true;
     }
 

@@ -113,6 +113,7 @@ public sealed class ExperimentRunner
         services.AddSingleton(_ => new PhysicalMemory(m.Frames));
         services.AddSingleton(sp => new FrameTable(sp.GetRequiredService<PhysicalMemory>(), sp.GetRequiredService<IMetrics>()));
         services.AddSingleton<IFrameAllocator>(sp => sp.GetRequiredService<FrameTable>());
+        services.AddSingleton(sp => sp.GetRequiredService<FrameTable>().Links);
         services.AddSingleton(sp => (IPageTable)Create(experiment.PageTable, sp, experiment, 0));
         services.AddSingleton(sp => (ISignalDelivery)Create(experiment.Signals, sp, experiment, 0));
         services.AddSingleton<IReadOnlyList<IFaultHandler>>(sp =>

@@ -1,3 +1,4 @@
+using VmLab.Abstractions;
 using VmLab.Abstractions.Replacement;
 using VmLab.Plugins.Replacement;
 
@@ -28,7 +29,7 @@ public sealed class PolicyTests
 
     [Fact]
     public void LruLosesTheHotSetToEveryScanLongerThanTheFreeFrames() =>
-        Assert.Equal(30 * 14, Misses(new LruPolicy(FrameCount), HotSetAndScans(), 8));
+        Assert.Equal(30 * 14, Misses(new LruPolicy(new FrameLinks(FrameCount)), HotSetAndScans(), 8));
 
     [Theory]
     [InlineData("arc")]
@@ -38,9 +39,9 @@ public sealed class PolicyTests
     {
         IReplacementPolicy p = name switch
         {
-            "arc" => new ArcPolicy(FrameCount),
+            "arc" => new ArcPolicy(new FrameLinks(FrameCount)),
             // Kout must remember a hot page across one scan's ten evictions to promote it to Am.
-            "2q" => new TwoQueuePolicy(FrameCount, new TwoQueueOptions { KoutPercent = 200 }),
+            "2q" => new TwoQueuePolicy(new FrameLinks(FrameCount), new TwoQueueOptions { KoutPercent = 200 }),
             _ => new LirsPolicy(FrameCount, new LirsOptions()),
         };
         // The optimum is 304 (each distinct page once); allow the warm-up round to cost the hot set once more.
@@ -52,15 +53,15 @@ public sealed class PolicyTests
     public void TwoQWithTheSuggestedKoutForgetsAHotPageBeforeItReturns()
     {
         // Kout = 50% of 8 frames = 4 keys, but ten scan pages are evicted between two rounds: the hot pages never reach Am.
-        Assert.Equal(30 * 14, Misses(new TwoQueuePolicy(FrameCount, new TwoQueueOptions()), HotSetAndScans(), 8));
+        Assert.Equal(30 * 14, Misses(new TwoQueuePolicy(new FrameLinks(FrameCount), new TwoQueueOptions()), HotSetAndScans(), 8));
     }
 
     [Fact]
     public void FifoShowsBeladysAnomaly()
     {
         int[] refs = [1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5];
-        Assert.Equal(9, Misses(new FifoPolicy(FrameCount), refs, 3));
-        Assert.Equal(10, Misses(new FifoPolicy(FrameCount), refs, 4));
+        Assert.Equal(9, Misses(new FifoPolicy(new FrameLinks(FrameCount)), refs, 3));
+        Assert.Equal(10, Misses(new FifoPolicy(new FrameLinks(FrameCount)), refs, 4));
     }
 
     [Fact]
@@ -68,7 +69,7 @@ public sealed class PolicyTests
     {
         // 1,2,3 loaded (all referenced); the scan for 4 clears every bit and comes back to 1, which goes.
         // Then 2 is touched again (bit set) and 5 arrives: the hand passes 2 (second chance) and takes 3.
-        var h = new PolicyHarness(new ClockPolicy(FrameCount), 3);
+        var h = new PolicyHarness(new ClockPolicy(new FrameLinks(FrameCount)), 3);
         h.Run([1, 2, 3, 4, 2, 5]);
         Assert.False(h.IsResident(1));
         Assert.True(h.IsResident(2));
@@ -79,7 +80,7 @@ public sealed class PolicyTests
     [Fact]
     public void NruPrefersACleanUnreferencedPageOverADirtyOne()
     {
-        var h = new PolicyHarness(new NruPolicy(FrameCount), 3);
+        var h = new PolicyHarness(new NruPolicy(new FrameLinks(FrameCount)), 3);
         h.Access(1, write: true);
         h.Access(2, write: false);
         h.Access(3, write: true);
@@ -91,7 +92,7 @@ public sealed class PolicyTests
     [Fact]
     public void TwoListActivatesAPageReferencedTwiceAndEvictsTheOnceReferenced()
     {
-        var h = new PolicyHarness(new TwoListPolicy(FrameCount), 3);
+        var h = new PolicyHarness(new TwoListPolicy(new FrameLinks(FrameCount)), 3);
         h.Run([1, 2, 3]);
         h.Access(4); // every page referenced once: marked and rotated; then the first unreferenced inactive page goes (1)
         Assert.False(h.IsResident(1));
