@@ -119,26 +119,32 @@ public sealed partial class Kernel : IReclaimView
         }
     }
 
-    /// <summary>Evicts one page the policy chooses; false when nothing can be reclaimed.</summary>
+    /// <summary>
+    /// Evicts one page the policy chooses; false when nothing can be reclaimed. A victim that cannot go now (the page
+    /// under the fault being handled, or an anonymous page when no swap slot is left) is withdrawn from the policy
+    /// while it looks further, and offered back afterwards as a fresh candidate.
+    /// </summary>
     private bool ReclaimOne(bool direct)
     {
         if (_policy is null) return false;
-        int tries = _candidates.Count;
-        while (tries-- > 0)
+        List<ulong>? skipped = null;
+        bool reclaimed = false;
+        while (_policy.TrySelectVictim(this, out ulong victim))
         {
-            if (!_policy.TrySelectVictim(this, out ulong victim)) return false;
             if (!_candidates.Contains(victim))
                 throw new InvalidOperationException($"the replacement policy chose frame {victim}, which is not a reclaim candidate");
             if (TryEvict(victim))
             {
                 (direct ? _reclaimDirect : _reclaimKswapd).Increment();
-                return true;
+                reclaimed = true;
+                break;
             }
-            // Not evictable now (pinned by the fault being handled, or no swap slot): it goes back as a fresh candidate.
             _policy.OnReleased(victim);
-            _policy.OnResident(victim, 0);
+            (skipped ??= []).Add(victim);
         }
-        return false;
+        if (skipped is not null)
+            foreach (var v in skipped) _policy.OnResident(v, 0);
+        return reclaimed;
     }
 
     // ---- eviction ----------------------------------------------------------------------------------------
@@ -318,7 +324,8 @@ public sealed partial class Kernel : IReclaimView
             }
         }
         if (leaf.Has(PageFlags.Dirty) && (_swapCacheSlot.ContainsKey(pfn) || _pageCacheOwner.ContainsKey(pfn))) _dirtyPages.Add(pfn);
-        if (_swapCacheSlot.TryGetValue(pfn, out ulong slot) && _frames.MapCount(pfn) == 0 && _swap.RefCount(slot) == 0)
+        // The mapping being removed is still counted in the map count (the caller drops it next).
+        if (_swapCacheSlot.TryGetValue(pfn, out ulong slot) && _frames.MapCount(pfn) <= 1 && _swap.RefCount(slot) == 0)
             DropFromSwapCache(pfn, slot);
         if (_frames.RefCount(pfn) == 1 && _candidates.Contains(pfn))
         {
@@ -358,8 +365,13 @@ public sealed partial class Kernel : IReclaimView
     /// <summary>fork copies a swap entry: one more reference on its slot.</summary>
     private void DupSwapEntry(ulong slot) => _swap.Dup(slot);
 
-    /// <summary>References on a frame as do_wp_page counts them: the swap cache's own reference is not one.</summary>
-    private int MappingRefCount(ulong pfn) => _frames.RefCount(pfn) - (_swapCacheSlot.ContainsKey(pfn) ? 1 : 0);
+    /// <summary>
+    /// References on a frame as do_wp_page counts them: the swap cache's own reference is not one when no swap entry
+    /// still refers to the page's slot (folio_free_swap would succeed); while one does, the page is shared through swap
+    /// and a write must copy it.
+    /// </summary>
+    private int MappingRefCount(ulong pfn) =>
+        _frames.RefCount(pfn) - (_swapCacheSlot.TryGetValue(pfn, out ulong slot) && _swap.RefCount(slot) == 0 ? 1 : 0);
 
     /// <summary>Pins a frame the fault being handled is about to use (a file page about to be copied).</summary>
     private void PinFile(ulong pfn) => _pinnedFile = pfn;
