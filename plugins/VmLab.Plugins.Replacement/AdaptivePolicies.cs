@@ -81,8 +81,8 @@ public sealed class ArcPolicy(FrameLinks links) : IReplacementPolicy
 /// CAR, Clock with Adaptive Replacement (Bansal and Modha, FAST 2004): ARC's adaptation over two CLOCKs whose
 /// reference bits are the pages' Accessed bits. The hand of T1 (recency) runs while |T1| ≥ max(1, p): an unreferenced
 /// page is evicted to B1, a referenced one moves to T2's tail; otherwise T2's hand runs, giving referenced pages a
-/// second chance and evicting to B2. A page arrives with its reference bit clear (the bit set by the faulting access is
-/// not counted as a reference).
+/// second chance and evicting to B2. A page arrives with its reference bit clear: the Accessed bit its faulting access
+/// set is not a reference (the page is passed over once instead, see <see cref="Judge"/>).
 /// </summary>
 public sealed class CarPolicy(FrameLinks links) : IReplacementPolicy
 {
@@ -131,15 +131,23 @@ public sealed class CarPolicy(FrameLinks links) : IReplacementPolicy
 
     public void OnAccess(ulong pfn) { }
 
-    private bool Referenced(IReclaimView view, ulong pfn)
+    /// <summary>What the hand does with the page under it.</summary>
+    private enum Verdict { Evict, Promote, Rotate }
+
+    /// <summary>
+    /// A page's reference bit is its Accessed bits, tested and cleared. The bit the faulting access itself set is not a
+    /// reference: a page seen for the first time with the bit set is only passed over (it goes back behind the hand
+    /// of its own clock with the bit cleared), and is judged on the next turn.
+    /// </summary>
+    private Verdict Judge(IReclaimView view, ulong pfn)
     {
-        bool a = view.TestAndClearAccessed(pfn, clear: true);
+        bool referenced = view.TestAndClearAccessed(pfn, clear: true);
         if (_fresh[pfn])
         {
             _fresh[pfn] = false;
-            return false;
+            return referenced ? Verdict.Rotate : Verdict.Evict;
         }
-        return a;
+        return referenced ? Verdict.Promote : Verdict.Evict;
     }
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
@@ -151,12 +159,16 @@ public sealed class CarPolicy(FrameLinks links) : IReplacementPolicy
             if (t1 > 0 && (t1 >= Math.Max(1.0, _p) || _lists.Count(T2) == 0))
             {
                 _lists.TryHead(T1, out pfn);
-                if (!Referenced(view, pfn)) return true;
-                _lists.MoveToTail(T2, pfn);
+                switch (Judge(view, pfn))
+                {
+                    case Verdict.Evict: return true;
+                    case Verdict.Promote: _lists.MoveToTail(T2, pfn); break;
+                    default: _lists.MoveToTail(T1, pfn); break;
+                }
             }
             else if (_lists.TryHead(T2, out pfn))
             {
-                if (!Referenced(view, pfn)) return true;
+                if (Judge(view, pfn) == Verdict.Evict) return true;
                 _lists.MoveToTail(T2, pfn);
             }
             else return false;

@@ -112,4 +112,18 @@ public sealed class PolicyTests
         Assert.Equal(a, b);
         Assert.NotEqual(a, c);
     }
+
+    [Fact]
+    public void CarPromotesAPageReferencedAfterItArrivedAndEvictsOneThatWasNot()
+    {
+        var h = new PolicyHarness(new CarPolicy(new FrameLinks(FrameCount)), 3);
+        h.Run([1, 2, 3]);
+        h.Access(4); // the Accessed bits of the faulting accesses are not references: each page is passed once, then 1 goes
+        Assert.False(h.IsResident(1));
+        h.Access(2); // a real reference
+        h.Access(5); // the hand promotes 2 to T2 and evicts 3, unreferenced since it was passed
+        Assert.True(h.IsResident(2));
+        Assert.False(h.IsResident(3));
+        Assert.True(h.IsResident(4) && h.IsResident(5));
+    }
 }
