@@ -34,7 +34,10 @@ public interface IReplacementPolicy
     /// <summary>The frame is no longer a candidate without being evicted (freed by munmap or exit, or skipped by reclaim).</summary>
     void OnReleased(ulong pfn);
 
-    /// <summary>The kernel evicted the frame the policy chose; <paramref name="key"/> is how it will be named if it comes back.</summary>
+    /// <summary>
+    /// The kernel is evicting the frame the policy chose; <paramref name="key"/> is how it will be named if it comes back.
+    /// Called while the frame is still allocated: its <see cref="FrameLinks"/> go back to the free lists right after.
+    /// </summary>
     void OnEvicted(ulong pfn, ulong key);
 
     /// <summary>An access to a resident frame; called only when <see cref="Input"/> is <see cref="ReplacementInput.EveryAccess"/>.</summary>

@@ -69,7 +69,7 @@ public sealed partial class Kernel : IReclaimView
         _pageCacheDropped = m.Counter("pagecache.dropped");
         _pageCacheWritebacks = m.Counter("pagecache.writebacks");
         _swapSlotsPeak = m.Counter("swap.slots_peak");
-        _swapSlotsUsed = m.Counter("swap.slots_used");
+        _swapSlotsUsed = m.Counter("swap.slots_allocated");
         if (policy is not null) _frames.Reclaim = () => ReclaimOne(direct: true);
     }
 
