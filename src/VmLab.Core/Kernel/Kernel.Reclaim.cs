@@ -433,7 +433,12 @@ public sealed partial class Kernel : IReclaimView
                 return FaultResult.OutOfMemory;
             }
             Memory.Copy(pfn, copy);
-            if (!MapPage(p, fault.Address, copy, FlagsFor(fault.Vma, writable: true) | PageFlags.Dirty)) return FaultResult.OutOfMemory;
+            if (!MapPage(p, fault.Address, copy, FlagsFor(fault.Vma, writable: true) | PageFlags.Dirty))
+            {
+                _frames.Put(copy);
+                _swap.Dup(slot); // the PTE still holds the swap entry
+                return FaultResult.OutOfMemory;
+            }
             return major ? FaultResult.Major : FaultResult.Minor;
         }
 
@@ -443,6 +448,7 @@ public sealed partial class Kernel : IReclaimView
         if (!MapPage(p, fault.Address, pfn, flags))
         {
             _frames.Put(pfn);
+            _swap.Dup(slot); // the PTE still holds the swap entry
             return FaultResult.OutOfMemory;
         }
         if (fault.IsWrite) DropFromSwapCache(pfn, slot); // written: the swap copy is stale and freed
