@@ -373,6 +373,9 @@ public sealed partial class Kernel : IReclaimView
     private int MappingRefCount(ulong pfn) =>
         _frames.RefCount(pfn) - (_swapCacheSlot.TryGetValue(pfn, out ulong slot) && _swap.RefCount(slot) == 0 ? 1 : 0);
 
+    /// <summary>The fault is over: reclaim may take the frames it used again.</summary>
+    private void UnpinFaultPages() => _pinnedFault = _pinnedFile = NoFrame;
+
     /// <summary>Pins a frame the fault being handled is about to use (a file page about to be copied).</summary>
     private void PinFile(ulong pfn) => _pinnedFile = pfn;
 

@@ -101,7 +101,11 @@ public sealed partial class Kernel : IMemoryManager
 
     /// <summary>Handles one page-fault exception raised by the MMU for <paramref name="process"/>.</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error)
-        => HandlePageFault(process, address, kind, mode, error, exception: true);
+    {
+        var dispatch = HandlePageFault(process, address, kind, mode, error, exception: true);
+        UnpinFaultPages();
+        return dispatch;
+    }
 
     /// <summary>
     /// The fault path. <paramref name="exception"/> is false for faults the kernel takes on a process's behalf
