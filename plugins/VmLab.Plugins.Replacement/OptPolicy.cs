@@ -6,7 +6,7 @@ namespace VmLab.Plugins.Replacement;
 
 /// <summary>
 /// Belady's OPT (MIN): evicts the page whose next use lies furthest in the future (never used again first). It reads
-/// the whole workload once in advance (<see cref="IReplayableWorkload"/>), numbering every page an access touches as the
+/// the whole workload once in advance (an <see cref="IReplayableWorkload"/> run against a recorder), numbering every page an access touches as the
 /// MMU does (one per page, a modify as a read then a write), and computes for each position the position of the next
 /// access to the same page. It then counts the accesses the MMU reports (every access, TLB hits included), so it knows
 /// at each fault where in the stream the machine is. This assumes every access completes (no access ends in a signal).
@@ -36,10 +36,14 @@ public sealed class OptPolicy : IReplacementPolicy
     /// <summary>Position → position of the next access to the same (pid, page), or <see cref="Never"/>.</summary>
     private int[] Future => _next ??= BuildFuture(_workload);
 
-    private static int[] BuildFuture(IReplayableWorkload workload)
+    /// <summary>Receives the workload's batches when it is read in advance; it has no kernel to offer and checks nothing.</summary>
+    private sealed class Recorder(List<(int Pid, ulong Page)> pages) : ISimulation
     {
-        var pages = new List<(int Pid, ulong Page)>();
-        workload.Replay(batch =>
+        public int PreferredBatchSize => 4096;
+        public IKernelApi Kernel => throw new InvalidOperationException("a workload read in advance by opt cannot make system calls");
+        public void Report(in Expectation expectation) => throw new InvalidOperationException("a workload read in advance by opt cannot check expectations");
+
+        public void Execute(ReadOnlySpan<MemoryAccess> batch)
         {
             foreach (var a in batch)
             {
@@ -53,7 +57,13 @@ public sealed class OptPolicy : IReplacementPolicy
                     if (p == lastPage) break;
                 }
             }
-        }, CancellationToken.None);
+        }
+    }
+
+    private static int[] BuildFuture(IReplayableWorkload workload)
+    {
+        var pages = new List<(int Pid, ulong Page)>();
+        workload.Run(new Recorder(pages), CancellationToken.None);
         if (pages.Count >= Never) throw new InvalidOperationException($"opt supports up to {Never - 1} page accesses");
         var next = new int[pages.Count];
         var seen = new Dictionary<(int, ulong), int>();

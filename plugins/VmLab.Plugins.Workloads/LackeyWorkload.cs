@@ -31,18 +31,11 @@ public sealed record LackeyOptions
 public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath) : IReplayableWorkload
 {
     private const int BufferSize = 1 << 16;
-    private const int ReplayBatchSize = 4096;
 
-    public void Run(ISimulation simulation, CancellationToken cancellationToken) =>
-        Stream(simulation.Execute, simulation.PreferredBatchSize, cancellationToken);
-
-    /// <summary>Reads the trace again from the start: the same accesses, in the same batches' order, as <see cref="Run"/>.</summary>
-    public void Replay(AccessBatchSink sink, CancellationToken cancellationToken) => Stream(sink, ReplayBatchSize, cancellationToken);
-
-    private void Stream(AccessBatchSink sink, int batchSize, CancellationToken cancellationToken)
+    public void Run(ISimulation simulation, CancellationToken cancellationToken)
     {
         using var stream = TraceFile.Open(path, keyPath + ":path");
-        var batch = new MemoryAccess[Math.Max(2, batchSize)];
+        var batch = new MemoryAccess[Math.Max(2, simulation.PreferredBatchSize)];
         int count = 0;
         long records = 0;
         long limit = options.Limit == 0 ? long.MaxValue : options.Limit;
@@ -91,7 +84,7 @@ public sealed class LackeyWorkload(LackeyOptions options, string path, string ke
             if (count + 2 > batch.Length)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                sink(batch.AsSpan(0, count));
+                simulation.Execute(batch.AsSpan(0, count));
                 count = 0;
             }
             records++;
@@ -106,7 +99,7 @@ public sealed class LackeyWorkload(LackeyOptions options, string path, string ke
                 batch[count++] = new MemoryAccess(address, pid, size, k, AccessMode.User);
             }
         }
-        if (count > 0) sink(batch.AsSpan(0, count));
+        if (count > 0) simulation.Execute(batch.AsSpan(0, count));
     }
 
     private VmLabInputException Malformed(long lineNumber, ReadOnlySpan<byte> line)

@@ -32,15 +32,10 @@ public interface IWorkload
     void Run(ISimulation simulation, CancellationToken cancellationToken);
 }
 
-/// <summary>Receives one batch of accesses a workload replays.</summary>
-public delegate void AccessBatchSink(ReadOnlySpan<MemoryAccess> batch);
-
 /// <summary>
-/// A workload whose accesses do not depend on the simulation (a recorded trace): it can be read once in advance,
-/// producing exactly the accesses <see cref="IWorkload.Run"/> will hand over. Offline policies (Belady's OPT) need it.
+/// A workload whose whole effect on a run is the sequence of batches it hands to <see cref="ISimulation.Execute"/>,
+/// fixed by its options and the files they name (a trace reader; not a scenario, whose accesses depend on what the
+/// kernel did). Running it again against any simulation yields the same accesses, so it can be read in advance:
+/// offline policies (Belady's OPT) do.
 /// </summary>
-public interface IReplayableWorkload : IWorkload
-{
-    /// <summary>Hands every access of the workload to <paramref name="sink"/>, in order, in batches, without running anything.</summary>
-    void Replay(AccessBatchSink sink, CancellationToken cancellationToken);
-}
+public interface IReplayableWorkload : IWorkload;
