@@ -21,6 +21,10 @@ public sealed class FaultsModule : IPluginModule
             "stack-growth",
             "Grows a grows-down (stack) VMA on a fault below it, keeping the guard gap and RLIMIT_STACK.",
             c => new StackGrowthHandler(c.Options, c.Metrics));
+        registry.AddFaultHandler<VmallocSyncHandler, NoOptions>(
+            "vmalloc-sync",
+            "Kernel faults in the vmalloc range: copy the top-level entry from the reference kernel table (x86-32 lazy sync).",
+            c => new VmallocSyncHandler(c.Options, c.Metrics));
         registry.AddFaultHandler<FileHandler, NoOptions>(
             "file",
             "File mappings through the page cache: major fault on first read from the file, SIGBUS past the last page.",

@@ -22,6 +22,8 @@ public sealed class ArcPolicy(FrameLinks links) : IReplacementPolicy
     private bool _lastFromB2;
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
     private int C => _lists.Count(T1) + _lists.Count(T2);
 
     public void OnResident(ulong pfn, ulong key)
@@ -93,6 +95,8 @@ public sealed class CarPolicy(FrameLinks links) : IReplacementPolicy
     private double _p;
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
     private int C => _lists.Count(T1) + _lists.Count(T2);
 
     public void OnResident(ulong pfn, ulong key)
@@ -202,6 +206,8 @@ public sealed class TwoQueuePolicy(FrameLinks links, TwoQueueOptions options) : 
     private readonly bool[] _arriving = new bool[links.Count];
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
     private int Resident => _lists.Count(A1In) + _lists.Count(Am);
 
     public void OnResident(ulong pfn, ulong key)
@@ -278,6 +284,8 @@ public sealed class LirsPolicy(long frames, LirsOptions options) : IReplacementP
     private int _resident, _lir;
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
 
     private int LirTarget => Math.Max(1, _resident - Math.Max(1, _resident * options.HirPercent / 100));
 

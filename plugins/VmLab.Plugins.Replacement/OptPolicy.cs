@@ -6,7 +6,7 @@ namespace VmLab.Plugins.Replacement;
 
 /// <summary>
 /// Belady's OPT (MIN): evicts the page whose next use lies furthest in the future (never used again first). It reads
-/// the whole workload once in advance (an <see cref="IReplayableWorkload"/> run against a recorder), numbering every page an access touches as the
+/// the whole workload once in advance (an <see cref="ITraceWorkload"/> run against a recorder), numbering every page an access touches as the
 /// MMU does (one per page, a modify as a read then a write), and computes for each position the position of the next
 /// access to the same page. It then counts the accesses the MMU reports (every access, TLB hits included), so it knows
 /// at each fault where in the stream the machine is. This assumes every access completes (no access ends in a signal).
@@ -14,7 +14,7 @@ namespace VmLab.Plugins.Replacement;
 public sealed class OptPolicy : IReplacementPolicy
 {
     private const int Never = int.MaxValue;
-    private readonly IReplayableWorkload _workload;
+    private readonly ITraceWorkload _workload;
     private readonly int[] _nextUse;
     private readonly ulong[] _members;
     private readonly int[] _index;
@@ -22,7 +22,7 @@ public sealed class OptPolicy : IReplacementPolicy
     private int[]? _next;
     private long _position;
 
-    public OptPolicy(long frames, IReplayableWorkload workload)
+    public OptPolicy(long frames, ITraceWorkload workload)
     {
         _workload = workload;
         _nextUse = new int[frames];
@@ -32,6 +32,8 @@ public sealed class OptPolicy : IReplacementPolicy
     }
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
 
     /// <summary>Position → position of the next access to the same (pid, page), or <see cref="Never"/>.</summary>
     private int[] Future => _next ??= BuildFuture(_workload);
@@ -60,7 +62,7 @@ public sealed class OptPolicy : IReplacementPolicy
         }
     }
 
-    private static int[] BuildFuture(IReplayableWorkload workload)
+    private static int[] BuildFuture(ITraceWorkload workload)
     {
         var pages = new List<(int Pid, ulong Page)>();
         workload.Run(new Recorder(pages), CancellationToken.None);

@@ -53,10 +53,10 @@ public sealed class ReplacementModule : IPluginModule
     private static FrameLinks Links(ComponentContext c) =>
         c.Services.GetService(typeof(FrameLinks)) as FrameLinks ?? new FrameLinks(c.Memory.FrameCount);
 
-    private static IReplayableWorkload ReplayableWorkload(ComponentContext c)
+    private static ITraceWorkload ReplayableWorkload(ComponentContext c)
     {
         var workload = c.Services.GetService(typeof(IWorkload));
-        if (workload is IReplayableWorkload replayable) return replayable;
+        if (workload is ITraceWorkload replayable) return replayable;
         string what = workload is null ? "no workload" : $"the workload ({workload.GetType().Name})";
         throw new VmLabInputException($"{c.KeyPath}:plugin",
             $"opt (Belady) needs the whole access stream in advance, but {what} configured at workload:plugin cannot be read twice " +

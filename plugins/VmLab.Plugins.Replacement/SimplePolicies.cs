@@ -11,6 +11,8 @@ public sealed class FifoPolicy(FrameLinks links) : IReplacementPolicy
     private readonly FrameLists _lists = new(links, 1);
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
     public void OnResident(ulong pfn, ulong key) => _lists.MoveToTail(0, pfn);
     public void OnReleased(ulong pfn) => _lists.Remove(pfn);
     public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
@@ -24,6 +26,8 @@ public sealed class LruPolicy(FrameLinks links) : IReplacementPolicy
     private readonly FrameLists _lists = new(links, 1);
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
     public void OnResident(ulong pfn, ulong key) => _lists.MoveToTail(0, pfn);
     public void OnReleased(ulong pfn) => _lists.Remove(pfn);
     public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
@@ -52,6 +56,8 @@ public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
     }
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
 
     public void OnResident(ulong pfn, ulong key)
     {
@@ -91,6 +97,8 @@ public sealed class ClockPolicy(FrameLinks links) : IReplacementPolicy
     private readonly FrameLists _circle = new(links, 1);
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
     public void OnResident(ulong pfn, ulong key) => _circle.MoveToTail(0, pfn);
     public void OnReleased(ulong pfn) => _circle.Remove(pfn);
     public void OnEvicted(ulong pfn, ulong key) => _circle.Remove(pfn);
@@ -119,6 +127,8 @@ public sealed class NruPolicy(FrameLinks links) : IReplacementPolicy
     private readonly FrameLists _circle = new(links, 1);
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
     public void OnResident(ulong pfn, ulong key) => _circle.MoveToTail(0, pfn);
     public void OnReleased(ulong pfn) => _circle.Remove(pfn);
     public void OnEvicted(ulong pfn, ulong key) => _circle.Remove(pfn);
@@ -171,6 +181,8 @@ public sealed class WsClockPolicy(FrameLinks links, WsClockOptions options) : IR
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
 
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+
     public void OnResident(ulong pfn, ulong key)
     {
         _now++;
@@ -222,6 +234,8 @@ public sealed class TwoListPolicy(FrameLinks links) : IReplacementPolicy
     private readonly bool[] _referenced = new bool[links.Count];
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
 
     public void OnResident(ulong pfn, ulong key)
     {

@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -71,7 +71,7 @@ public sealed class ScenarioParser
     {
         var t = c.Peek;
         string name = c.Name("a new process name");
-        if (_tasks.Contains(name) || Verbs.Contains(name) || name is "process" or "file" or "expect" or "reset" or "metric")
+        if (_tasks.Contains(name) || Verbs.Contains(name) || name is "process" or "kthread" or "file" or "expect" or "reset" or "metric" or "machine")
             throw c.Error($"'{name}' is already used; choose another process name", t);
         _tasks.Add(name);
         return name;
@@ -105,6 +105,13 @@ public sealed class ScenarioParser
                 c.End();
                 return new ProcessStep(line, name, cpu);
             }
+            case "kthread":
+            {
+                string name = NewTask(c);
+                int cpu = c.TryTake("cpu") ? (int)c.Number("a CPU number") : 0;
+                c.End();
+                return new KthreadStep(line, name, cpu);
+            }
             case "expect":
                 return Expect(c, line, source);
             case "reset":
@@ -116,7 +123,7 @@ public sealed class ScenarioParser
         {
             if (TokenCursor.IsName(first.Text) && c.Peek is { } v && Verbs.Contains(v.Text))
                 throw c.Error($"unknown process '{first.Text}': declare it with 'process {first.Text}' first", first);
-            throw c.Error($"unknown statement '{first.Text}'; a statement is 'file', 'process', 'expect', 'reset', or '<process> <verb> ...' with a verb of: {string.Join(", ", Verbs)}", first);
+            throw c.Error($"unknown statement '{first.Text}'; a statement is 'file', 'process', 'kthread', 'expect', 'reset', or '<process> <verb> ...' with a verb of: {string.Join(", ", Verbs)}", first);
         }
         string task = first.Text;
         var verb = c.Next("a verb");
@@ -139,6 +146,16 @@ public sealed class ScenarioParser
             "block" => new MaskStep(line, task, c.Signal(), Block: true),
             "unblock" => new MaskStep(line, task, c.Signal(), Block: false),
             "kill" => new KillStep(line, task, KnownTask(c, "a target process name"), c.Signal()),
+            "kmalloc" => KernelAlloc(c, line, task, vmalloc: false),
+            "vmalloc" => KernelAlloc(c, line, task, vmalloc: true),
+            "kread" => KernelAccess(c, line, task, AccessKind.Read),
+            "kwrite" => KernelAccess(c, line, task, AccessKind.Write),
+            "kfetch" => KernelAccess(c, line, task, AccessKind.Fetch),
+            "get_user" => UserCopy(c, line, task, put: false),
+            "put_user" => UserCopy(c, line, task, put: true),
+            "open" => Open(c, line, task),
+            "pipe" => new PipeStep(line, task, NewFd(c), NewFd(c)),
+            "syscall" => Syscall(c, line, task),
             "read" => Access(c, line, task, AccessKind.Read),
             "write" => Access(c, line, task, AccessKind.Write),
             "fetch" => Access(c, line, task, AccessKind.Fetch),
@@ -216,6 +233,79 @@ public sealed class ScenarioParser
             "deny-access" => new PkruStep(line, task, (int)key, true, false),
             _ => throw c.Error($"expected allow, deny-write or deny-access, got '{r.Text}'", r),
         };
+    }
+
+    private readonly HashSet<string> _fds = new(StringComparer.Ordinal);
+
+    private string NewFd(TokenCursor c)
+    {
+        string name = c.Name("a descriptor name");
+        _fds.Add(name);
+        return name;
+    }
+
+    private Step KernelAlloc(TokenCursor c, int line, string task, bool vmalloc)
+    {
+        string region = c.Name("a region name");
+        ulong length = c.Size("a length");
+        _regions.Add(region);
+        return new KernelAllocStep(line, task, region, length, vmalloc);
+    }
+
+    private Step KernelAccess(TokenCursor c, int line, string task, AccessKind kind)
+    {
+        var address = c.Address(RegionKnown);
+        var valueToken = c.Peek;
+        ulong v = kind == AccessKind.Write ? (ulong)c.Number("the value to write") : 0;
+        int size = AccessSize(c);
+        if (size < 8 && (v >> (8 * size)) != 0) throw c.Error($"the value 0x{v:x} does not fit in {size} byte(s); add 'size N'", valueToken);
+        return new KernelAccessStep(line, task, kind, address, size, v);
+    }
+
+    private Step UserCopy(TokenCursor c, int line, string task, bool put)
+    {
+        var address = c.Address(RegionKnown);
+        var valueToken = c.Peek;
+        ulong v = put ? (ulong)c.Number("the value to store") : 0;
+        int size = AccessSize(c);
+        if (size < 8 && (v >> (8 * size)) != 0) throw c.Error($"the value 0x{v:x} does not fit in {size} byte(s); add 'size N'", valueToken);
+        return new UserCopyStep(line, task, put, address, size, v);
+    }
+
+    private static int AccessSize(TokenCursor c)
+    {
+        if (!c.TryTake("size")) return 1;
+        var t = c.Peek;
+        long size = c.Number("an access size");
+        if (size is not (1 or 2 or 4 or 8)) throw c.Error("an access size is 1, 2, 4 or 8 bytes", t);
+        return (int)size;
+    }
+
+    private Step Open(TokenCursor c, int line, string task)
+    {
+        string fd = NewFd(c);
+        var what = c.Next("zero, null or file NAME");
+        string target = what.Text switch
+        {
+            "zero" => "zero",
+            "null" => "null",
+            "file" => c.Name("a file name"),
+            _ => throw c.Error($"expected zero (/dev/zero), null (/dev/null) or file NAME, got '{what.Text}'", what),
+        };
+        if (what.Text == "file" && !_files.Contains(target)) throw c.Error($"unknown file '{target}': declare it with 'file {target} <size>' first");
+        return new OpenStep(line, task, fd, target);
+    }
+
+    private Step Syscall(TokenCursor c, int line, string task)
+    {
+        var call = c.Next("read or write");
+        if (call.Text is not ("read" or "write")) throw c.Error($"expected the system call read or write, got '{call.Text}'", call);
+        var fdToken = c.Peek;
+        string fd = c.Name("a descriptor name");
+        if (!_fds.Contains(fd)) throw c.Error($"unknown descriptor '{fd}': open it (or make a pipe) first", fdToken);
+        var buffer = c.Address(RegionKnown);
+        ulong count = (ulong)c.Number("a byte count");
+        return new SyscallStep(line, task, call.Text == "write", fd, buffer, count);
     }
 
     private Step Madvise(TokenCursor c, int line, string task)
@@ -310,6 +400,14 @@ public sealed class ScenarioParser
     {
         string text = source[(source.IndexOf("expect", StringComparison.Ordinal) + "expect".Length)..].Split('#')[0].Trim();
         var t = c.Peek ?? throw c.Error("expect what? e.g. 'expect p minflt == 1000', 'expect metric faults.cow_copy == 10', 'expect p signal SIGSEGV code SEGV_MAPERR addr 0x10'");
+        if (t.Text == "machine")
+        {
+            c.Next("machine");
+            var state = c.Next("panicked or running");
+            if (state.Text is not ("panicked" or "running")) throw c.Error($"expected panicked or running, got '{state.Text}'", state);
+            c.End();
+            return new ExpectMachine(line, text, state.Text == "panicked");
+        }
         if (t.Text == "metric")
         {
             c.Next("metric");

@@ -14,6 +14,7 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
     private int _handlerDepth;
 
     public IKernelApi Api { get; } = simulation.Kernel;
+    public string File => file;
     public Dictionary<string, (ulong Start, ulong Length)> Regions { get; } = new(StringComparer.Ordinal);
     public List<string> Events { get; } = [];
 

@@ -25,9 +25,17 @@ public sealed class ScenarioWorkload(string path, IReadOnlyList<Step> steps) : I
     public void Run(ISimulation simulation, CancellationToken cancellationToken)
     {
         var run = new ScenarioRun(path, simulation);
+        bool stopped = false;
         foreach (var step in steps)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            // After a panic the machine runs nothing more; expectations are still checked.
+            if (simulation.Kernel.Panicked && step is not ExpectStep and not FileStep)
+            {
+                if (!stopped) run.Event(step.Line, "the machine has panicked: the remaining statements are not run");
+                stopped = true;
+                continue;
+            }
             step.Execute(run);
         }
     }

@@ -72,7 +72,9 @@ public sealed record ForkStep(int Line, string Parent, string Child) : Step(Line
         var p = run.Task(Parent);
         int pid = run.Api.Fork(p.Pid);
         p.LastReturn = pid;
-        run.Define(Child, pid, p.Cpu).Handlers.CopyFrom(p.Handlers);
+        var child = run.Define(Child, pid, p.Cpu);
+        child.Handlers.CopyFrom(p.Handlers);
+        foreach (var (name, fd) in p.Fds) child.Fds[name] = fd;
     }
 }
 
@@ -230,6 +232,8 @@ public sealed class TaskState(string name, int pid, int cpu)
     public ulong LastValue { get; set; }
     public long HandlerRuns { get; set; }
     public uint Pkru { get; set; }
+    /// <summary>Descriptor names the scenario gave, to fd numbers.</summary>
+    public Dictionary<string, int> Fds { get; } = new(StringComparer.Ordinal);
 }
 
 // ---- expectations -----------------------------------------------------------------------------------------

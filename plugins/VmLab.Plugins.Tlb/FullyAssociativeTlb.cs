@@ -3,16 +3,21 @@ using System.ComponentModel.DataAnnotations;
 using System.Runtime.CompilerServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Tlb;
+using VmLab.Plugins.Tlb.Policies;
 
 namespace VmLab.Plugins.Tlb;
 
-/// <summary>Which entry a full TLB gives up.</summary>
-public enum TlbPolicy
+/// <summary>The policies of the fully-associative TLB.</summary>
+public enum FullyAssociativePolicy
 {
     /// <summary>Least recently used.</summary>
     Lru,
     /// <summary>First in, first out: hits do not change the order.</summary>
     Fifo,
+    /// <summary>A uniformly random entry, from the component's seed.</summary>
+    Random,
+    /// <summary>Tree pseudo-LRU over the entries.</summary>
+    Plru,
 }
 
 public sealed record FullyAssociativeTlbOptions
@@ -21,13 +26,15 @@ public sealed record FullyAssociativeTlbOptions
     [Range(1, 1 << 20)]
     public int Entries { get; init; } = 64;
 
-    [Description("Replacement policy: lru or fifo.")]
-    public TlbPolicy Policy { get; init; } = TlbPolicy.Lru;
+    [Description("Replacement policy: lru, fifo, random (seeded) or plru (tree pseudo-LRU over the entries).")]
+    public FullyAssociativePolicy Policy { get; init; } = FullyAssociativePolicy.Lru;
 }
 
 /// <summary>
 /// A fully-associative TLB: any page in any entry. Lookup is O(1) through an open-addressed index of tags
-/// (page number, page size, ASID); recency or insertion order is a doubly-linked list in arrays.
+/// (page number, page size, ASID); recency (LRU) or insertion order (FIFO) is a doubly-linked list in arrays;
+/// random picks a uniformly random entry from the component's seed; plru keeps a binary tree of bits over the
+/// entries (rounded up to a power of two; leaves past the end are never chosen).
 /// Global entries are tagged with a reserved ASID and match every address space.
 /// </summary>
 public sealed class FullyAssociativeTlbState
@@ -37,7 +44,12 @@ public sealed class FullyAssociativeTlbState
 
     private readonly int _capacity;
     private readonly bool _lru;
+    private readonly FullyAssociativePolicy _policy;
+    private Xoshiro256 _rng;
+    private readonly ulong[] _plru;
+    private readonly int _plruLeaves;
     private readonly ulong[] _tags;
+    private readonly ulong[] _vpns;
     private readonly TlbEntry[] _entries;
     private readonly int[] _prev, _next;
     private int _head = Empty, _tail = Empty, _count;
@@ -49,11 +61,16 @@ public sealed class FullyAssociativeTlbState
     private ulong _sizesPresent;
     private int _globalCount;
 
-    public FullyAssociativeTlbState(FullyAssociativeTlbOptions options)
+    public FullyAssociativeTlbState(FullyAssociativeTlbOptions options, ulong seed = 0)
     {
         _capacity = options.Entries;
-        _lru = options.Policy == TlbPolicy.Lru;
+        _policy = options.Policy;
+        _lru = _policy == FullyAssociativePolicy.Lru;
+        _rng = new Xoshiro256(seed);
+        _plruLeaves = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)_capacity);
+        _plru = _policy == FullyAssociativePolicy.Plru ? new ulong[_plruLeaves / 64 + 1] : [];
         _tags = new ulong[_capacity];
+        _vpns = new ulong[_capacity];
         _entries = new TlbEntry[_capacity];
         _prev = new int[_capacity];
         _next = new int[_capacity];
@@ -69,6 +86,7 @@ public sealed class FullyAssociativeTlbState
 
     public int Count => _count;
 
+    /// <summary>Hash key and ASID holder: the low 42 bits of the page number, the page size and the ASID. The full page number is compared too (<c>_vpns</c>): 57-bit addresses have more page-number bits than fit here.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Tag(ulong va, int shift, ushort asid) => ((va >> shift) << 22) | ((ulong)shift << 16) | asid;
 
@@ -80,14 +98,14 @@ public sealed class FullyAssociativeTlbState
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Find(ulong tag)
+    private int Find(ulong tag, ulong vpn)
     {
         int i = Hash(tag) & _indexMask;
         while (true)
         {
             int slot = _index[i];
             if (slot == Empty) return Empty;
-            if (_tags[slot] == tag) return slot;
+            if (_tags[slot] == tag && _vpns[slot] == vpn) return slot;
             i = (i + 1) & _indexMask;
         }
     }
@@ -98,8 +116,8 @@ public sealed class FullyAssociativeTlbState
         int slot;
         if (_sizesPresent == 1UL << 12)
         {
-            slot = Find(Tag(va, 12, asid));
-            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, 12, GlobalAsid));
+            slot = Find(Tag(va, 12, asid), va >> 12);
+            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, 12, GlobalAsid), va >> 12);
         }
         else
         {
@@ -110,7 +128,11 @@ public sealed class FullyAssociativeTlbState
             entry = default;
             return false;
         }
-        if (_lru && slot != _head) MoveToHead(slot);
+        if (_lru)
+        {
+            if (slot != _head) MoveToHead(slot);
+        }
+        else if (_plru.Length != 0) PlruTouch(slot);
         entry = _entries[slot];
         return true;
     }
@@ -123,8 +145,8 @@ public sealed class FullyAssociativeTlbState
         {
             int shift = System.Numerics.BitOperations.TrailingZeroCount(sizes);
             sizes &= sizes - 1;
-            int slot = Find(Tag(va, shift, asid));
-            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, shift, GlobalAsid));
+            int slot = Find(Tag(va, shift, asid), va >> shift);
+            if (slot == Empty && _globalCount != 0) slot = Find(Tag(va, shift, GlobalAsid), va >> shift);
             if (slot != Empty) return slot;
         }
         return Empty;
@@ -134,16 +156,19 @@ public sealed class FullyAssociativeTlbState
     {
         bool global = (entry.Flags & PageFlags.Global) != 0;
         ulong tag = Tag(va, entry.PageShift, global ? GlobalAsid : asid);
-        int slot = Find(tag);
+        ulong vpn = va >> entry.PageShift;
+        int slot = Find(tag, vpn);
         if (slot != Empty)
         {
             _entries[slot] = entry;
             if (_lru && slot != _head) MoveToHead(slot);
             return;
         }
-        if (_count == _capacity) Remove(_tail);
+        if (_count == _capacity) Remove(Victim());
         slot = _freeSlots[--_freeTop];
+        if (_plru.Length != 0) PlruTouch(slot);
         _tags[slot] = tag;
+        _vpns[slot] = vpn;
         _entries[slot] = entry;
         _count++;
         PushHead(slot);
@@ -159,35 +184,81 @@ public sealed class FullyAssociativeTlbState
         {
             int shift = System.Numerics.BitOperations.TrailingZeroCount(sizes);
             sizes &= sizes - 1;
-            int slot = Find(Tag(va, shift, asid));
+            int slot = Find(Tag(va, shift, asid), va >> shift);
             if (slot != Empty) Remove(slot);
             if (_globalCount != 0)
             {
-                slot = Find(Tag(va, shift, GlobalAsid));
+                slot = Find(Tag(va, shift, GlobalAsid), va >> shift);
                 if (slot != Empty) Remove(slot);
             }
         }
     }
 
-    public void InvalidateWhere(Func<ushort, bool> asidMatches)
+    public void InvalidateAsid(ushort asid)
     {
         int slot = _head;
         while (slot != Empty)
         {
             int next = _next[slot];
-            if (asidMatches((ushort)(_tags[slot] & 0xFFFF))) Remove(slot);
+            if ((ushort)(_tags[slot] & 0xFFFF) == asid) Remove(slot);
             slot = next;
         }
     }
 
-    public void InvalidateAsid(ushort asid) => InvalidateWhere(a => a == asid);
+    public void InvalidateAll(bool keepGlobal)
+    {
+        int slot = _head;
+        while (slot != Empty)
+        {
+            int next = _next[slot];
+            if (!keepGlobal || (ushort)(_tags[slot] & 0xFFFF) != GlobalAsid) Remove(slot);
+            slot = next;
+        }
+    }
 
-    public void InvalidateAll(bool keepGlobal) => InvalidateWhere(a => !keepGlobal || a != GlobalAsid);
+    /// <summary>The slot a full TLB gives up.</summary>
+    private int Victim() => _policy switch
+    {
+        FullyAssociativePolicy.Random => _rng.Below(_capacity),
+        FullyAssociativePolicy.Plru => PlruVictim(),
+        _ => _tail,
+    };
+
+    /// <summary>Points every node on the path to <paramref name="slot"/> at the other half (node i: children 2i+1, 2i+2).</summary>
+    private void PlruTouch(int slot)
+    {
+        int node = 0, lo = 0, size = _plruLeaves;
+        while (size > 1)
+        {
+            int half = size >> 1;
+            bool right = slot >= lo + half;
+            if (right) _plru[node >> 6] &= ~(1UL << node);
+            else _plru[node >> 6] |= 1UL << node;
+            node = 2 * node + (right ? 2 : 1);
+            if (right) lo += half;
+            size = half;
+        }
+    }
+
+    /// <summary>Follows the bits to a leaf, never into leaves past the last entry.</summary>
+    private int PlruVictim()
+    {
+        int node = 0, lo = 0, size = _plruLeaves;
+        while (size > 1)
+        {
+            int half = size >> 1;
+            bool right = (_plru[node >> 6] & (1UL << node)) != 0 && lo + half < _capacity;
+            node = 2 * node + (right ? 2 : 1);
+            if (right) lo += half;
+            size = half;
+        }
+        return lo;
+    }
 
     private void Remove(int slot)
     {
         ulong tag = _tags[slot];
-        IndexRemove(tag);
+        IndexRemove(tag, slot);
         Unlink(slot);
         var shift = _entries[slot].PageShift;
         if (--_sizeCounts[shift] == 0) _sizesPresent &= ~(1UL << shift);
@@ -205,10 +276,10 @@ public sealed class FullyAssociativeTlbState
     }
 
     /// <summary>Linear-probing delete with backward shift (no tombstones).</summary>
-    private void IndexRemove(ulong tag)
+    private void IndexRemove(ulong tag, int victim)
     {
         int i = Hash(tag) & _indexMask;
-        while (_tags[_index[i]] != tag) i = (i + 1) & _indexMask;
+        while (_index[i] != victim) i = (i + 1) & _indexMask;
         int hole = i;
         int j = i;
         while (true)

@@ -16,6 +16,10 @@ public sealed record MachineOptions
     public int Cpus { get; init; } = 1;
     /// <summary>Tag TLB entries with the process's PCID/ASID (no flush on context switch); false flushes non-global entries on every switch.</summary>
     public bool Pcid { get; init; } = true;
+    /// <summary>PCIDs per CPU the kernel recycles among address spaces, least recently used first (Linux x86: 6).</summary>
+    public int Pcids { get; init; } = 6;
+    /// <summary>Verify every TLB hit against the current page table and fail the run on a stale one.</summary>
+    public bool CheckTlb { get; init; }
     public CpuState CpuState { get; init; } = CpuState.LinuxDefault;
     /// <summary>Limit on resident user pages, page cache and swap cache included (a cgroup's memory.max); 0 = physical memory only.</summary>
     public long UserFrames { get; init; }
@@ -25,6 +29,8 @@ public sealed record MachineOptions
     public long LowWatermark { get; init; }
     /// <summary>Background reclaim frees frames until this many are free.</summary>
     public long HighWatermark { get; init; }
+    /// <summary>Stop the machine on the first oops (Linux panic_on_oops).</summary>
+    public bool PanicOnOops { get; init; }
 }
 
 /// <summary>
@@ -78,7 +84,7 @@ public sealed class Machine : ISimulation
         ISignalDelivery signals,
         IReplacementPolicy? replacement = null)
     {
-        var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals);
+        var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals) { PanicOnOops = options.PanicOnOops };
         kernel.ConfigureReclaim(replacement, options);
         var cpus = new ICpu[options.Cpus];
         var tlbs = new ITlb[options.Cpus];
@@ -88,7 +94,7 @@ public sealed class Machine : ISimulation
             tlbs[i] = tlb;
             cpus[i] = CreateEngine(i, tlb, pageTable, kernel, options, metrics, replacement);
         }
-        kernel.AttachTlbs(tlbs);
+        kernel.AttachTlbs(tlbs, options);
         return new Machine(options, memory, frames, metrics, kernel, cpus);
     }
 

@@ -19,13 +19,16 @@ public static class Cli
         return new CliResult(code, stdout.ToString(), stderr.ToString());
     }
 
-    public static CliResult RunProcess(params string[] args)
+    public static CliResult RunProcess(params string[] args) => RunProcessWithEnvironment([], args);
+
+    public static CliResult RunProcessWithEnvironment(Dictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "vmlab.dll"), .. args])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var (k, v) in environment) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         string output = p.StandardOutput.ReadToEnd();

@@ -17,7 +17,8 @@ public sealed class ScenarioTests
     [MemberData(nameof(Scenarios))]
     public void ScenarioRunsWithEveryExpectationHolding(string scenario)
     {
-        var r = Cli.Run("run", Cli.Repo("configs", "scenarios", scenario), "--json", "-");
+        // The TLB coherence checker is on: a stale translation anywhere fails the scenario.
+        var r = Cli.Run("run", Cli.Repo("configs", "scenarios", scenario), "--json", "-", "--set", "machine:checks:tlb=true");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var expectations = JsonNode.Parse(r.Stdout)!["expectations"]!;
         Assert.Equal(0, expectations["failed"]!.GetValue<int>());

@@ -12,7 +12,7 @@ namespace VmLab.Core.Tests;
 /// <summary>A machine composed by hand from the built-in plugins: x86-64 4-level, fully-associative TLB, cow + demand-zero, posix.</summary>
 public static class TestMachine
 {
-    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, TlbPolicy policy = TlbPolicy.Lru, bool pcid = true, int cpus = 1)
+    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, FullyAssociativePolicy policy = FullyAssociativePolicy.Lru, bool pcid = true, int cpus = 1)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);

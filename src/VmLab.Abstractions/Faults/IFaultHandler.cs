@@ -116,6 +116,23 @@ public interface IMemoryManager
     /// <summary>The end of the VMA just below the one starting at <paramref name="vmaStart"/> (0 when none), and whether that VMA grows down too.</summary>
     (ulong End, bool GrowsDown) PreviousVma(IProcess process, ulong vmaStart);
 
+    /// <summary>
+    /// A kernel fault in the vmalloc range: copies the reference kernel table's top-level entry into the process's
+    /// table when the reference maps the address (x86-32 <c>vmalloc_fault</c>).
+    /// </summary>
+    VmallocSync SyncVmalloc(IProcess process, ulong address);
+
     /// <summary>Moves the start of the grows-down VMA at <paramref name="vmaStart"/> down to <paramref name="newStart"/>.</summary>
     void ExpandStack(IProcess process, ulong vmaStart, ulong newStart);
+}
+
+/// <summary>How a vmalloc-range fault relates to the reference kernel table.</summary>
+public enum VmallocSync : byte
+{
+    /// <summary>Not a vmalloc address, or nothing to sync in this kernel layout.</summary>
+    NotVmalloc,
+    /// <summary>The top-level entry was copied from the reference table: retry.</summary>
+    Synced,
+    /// <summary>The reference table does not map the address either: an oops.</summary>
+    Unmapped,
 }

@@ -11,6 +11,11 @@ public enum WalkStatus : byte
     Protection = 2,
     /// <summary>A reserved bit was set in an entry (P = 1, RSVD = 1).</summary>
     Reserved = 3,
+    /// <summary>
+    /// A present leaf whose Accessed flag is clear on hardware that does not set it (arm64 without FEAT_HAFDBS,
+    /// RISC-V Svade): the access faults and the kernel marks the entry young (P = 1).
+    /// </summary>
+    AccessFlag = 4,
 }
 
 /// <summary>The result of one hardware walk: the leaf and, on failure, the error code and the level it stopped at.</summary>
@@ -23,10 +28,16 @@ public readonly record struct WalkResult(WalkStatus Status, PageMapping Leaf, Pa
 public sealed record PageTableGeometry(string Architecture, int Levels, int VirtualAddressBits, IReadOnlyList<int> PageShifts)
 {
     /// <summary>The lowest address of the kernel half (the upper canonical half on x86-64).</summary>
-    public ulong KernelBase => VirtualAddressBits >= 64 ? 1UL << 63 : ~((1UL << (VirtualAddressBits - 1)) - 1);
+    public ulong KernelBase { get; init; } = VirtualAddressBits >= 64 ? 1UL << 63 : ~((1UL << (VirtualAddressBits - 1)) - 1);
 
     /// <summary>One past the highest user address.</summary>
-    public ulong UserTop => 1UL << (VirtualAddressBits - 1);
+    public ulong UserTop { get; init; } = 1UL << (VirtualAddressBits - 1);
+
+    /// <summary>
+    /// True when the hardware does not set Accessed and Dirty itself (arm64 without FEAT_HAFDBS, RISC-V Svade):
+    /// an old entry, or a write to a clean writable entry, faults and the kernel updates the entry (a minor fault).
+    /// </summary>
+    public bool SoftwareAccessDirty { get; init; }
 }
 
 /// <summary>
@@ -65,6 +76,26 @@ public interface IPageTable
     /// (no walk is counted; the TLB entry is refreshed by the caller).
     /// </summary>
     void SetDirty(ulong root, ulong vaddr);
+
+    /// <summary>
+    /// The kernel invalidated TLB entries of the address space rooted at <paramref name="root"/> for
+    /// <paramref name="vaddr"/>: drop what the format's paging-structure caches hold for it. Formats without such
+    /// caches need not implement it.
+    /// </summary>
+    void InvalidateWalkCaches(ulong root, ulong vaddr)
+    {
+    }
+
+    /// <summary>
+    /// Kernel: makes the top-level entry of <paramref name="root"/> that covers <paramref name="vaddr"/> a copy of
+    /// <paramref name="referenceRoot"/>'s (the kernel half of an address space sharing the reference kernel tables,
+    /// or a lazy vmalloc sync); a <paramref name="referenceRoot"/> of 0 clears it. False when the reference holds no
+    /// entry there, or when the format has no per-process top level for that address (a shared kernel tree).
+    /// </summary>
+    bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => false;
+
+    /// <summary>Kernel: allocates the next-level table under the top-level slot of <paramref name="root"/> covering <paramref name="vaddr"/>, if none. False when the format has no such slot or memory ran out.</summary>
+    bool PrepareTopLevel(ulong root, ulong vaddr) => false;
 
     /// <summary>Appends every non-empty leaf in [<paramref name="start"/>, <paramref name="end"/>) in address order, skipping empty tables.</summary>
     void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into);

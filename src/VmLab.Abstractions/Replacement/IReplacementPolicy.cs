@@ -21,28 +21,35 @@ public interface IReclaimView
 /// <summary>
 /// A page-replacement policy over the reclaimable user frames of a machine (anonymous pages, swap-cache and
 /// page-cache pages). The kernel tells it which frames are candidates and asks it for victims; the policy never
-/// evicts anything itself. A <paramref name="key"/> names a page's contents across evictions (its swap slot, or its
-/// file page), so policies with history (ARC, CAR, 2Q, LIRS) recognise a page that comes back; 0 is a new page.
+/// evicts anything itself.
 /// </summary>
 public interface IReplacementPolicy
 {
     ReplacementInput Input { get; }
 
     /// <summary>The frame became a candidate (first mapped, read in from swap or a file).</summary>
-    void OnResident(ulong pfn, ulong key);
+    void OnResident(ulong pfn);
 
-    /// <summary>The frame is no longer a candidate without being evicted (freed by munmap or exit, or skipped by reclaim).</summary>
+    /// <summary>The frame is no longer a candidate (unmapped and freed, evicted, or withdrawn by reclaim for now).</summary>
     void OnReleased(ulong pfn);
-
-    /// <summary>
-    /// The kernel is evicting the frame the policy chose; <paramref name="key"/> is how it will be named if it comes back.
-    /// Called while the frame is still allocated: its <see cref="FrameLinks"/> go back to the free lists right after.
-    /// </summary>
-    void OnEvicted(ulong pfn, ulong key);
 
     /// <summary>An access to a resident frame; called only when <see cref="Input"/> is <see cref="ReplacementInput.EveryAccess"/>.</summary>
     void OnAccess(ulong pfn);
 
-    /// <summary>Chooses a candidate to evict (it stays a candidate until <see cref="OnEvicted"/> or <see cref="OnReleased"/>); false when there is none.</summary>
+    /// <summary>Chooses a candidate to evict (it stays a candidate until it is released or evicted); false when there is none.</summary>
     bool TrySelectVictim(IReclaimView view, out ulong pfn);
+
+    /// <summary>
+    /// The frame became a candidate; <paramref name="key"/> names its contents across evictions (its swap slot + 1, or
+    /// its file page), so policies with history (ARC, CAR, 2Q, LIRS) recognise a page that comes back; 0 is a new page.
+    /// The kernel calls this overload; by default it is <see cref="OnResident(ulong)"/>.
+    /// </summary>
+    void OnResident(ulong pfn, ulong key) => OnResident(pfn);
+
+    /// <summary>
+    /// The kernel is evicting the frame the policy chose; <paramref name="key"/> is how it will be named if it comes back.
+    /// Called while the frame is still allocated: its <see cref="FrameLinks"/> go back to the free lists right after.
+    /// By default it is <see cref="OnReleased"/>.
+    /// </summary>
+    void OnEvicted(ulong pfn, ulong key) => OnReleased(pfn);
 }

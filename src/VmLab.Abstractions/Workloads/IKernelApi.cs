@@ -89,6 +89,31 @@ public interface IKernelApi
     ProcessStatus Status(int pid);
     long Metric(string name);
     int CpuCount { get; }
+
+    // ---- kernel mode -------------------------------------------------------------------------------------
+
+    /// <summary>A kernel thread (no user address space); returns its pid.</summary>
+    int SpawnKernelThread();
+    /// <summary><c>kmalloc</c> (at most one page): a direct-map address, or 0 (NULL) when memory is exhausted.</summary>
+    long Kmalloc(ulong size);
+    /// <summary><c>vmalloc</c>: an address in the vmalloc range, or 0 on failure.</summary>
+    long Vmalloc(ulong size);
+    /// <summary>A kernel-mode access made on behalf of <paramref name="pid"/> outside any uaccess window.</summary>
+    AccessResult KernelAccess(int pid, int cpu, ulong address, AccessKind kind, int size, ulong value);
+    /// <summary><c>get_user</c>: 0 and the value, or -EFAULT (value 0).</summary>
+    long GetUser(int pid, int cpu, ulong address, int size, out ulong value);
+    /// <summary><c>put_user</c>: 0 or -EFAULT.</summary>
+    long PutUser(int pid, int cpu, ulong address, int size, ulong value);
+    /// <summary>Opens <c>zero</c> (/dev/zero), <c>null</c> (/dev/null) or a simulated file; returns the fd or -ENOENT.</summary>
+    long Open(int pid, string target);
+    /// <summary>A pipe: its read and write ends.</summary>
+    (int ReadFd, int WriteFd) Pipe(int pid);
+    /// <summary><c>read(fd, buffer, count)</c> through copy_to_user: bytes read, or -EFAULT when nothing could be copied.</summary>
+    long Read(int pid, int cpu, int fd, ulong buffer, ulong count);
+    /// <summary><c>write(fd, buffer, count)</c> through copy_from_user: bytes written, or -EFAULT when nothing could be copied.</summary>
+    long Write(int pid, int cpu, int fd, ulong buffer, ulong count);
+    /// <summary>True once the machine has panicked (panic_on_oops): nothing more runs.</summary>
+    bool Panicked { get; }
 }
 
 /// <summary>errno values (Linux x86-64).</summary>

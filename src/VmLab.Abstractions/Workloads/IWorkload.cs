@@ -34,8 +34,8 @@ public interface IWorkload
 
 /// <summary>
 /// A workload whose whole effect on a run is the sequence of batches it hands to <see cref="ISimulation.Execute"/>,
-/// fixed by its options and the files they name (a trace reader; not a scenario, whose accesses depend on what the
-/// kernel did). Running it again against any simulation yields the same accesses, so it can be read in advance:
-/// offline policies (Belady's OPT) do.
+/// fixed by its options, the files they name and its seed (a trace reader; not a scenario that drives the kernel).
+/// The host may decode such a workload once and replay the same batches to several runs, as a sweep does when
+/// many cases read the same trace.
 /// </summary>
-public interface IReplayableWorkload : IWorkload;
+public interface ITraceWorkload : IWorkload;

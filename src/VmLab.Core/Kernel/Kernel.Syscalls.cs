@@ -124,7 +124,7 @@ public sealed partial class Kernel
             var leaf = _pageTable.Read(p.PageTableRoot, a);
             if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) continue;
             var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
-            if (HandlePageFault(p, a, kind, AccessMode.User, error, exception: false) != FaultDispatch.Retry) break;
+            if (HandlePageFault(p, a, kind, AccessMode.User, error, CpuState.LinuxDefault, exception: false) != FaultDispatch.Retry) break;
         }
     }
 
@@ -302,6 +302,7 @@ public sealed partial class Kernel
         child.Mm.BrkStart = parent.Mm.BrkStart;
         child.Mm.Brk = parent.Mm.Brk;
         child.CopySignalStateFrom(parent, resetHandlers: false);
+        foreach (var (fd, file) in parent.Files) child.Files[fd] = file;
 
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         foreach (var v in parent.Mm.Vmas)
@@ -342,7 +343,7 @@ public sealed partial class Kernel
                 }
             }
         }
-        FlushTlbAll(parent);
+        FlushTlbMm(parent);
         return child;
     }
 
@@ -413,36 +414,6 @@ public sealed partial class Kernel
         if (p.HandlerFrames.Count == 0) return;
         var (s, wasBlocked) = p.HandlerFrames.Pop();
         p.SetBlocked(s, wasBlocked);
-    }
-
-    // ---- TLB maintenance -----------------------------------------------------------------------------------
-
-    /// <summary>Flushes [start, end) of the process's address space: page by page up to the ceiling, else the whole address space.</summary>
-    public void FlushTlbRange(Process p, ulong start, ulong end)
-    {
-        ulong pages = (end - start) / PageSize;
-        if (pages > FlushCeilingPages)
-        {
-            FlushTlbAll(p);
-            return;
-        }
-        _flushes.Increment();
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
-        {
-            for (ulong a = start; a < end; a += PageSize) _tlbs[cpu].Invalidate(a, p.Asid);
-            if (cpu > 0) _shootdowns.Increment();
-        }
-    }
-
-    /// <summary>Flushes every entry of the process's address space on every CPU (flush_tlb_mm).</summary>
-    public void FlushTlbAll(Process p)
-    {
-        _flushes.Increment();
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
-        {
-            _tlbs[cpu].InvalidateAsid(p.Asid);
-            if (cpu > 0) _shootdowns.Increment();
-        }
     }
 
     public (ulong End, bool GrowsDown) PreviousVma(IProcess process, ulong vmaStart)

@@ -4,6 +4,7 @@ using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
 using VmLab.Core.Memory;
+using VmLab.Core.Mmu;
 
 namespace VmLab.Core.Kernel;
 
@@ -38,7 +39,7 @@ public sealed partial class Kernel : IMemoryManager
     private ushort _nextAsid = 1;
 
     private readonly Counter _faultsTotal, _faultsMinor, _faultsMajor;
-    private readonly Counter _sigsegv, _sigbus, _sigkill, _oops, _flushes, _shootdowns;
+    private readonly Counter _sigsegv, _sigbus, _sigkill, _oops, _flushes, _shootdowns, _uaccessFixups;
 
     public Kernel(PhysicalMemory memory, FrameTable frames, IMetrics metrics, IPageTable pageTable, IReadOnlyList<IFaultHandler> handlers, ISignalDelivery signals)
     {
@@ -58,6 +59,9 @@ public sealed partial class Kernel : IMemoryManager
         _oops = metrics.Counter(MetricNames.KernelOops);
         _flushes = metrics.Counter(MetricNames.TlbFlushes);
         _shootdowns = metrics.Counter(MetricNames.TlbShootdowns);
+        _uaccessFixups = metrics.Counter(MetricNames.FaultsUaccessFixup);
+        _panics = metrics.Counter("kernel.panics");
+        TlbMaintenance = new TlbMaintenance([], new MachineOptions(), metrics);
     }
 
     public IMetrics Metrics { get; }
@@ -70,7 +74,16 @@ public sealed partial class Kernel : IMemoryManager
     public IReadOnlyCollection<Process> Processes => _processes.Values;
     public IReadOnlyList<KernelEvent> Events => _events;
 
-    internal void AttachTlbs(ITlb[] tlbs) => _tlbs = tlbs;
+    internal void AttachTlbs(ITlb[] tlbs) => AttachTlbs(tlbs, new MachineOptions { Cpus = tlbs.Length });
+
+    internal void AttachTlbs(ITlb[] tlbs, MachineOptions options)
+    {
+        _tlbs = tlbs;
+        TlbMaintenance = new TlbMaintenance(tlbs, options, Metrics);
+    }
+
+    /// <summary>PCIDs, CPU masks, flushes and shootdowns (set when the machine attaches its TLBs).</summary>
+    public TlbMaintenance TlbMaintenance { get; private set; }
 
     public Process? FindProcess(int pid) => _processes.GetValueOrDefault(pid);
 
@@ -97,12 +110,21 @@ public sealed partial class Kernel : IMemoryManager
 
     // ---- the page-fault path -------------------------------------------------------------------------------
 
-    private AddressSpace NewAddressSpace() => new(_pageTable.CreateRoot(), _nextAsid++);
+    private AddressSpace NewAddressSpace()
+    {
+        var mm = new AddressSpace(_pageTable.CreateRoot(), _nextAsid++);
+        ShareKernelHalf(mm);
+        return mm;
+    }
 
     /// <summary>Handles one page-fault exception raised by the MMU for <paramref name="process"/>.</summary>
+    public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, in CpuState cpu)
+        => HandlePageFault(process, address, kind, mode, error, cpu, exception: true);
+
+    /// <summary>A user-mode fault on a CPU in the default state (for tests and kernel-side callers).</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error)
     {
-        var dispatch = HandlePageFault(process, address, kind, mode, error, exception: true);
+        var dispatch = HandlePageFault(process, address, kind, mode, error, CpuState.LinuxDefault, exception: true);
         UnpinFaultPages();
         return dispatch;
     }
@@ -111,36 +133,53 @@ public sealed partial class Kernel : IMemoryManager
     /// The fault path. <paramref name="exception"/> is false for faults the kernel takes on a process's behalf
     /// (MAP_POPULATE, get_user_pages): they count in minor/major but are not page-fault exceptions.
     /// </summary>
-    private FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, bool exception)
+    private FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, in CpuState cpu, bool exception)
     {
         if (exception)
         {
             _faultsTotal.Increment();
             process.PageFaults++;
         }
+        if (Panicked) return FaultDispatch.Failed;
 
-        if (mode == AccessMode.Kernel)
-            return Oops(process, address, kind, error, "unable to handle page fault");
+        bool uaccess = false;
+        if (mode == AccessMode.Kernel && KernelModeFault(process, address, kind, error, cpu, out uaccess) is { } kernelOutcome)
+            return kernelOutcome;
         if (error.Reserved)
             return Oops(process, address, kind, error, "corrupted page table (reserved bit set)");
+
+        // A fault that would end in a signal ends, inside a uaccess routine, in its exception-table fixup;
+        // a kernel access outside one (SMAP off) has no fixup: an oops.
+        FaultDispatch Fail(in SignalInfo info) =>
+            mode == AccessMode.User ? ForceSignal(process, info)
+            : uaccess ? Fixup(process, address)
+            : Oops(process, address, kind, error, "unable to handle page fault");
+
         if (address >= Geometry.UserTop)
-            return ForceSignal(process, SignalInfo.SegvMapErr(address));
+            return Fail(SignalInfo.SegvMapErr(address));
 
         var vma = process.Mm.FindVma(address);
-        if (vma is null) return ForceSignal(process, SignalInfo.SegvMapErr(address));
+        if (vma is null) return Fail(SignalInfo.SegvMapErr(address));
 
         bool below = address < vma.Start;
         if (below && (vma.Flags & VmaFlags.GrowsDown) == 0)
-            return ForceSignal(process, SignalInfo.SegvMapErr(address));
+            return Fail(SignalInfo.SegvMapErr(address));
+
+        if (Geometry.SoftwareAccessDirty && !below && FixAccessDirty(process, address, kind, vma))
+        {
+            _faultsMinor.Increment();
+            process.MinorFaults++;
+            return FaultDispatch.Retry;
+        }
 
         if (!below && AccessError(error, vma))
         {
             return error.ProtectionKey
-                ? ForceSignal(process, SignalInfo.SegvPkuErr(address, vma.ProtectionKey))
-                : ForceSignal(process, SignalInfo.SegvAccErr(address));
+                ? Fail(SignalInfo.SegvPkuErr(address, vma.ProtectionKey))
+                : Fail(SignalInfo.SegvAccErr(address));
         }
         if (!below && !KeyPermits(process, vma, kind))
-            return ForceSignal(process, SignalInfo.SegvPkuErr(address, vma.ProtectionKey));
+            return Fail(SignalInfo.SegvPkuErr(address, vma.ProtectionKey));
 
         var pte = _pageTable.Read(process.PageTableRoot, address);
         var fault = new PageFault(address, kind, mode, error, process, vma.Info, pte);
@@ -160,7 +199,7 @@ public sealed partial class Kernel : IMemoryManager
                     process.MajorFaults++;
                     return FaultDispatch.Retry;
                 case FaultOutcome.Signal:
-                    return ForceSignal(process, result.Signal);
+                    return Fail(result.Signal);
                 case FaultOutcome.OutOfMemory:
                     return OutOfMemory(process);
             }
@@ -168,8 +207,8 @@ public sealed partial class Kernel : IMemoryManager
 
         // Below a stack that no handler grew, or a fault nothing in the chain resolves.
         return below
-            ? ForceSignal(process, SignalInfo.SegvMapErr(address))
-            : ForceSignal(process, SignalInfo.BusAdrErr(address));
+            ? Fail(SignalInfo.SegvMapErr(address))
+            : Fail(SignalInfo.BusAdrErr(address));
     }
 
     /// <summary>
@@ -182,6 +221,29 @@ public sealed partial class Kernel : IMemoryManager
         uint bits = process.Pkru >> (2 * vma.ProtectionKey);
         if ((bits & 1) != 0) return false;
         return kind != AccessKind.Write || (bits & 2) == 0;
+    }
+
+    /// <summary>
+    /// Hardware that leaves Accessed/Dirty to software (arm64 without FEAT_HAFDBS, RISC-V Svade) faults on an old
+    /// entry and on a write to a clean writable entry. When the VMA allows the access, the kernel marks the entry
+    /// young (and dirty on a write) and the access is retried: <c>handle_pte_fault</c>'s <c>pte_mkyoung</c> /
+    /// <c>pte_mkdirty</c>, one minor fault.
+    /// </summary>
+    private bool FixAccessDirty(Process process, ulong address, AccessKind kind, Vma vma)
+    {
+        var pte = _pageTable.Read(process.PageTableRoot, address);
+        if (!pte.IsPresent) return false;
+        var needed = kind switch { AccessKind.Write => Protection.Write, AccessKind.Fetch => Protection.Exec, _ => Protection.Read };
+        if ((vma.Protection & needed) == 0) return false;
+        var add = PageFlags.Accessed;
+        if (kind == AccessKind.Write)
+        {
+            if (!pte.Has(PageFlags.Writable)) return false;
+            add |= PageFlags.Dirty;
+        }
+        if (pte.Has(add)) return false;
+        _pageTable.Write(process.PageTableRoot, address, pte.With(add));
+        return true;
     }
 
     /// <summary>x86 <c>access_error()</c>: whether the VMA forbids the access the error code describes.</summary>
@@ -220,10 +282,17 @@ public sealed partial class Kernel : IMemoryManager
         return FaultDispatch.Failed;
     }
 
+    /// <summary>An oops: the message is recorded, the current task is killed (SIGKILL); with panic_on_oops the machine stops.</summary>
     private FaultDispatch Oops(Process process, ulong address, AccessKind kind, PageFaultErrorCode error, string what)
     {
         _oops.Increment();
-        Record("oops", process.Pid, $"BUG: {what} at 0x{address:x} ({kind}, error_code {error})");
+        process.Oopsed = true;
+        Record("oops", process.Pid, OopsText(address, kind, error, what));
+        if (PanicOnOops)
+        {
+            Panic("Fatal exception (panic_on_oops)");
+            return FaultDispatch.Failed;
+        }
         CountSignal(Signal.SIGKILL);
         Kill(process, Signal.SIGKILL, core: false);
         return FaultDispatch.Failed;
@@ -281,9 +350,9 @@ public sealed partial class Kernel : IMemoryManager
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         foreach (var vma in process.Mm.Vmas) CollectLeaves(process, vma.Start, vma.End, leaves);
         foreach (var (address, _) in leaves) UnmapPage(process, address, flush: false);
+        UnshareKernelHalf(process.Mm);
         _pageTable.DestroyRoot(process.PageTableRoot);
-        foreach (var tlb in _tlbs) tlb.InvalidateAsid(process.Asid);
-        _flushes.Increment();
+        TlbMaintenance.Release(process);
     }
 
     private void CollectLeaves(Process process, ulong start, ulong end, List<(ulong, PageMapping)> into)
@@ -303,8 +372,10 @@ public sealed partial class Kernel : IMemoryManager
         ulong page = vaddr & ~(VirtualAddress.PageSize - 1);
         var old = _pageTable.Read(p.PageTableRoot, page);
         byte key = p.Mm.FindVma(page) is { } vma && vma.Contains(page) ? vma.ProtectionKey : (byte)0;
-        if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present, ProtectionKey: key)))
+        // A new mapping is made young, as Linux's mk_pte with vm_page_prot (which holds A on x86 and AF on arm64).
+        if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present | PageFlags.Accessed, ProtectionKey: key)))
             return false;
+        TlbMaintenance.NotePteChange(p, page, old, new PageMapping(pfn, flags | PageFlags.Present));
         if (pfn != FrameTable.ZeroPage)
         {
             _frames.AddMap(pfn);
@@ -320,7 +391,7 @@ public sealed partial class Kernel : IMemoryManager
         var leaf = _pageTable.Read(process.PageTableRoot, vaddr);
         if (!leaf.IsPresent) throw new InvalidOperationException($"no present page at 0x{vaddr:x} in pid {process.Pid}");
         _pageTable.Write(process.PageTableRoot, vaddr, leaf with { Flags = flags | PageFlags.Present });
-
+        TlbMaintenance.NotePteChange((Process)process, vaddr, leaf, leaf with { Flags = flags | PageFlags.Present });
     }
 
     public void UnmapPage(IProcess process, ulong vaddr) => UnmapPage((Process)process, vaddr, flush: true);
@@ -330,6 +401,7 @@ public sealed partial class Kernel : IMemoryManager
         var leaf = _pageTable.Read(p.PageTableRoot, vaddr);
         if (leaf.IsEmpty) return;
         _pageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty with { PageShift = leaf.PageShift });
+        TlbMaintenance.NotePteChange(p, vaddr, leaf, PageMapping.Empty);
         if (leaf.HoldsFrame) DropMapping(p, vaddr, leaf);
         else if (leaf.IsSwapped) ReleaseSwapEntry(leaf.Frame);
         if (flush) FlushTlbPage(p, vaddr);
@@ -345,14 +417,28 @@ public sealed partial class Kernel : IMemoryManager
         _frames.Put(pfn);
     }
 
+    /// <summary>Invalidates one page on every CPU that may hold the address space (<c>flush_tlb_page</c>).</summary>
     public void FlushTlbPage(IProcess process, ulong vaddr)
     {
-        _flushes.Increment();
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
-        {
-            _tlbs[cpu].Invalidate(vaddr, process.Asid);
-            if (cpu > 0) _shootdowns.Increment();
-        }
+        _pageTable.InvalidateWalkCaches(process.PageTableRoot, vaddr);
+        TlbMaintenance.FlushPage((Process)process, vaddr);
+    }
+
+    /// <summary>
+    /// Invalidates [<paramref name="start"/>, <paramref name="end"/>) on every CPU that may hold the address space
+    /// (<c>flush_tlb_mm_range</c>: per page up to 33 pages, the whole address space above), as munmap and mprotect do.
+    /// </summary>
+    public void FlushTlbRange(Process process, ulong start, ulong end)
+    {
+        _pageTable.InvalidateWalkCaches(process.PageTableRoot, start);
+        TlbMaintenance.FlushRange(process, start, end);
+    }
+
+    /// <summary>Invalidates every non-global entry of the address space on every CPU that may hold it (<c>flush_tlb_mm</c>).</summary>
+    public void FlushTlbMm(Process process)
+    {
+        _pageTable.InvalidateWalkCaches(process.PageTableRoot, 0);
+        TlbMaintenance.FlushAddressSpace(process);
     }
 
     public PageFlags FlagsFor(in VmaInfo vma, bool writable)

@@ -32,6 +32,8 @@ public sealed class AddressSpace(ulong root, ushort asid)
     /// <summary>Tasks using this address space.</summary>
     public int Users { get; set; } = 1;
     public ulong BrkStart { get; set; }
+    /// <summary>The kernel half of the reference table has been shared into this address space's top level.</summary>
+    public bool KernelShared { get; set; }
     public ulong Brk { get; set; }
     /// <summary>The VMAs overlapping [start, end), in address order.</summary>
     public List<Vma> Overlapping(ulong start, ulong end) => _vmas.Where(v => v.Start < end && v.End > start).ToList();
@@ -94,6 +96,12 @@ public sealed class Process : IProcess, ISignalState
     public AddressSpace Mm { get; internal set; }
     public ulong PageTableRoot => Mm.Root;
     public int ExitCode { get; internal set; }
+    /// <summary>A kernel thread: no user address space.</summary>
+    public bool IsKernelThread { get; init; }
+    /// <summary>Open file descriptors (shared descriptions after fork).</summary>
+    public Dictionary<int, OpenFile> Files { get; } = [];
+    /// <summary>The task was killed by an oops.</summary>
+    public bool Oopsed { get; internal set; }
     /// <summary>The task's PKRU register (x86 protection keys): bit 2k disables access, bit 2k+1 writes, for key k.</summary>
     public uint Pkru { get; set; }
     /// <summary>True once a parent has waited for it.</summary>

@@ -65,6 +65,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     private TObserver _observer;
     private readonly Kernel.Kernel _kernel;
     private readonly MachineOptions _options;
+    private readonly bool _checkTlb;
 
     private Process? _current;
     private int _currentPid = int.MinValue;
@@ -84,6 +85,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         _pageTable = pageTable;
         _kernel = kernel;
         _options = options;
+        _checkTlb = options.CheckTlb;
         _cpu = options.CpuState;
         _cAccesses = metrics.Counter(MetricNames.Accesses);
         _cHits = metrics.Counter(MetricNames.TlbHits);
@@ -144,6 +146,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         if (_tlb.TryLookup(vaddr, _asid, kind, out var entry))
         {
             _hits++;
+            if (_checkTlb) CheckHit(vaddr, entry);
             if (AccessCheck.Check(entry.Flags, entry.ProtectionKey, kind, mode, _cpu) == AccessVerdict.Allowed)
             {
                 if (kind == AccessKind.Write && (entry.Flags & PageFlags.Dirty) == 0) MarkDirty(vaddr, entry);
@@ -161,6 +164,31 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         return TranslateSlow(vaddr, kind, mode, out paddr);
     }
 
+    /// <summary>
+    /// The coherence check: the cached translation must still be what the page table says, at most as permissive.
+    /// A less permissive stale entry is allowed (x86 refetches it on the fault); anything else is a missing flush.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CheckHit(ulong vaddr, in TlbEntry entry)
+    {
+        // A global kernel entry belongs to every address space: it is checked against the reference kernel table
+        // (a process whose top level has not synced a vmalloc area yet is still served it, as on real hardware).
+        ulong root = (entry.Flags & PageFlags.Global) != 0 && _kernel.InitRoot != 0 && vaddr >= _kernel.Geometry.KernelBase ? _kernel.InitRoot : _root;
+        var actual = _pageTable.Read(root, vaddr);
+        const PageFlags Grants = PageFlags.Writable | PageFlags.User;
+        bool stale = !actual.IsPresent
+            || actual.Frame != entry.Frame
+            || actual.PageShift != entry.PageShift
+            || (entry.Flags & Grants & ~actual.Flags) != 0
+            || ((entry.Flags & PageFlags.NoExecute) == 0 && (actual.Flags & PageFlags.NoExecute) != 0);
+        if (!stale) return;
+        var maintenance = _kernel.TlbMaintenance;
+        throw new TlbCoherenceException(
+            $"stale TLB hit on cpu {Index}: address 0x{vaddr:x}, pid {_current!.Pid}, tag {_asid}: cached " +
+            $"{TlbCoherenceException.Format(new PageMapping(entry.Frame, entry.Flags, entry.PageShift, entry.ProtectionKey))}, " +
+            $"page table {TlbCoherenceException.Format(actual)}; {maintenance.Explain(_current.Pid, vaddr, Index)}");
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void MarkDirty(ulong vaddr, TlbEntry entry)
     {
@@ -175,6 +203,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         paddr = 0;
         if (!_pageTable.IsCanonical(vaddr))
         {
+            _kernel.TlbMaintenance.CurrentCpu = Index;
             _kernel.GeneralProtection(_current!, vaddr, mode);
             _alive = _current!.Alive;
             return false;
@@ -191,7 +220,8 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
                 return true;
             }
             Publish();
-            var outcome = _kernel.HandlePageFault(_current!, vaddr, kind, mode, walk.ErrorCode);
+            _kernel.TlbMaintenance.CurrentCpu = Index;
+            var outcome = _kernel.HandlePageFault(_current!, vaddr, kind, mode, walk.ErrorCode, _cpu);
             _alive = _current!.Alive;
             if (outcome != FaultDispatch.Retry || !_alive) return false;
         }
@@ -207,20 +237,25 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
 
     public void SwitchTo(Process process)
     {
+        bool flushed = false;
         if (_current is not null && !ReferenceEquals(_current, process))
         {
             _contextSwitches++;
-            if (!_options.Pcid)
+            // Threads of one process share the address space: switching between them flushes nothing.
+            if (!_options.Pcid && !ReferenceEquals(_current.Mm, process.Mm))
             {
                 _tlb.InvalidateAll(keepGlobal: true);
                 _cFlushes.Increment();
+                flushed = true;
             }
         }
         _current = process;
         _currentPid = process.Pid;
         _cpu = _cpu with { Pkru = process.Pkru };
         _root = process.PageTableRoot;
-        _asid = process.Asid; // without PCID entries are still tagged, but every switch flushes them
+        // The kernel picks the tag: one of the CPU's PCIDs (recycled LRU, flushing what the old owner cached), or 0.
+        _kernel.TlbMaintenance.CurrentCpu = Index;
+        _asid = _kernel.TlbMaintenance.SwitchTo(Index, process, flushed);
         _alive = process.Alive;
     }
 

@@ -7,10 +7,17 @@ namespace VmLab.Host.Config;
 public sealed record Component(PluginInfo Plugin, object Options, string KeyPath);
 
 /// <summary>Machine settings that are not plugins, validated.</summary>
-public sealed record MachineSettings(int Cpus, bool Pcid, bool Smap, bool Smep, long Frames, long SwapSlots, long UserFrames)
+public sealed record MachineSettings(int Cpus, bool Pcid, bool Smap, bool Smep, long Frames, long SwapSlots, long UserFrames, bool PanicOnOops = false)
 {
+    /// <summary>PCIDs per CPU (<c>machine:pcids</c>).</summary>
+    public int Pcids { get; init; } = 6;
+
+    /// <summary>Verify every TLB hit against the page table (<c>machine:checks:tlb</c>).</summary>
+    public bool CheckTlb { get; init; }
+
     /// <summary>Free frames below which background reclaim starts (0 = only direct reclaim).</summary>
     public long LowWatermark { get; init; }
+
     /// <summary>Free frames background reclaim stops at.</summary>
     public long HighWatermark { get; init; }
 }

@@ -88,8 +88,10 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             binder.Error("machine:memory:highWatermark", $"is {m.Memory.HighWatermark}, below machine:memory:lowWatermark ({m.Memory.LowWatermark}); background reclaim frees frames up to the high watermark, so it must be at least the low one");
         if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
 
-        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames)
+        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames, m.PanicOnOops)
         {
+            Pcids = m.Pcids,
+            CheckTlb = m.Checks.Tlb,
             LowWatermark = m.Memory.LowWatermark,
             HighWatermark = Math.Max(m.Memory.HighWatermark, m.Memory.LowWatermark),
         };
@@ -103,8 +105,11 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             {
                 ["cpus"] = machine.Cpus,
                 ["pcid"] = machine.Pcid,
+                ["pcids"] = machine.Pcids,
+                ["checks"] = new JsonObject { ["tlb"] = machine.CheckTlb },
                 ["smap"] = machine.Smap,
                 ["smep"] = machine.Smep,
+                ["panicOnOops"] = machine.PanicOnOops,
                 ["memory"] = new JsonObject
                 {
                     ["frames"] = machine.Frames,
@@ -135,13 +140,30 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         var plugin = Catalog.Find(kind, spec.Plugin);
         if (plugin is null)
         {
-            binder.Error($"{keyPath}:plugin", $"unknown {PluginCatalog.KindName(kind)} plugin '{spec.Plugin}'; {Suggest.Hint(spec.Plugin, Catalog.NamesOf(kind))}");
+            binder.Error($"{keyPath}:plugin", UnknownPlugin(kind, spec.Plugin));
             return null;
         }
         int before = binder.Errors.Count;
         var options = binder.Bind(spec.Options, plugin.Registration.OptionsType, $"{keyPath}:options");
         CheckFiles(binder, options, $"{keyPath}:options", baseDirectory);
         return binder.Errors.Count > before ? null : new Component(plugin, options, keyPath);
+    }
+
+    /// <summary>
+    /// Why a plugin name is not in the catalog: a plugin folder that provides it was refused or failed (say which and
+    /// why), or the name is simply unknown (suggest the nearest).
+    /// </summary>
+    private string UnknownPlugin(PluginKind kind, string name)
+    {
+        var refused = Catalog.ErrorsMentioning(name);
+        if (refused.Count > 0)
+            return $"{PluginCatalog.KindName(kind)} plugin '{name}' is unavailable: its plugin folder was not loaded: " +
+                   string.Join("; ", refused.Select(e => e.Message.Contains(e.Folder, StringComparison.Ordinal) ? e.Message : $"{e.Folder}: {e.Message}"));
+        string message = $"unknown {PluginCatalog.KindName(kind)} plugin '{name}'; {Suggest.Hint(name, Catalog.NamesOf(kind))}";
+        var failed = Catalog.Errors.Where(e => e.AssemblyPath is not null).ToList();
+        if (failed.Count > 0)
+            message += $" (plugin folders not loaded: {string.Join(", ", failed.Select(e => e.Folder))})";
+        return message;
     }
 
     /// <summary>Options marked <see cref="ExistingFileAttribute"/> must name a file that exists.</summary>

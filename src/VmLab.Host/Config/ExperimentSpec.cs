@@ -44,11 +44,21 @@ public sealed record MachineSpec
     [Description("Tag TLB entries with PCID/ASID instead of flushing them on a context switch.")]
     public bool Pcid { get; init; } = true;
 
+    [Description("PCIDs (ASIDs) per CPU the kernel recycles among address spaces, least recently used first; reusing one flushes it (Linux x86: 6).")]
+    [Range(1, 4095)]
+    public int Pcids { get; init; } = 6;
+
+    [Description("Run-time checks, off by default for speed.")]
+    public ChecksSpec Checks { get; init; } = new();
+
     [Description("Supervisor-mode access prevention (SMAP / PAN).")]
     public bool Smap { get; init; } = true;
 
     [Description("Supervisor-mode execution prevention (SMEP / PXN).")]
     public bool Smep { get; init; } = true;
+
+    [Description("Stop the machine on the first kernel oops (panic_on_oops).")]
+    public bool PanicOnOops { get; init; }
 
     public MemorySpec Memory { get; init; } = new();
     public ComponentSpec PageTable { get; init; } = new() { Plugin = "x86-64" };
@@ -56,6 +66,12 @@ public sealed record MachineSpec
     public ComponentSpec? Replacement { get; init; }
     public ComponentSpec[] FaultHandlers { get; init; } = [new() { Plugin = "cow" }, new() { Plugin = "demand-zero" }];
     public ComponentSpec Signals { get; init; } = new() { Plugin = "posix" };
+}
+
+public sealed record ChecksSpec
+{
+    [Description("Verify every TLB hit against the current page table; a stale hit (a missing flush) fails the run.")]
+    public bool Tlb { get; init; }
 }
 
 /// <summary>The mutable experiment as read from JSON and <c>--set</c>; frozen into an <see cref="Experiment"/> once valid.</summary>

@@ -8,10 +8,17 @@ public sealed record PluginInfo(PluginRegistration Registration, string Folder, 
 {
     public PluginKind Kind => Registration.Kind;
     public string Name => Registration.Name;
+
+    /// <summary>The VmLab.Abstractions version the plugin assembly was built against (from its references).</summary>
+    public Version? ContractVersion { get; init; }
 }
 
 /// <summary>A plugin folder that could not be loaded, and why.</summary>
-public sealed record PluginLoadError(string Folder, string Message);
+public sealed record PluginLoadError(string Folder, string Message)
+{
+    /// <summary>The plugin's main assembly, when one was found (lets a config error tell which names it would have provided).</summary>
+    public string? AssemblyPath { get; init; }
+}
 
 /// <summary>
 /// Finds plugin folders, loads each once, and indexes the components they register by kind and name.
@@ -21,12 +28,25 @@ public sealed class PluginCatalog
 {
     public const string EnvironmentVariable = "VMLAB_PLUGIN_PATH";
 
+    private const string ContractAssemblyName = "VmLab.Abstractions";
+
     private readonly IPluginAssemblyLoader _loader;
     private readonly HashSet<string> _loadedFolders = new(StringComparer.Ordinal);
     private readonly Dictionary<(PluginKind, string), PluginInfo> _components = [];
     private readonly List<PluginLoadError> _errors = [];
 
     public PluginCatalog(IPluginAssemblyLoader loader) => _loader = loader;
+
+    /// <summary>The VmLab.Abstractions version this host offers to plugins.</summary>
+    public static Version ContractVersion { get; } = typeof(IPluginModule).Assembly.GetName().Version ?? new Version(0, 0);
+
+    /// <summary>
+    /// The compatibility rule: a plugin built against VmLab.Abstractions <paramref name="builtAgainst"/> loads into a
+    /// host with <paramref name="host"/> when the major versions are equal and the plugin's minor version is not newer
+    /// than the host's (a minor version only adds to the contract; a major version breaks it).
+    /// </summary>
+    public static bool IsCompatible(Version builtAgainst, Version host) =>
+        builtAgainst.Major == host.Major && builtAgainst.Minor <= host.Minor;
 
     /// <summary>The folder the built-in plugins are copied to beside the host.</summary>
     public static string BuiltInDirectory => Path.Combine(AppContext.BaseDirectory, "plugins");
@@ -92,13 +112,23 @@ public sealed class PluginCatalog
         }
         catch (Exception e)
         {
-            _errors.Add(new PluginLoadError(folder, $"plugin {name} could not be loaded: {e.GetBaseException().Message}"));
+            _errors.Add(new PluginLoadError(folder, $"plugin {name} could not be loaded: {e.GetBaseException().Message}") { AssemblyPath = assemblyPath });
+            return;
+        }
+        // Checked before any type of the plugin is touched: binding an incompatible contract fails in obscure ways.
+        var contract = assembly.GetReferencedAssemblies().FirstOrDefault(r => r.Name == ContractAssemblyName)?.Version;
+        if (contract is not null && !IsCompatible(contract, ContractVersion))
+        {
+            _errors.Add(new PluginLoadError(folder,
+                $"plugin {name} in {folder} is refused: it was built against {ContractAssemblyName} {contract} but this vmlab has {ContractVersion}; " +
+                $"a plugin needs the same major version and no newer minor version: rebuild it against {ContractAssemblyName} {ContractVersion.Major}.{ContractVersion.Minor}")
+            { AssemblyPath = assemblyPath });
             return;
         }
         var attribute = assembly.GetCustomAttribute<VmLabPluginAttribute>();
         if (attribute is null)
         {
-            _errors.Add(new PluginLoadError(folder, $"{name}.dll has no [assembly: VmLabPlugin(typeof(...))] entry point"));
+            _errors.Add(new PluginLoadError(folder, $"{name}.dll has no [assembly: VmLabPlugin(typeof(...))] entry point") { AssemblyPath = assemblyPath });
             return;
         }
         string version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
@@ -111,7 +141,8 @@ public sealed class PluginCatalog
         }
         catch (Exception e)
         {
-            _errors.Add(new PluginLoadError(folder, $"plugin {name} failed to register: {e.GetBaseException().Message}"));
+            _errors.Add(new PluginLoadError(folder, $"plugin {name} in {folder} failed to register: {e.GetBaseException().GetType().Name}: {e.GetBaseException().Message}")
+                { AssemblyPath = assemblyPath });
             return;
         }
         foreach (var registration in registry.Items)
@@ -123,9 +154,16 @@ public sealed class PluginCatalog
                     $"{KindName(registration.Kind)} '{registration.Name}' is already provided by {existing.Folder}; this one is ignored"));
                 continue;
             }
-            _components[key] = new PluginInfo(registration, folder, name, version);
+            _components[key] = new PluginInfo(registration, folder, name, version) { ContractVersion = contract };
         }
     }
+
+    /// <summary>
+    /// The load errors of plugin folders that may have provided <paramref name="name"/>: those whose main assembly
+    /// holds the name as a string literal (registrations name their components with literals), without loading it.
+    /// </summary>
+    public IReadOnlyList<PluginLoadError> ErrorsMentioning(string name) =>
+        _errors.Where(e => e.AssemblyPath is not null && MetadataStrings.Contains(e.AssemblyPath, name)).ToList();
 
     public PluginInfo? Find(PluginKind kind, string name) =>
         _components.GetValueOrDefault((kind, name.ToLowerInvariant()));

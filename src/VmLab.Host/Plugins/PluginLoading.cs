@@ -21,7 +21,9 @@ public sealed class McMasterPluginAssemblyLoader : IPluginAssemblyLoader
 
     public Assembly Load(string assemblyPath)
     {
-        var loader = PluginLoader.CreateFromAssemblyFile(assemblyPath, SharedTypes, config => config.PreferSharedTypes = true);
+        // Only the shared types' assemblies come from the host. Everything else a plugin ships (its own version of a
+        // library the host or another plugin also uses) resolves from the plugin's folder first, not from the host's.
+        var loader = PluginLoader.CreateFromAssemblyFile(assemblyPath, SharedTypes, config => config.PreferSharedTypes = false);
         return loader.LoadDefaultAssembly();
     }
 }

@@ -46,7 +46,7 @@ public sealed class ExperimentRunner
         catch (Exception e)
         {
             status = RunResult.Failed;
-            error = Describe(e);
+            error = Describe(e, experiment);
         }
         var events = machine?.Kernel.Events.Select(e => $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
         var expectations = machine?.Expectations.ToList() ?? [];
@@ -66,24 +66,53 @@ public sealed class ExperimentRunner
         services.GetRequiredService<IWorkload>();
     }
 
-    private static string Describe(Exception e)
+    /// <summary>
+    /// The error of a failed run: which plugin failed (the component whose factory threw, or the configured component
+    /// whose assembly holds the innermost plugin frame of the stack) and the full exception with its stack.
+    /// </summary>
+    private static string Describe(Exception e, Experiment experiment)
     {
-        var origin = e is ComponentException ce ? ce.Component : ComponentOf(e);
-        var inner = e is ComponentException ? e.InnerException! : e;
-        return origin is null ? inner.ToString() : $"plugin {origin} failed: {inner}";
+        if (e is ComponentException ce) return $"plugin {ce.Component} failed: {ce.InnerException}";
+        var origin = ComponentOf(e, experiment);
+        return origin is null ? e.ToString() : $"plugin {origin} failed: {e}";
     }
 
-    private static string? ComponentOf(Exception e)
+    private static string? ComponentOf(Exception e, Experiment experiment)
     {
-        var frames = new StackTrace(e, false).GetFrames();
-        foreach (var f in frames)
+        var components = Components(experiment).ToList();
+        foreach (var f in new StackTrace(e, false).GetFrames())
         {
-            var asm = f.GetMethod()?.DeclaringType?.Assembly.GetName().Name;
-            if (asm is not null && !asm.StartsWith("VmLab.Core", StringComparison.Ordinal) && !asm.StartsWith("VmLab.Host", StringComparison.Ordinal)
-                && !asm.StartsWith("System", StringComparison.Ordinal) && asm != "VmLab.Abstractions")
-                return asm;
+            var type = f.GetMethod()?.DeclaringType;
+            var asm = type?.Assembly;
+            if (asm is null) continue;
+            // The component whose class (or a type nested in it) holds the frame; else every component of that assembly.
+            var owners = components.Where(c => Encloses(c.Plugin.Registration.ImplementationType, type)).ToList();
+            if (owners.Count == 0) owners = components.Where(c => c.Plugin.Registration.ImplementationType.Assembly == asm).ToList();
+            if (owners.Count > 0)
+                return string.Join(" or ", owners.Select(c => $"{c.Plugin.Name} ({c.KeyPath}, {c.Plugin.AssemblyName})").Distinct());
+            string? name = asm.GetName().Name;
+            if (name is not null && !name.StartsWith("VmLab.Core", StringComparison.Ordinal) && !name.StartsWith("VmLab.Host", StringComparison.Ordinal)
+                && !name.StartsWith("System", StringComparison.Ordinal) && name != "VmLab.Abstractions")
+                return name;
         }
         return null;
+    }
+
+    private static bool Encloses(Type implementation, Type? type)
+    {
+        for (; type is not null; type = type.DeclaringType)
+            if (type == implementation) return true;
+        return false;
+    }
+
+    private static IEnumerable<Component> Components(Experiment e)
+    {
+        yield return e.PageTable;
+        yield return e.Tlb;
+        if (e.Replacement is not null) yield return e.Replacement;
+        foreach (var h in e.FaultHandlers) yield return h;
+        yield return e.Signals;
+        yield return e.Workload;
     }
 
     public static IReadOnlyDictionary<string, string> PluginVersions(Experiment e)
@@ -124,11 +153,14 @@ public sealed class ExperimentRunner
         {
             Cpus = m.Cpus,
             Pcid = m.Pcid,
+            Pcids = m.Pcids,
+            CheckTlb = m.CheckTlb,
             CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
             UserFrames = m.UserFrames,
             SwapSlots = m.SwapSlots,
             LowWatermark = m.LowWatermark,
             HighWatermark = m.HighWatermark,
+            PanicOnOops = m.PanicOnOops,
         });
         services.AddSingleton(sp => Machine.Create(
             sp.GetRequiredService<MachineOptions>(),

@@ -6,6 +6,7 @@ using VmLab.Host.Running;
 
 namespace VmLab.Host.Tests.Plugins;
 
+[Collection(DotnetBuildCollection.Name)]
 public sealed class PluginFolderTests
 {
     [Fact]

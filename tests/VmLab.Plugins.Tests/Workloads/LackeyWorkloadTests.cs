@@ -1,3 +1,4 @@
+using VmLab.Traces;
 using System.IO.Compression;
 using System.Text;
 using VmLab.Abstractions;

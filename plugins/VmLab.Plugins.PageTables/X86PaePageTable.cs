@@ -1,0 +1,138 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using System.Runtime.CompilerServices;
+using VmLab.Abstractions;
+using VmLab.Abstractions.PageTables;
+using VmLab.Plugins.PageTables.Radix;
+using static VmLab.Plugins.PageTables.X86Paging;
+
+namespace VmLab.Plugins.PageTables;
+
+public sealed record X86PaeOptions
+{
+    [Description("Entries per upper level of the page-walk cache (PDPTE and PDE caches); 0 disables it: every walk reads one entry per level.")]
+    [Range(0, 1024)]
+    public int PwcEntries { get; init; }
+}
+
+/// <summary>
+/// 32-bit x86 PAE paging (2/9/9/12): a 4-entry page-directory-pointer table, then page directories and page tables
+/// of 512 eight-byte entries; 4 KiB and 2 MiB pages; XD (bit 63) with IA32_EFER.NXE = 1. A PDPTE has only P and the
+/// address: bits 1, 2, 5..8 and 63 are reserved, as are bits 62..46 of every entry (MAXPHYADDR 46) and bits 20..13
+/// of a 2 MiB PDE. Linux links a PDPTE as address | P. The CPU loads the four PDPTEs on a CR3 write; VmLab reads the
+/// PDPTE on every walk (an upper bound of one reference) unless the page-walk cache holds it.
+/// </summary>
+public readonly struct X86PaeFormat : IRadixFormat
+{
+    public const int MaxPhysicalAddressBits = 46;
+    public const ulong AddressMask = ((1UL << MaxPhysicalAddressBits) - 1) & ~0xFFFUL;
+    public const ulong ReservedHigh = 0x7FFF_C000_0000_0000UL; // bits 62..46
+    public const ulong PdpteReserved = (1UL << 1) | (1UL << 2) | (0xFUL << 5) | (1UL << 63) | ReservedHigh;
+
+    public X86PaeFormat()
+    {
+        Geometry = new PageTableGeometry("x86-32-pae", 3, 32, [12, 21]) { UserTop = X86_32Format.PageOffset, KernelBase = X86_32Format.PageOffset };
+    }
+
+    public PageTableGeometry Geometry { get; }
+    public int Levels => 3;
+    public bool WideEntries => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsCanonical(ulong va) => va <= uint.MaxValue;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int SelectTree(ref ulong va, AccessKind kind, AccessMode mode) => va <= uint.MaxValue ? 0 : -1;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Index(ulong va, int level) => level == 3 ? (int)((va >> 30) & 3) : (int)((va >> (12 + 9 * (level - 1))) & 511);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int LevelShift(int level) => 12 + 9 * (level - 1);
+
+    public int EntryCount(int level) => level == 3 ? 4 : 512;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public EntryClass Classify(ulong e, int level)
+    {
+        if ((e & P) == 0) return EntryClass.Invalid;
+        if (level == 3) return (e & PdpteReserved) != 0 ? EntryClass.Reserved : EntryClass.Table;
+        if ((e & ReservedHigh) != 0) return EntryClass.Reserved;
+        if (level == 1) return EntryClass.Leaf;
+        if ((e & PS) == 0) return EntryClass.Table;
+        return (e & 0x1F_E000UL) != 0 ? EntryClass.Reserved : EntryClass.Leaf;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong TableAddress(ulong e) => e & AddressMask;
+
+    /// <summary>PDPTEs carry no rights; PDEs narrow them as on x86-64.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint Accumulate(uint rights, ulong e, int level) => level == 3 ? rights : X86Paging.Accumulate(rights, e, nx: true);
+
+    public ulong TableAccessedBit(int level) => level == 3 ? 0 : A;
+
+    public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) => level == 3 ? tableAddress | P : tableAddress | TableEntry;
+
+    public int LeafLevel(int pageShift) => pageShift switch
+    {
+        12 => 1,
+        21 => 2,
+        _ => throw new ArgumentException($"x86-32-pae has no {1UL << pageShift}-byte pages (4 KiB, 2 MiB)"),
+    };
+
+    public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
+    {
+        if (m.IsEmpty) return 0;
+        if (m.IsSwapped) return ((m.Frame << 12) & AddressMask) | SwapMarker;
+        if (m.IsProtNone) return EncodeProtNone(m, AddressMask);
+        RequireAligned(m, LevelShift(level), "x86-32-pae");
+        if ((m.Frame << 12 & ~AddressMask) != 0)
+            throw new ArgumentException($"x86-32-pae: frame {m.Frame} is beyond MAXPHYADDR ({MaxPhysicalAddressBits} bits)");
+        ulong e = (m.Frame << 12) | LeafBits(m.Flags, level);
+        if ((m.Flags & PageFlags.NoExecute) != 0) e |= XD;
+        return e;
+    }
+
+    public PageMapping DecodeLeaf(ulong e, int level)
+    {
+        if (e == 0) return PageMapping.Empty;
+        if ((e & P) == 0)
+            return DecodeNotPresent(e, AddressMask, LevelShift(level));
+        var f = LeafFlags(e);
+        if ((e & XD) != 0) f |= PageFlags.NoExecute;
+        return new PageMapping((e & AddressMask) >> 12, f, (byte)LevelShift(level));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public WalkResult CompleteLeaf(ulong e, int level, uint rights, AccessKind kind, AccessMode mode, in CpuState cpu, out ulong updated)
+        => X86Paging.CompleteLeaf(e, level, LevelShift(level), e & AddressMask, rights, nx: true, 0, kind, mode, cpu, out updated);
+
+    public PageFaultErrorCode ErrorCode(AccessKind kind, AccessMode mode, bool present, in CpuState cpu)
+        => X86Paging.ErrorCode(kind, mode, present, nx: true, cpu);
+
+    public ulong SetDirty(ulong e) => e | A | D;
+
+    public ulong Canonical(ulong va, bool upperTree) => va;
+}
+
+public sealed class X86PaeTables(PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics, int pwcEntries = 0)
+    : RadixTables<X86PaeFormat>(new X86PaeFormat(), pwcEntries, memory, frames, metrics);
+
+/// <summary>The x86-32 PAE format as the MMU is specialised on it.</summary>
+public readonly struct X86PaePageTable(X86PaeTables tables) : IPageTable
+{
+    public X86PaeTables Tables => tables;
+    public PageTableGeometry Geometry => tables.Geometry;
+    public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
+    public ulong CreateRoot() => tables.CreateRoot();
+    public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
+    public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
+    public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);
+    public bool Write(ulong root, ulong vaddr, in PageMapping mapping) => tables.Write(root, vaddr, mapping);
+    public void SetDirty(ulong root, ulong vaddr) => tables.SetDirty(root, vaddr);
+    public void InvalidateWalkCaches(ulong root, ulong vaddr) => tables.InvalidateWalkCaches(root);
+    public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
+    public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
+    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
+}

@@ -1,0 +1,97 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Workloads;
+
+namespace VmLab.Plugins.Scenarios;
+
+public sealed record KthreadStep(int Line, string Name, int Cpu) : Step(Line)
+{
+    public override void Execute(ScenarioRun run) => run.Define(Name, run.Api.SpawnKernelThread(), run.CheckCpu(Cpu, Line));
+}
+
+/// <summary>kmalloc or vmalloc on behalf of a task; the region is the returned kernel address (none when NULL).</summary>
+public sealed record KernelAllocStep(int Line, string Process, string Region, ulong Length, bool Vmalloc) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        if (!Vmalloc && Length > VirtualAddress.PageSize)
+            throw new VmLabInputException($"{run.File}:{Line}", "kmalloc hands out one page at most here; use vmalloc for more");
+        long r = Vmalloc ? run.Api.Vmalloc(Length) : run.Api.Kmalloc(Length);
+        p.LastReturn = r;
+        if (r != 0) run.Regions[Region] = ((ulong)r, Length);
+        else run.Event(Line, $"{(Vmalloc ? "vmalloc" : "kmalloc")} of region {Region} returned NULL");
+    }
+}
+
+/// <summary>A kernel-mode access outside any uaccess window (kread/kwrite/kfetch).</summary>
+public sealed record KernelAccessStep(int Line, string Process, AccessKind Kind, AddressExpr Address, int Size, ulong Value) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        var r = run.Api.KernelAccess(p.Pid, p.Cpu, run.Resolve(Address, Line), Kind, Size, Value);
+        if (r.Status == AccessStatus.Ok && Kind != AccessKind.Write) p.LastValue = r.Value;
+    }
+}
+
+/// <summary>get_user / put_user: the uaccess primitives (0 or -EFAULT, never a signal).</summary>
+public sealed record UserCopyStep(int Line, string Process, bool Put, AddressExpr Address, int Size, ulong Value) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        ulong a = run.Resolve(Address, Line);
+        if (Put)
+        {
+            p.LastReturn = run.Api.PutUser(p.Pid, p.Cpu, a, Size, Value);
+        }
+        else
+        {
+            p.LastReturn = run.Api.GetUser(p.Pid, p.Cpu, a, Size, out ulong v);
+            p.LastValue = v;
+        }
+    }
+}
+
+public sealed record OpenStep(int Line, string Process, string Fd, string Target) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        long fd = run.Api.Open(p.Pid, Target);
+        p.LastReturn = fd;
+        if (fd >= 0) p.Fds[Fd] = (int)fd;
+    }
+}
+
+public sealed record PipeStep(int Line, string Process, string ReadFd, string WriteFd) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        var (r, w) = run.Api.Pipe(p.Pid);
+        p.Fds[ReadFd] = r;
+        p.Fds[WriteFd] = w;
+        p.LastReturn = 0;
+    }
+}
+
+/// <summary>read(2) / write(2) on a named descriptor: the kernel copies to or from the user buffer.</summary>
+public sealed record SyscallStep(int Line, string Process, bool Write, string Fd, AddressExpr Buffer, ulong Count) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        if (!p.Fds.TryGetValue(Fd, out int fd))
+            throw new VmLabInputException($"{run.File}:{Line}", $"process {Process} has no descriptor named '{Fd}' (open it, or pipe, in this process or before a fork)");
+        ulong buffer = run.Resolve(Buffer, Line);
+        p.LastReturn = Write ? run.Api.Write(p.Pid, p.Cpu, fd, buffer, Count) : run.Api.Read(p.Pid, p.Cpu, fd, buffer, Count);
+    }
+}
+
+public sealed record ExpectMachine(int Line, string Text, bool Panicked) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run) =>
+        (run.Api.Panicked == Panicked, run.Api.Panicked ? "panicked" : "running");
+}

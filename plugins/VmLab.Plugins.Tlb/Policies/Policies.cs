@@ -1,0 +1,188 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace VmLab.Plugins.Tlb.Policies;
+
+/// <summary>Least recently used: each way carries the time of its last use; the oldest goes.</summary>
+public struct LruPolicy : ITlbReplacementPolicy<LruPolicy>
+{
+    private ulong[] _stamps;
+    private int _ways;
+    private ulong _clock;
+
+    public static LruPolicy Create(int sets, int ways, ulong seed) => new() { _stamps = new ulong[sets * ways], _ways = ways };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnHit(int set, int way) => _stamps[set * _ways + way] = ++_clock;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnFill(int set, int way) => _stamps[set * _ways + way] = ++_clock;
+
+    public int Victim(int set) => Oldest(_stamps.AsSpan(set * _ways, _ways));
+
+    internal static int Oldest(ReadOnlySpan<ulong> stamps)
+    {
+        int best = 0;
+        for (int w = 1; w < stamps.Length; w++)
+            if (stamps[w] < stamps[best]) best = w;
+        return best;
+    }
+}
+
+/// <summary>First in, first out: each way carries the time it was filled; hits change nothing.</summary>
+public struct FifoPolicy : ITlbReplacementPolicy<FifoPolicy>
+{
+    private ulong[] _stamps;
+    private int _ways;
+    private ulong _clock;
+
+    public static FifoPolicy Create(int sets, int ways, ulong seed) => new() { _stamps = new ulong[sets * ways], _ways = ways };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void OnHit(int set, int way) { }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnFill(int set, int way) => _stamps[set * _ways + way] = ++_clock;
+
+    public int Victim(int set) => LruPolicy.Oldest(_stamps.AsSpan(set * _ways, _ways));
+}
+
+/// <summary>Random: a uniformly chosen way (xoshiro256** seeded from the component seed through SplitMix64).</summary>
+public struct RandomPolicy : ITlbReplacementPolicy<RandomPolicy>
+{
+    private Xoshiro256 _rng;
+    private int _ways;
+
+    public static RandomPolicy Create(int sets, int ways, ulong seed) => new() { _rng = new Xoshiro256(seed), _ways = ways };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void OnHit(int set, int way) { }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void OnFill(int set, int way) { }
+
+    public int Victim(int set) => _rng.Below(_ways);
+}
+
+/// <summary>
+/// Tree pseudo-LRU: a binary tree of <c>ways − 1</c> bits per set; each bit points to the half used less recently.
+/// A use flips the bits on its path to point away from it; the victim is found by following the bits.
+/// Ways must be a power of two (at most 64).
+/// </summary>
+public struct TreePlruPolicy : ITlbReplacementPolicy<TreePlruPolicy>
+{
+    private ulong[] _bits;
+    private int _levels;
+
+    public static TreePlruPolicy Create(int sets, int ways, ulong seed)
+    {
+        if (ways > 64 || !BitOperations.IsPow2(ways))
+            throw new ArgumentException($"tree-PLRU needs a power-of-two number of ways up to 64, got {ways}");
+        return new TreePlruPolicy { _bits = new ulong[sets], _levels = BitOperations.Log2((uint)ways) };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnHit(int set, int way) => _bits[set] = Touch(_bits[set], way, _levels);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnFill(int set, int way) => _bits[set] = Touch(_bits[set], way, _levels);
+
+    public int Victim(int set) => Follow(_bits[set], _levels);
+
+    /// <summary>Node i (root 0) has children 2i+1, 2i+2; bit i = 1 means "the right half is the less recently used".</summary>
+    internal static ulong Touch(ulong bits, int way, int levels)
+    {
+        int node = 0;
+        for (int level = levels - 1; level >= 0; level--)
+        {
+            bool right = ((way >> level) & 1) != 0;
+            // Point away from the half just used.
+            if (right) bits &= ~(1UL << node);
+            else bits |= 1UL << node;
+            node = 2 * node + (right ? 2 : 1);
+        }
+        return bits;
+    }
+
+    internal static int Follow(ulong bits, int levels)
+    {
+        int node = 0, way = 0;
+        for (int level = 0; level < levels; level++)
+        {
+            bool right = ((bits >> node) & 1) != 0;
+            way = (way << 1) | (right ? 1 : 0);
+            node = 2 * node + (right ? 2 : 1);
+        }
+        return way;
+    }
+}
+
+/// <summary>
+/// Static re-reference interval prediction (SRRIP-HP, Jaleel et al., ISCA 2010) with 2-bit RRPVs: a fill is
+/// predicted a long re-reference interval (RRPV 2), a hit a near-immediate one (RRPV 0); the victim is the first way
+/// with a distant prediction (RRPV 3), ageing the whole set until one exists.
+/// </summary>
+public struct SrripPolicy : ITlbReplacementPolicy<SrripPolicy>
+{
+    private const byte Distant = 3;
+    private const byte Long = 2;
+    private byte[] _rrpv;
+    private int _ways;
+
+    public static SrripPolicy Create(int sets, int ways, ulong seed) => new() { _rrpv = new byte[sets * ways], _ways = ways };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void OnHit(int set, int way) => _rrpv[set * _ways + way] = 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void OnFill(int set, int way) => _rrpv[set * _ways + way] = Long;
+
+    public readonly int Victim(int set)
+    {
+        var rrpv = _rrpv.AsSpan(set * _ways, _ways);
+        while (true)
+        {
+            for (int w = 0; w < rrpv.Length; w++)
+                if (rrpv[w] == Distant) return w;
+            for (int w = 0; w < rrpv.Length; w++) rrpv[w]++;
+        }
+    }
+}
+
+/// <summary>xoshiro256** (Blackman and Vigna), seeded through SplitMix64. A mutable struct: keep it in a field.</summary>
+public struct Xoshiro256
+{
+    private ulong _s0, _s1, _s2, _s3;
+
+    public Xoshiro256(ulong seed)
+    {
+        _s0 = SplitMix(ref seed);
+        _s1 = SplitMix(ref seed);
+        _s2 = SplitMix(ref seed);
+        _s3 = SplitMix(ref seed);
+    }
+
+    private static ulong SplitMix(ref ulong x)
+    {
+        ulong z = x += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    public ulong Next()
+    {
+        ulong result = BitOperations.RotateLeft(_s1 * 5, 7) * 9;
+        ulong t = _s1 << 17;
+        _s2 ^= _s0;
+        _s3 ^= _s1;
+        _s1 ^= _s2;
+        _s0 ^= _s3;
+        _s2 ^= t;
+        _s3 = BitOperations.RotateLeft(_s3, 45);
+        return result;
+    }
+
+    /// <summary>Uniform in [0, <paramref name="n"/>) (Lemire's multiply-shift; the bias is below 2⁻³² for TLB sizes).</summary>
+    public int Below(int n) => (int)(((Next() >> 32) * (ulong)n) >> 32);
+}

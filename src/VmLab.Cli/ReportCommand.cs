@@ -1,0 +1,37 @@
+using System.Text.Json;
+using VmLab.Host.Results;
+
+namespace VmLab.Cli;
+
+/// <summary>
+/// <c>vmlab report &lt;results.db&gt; [--html file] [--csv file] [--json file|-] [--baseline CASE] [--metrics m1,m2]</c>:
+/// the comparison table on stdout, and the same comparison as HTML with charts, CSV or JSON.
+/// </summary>
+internal sealed class ReportCommand(TextWriter stdout)
+{
+    public int Run(string[] args)
+    {
+        var a = Arguments.Parse(args, ["--html", "--csv", "--json", "--baseline", "--metrics"], []);
+        if (a.Positionals.Count != 1)
+            throw new UsageException("report takes one results database, e.g. vmlab report results.db --html report.html");
+        var metrics = a.Value("--metrics")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (metrics is { Length: 0 }) throw new UsageException("--metrics expects metric names separated by commas, e.g. --metrics tlb.misses,walk.memrefs");
+
+        ResultSet results;
+        using (var store = ResultStore.Open(a.Positionals[0], create: false)) results = store.Read();
+        var report = ComparisonReport.Build(results, a.Value("--baseline"), metrics);
+
+        // Render everything before writing anything: a bad option leaves no file behind.
+        string? json = a.Value("--json");
+        string? jsonText = json is null ? null : report.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        string? csvText = a.Value("--csv") is null ? null : report.ToCsv();
+        string? htmlText = a.Value("--html") is null ? null : HtmlReport.Render(report);
+
+        if (json is not null && json != "-") VmLabCommand.WriteAtomically(json, jsonText!);
+        if (a.Value("--csv") is { } csv) VmLabCommand.WriteAtomically(csv, csvText!);
+        if (a.Value("--html") is { } html) VmLabCommand.WriteAtomically(html, htmlText!);
+        if (json == "-") stdout.Write(jsonText);
+        else stdout.Write(report.ToText());
+        return VmLabCommand.ExitOk;
+    }
+}

@@ -1,0 +1,153 @@
+using System.Globalization;
+using Spectre.Console;
+using VmLab.Host.Config;
+using VmLab.Host.Plugins;
+using VmLab.Host.Results;
+using VmLab.Host.Running;
+using VmLab.Host.Sweeps;
+
+namespace VmLab.Cli;
+
+/// <summary>
+/// <c>vmlab sweep &lt;sweep.json&gt; [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]</c>:
+/// runs the unfinished cases of a sweep (or of one shard) into a SQLite results database, with a progress bar on
+/// stderr when it is a terminal.
+/// </summary>
+internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
+{
+    /// <summary>Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).</summary>
+    public const int ExitInterrupted = 130;
+
+    public int Run(string[] args)
+    {
+        var a = Arguments.Parse(args, ["--db", "--jobs", "--shard", "--trace-cache-mb"], ["--retry-failed"]);
+        if (a.Positionals.Count != 1)
+            throw new UsageException("sweep takes one sweep file, e.g. vmlab sweep configs/sweeps/tlb-size-policy.json --db results.db");
+        int jobs = a.Value("--jobs") is { } j ? PositiveInt("--jobs", j) : Environment.ProcessorCount;
+        var (shardIndex, shardCount) = a.Value("--shard") is { } s ? ParseShard(s) : (1, 1);
+        long cacheBytes = a.Value("--trace-cache-mb") is { } mb
+            ? (long.TryParse(mb, NumberStyles.None, CultureInfo.InvariantCulture, out long m) && m <= 1L << 30
+                ? m << 20
+                : throw new UsageException($"--trace-cache-mb expects a whole number of MiB (0 turns the cache off), got '{mb}'"))
+            : 1L << 30;
+
+        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())).Load(a.Positionals[0]);
+        foreach (var w in sweep.Cases[0].Experiment.Warnings) stderr.WriteLine($"warning: {w}");
+        string db = a.Value("--db") ?? sweep.Name + ".db";
+
+        using var store = ResultStore.Open(db, create: true);
+        var options = new SweepRunOptions
+        {
+            Jobs = jobs,
+            ShardIndex = shardIndex,
+            ShardCount = shardCount,
+            TraceCacheBytes = cacheBytes,
+            RetryFailed = a.Flag("--retry-failed"),
+        };
+
+        using var cancel = new CancellationTokenSource();
+        bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        // Ctrl+C or SIGTERM (a batch system's cancel): stop starting cases, keep the finished ones, exit 130.
+        var signals = new List<System.Runtime.InteropServices.PosixSignalRegistration>();
+        if (ReferenceEquals(stdout, Console.Out))
+        {
+            foreach (var signal in new[] { System.Runtime.InteropServices.PosixSignal.SIGINT, System.Runtime.InteropServices.PosixSignal.SIGTERM })
+            {
+                signals.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
+                {
+                    context.Cancel = true;
+                    cancel.Cancel();
+                }));
+            }
+        }
+        SweepSummary summary;
+        try
+        {
+            summary = interactive
+                ? RunWithProgressBar(sweep, store, options, cancel.Token)
+                : new SweepRunner().Run(sweep, store, options, null, cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            stderr.WriteLine($"vmlab: sweep interrupted; finished cases are saved in {db}; run the same command again to resume");
+            return ExitInterrupted;
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(x => x is Microsoft.Data.Sqlite.SqliteException) is { } sqlite)
+        {
+            stderr.WriteLine($"error: {db}: cannot store a result: {sqlite.Message}; the cases stored before are kept, run again to resume");
+            return VmLabCommand.ExitFailed;
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException e)
+        {
+            stderr.WriteLine($"error: {db}: {e.Message}; the cases stored before are kept, run again to resume");
+            return VmLabCommand.ExitFailed;
+        }
+        finally
+        {
+            foreach (var registration in signals) registration.Dispose();
+        }
+
+        string shard = shardCount > 1 ? $", shard {shardIndex}/{shardCount}: {summary.CasesInShard}" : "";
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"sweep {sweep.Name}: {summary.CasesInSweep} case(s){shard}; {summary.AlreadyFinished} already finished, ran {summary.Ran}: {summary.Completed} completed, {summary.Failed} failed in {summary.ElapsedSeconds:0.00} s"));
+        if (summary.TraceDecodes + summary.TraceStreamed > 0)
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"shared traces: {summary.TraceDecodes} decoded once and replayed to {summary.TraceReplays} case(s) (peak {summary.TraceCachePeakBytes / (1 << 20)} MiB); {summary.TraceStreamed} case(s) streamed a trace over the --trace-cache-mb budget"));
+        stdout.WriteLine($"results: {db} (vmlab report {db})");
+
+        var inShard = SweepRunner.Shard(sweep.Cases, shardIndex, shardCount).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
+        var failed = store.Read().Cases.Where(c => c.Status != RunResult.Completed && inShard.Contains(c.Id)).ToList();
+        foreach (var c in failed) stderr.WriteLine($"error: case {c.Id} failed: {ComparisonReport.FirstLine(c.Error)}");
+        return failed.Count > 0 ? VmLabCommand.ExitFailed : VmLabCommand.ExitOk;
+    }
+
+    private SweepSummary RunWithProgressBar(Sweep sweep, ResultStore store, SweepRunOptions options, CancellationToken cancellationToken)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Console.Error),
+            Interactive = InteractionSupport.Yes,
+        });
+        return console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"sweep {Markup.Escape(sweep.Name)}", autoStart: true, maxValue: Math.Max(1, sweep.Cases.Count));
+                var progress = new Reporter(p =>
+                {
+                    task.MaxValue = Math.Max(1, p.Total);
+                    task.Value = p.Done;
+                    task.Description = Markup.Escape($"sweep {sweep.Name}: {p.Done}/{p.Total}{(p.Failed > 0 ? $", {p.Failed} failed" : "")}");
+                });
+                return new SweepRunner().Run(sweep, store, options, progress, cancellationToken);
+            });
+    }
+
+    private sealed class Reporter(Action<SweepProgress> report) : IProgress<SweepProgress>
+    {
+        private readonly Lock _gate = new();
+
+        public void Report(SweepProgress value)
+        {
+            lock (_gate) report(value);
+        }
+    }
+
+    private static int PositiveInt(string option, string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1
+            ? n
+            : throw new UsageException($"{option} expects a whole number >= 1, got '{text}'");
+
+    /// <summary>Parses <c>K/N</c> with 1 &lt;= K &lt;= N.</summary>
+    public static (int Index, int Count) ParseShard(string text)
+    {
+        var parts = text.Split('/');
+        if (parts.Length == 2
+            && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int k)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+            && n >= 1 && k >= 1 && k <= n)
+            return (k, n);
+        throw new UsageException($"--shard expects K/N with 1 <= K <= N (e.g. --shard 2/8), got '{text}'");
+    }
+}

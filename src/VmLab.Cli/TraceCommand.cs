@@ -1,0 +1,260 @@
+using VmLab.Traces;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
+using VmLab.Host.Config;
+
+
+namespace VmLab.Cli;
+
+/// <summary>
+/// <c>vmlab trace record|convert|info</c>: recording under valgrind lackey into <c>.vmt</c>, converting between formats,
+/// and describing a trace. The decoding and statistics are the workloads library's; this class renders them.
+/// </summary>
+public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
+{
+    public const string Usage = """
+        usage:
+          vmlab trace record [--out <file.vmt>] [--valgrind <path>] -- <command> [args...]
+          vmlab trace convert <in> <out> [--from FORMAT] [--to FORMAT]
+          vmlab trace info <file> [--from FORMAT] [--page-size BYTES]
+
+        formats: lackey, champsim, cloudsuite, din, vmt (read); vmt, lackey, din (write).
+        The input format is told by content; the output format by the name (.vmt, .lackey, .din, then .gz or .zst).
+        """;
+
+    private const int BatchSize = 8192;
+
+    public int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            stdout.WriteLine(Usage);
+            return args.Length == 0 ? VmLabCommand.ExitBadInput : VmLabCommand.ExitOk;
+        }
+        var rest = args[1..];
+        return args[0] switch
+        {
+            "record" => Record(rest),
+            "convert" => Convert(rest),
+            "info" => Info(rest),
+            _ => throw new UsageException($"unknown trace command '{args[0]}'; {Suggest.Hint(args[0], ["record", "convert", "info"])}"),
+        };
+    }
+
+    private static TraceFormat ParseFormat(string? name, string option)
+    {
+        if (name is null) throw new InvalidOperationException();
+        return TraceFormats.Parse(name) ?? throw new UsageException($"unknown format '{name}' for {option}; allowed: {TraceFormats.Names}");
+    }
+
+    private static string ExistingInput(string path)
+    {
+        if (!File.Exists(path)) throw new VmLabInputException(path, "trace file not found");
+        return Path.GetFullPath(path);
+    }
+
+    private int Convert(string[] args)
+    {
+        var a = Arguments.Parse(args, ["--from", "--to"], []);
+        if (a.Positionals.Count != 2)
+            throw new UsageException("trace convert takes an input and an output file, e.g. vmlab trace convert ls.lackey.gz ls.vmt");
+        string input = ExistingInput(a.Positionals[0]);
+        string output = a.Positionals[1];
+        var from = a.Value("--from") is { } f ? ParseFormat(f, "--from") : TraceFormats.Detect(input);
+        var to = a.Value("--to") is { } t ? ParseFormat(t, "--to")
+            : TraceFormats.FromName(output) ?? throw new UsageException(
+                $"cannot tell the output format from the name '{output}'; end it in .vmt, .lackey or .din (then optionally .gz or .zst), or give --to");
+        if (Path.GetFullPath(output) == input) throw new UsageException("the output would overwrite the input; choose another output file");
+
+        long records = 0, accesses = 0;
+        long bytes = WriteAtomically(output, to, stream =>
+        {
+            using var reader = TraceFormats.OpenReader(input, from, a.Positionals[0]);
+            int pageSize = reader is VmtReader v ? v.PageSize : 4096;
+            using var writer = TraceWriters.Create(to, stream, output, pageSize);
+            var batch = new MemoryAccess[BatchSize];
+            int n;
+            while ((n = reader.Read(batch)) > 0) writer.Write(batch.AsSpan(0, n));
+            writer.Finish();
+            records = reader.Records;
+            accesses = reader.Accesses;
+        });
+        stdout.WriteLine($"{a.Positionals[0]} ({TraceFormats.Name(from)}) -> {output} ({TraceFormats.Name(to)}): " +
+                         $"{records.ToString("N0", CultureInfo.InvariantCulture)} records, {accesses.ToString("N0", CultureInfo.InvariantCulture)} accesses, " +
+                         $"{bytes.ToString("N0", CultureInfo.InvariantCulture)} bytes");
+        return VmLabCommand.ExitOk;
+    }
+
+    /// <summary>Writes a trace through a temporary file beside <paramref name="output"/> and a rename; on any error nothing is left behind.</summary>
+    private static long WriteAtomically(string output, TraceFormat format, Action<Stream> write)
+    {
+        string full = Path.GetFullPath(output);
+        string? dir = Path.GetDirectoryName(full);
+        if (dir is not null && !Directory.Exists(dir))
+            throw new UsageException($"cannot write {output}: directory {dir} does not exist");
+        if (format != TraceFormat.Vmt && format != TraceFormat.Lackey && format != TraceFormat.Din)
+            TraceWriters.Create(format, Stream.Null, output).Dispose();
+        string temp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            using (var stream = TraceFile.Create(temp, output, TraceFile.CompressionOfName(output)))
+                write(stream);
+            File.Move(temp, full, overwrite: true);
+            return new FileInfo(full).Length;
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    private int Info(string[] args)
+    {
+        var a = Arguments.Parse(args, ["--from", "--page-size"], []);
+        if (a.Positionals.Count != 1) throw new UsageException("trace info takes one trace file, e.g. vmlab trace info configs/traces/ls.lackey.gz");
+        string input = ExistingInput(a.Positionals[0]);
+        var format = a.Value("--from") is { } f ? ParseFormat(f, "--from") : TraceFormats.Detect(input);
+        using var reader = TraceFormats.OpenReader(input, format, a.Positionals[0]);
+        int pageSize = 4096;
+        if (a.Value("--page-size") is { } ps)
+        {
+            if (!int.TryParse(ps, NumberStyles.None, CultureInfo.InvariantCulture, out pageSize) || pageSize < 512 || (pageSize & (pageSize - 1)) != 0)
+                throw new UsageException($"--page-size {ps}: expected a power of two of at least 512, e.g. 4096");
+        }
+        else if (reader is VmtReader v) pageSize = v.PageSize;
+
+        var stats = new TraceStatistics(pageSize);
+        var batch = new MemoryAccess[BatchSize];
+        int n;
+        while ((n = reader.Read(batch)) > 0) stats.Add(batch.AsSpan(0, n));
+        Render(a.Positionals[0], format, reader, stats);
+        return VmLabCommand.ExitOk;
+    }
+
+    private void Render(string name, TraceFormat format, TraceReader reader, TraceStatistics s)
+    {
+        static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+        string Pct(long v, long total) => total == 0 ? "" : $" ({(100.0 * v / total).ToString("0.0", CultureInfo.InvariantCulture)}%)";
+
+        stdout.WriteLine($"{name}: {TraceFormats.Name(format)} trace");
+        stdout.WriteLine($"  records            {N(reader.Records),15}");
+        stdout.WriteLine($"  accesses           {N(s.Accesses),15}");
+        stdout.WriteLine($"    read             {N(s.Reads),15}{Pct(s.Reads, s.Accesses)}");
+        stdout.WriteLine($"    write            {N(s.Writes),15}{Pct(s.Writes, s.Accesses)}");
+        stdout.WriteLine($"    fetch            {N(s.Fetches),15}{Pct(s.Fetches, s.Accesses)}");
+        if (s.KernelAccesses > 0) stdout.WriteLine($"    kernel mode      {N(s.KernelAccesses),15}{Pct(s.KernelAccesses, s.Accesses)}");
+        if (reader is VmtReader v) stdout.WriteLine($"  blocks             {N(v.Blocks),15}");
+        stdout.WriteLine($"  page touches       {N(s.PageTouches),15}");
+        stdout.WriteLine($"  footprint          {N(s.FootprintPages),15} pages of {s.PageSize} bytes ({N(s.FootprintPages * s.PageSize / 1024)} KiB)");
+        var pids = s.AccessesByPid.OrderBy(p => p.Key).ToList();
+        stdout.WriteLine($"  processes          {pids.Count,15}");
+        if (pids.Count > 1)
+            foreach (var (pid, count) in pids.Take(16))
+                stdout.WriteLine($"    pid {pid,-12} {N(count),15}{Pct(count, s.Accesses)}");
+
+        stdout.WriteLine();
+        stdout.WriteLine("  page reuse distance (distinct other pages touched since the page's last touch)");
+        var h = s.ReuseHistogram;
+        int lastBucket = 1;
+        for (int i = 1; i < h.Length; i++) if (h[i] > 0) lastBucket = i;
+        long max = h.Max();
+        const int width = 40;
+        for (int i = 0; i <= lastBucket; i++)
+        {
+            string label = i switch
+            {
+                0 => "first touch",
+                1 => "0",
+                2 => "1",
+                _ => $"{1L << (i - 2)}-{(1L << (i - 1)) - 1}",
+            };
+            int bar = max == 0 ? 0 : (int)Math.Round((double)h[i] * width / max);
+            if (bar == 0 && h[i] > 0) bar = 1;
+            stdout.WriteLine($"  {label,15} | {new string('#', bar).PadRight(width)} {N(h[i]),12}{Pct(h[i], s.PageTouches)}");
+        }
+    }
+
+    private int Record(string[] args)
+    {
+        int dash = Array.IndexOf(args, "--");
+        if (dash < 0 || dash == args.Length - 1)
+            throw new UsageException("trace record needs the command after '--', e.g. vmlab trace record --out ls.vmt -- /bin/ls -l");
+        var a = Arguments.Parse(args[..dash], ["--out", "--valgrind"], []);
+        if (a.Positionals.Count > 0) throw new UsageException($"unexpected argument '{a.Positionals[0]}' before '--'");
+        var command = args[(dash + 1)..];
+        string output = a.Value("--out") ?? Path.GetFileName(command[0]) + ".vmt";
+        var outFormat = TraceFormats.FromName(output) ?? TraceFormat.Vmt;
+        string valgrind = FindValgrind(a.Value("--valgrind"));
+
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var start = new ProcessStartInfo(valgrind) { UseShellExecute = false };
+        foreach (var arg in (string[])["--tool=lackey", "--trace-mem=yes", $"--log-socket=127.0.0.1:{port}"]) start.ArgumentList.Add(arg);
+        foreach (var arg in command) start.ArgumentList.Add(arg);
+
+        int exitCode = 0;
+        long records = 0, accesses = 0;
+        long bytes = WriteAtomically(output, outFormat, stream =>
+        {
+            using var process = Process.Start(start) ?? throw new VmLabInputException(valgrind, "could not start valgrind");
+            try
+            {
+                (exitCode, records, accesses) = Capture(process, listener, valgrind, command, outFormat, stream, output);
+            }
+            catch
+            {
+                if (!process.HasExited) process.Kill(entireProcessTree: true);
+                throw;
+            }
+        });
+        stdout.WriteLine($"recorded '{string.Join(' ', command)}' -> {output} ({TraceFormats.Name(outFormat)}): " +
+                         $"{records.ToString("N0", CultureInfo.InvariantCulture)} records, {accesses.ToString("N0", CultureInfo.InvariantCulture)} accesses, {bytes.ToString("N0", CultureInfo.InvariantCulture)} bytes");
+        if (exitCode != 0)
+        {
+            stderr.WriteLine($"error: the command exited with code {exitCode} (the trace of what it did is written)");
+            return VmLabCommand.ExitFailed;
+        }
+        return VmLabCommand.ExitOk;
+    }
+
+    private static (int ExitCode, long Records, long Accesses) Capture(Process process, TcpListener listener, string valgrind, string[] command,
+        TraceFormat outFormat, Stream stream, string output)
+    {
+            var accept = listener.AcceptTcpClientAsync();
+            var exited = process.WaitForExitAsync();
+            if (Task.WhenAny(accept, exited).GetAwaiter().GetResult() != accept)
+            {
+                exited.GetAwaiter().GetResult();
+                throw new VmLabInputException(valgrind, $"valgrind exited with code {process.ExitCode} before sending its log; check the command ('{string.Join(' ', command)}')");
+            }
+            using var client = accept.GetAwaiter().GetResult();
+            using var reader = new LackeyReader(client.GetStream(), $"valgrind log of '{command[0]}'", 0);
+            using var writer = TraceWriters.Create(outFormat, stream, output);
+            var batch = new MemoryAccess[BatchSize];
+            int n;
+            while ((n = reader.Read(batch)) > 0) writer.Write(batch.AsSpan(0, n));
+            writer.Finish();
+            process.WaitForExit();
+            return (process.ExitCode, reader.Records, reader.Accesses);
+    }
+
+    private static string FindValgrind(string? given)
+    {
+        if (given is not null)
+        {
+            if (File.Exists(given)) return Path.GetFullPath(given);
+            throw new VmLabInputException("--valgrind", $"{given} not found; install valgrind (e.g. apt-get install valgrind) or give its path");
+        }
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = Path.Combine(dir, "valgrind");
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new VmLabInputException("valgrind", "valgrind is not installed or not on PATH; trace record runs the command under valgrind --tool=lackey. Install it (e.g. apt-get install valgrind) or give --valgrind <path>");
+    }
+}

@@ -1,0 +1,206 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.Plugins;
+using VmLab.Core.Memory;
+
+namespace VmLab.Core.Kernel;
+
+/// <summary>The kernel half: the reference table (init_mm), direct map, kmalloc, vmalloc, kernel threads, oops and panic.</summary>
+public sealed partial class Kernel
+{
+    private KernelLayout? _layout;
+    private ulong _initRoot;
+    private ulong _vmallocNext;
+    private readonly Counter _panics;
+
+    public KernelLayout Layout => _layout ??= KernelLayout.For(Geometry);
+
+    /// <summary>The reference kernel page table (init_mm), 0 until kernel memory is first used.</summary>
+    public ulong InitRoot => _initRoot;
+
+    /// <summary>Stop the machine on an oops (<c>panic_on_oops</c>).</summary>
+    public bool PanicOnOops { get; set; }
+
+    /// <summary>True once the machine has panicked: nothing more runs.</summary>
+    public bool Panicked { get; private set; }
+
+    /// <summary>
+    /// Builds the kernel half on first use: the reference table with the direct map over all of physical memory (the
+    /// largest pages the format has) and, where the layout pre-populates, the vmalloc range's top-level slots; then
+    /// shares it into every existing address space. Runs that never touch kernel memory pay nothing.
+    /// </summary>
+    public void EnsureKernelHalf()
+    {
+        if (_initRoot != 0) return;
+        var layout = Layout;
+        if (layout.Mode == KernelHalfMode.Unsupported)
+            throw new VmLabInputException("machine:pageTable", $"kernel memory (kmalloc, vmalloc, kernel accesses) is not modelled for the {Geometry.Architecture} format; use x86-64, x86-32, x86-32-pae, arm64 or riscv");
+        _initRoot = _pageTable.CreateRoot();
+        _vmallocNext = layout.VmallocStart;
+
+        ulong bytes = Math.Min((ulong)Memory.FrameCount << 12, layout.DirectMapLimit);
+        var flags = PageFlags.Present | PageFlags.Writable | PageFlags.Global | PageFlags.NoExecute | PageFlags.Accessed | PageFlags.Dirty;
+        ulong offset = 0;
+        while (offset < bytes)
+        {
+            int shift = 12;
+            foreach (int s in Geometry.PageShifts)
+                if (s > shift && (offset & ((1UL << s) - 1)) == 0 && offset + (1UL << s) <= bytes) shift = s;
+            if (!_pageTable.Write(_initRoot, layout.DirectMapBase + offset, new PageMapping(offset >> 12, flags, (byte)shift)))
+                throw TooSmall();
+            offset += 1UL << shift;
+        }
+        if (layout.Mode == KernelHalfMode.Prepopulated)
+        {
+            for (ulong va = layout.VmallocStart; va < layout.VmallocEnd && va >= layout.VmallocStart; va += 1UL << layout.TopLevelShift)
+                if (!_pageTable.PrepareTopLevel(_initRoot, va))
+                    throw TooSmall();
+        }
+        foreach (var p in _processes.Values) ShareKernelHalf(p.Mm);
+    }
+
+    private VmLabInputException TooSmall() => new("machine:memory:frames",
+        $"{Memory.FrameCount} frames are too few for the kernel's own page tables (the direct map and, on {Geometry.Architecture}, the pre-populated vmalloc range); give the machine more frames");
+
+    /// <summary>Copies the reference table's kernel-half top-level entries into an address space (pgd_alloc).</summary>
+    private void ShareKernelHalf(AddressSpace mm)
+    {
+        if (_initRoot == 0 || mm.Root == _initRoot || mm.KernelShared) return;
+        if (Layout.Mode is KernelHalfMode.Prepopulated or KernelHalfMode.LazySync)
+            foreach (ulong va in KernelTopLevelSlots()) _pageTable.ShareTopLevel(mm.Root, _initRoot, va);
+        mm.KernelShared = true;
+    }
+
+    /// <summary>Clears the shared kernel-half entries before a root is destroyed, so the shared tables are never freed with it.</summary>
+    private void UnshareKernelHalf(AddressSpace mm)
+    {
+        if (!mm.KernelShared) return;
+        if (Layout.Mode is KernelHalfMode.Prepopulated or KernelHalfMode.LazySync)
+            foreach (ulong va in KernelTopLevelSlots()) _pageTable.ShareTopLevel(mm.Root, 0, va);
+        mm.KernelShared = false;
+    }
+
+    private IEnumerable<ulong> KernelTopLevelSlots()
+    {
+        ulong step = 1UL << Layout.TopLevelShift;
+        // 32-bit formats end at 4 GiB; 64-bit ones run (sign-extended) to the top of the address space.
+        ulong last = Geometry.VirtualAddressBits < 48 ? (1UL << Geometry.VirtualAddressBits) - 1 : ulong.MaxValue;
+        for (ulong va = Geometry.KernelBase; va <= last; va += step)
+        {
+            yield return va;
+            if (va > last - step) yield break;
+        }
+    }
+
+    /// <summary>The vmalloc-sync step of a kernel fault: copy the reference's top-level entry when it maps the address.</summary>
+    public VmallocSync SyncVmalloc(IProcess process, ulong address)
+    {
+        if (_initRoot == 0 || Layout.Mode != KernelHalfMode.LazySync || !Layout.IsVmalloc(address)) return VmallocSync.NotVmalloc;
+        if (!_pageTable.Read(_initRoot, address).IsPresent) return VmallocSync.Unmapped;
+        return _pageTable.ShareTopLevel(process.PageTableRoot, _initRoot, address) ? VmallocSync.Synced : VmallocSync.Unmapped;
+    }
+
+    /// <summary><c>kmalloc</c> of up to one page: a frame addressed through the direct map; 0 (NULL) when memory is exhausted.</summary>
+    public ulong Kmalloc(ulong size)
+    {
+        EnsureKernelHalf();
+        if (size == 0 || size > VirtualAddress.PageSize)
+            throw new ArgumentOutOfRangeException(nameof(size), "kmalloc here hands out one page at most; use vmalloc for more");
+        if (!_frames.TryAllocate(FrameUse.Kernel, out ulong pfn)) return 0;
+        ulong address = Layout.DirectMapBase + (pfn << 12);
+        if (!Layout.IsDirectMap(address))
+        {
+            _frames.Free(pfn, FrameUse.Kernel);
+            return 0;
+        }
+        return address;
+    }
+
+    /// <summary><c>vmalloc</c>: pages mapped one by one in the reference table at the next free vmalloc address (a guard page after each area); 0 on failure.</summary>
+    public ulong Vmalloc(ulong size)
+    {
+        EnsureKernelHalf();
+        ulong pages = (size + VirtualAddress.PageSize - 1) / VirtualAddress.PageSize;
+        if (pages == 0) return 0;
+        ulong start = _vmallocNext;
+        if (start + (pages + 1) * VirtualAddress.PageSize > Layout.VmallocEnd) return 0;
+        var flags = PageFlags.Present | PageFlags.Writable | PageFlags.Global | PageFlags.NoExecute | PageFlags.Accessed | PageFlags.Dirty;
+        for (ulong i = 0; i < pages; i++)
+        {
+            ulong va = start + i * VirtualAddress.PageSize;
+            if (!_frames.TryAllocate(FrameUse.Kernel, out ulong pfn) || !_pageTable.Write(_initRoot, va, new PageMapping(pfn, flags)))
+            {
+                for (ulong j = 0; j < i; j++)
+                {
+                    ulong a = start + j * VirtualAddress.PageSize;
+                    _frames.Free(_pageTable.Read(_initRoot, a).Frame, FrameUse.Kernel);
+                    _pageTable.Write(_initRoot, a, PageMapping.Empty);
+                }
+                return 0;
+            }
+        }
+        _vmallocNext = start + (pages + 1) * VirtualAddress.PageSize;
+        return start;
+    }
+
+    /// <summary>A kernel thread: no user address space; it runs on the reference kernel table.</summary>
+    public Process SpawnKernelThread()
+    {
+        EnsureKernelHalf();
+        var mm = new AddressSpace(_initRoot, _nextAsid++) { KernelShared = true, Users = 1 << 30 };
+        var p = new Process(NextPid(), mm) { IsKernelThread = true };
+        _processes.Add(p.Pid, p);
+        return p;
+    }
+
+    /// <summary>The kernel-mode branch of the fault path (do_kern_addr_fault, and the SMAP/SMEP/uaccess rules of do_user_addr_fault).</summary>
+    private FaultDispatch? KernelModeFault(Process process, ulong address, AccessKind kind, PageFaultErrorCode error, in CpuState cpu, out bool uaccess)
+    {
+        uaccess = false;
+        if (address >= Geometry.KernelBase)
+        {
+            if (!error.Protection && !error.Reserved)
+            {
+                var fault = new PageFault(address, kind, AccessMode.Kernel, error, process, default, default);
+                foreach (var handler in _handlers)
+                {
+                    var r = handler.Handle(fault, this);
+                    if (r.Outcome == FaultOutcome.Declined) continue;
+                    if (r.Outcome is FaultOutcome.Minor or FaultOutcome.Major) return FaultDispatch.Retry;
+                    break;
+                }
+            }
+            return Oops(process, address, kind, error, "unable to handle page fault");
+        }
+        if (process.IsKernelThread)
+            return Oops(process, address, kind, error, "unable to handle page fault (a kernel thread has no user address space)");
+        if (kind == AccessKind.Fetch)
+            return Oops(process, address, kind, error, "kernel tried to execute user page (SMEP)");
+        if (cpu.Smap && !cpu.UaccessOpen)
+            return Oops(process, address, kind, error, "supervisor access to user memory outside a uaccess window (SMAP)");
+        uaccess = cpu.UaccessOpen;
+        return null;
+    }
+
+    /// <summary>The exception-table fixup of a uaccess routine: the copy stops, no signal.</summary>
+    private FaultDispatch Fixup(Process process, ulong address)
+    {
+        _uaccessFixups.Increment();
+        Record("fixup", process.Pid, $"uaccess fault at 0x{address:x} fixed up (-EFAULT)");
+        return FaultDispatch.Failed;
+    }
+
+    private string OopsText(ulong address, AccessKind kind, PageFaultErrorCode error, string what)
+    {
+        string access = kind switch { AccessKind.Write => "write access", AccessKind.Fetch => "instruction fetch", _ => "read access" };
+        string reason = error.Reserved ? "reserved bit violation" : error.ProtectionKey ? "protection keys violation" : error.Protection ? "permissions violation" : "not-present page";
+        return $"BUG: {what} for address: 0x{address:x}; #PF: supervisor {access} in {(error.User ? "user" : "kernel")} mode; #PF: error_code(0x{error.Value:x4}) - {reason}";
+    }
+
+    private void Panic(string message)
+    {
+        Panicked = true;
+        _panics.Increment();
+        Record("panic", 0, $"Kernel panic - not syncing: {message}");
+    }
+}

@@ -1,0 +1,420 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using VmLab.Abstractions.Plugins;
+using VmLab.Host.Sweeps;
+
+namespace VmLab.Host.Results;
+
+/// <summary>The sweep a results database belongs to.</summary>
+public sealed record SweepInfo(string Name, string File, string DefinitionHash, string BaselineId, JsonArray Axes, int CaseCount);
+
+/// <summary>One finished case as stored: what ran (resolved config, seed, plugin versions), what it measured, how it ended.</summary>
+public sealed record CaseResult(
+    string Id,
+    int Ordinal,
+    JsonObject Parameters,
+    JsonObject Config,
+    string ConfigHash,
+    ulong Seed,
+    IReadOnlyDictionary<string, string> Plugins,
+    IReadOnlyDictionary<string, long> Metrics,
+    string Status,
+    string? Error,
+    IReadOnlyList<string> Events,
+    double ElapsedSeconds,
+    DateTime StartedUtc,
+    DateTime FinishedUtc,
+    string Host);
+
+/// <summary>Everything a results database holds.</summary>
+public sealed record ResultSet(SweepInfo Sweep, IReadOnlyList<CaseResult> Cases);
+
+/// <summary>
+/// A sweep's results in SQLite (WAL). Each finished case is written in its own transaction, so a process killed at
+/// any moment loses no finished case and leaves no half-written one. Tables: <c>sweep</c> (key/value: name,
+/// definition hash, baseline, axes), <c>cases</c> (one row per finished case), <c>metrics</c> (case_id, name, value).
+/// </summary>
+public sealed class ResultStore : IDisposable
+{
+    /// <summary>PRAGMA application_id of a VmLab results database ("VmLb").</summary>
+    public const int ApplicationId = 0x566D4C62;
+    private const int SchemaVersion = 1;
+
+    private readonly SqliteConnection _connection;
+    private readonly Lock _gate = new();
+
+    private ResultStore(SqliteConnection connection, string path)
+    {
+        _connection = connection;
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Opens (or with <paramref name="create"/>, creates) a results database; bad files are input errors naming the file.</summary>
+    public static ResultStore Open(string path, bool create)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        bool exists = File.Exists(full);
+        if (!exists && !create)
+            throw new VmLabInputException(path, "results database not found; give the --db file a sweep wrote");
+        string? dir = System.IO.Path.GetDirectoryName(full);
+        if (dir is not null && !Directory.Exists(dir))
+            throw new VmLabInputException(path, $"cannot create the results database: directory {dir} does not exist");
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = create ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite,
+            Pooling = false,
+            DefaultTimeout = 30,
+        };
+        var connection = new SqliteConnection(builder.ToString());
+        try
+        {
+            connection.Open();
+            var store = new ResultStore(connection, path);
+            store.Initialise(exists && new FileInfo(full).Length > 0);
+            return store;
+        }
+        catch (SqliteException e)
+        {
+            connection.Dispose();
+            throw new VmLabInputException(path, e.SqliteErrorCode == 26
+                ? "not a VmLab results database (not an SQLite file)"
+                : $"cannot open the results database: {e.Message}");
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private void Initialise(bool existing)
+    {
+        Execute("PRAGMA busy_timeout = 30000");
+        if (existing)
+        {
+            long appId = Scalar<long>("PRAGMA application_id");
+            long tables = Scalar<long>("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+            if (appId != ApplicationId && tables > 0)
+                throw new VmLabInputException(Path, "not a VmLab results database (an SQLite file written by something else)");
+            long version = Scalar<long>("PRAGMA user_version");
+            if (appId == ApplicationId && version > SchemaVersion)
+                throw new VmLabInputException(Path, $"written by a newer VmLab (schema {version}, this one reads {SchemaVersion})");
+        }
+        Execute("PRAGMA journal_mode = WAL");
+        Execute("PRAGMA synchronous = FULL");
+        Execute($"PRAGMA application_id = {ApplicationId}");
+        Execute($"PRAGMA user_version = {SchemaVersion}");
+        Execute("""
+            CREATE TABLE IF NOT EXISTS sweep (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS cases (
+                id TEXT PRIMARY KEY,
+                ordinal INTEGER NOT NULL,
+                parameters TEXT NOT NULL,
+                config TEXT NOT NULL,
+                config_hash TEXT NOT NULL,
+                seed TEXT NOT NULL,
+                plugins TEXT NOT NULL,
+                status TEXT NOT NULL,
+                error TEXT,
+                events TEXT NOT NULL,
+                elapsed_seconds REAL NOT NULL,
+                started_utc TEXT NOT NULL,
+                finished_utc TEXT NOT NULL,
+                host TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS metrics (
+                case_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                value INTEGER NOT NULL,
+                PRIMARY KEY (case_id, name)) WITHOUT ROWID;
+            """);
+    }
+
+    /// <summary>Records which sweep this database holds; a database of another sweep is refused.</summary>
+    public void BeginSweep(Sweep sweep)
+    {
+        var existing = ReadMeta();
+        if (existing.TryGetValue("name", out var name) && name != sweep.Name)
+            throw new VmLabInputException(Path, $"holds results of sweep '{name}', not '{sweep.Name}'; give another --db");
+        WriteSweep(new SweepInfo(sweep.Name, sweep.File, sweep.DefinitionHash, sweep.BaselineId, AxesJson(sweep), sweep.Cases.Count));
+    }
+
+    public static JsonArray AxesJson(Sweep sweep) =>
+    [
+        .. sweep.Axes.Select(a => (JsonNode)new JsonObject
+        {
+            ["name"] = a.Name,
+            ["key"] = a.Key,
+            ["values"] = new JsonArray([.. a.Values.Select(v => (JsonNode)new JsonObject { ["label"] = v.Label, ["value"] = v.Value.DeepClone() })]),
+        }),
+    ];
+
+    private void WriteSweep(SweepInfo info)
+    {
+        lock (_gate)
+        {
+            using var tx = _connection.BeginTransaction();
+            void Put(string key, string value)
+            {
+                using var cmd = _connection.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = "INSERT OR REPLACE INTO sweep (key, value) VALUES ($k, $v)";
+                cmd.Parameters.AddWithValue("$k", key);
+                cmd.Parameters.AddWithValue("$v", value);
+                cmd.ExecuteNonQuery();
+            }
+            Put("name", info.Name);
+            Put("file", info.File);
+            Put("definition_hash", info.DefinitionHash);
+            Put("baseline", info.BaselineId);
+            Put("axes", info.Axes.ToJsonString());
+            Put("case_count", info.CaseCount.ToString(CultureInfo.InvariantCulture));
+            tx.Commit();
+        }
+    }
+
+    private Dictionary<string, string> ReadMeta()
+    {
+        lock (_gate)
+        {
+            var result = new Dictionary<string, string>(StringComparer.Ordinal);
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT key, value FROM sweep";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) result[r.GetString(0)] = r.GetString(1);
+            return result;
+        }
+    }
+
+    /// <summary>The finished cases: id → (status, config hash).</summary>
+    public Dictionary<string, (string Status, string ConfigHash)> Finished()
+    {
+        lock (_gate)
+        {
+            var result = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT id, status, config_hash FROM cases";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) result[r.GetString(0)] = (r.GetString(1), r.GetString(2));
+            return result;
+        }
+    }
+
+    /// <summary>Writes one finished case (replacing an earlier result of the same id) in one transaction.</summary>
+    public void Save(CaseResult c)
+    {
+        lock (_gate)
+        {
+            using var tx = _connection.BeginTransaction();
+            SaveIn(tx, c);
+            tx.Commit();
+        }
+    }
+
+    private void SaveIn(SqliteTransaction tx, CaseResult c)
+    {
+        using (var del = _connection.CreateCommand())
+        {
+            del.Transaction = tx;
+            del.CommandText = "DELETE FROM metrics WHERE case_id = $id";
+            del.Parameters.AddWithValue("$id", c.Id);
+            del.ExecuteNonQuery();
+        }
+        using (var cmd = _connection.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            cmd.CommandText = """
+                INSERT OR REPLACE INTO cases (id, ordinal, parameters, config, config_hash, seed, plugins, status, error, events,
+                                              elapsed_seconds, started_utc, finished_utc, host)
+                VALUES ($id, $ordinal, $parameters, $config, $hash, $seed, $plugins, $status, $error, $events, $elapsed, $started, $finished, $host)
+                """;
+            cmd.Parameters.AddWithValue("$id", c.Id);
+            cmd.Parameters.AddWithValue("$ordinal", c.Ordinal);
+            cmd.Parameters.AddWithValue("$parameters", c.Parameters.ToJsonString());
+            cmd.Parameters.AddWithValue("$config", c.Config.ToJsonString());
+            cmd.Parameters.AddWithValue("$hash", c.ConfigHash);
+            cmd.Parameters.AddWithValue("$seed", c.Seed.ToString(CultureInfo.InvariantCulture));
+            cmd.Parameters.AddWithValue("$plugins", JsonSerializer.Serialize(c.Plugins));
+            cmd.Parameters.AddWithValue("$status", c.Status);
+            cmd.Parameters.AddWithValue("$error", (object?)c.Error ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$events", JsonSerializer.Serialize(c.Events));
+            cmd.Parameters.AddWithValue("$elapsed", c.ElapsedSeconds);
+            cmd.Parameters.AddWithValue("$started", c.StartedUtc.ToString("O", CultureInfo.InvariantCulture));
+            cmd.Parameters.AddWithValue("$finished", c.FinishedUtc.ToString("O", CultureInfo.InvariantCulture));
+            cmd.Parameters.AddWithValue("$host", c.Host);
+            cmd.ExecuteNonQuery();
+        }
+        using (var ins = _connection.CreateCommand())
+        {
+            ins.Transaction = tx;
+            ins.CommandText = "INSERT INTO metrics (case_id, name, value) VALUES ($id, $name, $value)";
+            var pName = ins.Parameters.Add("$name", SqliteType.Text);
+            var pValue = ins.Parameters.Add("$value", SqliteType.Integer);
+            ins.Parameters.AddWithValue("$id", c.Id);
+            foreach (var (name, value) in c.Metrics)
+            {
+                pName.Value = name;
+                pValue.Value = value;
+                ins.ExecuteNonQuery();
+            }
+        }
+    }
+
+    /// <summary>Reads the whole database: the sweep and its finished cases in expansion order.</summary>
+    public ResultSet Read()
+    {
+        var meta = ReadMeta();
+        if (!meta.TryGetValue("name", out var name))
+            throw new VmLabInputException(Path, "holds no sweep (the sweep that should have written it did not start)");
+        var info = new SweepInfo(
+            name,
+            meta.GetValueOrDefault("file", ""),
+            meta.GetValueOrDefault("definition_hash", ""),
+            meta.GetValueOrDefault("baseline", ""),
+            JsonNode.Parse(meta.GetValueOrDefault("axes", "[]")) as JsonArray ?? [],
+            int.Parse(meta.GetValueOrDefault("case_count", "0"), CultureInfo.InvariantCulture));
+        lock (_gate)
+        {
+            var metrics = new Dictionary<string, SortedDictionary<string, long>>(StringComparer.Ordinal);
+            using (var cmd = _connection.CreateCommand())
+            {
+                cmd.CommandText = "SELECT case_id, name, value FROM metrics";
+                using var r = cmd.ExecuteReader();
+                while (r.Read())
+                {
+                    if (!metrics.TryGetValue(r.GetString(0), out var m)) metrics[r.GetString(0)] = m = new(StringComparer.Ordinal);
+                    m[r.GetString(1)] = r.GetInt64(2);
+                }
+            }
+            var cases = new List<CaseResult>();
+            using (var cmd = _connection.CreateCommand())
+            {
+                cmd.CommandText = """
+                    SELECT id, ordinal, parameters, config, config_hash, seed, plugins, status, error, events,
+                           elapsed_seconds, started_utc, finished_utc, host
+                    FROM cases ORDER BY ordinal, id
+                    """;
+                using var r = cmd.ExecuteReader();
+                while (r.Read())
+                {
+                    string id = r.GetString(0);
+                    cases.Add(new CaseResult(
+                        id,
+                        r.GetInt32(1),
+                        (JsonObject)JsonNode.Parse(r.GetString(2))!,
+                        (JsonObject)JsonNode.Parse(r.GetString(3))!,
+                        r.GetString(4),
+                        ulong.Parse(r.GetString(5), CultureInfo.InvariantCulture),
+                        JsonSerializer.Deserialize<SortedDictionary<string, string>>(r.GetString(6))!,
+                        metrics.TryGetValue(id, out var m) ? m : new SortedDictionary<string, long>(StringComparer.Ordinal),
+                        r.GetString(7),
+                        r.IsDBNull(8) ? null : r.GetString(8),
+                        JsonSerializer.Deserialize<List<string>>(r.GetString(9))!,
+                        r.GetDouble(10),
+                        DateTime.Parse(r.GetString(11), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
+                        DateTime.Parse(r.GetString(12), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
+                        r.GetString(13)));
+                }
+            }
+            return new ResultSet(info, cases);
+        }
+    }
+
+    /// <summary>
+    /// Merges databases of one sweep (shards) into <paramref name="output"/>: the union of their cases, a completed
+    /// result preferred to a failed one. Databases of different sweeps, or holding different configs under one case
+    /// id, are refused. The output appears whole (written beside it, then renamed) or not at all.
+    /// </summary>
+    public static ResultSet Merge(IReadOnlyList<string> inputs, string output)
+    {
+        if (inputs.Count == 0) throw new VmLabInputException("merge", "give at least one results database to merge");
+        string outFull = System.IO.Path.GetFullPath(output);
+        foreach (var input in inputs)
+            if (System.IO.Path.GetFullPath(input) == outFull)
+                throw new VmLabInputException(input, "is also the output; write the merge to a new file");
+        var sets = new List<(string Path, ResultSet Set)>();
+        foreach (var input in inputs)
+        {
+            using var store = Open(input, create: false);
+            sets.Add((input, store.Read()));
+        }
+        var first = sets[0];
+        foreach (var (path, set) in sets.Skip(1))
+        {
+            if (set.Sweep.Name != first.Set.Sweep.Name)
+                throw new VmLabInputException(path, $"holds sweep '{set.Sweep.Name}', but {first.Path} holds '{first.Set.Sweep.Name}'; only shards of one sweep merge");
+            if (set.Sweep.DefinitionHash != first.Set.Sweep.DefinitionHash)
+                throw new VmLabInputException(path, $"holds a different definition of sweep '{set.Sweep.Name}' than {first.Path} (the sweep file or plugins changed between runs)");
+        }
+        var merged = new Dictionary<string, (string Path, CaseResult Case)>(StringComparer.Ordinal);
+        foreach (var (path, set) in sets)
+        {
+            foreach (var c in set.Cases)
+            {
+                if (!merged.TryGetValue(c.Id, out var seen))
+                {
+                    merged[c.Id] = (path, c);
+                    continue;
+                }
+                if (seen.Case.ConfigHash != c.ConfigHash)
+                    throw new VmLabInputException(path, $"case {c.Id} ran a different config than in {seen.Path}");
+                if (seen.Case.Status != Running.RunResult.Completed && c.Status == Running.RunResult.Completed) merged[c.Id] = (path, c);
+            }
+        }
+
+        string dir = System.IO.Path.GetDirectoryName(outFull)!;
+        if (!Directory.Exists(dir)) throw new VmLabInputException(output, $"directory {dir} does not exist");
+        string temp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(outFull)}.tmp-{Environment.ProcessId}");
+        DeleteDatabase(temp);
+        try
+        {
+            using (var store = Open(temp, create: true))
+            {
+                store.WriteSweep(first.Set.Sweep);
+                lock (store._gate)
+                {
+                    using var tx = store._connection.BeginTransaction();
+                    foreach (var (_, c) in merged.Values.OrderBy(x => x.Case.Ordinal).ThenBy(x => x.Case.Id, StringComparer.Ordinal))
+                        store.SaveIn(tx, c);
+                    tx.Commit();
+                }
+                store.Execute("PRAGMA wal_checkpoint(TRUNCATE)");
+                store.Execute("PRAGMA journal_mode = DELETE");
+            }
+            DeleteDatabase(outFull);
+            File.Move(temp, outFull);
+        }
+        finally
+        {
+            DeleteDatabase(temp);
+        }
+        using var result = Open(outFull, create: false);
+        return result.Read();
+    }
+
+    private static void DeleteDatabase(string path)
+    {
+        foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" })
+            if (File.Exists(path + suffix)) File.Delete(path + suffix);
+    }
+
+    private void Execute(string sql)
+    {
+        using var cmd = _connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private T Scalar<T>(string sql)
+    {
+        using var cmd = _connection.CreateCommand();
+        cmd.CommandText = sql;
+        return (T)Convert.ChangeType(cmd.ExecuteScalar()!, typeof(T), CultureInfo.InvariantCulture);
+    }
+
+    public void Dispose() => _connection.Dispose();
+}

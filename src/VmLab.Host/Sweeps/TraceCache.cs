@@ -1,0 +1,269 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Workloads;
+using VmLab.Host.Config;
+using VmLab.Host.Running;
+
+namespace VmLab.Host.Sweeps;
+
+/// <summary>
+/// Decodes a trace once and feeds it to every run that reads it. A run whose workload is an
+/// <see cref="ITraceWorkload"/> shared by two or more runs gets a decorator: the first run to start records the
+/// batches the workload produces into chunked in-memory arrays of <see cref="MemoryAccess"/> (16 bytes each) and
+/// replays them to its machine; the others wait for the recording and replay it too, with the same batch
+/// boundaries. Two workloads are the same when their plugin, resolved options, base folder and seed are equal.
+/// A recording that would exceed the memory budget is abandoned and every run streams the trace itself.
+/// A recording is freed when the last run that needs it has finished.
+/// </summary>
+public sealed class TraceCache(long budgetBytes)
+{
+    private const int ChunkAccesses = 1 << 16;
+    private static readonly int AccessBytes = Unsafe.SizeOf<MemoryAccess>();
+
+    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private long _reservedBytes;
+    private long _peakBytes;
+    private int _decodes;
+    private int _replays;
+    private int _streamed;
+
+    public long BudgetBytes { get; } = budgetBytes;
+
+    /// <summary>Traces decoded into memory.</summary>
+    public int Decodes => _decodes;
+
+    /// <summary>Runs fed from a recording.</summary>
+    public int Replays => _replays;
+
+    /// <summary>Runs of a shared trace that streamed it themselves (the recording did not fit the budget).</summary>
+    public int Streamed => _streamed;
+
+    /// <summary>Memory held by recordings now.</summary>
+    public long HeldBytes => Interlocked.Read(ref _reservedBytes);
+
+    /// <summary>The most memory held by recordings at once.</summary>
+    public long PeakBytes => Interlocked.Read(ref _peakBytes);
+
+    /// <summary>
+    /// Declares the runs to come and returns each experiment to run: unchanged, or with its workload decorated to
+    /// read through the cache when another run reads the same trace.
+    /// </summary>
+    public IReadOnlyList<Experiment> Prepare(IReadOnlyList<Experiment> experiments)
+    {
+        var keys = experiments.Select(KeyOf).ToList();
+        var uses = keys.Where(k => k is not null).GroupBy(k => k!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var result = new List<Experiment>(experiments.Count);
+        for (int i = 0; i < experiments.Count; i++)
+        {
+            string? key = keys[i];
+            if (BudgetBytes <= 0 || key is null || uses[key] < 2)
+            {
+                result.Add(experiments[i]);
+                continue;
+            }
+            var entry = _entries.GetOrAdd(key, _ => new Entry(this));
+            Interlocked.Increment(ref entry.PendingUses);
+            result.Add(Decorate(experiments[i], entry));
+        }
+        return result;
+    }
+
+    /// <summary>The identity of a trace workload's output, or null for a workload that is not a plain trace.</summary>
+    public static string? KeyOf(Experiment experiment)
+    {
+        var w = experiment.Workload;
+        if (!typeof(ITraceWorkload).IsAssignableFrom(w.Plugin.Registration.ImplementationType)) return null;
+        string options = System.Text.Json.JsonSerializer.Serialize(w.Options, w.Options.GetType(), ExperimentLoader.OptionsJson);
+        ulong seed = Seeds.For(experiment.Seed, w.KeyPath);
+        return $"{w.Plugin.Folder}|{w.Plugin.Name}|{experiment.BaseDirectory}|{seed}|{options}";
+    }
+
+    private static Experiment Decorate(Experiment experiment, Entry entry)
+    {
+        var component = experiment.Workload;
+        var registration = component.Plugin.Registration;
+        var factory = registration.Factory;
+        var decorated = registration with { Factory = context => new SharedTraceWorkload((IWorkload)factory(context), entry) };
+        return experiment with { Workload = component with { Plugin = component.Plugin with { Registration = decorated } } };
+    }
+
+    private bool TryReserve(long bytes)
+    {
+        long now = Interlocked.Add(ref _reservedBytes, bytes);
+        if (now > BudgetBytes)
+        {
+            Interlocked.Add(ref _reservedBytes, -bytes);
+            return false;
+        }
+        long peak;
+        while (now > (peak = Interlocked.Read(ref _peakBytes)) && Interlocked.CompareExchange(ref _peakBytes, now, peak) != peak) { }
+        return true;
+    }
+
+    private void Unreserve(long bytes) => Interlocked.Add(ref _reservedBytes, -bytes);
+
+    /// <summary>One shared trace: recorded once (or found too large), released after its last use.</summary>
+    private sealed class Entry(TraceCache cache)
+    {
+        public int PendingUses;
+        public TraceCache Cache => cache;
+        private readonly Lock _gate = new();
+        private bool _attempted;
+        private Recording? _recording;
+        private Exception? _failure;
+
+        /// <summary>The recording, made by the first caller with its own workload; null when it did not fit.</summary>
+        public Recording? Get(IWorkload workload, int batchSize, CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                if (!_attempted)
+                {
+                    try
+                    {
+                        _recording = Record(workload, batchSize, cancellationToken);
+                        if (_recording is not null) Interlocked.Increment(ref cache._decodes);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        throw;
+                    }
+                    catch (Exception e)
+                    {
+                        _failure = e;
+                    }
+                    _attempted = true;
+                }
+                if (_failure is not null) throw Rethrow(_failure);
+                return _recording is not null && _recording.BatchSize == batchSize ? _recording : null;
+            }
+        }
+
+        private static Exception Rethrow(Exception e) => e switch
+        {
+            VmLabInputException input => new VmLabInputException(input.Where, input.Message),
+            _ => new InvalidOperationException($"decoding the shared trace failed: {e.Message}", e),
+        };
+
+        private Recording? Record(IWorkload workload, int batchSize, CancellationToken cancellationToken)
+        {
+            var recorder = new Recorder(cache, batchSize);
+            try
+            {
+                workload.Run(recorder, cancellationToken);
+                return recorder.Finish();
+            }
+            catch (BudgetExceeded)
+            {
+                recorder.Abandon();
+                return null;
+            }
+            catch
+            {
+                recorder.Abandon();
+                throw;
+            }
+        }
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref PendingUses) > 0) return;
+            lock (_gate)
+            {
+                if (_recording is null) return;
+                cache.Unreserve(_recording.Bytes);
+                _recording = null;
+            }
+        }
+    }
+
+    private sealed class BudgetExceeded : Exception;
+
+    /// <summary>Batches as the workload produced them, packed into chunks; a batch never spans two chunks.</summary>
+    private sealed class Recording(List<(MemoryAccess[] Data, List<int> Batches)> chunks, int batchSize, long bytes)
+    {
+        public int BatchSize { get; } = batchSize;
+        public long Bytes { get; } = bytes;
+
+        public void Replay(ISimulation simulation, CancellationToken cancellationToken)
+        {
+            foreach (var (data, batches) in chunks)
+            {
+                int offset = 0;
+                foreach (int length in batches)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    simulation.Execute(new ReadOnlySpan<MemoryAccess>(data, offset, length));
+                    offset += length;
+                }
+            }
+        }
+    }
+
+    /// <summary>The simulation a shared trace is decoded into.</summary>
+    private sealed class Recorder(TraceCache cache, int batchSize) : ISimulation
+    {
+        private readonly List<(MemoryAccess[] Data, List<int> Batches)> _chunks = [];
+        private int _used;
+        private long _bytes;
+
+        public int PreferredBatchSize => batchSize;
+        public IKernelApi Kernel => throw new NotSupportedException("a trace workload makes no system calls");
+        public void Report(in Expectation expectation) => throw new NotSupportedException("a trace workload checks no expectations");
+
+        public void Execute(ReadOnlySpan<MemoryAccess> batch)
+        {
+            if (batch.IsEmpty) return;
+            if (_chunks.Count == 0 || _chunks[^1].Data.Length - _used < batch.Length)
+            {
+                int length = Math.Max(ChunkAccesses, batch.Length);
+                long bytes = (long)length * AccessBytes;
+                if (!cache.TryReserve(bytes)) throw new BudgetExceeded();
+                _bytes += bytes;
+                _chunks.Add((GC.AllocateUninitializedArray<MemoryAccess>(length), []));
+                _used = 0;
+            }
+            var (data, batches) = _chunks[^1];
+            batch.CopyTo(data.AsSpan(_used));
+            _used += batch.Length;
+            batches.Add(batch.Length);
+        }
+
+        public Recording Finish() => new(_chunks, batchSize, _bytes);
+
+        public void Abandon()
+        {
+            cache.Unreserve(_bytes);
+            _bytes = 0;
+            _chunks.Clear();
+        }
+    }
+
+    /// <summary>The workload a run sees: replays the shared recording, or streams its own workload when there is none.</summary>
+    private sealed class SharedTraceWorkload(IWorkload inner, Entry entry) : IWorkload
+    {
+        public void Run(ISimulation simulation, CancellationToken cancellationToken)
+        {
+            try
+            {
+                var recording = entry.Get(inner, simulation.PreferredBatchSize, cancellationToken);
+                if (recording is null)
+                {
+                    Interlocked.Increment(ref entry.Cache._streamed);
+                    inner.Run(simulation, cancellationToken);
+                }
+                else
+                {
+                    Interlocked.Increment(ref entry.Cache._replays);
+                    recording.Replay(simulation, cancellationToken);
+                }
+            }
+            finally
+            {
+                entry.Release();
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+using System.Text;
+using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Workloads;
+
+namespace VmLab.Traces;
+
+/// <summary>
+/// A trace decoder: fills a caller's buffer with accesses, one call per batch. Each format decodes records in its own
+/// loop (no call per record); the shared parts — opening and decompressing the file, buffering lines or fixed-size
+/// records, counting, the record limit and errors that name where — live here and in <see cref="LineSource"/> and
+/// <see cref="RecordSource"/>. Memory stays bounded whatever the trace length.
+/// </summary>
+public abstract class TraceReader : IDisposable
+{
+    protected TraceReader(string path) => Path = path;
+
+    /// <summary>The trace file, for error messages.</summary>
+    public string Path { get; }
+
+    /// <summary>Records decoded so far (a record may give more than one access: a Lackey <c>M</c>, a ChampSim instruction).</summary>
+    public long Records { get; protected set; }
+
+    /// <summary>Accesses produced so far.</summary>
+    public long Accesses { get; protected set; }
+
+    /// <summary>Stop after this many records.</summary>
+    public long RecordLimit { get; set; } = long.MaxValue;
+
+    /// <summary>The most accesses one record can produce: a buffer handed to <see cref="Read"/> must hold at least this many.</summary>
+    public abstract int MaxAccessesPerRecord { get; }
+
+    /// <summary>Decodes records into <paramref name="destination"/> until it is full or the trace ends; returns the accesses written, 0 at the end.</summary>
+    public abstract int Read(Span<MemoryAccess> destination);
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing) { }
+
+    /// <summary>Skips <paramref name="records"/> records (formats with an index seek instead).</summary>
+    public virtual void Skip(long records)
+    {
+        if (records <= 0) return;
+        var scratch = new MemoryAccess[Math.Max(MaxAccessesPerRecord, 4096)];
+        long saved = RecordLimit;
+        RecordLimit = Records + records;
+        while (Read(scratch) > 0) { }
+        RecordLimit = saved;
+    }
+
+    internal static string Printable(ReadOnlySpan<byte> line)
+    {
+        var text = Encoding.UTF8.GetString(line.Length > 80 ? line[..80] : line).TrimEnd('\r');
+        var sb = new StringBuilder(text.Length);
+        foreach (char c in text) sb.Append(char.IsControl(c) ? '?' : c);
+        return sb.ToString();
+    }
+}
+
+/// <summary>Lines of a text trace through one fixed buffer; counts lines for <c>file:line</c> errors.</summary>
+public sealed class LineSource : IDisposable
+{
+    public const int BufferSize = 1 << 16;
+
+    private readonly Stream _stream;
+    private readonly string _path;
+    private readonly string _format;
+    private readonly byte[] _buffer = new byte[BufferSize];
+    private int _start, _end;
+    private bool _eof;
+
+    public LineSource(Stream stream, string path, string format)
+    {
+        _stream = stream;
+        _path = path;
+        _format = format;
+    }
+
+    /// <summary>The number of the line last returned (1-based).</summary>
+    public long LineNumber { get; private set; }
+
+    /// <summary>Where the last line is: <c>file:line</c>.</summary>
+    public string Where => $"{_path}:{LineNumber}";
+
+    /// <summary>The next line without its <c>\n</c> (a trailing <c>\r</c> is kept); false at the end.</summary>
+    public bool TryReadLine(out ReadOnlySpan<byte> line)
+    {
+        while (true)
+        {
+            int newline = _buffer.AsSpan(_start, _end - _start).IndexOf((byte)'\n');
+            if (newline >= 0)
+            {
+                line = _buffer.AsSpan(_start, newline);
+                _start += newline + 1;
+                LineNumber++;
+                return true;
+            }
+            if (_eof)
+            {
+                if (_start < _end)
+                {
+                    line = _buffer.AsSpan(_start, _end - _start);
+                    _start = _end;
+                    LineNumber++;
+                    return true;
+                }
+                line = default;
+                return false;
+            }
+            Refill();
+        }
+    }
+
+    private void Refill()
+    {
+        if (_start > 0)
+        {
+            _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
+            _end -= _start;
+            _start = 0;
+        }
+        if (_end == _buffer.Length)
+            throw new VmLabInputException($"{_path}:{LineNumber + 1}", $"line longer than {BufferSize} bytes; this is not a {_format} trace");
+        int n = _stream.Read(_buffer, _end, _buffer.Length - _end);
+        if (n == 0) _eof = true;
+        _end += n;
+    }
+
+    public void Dispose() => _stream.Dispose();
+}
+
+/// <summary>Fixed-size binary records through one buffer; knows the byte offset of each for errors.</summary>
+public sealed class RecordSource : IDisposable
+{
+    private readonly Stream _stream;
+    private readonly string _path;
+    private readonly string _format;
+    private readonly int _recordSize;
+    private readonly byte[] _buffer;
+    private int _start, _end;
+    private long _consumedBefore;
+    private bool _eof;
+
+    public RecordSource(Stream stream, string path, string format, int recordSize, int recordsPerBuffer = 4096)
+    {
+        _stream = stream;
+        _path = path;
+        _format = format;
+        _recordSize = recordSize;
+        _buffer = new byte[recordSize * recordsPerBuffer];
+    }
+
+    /// <summary>Byte offset (in the decompressed trace) of the next record.</summary>
+    public long Offset => _consumedBefore + _start;
+
+    /// <summary>Up to <paramref name="maxRecords"/> whole records; empty at the end. Throws if the trace ends inside a record.</summary>
+    public ReadOnlySpan<byte> Next(int maxRecords)
+    {
+        while (_end - _start < _recordSize && !_eof) Refill();
+        int available = (_end - _start) / _recordSize;
+        if (available == 0)
+        {
+            if (_end > _start)
+                throw new VmLabInputException($"{_path} at byte {Offset}",
+                    $"truncated {_format} trace: the last record has {_end - _start} of its {_recordSize} bytes; the file is damaged or incomplete");
+            return default;
+        }
+        int take = Math.Min(available, maxRecords);
+        var span = _buffer.AsSpan(_start, take * _recordSize);
+        _start += take * _recordSize;
+        return span;
+    }
+
+    private void Refill()
+    {
+        if (_start > 0)
+        {
+            _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
+            _consumedBefore += _start;
+            _end -= _start;
+            _start = 0;
+        }
+        int n = _stream.Read(_buffer, _end, _buffer.Length - _end);
+        if (n == 0) _eof = true;
+        _end += n;
+    }
+
+    public void Dispose() => _stream.Dispose();
+}
+
+/// <summary>Runs any <see cref="TraceReader"/> as a workload: one reused batch, one <see cref="ISimulation.Execute"/> per batch.</summary>
+public sealed class TraceWorkload(Func<TraceReader> open) : ITraceWorkload
+{
+    /// <summary>Positions <paramref name="reader"/> at record <paramref name="start"/> and stops it after <paramref name="limit"/> records (0 = no limit).</summary>
+    public static TraceReader Range(TraceReader reader, long start, long limit)
+    {
+        try
+        {
+            reader.Skip(start);
+            reader.RecordLimit = limit == 0 ? long.MaxValue : start + limit;
+            return reader;
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
+        }
+    }
+
+    public void Run(ISimulation simulation, CancellationToken cancellationToken)
+    {
+        using var reader = open();
+        var batch = new MemoryAccess[Math.Max(reader.MaxAccessesPerRecord, simulation.PreferredBatchSize)];
+        int n;
+        while ((n = reader.Read(batch)) > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            simulation.Execute(batch.AsSpan(0, n));
+        }
+    }
+}
+
+/// <summary>Parsing helpers shared by the text formats.</summary>
+internal static class Text
+{
+    public static int HexValue(byte c) => c switch
+    {
+        >= (byte)'0' and <= (byte)'9' => c - '0',
+        >= (byte)'a' and <= (byte)'f' => c - 'a' + 10,
+        >= (byte)'A' and <= (byte)'F' => c - 'A' + 10,
+        _ => -1,
+    };
+
+    public static bool IsBlank(byte c) => c == (byte)' ' || c == (byte)'\t' || c == (byte)'\r';
+
+    /// <summary>Parses hex digits at <paramref name="i"/> (an optional <c>0x</c> first); false if none or more than 16.</summary>
+    public static bool TryHex(ReadOnlySpan<byte> line, ref int i, out ulong value)
+    {
+        value = 0;
+        if (i + 1 < line.Length && line[i] == (byte)'0' && (line[i + 1] == (byte)'x' || line[i + 1] == (byte)'X')
+            && i + 2 < line.Length && HexValue(line[i + 2]) >= 0)
+            i += 2;
+        int digits = 0;
+        while (i < line.Length)
+        {
+            int v = HexValue(line[i]);
+            if (v < 0) break;
+            if (value >> 60 != 0) return false;
+            value = (value << 4) | (uint)v;
+            digits++;
+            i++;
+        }
+        return digits > 0;
+    }
+}

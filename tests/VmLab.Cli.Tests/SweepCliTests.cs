@@ -1,0 +1,310 @@
+using System.Diagnostics;
+using Microsoft.Data.Sqlite;
+using VmLab.Host.Results;
+
+namespace VmLab.Cli.Tests;
+
+/// <summary>vmlab sweep / report / merge through the command line, in process and as separate processes.</summary>
+public sealed class SweepCliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "vmlab-cli-sweep-" + Guid.NewGuid().ToString("N"));
+
+    public SweepCliTests()
+    {
+        Directory.CreateDirectory(_dir);
+        File.WriteAllText(P("base.json"), $$"""
+            {
+              "seed": 3,
+              "machine": {
+                "memory": { "frames": 4096 },
+                "pageTable": { "plugin": "x86-64", "options": { "levels": 4 } },
+                "tlb": { "plugin": "fully-associative", "options": { "entries": 64, "policy": "lru" } }
+              },
+              "workload": { "plugin": "lackey", "options": { "path": "{{Trace("tiny.lackey")}}" } }
+            }
+            """);
+        File.WriteAllText(P("sweep.json"), """
+            {
+              "name": "cli-tlb",
+              "base": "base.json",
+              "matrix": {
+                "machine:tlb:options:entries": [1, 2, 4, 8, 16],
+                "machine:tlb:options:policy": ["lru", "fifo"]
+              },
+              "baseline": { "entries": 4, "policy": "lru" }
+            }
+            """);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private string P(string name) => Path.Combine(_dir, name);
+
+    public static string RepoRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "VmLab.sln"))) dir = dir.Parent;
+            return dir?.FullName ?? throw new InvalidOperationException("VmLab.sln not found above the test folder");
+        }
+    }
+
+    private static string Trace(string name) => Path.Combine(RepoRoot, "configs", "traces", name);
+
+    private static (int Exit, string Out, string Err) Vmlab(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = new VmLabCommand(stdout, stderr).Run(args);
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>The built vmlab as a separate process (<c>dotnet vmlab.dll ...</c>), stdout and stderr redirected.</summary>
+    private static Process StartVmlab(params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "vmlab.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+
+    private static IReadOnlyList<object> Essence(string db)
+    {
+        using var store = ResultStore.Open(db, create: false);
+        return store.Read().Cases.Select(c => (object)new
+        {
+            c.Id, c.Ordinal, Parameters = c.Parameters.ToJsonString(), Config = c.Config.ToJsonString(), c.ConfigHash, c.Seed,
+            Plugins = string.Join(";", c.Plugins), Metrics = string.Join(";", c.Metrics), c.Status, c.Error,
+        }).ToList();
+    }
+
+    [Fact]
+    public void SweepThenReportPrintsTheComparisonAndWritesEveryFormat()
+    {
+        var sweep = Vmlab("sweep", P("sweep.json"), "--db", P("r.db"), "--jobs", "2");
+        Assert.Equal((0, ""), (sweep.Exit, sweep.Err)); // stderr is not a terminal: no progress bar
+        Assert.Contains("sweep cli-tlb: 10 case(s); 0 already finished, ran 10: 10 completed, 0 failed", sweep.Out);
+        Assert.Contains("shared traces: 1 decoded once and replayed to 10 case(s)", sweep.Out);
+
+        var report = Vmlab("report", P("r.db"), "--html", P("r.html"), "--csv", P("r.csv"), "--json", P("r.json"), "--metrics", "tlb.misses,walk.memrefs");
+        Assert.Equal(0, report.Exit);
+        Assert.Contains("sweep cli-tlb: 10 case(s), baseline entries=4,policy=lru", report.Out);
+        Assert.Matches(@"entries=4,policy=lru \(baseline\)\s+completed\s+[\d,]+\s+1\.000\s+[\d,]+\s+1\.000", report.Out);
+        Assert.Equal(11, File.ReadAllLines(P("r.csv")).Length);
+        Assert.Contains("\"baseline\": \"entries=4,policy=lru\"", File.ReadAllText(P("r.json")));
+        // 2 metrics: a bar chart each, and a curve each against the one numeric axis (entries).
+        Assert.Equal(4, File.ReadAllText(P("r.html")).Split("<img ").Length - 1);
+
+        var again = Vmlab("sweep", P("sweep.json"), "--db", P("r.db"));
+        Assert.Equal(0, again.Exit);
+        Assert.Contains("10 already finished, ran 0", again.Out);
+    }
+
+    [Fact]
+    public async Task ThreeShardProcessesMergeToTheUnshardedSweep()
+    {
+        var shards = Enumerable.Range(1, 3).Select(k => StartVmlab("sweep", P("sweep.json"), "--db", P($"s{k}.db"), "--shard", $"{k}/3", "--jobs", "1")).ToList();
+        var whole = Vmlab("sweep", P("sweep.json"), "--db", P("all.db"));
+        Assert.Equal(0, whole.Exit);
+        foreach (var (p, k) in shards.Select((p, i) => (p, i + 1)))
+        {
+            var err = p.StandardError.ReadToEndAsync();
+            string output = await p.StandardOutput.ReadToEndAsync();
+            await p.WaitForExitAsync();
+            Assert.Equal(0, p.ExitCode);
+            Assert.Equal("", await err); // redirected stderr: silent
+            Assert.Contains($"shard {k}/3: {(k == 1 ? 4 : 3)}", output);
+            p.Dispose();
+        }
+
+        var merge = Vmlab("merge", P("s1.db"), P("s2.db"), P("s3.db"), "-o", P("merged.db"));
+
+        Assert.Equal(0, merge.Exit);
+        Assert.Contains("merged 3 database(s) into", merge.Out);
+        Assert.Contains("10 of 10 case(s) of sweep cli-tlb (10 completed, 0 failed)", merge.Out);
+        Assert.Equal(Essence(P("all.db")), Essence(P("merged.db")));
+        Assert.Equal(10, Essence(P("merged.db")).Count);
+    }
+
+    [Fact]
+    public void ASweepKilledWithSigkillResumesWithoutLosingOrRepeatingFinishedCases()
+    {
+        // Cases on the full ls trace with the cache off take a few tenths of a second each: slow enough to kill mid-sweep.
+        File.WriteAllText(P("ls.json"), $$"""
+            {
+              "name": "kill",
+              "base": { "machine": { "tlb": { "plugin": "fully-associative" } },
+                        "workload": { "plugin": "lackey", "options": { "path": "{{Trace("ls.lackey.gz")}}" } } },
+              "matrix": { "machine:tlb:options:entries": [4, 8, 16, 32, 64, 128] }
+            }
+            """);
+        using var p = StartVmlab("sweep", P("ls.json"), "--db", P("k.db"), "--jobs", "1", "--trace-cache-mb", "0");
+        long finished = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (finished < 2 && !p.HasExited && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(30);
+            finished = CountCases(P("k.db"));
+        }
+        Assert.False(p.HasExited, "the sweep ended before it could be killed");
+        p.Kill(); // SIGKILL
+        p.WaitForExit();
+        long survived = CountCases(P("k.db"));
+        Assert.InRange(survived, 2, 5);
+        var before = ReadCases(P("k.db")).ToDictionary(c => c.Id, c => c.FinishedUtc);
+
+        var resumed = Vmlab("sweep", P("ls.json"), "--db", P("k.db"), "--jobs", "1");
+
+        Assert.Equal(0, resumed.Exit);
+        Assert.Contains($"{survived} already finished, ran {6 - survived}", resumed.Out);
+        var after = ReadCases(P("k.db"));
+        Assert.Equal(6, after.Count);
+        foreach (var (id, finishedUtc) in before) Assert.Equal(finishedUtc, after.Single(c => c.Id == id).FinishedUtc); // not run again
+        var fresh = Vmlab("sweep", P("ls.json"), "--db", P("fresh.db"));
+        Assert.Equal(0, fresh.Exit);
+        Assert.Equal(Essence(P("fresh.db")), Essence(P("k.db")));
+    }
+
+    [Fact]
+    public async Task SigtermStopsTheSweepWithExit130KeepingFinishedCases()
+    {
+        File.WriteAllText(P("term.json"), $$"""
+            {
+              "name": "term",
+              "base": { "machine": { "tlb": { "plugin": "fully-associative" } },
+                        "workload": { "plugin": "lackey", "options": { "path": "{{Trace("ls.lackey.gz")}}" } } },
+              "matrix": { "machine:tlb:options:entries": [4, 8, 16, 32, 64, 128] }
+            }
+            """);
+        using var p = StartVmlab("sweep", P("term.json"), "--db", P("t.db"), "--jobs", "1", "--trace-cache-mb", "0");
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (CountCases(P("t.db")) < 1 && !p.HasExited && DateTime.UtcNow < deadline) await Task.Delay(30);
+        Assert.False(p.HasExited, "the sweep ended before it could be stopped");
+        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        string err = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+
+        Assert.Equal(130, p.ExitCode);
+        Assert.Contains("sweep interrupted; finished cases are saved in", err);
+        Assert.InRange(CountCases(P("t.db")), 1, 5);
+        Assert.All(ReadCases(P("t.db")), c => Assert.Equal("completed", c.Status));
+    }
+
+    private static long CountCases(string db)
+    {
+        if (!File.Exists(db)) return 0;
+        try
+        {
+            using var c = new SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False");
+            c.Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT count(*) FROM cases";
+            return (long)cmd.ExecuteScalar()!;
+        }
+        catch (SqliteException)
+        {
+            return 0; // not created yet
+        }
+    }
+
+    private static IReadOnlyList<CaseResult> ReadCases(string db)
+    {
+        using var store = ResultStore.Open(db, create: false);
+        return store.Read().Cases;
+    }
+
+    [Fact]
+    public void ABadSweepFileExitsWith2NamingTheLineAndWritesNoDatabase()
+    {
+        File.WriteAllText(P("bad.json"), """
+            {
+              "base": "base.json",
+              "matrix": { "machine:tlb:options:entries": [8, -1] }
+            }
+            """);
+
+        var r = Vmlab("sweep", P("bad.json"), "--db", P("bad.db"));
+
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("bad.json:3:50: machine:tlb:options:entries:", r.Err);
+        Assert.DoesNotContain("   at ", r.Err);
+        Assert.False(File.Exists(P("bad.db")));
+        Assert.Equal(2, Vmlab("check", P("bad.json")).Exit);
+        var ok = Vmlab("check", P("sweep.json"));
+        Assert.Equal(0, ok.Exit);
+        Assert.Contains("ok (sweep cli-tlb: 10 case(s) over 2 axis/axes, baseline entries=4,policy=lru)", ok.Out);
+    }
+
+    [Theory]
+    [InlineData("--shard", "4/3", "--shard expects K/N with 1 <= K <= N")]
+    [InlineData("--shard", "0/3", "--shard expects K/N")]
+    [InlineData("--jobs", "0", "--jobs expects a whole number >= 1")]
+    [InlineData("--trace-cache-mb", "lots", "--trace-cache-mb expects a whole number")]
+    [InlineData("--bogus", "1", "unknown option '--bogus'")]
+    public void BadSweepArgumentsExitWith2(string option, string value, string expected)
+    {
+        var r = Vmlab("sweep", P("sweep.json"), "--db", P("x.db"), option, value);
+        Assert.Equal(2, r.Exit);
+        Assert.Contains(expected, r.Err);
+        Assert.False(File.Exists(P("x.db")));
+    }
+
+    [Fact]
+    public void ReportAndMergeInputErrorsExitWith2AndWriteNothing()
+    {
+        Assert.Equal(0, Vmlab("sweep", P("sweep.json"), "--db", P("r.db")).Exit);
+
+        var metric = Vmlab("report", P("r.db"), "--metrics", "tlb.mises", "--html", P("out.html"));
+        Assert.Equal(2, metric.Exit);
+        Assert.Contains("error: --metrics: no metric 'tlb.mises' in the results; did you mean 'tlb.misses'?", metric.Err);
+        Assert.False(File.Exists(P("out.html")));
+
+        var baseline = Vmlab("report", P("r.db"), "--baseline", "entries=3,policy=lru");
+        Assert.Equal(2, baseline.Exit);
+        Assert.Contains("error: --baseline: no case 'entries=3,policy=lru'", baseline.Err);
+
+        var missing = Vmlab("report", P("none.db"));
+        Assert.Equal(2, missing.Exit);
+        Assert.Contains("none.db: results database not found", missing.Err);
+
+        File.WriteAllText(P("other.json"), """{ "name": "other", "base": "base.json", "matrix": { "machine:tlb:options:entries": [8] } }""");
+        Assert.Equal(0, Vmlab("sweep", P("other.json"), "--db", P("o.db")).Exit);
+        var merge = Vmlab("merge", P("r.db"), P("o.db"), "-o", P("m.db"));
+        Assert.Equal(2, merge.Exit);
+        Assert.Contains("holds sweep 'other', but", merge.Err);
+        Assert.False(File.Exists(P("m.db")));
+        Assert.Equal(2, Vmlab("merge", P("r.db")).Exit);
+
+        var wrongDb = Vmlab("sweep", P("other.json"), "--db", P("r.db"));
+        Assert.Equal(2, wrongDb.Exit);
+        Assert.Contains("holds results of sweep 'cli-tlb', not 'other'", wrongDb.Err);
+    }
+
+    [Fact]
+    public void AFailedCaseMakesTheSweepExit1AndIsListed()
+    {
+        File.WriteAllText(P("broken.lackey"), "I  0401ab70,3\nnot a record\n");
+        File.WriteAllText(P("f.json"), $$"""
+            { "name": "f", "base": "base.json",
+              "matrix": { "workload:options:path": { "name": "trace", "values": { "ok": "{{Trace("tiny.lackey")}}", "broken": "broken.lackey" } } } }
+            """);
+
+        var r = Vmlab("sweep", P("f.json"), "--db", P("f.db"));
+
+        Assert.Equal(1, r.Exit);
+        Assert.Contains("1 completed, 1 failed", r.Out);
+        Assert.Contains("error: case trace=broken failed: ", r.Err);
+        Assert.Contains("broken.lackey:2: malformed Lackey record", r.Err);
+    }
+}

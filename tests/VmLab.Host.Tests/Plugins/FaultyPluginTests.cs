@@ -1,0 +1,50 @@
+using VmLab.Abstractions.Plugins;
+using VmLab.Host.Config;
+using VmLab.Host.Plugins;
+using VmLab.Host.Running;
+
+namespace VmLab.Host.Tests.Plugins;
+
+public sealed class FaultyPluginTests
+{
+    [Fact]
+    public void APluginWhoseRegistrationThrowsIsReportedWithNameAndFolderWhileTheOthersLoad()
+    {
+        var catalog = PluginCatalog.CreateDefault();
+        catalog.AddDirectory(TestPlugins.Directory); // every test plugin folder, the faulty ones among them
+
+        string bad = TestPlugins.Folder("BadRegistration");
+        var error = Assert.Single(catalog.Errors, e => e.Folder == bad);
+        Assert.Contains("plugin VmLab.TestPlugins.BadRegistration", error.Message);
+        Assert.Contains(bad, error.Message);
+        Assert.Contains("registration deliberately fails", error.Message);
+
+        Assert.NotNull(catalog.Find(PluginKind.FaultHandler, "throwing-handler"));
+        Assert.NotNull(catalog.Find(PluginKind.FaultHandler, "json-old"));
+        Assert.NotNull(catalog.Find(PluginKind.FaultHandler, "json-new"));
+        Assert.NotNull(catalog.Find(PluginKind.Tlb, "fully-associative"));
+    }
+
+    [Fact]
+    public void AComponentThatThrowsMidRunFailsTheRunWithItsNameAndStack()
+    {
+        using var dir = new TempDir();
+        dir.File("t.lackey", " S 7fff0000,8\n S 7fff1000,8\n S 7fff2000,8\n");
+        string config = dir.File("exp.json", $$"""
+            {
+              "pluginPaths": [ {{System.Text.Json.JsonSerializer.Serialize(TestPlugins.Folder("ThrowingHandler"))}} ],
+              "machine": { "faultHandlers": [ { "plugin": "quiet-handler" }, { "plugin": "throwing-handler", "options": { "throwOnFault": 2 } }, { "plugin": "demand-zero" } ] },
+              "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } }
+            }
+            """);
+        var result = new ExperimentRunner().Run(new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config));
+
+        Assert.Equal(RunResult.Failed, result.Status);
+        // quiet-handler comes from the same assembly and ran first on every fault: only the thrower is blamed.
+        Assert.StartsWith("plugin throwing-handler (machine:faultHandlers:1, VmLab.TestPlugins.ThrowingHandler) failed: System.InvalidOperationException: handler bug at 0x7fff1000",
+            result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("quiet-handler", result.Error);
+        Assert.Contains("at VmLab.TestPlugins.ThrowingHandler.ThrowingHandler.Explode", result.Error); // the stack
+        Assert.Equal(1, result.Metrics["faults.demand_zero"]); // the first fault was handled before the second threw
+    }
+}

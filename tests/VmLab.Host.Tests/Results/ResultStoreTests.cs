@@ -1,0 +1,132 @@
+using Microsoft.Data.Sqlite;
+using VmLab.Abstractions.Plugins;
+using VmLab.Host.Results;
+using VmLab.Host.Sweeps;
+using VmLab.Host.Tests.Sweeps;
+
+namespace VmLab.Host.Tests.Results;
+
+public sealed class ResultStoreTests : IDisposable
+{
+    private const string Sweep = """
+        {
+          "name": "tlb",
+          "base": "base.json",
+          "matrix": { "machine:tlb:options:entries": [1, 2, 4, 8, 16] }
+        }
+        """;
+
+    private readonly SweepFixture _fx = new();
+
+    public void Dispose() => _fx.Dispose();
+
+    private string P(string name) => Path.Combine(_fx.Folder, name);
+
+    /// <summary>What must agree between two results of the same case (timing and host may differ).</summary>
+    public static object Essence(CaseResult c) => new
+    {
+        c.Id, c.Ordinal, Parameters = c.Parameters.ToJsonString(), Config = c.Config.ToJsonString(), c.ConfigHash, c.Seed,
+        Plugins = string.Join(";", c.Plugins), Metrics = string.Join(";", c.Metrics), c.Status, c.Error,
+    };
+
+    [Fact]
+    public void MergingTheShardsGivesTheUnshardedResults()
+    {
+        var sweep = _fx.Load(Sweep);
+        using (var all = ResultStore.Open(P("all.db"), create: true)) new SweepRunner().Run(sweep, all, new SweepRunOptions());
+        for (int k = 1; k <= 3; k++)
+        {
+            using var shard = ResultStore.Open(P($"shard{k}.db"), create: true);
+            new SweepRunner().Run(sweep, shard, new SweepRunOptions { ShardIndex = k, ShardCount = 3 });
+        }
+
+        var merged = ResultStore.Merge([P("shard3.db"), P("shard1.db"), P("shard2.db")], P("merged.db"));
+
+        using var unsharded = ResultStore.Open(P("all.db"), create: false);
+        var expected = unsharded.Read();
+        Assert.Equal(expected.Sweep, merged.Sweep with { Axes = expected.Sweep.Axes });
+        Assert.Equal(expected.Sweep.Axes.ToJsonString(), merged.Sweep.Axes.ToJsonString());
+        Assert.Equal(expected.Cases.Select(Essence), merged.Cases.Select(Essence));
+        Assert.False(File.Exists(P("merged.db-wal")) && new FileInfo(P("merged.db-wal")).Length > 0);
+    }
+
+    [Fact]
+    public void MergePrefersACompletedResultToAFailedOne()
+    {
+        var sweep = _fx.Load(Sweep);
+        using (var a = ResultStore.Open(P("a.db"), create: true)) new SweepRunner().Run(sweep, a, new SweepRunOptions());
+        using (var b = ResultStore.Open(P("b.db"), create: true))
+        {
+            b.BeginSweep(sweep);
+            using var a = ResultStore.Open(P("a.db"), create: false);
+            var good = a.Read().Cases[0];
+            b.Save(good with { Status = "failed", Error = "boom", Metrics = new Dictionary<string, long>() });
+        }
+
+        var merged = ResultStore.Merge([P("b.db"), P("a.db")], P("m.db"));
+
+        Assert.Equal(5, merged.Cases.Count);
+        Assert.All(merged.Cases, c => Assert.Equal("completed", c.Status));
+    }
+
+    [Fact]
+    public void MergeRefusesDatabasesOfDifferentSweepsAndLeavesNoOutput()
+    {
+        using (var a = ResultStore.Open(P("a.db"), create: true)) new SweepRunner().Run(_fx.Load(Sweep), a, new SweepRunOptions());
+        var other = _fx.Load("""{ "name": "other", "base": "base.json", "matrix": { "machine:tlb:options:entries": [8] } }""");
+        using (var b = ResultStore.Open(P("b.db"), create: true)) new SweepRunner().Run(other, b, new SweepRunOptions());
+
+        var e = Assert.Throws<VmLabInputException>(() => ResultStore.Merge([P("a.db"), P("b.db")], P("m.db")));
+
+        Assert.Equal(P("b.db"), e.Where);
+        Assert.Contains("holds sweep 'other'", e.Message);
+        Assert.False(File.Exists(P("m.db")));
+    }
+
+    [Fact]
+    public void AFileThatIsNotAResultsDatabaseIsAnInputErrorNamingIt()
+    {
+        File.WriteAllText(P("text.db"), "this is text, not SQLite, and long enough to have a header of one hundred bytes or so..........");
+        var e = Assert.Throws<VmLabInputException>(() => ResultStore.Open(P("text.db"), create: false));
+        Assert.Equal(P("text.db"), e.Where);
+        Assert.Contains("not a VmLab results database", e.Message);
+
+        using (var other = new SqliteConnection($"Data Source={P("other.db")};Pooling=False"))
+        {
+            other.Open();
+            using var cmd = other.CreateCommand();
+            cmd.CommandText = "CREATE TABLE t (x)";
+            cmd.ExecuteNonQuery();
+        }
+        var e2 = Assert.Throws<VmLabInputException>(() => ResultStore.Open(P("other.db"), create: false));
+        Assert.Contains("written by something else", e2.Message);
+
+        var e3 = Assert.Throws<VmLabInputException>(() => ResultStore.Open(P("missing.db"), create: false));
+        Assert.Contains("not found", e3.Message);
+    }
+
+    [Fact]
+    public void EachFinishedCaseIsVisibleToAnotherConnectionAsSoonAsItIsSaved()
+    {
+        var sweep = _fx.Load(Sweep);
+        using var store = ResultStore.Open(P("live.db"), create: true);
+        var counts = new List<long>();
+        var progress = new SyncProgress(_ =>
+        {
+            using var reader = new SqliteConnection($"Data Source={P("live.db")};Mode=ReadOnly;Pooling=False");
+            reader.Open();
+            using var cmd = reader.CreateCommand();
+            cmd.CommandText = "SELECT count(*) FROM cases";
+            counts.Add((long)cmd.ExecuteScalar()!);
+        });
+
+        new SweepRunner().Run(sweep, store, new SweepRunOptions { Jobs = 1 }, progress);
+
+        Assert.Equal([0L, 1, 2, 3, 4, 5], counts);
+    }
+
+    private sealed class SyncProgress(Action<SweepProgress> action) : IProgress<SweepProgress>
+    {
+        public void Report(SweepProgress value) => action(value);
+    }
+}

@@ -1,0 +1,184 @@
+using VmLab.Traces;
+using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
+using VmLab.Plugins.Workloads;
+using static VmLab.Plugins.Tests.Workloads.TraceTestKit;
+
+namespace VmLab.Plugins.Tests.Workloads;
+
+public sealed class VmtTests
+{
+    private static byte[] Write(IReadOnlyList<MemoryAccess> accesses, int recordsPerBlock = 1000, int pageSize = 4096)
+    {
+        var ms = new MemoryStream();
+        var writer = new VmtWriter(ms, pageSize, recordsPerBlock);
+        var array = accesses.ToArray();
+        for (int i = 0; i < array.Length; i += 100) writer.Write(array.AsSpan(i, Math.Min(100, array.Length - i)));
+        writer.Finish();
+        return ms.ToArray();
+    }
+
+    private static List<MemoryAccess> Read(byte[] data, int batch = 37) => ReadAll(new VmtReader(new MemoryStream(data), "t.vmt"), batch);
+
+    /// <summary>Accesses with everything the format must keep: all kinds, both modes, pids, sizes, far and backward jumps.</summary>
+    private static List<MemoryAccess> RandomAccesses(int count, int seed)
+    {
+        var random = new Random(seed);
+        var list = new List<MemoryAccess>(count);
+        ulong data = 0x7fff0000, code = 0x400000;
+        while (list.Count < count)
+        {
+            int pid = random.Next(4) == 0 ? random.Next(70000) : 1;
+            var mode = random.Next(10) == 0 ? AccessMode.Kernel : AccessMode.User;
+            switch (random.Next(5))
+            {
+                case 0:
+                    code += (ulong)random.Next(1, 16);
+                    list.Add(new MemoryAccess(code, pid, (ushort)random.Next(1, 16), AccessKind.Fetch, mode));
+                    break;
+                case 1:
+                    data = (ulong)random.NextInt64() * 2 + (ulong)random.Next(2); // anywhere in 64 bits
+                    list.Add(new MemoryAccess(data, pid, (ushort)random.Next(0, 65536), AccessKind.Read, mode));
+                    break;
+                case 2:
+                    data -= (ulong)random.Next(0, 4096);
+                    list.Add(new MemoryAccess(data, pid, 8, AccessKind.Write, mode));
+                    break;
+                default:
+                    data += (ulong)random.Next(0, 64);
+                    ushort size = (ushort)(1 << random.Next(4));
+                    list.Add(new MemoryAccess(data, pid, size, AccessKind.Read, mode));
+                    if (random.Next(2) == 0) list.Add(new MemoryAccess(data, pid, size, AccessKind.Write, mode)); // a modify
+                    break;
+            }
+        }
+        return list;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(65536)]
+    public void RandomAccessesRoundTripExactlyWhateverTheBlockSize(int recordsPerBlock)
+    {
+        var accesses = RandomAccesses(20_000, recordsPerBlock);
+        Assert.Equal(accesses, Read(Write(accesses, recordsPerBlock)));
+    }
+
+    [Fact]
+    public void LackeyToVmtToLackeyIsByteIdentical()
+    {
+        var vmt = new MemoryStream();
+        using (var reader = LackeyReader.Open(Trace("tiny.lackey"), "path", 0))
+        {
+            var writer = new VmtWriter(vmt, 4096, 300);
+            var buffer = new MemoryAccess[64];
+            int n;
+            while ((n = reader.Read(buffer)) > 0) writer.Write(buffer.AsSpan(0, n));
+            writer.Finish();
+            Assert.Equal(2000, writer.Records); // the 20 M records stay single records
+        }
+        var text = new MemoryStream();
+        var lackey = new LackeyTraceWriter(text, "out");
+        lackey.Write(Read(vmt.ToArray()).ToArray());
+        lackey.Finish();
+        Assert.Equal(File.ReadAllBytes(Trace("tiny.lackey")), text.ToArray());
+    }
+
+    [Fact]
+    public void HeaderCarriesMagicVersionAndPageSize()
+    {
+        var data = Write([MemoryAccess.Read(0x1000)], pageSize: 16384);
+        Assert.Equal("VMLABTRC"u8.ToArray(), data[..8]);
+        Assert.Equal(1, BitConverter.ToUInt16(data, 8));
+        Assert.Equal(16384, new VmtReader(new MemoryStream(data), "t.vmt").PageSize);
+    }
+
+    [Fact]
+    public void SkipSeeksThroughTheIndexToTheSameRecordsAsDecodingFromTheStart()
+    {
+        var accesses = RandomAccesses(5000, 3);
+        string path = TempFile("seek.vmt");
+        File.WriteAllBytes(path, Write(accesses, recordsPerBlock: 100));
+        var all = new VmtReader(File.OpenRead(path), path);
+        // walk record by record to know where each record starts among the accesses
+        var full = new List<MemoryAccess>();
+        var starts = new List<int>();
+        while (true)
+        {
+            starts.Add(full.Count);
+            var buffer = new MemoryAccess[2];
+            int n = all.Read(buffer);
+            if (n == 0) break;
+            full.AddRange(buffer.AsSpan(0, n));
+        }
+        all.Dispose();
+        foreach (long start in new long[] { 0, 1, 99, 100, 101, 2345, starts.Count - 2 })
+        {
+            var reader = VmtReader.Open(path, "path");
+            var index = reader.ReadIndex()!;
+            Assert.Equal(0, index[0].FirstRecord);
+            reader.Skip(start);
+            Assert.Equal(start, reader.Records);
+            Assert.Equal(full.Skip(starts[(int)start]).ToList(), ReadAll(reader));
+        }
+    }
+
+    [Fact]
+    public void EveryTruncationIsAnInputErrorNeverASilentShortTrace()
+    {
+        var data = Write(RandomAccesses(300, 5), recordsPerBlock: 64);
+        for (int cut = 0; cut < data.Length; cut++)
+        {
+            var e = Assert.Throws<VmLabInputException>(() => Read(data[..cut]));
+            Assert.StartsWith("t.vmt at byte ", e.Where);
+        }
+    }
+
+    [Theory]
+    [InlineData(0, "not a VmLab trace")]
+    [InlineData(8, "unsupported .vmt version")]
+    [InlineData(32, "expected a block")]
+    [InlineData(36, "inconsistent")]
+    [InlineData(48, "reserved bits")]
+    public void CorruptStructureIsAnErrorNamingTheByte(int offset, string message)
+    {
+        var data = Write([MemoryAccess.Read(0x1000), MemoryAccess.Write(0x2000)]);
+        data[offset] = offset == 48 ? (byte)0xE1 : (byte)(data[offset] ^ 0x5A);
+        if (offset == 36) data[36] = 0; // zero records in the block
+        var e = Assert.Throws<VmLabInputException>(() => Read(data));
+        Assert.Contains(message, e.Message);
+        Assert.StartsWith("t.vmt at byte ", e.Where);
+    }
+
+    [Fact]
+    public void CompactEncodingOfTheLsTraceTakesAboutThreeBytesPerRecord()
+    {
+        var vmt = new MemoryStream();
+        long records;
+        using (var reader = LackeyReader.Open(Trace("ls.lackey.gz"), "path", 0))
+        {
+            var writer = new VmtWriter(vmt);
+            var buffer = new MemoryAccess[4096];
+            int n;
+            while ((n = reader.Read(buffer)) > 0) writer.Write(buffer.AsSpan(0, n));
+            writer.Finish();
+            records = reader.Records;
+        }
+        Assert.Equal(1_016_853, records);
+        Assert.InRange((double)vmt.Length / records, 2.0, 4.0);
+    }
+
+    [Fact]
+    public void DecodingNeverAllocatesPerRecord()
+    {
+        var data = Write(RandomAccesses(200_000, 9), recordsPerBlock: 4096);
+        using var reader = new VmtReader(new MemoryStream(data), "t.vmt");
+        var buffer = new MemoryAccess[4096];
+        reader.Read(buffer); // warm up: first block, JIT
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        while (reader.Read(buffer) > 0) { }
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1024, "decoding allocated");
+        Assert.True(reader.Records > 150_000);
+    }
+}
