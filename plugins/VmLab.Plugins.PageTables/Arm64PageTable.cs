@@ -58,6 +58,8 @@ public readonly struct Arm64Format : IRadixFormat
             UserTop = 1UL << 48,
             KernelBase = UpperHalf,
             SoftwareAccessDirty = !hardwareAccessFlag || !hardwareDirty,
+            TopByteIgnore = topByteIgnore,
+            ExecCheckedOnFirstFault = true,
         };
     }
 

@@ -95,3 +95,26 @@ public sealed record ExpectMachine(int Line, string Text, bool Panicked) : Expec
     protected override (bool, string) Check(ScenarioRun run) =>
         (run.Api.Panicked == Panicked, run.Api.Panicked ? "panicked" : "running");
 }
+
+/// <summary>Starts write-protect dirty tracking of a range (as live migration does).</summary>
+public sealed record TrackStep(int Line, string Process, RangeExpr Range) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        var (start, len) = run.Resolve(Range, Line);
+        p.LastReturn = run.Api.TrackDirty(p.Pid, start, len);
+    }
+}
+
+/// <summary>Collects the pages written since the last collection: <c>ret</c> is how many, and tracking re-arms.</summary>
+public sealed record DirtyLogStep(int Line, string Process) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Task(Process);
+        var pages = run.Api.CollectDirty(p.Pid);
+        p.LastReturn = pages.Count;
+        run.Event(Line, $"{Process} dirty pages: {string.Join(", ", pages.Select(a => $"0x{a:x}"))}");
+    }
+}

@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -156,6 +156,8 @@ public sealed class ScenarioParser
             "open" => Open(c, line, task),
             "pipe" => new PipeStep(line, task, NewFd(c), NewFd(c)),
             "syscall" => Syscall(c, line, task),
+            "track" => new TrackStep(line, task, c.Range(RegionKnown)),
+            "dirtylog" => new DirtyLogStep(line, task),
             "read" => Access(c, line, task, AccessKind.Read),
             "write" => Access(c, line, task, AccessKind.Write),
             "fetch" => Access(c, line, task, AccessKind.Fetch),
@@ -185,6 +187,10 @@ public sealed class ScenarioParser
                 case "populate": flags |= MapFlags.Populate; break;
                 case "growsdown": flags |= MapFlags.GrowsDown; break;
                 case "fixed": flags |= MapFlags.Fixed; break;
+                case "device":
+                    flags |= MapFlags.Device | MapFlags.Shared;
+                    file = c.Name("a device name (machine:devices)");
+                    break;
                 case "at": at = c.Address(RegionKnown); break;
                 case "offset": offset = (ulong)c.Number("a file offset"); break;
                 case "file":
@@ -193,7 +199,7 @@ public sealed class ScenarioParser
                     if (!_files.Contains(file)) throw c.Error($"unknown file '{file}': declare it with 'file {file} <size>' first", ft);
                     break;
                 default:
-                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, anon, file NAME, offset N, at ADDR, fixed, populate, growsdown", t);
+                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, anon, file NAME, device NAME, offset N, at ADDR, fixed, populate, growsdown", t);
             }
         }
         if ((flags & MapFlags.Fixed) != 0 && at is null) throw c.Error("'fixed' needs 'at ADDR'");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Workloads;
 
@@ -30,6 +31,8 @@ public sealed record MmapStep(int Line, string Process, string Region, ulong Len
         long r = run.Api.Mmap(p.Pid, at, Length, Prot, Flags | (File is null ? MapFlags.Anonymous : 0), File, Offset);
         p.LastReturn = r;
         if (r >= 0) run.Regions[Region] = ((ulong)r, Length);
+        else if ((Flags & MapFlags.Device) != 0 && r == -Errno.ENOENT)
+            throw new VmLabInputException($"{run.File}:{Line}", $"no device named '{File}' on this machine; add it under machine:devices (e.g. --set machine:devices:0:plugin=framebuffer)");
         else run.Event(Line, $"mmap of region {Region} failed: {Errno.Name(r)}");
     }
 }

@@ -82,6 +82,7 @@ public sealed class Machine : ISimulation
         Func<int, ITlb> tlbFactory,
         IReadOnlyList<IFaultHandler> faultHandlers,
         ISignalDelivery signals,
+        IReadOnlyList<Abstractions.Devices.IDevice>? devices = null,
         IReplacementPolicy? replacement = null)
     {
         var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals) { PanicOnOops = options.PanicOnOops };
@@ -95,6 +96,7 @@ public sealed class Machine : ISimulation
             cpus[i] = CreateEngine(i, tlb, pageTable, kernel, options, metrics, replacement);
         }
         kernel.AttachTlbs(tlbs, options);
+        if (devices is not null) kernel.AttachDevices(devices);
         return new Machine(options, memory, frames, metrics, kernel, cpus);
     }
 

@@ -11,6 +11,8 @@ public enum VmaFlags : ushort
     File = 1 << 1,
     /// <summary>A stack that grows down on faults below it.</summary>
     GrowsDown = 1 << 2,
+    /// <summary>Trapped device memory: never mapped; every access faults and is emulated by the device.</summary>
+    Device = 1 << 3,
 }
 
 /// <summary>A snapshot of one VMA, as fault handlers see it: [Start, End) page-aligned.</summary>

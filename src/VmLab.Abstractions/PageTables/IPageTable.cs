@@ -38,6 +38,18 @@ public sealed record PageTableGeometry(string Architecture, int Levels, int Virt
     /// an old entry, or a write to a clean writable entry, faults and the kernel updates the entry (a minor fault).
     /// </summary>
     public bool SoftwareAccessDirty { get; init; }
+
+    /// <summary>User data addresses carry a tag in bits 63..56 that translation ignores (arm64 TBI0).</summary>
+    public bool TopByteIgnore { get; init; }
+
+    /// <summary>
+    /// The fault handler requires execute permission of the VMA on an instruction fetch's first fault (arm64); x86
+    /// handles a not-present fetch like a read and refuses it only on the retry.
+    /// </summary>
+    public bool ExecCheckedOnFirstFault { get; init; }
+
+    /// <summary>Strips the tag of a user data address when the architecture ignores the top byte.</summary>
+    public ulong Untag(ulong address) => (address & (1UL << 55)) == 0 ? address & 0x00FF_FFFF_FFFF_FFFFUL : address;
 }
 
 /// <summary>

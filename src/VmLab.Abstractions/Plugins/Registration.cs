@@ -1,3 +1,4 @@
+using VmLab.Abstractions.Devices;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Replacement;
@@ -16,6 +17,8 @@ public enum PluginKind
     FaultHandler,
     Signals,
     Workload,
+    /// <summary>A trapped memory-mapped device (<c>machine:devices</c>).</summary>
+    Device,
 }
 
 /// <summary>Names the one <see cref="IPluginModule"/> of a plugin assembly: the host's entry point into it.</summary>
@@ -118,6 +121,10 @@ public static class PluginRegistryExtensions
     public static void AddSignals<T, TOptions>(this IPluginRegistry r, string name, string description, Func<ComponentContext<TOptions>, T> factory)
         where T : class, ISignalDelivery where TOptions : class, new()
         => r.Add(new PluginRegistration(PluginKind.Signals, name, description, typeof(T), typeof(TOptions), c => factory(c.As<TOptions>())));
+
+    public static void AddDevice<T, TOptions>(this IPluginRegistry r, string name, string description, Func<ComponentContext<TOptions>, T> factory)
+        where T : class, IDevice where TOptions : class, new()
+        => r.Add(new PluginRegistration(PluginKind.Device, name, description, typeof(T), typeof(TOptions), c => factory(c.As<TOptions>())));
 
     public static void AddWorkload<T, TOptions>(this IPluginRegistry r, string name, string description, Func<ComponentContext<TOptions>, T> factory)
         where T : class, IWorkload where TOptions : class, new()

@@ -12,6 +12,8 @@ public enum MapFlags : ushort
     Fixed = 1 << 2,
     Populate = 1 << 3,
     GrowsDown = 1 << 4,
+    /// <summary>Maps the device named by the file argument: every access traps and is emulated.</summary>
+    Device = 1 << 5,
 }
 
 /// <summary>What happened to one access a workload asked for.</summary>
@@ -114,6 +116,11 @@ public interface IKernelApi
     long Write(int pid, int cpu, int fd, ulong buffer, ulong count);
     /// <summary>True once the machine has panicked (panic_on_oops): nothing more runs.</summary>
     bool Panicked { get; }
+
+    /// <summary>Starts logging first writes to [address, address+length): present pages are write-protected (as live migration does).</summary>
+    long TrackDirty(int pid, ulong address, ulong length);
+    /// <summary>The pages written since tracking started or since the last call, in address order; tracking is re-armed for them.</summary>
+    IReadOnlyList<ulong> CollectDirty(int pid);
 }
 
 /// <summary>errno values (Linux x86-64).</summary>

@@ -445,8 +445,17 @@ public sealed partial class Kernel : IReclaimView
             return major ? FaultResult.Major : FaultResult.Minor;
         }
 
+        // Write-protect dirty tracking: a tracked page not yet logged comes back read-only, and a write fault logs it.
+        ulong page = fault.PageAddress;
+        bool tracked = p.Mm.DirtyTracked.Contains(page) && !p.Mm.DirtyLog.Contains(page);
+        if (tracked && fault.IsWrite)
+        {
+            p.Mm.DirtyLog.Add(page);
+            (_dirtyLogged ??= Metrics.Counter("dirtylog.pages")).Increment();
+            tracked = false;
+        }
         _frames.Get(pfn);
-        var flags = FlagsFor(fault.Vma, writable: exclusive);
+        var flags = FlagsFor(fault.Vma, writable: exclusive && !tracked);
         if (fault.IsWrite) flags |= PageFlags.Dirty;
         if (!MapPage(p, fault.Address, pfn, flags))
         {

@@ -75,8 +75,13 @@ public sealed partial class Kernel
         if (len < length) return -Errno.ENOMEM;
         bool anonymous = (flags & MapFlags.Anonymous) != 0 || file is null;
         SimFile? f = null;
-        if (!anonymous && (f = FindFile(file!)) is null) return -Errno.EBADF;
-        if (anonymous && (flags & MapFlags.Shared) != 0)
+        if (!anonymous && (flags & MapFlags.Device) == 0 && (f = FindFile(file!)) is null) return -Errno.EBADF;
+        if ((flags & MapFlags.Device) != 0)
+        {
+            if (file is null || FindDevice(file) is null) return -Errno.ENOENT;
+            anonymous = false;
+        }
+        else if (anonymous && (flags & MapFlags.Shared) != 0)
         {
             // Shared anonymous memory is a shmem object, like Linux's "/dev/zero (deleted)": one set of pages for every mapper.
             f = new SimFile($"shmem:{_files.Count}", PageAlign(length), 0, Shmem: true);
@@ -103,9 +108,10 @@ public sealed partial class Kernel
         if ((flags & MapFlags.Shared) != 0) vflags |= VmaFlags.Shared;
         if (!anonymous) vflags |= VmaFlags.File;
         if ((flags & MapFlags.GrowsDown) != 0) vflags |= VmaFlags.GrowsDown;
+        if ((flags & MapFlags.Device) != 0) vflags = (vflags & ~VmaFlags.File) | VmaFlags.Device | VmaFlags.Shared;
         var vma = new Vma(start, start + len, prot, vflags)
         {
-            FileName = f?.Name,
+            FileName = (flags & MapFlags.Device) != 0 ? file : f?.Name,
             FileOffset = offset,
             FileSize = f?.Size ?? 0,
         };

@@ -15,6 +15,8 @@ public enum FaultDispatch : byte
     Retry = 0,
     /// <summary>Not fixed: a signal was raised (the process may be dead, or its handler runs), or the kernel oopsed.</summary>
     Failed = 1,
+    /// <summary>A trapped device page: the access was emulated, not mapped; it is complete.</summary>
+    Emulated = 2,
 }
 
 /// <summary>A notable kernel event (signal, oops, OOM kill), kept for the run's record.</summary>
@@ -180,6 +182,16 @@ public sealed partial class Kernel : IMemoryManager
         }
         if (!below && !KeyPermits(process, vma, kind))
             return Fail(SignalInfo.SegvPkuErr(address, vma.ProtectionKey));
+        if (!below && (vma.Flags & VmaFlags.Device) != 0) return TrapDevice(vma, kind);
+        if (!below && LogFirstWrite(process, address, vma, error))
+        {
+            _faultsMinor.Increment();
+            process.MinorFaults++;
+            return FaultDispatch.Retry;
+        }
+        // arm64: an instruction abort needs VM_EXEC on its first fault (no read-style mapping first).
+        if (!below && kind == AccessKind.Fetch && Geometry.ExecCheckedOnFirstFault && (vma.Protection & Protection.Exec) == 0)
+            return Fail(SignalInfo.SegvAccErr(address));
 
         var pte = _pageTable.Read(process.PageTableRoot, address);
         var fault = new PageFault(address, kind, mode, error, process, vma.Info, pte);

@@ -60,6 +60,13 @@ public sealed class KernelApi(Kernel kernel, IReadOnlyList<ICpu> cpus, MetricReg
             ulong a = address + (ulong)done;
             int chunk = (int)Math.Min((ulong)(size - done), VirtualAddress.PageSize - (a & (VirtualAddress.PageSize - 1)));
             var t = uaccess ? TranslateUaccess(p, cpu, a, kind) : engine.Translate(p, a, kind, mode);
+            if (t.Emulated)
+            {
+                ulong v = kernel.EmulateDevice(p, a, kind, chunk, value >> (8 * done));
+                result |= v << (8 * done);
+                done += chunk;
+                continue;
+            }
             if (!t.Ok)
             {
                 return p.Alive && !kernel.Panicked
@@ -80,6 +87,10 @@ public sealed class KernelApi(Kernel kernel, IReadOnlyList<ICpu> cpus, MetricReg
     // ---- kernel mode -------------------------------------------------------------------------------------
 
     public bool Panicked => kernel.Panicked;
+
+    public long TrackDirty(int pid, ulong address, ulong length) => kernel.TrackDirty(pid, address, length);
+
+    public IReadOnlyList<ulong> CollectDirty(int pid) => kernel.CollectDirty(pid);
 
     public int SpawnKernelThread() => kernel.SpawnKernelThread().Pid;
 

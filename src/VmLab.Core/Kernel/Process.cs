@@ -32,6 +32,9 @@ public sealed class AddressSpace(ulong root, ushort asid)
     /// <summary>Tasks using this address space.</summary>
     public int Users { get; set; } = 1;
     public ulong BrkStart { get; set; }
+    /// <summary>Pages whose first write is logged (write-protect dirty tracking), and the pages logged so far.</summary>
+    public HashSet<ulong> DirtyTracked { get; } = [];
+    public HashSet<ulong> DirtyLog { get; } = [];
     /// <summary>The kernel half of the reference table has been shared into this address space's top level.</summary>
     public bool KernelShared { get; set; }
     public ulong Brk { get; set; }

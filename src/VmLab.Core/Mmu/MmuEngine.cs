@@ -8,7 +8,8 @@ using VmLab.Core.Kernel;
 namespace VmLab.Core.Mmu;
 
 /// <summary>The outcome of translating one access.</summary>
-public readonly record struct Translation(bool Ok, ulong PhysicalAddress);
+/// <summary>The outcome of translating one access; <see cref="Emulated"/> when a trapped device page was emulated instead.</summary>
+public readonly record struct Translation(bool Ok, ulong PhysicalAddress, bool Emulated = false);
 
 /// <summary>One CPU's MMU, as the machine drives it: batches from traces, single accesses from scenarios.</summary>
 public interface ICpu
@@ -65,6 +66,8 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     private TObserver _observer;
     private readonly Kernel.Kernel _kernel;
     private readonly MachineOptions _options;
+    private readonly PageTableGeometry _geometry;
+    private readonly bool _topByteIgnore;
     private readonly bool _checkTlb;
 
     private Process? _current;
@@ -72,6 +75,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     private ulong _root;
     private ushort _asid;
     private bool _alive;
+    private bool _emulated;
     private CpuState _cpu;
 
     private long _accesses, _hits, _misses, _walks, _dropped, _dirtyUpdates, _contextSwitches;
@@ -85,6 +89,8 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         _pageTable = pageTable;
         _kernel = kernel;
         _options = options;
+        _geometry = pageTable.Geometry;
+        _topByteIgnore = _geometry.TopByteIgnore;
         _checkTlb = options.CheckTlb;
         _cpu = options.CpuState;
         _cAccesses = metrics.Counter(MetricNames.Accesses);
@@ -115,6 +121,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
             }
 
             ulong address = a.Address;
+            if (_topByteIgnore && a.Mode == AccessMode.User && a.Kind != AccessKind.Fetch) address = _geometry.Untag(address);
             ulong last = address + (a.Size == 0 ? 0UL : a.Size - 1UL);
             if (last < address) last = ulong.MaxValue;
             TranslatePage(address, a.Kind, a.Mode, out _);
@@ -134,9 +141,11 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         if (!ReferenceEquals(process, _current)) SwitchTo(process);
         if (!_alive) return default;
         _cpu = _cpu with { Pkru = process.Pkru };
+        if (_topByteIgnore && mode == AccessMode.User && kind != AccessKind.Fetch) vaddr = _geometry.Untag(vaddr);
+        _emulated = false;
         bool ok = TranslatePage(vaddr, kind, mode, out ulong paddr);
         Publish();
-        return new Translation(ok, paddr);
+        return new Translation(ok, paddr, _emulated);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -223,6 +232,11 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
             _kernel.TlbMaintenance.CurrentCpu = Index;
             var outcome = _kernel.HandlePageFault(_current!, vaddr, kind, mode, walk.ErrorCode, _cpu);
             _alive = _current!.Alive;
+            if (outcome == FaultDispatch.Emulated)
+            {
+                _emulated = true;
+                return false;
+            }
             if (outcome != FaultDispatch.Retry || !_alive) return false;
         }
         throw new InvalidOperationException(

@@ -39,4 +39,8 @@ public sealed record Experiment(
     Component Signals,
     Component Workload,
     JsonObject ResolvedConfig,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings)
+{
+    /// <summary>Trapped devices (<c>machine:devices</c>).</summary>
+    public IReadOnlyList<Component> Devices { get; init; } = [];
+}

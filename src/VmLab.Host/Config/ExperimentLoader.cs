@@ -80,6 +80,9 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         for (int i = 0; i < m.FaultHandlers.Length; i++)
             handlers.Add(Resolve(binder, PluginKind.FaultHandler, m.FaultHandlers[i], $"machine:faultHandlers:{i}", baseDirectory));
         var signals = Resolve(binder, PluginKind.Signals, m.Signals, "machine:signals", baseDirectory);
+        var devices = new List<Component?>();
+        for (int i = 0; i < m.Devices.Length; i++)
+            devices.Add(Resolve(binder, PluginKind.Device, m.Devices[i], $"machine:devices:{i}", baseDirectory));
         Component? workload = null;
         if (spec.Workload is null) binder.Error("workload", "is required: { \"plugin\": \"lackey\", \"options\": { \"path\": \"traces/ls.lackey.gz\" } }");
         else workload = Resolve(binder, PluginKind.Workload, spec.Workload, "workload", baseDirectory);
@@ -123,11 +126,12 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
                 ["replacement"] = replacement is null ? null : ToJson(replacement),
                 ["faultHandlers"] = new JsonArray([.. handlers.Select(h => (JsonNode)ToJson(h!))]),
                 ["signals"] = ToJson(signals!),
+                ["devices"] = new JsonArray([.. devices.Select(d => (JsonNode)ToJson(d!))]),
             },
             ["workload"] = ToJson(workload!),
         };
         return new Experiment(name, spec.Seed, baseDirectory, pluginPaths, machine, pageTable!, tlb!, replacement,
-            handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings);
+            handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings) { Devices = devices.Select(d => d!).ToList() };
     }
 
     private Component? Resolve(StrictBinder binder, PluginKind kind, ComponentSpec spec, string keyPath, string baseDirectory)

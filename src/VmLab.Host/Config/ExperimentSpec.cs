@@ -66,6 +66,8 @@ public sealed record MachineSpec
     public ComponentSpec? Replacement { get; init; }
     public ComponentSpec[] FaultHandlers { get; init; } = [new() { Plugin = "cow" }, new() { Plugin = "demand-zero" }];
     public ComponentSpec Signals { get; init; } = new() { Plugin = "posix" };
+    /// <summary>Trapped memory-mapped devices a workload can map.</summary>
+    public ComponentSpec[] Devices { get; init; } = [];
 }
 
 public sealed record ChecksSpec

@@ -179,6 +179,7 @@ public sealed class PluginCatalog
         PluginKind.FaultHandler => "fault-handler",
         PluginKind.Signals => "signals",
         PluginKind.Workload => "workload",
+        PluginKind.Device => "device",
         _ => kind.ToString().ToLowerInvariant(),
     };
 

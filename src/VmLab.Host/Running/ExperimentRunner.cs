@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using VmLab.Abstractions;
+using VmLab.Abstractions.Devices;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Plugins;
@@ -126,6 +127,7 @@ public sealed class ExperimentRunner
         Add(e.Tlb);
         Add(e.Replacement);
         foreach (var h in e.FaultHandlers) Add(h);
+        foreach (var d in e.Devices) Add(d);
         Add(e.Signals);
         Add(e.Workload);
         return result;
@@ -171,6 +173,7 @@ public sealed class ExperimentRunner
             cpu => (ITlb)Create(experiment.Tlb, sp, experiment, cpu),
             sp.GetRequiredService<IReadOnlyList<IFaultHandler>>(),
             sp.GetRequiredService<ISignalDelivery>(),
+            experiment.Devices.Select(d => (IDevice)Create(d, sp, experiment, 0)).ToList(),
             sp.GetService<IReplacementPolicy>()));
         services.AddSingleton(sp => (IWorkload)Create(experiment.Workload, sp, experiment, 0));
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
