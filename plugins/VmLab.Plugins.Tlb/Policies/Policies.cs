@@ -1,3 +1,4 @@
+using VmLab.Abstractions;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -149,40 +150,3 @@ public struct SrripPolicy : ITlbReplacementPolicy<SrripPolicy>
     }
 }
 
-/// <summary>xoshiro256** (Blackman and Vigna), seeded through SplitMix64. A mutable struct: keep it in a field.</summary>
-public struct Xoshiro256
-{
-    private ulong _s0, _s1, _s2, _s3;
-
-    public Xoshiro256(ulong seed)
-    {
-        _s0 = SplitMix(ref seed);
-        _s1 = SplitMix(ref seed);
-        _s2 = SplitMix(ref seed);
-        _s3 = SplitMix(ref seed);
-    }
-
-    private static ulong SplitMix(ref ulong x)
-    {
-        ulong z = x += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    public ulong Next()
-    {
-        ulong result = BitOperations.RotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0;
-        _s3 ^= _s1;
-        _s1 ^= _s2;
-        _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = BitOperations.RotateLeft(_s3, 45);
-        return result;
-    }
-
-    /// <summary>Uniform in [0, <paramref name="n"/>) (Lemire's multiply-shift; the bias is below 2⁻³² for TLB sizes).</summary>
-    public int Below(int n) => (int)(((Next() >> 32) * (ulong)n) >> 32);
-}

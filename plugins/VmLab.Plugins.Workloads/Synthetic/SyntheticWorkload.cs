@@ -4,47 +4,6 @@ using VmLab.Abstractions.Workloads;
 
 namespace VmLab.Plugins.Workloads.Synthetic;
 
-/// <summary>xoshiro256** (Blackman and Vigna), seeded through SplitMix64. Deterministic on every machine.</summary>
-public struct Xoshiro256
-{
-    private ulong _s0, _s1, _s2, _s3;
-
-    public Xoshiro256(ulong seed)
-    {
-        _s0 = SplitMix(ref seed);
-        _s1 = SplitMix(ref seed);
-        _s2 = SplitMix(ref seed);
-        _s3 = SplitMix(ref seed);
-    }
-
-    public static ulong SplitMix(ref ulong x)
-    {
-        ulong z = x += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    public ulong Next()
-    {
-        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0;
-        _s3 ^= _s1;
-        _s1 ^= _s2;
-        _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = ulong.RotateLeft(_s3, 45);
-        return result;
-    }
-
-    /// <summary>Uniform in [0, <paramref name="n"/>) without modulo bias worth measuring (Lemire's multiply-shift).</summary>
-    public ulong Below(ulong n) => Math.BigMul(Next(), n, out _);
-
-    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
-    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
-}
-
 /// <summary>One process's access stream: a pattern over a working set, moving between working sets at phase changes.</summary>
 public sealed class AccessStream
 {

@@ -225,9 +225,6 @@ public static class Seeds
             h *= 1099511628211UL;
         }
         ulong z = seed ^ h;
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
+        return Xoshiro256.SplitMix(ref z);
     }
 }
