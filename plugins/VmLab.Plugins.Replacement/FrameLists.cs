@@ -134,30 +134,3 @@ public sealed class GhostList
         _order.RemoveFirst();
     }
 }
-
-/// <summary>SplitMix64, seeded from the component's seed: the only randomness a policy uses.</summary>
-public sealed class SplitMix64(ulong seed)
-{
-    private ulong _state = seed;
-
-    public ulong Next()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    /// <summary>Uniform in [0, n) (Lemire's multiply-shift, with rejection).</summary>
-    public int NextInt(int n)
-    {
-        ulong bound = (ulong)n;
-        ulong threshold = (0UL - bound) % bound;
-        for (;;)
-        {
-            ulong r = Next();
-            UInt128 m = (UInt128)r * bound;
-            if ((ulong)m >= threshold) return (int)(m >> 64);
-        }
-    }
-}

@@ -45,7 +45,7 @@ public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
 {
     private readonly ulong[] _members = new ulong[frames];
     private readonly int[] _index = CreateIndex(frames);
-    private readonly SplitMix64 _random = new(seed);
+    private Xoshiro256 _random = new(seed);
     private int _count;
 
     private static int[] CreateIndex(long frames)
@@ -83,7 +83,7 @@ public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
     {
         pfn = 0;
         if (_count == 0) return false;
-        pfn = _members[_random.NextInt(_count)];
+        pfn = _members[_random.Below(_count)];
         return true;
     }
 }
