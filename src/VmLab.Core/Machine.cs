@@ -1,6 +1,7 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.PageTables;
+using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
 using VmLab.Abstractions.Workloads;
@@ -20,6 +21,14 @@ public sealed record MachineOptions
     /// <summary>Verify every TLB hit against the current page table and fail the run on a stale one.</summary>
     public bool CheckTlb { get; init; }
     public CpuState CpuState { get; init; } = CpuState.LinuxDefault;
+    /// <summary>Limit on resident user pages, page cache and swap cache included (a cgroup's memory.max); 0 = physical memory only.</summary>
+    public long UserFrames { get; init; }
+    /// <summary>Slots of the swap device.</summary>
+    public long SwapSlots { get; init; }
+    /// <summary>Background reclaim starts when fewer than this many frames are free (against the limit) after an allocation; 0 = off.</summary>
+    public long LowWatermark { get; init; }
+    /// <summary>Background reclaim frees frames until this many are free.</summary>
+    public long HighWatermark { get; init; }
     /// <summary>Stop the machine on the first oops (Linux panic_on_oops).</summary>
     public bool PanicOnOops { get; init; }
 }
@@ -73,25 +82,35 @@ public sealed class Machine : ISimulation
         Func<int, ITlb> tlbFactory,
         IReadOnlyList<IFaultHandler> faultHandlers,
         ISignalDelivery signals,
-        IReadOnlyList<Abstractions.Devices.IDevice>? devices = null)
+        IReadOnlyList<Abstractions.Devices.IDevice>? devices = null,
+        IReplacementPolicy? replacement = null)
     {
         var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals) { PanicOnOops = options.PanicOnOops };
+        kernel.ConfigureReclaim(replacement, options);
         var cpus = new ICpu[options.Cpus];
         var tlbs = new ITlb[options.Cpus];
         for (int i = 0; i < cpus.Length; i++)
         {
             var tlb = tlbFactory(i);
             tlbs[i] = tlb;
-            cpus[i] = CreateEngine(i, tlb, pageTable, kernel, options, metrics);
+            cpus[i] = CreateEngine(i, tlb, pageTable, kernel, options, metrics, replacement);
         }
         kernel.AttachTlbs(tlbs, options);
         if (devices is not null) kernel.AttachDevices(devices);
         return new Machine(options, memory, frames, metrics, kernel, cpus);
     }
 
-    private static ICpu CreateEngine(int index, ITlb tlb, IPageTable pageTable, Kernel.Kernel kernel, MachineOptions options, MetricRegistry metrics)
+    /// <summary>
+    /// Closes the MMU over the TLB, the page table and the access observer: a policy that needs every access
+    /// (<see cref="ReplacementInput.EveryAccess"/>) gets <see cref="PolicyAccessObserver"/>; any other run gets
+    /// <see cref="NoAccessObserver"/>, whose empty call the JIT removes, so the TLB-hit path does no extra work.
+    /// </summary>
+    private static ICpu CreateEngine(int index, ITlb tlb, IPageTable pageTable, Kernel.Kernel kernel, MachineOptions options, MetricRegistry metrics, IReplacementPolicy? replacement)
     {
-        var type = typeof(MmuEngine<,>).MakeGenericType(tlb.GetType(), pageTable.GetType());
-        return (ICpu)Activator.CreateInstance(type, index, tlb, pageTable, kernel, options, metrics)!;
+        object observer = replacement is { Input: ReplacementInput.EveryAccess }
+            ? new PolicyAccessObserver(replacement)
+            : new NoAccessObserver();
+        var type = typeof(MmuEngine<,,>).MakeGenericType(tlb.GetType(), pageTable.GetType(), observer.GetType());
+        return (ICpu)Activator.CreateInstance(type, index, tlb, pageTable, kernel, options, metrics, observer)!;
     }
 }

@@ -132,4 +132,22 @@ public sealed class BadInputTests : IDisposable
         Assert.DoesNotContain("   at ", r.Stderr);
         Assert.Equal("", r.Stdout);
     }
+
+    [Fact]
+    public void HighWatermarkBelowLowWatermarkNamesTheKey()
+    {
+        _s.File("t.lackey", " L 1000,1\n");
+        var r = RunBad("run", Config(machine: "\"memory\": { \"lowWatermark\": 8, \"highWatermark\": 4 }"));
+        Assert.Contains("machine:memory:highWatermark: is 4, below machine:memory:lowWatermark (8)", r.Stderr);
+    }
+
+    [Fact]
+    public void OptWithAWorkloadThatCannotBeReadTwiceIsAConfigErrorAtTheReplacementKey()
+    {
+        _s.File("s.vms", "process p\np mmap a 1p rw private\np write a 1\n");
+        var r = RunBad("run", Config(workload: "\"plugin\": \"scenario\", \"options\": { \"path\": \"s.vms\" }",
+            machine: "\"replacement\": { \"plugin\": \"opt\" }"));
+        Assert.Contains("machine:replacement:plugin: opt (Belady) needs the whole access stream in advance", r.Stderr);
+        Assert.Contains("workload:plugin cannot be read twice", r.Stderr);
+    }
 }

@@ -85,7 +85,10 @@ public interface IMemoryManager
     /// <summary>Allocates a zero-filled user frame with one reference, reclaiming if the policy allows; false when none can be had.</summary>
     bool TryAllocateUserFrame(out ulong pfn);
 
-    /// <summary>References held on a frame (mappings plus other holders such as the swap cache).</summary>
+    /// <summary>
+    /// References held on a frame as copy-on-write counts them (Linux do_wp_page): mappings plus other holders; the swap
+    /// cache's own reference is left out when no swap entry still refers to the page, so such a page can be reused.
+    /// </summary>
     int RefCount(ulong pfn);
 
     /// <summary>Maps <paramref name="pfn"/> at the page of <paramref name="vaddr"/>, taking over one reference the caller holds; updates RSS, map counts and reclaim lists. False on out-of-memory for a table page.</summary>

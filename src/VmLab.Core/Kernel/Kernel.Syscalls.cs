@@ -48,15 +48,20 @@ public sealed partial class Kernel
     public bool TryGetFilePage(string file, ulong index, out ulong pfn, out bool readFromDisk)
     {
         readFromDisk = false;
-        if (_pageCache.TryGetValue((file, index), out pfn)) return true;
+        if (_pageCache.TryGetValue((file, index), out pfn))
+        {
+            PinFile(pfn);
+            return true;
+        }
         var f = _files[file];
-        if (!_frames.TryAllocate(FrameUse.User, out pfn)) return false;
+        if (!AllocateUserFrame(out pfn)) return false;
         readFromDisk = !f.Shmem;
         ulong start = index * PageSize;
         ulong valid = Math.Min(PageSize, f.Size - start);
-        if (f.Fill != 0)
+        if (!TryReadWrittenBack(file, index, pfn) && f.Fill != 0)
             for (ulong i = 0; i < valid; i++) Memory.WriteByte((pfn << 12) + i, f.Fill);
         _pageCache[(file, index)] = pfn; // the page cache holds the allocation reference
+        OnPageCacheInsert(file, index, pfn, f.Shmem);
         return true;
     }
 
@@ -314,6 +319,14 @@ public sealed partial class Kernel
             bool cow = (v.Flags & VmaFlags.Shared) == 0 && (v.Protection & Protection.Write) != 0;
             foreach (var (a, leaf) in leaves)
             {
+                if (leaf.IsSwapped)
+                {
+                    // A swapped-out page is shared through its swap entry: one more reference on the slot.
+                    if (!_pageTable.Write(child.PageTableRoot, a, leaf))
+                        throw new InvalidOperationException("out of memory for the child's page tables during fork");
+                    DupSwapEntry(leaf.Frame);
+                    continue;
+                }
                 if (!leaf.HoldsFrame) continue;
                 var childLeaf = leaf;
                 if (cow && leaf.Has(PageFlags.Writable))
@@ -332,6 +345,7 @@ public sealed partial class Kernel
                     _frames.Get(leaf.Frame);
                     _frames.AddMap(leaf.Frame);
                     child.ResidentPages++;
+                    OnMapped(child, a, leaf.Frame);
                 }
             }
         }

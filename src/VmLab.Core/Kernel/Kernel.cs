@@ -49,7 +49,7 @@ public sealed partial class Kernel : IMemoryManager
         _frames = frames;
         Metrics = metrics;
         _pageTable = pageTable;
-        _handlers = [.. handlers];
+        _handlers = [new SwapFaultHandler(this), .. handlers];
         _signals = signals;
         Geometry = pageTable.Geometry;
         _faultsTotal = metrics.Counter(MetricNames.FaultsTotal);
@@ -125,7 +125,11 @@ public sealed partial class Kernel : IMemoryManager
 
     /// <summary>A user-mode fault on a CPU in the default state (for tests and kernel-side callers).</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error)
-        => HandlePageFault(process, address, kind, mode, error, CpuState.LinuxDefault, exception: true);
+    {
+        var dispatch = HandlePageFault(process, address, kind, mode, error, CpuState.LinuxDefault, exception: true);
+        UnpinFaultPages();
+        return dispatch;
+    }
 
     /// <summary>
     /// The fault path. <paramref name="exception"/> is false for faults the kernel takes on a process's behalf
@@ -370,9 +374,9 @@ public sealed partial class Kernel : IMemoryManager
 
     // ---- IMemoryManager --------------------------------------------------------------------------------------
 
-    public bool TryAllocateUserFrame(out ulong pfn) => _frames.TryAllocate(FrameUse.User, out pfn);
+    public bool TryAllocateUserFrame(out ulong pfn) => AllocateUserFrame(out pfn);
 
-    public int RefCount(ulong pfn) => _frames.RefCount(pfn);
+    public int RefCount(ulong pfn) => MappingRefCount(pfn);
 
     public bool MapPage(IProcess process, ulong vaddr, ulong pfn, PageFlags flags)
     {
@@ -388,8 +392,9 @@ public sealed partial class Kernel : IMemoryManager
         {
             _frames.AddMap(pfn);
             p.ResidentPages++;
+            OnMapped(p, page, pfn);
         }
-        if (old.HoldsFrame) DropMapping(p, old.Frame);
+        if (old.HoldsFrame) DropMapping(p, page, old);
         return true;
     }
 
@@ -409,13 +414,16 @@ public sealed partial class Kernel : IMemoryManager
         if (leaf.IsEmpty) return;
         _pageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty with { PageShift = leaf.PageShift });
         TlbMaintenance.NotePteChange(p, vaddr, leaf, PageMapping.Empty);
-        if (leaf.HoldsFrame) DropMapping(p, leaf.Frame);
+        if (leaf.HoldsFrame) DropMapping(p, vaddr, leaf);
+        else if (leaf.IsSwapped) ReleaseSwapEntry(leaf.Frame);
         if (flush) FlushTlbPage(p, vaddr);
     }
 
-    private void DropMapping(Process p, ulong pfn)
+    private void DropMapping(Process p, ulong vaddr, in PageMapping leaf)
     {
+        ulong pfn = leaf.Frame;
         if (pfn == FrameTable.ZeroPage) return;
+        OnUnmapped(p, vaddr, leaf);
         _frames.RemoveMap(pfn);
         p.ResidentPages--;
         _frames.Put(pfn);

@@ -1,90 +1,224 @@
+using System.Numerics;
 using VmLab.Abstractions;
 
 namespace VmLab.Core.Memory;
 
 /// <summary>
-/// Physical frame allocation and per-frame metadata (reference and map counts). Frame 0 is the shared zero page:
-/// reserved at boot, never handed out or freed. Free frames are handed out lowest first, so runs are deterministic.
+/// Physical frames: a binary buddy allocator (orders 0–<see cref="MaxOrder"/>, one free list per order, blocks split on
+/// allocation and merged with their buddy on free) and the per-frame metadata — reference count, map count, one byte
+/// of flags (owner, free-block head, block order) and the list links shared with the replacement policy
+/// (<see cref="FrameLinks"/>). 4 + 4 + 1 + 8 bytes per frame, plus <see cref="PhysicalMemory"/>'s content reference:
+/// 25 bytes. Frame 0 is the shared zero page: reserved at boot, never handed out or freed. Free lists are LIFO, and
+/// boot fills them lowest block first, so the same sequence of calls always yields the same frames.
 /// </summary>
 public sealed class FrameTable : IFrameAllocator
 {
     public const ulong ZeroPage = 0;
+    public const int MaxOrder = 10;
+
+    private const byte UseMask = 0x03, FreeHead = 0x04;
+    private const int OrderShift = 4;
 
     private readonly int[] _refCount;
     private readonly int[] _mapCount;
-    private readonly FrameUse[] _use;
-    private readonly ulong[] _free;
-    private int _freeTop;
+    private readonly byte[] _flags;
+    private readonly int[] _prev, _next;
+    /// <summary>Free-list sentinels: list k's head is <c>_headNext[k]</c>; a link to sentinel k is encoded as <c>-(k + 1)</c>.</summary>
+    private readonly int[] _headNext = new int[MaxOrder + 1], _headPrev = new int[MaxOrder + 1];
+    private readonly long[] _freeBlocks = new long[MaxOrder + 1];
     private readonly PhysicalMemory _memory;
-    private readonly Counter _allocated;
-    private readonly Counter _pageTablePages;
-    private readonly Counter _residentPeak;
+    private readonly Counter _allocated, _pageTablePages, _residentPeak, _fragmentation;
+    private readonly Counter[] _freeBlockCounters = new Counter[MaxOrder + 1];
+    private readonly int _frames;
 
     public FrameTable(PhysicalMemory memory, IMetrics metrics)
     {
         _memory = memory;
-        long frames = memory.FrameCount;
-        _refCount = new int[frames];
-        _mapCount = new int[frames];
-        _use = new FrameUse[frames];
-        _free = new ulong[frames - 1];
-        for (long i = 0; i < frames - 1; i++) _free[i] = (ulong)(frames - 1 - i);
-        _freeTop = (int)(frames - 1);
-        _refCount[ZeroPage] = 1;
-        _use[ZeroPage] = FrameUse.Kernel;
+        if (memory.FrameCount > int.MaxValue) throw new ArgumentOutOfRangeException(nameof(memory), "at most 2^31 - 1 frames");
+        _frames = (int)memory.FrameCount;
+        _refCount = new int[_frames];
+        _mapCount = new int[_frames];
+        _flags = new byte[_frames];
+        Links = new FrameLinks(_frames);
+        _prev = Links.Prev;
+        _next = Links.Next;
         _allocated = metrics.Counter(MetricNames.PagesAllocated);
         _pageTablePages = metrics.Counter(MetricNames.PageTablePages);
         _residentPeak = metrics.Counter(MetricNames.PagesResidentPeak);
+        _fragmentation = metrics.Counter("memory.fragmentation");
+        for (int k = 0; k <= MaxOrder; k++)
+        {
+            _headNext[k] = _headPrev[k] = Sentinel(k);
+            _freeBlockCounters[k] = metrics.Counter($"memory.free_blocks.order{k}");
+        }
+
+        _refCount[ZeroPage] = 1;
+        _flags[ZeroPage] = (byte)FrameUse.Kernel;
+        // Boot: [1, frames) carved into the largest aligned blocks, lowest first, each appended to its list's tail.
+        long pfn = 1;
+        while (pfn < _frames)
+        {
+            int order = Math.Min(MaxOrder, BitOperations.TrailingZeroCount((ulong)pfn));
+            while (pfn + (1L << order) > _frames) order--;
+            AddFree((int)pfn, order, atHead: false);
+            pfn += 1L << order;
+        }
+        UpdateFragmentation();
     }
 
     public long FrameCount => _memory.FrameCount;
-    public long FreeFrames => _freeTop;
+    /// <summary>Free frames, in blocks of every order.</summary>
+    public long FreeFrames { get; private set; }
     /// <summary>User frames currently allocated.</summary>
     public long ResidentUserFrames { get; private set; }
     /// <summary>Page-table frames currently allocated.</summary>
     public long PageTableFrames { get; private set; }
+    /// <summary>The list links, shared by the free lists and the replacement policy's lists.</summary>
+    public FrameLinks Links { get; }
 
-    public bool TryAllocate(FrameUse use, out ulong pfn)
+    /// <summary>Direct reclaim: frees one frame when memory is exhausted; false when nothing can be reclaimed.</summary>
+    public Func<bool>? Reclaim { get; set; }
+
+    /// <summary>Free blocks of each order (the buddy allocator's <c>/proc/buddyinfo</c> line).</summary>
+    public long FreeBlocks(int order) => _freeBlocks[order];
+
+    /// <summary>
+    /// The unusable free space index for an allocation of 2^<paramref name="order"/> frames (Gorman and Whitcroft):
+    /// the share of free memory that lies in blocks too small for it; 0 when any free block fits.
+    /// </summary>
+    public double FragmentationIndex(int order)
     {
-        if (_freeTop == 0)
+        if (FreeFrames == 0) return 0;
+        long usable = 0;
+        for (int k = order; k <= MaxOrder; k++) usable += _freeBlocks[k] << k;
+        return (double)(FreeFrames - usable) / FreeFrames;
+    }
+
+    public bool TryAllocate(FrameUse use, out ulong pfn) => TryAllocateBlock(0, use, out pfn);
+
+    /// <summary>Allocates 2^<paramref name="order"/> contiguous, naturally aligned frames; false when no block is large enough.</summary>
+    public bool TryAllocateBlock(int order, FrameUse use, out ulong pfn)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(order, MaxOrder);
+        int k;
+        for (;;)
         {
-            pfn = 0;
-            return false;
+            k = order;
+            while (k <= MaxOrder && _headNext[k] < 0) k++;
+            if (k <= MaxOrder) break;
+            if (order != 0 || Reclaim is null || !Reclaim())
+            {
+                pfn = 0;
+                return false;
+            }
         }
-        pfn = _free[--_freeTop];
-        _refCount[pfn] = 1;
-        _mapCount[pfn] = 0;
-        _use[pfn] = use;
+        int block = _headNext[k];
+        RemoveFree(block, k);
+        while (k > order)
+        {
+            k--;
+            AddFree(block + (1 << k), k, atHead: true); // the upper half is the split-off buddy
+        }
+        UpdateFragmentation();
+
+        pfn = (ulong)block;
+        int n = 1 << order;
+        for (int i = 0; i < n; i++)
+        {
+            _refCount[block + i] = i == 0 ? 1 : 0;
+            _mapCount[block + i] = 0;
+            _flags[block + i] = (byte)use;
+        }
         switch (use)
         {
             case FrameUse.User:
-                _allocated.Increment();
-                ResidentUserFrames++;
+                _allocated.Add(n);
+                ResidentUserFrames += n;
                 _residentPeak.Max(ResidentUserFrames);
                 break;
             case FrameUse.PageTable:
-                _pageTablePages.Increment();
-                PageTableFrames++;
+                _pageTablePages.Add(n);
+                PageTableFrames += n;
                 break;
         }
         return true;
     }
 
-    public void Free(ulong pfn, FrameUse use)
+    public void Free(ulong pfn, FrameUse use) => FreeBlock(pfn, 0, use);
+
+    /// <summary>Frees a block of 2^<paramref name="order"/> frames, merging it with its buddy while the buddy is free and whole.</summary>
+    public void FreeBlock(ulong pfn, int order, FrameUse use)
     {
         if (pfn == ZeroPage) throw new InvalidOperationException("the zero page is never freed");
         if (_refCount[pfn] == 0) throw new InvalidOperationException($"frame {pfn} freed twice");
-        _refCount[pfn] = 0;
-        _mapCount[pfn] = 0;
-        _memory.Zero(pfn);
-        if (use == FrameUse.User) ResidentUserFrames--;
-        else if (use == FrameUse.PageTable) PageTableFrames--;
-        _free[_freeTop++] = pfn;
+        int n = 1 << order;
+        for (int i = 0; i < n; i++)
+        {
+            _refCount[(int)pfn + i] = 0;
+            _mapCount[(int)pfn + i] = 0;
+            _memory.Zero(pfn + (ulong)i);
+        }
+        if (use == FrameUse.User) ResidentUserFrames -= n;
+        else if (use == FrameUse.PageTable) PageTableFrames -= n;
+
+        int block = (int)pfn;
+        while (order < MaxOrder)
+        {
+            int buddy = block ^ (1 << order);
+            if (buddy == 0 || buddy >= _frames || (_flags[buddy] & FreeHead) == 0 || _flags[buddy] >> OrderShift != order) break;
+            RemoveFree(buddy, order);
+            block = Math.Min(block, buddy);
+            order++;
+        }
+        AddFree(block, order, atHead: true);
+        UpdateFragmentation();
     }
+
+    private static int Sentinel(int order) => -(order + 1);
+
+    private int NextOf(int i) => i >= 0 ? _next[i] : _headNext[-i - 1];
+    private void SetNext(int i, int v)
+    {
+        if (i >= 0) _next[i] = v;
+        else _headNext[-i - 1] = v;
+    }
+    private void SetPrev(int i, int v)
+    {
+        if (i >= 0) _prev[i] = v;
+        else _headPrev[-i - 1] = v;
+    }
+
+    private void AddFree(int block, int order, bool atHead)
+    {
+        int s = Sentinel(order);
+        int before = atHead ? s : _headPrev[order];
+        int after = NextOf(before);
+        SetNext(before, block);
+        _prev[block] = before;
+        _next[block] = after;
+        SetPrev(after, block);
+        _flags[block] = (byte)(FreeHead | (order << OrderShift));
+        _freeBlocks[order]++;
+        _freeBlockCounters[order].Value = _freeBlocks[order];
+        FreeFrames += 1L << order;
+    }
+
+    private void RemoveFree(int block, int order)
+    {
+        SetNext(_prev[block], _next[block]);
+        SetPrev(_next[block], _prev[block]);
+        _flags[block] = 0;
+        _freeBlocks[order]--;
+        _freeBlockCounters[order].Value = _freeBlocks[order];
+        FreeFrames -= 1L << order;
+    }
+
+    /// <summary><c>memory.fragmentation</c>: the unusable free space index for a max-order block, in thousandths.</summary>
+    private void UpdateFragmentation() => _fragmentation.Value = (long)Math.Round(FragmentationIndex(MaxOrder) * 1000);
 
     public int RefCount(ulong pfn) => _refCount[pfn];
     public int MapCount(ulong pfn) => _mapCount[pfn];
-    public FrameUse UseOf(ulong pfn) => _use[pfn];
+    public FrameUse UseOf(ulong pfn) => (FrameUse)(_flags[pfn] & UseMask);
     public bool IsFree(ulong pfn) => pfn != ZeroPage && _refCount[pfn] == 0;
 
     public void Get(ulong pfn) => _refCount[pfn]++;
@@ -95,7 +229,7 @@ public sealed class FrameTable : IFrameAllocator
         if (pfn == ZeroPage) return false;
         if (--_refCount[pfn] > 0) return false;
         _refCount[pfn] = 1;
-        Free(pfn, _use[pfn]);
+        Free(pfn, UseOf(pfn));
         return true;
     }
 

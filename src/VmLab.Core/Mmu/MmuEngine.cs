@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.PageTables;
+using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Tlb;
 using VmLab.Core.Kernel;
 
@@ -25,20 +26,44 @@ public interface ICpu
     void Publish();
 }
 
+/// <summary>Sees every translated access (for replacement policies that need them); a struct so the MMU specialises on it.</summary>
+public interface IAccessObserver
+{
+    void OnAccess(ulong pfn);
+}
+
+/// <summary>Observes nothing: the call is empty and inlined away.</summary>
+public readonly struct NoAccessObserver : IAccessObserver
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnAccess(ulong pfn)
+    {
+    }
+}
+
+/// <summary>Hands every access to a policy that declared <see cref="ReplacementInput.EveryAccess"/>.</summary>
+public readonly struct PolicyAccessObserver(IReplacementPolicy policy) : IAccessObserver
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnAccess(ulong pfn) => policy.OnAccess(pfn);
+}
+
 /// <summary>
 /// The MMU of one CPU: TLB lookup, page-table walk, permission check and the fault path, specialised over the TLB
 /// and page-table types. Closed once per run (one <c>MakeGenericType</c> at composition); with struct plugins every
 /// call below is direct and inlinable. Per-access work allocates nothing.
 /// </summary>
-public sealed class MmuEngine<TTlb, TPageTable> : ICpu
+public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     where TTlb : ITlb
     where TPageTable : IPageTable
+    where TObserver : struct, IAccessObserver
 {
     private const ulong PageMask = VirtualAddress.PageSize - 1;
     private const int MaxRetries = 16;
 
     private TTlb _tlb;
     private TPageTable _pageTable;
+    private TObserver _observer;
     private readonly Kernel.Kernel _kernel;
     private readonly MachineOptions _options;
     private readonly PageTableGeometry _geometry;
@@ -56,9 +81,10 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
     private long _accesses, _hits, _misses, _walks, _dropped, _dirtyUpdates, _contextSwitches;
     private readonly Counter _cAccesses, _cHits, _cMisses, _cWalks, _cDropped, _cDirty, _cSwitches, _cFlushes;
 
-    public MmuEngine(int index, TTlb tlb, TPageTable pageTable, Kernel.Kernel kernel, MachineOptions options, IMetrics metrics)
+    public MmuEngine(int index, TTlb tlb, TPageTable pageTable, Kernel.Kernel kernel, MachineOptions options, IMetrics metrics, TObserver observer)
     {
         Index = index;
+        _observer = observer;
         _tlb = tlb;
         _pageTable = pageTable;
         _kernel = kernel;
@@ -133,6 +159,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
             if (AccessCheck.Check(entry.Flags, entry.ProtectionKey, kind, mode, _cpu) == AccessVerdict.Allowed)
             {
                 if (kind == AccessKind.Write && (entry.Flags & PageFlags.Dirty) == 0) MarkDirty(vaddr, entry);
+                _observer.OnAccess(entry.Frame);
                 paddr = (entry.Frame << VirtualAddress.PageShift) | (vaddr & ((1UL << entry.PageShift) - 1));
                 return true;
             }
@@ -197,6 +224,7 @@ public sealed class MmuEngine<TTlb, TPageTable> : ICpu
             if (walk.IsOk)
             {
                 _tlb.Insert(vaddr, _asid, kind, TlbEntry.From(walk.Leaf));
+                _observer.OnAccess(walk.Leaf.Frame);
                 paddr = (walk.Leaf.Frame << VirtualAddress.PageShift) | (vaddr & ((1UL << walk.Leaf.PageShift) - 1));
                 return true;
             }

@@ -14,6 +14,12 @@ public sealed record MachineSettings(int Cpus, bool Pcid, bool Smap, bool Smep, 
 
     /// <summary>Verify every TLB hit against the page table (<c>machine:checks:tlb</c>).</summary>
     public bool CheckTlb { get; init; }
+
+    /// <summary>Free frames below which background reclaim starts (0 = only direct reclaim).</summary>
+    public long LowWatermark { get; init; }
+
+    /// <summary>Free frames background reclaim stops at.</summary>
+    public long HighWatermark { get; init; }
 }
 
 /// <summary>

@@ -87,12 +87,16 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         if (spec.Workload is null) binder.Error("workload", "is required: { \"plugin\": \"lackey\", \"options\": { \"path\": \"traces/ls.lackey.gz\" } }");
         else workload = Resolve(binder, PluginKind.Workload, spec.Workload, "workload", baseDirectory);
 
+        if (m.Memory.HighWatermark != 0 && m.Memory.HighWatermark < m.Memory.LowWatermark)
+            binder.Error("machine:memory:highWatermark", $"is {m.Memory.HighWatermark}, below machine:memory:lowWatermark ({m.Memory.LowWatermark}); background reclaim frees frames up to the high watermark, so it must be at least the low one");
         if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
 
         var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames, m.PanicOnOops)
         {
             Pcids = m.Pcids,
             CheckTlb = m.Checks.Tlb,
+            LowWatermark = m.Memory.LowWatermark,
+            HighWatermark = Math.Max(m.Memory.HighWatermark, m.Memory.LowWatermark),
         };
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
         var resolved = new JsonObject
@@ -114,6 +118,8 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
                     ["frames"] = machine.Frames,
                     ["swapSlots"] = machine.SwapSlots,
                     ["userFrames"] = machine.UserFrames,
+                    ["lowWatermark"] = machine.LowWatermark,
+                    ["highWatermark"] = machine.HighWatermark,
                 },
                 ["pageTable"] = ToJson(pageTable!),
                 ["tlb"] = ToJson(tlb!),

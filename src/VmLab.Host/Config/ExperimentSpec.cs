@@ -23,9 +23,17 @@ public sealed record MemorySpec
     [Range(0L, 1L << 32)]
     public long SwapSlots { get; init; } = 1048576;
 
-    [Description("Limit on resident user pages (0 = no limit beyond physical memory).")]
+    [Description("Limit on resident user pages, page cache and swap cache included, like a cgroup's memory.max (0 = no limit beyond physical memory). Page-table pages do not count.")]
     [Range(0L, 1L << 28)]
     public long UserFrames { get; init; }
+
+    [Description("Background (kswapd-style) reclaim starts when fewer frames than this are free after an allocation (0 = off: only direct reclaim, one page when an allocation finds none).")]
+    [Range(0L, 1L << 28)]
+    public long LowWatermark { get; init; }
+
+    [Description("Background reclaim frees frames until this many are free (at least lowWatermark).")]
+    [Range(0L, 1L << 28)]
+    public long HighWatermark { get; init; }
 }
 
 public sealed record MachineSpec

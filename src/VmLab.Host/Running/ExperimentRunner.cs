@@ -144,6 +144,7 @@ public sealed class ExperimentRunner
         services.AddSingleton(_ => new PhysicalMemory(m.Frames));
         services.AddSingleton(sp => new FrameTable(sp.GetRequiredService<PhysicalMemory>(), sp.GetRequiredService<IMetrics>()));
         services.AddSingleton<IFrameAllocator>(sp => sp.GetRequiredService<FrameTable>());
+        services.AddSingleton(sp => sp.GetRequiredService<FrameTable>().Links);
         services.AddSingleton(sp => (IPageTable)Create(experiment.PageTable, sp, experiment, 0));
         services.AddSingleton(sp => (ISignalDelivery)Create(experiment.Signals, sp, experiment, 0));
         services.AddSingleton<IReadOnlyList<IFaultHandler>>(sp =>
@@ -157,6 +158,10 @@ public sealed class ExperimentRunner
             Pcids = m.Pcids,
             CheckTlb = m.CheckTlb,
             CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
+            UserFrames = m.UserFrames,
+            SwapSlots = m.SwapSlots,
+            LowWatermark = m.LowWatermark,
+            HighWatermark = m.HighWatermark,
             PanicOnOops = m.PanicOnOops,
         });
         services.AddSingleton(sp => Machine.Create(
@@ -168,7 +173,8 @@ public sealed class ExperimentRunner
             cpu => (ITlb)Create(experiment.Tlb, sp, experiment, cpu),
             sp.GetRequiredService<IReadOnlyList<IFaultHandler>>(),
             sp.GetRequiredService<ISignalDelivery>(),
-            experiment.Devices.Select(d => (IDevice)Create(d, sp, experiment, 0)).ToList()));
+            experiment.Devices.Select(d => (IDevice)Create(d, sp, experiment, 0)).ToList(),
+            sp.GetService<IReplacementPolicy>()));
         services.AddSingleton(sp => (IWorkload)Create(experiment.Workload, sp, experiment, 0));
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
     }

@@ -1,0 +1,65 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Workloads;
+using VmLab.Plugins.Replacement;
+
+[assembly: VmLabPlugin(typeof(ReplacementModule))]
+
+namespace VmLab.Plugins.Replacement;
+
+public sealed class ReplacementModule : IPluginModule
+{
+    public void Register(IPluginRegistry registry)
+    {
+        registry.AddReplacement<FifoPolicy, NoOptions>("fifo",
+            "First in, first out: the page resident longest is evicted. Needs only arrivals.",
+            c => new FifoPolicy(Links(c)));
+        registry.AddReplacement<LruPolicy, NoOptions>("lru",
+            "Exact LRU: sees every access (TLB hits included) and evicts the page unused longest.",
+            c => new LruPolicy(Links(c)));
+        registry.AddReplacement<ClockPolicy, NoOptions>("clock",
+            "CLOCK (second chance) on the Accessed bits.",
+            c => new ClockPolicy(Links(c)));
+        registry.AddReplacement<NruPolicy, NoOptions>("nru",
+            "Not recently used: enhanced CLOCK over the (Accessed, Dirty) classes.",
+            c => new NruPolicy(Links(c)));
+        registry.AddReplacement<TwoListPolicy, NoOptions>("two-list",
+            "Linux active/inactive lists: referenced twice is activated; aging clears Accessed bits without a TLB flush.",
+            c => new TwoListPolicy(Links(c)));
+        registry.AddReplacement<WsClockPolicy, WsClockOptions>("wsclock",
+            "WSClock: CLOCK with a working-set window tau; clean pages outside the working set first.",
+            c => new WsClockPolicy(Links(c), c.Options));
+        registry.AddReplacement<ArcPolicy, NoOptions>("arc",
+            "ARC (Megiddo & Modha): adaptive recency/frequency lists with ghost lists. Sees every access.",
+            c => new ArcPolicy(Links(c)));
+        registry.AddReplacement<CarPolicy, NoOptions>("car",
+            "CAR (Bansal & Modha): ARC's adaptation over two CLOCKs on Accessed bits.",
+            c => new CarPolicy(Links(c)));
+        registry.AddReplacement<TwoQueuePolicy, TwoQueueOptions>("2q",
+            "Full 2Q (Johnson & Shasha): A1in FIFO, A1out ghost keys, Am LRU. Sees every access.",
+            c => new TwoQueuePolicy(Links(c), c.Options));
+        registry.AddReplacement<LirsPolicy, LirsOptions>("lirs",
+            "LIRS (Jiang & Zhang): inter-reference recency, LIRS stack and resident-HIR queue. Sees every access.",
+            c => new LirsPolicy(c.Memory.FrameCount, c.Options));
+        registry.AddReplacement<RandomPolicy, NoOptions>("random",
+            "A uniformly random resident page, seeded from the experiment seed.",
+            c => new RandomPolicy(c.Memory.FrameCount, c.Seed));
+        registry.AddReplacement<OptPolicy, NoOptions>("opt",
+            "Belady's OPT: evicts the page used furthest in the future; needs a workload that can be read in advance (a trace).",
+            c => new OptPolicy(c.Memory.FrameCount, ReplayableWorkload(c)));
+    }
+
+    /// <summary>The machine's per-frame links (shared with the buddy allocator), or links of the policy's own outside a machine.</summary>
+    private static FrameLinks Links(ComponentContext c) =>
+        c.Services.GetService(typeof(FrameLinks)) as FrameLinks ?? new FrameLinks(c.Memory.FrameCount);
+
+    private static ITraceWorkload ReplayableWorkload(ComponentContext c)
+    {
+        var workload = c.Services.GetService(typeof(IWorkload));
+        if (workload is ITraceWorkload replayable) return replayable;
+        string what = workload is null ? "no workload" : $"the workload ({workload.GetType().Name})";
+        throw new VmLabInputException($"{c.KeyPath}:plugin",
+            $"opt (Belady) needs the whole access stream in advance, but {what} configured at workload:plugin cannot be read twice " +
+            "(its accesses depend on the simulation, as a scenario's do); use a trace workload such as lackey, or another policy");
+    }
+}

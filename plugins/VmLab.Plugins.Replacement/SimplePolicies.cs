@@ -1,0 +1,282 @@
+using VmLab.Abstractions;
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using VmLab.Abstractions.Replacement;
+
+namespace VmLab.Plugins.Replacement;
+
+/// <summary>First in, first out: the page resident longest goes, whatever its use. Needs nothing but arrivals.</summary>
+public sealed class FifoPolicy(FrameLinks links) : IReplacementPolicy
+{
+    private readonly FrameLists _lists = new(links, 1);
+
+    public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+    public void OnResident(ulong pfn, ulong key) => _lists.MoveToTail(0, pfn);
+    public void OnReleased(ulong pfn) => _lists.Remove(pfn);
+    public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
+    public void OnAccess(ulong pfn) { }
+    public bool TrySelectVictim(IReclaimView view, out ulong pfn) => _lists.TryHead(0, out pfn);
+}
+
+/// <summary>Exact least-recently-used: sees every access (TLB hits included) and evicts the page unused longest.</summary>
+public sealed class LruPolicy(FrameLinks links) : IReplacementPolicy
+{
+    private readonly FrameLists _lists = new(links, 1);
+
+    public ReplacementInput Input => ReplacementInput.EveryAccess;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+    public void OnResident(ulong pfn, ulong key) => _lists.MoveToTail(0, pfn);
+    public void OnReleased(ulong pfn) => _lists.Remove(pfn);
+    public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
+
+    public void OnAccess(ulong pfn)
+    {
+        if (_lists.Contains(pfn)) _lists.MoveToTail(0, pfn);
+    }
+
+    public bool TrySelectVictim(IReclaimView view, out ulong pfn) => _lists.TryHead(0, out pfn);
+}
+
+/// <summary>A uniformly random candidate, from a generator seeded by the component's seed.</summary>
+public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
+{
+    private readonly ulong[] _members = new ulong[frames];
+    private readonly int[] _index = CreateIndex(frames);
+    private Xoshiro256 _random = new(seed);
+    private int _count;
+
+    private static int[] CreateIndex(long frames)
+    {
+        var index = new int[frames];
+        Array.Fill(index, -1);
+        return index;
+    }
+
+    public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+
+    public void OnResident(ulong pfn, ulong key)
+    {
+        if (_index[pfn] >= 0) return;
+        _index[pfn] = _count;
+        _members[_count++] = pfn;
+    }
+
+    public void OnReleased(ulong pfn)
+    {
+        int i = _index[pfn];
+        if (i < 0) return;
+        ulong last = _members[--_count];
+        _members[i] = last;
+        _index[last] = i;
+        _index[pfn] = -1;
+    }
+
+    public void OnEvicted(ulong pfn, ulong key) => OnReleased(pfn);
+    public void OnAccess(ulong pfn) { }
+
+    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    {
+        pfn = 0;
+        if (_count == 0) return false;
+        pfn = _members[_random.Below(_count)];
+        return true;
+    }
+}
+
+/// <summary>
+/// CLOCK (second chance): candidates on a circle in arrival order; the hand skips a page whose Accessed bit was set,
+/// clearing it, and takes the first page found with the bit clear. New pages go just behind the hand.
+/// </summary>
+public sealed class ClockPolicy(FrameLinks links) : IReplacementPolicy
+{
+    private readonly FrameLists _circle = new(links, 1);
+
+    public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+    public void OnResident(ulong pfn, ulong key) => _circle.MoveToTail(0, pfn);
+    public void OnReleased(ulong pfn) => _circle.Remove(pfn);
+    public void OnEvicted(ulong pfn, ulong key) => _circle.Remove(pfn);
+    public void OnAccess(ulong pfn) { }
+
+    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    {
+        // The head of the list is under the hand; advancing the hand moves the page to the tail.
+        for (int scanned = 0, limit = 2 * _circle.Count(0) + 1; scanned < limit; scanned++)
+        {
+            if (!_circle.TryHead(0, out pfn)) return false;
+            if (!view.TestAndClearAccessed(pfn, clear: true)) return true;
+            _circle.MoveToTail(0, pfn);
+        }
+        return _circle.TryHead(0, out pfn);
+    }
+}
+
+/// <summary>
+/// Not recently used as the enhanced CLOCK: pages fall in four classes by (Accessed, Dirty); the hand looks for the
+/// lowest class present — first (0,0) without changing anything, then (0,1) clearing Accessed bits as it passes, then
+/// again — so a clean unreferenced page goes first and a dirty referenced one last.
+/// </summary>
+public sealed class NruPolicy(FrameLinks links) : IReplacementPolicy
+{
+    private readonly FrameLists _circle = new(links, 1);
+
+    public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+    public void OnResident(ulong pfn, ulong key) => _circle.MoveToTail(0, pfn);
+    public void OnReleased(ulong pfn) => _circle.Remove(pfn);
+    public void OnEvicted(ulong pfn, ulong key) => _circle.Remove(pfn);
+    public void OnAccess(ulong pfn) { }
+
+    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    {
+        int n = _circle.Count(0);
+        pfn = 0;
+        if (n == 0) return false;
+        for (int round = 0; round < 2; round++)
+        {
+            // Pass 1: (A=0, D=0), nothing changes.
+            for (int i = 0; i < n; i++)
+            {
+                _circle.TryHead(0, out pfn);
+                if (!view.TestAndClearAccessed(pfn, clear: false) && !view.IsDirty(pfn)) return true;
+                _circle.MoveToTail(0, pfn);
+            }
+            // Pass 2: (A=0, D=1), clearing A on the way.
+            for (int i = 0; i < n; i++)
+            {
+                _circle.TryHead(0, out pfn);
+                if (!view.TestAndClearAccessed(pfn, clear: true)) return true;
+                _circle.MoveToTail(0, pfn);
+            }
+        }
+        return _circle.TryHead(0, out pfn);
+    }
+}
+
+public sealed record WsClockOptions
+{
+    [Description("Working-set window τ, in page-ins (the policy's virtual time): a page unreferenced for longer than τ is outside the working set.")]
+    [Range(1L, 1L << 40)]
+    public long Tau { get; init; } = 64;
+}
+
+/// <summary>
+/// WSClock (Carr and Hennessy): CLOCK over the candidates, each stamped with the virtual time of its last observed
+/// use. A referenced page is re-stamped and skipped; an unreferenced page older than τ is outside the working set: a
+/// clean one is taken at once, a dirty one is scheduled for writing and passed. After a full turn the first old dirty
+/// page is taken (its write done), else the oldest page seen. Virtual time counts page-ins.
+/// </summary>
+public sealed class WsClockPolicy(FrameLinks links, WsClockOptions options) : IReplacementPolicy
+{
+    private readonly FrameLists _circle = new(links, 1);
+    private readonly long[] _lastUse = new long[links.Count];
+    private long _now;
+
+    public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+
+    public void OnResident(ulong pfn, ulong key)
+    {
+        _now++;
+        _lastUse[pfn] = _now;
+        _circle.MoveToTail(0, pfn);
+    }
+
+    public void OnReleased(ulong pfn) => _circle.Remove(pfn);
+    public void OnEvicted(ulong pfn, ulong key) => _circle.Remove(pfn);
+    public void OnAccess(ulong pfn) { }
+
+    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    {
+        int n = _circle.Count(0);
+        pfn = 0;
+        if (n == 0) return false;
+        ulong? firstOldDirty = null, oldest = null;
+        for (int i = 0; i < n; i++)
+        {
+            _circle.TryHead(0, out pfn);
+            if (view.TestAndClearAccessed(pfn, clear: true))
+            {
+                _lastUse[pfn] = _now;
+            }
+            else if (_now - _lastUse[pfn] > options.Tau)
+            {
+                if (!view.IsDirty(pfn)) return true;
+                firstOldDirty ??= pfn;
+            }
+            if (oldest is null || _lastUse[pfn] < _lastUse[oldest.Value]) oldest = pfn;
+            _circle.MoveToTail(0, pfn);
+        }
+        pfn = firstOldDirty ?? oldest!.Value;
+        return true;
+    }
+}
+
+/// <summary>
+/// Linux's two lists (mm/vmscan.c): new pages start on the inactive list. Scanning the inactive list's oldest page
+/// tests and clears its Accessed bits (no TLB flush on x86): referenced for the first time it is marked referenced
+/// and rotated (kept); referenced again while marked it is activated; unreferenced it is reclaimed. The active list
+/// is aged into the inactive one whenever the inactive list is the smaller (inactive_is_low with ratio 1), clearing
+/// Accessed bits as it goes.
+/// </summary>
+public sealed class TwoListPolicy(FrameLinks links) : IReplacementPolicy
+{
+    private const int Inactive = 0, Active = 1;
+    private readonly FrameLists _lists = new(links, 2);
+    private readonly bool[] _referenced = new bool[links.Count];
+
+    public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+
+    public void OnResident(ulong pfn, ulong key)
+    {
+        _referenced[pfn] = false;
+        _lists.MoveToTail(Inactive, pfn);
+    }
+
+    public void OnReleased(ulong pfn) => _lists.Remove(pfn);
+    public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
+    public void OnAccess(ulong pfn) { }
+
+    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    {
+        int limit = 4 * (_lists.Count(Inactive) + _lists.Count(Active)) + 4;
+        for (int step = 0; step < limit; step++)
+        {
+            while (_lists.Count(Inactive) < _lists.Count(Active) || _lists.Count(Inactive) == 0)
+            {
+                if (!_lists.TryHead(Active, out ulong old)) break;
+                view.TestAndClearAccessed(old, clear: true); // shrink_active_list: anonymous pages are deactivated even when referenced
+                _referenced[old] = false;
+                _lists.MoveToTail(Inactive, old);
+            }
+            if (!_lists.TryHead(Inactive, out pfn)) return false;
+            bool referencedPtes = view.TestAndClearAccessed(pfn, clear: true);
+            if (referencedPtes)
+            {
+                if (_referenced[pfn])
+                {
+                    _referenced[pfn] = false;
+                    _lists.MoveToTail(Active, pfn); // referenced twice: activated
+                }
+                else
+                {
+                    _referenced[pfn] = true;
+                    _lists.MoveToTail(Inactive, pfn); // referenced once: kept on the inactive list
+                }
+                continue;
+            }
+            return true;
+        }
+        return _lists.TryHead(Inactive, out pfn) || _lists.TryHead(Active, out pfn);
+    }
+}

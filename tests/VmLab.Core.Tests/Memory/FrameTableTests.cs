@@ -1,0 +1,112 @@
+using VmLab.Abstractions;
+using VmLab.Core;
+using VmLab.Core.Memory;
+
+namespace VmLab.Core.Tests.Memory;
+
+public sealed class FrameTableTests
+{
+    private static FrameTable Table(long frames, out MetricRegistry metrics)
+    {
+        metrics = new MetricRegistry();
+        return new FrameTable(new PhysicalMemory(frames), metrics);
+    }
+
+    [Fact]
+    public void BootCarvesMemoryAboveTheZeroPageIntoTheLargestAlignedBlocks()
+    {
+        // [1, 2048): 1 (order 0), 2-3 (1), 4-7 (2), ..., 512-1023 (9), 1024-2047 (10).
+        var t = Table(2048, out _);
+        for (int k = 0; k <= FrameTable.MaxOrder; k++) Assert.Equal(1, t.FreeBlocks(k));
+        Assert.Equal(2047, t.FreeFrames);
+    }
+
+    [Fact]
+    public void AllocationSplitsTheSmallestLargeEnoughBlockAndFreeMergesBuddiesBack()
+    {
+        var t = Table(2048, out var metrics);
+        Assert.True(t.TryAllocate(FrameUse.User, out ulong a));
+        Assert.Equal(1UL, a); // the order-0 block
+        Assert.True(t.TryAllocate(FrameUse.User, out ulong b));
+        Assert.Equal(2UL, b); // block 2-3 split: 2 handed out, its buddy 3 goes on the order-0 list
+        Assert.Equal(1, t.FreeBlocks(0));
+        Assert.Equal(0, t.FreeBlocks(1));
+
+        t.Free(b, FrameUse.User); // 2 merges with its free buddy 3 into the order-1 block 2-3
+        Assert.Equal(0, t.FreeBlocks(0));
+        Assert.Equal(1, t.FreeBlocks(1));
+        t.Free(a, FrameUse.User); // 1's buddy is the zero page: it stays an order-0 block
+        for (int k = 0; k <= FrameTable.MaxOrder; k++) Assert.Equal(1, t.FreeBlocks(k));
+        Assert.Equal(1, metrics.Counter("memory.free_blocks.order10").Value);
+    }
+
+    [Fact]
+    public void AnOrderThreeBlockIsAlignedAndContiguous()
+    {
+        var t = Table(2048, out _);
+        Assert.True(t.TryAllocateBlock(3, FrameUse.Kernel, out ulong pfn));
+        Assert.Equal(8UL, pfn);
+        Assert.Equal(2047 - 8, t.FreeFrames);
+        t.FreeBlock(pfn, 3, FrameUse.Kernel);
+        Assert.Equal(1, t.FreeBlocks(3));
+    }
+
+    [Fact]
+    public void FreeingEveryOtherFrameLeavesOnlySingleFramesAndFragmentationIsTotal()
+    {
+        var t = Table(2048, out var metrics);
+        var all = new List<ulong>();
+        while (t.TryAllocate(FrameUse.User, out ulong pfn)) all.Add(pfn);
+        Assert.Equal(2047, all.Count);
+        Assert.Equal(0, t.FreeFrames);
+        foreach (var pfn in all.Where(p => p % 2 == 0)) t.Free(pfn, FrameUse.User);
+        Assert.Equal(1023, t.FreeBlocks(0)); // no even frame has a free buddy
+        Assert.Equal(1.0, t.FragmentationIndex(1));
+        Assert.Equal(1000, metrics.Counter("memory.fragmentation").Value);
+
+        foreach (var pfn in all.Where(p => p % 2 == 1)) t.Free(pfn, FrameUse.User);
+        for (int k = 0; k <= FrameTable.MaxOrder; k++) Assert.Equal(1, t.FreeBlocks(k));
+        // Only the order-10 block (1024 of 2047 free frames) can serve an order-10 request.
+        Assert.Equal(Math.Round(1000.0 * 1023 / 2047), metrics.Counter("memory.fragmentation").Value);
+    }
+
+    [Fact]
+    public void TheSameSequenceOfCallsYieldsTheSameFrames()
+    {
+        static List<ulong> Sequence()
+        {
+            var t = new FrameTable(new PhysicalMemory(4096), new MetricRegistry());
+            var got = new List<ulong>();
+            var held = new List<ulong>();
+            for (int i = 0; i < 3000; i++)
+            {
+                if (i % 3 == 2 && held.Count > 0)
+                {
+                    ulong p = held[(i * 7) % held.Count];
+                    held.Remove(p);
+                    t.Free(p, FrameUse.User);
+                }
+                else if (t.TryAllocate(FrameUse.User, out ulong pfn))
+                {
+                    held.Add(pfn);
+                    got.Add(pfn);
+                }
+            }
+            return got;
+        }
+        Assert.Equal(Sequence(), Sequence());
+    }
+
+    [Fact]
+    public void FrameMetadataAndContentReferencesTakeAtMost32HostBytesPerFrame()
+    {
+        const long frames = 1 << 20;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var memory = new PhysicalMemory(frames);
+        var table = new FrameTable(memory, new MetricRegistry());
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        GC.KeepAlive(table);
+        // refcount 4 + mapcount 4 + flags 1 + list links 8 + content reference 8 = 25 bytes, plus fixed overhead.
+        Assert.InRange((double)bytes / frames, 25.0, 25.1);
+    }
+}
