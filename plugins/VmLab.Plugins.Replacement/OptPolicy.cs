@@ -65,7 +65,7 @@ public sealed class OptPolicy : IReplacementPolicy
     private static int[] BuildFuture(ITraceWorkload workload)
     {
         var pages = new List<(int Pid, ulong Page)>();
-        workload.Run(new Recorder(pages), CancellationToken.None);
+        workload.Stream(new Recorder(pages), CancellationToken.None);
         if (pages.Count >= Never) throw new InvalidOperationException($"opt supports up to {Never - 1} page accesses");
         var next = new int[pages.Count];
         var seen = new Dictionary<(int, ulong), int>();
