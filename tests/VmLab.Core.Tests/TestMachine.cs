@@ -12,7 +12,7 @@ namespace VmLab.Core.Tests;
 /// <summary>A machine composed by hand from the built-in plugins: x86-64 4-level, fully-associative TLB, cow + demand-zero, posix.</summary>
 public static class TestMachine
 {
-    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, FullyAssociativePolicy policy = FullyAssociativePolicy.Lru, bool pcid = true, int cpus = 1)
+    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, FullyAssociativePolicy policy = FullyAssociativePolicy.Lru, bool pcid = true, int cpus = 1, bool invariants = false, long checkEvery = 0)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);
@@ -20,7 +20,7 @@ public static class TestMachine
         var pageTable = new X86_64PageTable(new X86_64Tables(4, memory, frameTable, metrics));
         IFaultHandler[] handlers = [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
         return Machine.Create(
-            new MachineOptions { Cpus = cpus, Pcid = pcid },
+            new MachineOptions { Cpus = cpus, Pcid = pcid, CheckInvariants = invariants, CheckEvery = checkEvery, CheckTlb = invariants },
             memory, frameTable, metrics, pageTable,
             _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = tlbEntries, Policy = policy })),
             handlers, new PosixSignals());

@@ -119,11 +119,18 @@ public sealed partial class Kernel : IMemoryManager
 
     /// <summary>Handles one page-fault exception raised by the MMU for <paramref name="process"/>.</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, in CpuState cpu)
-        => HandlePageFault(process, address, kind, mode, error, cpu, exception: true);
+    {
+        var outcome = HandlePageFault(process, address, kind, mode, error, cpu, exception: true);
+        Invariants?.After("fault", process.Pid, address & ~PageMask, (address & ~PageMask) + PageSize, $"{kind} {mode} -> {outcome}");
+        return outcome;
+    }
 
     /// <summary>A user-mode fault on a CPU in the default state (for tests and kernel-side callers).</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error)
-        => HandlePageFault(process, address, kind, mode, error, CpuState.LinuxDefault, exception: true);
+        => HandlePageFault(process, address, kind, mode, error, CpuState.LinuxDefault);
+
+    /// <summary>The invariant checker run after every handled fault (<c>machine:checks:invariants</c>), or null.</summary>
+    internal Checks.InvariantChecker? Invariants { get; set; }
 
     /// <summary>
     /// The fault path. <paramref name="exception"/> is false for faults the kernel takes on a process's behalf

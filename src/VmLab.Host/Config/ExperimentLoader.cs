@@ -90,6 +90,8 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         {
             Pcids = m.Pcids,
             CheckTlb = m.Checks.Tlb,
+            CheckInvariants = m.Checks.Invariants,
+            CheckEvery = m.Checks.Every,
         };
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
         var resolved = new JsonObject
@@ -102,7 +104,7 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
                 ["cpus"] = machine.Cpus,
                 ["pcid"] = machine.Pcid,
                 ["pcids"] = machine.Pcids,
-                ["checks"] = new JsonObject { ["tlb"] = machine.CheckTlb },
+                ["checks"] = new JsonObject { ["tlb"] = machine.CheckTlb, ["invariants"] = machine.CheckInvariants, ["every"] = machine.CheckEvery },
                 ["smap"] = machine.Smap,
                 ["smep"] = machine.Smep,
                 ["panicOnOops"] = machine.PanicOnOops,
