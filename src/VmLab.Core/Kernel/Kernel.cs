@@ -377,7 +377,11 @@ public sealed partial class Kernel : IMemoryManager
         byte key = p.Mm.FindVma(page) is { } vma && vma.Contains(page) ? vma.ProtectionKey : (byte)0;
         // A new mapping is made young, as Linux's mk_pte with vm_page_prot (which holds A on x86 and AF on arm64).
         if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present | PageFlags.Accessed, ProtectionKey: key)))
+        {
+            // The reference was handed over either way: dropped here, or a frame allocated for the fault would leak.
+            _frames.Put(pfn);
             return false;
+        }
         TlbMaintenance.NotePteChange(p, page, old, new PageMapping(pfn, flags | PageFlags.Present));
         if (pfn != FrameTable.ZeroPage)
         {
