@@ -135,4 +135,10 @@ public readonly struct X86PaePageTable(X86PaeTables tables) : IPageTable
     public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
     public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
     public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
+
+    public bool CollectTableFrames(ulong root, HashSet<ulong> into)
+    {
+        tables.CollectTableFrames(root, into);
+        return true;
+    }
 }

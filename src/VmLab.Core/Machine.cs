@@ -20,6 +20,10 @@ public sealed record MachineOptions
     public int Pcids { get; init; } = 6;
     /// <summary>Verify every TLB hit against the current page table and fail the run on a stale one.</summary>
     public bool CheckTlb { get; init; }
+    /// <summary>Verify the kernel's memory invariants after every kernel operation and fault (see <see cref="Checks.InvariantChecker"/>).</summary>
+    public bool CheckInvariants { get; init; }
+    /// <summary>With <see cref="CheckInvariants"/>, also check every this many accesses (0: only after kernel operations and faults).</summary>
+    public long CheckEvery { get; init; }
     public CpuState CpuState { get; init; } = CpuState.LinuxDefault;
     /// <summary>Limit on resident user pages, page cache and swap cache included (a cgroup's memory.max); 0 = physical memory only.</summary>
     public long UserFrames { get; init; }
@@ -47,7 +51,19 @@ public sealed class Machine : ISimulation
         Kernel = kernel;
         Cpus = cpus;
         Api = new Kernel.KernelApi(kernel, cpus, metrics);
+        if (options.CheckInvariants)
+        {
+            Invariants = new Checks.InvariantChecker(kernel, options.CheckEvery);
+            kernel.Invariants = Invariants;
+            _kernelApi = new Checks.CheckedKernelApi(Api, Invariants);
+        }
+        else _kernelApi = Api;
     }
+
+    private readonly IKernelApi _kernelApi;
+
+    /// <summary>The invariant checker when <see cref="MachineOptions.CheckInvariants"/> is on, else null.</summary>
+    public Checks.InvariantChecker? Invariants { get; }
 
     public MachineOptions Options { get; }
     public PhysicalMemory Memory { get; }
@@ -58,7 +74,9 @@ public sealed class Machine : ISimulation
     /// <summary>The system calls, as workloads drive them.</summary>
     public Kernel.KernelApi Api { get; }
     public int PreferredBatchSize => 4096;
-    IKernelApi ISimulation.Kernel => Api;
+    /// <summary>The system calls as workloads see them: <see cref="Api"/>, checked after every call when invariants are checked.</summary>
+    public IKernelApi KernelApi => _kernelApi;
+    IKernelApi ISimulation.Kernel => _kernelApi;
 
     private readonly List<Expectation> _expectations = [];
 
@@ -67,7 +85,22 @@ public sealed class Machine : ISimulation
 
     public void Report(in Expectation expectation) => _expectations.Add(expectation);
 
-    public void Execute(ReadOnlySpan<MemoryAccess> batch) => Cpus[0].Execute(batch);
+    public void Execute(ReadOnlySpan<MemoryAccess> batch)
+    {
+        if (Invariants is not { Every: > 0 } checker)
+        {
+            Cpus[0].Execute(batch);
+            return;
+        }
+        // Periodic checks: the batch is cut where the period ends.
+        while (!batch.IsEmpty)
+        {
+            int n = (int)Math.Min(batch.Length, checker.AccessesUntilCheck);
+            Cpus[0].Execute(batch[..n]);
+            checker.Executed(n);
+            batch = batch[n..];
+        }
+    }
 
     /// <summary>
     /// Composes a machine. <paramref name="pageTable"/> and each TLB from <paramref name="tlbFactory"/> are boxed plugin

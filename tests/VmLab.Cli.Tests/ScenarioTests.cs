@@ -18,7 +18,7 @@ public sealed class ScenarioTests
     public void ScenarioRunsWithEveryExpectationHolding(string scenario)
     {
         // The TLB coherence checker is on: a stale translation anywhere fails the scenario.
-        var r = Cli.Run("run", Cli.Repo("configs", "scenarios", scenario), "--json", "-", "--set", "machine:checks:tlb=true");
+        var r = Cli.Run("run", Cli.Repo("configs", "scenarios", scenario), "--json", "-", "--set", "machine:checks:tlb=true", "--set", "machine:checks:invariants=true", "--set", "machine:checks:every=64");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var expectations = JsonNode.Parse(r.Stdout)!["expectations"]!;
         Assert.Equal(0, expectations["failed"]!.GetValue<int>());

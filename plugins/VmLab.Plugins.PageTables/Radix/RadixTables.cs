@@ -288,6 +288,25 @@ public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         return true;
     }
 
+    /// <summary>Adds every table page reachable from <paramref name="root"/> (and the shared upper-half root, if any) to <paramref name="into"/>.</summary>
+    public void CollectTableFrames(ulong root, HashSet<ulong> into)
+    {
+        if (root != 0) CollectTables(root, _format.Levels, into);
+        if (_upperRoot != 0) CollectTables(_upperRoot, _format.Levels, into);
+    }
+
+    private void CollectTables(ulong table, int level, HashSet<ulong> into)
+    {
+        if (!into.Add(table >> PhysicalMemory.FrameShift) || level == 1) return;
+        int count = _format.EntryCount(level);
+        int size = _format.WideEntries ? 8 : 4;
+        for (int i = 0; i < count; i++)
+        {
+            ulong e = Load(table + (ulong)(i * size));
+            if (e != 0 && _format.Classify(e, level) == EntryClass.Table) CollectTables(_format.TableAddress(e), level - 1, into);
+        }
+    }
+
     public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into)
     {
         ulong table = TreeRoot(root, 0);

@@ -91,7 +91,7 @@ public interface IMemoryManager
     /// </summary>
     int RefCount(ulong pfn);
 
-    /// <summary>Maps <paramref name="pfn"/> at the page of <paramref name="vaddr"/>, taking over one reference the caller holds; updates RSS, map counts and reclaim lists. False on out-of-memory for a table page.</summary>
+    /// <summary>Maps <paramref name="pfn"/> at the page of <paramref name="vaddr"/>, taking over one reference the caller holds; updates RSS, map counts and reclaim lists. False on out-of-memory for a table page; the reference is dropped then too (a frame allocated for the fault is freed).</summary>
     bool MapPage(IProcess process, ulong vaddr, ulong pfn, PageFlags flags);
 
     /// <summary>Changes the flags of an existing leaf without changing its frame.</summary>

@@ -109,6 +109,13 @@ public interface IPageTable
     /// <summary>Kernel: allocates the next-level table under the top-level slot of <paramref name="root"/> covering <paramref name="vaddr"/>, if none. False when the format has no such slot or memory ran out.</summary>
     bool PrepareTopLevel(ulong root, ulong vaddr) => false;
 
+    /// <summary>
+    /// Adds the frame of every table page reachable from <paramref name="root"/> (the root included) to
+    /// <paramref name="into"/>; a table already in the set is not descended again, so shared tables count once over
+    /// several roots. False when the format cannot enumerate its tables (the invariant checker then skips the check).
+    /// </summary>
+    bool CollectTableFrames(ulong root, HashSet<ulong> into) => false;
+
     /// <summary>Appends every non-empty leaf in [<paramref name="start"/>, <paramref name="end"/>) in address order, skipping empty tables.</summary>
     void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into);
 }

@@ -51,6 +51,10 @@ public sealed partial class Kernel : IReclaimView
     /// <summary>Swap slots in use.</summary>
     public long SwapSlotsInUse => _swap.InUse;
 
+    /// <summary>For the invariant checker: the swap device, and the swap cache as frame → slot.</summary>
+    internal SwapDevice Swap => _swap;
+    internal IReadOnlyDictionary<ulong, ulong> SwapCacheSlots => _swapCacheSlot;
+
     internal void ConfigureReclaim(IReplacementPolicy? policy, MachineOptions options)
     {
         _policy = policy;
@@ -508,6 +512,9 @@ public sealed class SwapDevice(long slots)
     }
 
     public int RefCount(ulong slot) => _refs.GetValueOrDefault(slot);
+
+    /// <summary>Slots allocated now (held by swap entries or the swap cache).</summary>
+    public IReadOnlyCollection<ulong> AllocatedSlots => _refs.Keys;
 
     public void Dup(ulong slot) => _refs[slot] = _refs.GetValueOrDefault(slot) + 1;
 

@@ -44,6 +44,9 @@ public sealed partial class Kernel
 
     public SimFile? FindFile(string name) => _files.GetValueOrDefault(name);
 
+    /// <summary>The frames the page cache holds a reference on (read by the invariant checker).</summary>
+    internal IEnumerable<ulong> PageCacheFrames => _pageCache.Values;
+
     /// <summary>The page-cache frame of one page of a file, read in from the file (major) when not cached.</summary>
     public bool TryGetFilePage(string file, ulong index, out ulong pfn, out bool readFromDisk)
     {

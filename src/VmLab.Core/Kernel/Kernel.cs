@@ -121,15 +121,19 @@ public sealed partial class Kernel : IMemoryManager
 
     /// <summary>Handles one page-fault exception raised by the MMU for <paramref name="process"/>.</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error, in CpuState cpu)
-        => HandlePageFault(process, address, kind, mode, error, cpu, exception: true);
+    {
+        var outcome = HandlePageFault(process, address, kind, mode, error, cpu, exception: true);
+        UnpinFaultPages();
+        Invariants?.After("fault", process.Pid, address & ~PageMask, (address & ~PageMask) + PageSize, $"{kind} {mode} -> {outcome}");
+        return outcome;
+    }
 
     /// <summary>A user-mode fault on a CPU in the default state (for tests and kernel-side callers).</summary>
     public FaultDispatch HandlePageFault(Process process, ulong address, AccessKind kind, AccessMode mode, PageFaultErrorCode error)
-    {
-        var dispatch = HandlePageFault(process, address, kind, mode, error, CpuState.LinuxDefault, exception: true);
-        UnpinFaultPages();
-        return dispatch;
-    }
+        => HandlePageFault(process, address, kind, mode, error, CpuState.LinuxDefault);
+
+    /// <summary>The invariant checker run after every handled fault (<c>machine:checks:invariants</c>), or null.</summary>
+    internal Checks.InvariantChecker? Invariants { get; set; }
 
     /// <summary>
     /// The fault path. <paramref name="exception"/> is false for faults the kernel takes on a process's behalf
@@ -386,7 +390,11 @@ public sealed partial class Kernel : IMemoryManager
         byte key = p.Mm.FindVma(page) is { } vma && vma.Contains(page) ? vma.ProtectionKey : (byte)0;
         // A new mapping is made young, as Linux's mk_pte with vm_page_prot (which holds A on x86 and AF on arm64).
         if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present | PageFlags.Accessed, ProtectionKey: key)))
+        {
+            // The reference was handed over either way: dropped here, or a frame allocated for the fault would leak.
+            _frames.Put(pfn);
             return false;
+        }
         TlbMaintenance.NotePteChange(p, page, old, new PageMapping(pfn, flags | PageFlags.Present));
         if (pfn != FrameTable.ZeroPage)
         {

@@ -20,6 +20,12 @@ public sealed record MachineSettings(int Cpus, bool Pcid, bool Smap, bool Smep, 
 
     /// <summary>Free frames background reclaim stops at.</summary>
     public long HighWatermark { get; init; }
+
+    /// <summary>Verify the kernel's memory invariants after every kernel operation and fault (<c>machine:checks:invariants</c>).</summary>
+    public bool CheckInvariants { get; init; }
+
+    /// <summary>With <see cref="CheckInvariants"/>, also every this many accesses (<c>machine:checks:every</c>; 0: never periodically).</summary>
+    public long CheckEvery { get; init; }
 }
 
 /// <summary>

@@ -97,6 +97,8 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             CheckTlb = m.Checks.Tlb,
             LowWatermark = m.Memory.LowWatermark,
             HighWatermark = Math.Max(m.Memory.HighWatermark, m.Memory.LowWatermark),
+            CheckInvariants = m.Checks.Invariants,
+            CheckEvery = m.Checks.Every,
         };
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
         var resolved = new JsonObject
@@ -109,7 +111,7 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
                 ["cpus"] = machine.Cpus,
                 ["pcid"] = machine.Pcid,
                 ["pcids"] = machine.Pcids,
-                ["checks"] = new JsonObject { ["tlb"] = machine.CheckTlb },
+                ["checks"] = new JsonObject { ["tlb"] = machine.CheckTlb, ["invariants"] = machine.CheckInvariants, ["every"] = machine.CheckEvery },
                 ["smap"] = machine.Smap,
                 ["smep"] = machine.Smep,
                 ["panicOnOops"] = machine.PanicOnOops,

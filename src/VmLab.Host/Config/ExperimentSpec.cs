@@ -74,6 +74,13 @@ public sealed record ChecksSpec
 {
     [Description("Verify every TLB hit against the current page table; a stale hit (a missing flush) fails the run.")]
     public bool Tlb { get; init; }
+
+    [Description("Verify the kernel's memory invariants (frame reference and map counts, free frames, private writable mappings, page-table pages, mappings inside VMAs) after every kernel operation and page fault; a violation fails the run. Turns the TLB check on too. Slow: for testing.")]
+    public bool Invariants { get; init; }
+
+    [Description("With invariants on, also check every this many accesses; 0 checks only after kernel operations and faults.")]
+    [Range(0, long.MaxValue)]
+    public long Every { get; init; }
 }
 
 /// <summary>The mutable experiment as read from JSON and <c>--set</c>; frozen into an <see cref="Experiment"/> once valid.</summary>

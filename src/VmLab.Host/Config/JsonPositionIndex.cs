@@ -16,12 +16,36 @@ public sealed class JsonPositionIndex
 
     public string File { get; }
 
+    /// <summary>The byte offset of the first invalid UTF-8 sequence, or null when the text is valid UTF-8.</summary>
+    private static int? FirstInvalidUtf8(byte[] utf8)
+    {
+        if (System.Text.Unicode.Utf8.IsValid(utf8)) return null;
+        var chars = new char[Math.Min(utf8.Length, 4096)];
+        int offset = 0;
+        while (offset < utf8.Length)
+        {
+            var status = System.Text.Unicode.Utf8.ToUtf16(utf8.AsSpan(offset), chars, out int read, out _, replaceInvalidSequences: false);
+            offset += read;
+            if (status == System.Buffers.OperationStatus.InvalidData || status == System.Buffers.OperationStatus.NeedMoreData) return offset;
+            if (status == System.Buffers.OperationStatus.Done) return null;
+        }
+        return null;
+    }
+
     public static JsonPositionIndex Parse(string file, byte[] utf8, List<ConfigError> errors)
     {
         var index = new JsonPositionIndex(file);
         var lineStarts = new List<int> { 0 };
         for (int i = 0; i < utf8.Length; i++)
             if (utf8[i] == (byte)'\n') lineStarts.Add(i + 1);
+
+        // The reader accepts invalid UTF-8 inside strings and only fails when a string is decoded: check the whole file first.
+        if (FirstInvalidUtf8(utf8) is int bad)
+        {
+            var (l, c) = Position(lineStarts, bad);
+            errors.Add(new ConfigError($"{file}:{l}:{c}", $"invalid UTF-8 at byte offset {bad}; a config is a UTF-8 text file"));
+            return index;
+        }
 
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         var path = new List<string>();

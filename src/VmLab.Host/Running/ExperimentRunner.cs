@@ -10,6 +10,7 @@ using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
 using VmLab.Abstractions.Workloads;
 using VmLab.Core;
+using VmLab.Core.Checks;
 using VmLab.Core.Memory;
 using VmLab.Host.Config;
 
@@ -43,6 +44,12 @@ public sealed class ExperimentRunner
         catch (OperationCanceledException)
         {
             throw;
+        }
+        catch (InvariantViolationException e)
+        {
+            // A broken kernel invariant: the message names the invariant, the frame or address and the operations before it.
+            status = RunResult.Failed;
+            error = e.Message;
         }
         catch (Exception e)
         {
@@ -156,7 +163,9 @@ public sealed class ExperimentRunner
             Cpus = m.Cpus,
             Pcid = m.Pcid,
             Pcids = m.Pcids,
-            CheckTlb = m.CheckTlb,
+            CheckTlb = m.CheckTlb || m.CheckInvariants,
+            CheckInvariants = m.CheckInvariants,
+            CheckEvery = m.CheckEvery,
             CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
             UserFrames = m.UserFrames,
             SwapSlots = m.SwapSlots,

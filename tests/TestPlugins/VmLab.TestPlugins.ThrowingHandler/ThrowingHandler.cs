@@ -39,12 +39,29 @@ public sealed class QuietHandler : IFaultHandler
     public FaultResult Handle(in PageFault fault, IMemoryManager mm) => FaultResult.Declined;
 }
 
+/// <summary>
+/// A demand-zero handler with a reference-counting bug: it takes one reference too many on every frame it maps, so the
+/// frame can never be freed. Nothing visible goes wrong in a run; the invariant checker reports it.
+/// </summary>
+public sealed class LeakyHandler : IFaultHandler
+{
+    public FaultResult Handle(in PageFault fault, IMemoryManager mm)
+    {
+        if (!fault.Pte.IsEmpty || !fault.Vma.IsAnonymous) return FaultResult.Declined;
+        if (!mm.TryAllocateUserFrame(out ulong pfn)) return FaultResult.OutOfMemory;
+        mm.GetPage(pfn); // the bug
+        return mm.MapPage(fault.Process, fault.Address, pfn, mm.FlagsFor(fault.Vma, writable: true)) ? FaultResult.Minor : FaultResult.OutOfMemory;
+    }
+}
+
 public sealed class Module : IPluginModule
 {
     public void Register(IPluginRegistry registry)
     {
         registry.AddFaultHandler<ThrowingHandler, ThrowingHandlerOptions>(
             "throwing-handler", "Throws on a chosen fault (test plugin).", c => new ThrowingHandler(c.Options));
+        registry.AddFaultHandler<LeakyHandler, NoOptions>(
+            "leaky-handler", "Maps zeroed frames with one reference too many (test plugin).", _ => new LeakyHandler());
         registry.AddFaultHandler<QuietHandler, NoOptions>(
             "quiet-handler", "Declines every fault (test plugin).", _ => new QuietHandler());
     }

@@ -47,4 +47,31 @@ public sealed class FaultyPluginTests
         Assert.Contains("at VmLab.TestPlugins.ThrowingHandler.ThrowingHandler.Explode", result.Error); // the stack
         Assert.Equal(1, result.Metrics["faults.demand_zero"]); // the first fault was handled before the second threw
     }
+
+    [Fact]
+    public void AReferenceCountBugInAHandlerStopsTheRunWithTheInvariantTheFrameAndTheFaultWhenInvariantsAreChecked()
+    {
+        using var dir = new TempDir();
+        dir.File("t.lackey", " S 7fff0000,8\n S 7fff1000,8\n");
+        string config = dir.File("exp.json", $$"""
+            {
+              "pluginPaths": [ {{System.Text.Json.JsonSerializer.Serialize(TestPlugins.Folder("ThrowingHandler"))}} ],
+              "machine": { "memory": { "frames": 64 }, "faultHandlers": [ { "plugin": "leaky-handler" } ] },
+              "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } }
+            }
+            """);
+        RunResult Run(params string[] overrides) =>
+            new ExperimentRunner().Run(new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config, overrides));
+
+        // Without the checker the bug is silent: the run completes.
+        Assert.Equal(RunResult.Completed, Run().Status);
+
+        var result = Run("machine:checks:invariants=true");
+        Assert.Equal(RunResult.Failed, result.Status);
+        // Frames go lowest first: 1 is the process's top-level table, 2 the first page the handler maps.
+        Assert.StartsWith("invariant ref-count violated: frame 2 has reference count 2, but 1 leaf entries hold it; "
+            + "last operations that touched it: #1 fault pid 0 [0x7fff0000-0x7fff1000) Write User -> Retry", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error); // a finding, not a stack trace
+        Assert.Equal(1, result.Metrics["faults.total"]); // stopped at the first fault
+    }
 }
