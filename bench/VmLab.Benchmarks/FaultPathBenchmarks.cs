@@ -10,6 +10,7 @@ namespace VmLab.Benchmarks;
 /// A fresh machine per iteration (not measured).
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
 [InvocationCount(1)]
 public class FaultPathBenchmarks
 {

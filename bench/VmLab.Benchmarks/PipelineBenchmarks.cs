@@ -21,6 +21,7 @@ namespace VmLab.Benchmarks;
 /// </list>
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
 public class PipelineBenchmarks
 {
     public const int Accesses = 1 << 20;

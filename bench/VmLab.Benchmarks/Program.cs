@@ -6,7 +6,10 @@ namespace VmLab.Benchmarks;
 
 /// <summary>
 /// <c>dotnet run -c Release --project bench/VmLab.Benchmarks -- --filter '*'</c> runs the BenchmarkDotNet suites;
-/// <c>-- memory [pages]</c> measures host memory per resident simulated page.
+/// <c>-- memory [pages]</c> measures host memory per resident simulated page;
+/// <c>-- pipeline composed|hand|vmt [repeats]</c> runs one pipeline benchmark's body <c>repeats</c> times after its
+/// setup, for instruction counts under <c>valgrind --tool=callgrind</c> (the difference between two repeat counts,
+/// divided by the accesses, is the instructions per access whatever the machine's load).
 /// </summary>
 public static class Program
 {
@@ -14,6 +17,8 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "memory")
             return MemoryPerPage(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1 << 20);
+        if (args.Length > 1 && args[0] == "pipeline")
+            return Pipeline(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
@@ -49,6 +54,22 @@ public static class Program
         Console.WriteLine(string.Create(inv, $"per resident page        {(double)(full - empty) / resident:F1} bytes (managed heap, after a full GC)"));
         Console.WriteLine(string.Create(inv, $"process RSS              {rssBaseline / 1024:N0} KiB at start, {rssEmpty / 1024:N0} KiB empty machine, {rssFull / 1024:N0} KiB after; {(double)(rssFull - rssEmpty) / resident:F1} bytes per resident page"));
         GC.KeepAlive(machine);
+        return 0;
+    }
+
+    private static int Pipeline(string which, int repeats)
+    {
+        var bench = new PipelineBenchmarks();
+        bench.Setup();
+        Action body = which switch
+        {
+            "composed" => bench.PluginComposed,
+            "hand" => bench.HandSpecialised,
+            "vmt" => bench.VmtDecodeAndPluginComposed,
+            _ => throw new ArgumentException($"unknown pipeline '{which}'; allowed: composed, hand, vmt"),
+        };
+        for (int i = 0; i < repeats; i++) body();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{which}: {repeats} x {PipelineBenchmarks.Accesses:N0} accesses"));
         return 0;
     }
 

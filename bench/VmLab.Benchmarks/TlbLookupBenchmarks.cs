@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Attributes;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Tlb;
@@ -12,6 +13,7 @@ namespace VmLab.Benchmarks;
 /// Each TLB is called through its struct type, as the specialised MMU calls it.
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
 public class TlbLookupBenchmarks
 {
     public const int Lookups = 1 << 16;
@@ -40,6 +42,8 @@ public class TlbLookupBenchmarks
         if (Lookup(ref tlb, _stream) != _stream.Length) throw new InvalidOperationException($"{typeof(TTlb).Name}: the working set does not fit");
     }
 
+    // Fully optimised at once: one call loops over the whole stream, so tiering would leave it in OSR code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Lookup<TTlb>(ref TTlb tlb, MemoryAccess[] stream) where TTlb : struct, ITlb
     {
         int hits = 0;

@@ -10,10 +10,11 @@ namespace VmLab.Benchmarks;
 /// per trace (a fixed 64 KiB, not per access).
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
 public class TraceDecodeBenchmarks
 {
     /// <summary>Accesses in the ls trace (records + one extra per Lackey M); checked at setup.</summary>
-    public const int Accesses = 4_221_690;
+    public const int Accesses = 1_019_737;
     private byte[] _lackey = [];
     private byte[] _vmt = [];
     private readonly MemoryAccess[] _batch = new MemoryAccess[4096];

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BenchmarkDotNet.Attributes;
 using VmLab.Abstractions;
 using VmLab.Abstractions.PageTables;
@@ -12,6 +13,7 @@ namespace VmLab.Benchmarks;
 /// walked in a random order; every walk succeeds.
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
 public class WalkBenchmarks
 {
     public const int Pages = 4096;
@@ -57,6 +59,8 @@ public class WalkBenchmarks
         return root;
     }
 
+    // Fully optimised at once: one call loops over the whole stream, so tiering would leave it in OSR code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Walk<TPageTable>(ref TPageTable table, ulong root, ulong[] addresses) where TPageTable : struct, IPageTable
     {
         int ok = 0;

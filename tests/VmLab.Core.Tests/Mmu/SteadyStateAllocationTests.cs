@@ -12,11 +12,16 @@ using Xunit;
 namespace VmLab.Core.Tests.Mmu;
 
 /// <summary>
-/// Once every page of a stream is mapped and warm, translating it allocates nothing on the host: the bytes this thread
-/// allocates across a warm batch are zero, whatever the TLB organisation and including TLB misses and walks.
+/// Once every page of a stream is mapped and warm, translating it allocates nothing on the host per access: the bytes
+/// this thread allocates across four warm passes (80,000 accesses) stay within the runtime's own one-off allocations
+/// (tiered JIT promotion can allocate a few KiB on the thread that triggers it), where one object per access would be
+/// 1.9 MB; whatever the TLB organisation, and including TLB misses and walks.
 /// </summary>
+[Collection(AllocationMeasurement.Name)]
 public sealed class SteadyStateAllocationTests
 {
+    private const long OneOffBytes = 16 * 1024;
+
     private static Machine Create(Func<IMetrics, ITlb> tlb)
     {
         var metrics = new MetricRegistry();
@@ -55,7 +60,7 @@ public sealed class SteadyStateAllocationTests
     {
         var machine = Create(_ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = 64 })));
         var stream = Stream(20_000, 48);
-        Assert.Equal(0, AllocatedDuring(machine, stream));
+        Assert.InRange(AllocatedDuring(machine, stream), 0, OneOffBytes);
         // Six passes; an access straddling two pages counts twice.
         Assert.Equal(6 * (stream.Length + Straddles(stream)), machine.Metrics[MetricNames.Accesses]);
         Assert.Equal(machine.Metrics[MetricNames.Accesses], machine.Metrics[MetricNames.TlbHits] + machine.Metrics[MetricNames.TlbMisses]);
@@ -69,7 +74,7 @@ public sealed class SteadyStateAllocationTests
         var stream = Stream(20_000, 256);
         machine.Execute(stream);
         long faultsBefore = machine.Metrics[MetricNames.FaultsTotal];
-        Assert.Equal(0, AllocatedDuring(machine, stream));
+        Assert.InRange(AllocatedDuring(machine, stream), 0, OneOffBytes);
         Assert.Equal(faultsBefore, machine.Metrics[MetricNames.FaultsTotal]);
         Assert.True(machine.Metrics[MetricNames.TlbMisses] > 5 * 20_000 / 2, "most accesses should miss a 16-entry TLB over 256 pages");
     }
@@ -78,7 +83,7 @@ public sealed class SteadyStateAllocationTests
     public void WarmBatchOnSetAssociativeTlbAllocatesNothing()
     {
         var machine = Create(_ => TlbModule.SetAssociative<LruPolicy>(new SetAssociativeTlbOptions { Entries = 64, Ways = 4 }, 1));
-        Assert.Equal(0, AllocatedDuring(machine, Stream(20_000, 48)));
+        Assert.InRange(AllocatedDuring(machine, Stream(20_000, 48)), 0, OneOffBytes);
     }
 
     [Fact]
@@ -86,7 +91,7 @@ public sealed class SteadyStateAllocationTests
     {
         var machine = Create(metrics => new HierarchicalTlb<LruPolicy>(new TlbHierarchy<LruPolicy>(
             new HierarchicalTlbOptions { L2 = new TlbLevelOptions { Arrays = [new TlbArrayOptions { Entries = 512, Ways = 8 }] } }, 1, metrics)));
-        Assert.Equal(0, AllocatedDuring(machine, Stream(20_000, 300)));
+        Assert.InRange(AllocatedDuring(machine, Stream(20_000, 300)), 0, OneOffBytes);
     }
 
     /// <summary>Accesses of <paramref name="stream"/> that touch two pages (each counts twice in <c>accesses</c>).</summary>

@@ -7,11 +7,14 @@ namespace VmLab.Plugins.Tests.Workloads;
 
 /// <summary>
 /// Trace decoding allocates per trace (its buffers), never per access: once the first batch is read, reading the rest of
-/// a trace allocates nothing on this thread.
+/// a trace allocates no more than the runtime's own one-off allocations (tiered JIT promotion can allocate a few KiB on
+/// the thread that triggers it) — far below one object per access (24 bytes each: over 6 MB here).
 /// </summary>
+[Collection(AllocationMeasurement.Name)]
 public sealed class TraceReaderAllocationTests
 {
     private const int Records = 200_000;
+    private const long OneOffBytes = 16 * 1024;
 
     /// <summary>Lackey text: a fetch, a load, a store or a modify in turn, over addresses that move forward and back.</summary>
     private static byte[] LackeyText()
@@ -39,7 +42,7 @@ public sealed class TraceReaderAllocationTests
     public void LackeyReaderAllocatesNothingPerAccess()
     {
         using var reader = new LackeyReader(new MemoryStream(LackeyText()), "t.lackey", 0);
-        Assert.Equal(0, AllocatedAfterFirstBatch(reader, out long accesses));
+        Assert.InRange(AllocatedAfterFirstBatch(reader, out long accesses), 0, OneOffBytes);
         Assert.Equal(Records + Records / 4, accesses); // every fourth record is an M: a read and a write
     }
 
@@ -60,7 +63,7 @@ public sealed class TraceReaderAllocationTests
             writer.Finish();
         }
         using var reader = new VmtReader(new MemoryStream(vmt.ToArray()), "t.vmt");
-        Assert.Equal(0, AllocatedAfterFirstBatch(reader, out long accesses));
+        Assert.InRange(AllocatedAfterFirstBatch(reader, out long accesses), 0, OneOffBytes);
         Assert.Equal(accessesIn.Count, accesses);
     }
 }
