@@ -5,11 +5,11 @@
 #
 # 1. builds VmLab in Release and bench/arraypass.c with gcc;
 # 2. records arraypass (array passes over 4 MiB) under valgrind lackey with `vmlab trace record` as Lackey text
-#    (--passes 3: about 55 M accesses), once, into DIR (default /tmp/vmlab-bench; never inside the repository);
+#    (--passes 3: about 54 M accesses), once, into DIR (default /tmp/vmlab-bench; never inside the repository);
 # 3. converts it to .vmt with `vmlab trace convert`;
 # 4. runs `vmlab run --json` on each form --runs times (default 3) with the quickstart machine (x86-64 4-level,
-#    64-entry fully-associative LRU TLB, cow + demand-zero) and prints accesses per second, from the metrics over
-#    elapsedSeconds (the simulation) and over the wall time of the whole process; the best run of each;
+#    64-entry fully-associative LRU TLB, cow + demand-zero) and prints, per run, accesses per second: the metrics'
+#    accesses over elapsedSeconds (the simulation), over the whole process's wall time and over its CPU time;
 # 5. unless --no-sweep: a sweep of 8 cases over the .vmt (entries 16/32/64/128 x lru/fifo) with `vmlab sweep --jobs 2`
 #    (the trace decoded once) against the same 8 cases as 8 sequential `vmlab run`s, and the speed-up.
 # The load average is printed: on a shared machine take the best of several runs.
