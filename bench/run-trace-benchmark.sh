@@ -113,7 +113,7 @@ JSON
 echo "== sweep: 8 cases over the vmt trace" >&2
 rm -f "$dir/bench-sweep.db"*
 t0=$(now)
-"${vmlab[@]}" sweep "$dir/sweep-vmt.json" --jobs 2 --db "$dir/bench-sweep.db" >/dev/null
+"${vmlab[@]}" sweep "$dir/sweep-vmt.json" --jobs 2 --db "$dir/bench-sweep.db" | grep -E '^(sweep|shared traces)'
 t1=$(now)
 for entries in 16 32 64 128; do
   for policy in lru fifo; do
