@@ -110,30 +110,108 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
 
     public void Execute(ReadOnlySpan<MemoryAccess> batch)
     {
+        // The loop is kept small: the common case inline, everything else out of line. Hits of the fast path (each
+        // one access) are counted in a local and moved to the fields before anything else can look at them; the
+        // current pid (or none when the fast path is off) and the tag are re-read after every out-of-line call.
+        long hits = 0;
+        long fastPid = FastPid();
+        ushort asid = _asid;
         for (int i = 0; i < batch.Length; i++)
         {
             ref readonly var a = ref batch[i];
-            if (a.Pid != _currentPid) SwitchToPid(a.Pid);
-            if (!_alive)
-            {
-                _dropped++;
-                continue;
-            }
-
             ulong address = a.Address;
-            if (_topByteIgnore && a.Mode == AccessMode.User && a.Kind != AccessKind.Fetch) address = _geometry.Untag(address);
-            ulong last = address + (a.Size == 0 ? 0UL : a.Size - 1UL);
-            if (last < address) last = ulong.MaxValue;
-            TranslatePage(address, a.Kind, a.Mode, out _);
-            ulong page = address & ~PageMask;
-            ulong lastPage = last & ~PageMask;
-            while (page != lastPage && _alive)
+            if (_topByteIgnore && a.Kind != AccessKind.Fetch && a.Mode == AccessMode.User) address = _geometry.Untag(address);
+            // The fast path: a user access of the current, live process inside one page. A hit whose cached entry
+            // grants it outright (no Dirty update due, no protection key in play) is done here; anything else
+            // continues out of line from the lookup's outcome.
+            if (a.Pid == fastPid && a.Mode == AccessMode.User && (address & PageMask) + a.Size <= VirtualAddress.PageSize)
             {
-                page += VirtualAddress.PageSize;
-                TranslatePage(page, a.Kind, a.Mode, out _);
+                if (_tlb.TryLookup(address, asid, a.Kind, out var entry))
+                {
+                    hits++;
+                    if (GrantsOutright(entry, a.Kind))
+                    {
+                        _observer.OnAccess(entry.Frame);
+                        continue;
+                    }
+                    _accesses += hits;
+                    _hits += hits;
+                    hits = 0;
+                    HitOutOfLine(address, a.Kind, entry);
+                }
+                else
+                {
+                    _accesses += hits + 1;
+                    _hits += hits;
+                    hits = 0;
+                    MissOutOfLine(address, a.Kind);
+                }
             }
+            else
+            {
+                _accesses += hits;
+                _hits += hits;
+                hits = 0;
+                ExecuteOne(a, address);
+            }
+            fastPid = FastPid();
+            asid = _asid;
         }
+        _accesses += hits;
+        _hits += hits;
         Publish();
+    }
+
+    /// <summary>The pid whose accesses may take the fast path: the current process's while it lives, else none.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private long FastPid() => !_checkTlb && _alive ? _currentPid : long.MinValue;
+
+    /// <summary>One access, any case: a switch to its process, a dead process, kernel mode, several pages.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ExecuteOne(in MemoryAccess a, ulong address)
+    {
+        if (a.Pid != _currentPid) SwitchToPid(a.Pid);
+        if (!_alive)
+        {
+            _dropped++;
+            return;
+        }
+        ulong last = address + (a.Size == 0 ? 0UL : a.Size - 1UL);
+        if (last < address) last = ulong.MaxValue;
+        TranslatePage(address, a.Kind, a.Mode, out _);
+        ulong page = address & ~PageMask;
+        ulong lastPage = last & ~PageMask;
+        while (page != lastPage && _alive)
+        {
+            page += VirtualAddress.PageSize;
+            TranslatePage(page, a.Kind, a.Mode, out _);
+        }
+    }
+
+    /// <summary>A fast-path hit the cached entry does not grant outright (counted already).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void HitOutOfLine(ulong vaddr, AccessKind kind, TlbEntry entry) => TranslateHit(vaddr, kind, AccessMode.User, entry, out _);
+
+    /// <summary>A fast-path miss (its access counted already).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void MissOutOfLine(ulong vaddr, AccessKind kind)
+    {
+        _misses++;
+        TranslateSlow(vaddr, kind, AccessMode.User, out _);
+    }
+
+    /// <summary>
+    /// Whether a user access of <paramref name="kind"/> through <paramref name="entry"/> is allowed with nothing to
+    /// update: the subset of <see cref="AccessCheck.Check"/> for user mode where the answer is Allowed and, for a
+    /// write, the entry is already dirty. Anything else (a denial, a clean entry written, a protection key with PKRU
+    /// set) goes through <see cref="TranslateHit"/>, which decides as before.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool GrantsOutright(in TlbEntry entry, AccessKind kind)
+    {
+        var need = kind == AccessKind.Write ? PageFlags.User | PageFlags.Writable | PageFlags.Dirty : PageFlags.User;
+        var deny = kind == AccessKind.Fetch ? PageFlags.NoExecute : PageFlags.None;
+        return (entry.Flags & (need | deny)) == need && (entry.ProtectionKey == 0 || _cpu.Pkru == 0);
     }
 
     public Translation Translate(Process process, ulong vaddr, AccessKind kind, AccessMode mode)
@@ -155,21 +233,26 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         if (_tlb.TryLookup(vaddr, _asid, kind, out var entry))
         {
             _hits++;
-            if (_checkTlb) CheckHit(vaddr, entry);
-            if (AccessCheck.Check(entry.Flags, entry.ProtectionKey, kind, mode, _cpu) == AccessVerdict.Allowed)
-            {
-                if (kind == AccessKind.Write && (entry.Flags & PageFlags.Dirty) == 0) MarkDirty(vaddr, entry);
-                _observer.OnAccess(entry.Frame);
-                paddr = (entry.Frame << VirtualAddress.PageShift) | (vaddr & ((1UL << entry.PageShift) - 1));
-                return true;
-            }
-            // The cached entry forbids the access: the entry is dropped and the page tables decide.
-            _tlb.Invalidate(vaddr, _asid);
+            return TranslateHit(vaddr, kind, mode, entry, out paddr);
         }
-        else
+        _misses++;
+        return TranslateSlow(vaddr, kind, mode, out paddr);
+    }
+
+    /// <summary>A TLB hit (already counted): the coherence check if on, the permission check, the Dirty update.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TranslateHit(ulong vaddr, AccessKind kind, AccessMode mode, in TlbEntry entry, out ulong paddr)
+    {
+        if (_checkTlb) CheckHit(vaddr, entry);
+        if (AccessCheck.Check(entry.Flags, entry.ProtectionKey, kind, mode, _cpu) == AccessVerdict.Allowed)
         {
-            _misses++;
+            if (kind == AccessKind.Write && (entry.Flags & PageFlags.Dirty) == 0) MarkDirty(vaddr, entry);
+            _observer.OnAccess(entry.Frame);
+            paddr = (entry.Frame << VirtualAddress.PageShift) | (vaddr & ((1UL << entry.PageShift) - 1));
+            return true;
         }
+        // The cached entry forbids the access: the entry is dropped and the page tables decide.
+        _tlb.Invalidate(vaddr, _asid);
         return TranslateSlow(vaddr, kind, mode, out paddr);
     }
 

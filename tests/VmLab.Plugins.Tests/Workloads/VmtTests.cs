@@ -6,6 +6,7 @@ using static VmLab.Plugins.Tests.Workloads.TraceTestKit;
 
 namespace VmLab.Plugins.Tests.Workloads;
 
+[Collection(AllocationMeasurement.Name)]
 public sealed class VmtTests
 {
     private static byte[] Write(IReadOnlyList<MemoryAccess> accesses, int recordsPerBlock = 1000, int pageSize = 4096)

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Whole-process throughput of `vmlab run` on a large real trace, and sweep scaling over it.
+#
+#   bench/run-trace-benchmark.sh [--passes N] [--runs N] [--no-sweep] [--dir DIR]
+#
+# 1. builds VmLab in Release and bench/arraypass.c with gcc;
+# 2. records arraypass (array passes over 4 MiB) under valgrind lackey with `vmlab trace record` as Lackey text
+#    (--passes 3: about 54 M accesses), once, into DIR (default /tmp/vmlab-bench; never inside the repository);
+# 3. converts it to .vmt with `vmlab trace convert`;
+# 4. runs `vmlab run --json` on each form --runs times (default 3) with the quickstart machine (x86-64 4-level,
+#    64-entry fully-associative LRU TLB, cow + demand-zero) and prints, per run, accesses per second: the metrics'
+#    accesses over elapsedSeconds (the simulation), over the whole process's wall time and over its CPU time;
+# 5. unless --no-sweep: a sweep of 8 cases over the .vmt (entries 16/32/64/128 x lru/fifo) with `vmlab sweep --jobs 2`
+#    (the trace decoded once) against the same 8 cases as 8 sequential `vmlab run`s, and the speed-up.
+# The load average is printed: on a shared machine take the best of several runs.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=/tmp/vmlab-bench
+passes=3
+runs=3
+sweep=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --passes) passes=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    --no-sweep) sweep=0; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "unknown argument '$1'; see --help" >&2; exit 2 ;;
+  esac
+done
+case "$(cd "$(dirname "$dir")" 2>/dev/null && pwd)/" in
+  "$root"/*) echo "--dir must be outside the repository (the trace is hundreds of MB)" >&2; exit 2 ;;
+esac
+mkdir -p "$dir"
+command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
+command -v gcc >/dev/null || { echo "gcc is needed" >&2; exit 2; }
+
+echo "== build (Release)" >&2
+dotnet build -c Release "$root/VmLab.sln" -v q -nologo >&2
+vmlab=(dotnet "$root/src/VmLab.Cli/bin/Release/net10.0/vmlab.dll")
+gcc -O1 -o "$dir/arraypass" "$root/bench/arraypass.c"
+
+lackey="$dir/arraypass-$passes.lackey"
+vmt="$dir/arraypass-$passes.vmt"
+if [ ! -s "$lackey" ]; then
+  echo "== record: valgrind lackey on arraypass $passes (a minute or two)" >&2
+  # The output format is told by the name: the partial file ends in .lackey too.
+  "${vmlab[@]}" trace record --out "$dir/partial-$(basename "$lackey")" -- "$dir/arraypass" "$passes" >/dev/null
+  mv "$dir/partial-$(basename "$lackey")" "$lackey"
+fi
+if [ ! -s "$vmt" ]; then
+  echo "== convert to vmt" >&2
+  "${vmlab[@]}" trace convert "$lackey" "$vmt" >&2
+fi
+
+config() { # name workload-plugin path
+  cat > "$dir/$1.json" <<JSON
+{
+  "name": "$1",
+  "seed": 1,
+  "machine": {
+    "cpus": 1,
+    "memory": { "frames": 262144, "swapSlots": 1048576 },
+    "pageTable": { "plugin": "x86-64", "options": { "levels": 4 } },
+    "tlb": { "plugin": "fully-associative", "options": { "entries": 64, "policy": "lru" } },
+    "faultHandlers": [ { "plugin": "cow" }, { "plugin": "demand-zero", "options": { "zeroPage": true } } ],
+    "signals": { "plugin": "posix" }
+  },
+  "workload": { "plugin": "$2", "options": { "path": "$3" } }
+}
+JSON
+}
+config run-lackey lackey "$lackey"
+config run-vmt vmt "$vmt"
+
+now() { date +%s.%N; }
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), .NET $(dotnet --version)"
+echo "trace: $lackey ($(stat -c %s "$lackey") bytes), $vmt ($(stat -c %s "$vmt") bytes)"
+# sim: accesses / elapsedSeconds of --json (the simulation, wall clock); wall: accesses / the whole process's wall
+# time; cpu: accesses / the process's user+system CPU time (all threads: JIT, GC, startup included), which a busy
+# machine inflates far less than wall time.
+printf '%-7s %4s %12s %9s %10s %8s %8s %8s %8s  %s\n' form run accesses tlb.hit% elapsed_s sim_M/s wall_M/s cpu_s cpu_M/s load1
+for form in lackey vmt; do
+  for ((r = 1; r <= runs; r++)); do
+    python3 - "$dir/run-$form.out.json" "$form" "$r" "${vmlab[@]}" run "$dir/run-$form.json" --json "$dir/run-$form.out.json" <<'PY'
+import json, os, resource, subprocess, sys, time
+out, form, run, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+t0 = time.monotonic()
+subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+wall = time.monotonic() - t0
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = ru.ru_utime + ru.ru_stime
+d = json.load(open(out)); m = d["metrics"]; a = m["accesses"]
+print(f"{form:<7} {run:>4} {a:>12,} {100*m['tlb.hits']/a:>8.3f}% {d['elapsedSeconds']:>10.3f} {a/d['elapsedSeconds']/1e6:>8.1f} "
+      f"{a/wall/1e6:>8.1f} {cpu:>8.2f} {a/cpu/1e6:>8.1f}  {os.getloadavg()[0]:.2f}")
+PY
+  done
+done
+
+[ "$sweep" = 1 ] || exit 0
+cat > "$dir/sweep-vmt.json" <<JSON
+{
+  "name": "bench-sweep",
+  "base": "run-vmt.json",
+  "matrix": {
+    "machine:tlb:options:entries": [16, 32, 64, 128],
+    "machine:tlb:options:policy": ["lru", "fifo"]
+  }
+}
+JSON
+echo "== sweep: 8 cases over the vmt trace" >&2
+rm -f "$dir/bench-sweep.db"*
+t0=$(now)
+"${vmlab[@]}" sweep "$dir/sweep-vmt.json" --jobs 2 --db "$dir/bench-sweep.db" | grep -E '^(sweep|shared traces)'
+t1=$(now)
+for entries in 16 32 64 128; do
+  for policy in lru fifo; do
+    "${vmlab[@]}" run "$dir/run-vmt.json" --set "machine:tlb:options:entries=$entries" --set "machine:tlb:options:policy=$policy" >/dev/null
+  done
+done
+t2=$(now)
+python3 - "$t0" "$t1" "$t2" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import sys
+t0, t1, t2 = map(float, sys.argv[1:4])
+print(f"sweep --jobs 2: {t1-t0:.2f} s; 8 sequential runs: {t2-t1:.2f} s; speed-up {(t2-t1)/(t1-t0):.2f}x (load {sys.argv[4]})")
+PY
