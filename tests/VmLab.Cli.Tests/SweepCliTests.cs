@@ -308,3 +308,31 @@ public sealed class SweepCliTests : IDisposable
         Assert.Contains("broken.lackey:2: malformed Lackey record", r.Err);
     }
 }
+
+/// <summary>A policy that reads the stream in advance works on a sweep's shared decoded trace.</summary>
+public sealed class SweepOptTests
+{
+    [Fact]
+    public void OptInASweepSharesTheDecodedTraceAndMatchesASeparateRun()
+    {
+        using var s = new Scratch();
+        string sweep = s.File("opt.json", $$"""
+            {
+              "name": "opt-shared",
+              "base": "{{Cli.Repo("configs", "paging-limited.json").Replace("\\", "/")}}",
+              "matrix": { "machine:replacement:plugin": ["opt", "lru"], "machine:memory:userFrames": [64] },
+              "baseline": { "plugin": "lru" }
+            }
+            """);
+        string db = s.PathOf("opt.db");
+        var r = Cli.Run("sweep", sweep, "--db", db);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        Assert.Contains("1 decoded once and replayed to 2 case(s)", r.Stdout);
+        var report = System.Text.Json.Nodes.JsonNode.Parse(Cli.Run("report", db, "--json", "-").Stdout)!;
+        var opt = report["cases"]!.AsArray().Single(c => c!["id"]!.GetValue<string>().Contains("plugin=opt"))!;
+        long sweptFaults = opt["allMetrics"]!["faults.total"]!.GetValue<long>();
+        var alone = System.Text.Json.Nodes.JsonNode.Parse(Cli.Run("run", Cli.Repo("configs", "paging-limited.json"), "--json", "-",
+            "--set", "machine:replacement:plugin=opt", "--set", "machine:memory:userFrames=64").Stdout)!;
+        Assert.Equal(alone["metrics"]!["faults.total"]!.GetValue<long>(), sweptFaults);
+    }
+}

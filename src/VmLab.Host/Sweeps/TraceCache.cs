@@ -85,7 +85,7 @@ public sealed class TraceCache(long budgetBytes)
         var component = experiment.Workload;
         var registration = component.Plugin.Registration;
         var factory = registration.Factory;
-        var decorated = registration with { Factory = context => new SharedTraceWorkload((IWorkload)factory(context), entry) };
+        var decorated = registration with { Factory = context => new SharedTraceWorkload((ITraceWorkload)factory(context), entry) };
         return experiment with { Workload = component with { Plugin = component.Plugin with { Registration = decorated } } };
     }
 
@@ -242,29 +242,42 @@ public sealed class TraceCache(long budgetBytes)
     }
 
     /// <summary>The workload a run sees: replays the shared recording, or streams its own workload when there is none.</summary>
-    private sealed class SharedTraceWorkload(IWorkload inner, Entry entry) : IWorkload
+    /// <summary>
+    /// A trace workload whose stream comes from the shared recording when it fits: still a trace workload, so a policy
+    /// that reads the stream in advance (OPT) reads the shared copy too. Each run prepares its own machine.
+    /// </summary>
+    private sealed class SharedTraceWorkload(ITraceWorkload inner, Entry entry) : ITraceWorkload
     {
+        public void Prepare(IKernelApi kernel) => inner.Prepare(kernel);
+
+        public void Stream(ISimulation simulation, CancellationToken cancellationToken) =>
+            StreamCounting(simulation, cancellationToken, count: false);
+
         public void Run(ISimulation simulation, CancellationToken cancellationToken)
         {
             try
             {
-                var trace = (ITraceWorkload)inner;
-                trace.Prepare(simulation.Kernel);
-                var recording = entry.Get(trace, simulation.PreferredBatchSize, cancellationToken);
-                if (recording is null)
-                {
-                    Interlocked.Increment(ref entry.Cache._streamed);
-                    trace.Stream(simulation, cancellationToken);
-                }
-                else
-                {
-                    Interlocked.Increment(ref entry.Cache._replays);
-                    recording.Replay(simulation, cancellationToken);
-                }
+                inner.Prepare(simulation.Kernel);
+                StreamCounting(simulation, cancellationToken, count: true);
             }
             finally
             {
                 entry.Release();
+            }
+        }
+
+        private void StreamCounting(ISimulation simulation, CancellationToken cancellationToken, bool count)
+        {
+            var recording = entry.Get(inner, simulation.PreferredBatchSize, cancellationToken);
+            if (recording is null)
+            {
+                if (count) Interlocked.Increment(ref entry.Cache._streamed);
+                inner.Stream(simulation, cancellationToken);
+            }
+            else
+            {
+                if (count) Interlocked.Increment(ref entry.Cache._replays);
+                recording.Replay(simulation, cancellationToken);
             }
         }
     }
