@@ -135,7 +135,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     {
         var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine"], []);
         var experiment = LoadExperiment(a, "run");
-        var result = new ExperimentRunner().Run(experiment);
+        // A live status line on stderr while the run lasts, only when stderr is a terminal.
+        bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        using var progress = interactive ? new RunProgressLine(stderr) : null;
+        var result = new ExperimentRunner().Run(experiment, started: progress is null ? null : progress.Start);
+        progress?.Stop();
 
         string? json = a.Value("--json");
         string? csv = a.Value("--csv");
@@ -249,6 +253,46 @@ public sealed record ScenarioHeader(string? Machine, IReadOnlyList<string> Sets)
         }
         return new ScenarioHeader(machine, sets);
     }
+}
+
+/// <summary>The `vmlab run` progress line: accesses translated, rate and elapsed time, redrawn four times a second.</summary>
+public sealed class RunProgressLine(TextWriter stderr) : IDisposable
+{
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private readonly Lock _gate = new();
+    private Timer? _timer;
+    private Func<long>? _accesses;
+    private bool _drawn;
+
+    public void Start(Func<long> accesses)
+    {
+        _accesses = accesses;
+        _timer = new Timer(_ => Draw(), null, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(250));
+    }
+
+    private void Draw()
+    {
+        lock (_gate)
+        {
+            if (_accesses is null) return;
+            long n = _accesses();
+            double s = _clock.Elapsed.TotalSeconds;
+            stderr.Write($"\r  {n.ToString("N0", CultureInfo.InvariantCulture),15} accesses  {(n / Math.Max(s, 1e-9) / 1e6).ToString("0.0", CultureInfo.InvariantCulture),7} M/s  {s.ToString("0.0", CultureInfo.InvariantCulture)} s ");
+            _drawn = true;
+        }
+    }
+
+    public void Stop()
+    {
+        _timer?.Dispose();
+        lock (_gate)
+        {
+            _accesses = null;
+            if (_drawn) stderr.Write("\r" + new string(' ', 60) + "\r");
+        }
+    }
+
+    public void Dispose() => Stop();
 }
 
 /// <summary>Plugin metadata as text: kind, name, description, then each option with its default and documentation.</summary>

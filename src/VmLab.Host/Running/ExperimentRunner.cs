@@ -23,7 +23,8 @@ namespace VmLab.Host.Running;
 /// </summary>
 public sealed class ExperimentRunner
 {
-    public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default)
+    /// <param name="started">Called once the machine is composed with a reader of the accesses translated so far (for a progress display; the value is read without locking).</param>
+    public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default, Action<Func<long>>? started = null)
     {
         var clock = Stopwatch.StartNew();
         using var services = Compose(experiment);
@@ -35,6 +36,8 @@ public sealed class ExperimentRunner
         {
             machine = services.GetRequiredService<Machine>();
             var workload = services.GetRequiredService<IWorkload>();
+            var accesses = metrics.Counter(MetricNames.Accesses);
+            started?.Invoke(() => Volatile.Read(ref accesses.Value));
             workload.Run(machine, cancellationToken);
         }
         catch (VmLabInputException)
