@@ -5,39 +5,41 @@ using VmLab.Abstractions.Replacement;
 
 namespace VmLab.Plugins.Replacement;
 
-/// <summary>First in, first out: the page resident longest goes, whatever its use. Needs nothing but arrivals.</summary>
-public sealed class FifoPolicy(FrameLinks links) : IReplacementPolicy
+/// <summary>
+/// The bookkeeping the single-list policies share: candidates on one list in arrival order (the head is the oldest),
+/// a page joining at the tail and leaving when released or evicted. Each policy only chooses its victim (and, for
+/// exact LRU, reorders on access).
+/// </summary>
+public abstract class ArrivalOrderPolicy(FrameLinks links, ReplacementInput input) : IReplacementPolicy
 {
-    private readonly FrameLists _lists = new(links, 1);
+    /// <summary>The candidates, list 0, oldest arrival at the head.</summary>
+    protected FrameLists Order { get; } = new(links, 1);
 
-    public ReplacementInput Input => ReplacementInput.AccessedBits;
+    public ReplacementInput Input => input;
 
     public void OnResident(ulong pfn) => OnResident(pfn, 0);
-    public void OnResident(ulong pfn, ulong key) => _lists.MoveToTail(0, pfn);
-    public void OnReleased(ulong pfn) => _lists.Remove(pfn);
-    public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
-    public void OnAccess(ulong pfn) { }
-    public bool TrySelectVictim(IReclaimView view, out ulong pfn) => _lists.TryHead(0, out pfn);
+    public virtual void OnResident(ulong pfn, ulong key) => Order.MoveToTail(0, pfn);
+    public void OnReleased(ulong pfn) => Order.Remove(pfn);
+    public void OnEvicted(ulong pfn, ulong key) => Order.Remove(pfn);
+    public virtual void OnAccess(ulong pfn) { }
+    public abstract bool TrySelectVictim(IReclaimView view, out ulong pfn);
+}
+
+/// <summary>First in, first out: the page resident longest goes, whatever its use. Needs nothing but arrivals.</summary>
+public sealed class FifoPolicy(FrameLinks links) : ArrivalOrderPolicy(links, ReplacementInput.AccessedBits)
+{
+    public override bool TrySelectVictim(IReclaimView view, out ulong pfn) => Order.TryHead(0, out pfn);
 }
 
 /// <summary>Exact least-recently-used: sees every access (TLB hits included) and evicts the page unused longest.</summary>
-public sealed class LruPolicy(FrameLinks links) : IReplacementPolicy
+public sealed class LruPolicy(FrameLinks links) : ArrivalOrderPolicy(links, ReplacementInput.EveryAccess)
 {
-    private readonly FrameLists _lists = new(links, 1);
-
-    public ReplacementInput Input => ReplacementInput.EveryAccess;
-
-    public void OnResident(ulong pfn) => OnResident(pfn, 0);
-    public void OnResident(ulong pfn, ulong key) => _lists.MoveToTail(0, pfn);
-    public void OnReleased(ulong pfn) => _lists.Remove(pfn);
-    public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
-
-    public void OnAccess(ulong pfn)
+    public override void OnAccess(ulong pfn)
     {
-        if (_lists.Contains(pfn)) _lists.MoveToTail(0, pfn);
+        if (Order.Contains(pfn)) Order.MoveToTail(0, pfn);
     }
 
-    public bool TrySelectVictim(IReclaimView view, out ulong pfn) => _lists.TryHead(0, out pfn);
+    public override bool TrySelectVictim(IReclaimView view, out ulong pfn) => Order.TryHead(0, out pfn);
 }
 
 /// <summary>A uniformly random candidate, from a generator seeded by the component's seed.</summary>
@@ -92,28 +94,19 @@ public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
 /// CLOCK (second chance): candidates on a circle in arrival order; the hand skips a page whose Accessed bit was set,
 /// clearing it, and takes the first page found with the bit clear. New pages go just behind the hand.
 /// </summary>
-public sealed class ClockPolicy(FrameLinks links) : IReplacementPolicy
+public sealed class ClockPolicy(FrameLinks links) : ArrivalOrderPolicy(links, ReplacementInput.AccessedBits)
 {
-    private readonly FrameLists _circle = new(links, 1);
 
-    public ReplacementInput Input => ReplacementInput.AccessedBits;
-
-    public void OnResident(ulong pfn) => OnResident(pfn, 0);
-    public void OnResident(ulong pfn, ulong key) => _circle.MoveToTail(0, pfn);
-    public void OnReleased(ulong pfn) => _circle.Remove(pfn);
-    public void OnEvicted(ulong pfn, ulong key) => _circle.Remove(pfn);
-    public void OnAccess(ulong pfn) { }
-
-    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    public override bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
         // The head of the list is under the hand; advancing the hand moves the page to the tail.
-        for (int scanned = 0, limit = 2 * _circle.Count(0) + 1; scanned < limit; scanned++)
+        for (int scanned = 0, limit = 2 * Order.Count(0) + 1; scanned < limit; scanned++)
         {
-            if (!_circle.TryHead(0, out pfn)) return false;
+            if (!Order.TryHead(0, out pfn)) return false;
             if (!view.TestAndClearAccessed(pfn, clear: true)) return true;
-            _circle.MoveToTail(0, pfn);
+            Order.MoveToTail(0, pfn);
         }
-        return _circle.TryHead(0, out pfn);
+        return Order.TryHead(0, out pfn);
     }
 }
 
@@ -122,21 +115,12 @@ public sealed class ClockPolicy(FrameLinks links) : IReplacementPolicy
 /// lowest class present — first (0,0) without changing anything, then (0,1) clearing Accessed bits as it passes, then
 /// again — so a clean unreferenced page goes first and a dirty referenced one last.
 /// </summary>
-public sealed class NruPolicy(FrameLinks links) : IReplacementPolicy
+public sealed class NruPolicy(FrameLinks links) : ArrivalOrderPolicy(links, ReplacementInput.AccessedBits)
 {
-    private readonly FrameLists _circle = new(links, 1);
 
-    public ReplacementInput Input => ReplacementInput.AccessedBits;
-
-    public void OnResident(ulong pfn) => OnResident(pfn, 0);
-    public void OnResident(ulong pfn, ulong key) => _circle.MoveToTail(0, pfn);
-    public void OnReleased(ulong pfn) => _circle.Remove(pfn);
-    public void OnEvicted(ulong pfn, ulong key) => _circle.Remove(pfn);
-    public void OnAccess(ulong pfn) { }
-
-    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    public override bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
-        int n = _circle.Count(0);
+        int n = Order.Count(0);
         pfn = 0;
         if (n == 0) return false;
         for (int round = 0; round < 2; round++)
@@ -144,19 +128,19 @@ public sealed class NruPolicy(FrameLinks links) : IReplacementPolicy
             // Pass 1: (A=0, D=0), nothing changes.
             for (int i = 0; i < n; i++)
             {
-                _circle.TryHead(0, out pfn);
+                Order.TryHead(0, out pfn);
                 if (!view.TestAndClearAccessed(pfn, clear: false) && !view.IsDirty(pfn)) return true;
-                _circle.MoveToTail(0, pfn);
+                Order.MoveToTail(0, pfn);
             }
             // Pass 2: (A=0, D=1), clearing A on the way.
             for (int i = 0; i < n; i++)
             {
-                _circle.TryHead(0, out pfn);
+                Order.TryHead(0, out pfn);
                 if (!view.TestAndClearAccessed(pfn, clear: true)) return true;
-                _circle.MoveToTail(0, pfn);
+                Order.MoveToTail(0, pfn);
             }
         }
-        return _circle.TryHead(0, out pfn);
+        return Order.TryHead(0, out pfn);
     }
 }
 
@@ -173,36 +157,28 @@ public sealed record WsClockOptions
 /// clean one is taken at once, a dirty one is scheduled for writing and passed. After a full turn the first old dirty
 /// page is taken (its write done), else the oldest page seen. Virtual time counts page-ins.
 /// </summary>
-public sealed class WsClockPolicy(FrameLinks links, WsClockOptions options) : IReplacementPolicy
+public sealed class WsClockPolicy(FrameLinks links, WsClockOptions options) : ArrivalOrderPolicy(links, ReplacementInput.AccessedBits)
 {
-    private readonly FrameLists _circle = new(links, 1);
     private readonly long[] _lastUse = new long[links.Count];
     private long _now;
 
-    public ReplacementInput Input => ReplacementInput.AccessedBits;
 
-    public void OnResident(ulong pfn) => OnResident(pfn, 0);
-
-    public void OnResident(ulong pfn, ulong key)
+    public override void OnResident(ulong pfn, ulong key)
     {
         _now++;
         _lastUse[pfn] = _now;
-        _circle.MoveToTail(0, pfn);
+        Order.MoveToTail(0, pfn);
     }
 
-    public void OnReleased(ulong pfn) => _circle.Remove(pfn);
-    public void OnEvicted(ulong pfn, ulong key) => _circle.Remove(pfn);
-    public void OnAccess(ulong pfn) { }
-
-    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    public override bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
-        int n = _circle.Count(0);
+        int n = Order.Count(0);
         pfn = 0;
         if (n == 0) return false;
         ulong? firstOldDirty = null, oldest = null;
         for (int i = 0; i < n; i++)
         {
-            _circle.TryHead(0, out pfn);
+            Order.TryHead(0, out pfn);
             if (view.TestAndClearAccessed(pfn, clear: true))
             {
                 _lastUse[pfn] = _now;
@@ -213,7 +189,7 @@ public sealed class WsClockPolicy(FrameLinks links, WsClockOptions options) : IR
                 firstOldDirty ??= pfn;
             }
             if (oldest is null || _lastUse[pfn] < _lastUse[oldest.Value]) oldest = pfn;
-            _circle.MoveToTail(0, pfn);
+            Order.MoveToTail(0, pfn);
         }
         pfn = firstOldDirty ?? oldest!.Value;
         return true;
