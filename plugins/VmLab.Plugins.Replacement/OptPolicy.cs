@@ -16,9 +16,7 @@ public sealed class OptPolicy : IReplacementPolicy
     private const int Never = int.MaxValue;
     private readonly ITraceWorkload _workload;
     private readonly int[] _nextUse;
-    private readonly ulong[] _members;
-    private readonly int[] _index;
-    private int _count;
+    private readonly ResidentSet _resident;
     private int[]? _next;
     private long _position;
 
@@ -26,9 +24,7 @@ public sealed class OptPolicy : IReplacementPolicy
     {
         _workload = workload;
         _nextUse = new int[frames];
-        _members = new ulong[frames];
-        _index = new int[frames];
-        Array.Fill(_index, -1);
+        _resident = new ResidentSet(frames);
     }
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
@@ -81,20 +77,10 @@ public sealed class OptPolicy : IReplacementPolicy
     {
         _ = Future;
         _nextUse[pfn] = Never;
-        if (_index[pfn] >= 0) return;
-        _index[pfn] = _count;
-        _members[_count++] = pfn;
+        _resident.Add(pfn);
     }
 
-    public void OnReleased(ulong pfn)
-    {
-        int i = _index[pfn];
-        if (i < 0) return;
-        ulong last = _members[--_count];
-        _members[i] = last;
-        _index[last] = i;
-        _index[pfn] = -1;
-    }
+    public void OnReleased(ulong pfn) => _resident.Remove(pfn);
 
     public void OnEvicted(ulong pfn, ulong key) => OnReleased(pfn);
 
@@ -102,21 +88,21 @@ public sealed class OptPolicy : IReplacementPolicy
     {
         var future = Future;
         long position = _position++;
-        if (pfn < (ulong)_index.Length && _index[pfn] >= 0)
+        if (_resident.Contains(pfn))
             _nextUse[pfn] = position < future.Length ? future[position] : Never;
     }
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
         pfn = 0;
-        if (_count == 0) return false;
+        if (_resident.Count == 0) return false;
         int best = -1;
-        for (int i = 0; i < _count; i++)
+        for (int i = 0; i < _resident.Count; i++)
         {
-            int n = _nextUse[_members[i]];
-            if (best < 0 || n > _nextUse[_members[best]]) best = i;
+            int n = _nextUse[_resident[i]];
+            if (best < 0 || n > _nextUse[_resident[best]]) best = i;
         }
-        pfn = _members[best];
+        pfn = _resident[best];
         return true;
     }
 }

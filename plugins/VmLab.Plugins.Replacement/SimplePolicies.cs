@@ -42,50 +42,65 @@ public sealed class LruPolicy(FrameLinks links) : ArrivalOrderPolicy(links, Repl
     public override bool TrySelectVictim(IReclaimView view, out ulong pfn) => Order.TryHead(0, out pfn);
 }
 
-/// <summary>A uniformly random candidate, from a generator seeded by the component's seed.</summary>
-public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
+/// <summary>
+/// The resident candidates as a dense array with a position per frame: add, remove (the last member takes the removed
+/// one's place) and pick by position, each O(1).
+/// </summary>
+public sealed class ResidentSet
 {
-    private readonly ulong[] _members = new ulong[frames];
-    private readonly int[] _index = CreateIndex(frames);
-    private Xoshiro256 _random = new(seed);
-    private int _count;
+    private readonly ulong[] _members;
+    private readonly int[] _index;
 
-    private static int[] CreateIndex(long frames)
+    public ResidentSet(long frames)
     {
-        var index = new int[frames];
-        Array.Fill(index, -1);
-        return index;
+        _members = new ulong[frames];
+        _index = new int[frames];
+        Array.Fill(_index, -1);
     }
 
-    public ReplacementInput Input => ReplacementInput.AccessedBits;
+    public int Count { get; private set; }
 
-    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+    public ulong this[int position] => _members[position];
 
-    public void OnResident(ulong pfn, ulong key)
+    public bool Contains(ulong pfn) => pfn < (ulong)_index.Length && _index[pfn] >= 0;
+
+    public void Add(ulong pfn)
     {
         if (_index[pfn] >= 0) return;
-        _index[pfn] = _count;
-        _members[_count++] = pfn;
+        _index[pfn] = Count;
+        _members[Count++] = pfn;
     }
 
-    public void OnReleased(ulong pfn)
+    public void Remove(ulong pfn)
     {
         int i = _index[pfn];
         if (i < 0) return;
-        ulong last = _members[--_count];
+        ulong last = _members[--Count];
         _members[i] = last;
         _index[last] = i;
         _index[pfn] = -1;
     }
+}
 
-    public void OnEvicted(ulong pfn, ulong key) => OnReleased(pfn);
+/// <summary>A uniformly random candidate, from a generator seeded by the component's seed.</summary>
+public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
+{
+    private readonly ResidentSet _resident = new(frames);
+    private Xoshiro256 _random = new(seed);
+
+    public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) => OnResident(pfn, 0);
+    public void OnResident(ulong pfn, ulong key) => _resident.Add(pfn);
+    public void OnReleased(ulong pfn) => _resident.Remove(pfn);
+    public void OnEvicted(ulong pfn, ulong key) => _resident.Remove(pfn);
     public void OnAccess(ulong pfn) { }
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
         pfn = 0;
-        if (_count == 0) return false;
-        pfn = _members[_random.Below(_count)];
+        if (_resident.Count == 0) return false;
+        pfn = _resident[_random.Below(_resident.Count)];
         return true;
     }
 }
@@ -96,7 +111,6 @@ public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
 /// </summary>
 public sealed class ClockPolicy(FrameLinks links) : ArrivalOrderPolicy(links, ReplacementInput.AccessedBits)
 {
-
     public override bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
         // The head of the list is under the hand; advancing the hand moves the page to the tail.
@@ -117,7 +131,6 @@ public sealed class ClockPolicy(FrameLinks links) : ArrivalOrderPolicy(links, Re
 /// </summary>
 public sealed class NruPolicy(FrameLinks links) : ArrivalOrderPolicy(links, ReplacementInput.AccessedBits)
 {
-
     public override bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
         int n = Order.Count(0);

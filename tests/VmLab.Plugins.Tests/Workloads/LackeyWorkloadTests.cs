@@ -16,21 +16,6 @@ public sealed class LackeyWorkloadTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private sealed class Recorder(int batchSize = 4096) : ISimulation
-    {
-        public List<MemoryAccess> Accesses { get; } = [];
-        public int Batches { get; private set; }
-        public int PreferredBatchSize => batchSize;
-        public IKernelApi Kernel => throw new NotSupportedException("a trace reader needs no system calls");
-        public void Report(in Expectation expectation) => throw new NotSupportedException("a trace reader checks no expectations");
-
-        public void Execute(ReadOnlySpan<MemoryAccess> batch)
-        {
-            Batches++;
-            foreach (var a in batch) Accesses.Add(a);
-        }
-    }
-
     private string Write(string name, string text)
     {
         string path = Path.Combine(_dir, name);
@@ -40,7 +25,7 @@ public sealed class LackeyWorkloadTests : IDisposable
 
     private static List<MemoryAccess> Read(string path, int batchSize = 4096, long limit = 0, int pid = 0)
     {
-        var sim = new Recorder(batchSize);
+        var sim = new RecordingSimulation(batchSize);
         new LackeyWorkload(new LackeyOptions { Path = path, Limit = limit, Pid = pid }, path, "workload:options").Run(sim, CancellationToken.None);
         return sim.Accesses;
     }
@@ -72,7 +57,7 @@ public sealed class LackeyWorkloadTests : IDisposable
         var sb = new StringBuilder();
         for (int i = 0; i < 1000; i++) sb.Append(" L ").Append((i * 8).ToString("x")).Append(",8\n");
         var path = Write("c.lackey", sb.ToString());
-        var sim = new Recorder(batchSize: 64);
+        var sim = new RecordingSimulation(batchSize: 64);
         new LackeyWorkload(new LackeyOptions { Path = path }, path, "w").Run(sim, CancellationToken.None);
         Assert.Equal(1000, sim.Accesses.Count);
         Assert.True(sim.Batches >= 1000 / 64);
