@@ -144,6 +144,51 @@ public sealed class TraceCommandTests
     }
 
     [Fact]
+    public void RecordKeepsALogThatArrivesAfterValgrindHasExited()
+    {
+        // A stand-in valgrind that exits at once and sends the log from a child a moment later:
+        // the exit is seen before the connection, the order a loaded machine can produce.
+        string dir = TempDir();
+        string fake = Path.Combine(dir, "valgrind");
+        File.WriteAllText(fake, $$"""
+            #!/bin/bash
+            for arg in "$@"; do case "$arg" in --log-socket=*) port="${arg##*:}";; esac; done
+            ( sleep 0.5; exec 3<>"/dev/tcp/127.0.0.1/$port"; cat '{{Configs("traces/tiny.lackey")}}' >&3 ) >/dev/null 2>&1 &
+            exit 0
+
+            """);
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("trace record runs valgrind, which is Unix-only");
+        File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string output = Path.Combine(dir, "late.vmt");
+
+        var (exit, stdout, stderr) = Vmlab("trace", "record", "--valgrind", fake, "--out", output, "--", "/bin/true");
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("2,000 records", stdout);
+        var (_, info, _) = Vmlab("trace", "info", output);
+        Assert.Matches(@"fetch\s+1,512 ", info);
+    }
+
+    [Fact]
+    public void RecordWhenValgrindNeverConnectsIsExit2AndLeavesNoOutput()
+    {
+        string dir = TempDir();
+        string fake = Path.Combine(dir, "valgrind");
+        File.WriteAllText(fake, "#!/bin/sh\nexit 3\n");
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("trace record runs valgrind, which is Unix-only");
+        File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string output = Path.Combine(dir, "never.vmt");
+
+        var (exit, _, stderr) = Vmlab("trace", "record", "--valgrind", fake, "--out", output, "--", "/bin/true");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("valgrind exited with code 3 before sending its log", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.False(File.Exists(output));
+        Assert.Empty(Directory.GetFiles(dir, "*.vmt*"));
+    }
+
+    [Fact]
     public void RecordWithoutValgrindIsExit2WithAClearMessage()
     {
         string output = Path.Combine(TempDir(), "x.vmt");
