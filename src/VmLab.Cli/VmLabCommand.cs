@@ -1,3 +1,5 @@
+using Spectre.Console;
+using Spectre.Console.Rendering;
 using System.ComponentModel;
 using System.Globalization;
 using System.Reflection;
@@ -137,9 +139,9 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         var experiment = LoadExperiment(a, "run");
         // A live status line on stderr while the run lasts, only when stderr is a terminal.
         bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        using var progress = interactive ? new RunProgressLine(stderr) : null;
-        var result = new ExperimentRunner().Run(experiment, started: progress is null ? null : progress.Start);
-        progress?.Stop();
+        var result = interactive
+            ? RunProgress.Show(RunProgress.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, started: started))
+            : new ExperimentRunner().Run(experiment);
 
         string? json = a.Value("--json");
         string? csv = a.Value("--csv");
@@ -255,44 +257,64 @@ public sealed record ScenarioHeader(string? Machine, IReadOnlyList<string> Sets)
     }
 }
 
-/// <summary>The `vmlab run` progress line: accesses translated, rate and elapsed time, redrawn four times a second.</summary>
-public sealed class RunProgressLine(TextWriter stderr) : IDisposable
+/// <summary>
+/// The `vmlab run` progress display on a terminal (Spectre.Console, as the sweep's): the accesses translated and their
+/// rate, and — when the workload can tell how far it is — a bar with the percentage and the time remaining. It is
+/// cleared when the run ends, so only the results stay on screen.
+/// </summary>
+public static class RunProgress
 {
-    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-    private readonly Lock _gate = new();
-    private Timer? _timer;
-    private Func<long>? _accesses;
-    private bool _drawn;
+    /// <summary>Steps of the bar: progress is shown to a tenth of a percent.</summary>
+    private const double Steps = 1000;
 
-    public void Start(Func<long> accesses)
+    public static IAnsiConsole StderrConsole() => AnsiConsole.Create(new AnsiConsoleSettings
     {
-        _accesses = accesses;
-        _timer = new Timer(_ => Draw(), null, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(250));
+        Out = new AnsiConsoleOutput(Console.Error),
+        Interactive = InteractionSupport.Yes,
+    });
+
+    /// <summary>Runs <paramref name="run"/>, which calls the action it is given once with the run's monitor, and draws the monitor until it returns.</summary>
+    public static T Show<T>(IAnsiConsole console, string name, Func<Action<RunMonitor>, T> run) =>
+        console.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new WhenKnown(new PercentageColumn()), new ElapsedTimeColumn(), new WhenKnown(new RemainingTimeColumn()))
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(name), autoStart: true, maxValue: Steps);
+                task.IsIndeterminate = true;
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                Timer? timer = null;
+                try
+                {
+                    return run(monitor =>
+                    {
+                        timer = new Timer(_ => Update(task, name, monitor, clock.Elapsed.TotalSeconds), null, TimeSpan.Zero, TimeSpan.FromMilliseconds(200));
+                    });
+                }
+                finally
+                {
+                    timer?.Dispose();
+                }
+            });
+
+    /// <summary>A column drawn only once the run's progress is known (no 0% or --:--:-- for a workload that cannot tell).</summary>
+    private sealed class WhenKnown(ProgressColumn inner) : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            task.IsIndeterminate ? Text.Empty : inner.Render(options, task, deltaTime);
     }
 
-    private void Draw()
+    private static void Update(ProgressTask task, string name, RunMonitor monitor, double seconds)
     {
-        lock (_gate)
+        long accesses = monitor.Accesses();
+        double rate = accesses / Math.Max(seconds, 1e-9) / 1e6;
+        task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{name}: {accesses:N0} accesses, {rate:0.0} M/s"));
+        if (monitor.Progress() is double fraction)
         {
-            if (_accesses is null) return;
-            long n = _accesses();
-            double s = _clock.Elapsed.TotalSeconds;
-            stderr.Write($"\r  {n.ToString("N0", CultureInfo.InvariantCulture),15} accesses  {(n / Math.Max(s, 1e-9) / 1e6).ToString("0.0", CultureInfo.InvariantCulture),7} M/s  {s.ToString("0.0", CultureInfo.InvariantCulture)} s ");
-            _drawn = true;
+            task.IsIndeterminate = false;
+            task.Value = Math.Clamp(fraction, 0, 1) * Steps;
         }
     }
-
-    public void Stop()
-    {
-        _timer?.Dispose();
-        lock (_gate)
-        {
-            _accesses = null;
-            if (_drawn) stderr.Write("\r" + new string(' ', 60) + "\r");
-        }
-    }
-
-    public void Dispose() => Stop();
 }
 
 /// <summary>Plugin metadata as text: kind, name, description, then each option with its default and documentation.</summary>

@@ -67,7 +67,7 @@ public sealed class ChampSimReader : TraceReader
     private readonly bool _fetches;
     private readonly ushort _size;
 
-    public ChampSimReader(Stream stream, string path, ChampSimLayout layout, int pid, bool useAsid, bool fetches, int accessSize) : base(path)
+    public ChampSimReader(Stream stream, string path, ChampSimLayout layout, int pid, bool useAsid, bool fetches, int accessSize) : base(path, stream)
     {
         _layout = layout;
         _recordSize = layout == ChampSimLayout.Standard ? StandardRecordSize : CloudsuiteRecordSize;

@@ -46,7 +46,7 @@ public sealed class DinReader : TraceReader
     private readonly int _pid;
     private readonly ushort _size;
 
-    public DinReader(Stream stream, string path, int pid, int accessSize) : base(path)
+    public DinReader(Stream stream, string path, int pid, int accessSize) : base(path, stream)
     {
         _lines = new LineSource(stream, path, "Dinero din");
         _pid = pid;

@@ -36,6 +36,10 @@ public sealed record LackeyOptions
 /// <summary>The <c>lackey</c> workload: a <see cref="LackeyReader"/> run through <see cref="TraceWorkload"/>, honouring pid, start and limit.</summary>
 public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath, string? mapsPath = null) : ITraceWorkload
 {
+    private readonly TraceWorkload _trace = new(() => TraceWorkload.Range(LackeyReader.Open(path, keyPath + ":path", options.Pid), options.Start, options.Limit));
+
+    public double? Progress => _trace.Progress;
+
     public void Run(ISimulation simulation, CancellationToken cancellationToken)
     {
         if (mapsPath is not null) Prepare(simulation.Kernel);
@@ -47,9 +51,7 @@ public sealed class LackeyWorkload(LackeyOptions options, string path, string ke
         if (mapsPath is not null) ProcMaps.Apply(kernel, options.Pid, mapsPath, kernel.UserTop, options.MapsProtections);
     }
 
-    public void Stream(ISimulation simulation, CancellationToken cancellationToken) =>
-        new TraceWorkload(() => TraceWorkload.Range(LackeyReader.Open(path, keyPath + ":path", options.Pid), options.Start, options.Limit))
-            .Stream(simulation, cancellationToken);
+    public void Stream(ISimulation simulation, CancellationToken cancellationToken) => _trace.Stream(simulation, cancellationToken);
 
     /// <summary>Parses one line; see <see cref="LackeyReader.TryParse"/>.</summary>
     public static bool TryParse(ReadOnlySpan<byte> line, out char kind, out ulong address, out ushort size, out bool skip) =>
@@ -65,7 +67,7 @@ public sealed class LackeyReader : TraceReader
     private readonly LineSource _lines;
     private readonly int _pid;
 
-    public LackeyReader(Stream stream, string path, int pid) : base(path)
+    public LackeyReader(Stream stream, string path, int pid) : base(path, stream)
     {
         _lines = new LineSource(stream, path, "Lackey");
         _pid = pid;

@@ -97,6 +97,15 @@ public static class TraceFile
         _ => TraceCompression.None,
     };
 
+    /// <summary>The file a stream from <see cref="Open(string, string)"/> reads (under its decompressor, if any); null for other streams.</summary>
+    public static FileStream? UnderlyingFile(Stream stream) => stream switch
+    {
+        FileStream f => f,
+        DecompressingStream d => d.File,
+        CheckedGZipStream g => g.File,
+        _ => null,
+    };
+
     /// <summary>The file name without its compression extension (<c>ls.lackey.gz</c> → <c>ls.lackey</c>).</summary>
     public static string StripCompression(string path) =>
         CompressionOfName(path) == TraceCompression.None ? path : path[..^Path.GetExtension(path).Length];
@@ -106,6 +115,8 @@ public static class TraceFile
 internal sealed class DecompressingStream(FileStream file, Stream inner, string path, string kind) : Stream
 {
     private long _position;
+
+    public FileStream File => file;
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -157,6 +168,8 @@ internal sealed class CheckedGZipStream : Stream
     private readonly uint _expectedSize;
     private readonly long _compressedLength;
     private ulong _inflated;
+
+    public FileStream File => _file;
 
     public CheckedGZipStream(FileStream file, string path)
     {

@@ -13,7 +13,19 @@ namespace VmLab.Traces;
 /// </summary>
 public abstract class TraceReader : IDisposable
 {
-    protected TraceReader(string path) => Path = path;
+    private readonly FileStream? _file;
+    private readonly long _fileLength;
+    private long _recordLimit = long.MaxValue;
+    private long _limitFrom;
+
+    /// <param name="path">The trace file, for error messages.</param>
+    /// <param name="input">The stream the reader decodes; when it reads a file (see <see cref="TraceFile.UnderlyingFile"/>), <see cref="Fraction"/> follows the file position.</param>
+    protected TraceReader(string path, Stream? input = null)
+    {
+        Path = path;
+        _file = input is null ? null : TraceFile.UnderlyingFile(input);
+        _fileLength = _file is { CanSeek: true } ? _file.Length : 0;
+    }
 
     /// <summary>The trace file, for error messages.</summary>
     public string Path { get; }
@@ -25,7 +37,33 @@ public abstract class TraceReader : IDisposable
     public long Accesses { get; protected set; }
 
     /// <summary>Stop after this many records.</summary>
-    public long RecordLimit { get; set; } = long.MaxValue;
+    public long RecordLimit
+    {
+        get => _recordLimit;
+        set
+        {
+            _recordLimit = value;
+            _limitFrom = Records;
+        }
+    }
+
+    /// <summary>
+    /// How far the reader is, from 0 to 1: the share of the record limit decoded when there is one, else the share of
+    /// the (compressed) file read; null when neither is known. Call between reads, on the reading thread.
+    /// </summary>
+    public double? Fraction
+    {
+        get
+        {
+            if (_recordLimit != long.MaxValue)
+            {
+                long span = _recordLimit - _limitFrom;
+                return span <= 0 ? 1.0 : Math.Clamp((double)(Records - _limitFrom) / span, 0.0, 1.0);
+            }
+            if (_file is null || _fileLength <= 0) return null;
+            return Math.Clamp((double)_file.Position / _fileLength, 0.0, 1.0);
+        }
+    }
 
     /// <summary>The most accesses one record can produce: a buffer handed to <see cref="Read"/> must hold at least this many.</summary>
     public abstract int MaxAccessesPerRecord { get; }
@@ -195,6 +233,11 @@ public sealed class RecordSource : IDisposable
 /// <summary>Runs any <see cref="TraceReader"/> as a workload: one reused batch, one <see cref="ISimulation.Execute"/> per batch.</summary>
 public sealed class TraceWorkload(Func<TraceReader> open) : ITraceWorkload
 {
+    private double _progress = double.NaN;
+
+    /// <summary>The reader's <see cref="TraceReader.Fraction"/> after the last batch; null before the first or when unknown.</summary>
+    public double? Progress => Volatile.Read(ref _progress) is var p && double.IsNaN(p) ? null : p;
+
     /// <summary>Positions <paramref name="reader"/> at record <paramref name="start"/> and stops it after <paramref name="limit"/> records (0 = no limit).</summary>
     public static TraceReader Range(TraceReader reader, long start, long limit)
     {
@@ -215,6 +258,8 @@ public sealed class TraceWorkload(Func<TraceReader> open) : ITraceWorkload
 
     public void Stream(ISimulation simulation, CancellationToken cancellationToken)
     {
+        // Each pass starts the count again (a policy such as opt reads the whole trace once before the run does).
+        Volatile.Write(ref _progress, double.NaN);
         using var reader = open();
         var batch = new MemoryAccess[Math.Max(reader.MaxAccessesPerRecord, simulation.PreferredBatchSize)];
         int n;
@@ -222,7 +267,9 @@ public sealed class TraceWorkload(Func<TraceReader> open) : ITraceWorkload
         {
             cancellationToken.ThrowIfCancellationRequested();
             simulation.Execute(batch.AsSpan(0, n));
+            Volatile.Write(ref _progress, reader.Fraction ?? double.NaN);
         }
+        Volatile.Write(ref _progress, 1.0);
     }
 }
 

@@ -248,7 +248,7 @@ public sealed class VmtReader : TraceReader
     private int _pid;
     private long _blocks;
 
-    public VmtReader(Stream stream, string path, int pidOffset = 0) : base(path)
+    public VmtReader(Stream stream, string path, int pidOffset = 0) : base(path, stream)
     {
         _stream = stream;
         _pidOffset = pidOffset;

@@ -197,6 +197,7 @@ public sealed class SyntheticWorkload : ITraceWorkload
     private readonly long _accesses;
     private readonly long _quantum;
     private readonly Func<AccessStream[]> _streams;
+    private double _progress;
 
     private SyntheticWorkload(long accesses, long quantum, Func<AccessStream[]> streams)
     {
@@ -217,10 +218,14 @@ public sealed class SyntheticWorkload : ITraceWorkload
         });
     }
 
+    /// <summary>The share of the configured accesses handed over so far.</summary>
+    public double? Progress => Volatile.Read(ref _progress);
+
     public void Run(ISimulation simulation, CancellationToken cancellationToken) => Stream(simulation, cancellationToken);
 
     public void Stream(ISimulation simulation, CancellationToken cancellationToken)
     {
+        Volatile.Write(ref _progress, 0.0);
         var streams = _streams();
         var batch = new MemoryAccess[Math.Max(1, simulation.PreferredBatchSize)];
         long left = _accesses;
@@ -245,6 +250,7 @@ public sealed class SyntheticWorkload : ITraceWorkload
             }
             simulation.Execute(batch.AsSpan(0, n));
             left -= n;
+            Volatile.Write(ref _progress, _accesses == 0 ? 1.0 : (double)(_accesses - left) / _accesses);
         }
     }
 }

@@ -30,6 +30,13 @@ public readonly record struct Expectation(string Where, string Text, bool Passed
 public interface IWorkload
 {
     void Run(ISimulation simulation, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// How much of the work is done, from 0 to 1, when the workload can tell (a trace knows how far into its file it
+    /// is, a generator how many accesses it has made); null when it cannot. Read from another thread while
+    /// <see cref="Run"/> goes on, for a progress display only: update it once per batch, never per access.
+    /// </summary>
+    double? Progress => null;
 }
 
 /// <summary>

@@ -23,8 +23,8 @@ namespace VmLab.Host.Running;
 /// </summary>
 public sealed class ExperimentRunner
 {
-    /// <param name="started">Called once the machine is composed with a reader of the accesses translated so far (for a progress display; the value is read without locking).</param>
-    public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default, Action<Func<long>>? started = null)
+    /// <param name="started">Called once the machine is composed, with readers of how far the run is (for a progress display, read from another thread).</param>
+    public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default, Action<RunMonitor>? started = null)
     {
         var clock = Stopwatch.StartNew();
         using var services = Compose(experiment);
@@ -37,7 +37,7 @@ public sealed class ExperimentRunner
             machine = services.GetRequiredService<Machine>();
             var workload = services.GetRequiredService<IWorkload>();
             var accesses = metrics.Counter(MetricNames.Accesses);
-            started?.Invoke(() => Volatile.Read(ref accesses.Value));
+            started?.Invoke(new RunMonitor(() => Volatile.Read(ref accesses.Value), () => workload.Progress));
             workload.Run(machine, cancellationToken);
         }
         catch (VmLabInputException)
@@ -240,3 +240,6 @@ public static class Seeds
         return Xoshiro256.SplitMix(ref z);
     }
 }
+
+/// <summary>How far a running experiment is: accesses translated so far and the workload's own progress (0–1, null when it cannot tell).</summary>
+public sealed record RunMonitor(Func<long> Accesses, Func<double?> Progress);

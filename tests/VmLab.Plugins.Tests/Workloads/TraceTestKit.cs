@@ -75,8 +75,12 @@ internal sealed class RecordingSimulation(int batchSize = 4096) : ISimulation
     public int PreferredBatchSize => batchSize;
     public IKernelApi Kernel => throw new NotSupportedException("a trace reader needs no system calls");
 
+    /// <summary>Called at the start of every batch (to look at the workload while it runs).</summary>
+    public Action? OnBatch { get; init; }
+
     public void Execute(ReadOnlySpan<MemoryAccess> batch)
     {
+        OnBatch?.Invoke();
         Batches++;
         Accesses.AddRange(batch);
     }
