@@ -258,6 +258,7 @@ public readonly struct Arm64PageTable(Arm64Tables tables) : IPageTable
     public PageTableGeometry Geometry => tables.Geometry;
     public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
     public ulong CreateRoot() => tables.CreateRoot();
+    public bool TryCreateRoot(out ulong root) => tables.TryCreateRoot(out root);
     public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
     public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
     public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);

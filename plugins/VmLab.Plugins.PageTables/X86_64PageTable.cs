@@ -159,6 +159,7 @@ public readonly struct X86_64PageTable(X86_64Tables tables) : IPageTable
     public PageTableGeometry Geometry => tables.Geometry;
     public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
     public ulong CreateRoot() => tables.CreateRoot();
+    public bool TryCreateRoot(out ulong root) => tables.TryCreateRoot(out root);
     public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
     public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
     public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);

@@ -15,12 +15,24 @@ public sealed record KernelAllocStep(int Line, string Process, string Region, ul
     public override void Execute(ScenarioRun run)
     {
         var p = run.Task(Process);
-        if (!Vmalloc && Length > VirtualAddress.PageSize)
-            throw new VmLabInputException($"{run.File}:{Line}", "kmalloc hands out one page at most here; use vmalloc for more");
         long r = Vmalloc ? run.Api.Vmalloc(Length) : run.Api.Kmalloc(Length);
         p.LastReturn = r;
+        if (!Vmalloc) run.Kmalloced[Region] = (ulong)r;
         if (r != 0) run.Regions[Region] = ((ulong)r, Length);
         else run.Event(Line, $"{(Vmalloc ? "vmalloc" : "kmalloc")} of region {Region} returned NULL");
+    }
+}
+
+/// <summary>kfree of a kmalloc region: the block goes back to the buddy allocator. A region whose kmalloc returned NULL is kfree(NULL): nothing.</summary>
+public sealed record KfreeStep(int Line, string Process, string Region) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        run.Task(Process);
+        if (!run.Kmalloced.TryGetValue(Region, out ulong address))
+            throw new VmLabInputException($"{run.File}:{Line}", $"region '{Region}' was freed already (a double kfree) or its kmalloc has not run");
+        run.Kmalloced.Remove(Region);
+        run.Api.Kfree(address);
     }
 }
 

@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -147,6 +147,7 @@ public sealed class ScenarioParser
             "unblock" => new MaskStep(line, task, c.Signal(), Block: false),
             "kill" => new KillStep(line, task, KnownTask(c, "a target process name"), c.Signal()),
             "kmalloc" => KernelAlloc(c, line, task, vmalloc: false),
+            "kfree" => Kfree(c, line, task),
             "vmalloc" => KernelAlloc(c, line, task, vmalloc: true),
             "kread" => KernelAccess(c, line, task, AccessKind.Read),
             "kwrite" => KernelAccess(c, line, task, AccessKind.Write),
@@ -204,6 +205,7 @@ public sealed class ScenarioParser
         }
         if ((flags & MapFlags.Fixed) != 0 && at is null) throw c.Error("'fixed' needs 'at ADDR'");
         _regions.Add(region);
+        _kmallocRegions.Remove(region);
         return new MmapStep(line, task, region, length, prot, flags, file, offset, at);
     }
 
@@ -212,6 +214,7 @@ public sealed class ScenarioParser
         string region = c.Name("a region name");
         ulong length = c.Size("a length");
         _regions.Add(region);
+        _kmallocRegions.Remove(region);
         return new SbrkStep(line, task, region, length);
     }
 
@@ -250,12 +253,25 @@ public sealed class ScenarioParser
         return name;
     }
 
+    private readonly HashSet<string> _kmallocRegions = new(StringComparer.Ordinal);
+
     private Step KernelAlloc(TokenCursor c, int line, string task, bool vmalloc)
     {
         string region = c.Name("a region name");
         ulong length = c.Size("a length");
         _regions.Add(region);
+        if (vmalloc) _kmallocRegions.Remove(region);
+        else _kmallocRegions.Add(region);
         return new KernelAllocStep(line, task, region, length, vmalloc);
+    }
+
+    private Step Kfree(TokenCursor c, int line, string task)
+    {
+        var t = c.Peek;
+        string region = c.Name("a region name");
+        if (!_kmallocRegions.Contains(region))
+            throw c.Error(_regions.Contains(region) ? $"region '{region}' was not made by kmalloc; kfree frees only kmalloc regions" : $"unknown region '{region}': kmalloc it first", t);
+        return new KfreeStep(line, task, region);
     }
 
     private Step KernelAccess(TokenCursor c, int line, string task, AccessKind kind)

@@ -18,6 +18,12 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
     public Dictionary<string, (ulong Start, ulong Length)> Regions { get; } = new(StringComparer.Ordinal);
     public List<string> Events { get; } = [];
 
+    /// <summary>The line of the statement running now (for errors raised while it runs).</summary>
+    public int Line { get; set; }
+
+    /// <summary>Regions named by kmalloc and not yet freed, with the address kmalloc returned (0 for NULL).</summary>
+    public Dictionary<string, ulong> Kmalloced { get; } = new(StringComparer.Ordinal);
+
     public TaskState Define(string name, int pid, int cpu)
     {
         var t = new TaskState(name, pid, cpu);
@@ -25,7 +31,18 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
         return t;
     }
 
-    public TaskState Task(string name) => _tasks[name];
+    /// <summary>A process the scenario names could not be created (its fork or spawn returned an error).</summary>
+    public void Stillborn(string name, int line, long error) => _stillborn[name] = (line, error);
+
+    public TaskState Task(string name)
+    {
+        if (_tasks.TryGetValue(name, out var t)) return t;
+        if (_stillborn.TryGetValue(name, out var s))
+            throw new VmLabInputException($"{file}:{Line}", $"process '{name}' does not exist: the statement at line {s.Line} that would have created it failed ({Errno.Name(s.Error)})");
+        throw new VmLabInputException($"{file}:{Line}", $"process '{name}' does not exist yet");
+    }
+
+    private readonly Dictionary<string, (int Line, long Error)> _stillborn = new(StringComparer.Ordinal);
 
     public int CheckCpu(int cpu, int line) =>
         cpu < Api.CpuCount ? cpu : throw new VmLabInputException($"{file}:{line}", $"cpu {cpu} does not exist: the machine has {Api.CpuCount} (set machine:cpus)");

@@ -36,6 +36,7 @@ public sealed class ScenarioWorkload(string path, IReadOnlyList<Step> steps) : I
                 stopped = true;
                 continue;
             }
+            run.Line = step.Line;
             step.Execute(run);
         }
     }

@@ -19,7 +19,18 @@ public sealed record FileStep(int Line, string Name, ulong Size, byte Fill) : St
 
 public sealed record ProcessStep(int Line, string Name, int Cpu) : Step(Line)
 {
-    public override void Execute(ScenarioRun run) => run.Define(Name, run.Api.Spawn(), run.CheckCpu(Cpu, Line));
+    public override void Execute(ScenarioRun run)
+    {
+        int cpu = run.CheckCpu(Cpu, Line);
+        int pid = run.Api.Spawn();
+        if (pid >= 0)
+        {
+            run.Define(Name, pid, cpu);
+            return;
+        }
+        run.Stillborn(Name, Line, pid);
+        run.Event(Line, $"process {Name} could not be created: {Errno.Name(pid)}");
+    }
 }
 
 public sealed record MmapStep(int Line, string Process, string Region, ulong Length, Protection Prot, MapFlags Flags, string? File, ulong Offset, AddressExpr? At) : Step(Line)
@@ -75,6 +86,13 @@ public sealed record ForkStep(int Line, string Parent, string Child) : Step(Line
         var p = run.Task(Parent);
         int pid = run.Api.Fork(p.Pid);
         p.LastReturn = pid;
+        if (pid < 0)
+        {
+            // No child exists: statements naming it are an error, expectations on the parent's ret see the errno.
+            run.Stillborn(Child, Line, pid);
+            run.Event(Line, $"fork of {Child} failed: {Errno.Name(pid)}");
+            return;
+        }
         var child = run.Define(Child, pid, p.Cpu);
         child.Handlers.CopyFrom(p.Handlers);
         foreach (var (name, fd) in p.Fds) child.Fds[name] = fd;
@@ -97,8 +115,10 @@ public sealed record ExecStep(int Line, string Process) : Step(Line)
     public override void Execute(ScenarioRun run)
     {
         var p = run.Task(Process);
-        run.Api.Exec(p.Pid);
-        p.Handlers.ResetOnExec();
+        long r = run.Api.Execve(p.Pid);
+        p.LastReturn = r;
+        if (r == 0) p.Handlers.ResetOnExec();
+        else run.Event(Line, $"exec of {Process} failed: {Errno.Name(r)}; it keeps its old image");
     }
 }
 

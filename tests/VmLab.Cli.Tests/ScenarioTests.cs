@@ -56,6 +56,8 @@ public sealed class ScenarioTests
     [InlineData("process p\np sigaction SIGKILL handler skip\n", 2, 13, "SIGKILL cannot be caught")]
     [InlineData("process p\np write 0x10 0x1234\n", 2, 14, "does not fit in 1 byte")]
     [InlineData("banana\n", 1, 1, "unknown statement 'banana'")]
+    [InlineData("process p\np mmap a 4p rw private\np kfree a\n", 3, 9, "region 'a' was not made by kmalloc")]
+    [InlineData("process p\np kfree b\n", 2, 9, "unknown region 'b': kmalloc it first")]
     public void SyntaxErrorsExitTwoWithFileLineAndColumn(string text, int line, int column, string message)
     {
         using var s = new Scratch();
@@ -64,6 +66,29 @@ public sealed class ScenarioTests
         Assert.Equal(2, r.ExitCode);
         Assert.Contains($"{path}:{line}:{column}: ", r.Stderr);
         Assert.Contains(message, r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
+    public void ADoubleKfreeExitsTwoAtItsLine()
+    {
+        using var s = new Scratch();
+        string path = s.File("df.vms", "process p\np kmalloc a 8p\np kfree a\np kfree a\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:4: region 'a' was freed already (a double kfree)", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
+    public void NamingAChildWhoseForkFailedExitsTwoAndSaysWhichStatementFailed()
+    {
+        // 15 free frames: the top-level table, 11 pages and their 3 tables leave none for the child's top level.
+        using var s = new Scratch();
+        string path = s.File("sb.vms", "#! --set machine:memory:frames=16\nprocess p\np mmap a 11p rw private\np write every page of a value 1\np fork c\nexpect p ret == -ENOMEM\nc write a 2\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:7: process 'c' does not exist: the statement at line 5 that would have created it failed (ENOMEM)", r.Stderr);
         Assert.DoesNotContain("   at ", r.Stderr);
     }
 

@@ -1,5 +1,7 @@
 using VmLab.Abstractions;
+using VmLab.Abstractions.Devices;
 using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.Replacement;
 using VmLab.Core;
 using VmLab.Core.Memory;
 using VmLab.Plugins.Faults;
@@ -12,7 +14,8 @@ namespace VmLab.Core.Tests;
 /// <summary>A machine composed by hand from the built-in plugins: x86-64 4-level, fully-associative TLB, cow + demand-zero, posix.</summary>
 public static class TestMachine
 {
-    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, FullyAssociativePolicy policy = FullyAssociativePolicy.Lru, bool pcid = true, int cpus = 1, bool invariants = false, long checkEvery = 0, bool fileHandler = false)
+    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, FullyAssociativePolicy policy = FullyAssociativePolicy.Lru, bool pcid = true, int cpus = 1, bool invariants = false, long checkEvery = 0, bool fileHandler = false,
+        IReplacementPolicy? replacement = null, long swapSlots = 0, IReadOnlyList<IDevice>? devices = null)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);
@@ -22,13 +25,43 @@ public static class TestMachine
             ? [new CowHandler(metrics), new FileHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)]
             : [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
         return Machine.Create(
-            new MachineOptions { Cpus = cpus, Pcid = pcid, CheckInvariants = invariants, CheckEvery = checkEvery, CheckTlb = invariants },
+            new MachineOptions { Cpus = cpus, Pcid = pcid, CheckInvariants = invariants, CheckEvery = checkEvery, CheckTlb = invariants, SwapSlots = swapSlots },
             memory, frameTable, metrics, pageTable,
             _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = tlbEntries, Policy = policy })),
-            handlers, new PosixSignals());
+            handlers, new PosixSignals(), devices, replacement);
     }
 
     public static void Run(this Machine machine, params MemoryAccess[] accesses) => machine.Execute(accesses);
 
     public static long M(this Machine machine, string name) => machine.Metrics[name];
+}
+
+/// <summary>First in, first out over the reclaim candidates: the textbook policy, kept apart from the frame links.</summary>
+public sealed class FifoTestPolicy : IReplacementPolicy
+{
+    private readonly LinkedList<ulong> _order = new();
+    private readonly Dictionary<ulong, LinkedListNode<ulong>> _nodes = [];
+
+    public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn)
+    {
+        if (_nodes.Remove(pfn, out var node)) _order.Remove(node);
+        _nodes[pfn] = _order.AddLast(pfn);
+    }
+
+    public void OnReleased(ulong pfn)
+    {
+        if (_nodes.Remove(pfn, out var node)) _order.Remove(node);
+    }
+
+    public void OnAccess(ulong pfn)
+    {
+    }
+
+    public bool TrySelectVictim(IReclaimView view, out ulong pfn)
+    {
+        pfn = _order.First?.Value ?? 0;
+        return _order.First is not null;
+    }
 }

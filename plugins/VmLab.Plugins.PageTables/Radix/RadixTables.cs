@@ -74,11 +74,19 @@ public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
 
     // ---- roots -----------------------------------------------------------------------------------------------
 
-    public ulong CreateRoot()
+    public ulong CreateRoot() =>
+        TryCreateRoot(out ulong root) ? root : throw new InvalidOperationException("out of physical memory for a top-level page table");
+
+    /// <summary>A zeroed top-level table from the frame allocator (after direct reclaim, if any); false when none is left.</summary>
+    public bool TryCreateRoot(out ulong root)
     {
         if (!_frames.TryAllocate(FrameUse.PageTable, out ulong pfn))
-            throw new InvalidOperationException("out of physical memory for a top-level page table");
-        return pfn << PhysicalMemory.FrameShift;
+        {
+            root = 0;
+            return false;
+        }
+        root = pfn << PhysicalMemory.FrameShift;
+        return true;
     }
 
     public void DestroyRoot(ulong root)
@@ -221,7 +229,7 @@ public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         int leafLevel = _format.LeafLevel(mapping.PageShift);
         int tree = _format.SelectTree(ref va, AccessKind.Read, AccessMode.User);
         if (tree < 0) throw new ArgumentOutOfRangeException(nameof(va), $"0x{va:x} is outside the {Geometry.Architecture} address space");
-        if (tree == 1 && _upperRoot == 0) _upperRoot = CreateRoot();
+        if (tree == 1 && _upperRoot == 0 && !TryCreateRoot(out _upperRoot)) return false;
         ulong table = TreeRoot(root, tree);
         for (int level = _format.Levels; level > leafLevel; level--)
         {

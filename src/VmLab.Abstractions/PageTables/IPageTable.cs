@@ -68,6 +68,17 @@ public interface IPageTable
     /// <summary>Allocates an empty top-level table; returns its physical address (CR3 / TTBR value).</summary>
     ulong CreateRoot();
 
+    /// <summary>
+    /// <see cref="CreateRoot"/> for a kernel path that must fail cleanly: false, with nothing allocated, when no frame is
+    /// left for the table (fork and exec then return -ENOMEM). Formats whose tables come from the frame allocator
+    /// should implement it; the default calls <see cref="CreateRoot"/>.
+    /// </summary>
+    bool TryCreateRoot(out ulong root)
+    {
+        root = CreateRoot();
+        return true;
+    }
+
     /// <summary>Frees every table page below and including the root. Leaf frames are the caller's.</summary>
     void DestroyRoot(ulong root);
 

@@ -50,10 +50,10 @@ public readonly record struct ProcessStatus(
 /// </summary>
 public interface IKernelApi
 {
-    /// <summary>A new process with an empty address space (as after exec of an empty program); returns its pid.</summary>
+    /// <summary>A new process with an empty address space (as after exec of an empty program); returns its pid, or -ENOMEM when no frame is left for its page tables.</summary>
     int Spawn();
 
-    /// <summary>A process with a given pid and an empty address space (a trace's process, before its VMAs are mapped); -EEXIST if it exists.</summary>
+    /// <summary>A process with a given pid and an empty address space (a trace's process, before its VMAs are mapped); -EEXIST if it exists, -ENOMEM when no frame is left for its page tables.</summary>
     int CreateProcess(int pid);
 
     /// <summary>One past the highest user address of this machine's address space.</summary>
@@ -70,11 +70,17 @@ public interface IKernelApi
     long Brk(int pid, ulong newBreak);
     /// <summary><c>madvise(MADV_DONTNEED)</c>: drops the pages; the next touch sees zeros (anonymous private) or the file.</summary>
     long MadviseDontNeed(int pid, ulong address, ulong length);
-    /// <summary>Returns the child's pid.</summary>
+    /// <summary>
+    /// Returns the child's pid, or -ENOMEM when the child's page tables cannot be allocated even after reclaim: then no
+    /// child exists and nothing it took is left allocated.
+    /// </summary>
     int Fork(int pid);
     /// <summary>A thread: a new task sharing the address space; returns its pid (tid).</summary>
     int CloneThread(int pid);
+    /// <summary>exec, ignoring the result (<see cref="Execve"/> returns it).</summary>
     void Exec(int pid);
+    /// <summary>exec: 0, or -ENOMEM when the new address space cannot be allocated (the process keeps its old image and handlers).</summary>
+    long Execve(int pid);
     void Exit(int pid, int code);
     /// <summary>Reaps the child; returns its pid, or -ECHILD.</summary>
     long Wait(int pid, int child);
@@ -102,8 +108,14 @@ public interface IKernelApi
 
     /// <summary>A kernel thread (no user address space); returns its pid.</summary>
     int SpawnKernelThread();
-    /// <summary><c>kmalloc</c> (at most one page): a direct-map address, or 0 (NULL) when memory is exhausted.</summary>
+    /// <summary>
+    /// <c>kmalloc</c>: the direct-map address of one physically contiguous block (above two pages, SLUB's kmalloc_large:
+    /// a buddy block of order get_order(size)), or 0 (NULL) when no free block is large enough or the size is above
+    /// KMALLOC_MAX_SIZE (4 MiB).
+    /// </summary>
     long Kmalloc(ulong size);
+    /// <summary><c>kfree</c> of an address <see cref="Kmalloc"/> returned (NULL is ignored): the block returns to the buddy allocator.</summary>
+    void Kfree(ulong address);
     /// <summary><c>vmalloc</c>: an address in the vmalloc range, or 0 on failure.</summary>
     long Vmalloc(ulong size);
     /// <summary>A kernel-mode access made on behalf of <paramref name="pid"/> outside any uaccess window.</summary>

@@ -53,7 +53,7 @@ public sealed class CheckedKernelApi(IKernelApi inner, InvariantChecker checker)
     public int Fork(int pid)
     {
         int child = inner.Fork(pid);
-        checker.After("fork", pid, 0, 0, $"-> child {child}");
+        checker.After("fork", pid, 0, 0, child < 0 ? $"-> {Errno.Name(child)}" : $"-> child {child}");
         return child;
     }
 
@@ -64,11 +64,9 @@ public sealed class CheckedKernelApi(IKernelApi inner, InvariantChecker checker)
         return t;
     }
 
-    public void Exec(int pid)
-    {
-        inner.Exec(pid);
-        checker.After("exec", pid);
-    }
+    public void Exec(int pid) => Execve(pid);
+
+    public long Execve(int pid) => Checked("exec", pid, 0, 0, inner.Execve(pid), "");
 
     public void Exit(int pid, int code)
     {
@@ -130,6 +128,12 @@ public sealed class CheckedKernelApi(IKernelApi inner, InvariantChecker checker)
     }
 
     public long Kmalloc(ulong size) => Checked("kmalloc", 0, 0, 0, inner.Kmalloc(size), $"{size} bytes");
+
+    public void Kfree(ulong address)
+    {
+        inner.Kfree(address);
+        checker.After("kfree", 0, 0, 0, $"0x{address:x}");
+    }
 
     public long Vmalloc(ulong size) => Checked("vmalloc", 0, 0, 0, inner.Vmalloc(size), $"{size} bytes");
 

@@ -47,6 +47,8 @@ public readonly record struct KernelOperation(long Seq, string Name, int Pid, ul
 /// </list>
 /// TLB contents are checked on every hit by the coherence check (<c>machine:checks:tlb</c>), which this option turns on.
 /// <item>Swap slots are owned by exactly the swap entries naming them or the swap cache (<see cref="CheckSwap"/>).</item>
+/// <item><c>kmalloc-blocks</c>: every live kmalloc block is an allocated kernel block of its order, its tails marked as such;
+/// the tails of all allocated blocks are exactly those their heads' orders account for.</item>
 /// </summary>
 public sealed class InvariantChecker
 {
@@ -178,12 +180,25 @@ public sealed class InvariantChecker
         if (tablesKnown && _tables.Count != frames.PageTableFrames)
             Fail("page-table-pages", $"{_tables.Count} page-table pages are reachable from the live roots, the frame table accounts {frames.PageTableFrames}");
 
-        long free = 0, user = 0, tables = 0;
+        long free = 0, user = 0, tables = 0, tails = 0, tailsExpected = 0;
         for (long i = 1; i < n; i++)
         {
             ulong pfn = (ulong)i;
             int rc = frames.RefCount(pfn), mc = frames.MapCount(pfn);
             bool isTable = tablesKnown && _tables.Contains(pfn);
+            if (frames.IsTail(pfn))
+            {
+                // A tail of a multi-frame block (kmalloc_large): counted with its block, referenced through its head only.
+                tails++;
+                if (rc != 0 || mc != 0 || _refs[i] != 0 || isTable)
+                    Fail("free-xor-referenced", $"frame {pfn} is the tail of a block but {Referrers(pfn, isTable)}", pfn);
+                switch (frames.UseOf(pfn))
+                {
+                    case FrameUse.User: user++; break;
+                    case FrameUse.PageTable: tables++; break;
+                }
+                continue;
+            }
             if (rc == 0)
             {
                 free++;
@@ -192,6 +207,7 @@ public sealed class InvariantChecker
                 continue;
             }
             var use = frames.UseOf(pfn);
+            tailsExpected += (1L << frames.BlockOrder(pfn)) - 1;
             switch (use)
             {
                 case FrameUse.PageTable:
@@ -221,6 +237,9 @@ public sealed class InvariantChecker
                 Fail("writable-private-shared", $"frame {pfn} is mapped writable in a private VMA and is also {(_pageCache[i] ? "in the page cache" : $"mapped {_maps[i] - 1} more time(s)")}", pfn);
         }
 
+        if (tails != tailsExpected)
+            Fail("free-xor-referenced", $"{tails} frames are tails of allocated blocks, the block heads' orders account for {tailsExpected}");
+        CheckKmallocBlocks(frames);
         if (frames.RefCount(FrameTable.ZeroPage) < 1)
             Fail("free-xor-referenced", "the zero page (frame 0) lost its boot reference", FrameTable.ZeroPage);
         if (free != frames.FreeFrames)
@@ -231,6 +250,22 @@ public sealed class InvariantChecker
             Fail("page-table-pages", $"{tables} frames are allocated as page tables, the frame table counts {frames.PageTableFrames}");
 
         CheckSwap();
+    }
+
+    /// <summary>
+    /// Every live kmalloc block is an allocated kernel block of the order it was handed out with: its head holds the one
+    /// reference, every other frame of it is one of its tails.
+    /// </summary>
+    private void CheckKmallocBlocks(FrameTable frames)
+    {
+        foreach (var (pfn, order) in _kernel.KmallocBlocks)
+        {
+            if (frames.RefCount(pfn) != 1 || frames.UseOf(pfn) != FrameUse.Kernel || frames.IsTail(pfn) || frames.BlockOrder(pfn) != order)
+                Fail("kmalloc-blocks", $"kmalloc block at frame {pfn} (order {order}) is not an allocated kernel block of that order (reference count {frames.RefCount(pfn)}, use {frames.UseOf(pfn)}, order {frames.BlockOrder(pfn)})", pfn);
+            for (ulong t = 1; t < 1UL << order; t++)
+                if (!frames.IsTail(pfn + t) || frames.UseOf(pfn + t) != FrameUse.Kernel)
+                    Fail("kmalloc-blocks", $"frame {pfn + t} of the kmalloc block at frame {pfn} (order {order}) is not one of its tails", pfn + t);
+        }
     }
 
     /// <summary>

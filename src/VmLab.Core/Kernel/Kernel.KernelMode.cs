@@ -1,3 +1,4 @@
+using System.Numerics;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.Plugins;
@@ -35,7 +36,8 @@ public sealed partial class Kernel
         var layout = Layout;
         if (layout.Mode == KernelHalfMode.Unsupported)
             throw new VmLabInputException("machine:pageTable", $"kernel memory (kmalloc, vmalloc, kernel accesses) is not modelled for the {Geometry.Architecture} format; use x86-64, x86-32, x86-32-pae, arm64 or riscv");
-        _initRoot = _pageTable.CreateRoot();
+        long free = _frames.FreeFrames;
+        if (!_pageTable.TryCreateRoot(out _initRoot)) throw TooSmall(free);
         _vmallocNext = layout.VmallocStart;
 
         ulong bytes = Math.Min((ulong)Memory.FrameCount << 12, layout.DirectMapLimit);
@@ -47,20 +49,21 @@ public sealed partial class Kernel
             foreach (int s in Geometry.PageShifts)
                 if (s > shift && (offset & ((1UL << s) - 1)) == 0 && offset + (1UL << s) <= bytes) shift = s;
             if (!_pageTable.Write(_initRoot, layout.DirectMapBase + offset, new PageMapping(offset >> 12, flags, (byte)shift)))
-                throw TooSmall();
+                throw TooSmall(free);
             offset += 1UL << shift;
         }
         if (layout.Mode == KernelHalfMode.Prepopulated)
         {
             for (ulong va = layout.VmallocStart; va < layout.VmallocEnd && va >= layout.VmallocStart; va += 1UL << layout.TopLevelShift)
                 if (!_pageTable.PrepareTopLevel(_initRoot, va))
-                    throw TooSmall();
+                    throw TooSmall(free);
         }
         foreach (var p in _processes.Values) ShareKernelHalf(p.Mm);
     }
 
-    private VmLabInputException TooSmall() => new("machine:memory:frames",
-        $"{Memory.FrameCount} frames are too few for the kernel's own page tables (the direct map and, on {Geometry.Architecture}, the pre-populated vmalloc range); give the machine more frames");
+    private VmLabInputException TooSmall(long free) => new("machine:memory:frames",
+        $"{Memory.FrameCount} frames are too few for the kernel's own page tables (the direct map and, on {Geometry.Architecture}, the pre-populated vmalloc range): " +
+        $"they are built at the first use of kernel memory, when {free} frames were free; give the machine more frames, or use kernel memory (e.g. a kmalloc) before user pages fill it");
 
     /// <summary>Copies the reference table's kernel-half top-level entries into an address space (pgd_alloc).</summary>
     private void ShareKernelHalf(AddressSpace mm)
@@ -100,23 +103,75 @@ public sealed partial class Kernel
         return _pageTable.ShareTopLevel(process.PageTableRoot, _initRoot, address) ? VmallocSync.Synced : VmallocSync.Unmapped;
     }
 
-    /// <summary><c>kmalloc</c> of up to one page: a frame addressed through the direct map; 0 (NULL) when memory is exhausted.</summary>
+    /// <summary>SLUB's <c>KMALLOC_MAX_CACHE_SIZE</c> (two pages): larger requests bypass the slab caches and go to the page allocator.</summary>
+    public const ulong KmallocMaxCacheSize = 2 * VirtualAddress.PageSize;
+
+    /// <summary><c>KMALLOC_MAX_SIZE</c>: one block of the buddy allocator's largest order (<c>MAX_PAGE_ORDER</c>, 4 MiB).</summary>
+    public const ulong KmallocMaxSize = VirtualAddress.PageSize << FrameTable.MaxOrder;
+
+    /// <summary><c>ZERO_SIZE_PTR</c>: what kmalloc(0) returns, not NULL but never backed; kfree ignores it.</summary>
+    public const ulong ZeroSizePtr = 16;
+
+    /// <summary>Live kmalloc blocks: head frame → order.</summary>
+    private readonly Dictionary<ulong, int> _kmalloc = [];
+
+    /// <summary>For the invariant checker: the live kmalloc blocks (head frame, order).</summary>
+    internal IReadOnlyDictionary<ulong, int> KmallocBlocks => _kmalloc;
+
+    /// <summary>
+    /// The buddy order kmalloc takes for <paramref name="size"/> bytes: one frame up to a page; above, <c>get_order</c>
+    /// (the smallest block that holds it) — two pages for the kmalloc-8k cache's objects, and for larger sizes
+    /// (<c>kmalloc_large</c>) the page allocator's block.
+    /// </summary>
+    public static int KmallocOrder(ulong size) =>
+        size <= VirtualAddress.PageSize ? 0 : BitOperations.Log2((size - 1) >> VirtualAddress.PageShift) + 1;
+
+    /// <summary>
+    /// <c>kmalloc</c>: one physically contiguous block from the buddy allocator, addressed through the direct map (so it
+    /// never faults). Up to a page it is one frame (slab caches are not modelled: each object has its frame); up to
+    /// <see cref="KmallocMaxCacheSize"/> two contiguous frames; above, as SLUB's <c>kmalloc_large</c>, a block of order
+    /// <see cref="KmallocOrder"/>, which fragmentation can make impossible with plenty of memory free in total. Returns 0
+    /// (NULL) when no free block is large enough (a single frame is looked for with direct reclaim first, as the
+    /// allocator does; no compaction is modelled) and, with a recorded warning, above <see cref="KmallocMaxSize"/>;
+    /// <see cref="ZeroSizePtr"/> for 0 bytes.
+    /// </summary>
     public ulong Kmalloc(ulong size)
     {
         EnsureKernelHalf();
-        if (size == 0 || size > VirtualAddress.PageSize)
-            throw new ArgumentOutOfRangeException(nameof(size), "kmalloc here hands out one page at most; use vmalloc for more");
-        if (!_frames.TryAllocate(FrameUse.Kernel, out ulong pfn)) return 0;
-        ulong address = Layout.DirectMapBase + (pfn << 12);
-        if (!Layout.IsDirectMap(address))
+        if (size == 0) return ZeroSizePtr;
+        if (size > KmallocMaxSize)
         {
-            _frames.Free(pfn, FrameUse.Kernel);
+            Record("warning", 0, $"WARNING: kmalloc of {size} bytes: order {KmallocOrder(size)} is above MAX_PAGE_ORDER ({FrameTable.MaxOrder}), KMALLOC_MAX_SIZE is {KmallocMaxSize}; returned NULL");
             return 0;
         }
+        int order = KmallocOrder(size);
+        if (!_frames.TryAllocateBlock(order, FrameUse.Kernel, out ulong pfn)) return 0;
+        ulong address = Layout.DirectMapBase + (pfn << VirtualAddress.PageShift);
+        if (!Layout.IsDirectMap(address) || !Layout.IsDirectMap(address + (VirtualAddress.PageSize << order) - 1))
+        {
+            // Beyond the direct map (x86-32 highmem): not kmalloc memory.
+            _frames.FreeBlock(pfn, order, FrameUse.Kernel);
+            return 0;
+        }
+        _kmalloc.Add(pfn, order);
         return address;
     }
 
-    /// <summary><c>vmalloc</c>: pages mapped one by one in the reference table at the next free vmalloc address (a guard page after each area); 0 on failure.</summary>
+    /// <summary>
+    /// <c>kfree</c>: the block kmalloc returned at <paramref name="address"/> goes back to the buddy allocator, merging with
+    /// its free buddies. NULL and <see cref="ZeroSizePtr"/> are ignored; any other address kmalloc did not return (or
+    /// that was freed already) is refused.
+    /// </summary>
+    public void Kfree(ulong address)
+    {
+        if (address is 0 or ZeroSizePtr) return;
+        ulong pfn = (address - Layout.DirectMapBase) >> VirtualAddress.PageShift;
+        if (!Layout.IsDirectMap(address) || (address & (VirtualAddress.PageSize - 1)) != 0 || !_kmalloc.Remove(pfn, out int order))
+            throw new ArgumentException($"kfree(0x{address:x}): not an address kmalloc returned, or freed already", nameof(address));
+        _frames.FreeBlock(pfn, order, FrameUse.Kernel);
+    }
+
+    /// <summary><c>vmalloc</c>: pages mapped one by one in the reference table at the next free vmalloc address (a guard page after each area); 0 on failure, with every page taken given back.</summary>
     public ulong Vmalloc(ulong size)
     {
         EnsureKernelHalf();
@@ -128,7 +183,13 @@ public sealed partial class Kernel
         for (ulong i = 0; i < pages; i++)
         {
             ulong va = start + i * VirtualAddress.PageSize;
-            if (!_frames.TryAllocate(FrameUse.Kernel, out ulong pfn) || !_pageTable.Write(_initRoot, va, new PageMapping(pfn, flags)))
+            bool mapped = _frames.TryAllocate(FrameUse.Kernel, out ulong pfn);
+            if (mapped && !_pageTable.Write(_initRoot, va, new PageMapping(pfn, flags)))
+            {
+                _frames.Free(pfn, FrameUse.Kernel); // the page itself, when only its table could not be had
+                mapped = false;
+            }
+            if (!mapped)
             {
                 for (ulong j = 0; j < i; j++)
                 {

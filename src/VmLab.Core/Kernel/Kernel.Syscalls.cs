@@ -31,9 +31,12 @@ public sealed partial class Kernel
 
     public int NextPid() => _nextPid++;
 
-    public Process Spawn()
+    /// <summary>A new process with an empty address space; null when no frame is left for its top-level table (no pid is used).</summary>
+    public Process? Spawn()
     {
-        var p = CreateProcess(NextPid());
+        var p = CreateProcess(_nextPid);
+        if (p is null) return null;
+        _nextPid++;
         p.Mm.BrkStart = p.Mm.Brk = BrkBase;
         return p;
     }
@@ -120,20 +123,35 @@ public sealed partial class Kernel
         };
         p.Mm.Add(vma);
 
-        if ((flags & MapFlags.Populate) != 0) Populate(p, vma);
+        // Device pages are never populated (VM_IO): every access to them traps.
+        if ((flags & MapFlags.Populate) != 0 && (vflags & VmaFlags.Device) == 0) Populate(p, vma);
         return (long)start;
     }
 
-    /// <summary>MAP_POPULATE: faults every page in as the kernel's get_user_pages does (minor faults, no exceptions).</summary>
+    /// <summary>
+    /// MAP_POPULATE: faults every page in as the kernel's get_user_pages does (minor faults, no exceptions). Like
+    /// Linux's mm_populate its errors are ignored: mmap has returned the address already. When memory runs out the
+    /// fault takes the OOM-killer path; a page whose fault killed another process is faulted again (the allocator
+    /// retries after an OOM kill), and population stops when the caller itself is killed.
+    /// </summary>
     private void Populate(Process p, Vma vma)
     {
         var kind = (vma.Protection & Protection.Write) != 0 ? AccessKind.Write : AccessKind.Read;
         for (ulong a = vma.Start; a < vma.End && p.Alive; a += PageSize)
         {
-            var leaf = _pageTable.Read(p.PageTableRoot, a);
-            if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) continue;
-            var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
-            if (HandlePageFault(p, a, kind, AccessMode.User, error, CpuState.LinuxDefault, exception: false) != FaultDispatch.Retry) break;
+            var previous = PageMapping.Empty;
+            long killsBefore = -1;
+            for (int attempt = 0; ; attempt++)
+            {
+                var leaf = _pageTable.Read(p.PageTableRoot, a);
+                if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) break;
+                // A fault that reported success without changing the entry or killing anyone will not do better again.
+                if (attempt > 0 && leaf == previous && _oomKills == killsBefore) break;
+                previous = leaf;
+                killsBefore = _oomKills;
+                var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
+                if (HandlePageFault(p, a, kind, AccessMode.User, error, CpuState.LinuxDefault, exception: false) != FaultDispatch.Retry || !p.Alive) return;
+            }
         }
     }
 
@@ -300,60 +318,113 @@ public sealed partial class Kernel
     // ---- processes ---------------------------------------------------------------------------------------
 
     /// <summary>
-    /// fork: copies the VMAs; private writable pages are write-protected in parent and child and shared with one more
-    /// reference (copy-on-write); shared mappings are shared; the parent's TLB entries are flushed. No data is copied.
+    /// fork (<c>copy_process</c> → <c>dup_mmap</c> → <c>copy_page_range</c>): copies the VMAs; private writable pages are
+    /// write-protected in parent and child and shared with one more reference (copy-on-write); shared mappings are
+    /// shared; swap entries are copied with one more reference on their slot; the parent's TLB entries are flushed. No
+    /// data is copied. Returns the child's pid, or -ENOMEM when a frame for the child's page tables cannot be found even
+    /// after direct reclaim (the allocator's own, as for any allocation): then everything the half-built child took is
+    /// given back (its page tables, the references and map counts on the pages it shared, its swap-entry references),
+    /// no child exists and no pid is used. As in Linux, parent entries already write-protected stay so: the parent's
+    /// next write to such a page reuses it (one minor fault, no copy).
     /// </summary>
-    public Process Fork(int pid)
+    public int Fork(int pid)
     {
         var parent = Require(pid);
-        var child = new Process(NextPid(), NewAddressSpace(), parent.Pid);
-        _processes.Add(child.Pid, child);
+        if (!TryNewAddressSpace(out var mm)) return ForkFailed(parent);
+        // The pid is taken only once the copy succeeded (alloc_pid comes after copy_mm).
+        var child = new Process(_nextPid, mm, parent.Pid);
         child.Mm.BrkStart = parent.Mm.BrkStart;
         child.Mm.Brk = parent.Mm.Brk;
-        child.CopySignalStateFrom(parent, resetHandlers: false);
-        foreach (var (fd, file) in parent.Files) child.Files[fd] = file;
 
+        bool copied = true;
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         foreach (var v in parent.Mm.Vmas)
         {
             child.Mm.Add(Slice(v, v.Start, v.End));
             leaves.Clear();
             _pageTable.CollectLeaves(parent.PageTableRoot, v.Start, v.End, leaves);
-            bool cow = (v.Flags & VmaFlags.Shared) == 0 && (v.Protection & Protection.Write) != 0;
-            foreach (var (a, leaf) in leaves)
+            foreach (var (a, _) in leaves)
             {
-                if (leaf.IsSwapped)
+                if (!CopyPte(parent, child, v, a))
                 {
-                    // A swapped-out page is shared through its swap entry: one more reference on the slot.
-                    if (!_pageTable.Write(child.PageTableRoot, a, leaf))
-                        throw new InvalidOperationException("out of memory for the child's page tables during fork");
-                    DupSwapEntry(leaf.Frame);
-                    continue;
-                }
-                if (!leaf.HoldsFrame) continue;
-                var childLeaf = leaf;
-                if (cow && leaf.Has(PageFlags.Writable))
-                {
-                    var parentLeaf = leaf.Without(PageFlags.Writable);
-                    _pageTable.Write(parent.PageTableRoot, a, parentLeaf);
-                    childLeaf = parentLeaf;
-                }
-                // The child's entry starts old (pte_mkold); shared mappings start clean too.
-                childLeaf = childLeaf.Without(PageFlags.Accessed);
-                if ((v.Flags & VmaFlags.Shared) != 0) childLeaf = childLeaf.Without(PageFlags.Dirty);
-                if (!_pageTable.Write(child.PageTableRoot, a, childLeaf))
-                    throw new InvalidOperationException("out of memory for the child's page tables during fork");
-                if (leaf.Frame != FrameTable.ZeroPage)
-                {
-                    _frames.Get(leaf.Frame);
-                    _frames.AddMap(leaf.Frame);
-                    child.ResidentPages++;
-                    OnMapped(child, a, leaf.Frame);
+                    copied = false;
+                    break;
                 }
             }
+            if (!copied) break;
         }
-        FlushTlbMm(parent);
-        return child;
+        FlushTlbMm(parent); // dup_mmap flushes the parent on either outcome
+
+        if (!copied)
+        {
+            // mmput of the half-built mm: every entry copied so far is zapped (references, map counts, swap slots), then
+            // its page tables are freed.
+            ReleaseAddressSpace(child);
+            if (_nextAsid == (ushort)(mm.Asid + 1)) _nextAsid = mm.Asid;
+            return ForkFailed(parent);
+        }
+        _nextPid++;
+        child.CopySignalStateFrom(parent, resetHandlers: false);
+        foreach (var (fd, file) in parent.Files) child.Files[fd] = file;
+        _processes.Add(child.Pid, child);
+        return child.Pid;
+    }
+
+    private int ForkFailed(Process parent)
+    {
+        Record("fork-failed", parent.Pid, "fork: no frame for the child's page tables and nothing left to reclaim; returned -ENOMEM");
+        return -Errno.ENOMEM;
+    }
+
+    /// <summary>
+    /// Copies the parent's entry for page <paramref name="a"/> into the child (copy_present_pte / copy_nonpresent_pte);
+    /// false when the child's page tables cannot be allocated, with nothing of this page taken. The child's entry is
+    /// written first, since allocating its tables may reclaim: the parent's entry is read again afterwards, and what
+    /// is shared (the reference, the write protection) follows what the parent holds then.
+    /// </summary>
+    private bool CopyPte(Process parent, Process child, Vma v, ulong a)
+    {
+        bool cow = (v.Flags & VmaFlags.Shared) == 0 && (v.Protection & Protection.Write) != 0;
+        var leaf = _pageTable.Read(parent.PageTableRoot, a);
+        if (!leaf.IsSwapped && !leaf.HoldsFrame) return true;
+        if (!_pageTable.Write(child.PageTableRoot, a, ChildEntry(leaf, v, cow))) return false;
+        var now = _pageTable.Read(parent.PageTableRoot, a);
+        if (now != leaf)
+        {
+            // Reclaim took the page while the child's tables were allocated: copy what the parent holds now.
+            leaf = now;
+            if (!leaf.IsSwapped && !leaf.HoldsFrame)
+            {
+                _pageTable.Write(child.PageTableRoot, a, PageMapping.Empty with { PageShift = leaf.PageShift });
+                return true;
+            }
+            _pageTable.Write(child.PageTableRoot, a, ChildEntry(leaf, v, cow));
+        }
+        if (leaf.IsSwapped)
+        {
+            // A swapped-out page is shared through its swap entry: one more reference on the slot.
+            DupSwapEntry(leaf.Frame);
+            return true;
+        }
+        if (cow && leaf.Has(PageFlags.Writable)) _pageTable.Write(parent.PageTableRoot, a, leaf.Without(PageFlags.Writable));
+        if (leaf.Frame != FrameTable.ZeroPage)
+        {
+            _frames.Get(leaf.Frame);
+            _frames.AddMap(leaf.Frame);
+            child.ResidentPages++;
+            OnMapped(child, a, leaf.Frame);
+        }
+        return true;
+    }
+
+    /// <summary>The child's copy of a parent entry: write-protected for copy-on-write, old (pte_mkold), clean in a shared mapping.</summary>
+    private static PageMapping ChildEntry(PageMapping leaf, Vma v, bool cow)
+    {
+        if (leaf.IsSwapped) return leaf;
+        var childLeaf = cow && leaf.Has(PageFlags.Writable) ? leaf.Without(PageFlags.Writable) : leaf;
+        childLeaf = childLeaf.Without(PageFlags.Accessed);
+        if ((v.Flags & VmaFlags.Shared) != 0) childLeaf = childLeaf.Without(PageFlags.Dirty);
+        return childLeaf;
     }
 
     public Process CloneThread(int pid)
@@ -366,17 +437,23 @@ public sealed partial class Kernel
         return t;
     }
 
-    /// <summary>exec: a new, empty address space; handled signals return to their default action.</summary>
-    public void Exec(int pid)
+    /// <summary>
+    /// exec: a new, empty address space; handled signals return to their default action. Returns 0, or -ENOMEM when no
+    /// frame can be found for the new top-level table (bprm_mm_init, before the point of no return): the process keeps
+    /// its old image and its handlers.
+    /// </summary>
+    public int Exec(int pid)
     {
         var p = Require(pid);
+        if (!TryNewAddressSpace(out var mm)) return -Errno.ENOMEM;
         var old = p.Mm;
-        p.Mm = NewAddressSpace();
+        p.Mm = mm;
         p.Mm.BrkStart = p.Mm.Brk = BrkBase;
         var holder = new Process(p.Pid, old);
         if (--old.Users == 0) ReleaseAddressSpace(holder);
         p.ResidentPages = 0;
         p.ResetHandlers();
+        return 0;
     }
 
     public void Exit(int pid, int code)

@@ -89,34 +89,53 @@ public sealed partial class Kernel : IMemoryManager
 
     public Process? FindProcess(int pid) => _processes.GetValueOrDefault(pid);
 
-    /// <summary>Creates a process with an empty address space.</summary>
-    public Process CreateProcess(int pid)
+    /// <summary>
+    /// Creates a process with an empty address space; null when no frame can be found for its top-level table, even
+    /// after direct reclaim (fork and exec return -ENOMEM then).
+    /// </summary>
+    public Process? CreateProcess(int pid)
     {
         if (_processes.ContainsKey(pid)) throw new InvalidOperationException($"pid {pid} exists");
-        var p = new Process(pid, NewAddressSpace());
+        if (!TryNewAddressSpace(out var mm)) return null;
+        var p = new Process(pid, mm);
         _processes.Add(pid, p);
         return p;
     }
 
     /// <summary>
     /// The process a raw trace names: created on first use with one VMA over the whole user half, anonymous,
-    /// private, readable, writable and executable.
+    /// private, readable, writable and executable. When no frame can be found for its top-level table it never runs,
+    /// like a fork that returned -ENOMEM: it is recorded dead from the start and its accesses are dropped.
     /// </summary>
     public Process GetOrCreateImplicitProcess(int pid)
     {
         if (_processes.TryGetValue(pid, out var p)) return p;
         p = CreateProcess(pid);
+        if (p is null)
+        {
+            p = new Process(pid, new AddressSpace(0, 0) { Users = 0 });
+            p.Exit(0);
+            _processes.Add(pid, p);
+            Record("fork-failed", pid, $"process {pid} could not be created: no frame for its page tables (-ENOMEM); its accesses are dropped");
+            return p;
+        }
         p.Mm.Add(new Vma(0, Geometry.UserTop, Protection.All, VmaFlags.None));
         return p;
     }
 
     // ---- the page-fault path -------------------------------------------------------------------------------
 
-    private AddressSpace NewAddressSpace()
+    /// <summary>A new address space (<c>mm_alloc</c> / <c>pgd_alloc</c>): false, with nothing allocated, when no frame is left for its top-level table.</summary>
+    private bool TryNewAddressSpace(out AddressSpace mm)
     {
-        var mm = new AddressSpace(_pageTable.CreateRoot(), _nextAsid++);
+        if (!_pageTable.TryCreateRoot(out ulong root))
+        {
+            mm = null!;
+            return false;
+        }
+        mm = new AddressSpace(root, _nextAsid++);
         ShareKernelHalf(mm);
-        return mm;
+        return true;
     }
 
     /// <summary>Handles one page-fault exception raised by the MMU for <paramref name="process"/>.</summary>
@@ -156,8 +175,10 @@ public sealed partial class Kernel : IMemoryManager
 
         // A fault that would end in a signal ends, inside a uaccess routine, in its exception-table fixup;
         // a kernel access outside one (SMAP off) has no fixup: an oops.
+        // A fault taken on the process's behalf (get_user_pages) reports the error to its caller instead: no signal.
         FaultDispatch Fail(in SignalInfo info) =>
-            mode == AccessMode.User ? ForceSignal(process, info)
+            !exception ? FaultDispatch.Failed
+            : mode == AccessMode.User ? ForceSignal(process, info)
             : uaccess ? Fixup(process, address)
             : Oops(process, address, kind, error, "unable to handle page fault");
 
@@ -217,7 +238,14 @@ public sealed partial class Kernel : IMemoryManager
                 case FaultOutcome.Signal:
                     return Fail(result.Signal);
                 case FaultOutcome.OutOfMemory:
-                    return OutOfMemory(process);
+                {
+                    // VM_FAULT_OOM. In kernel mode, once the OOM killer has chosen the faulting task, the access ends as
+                    // any failed kernel fault does (kernelmode_fixup_or_oops): a uaccess routine's fixup, else an oops.
+                    var outcome = OutOfMemory(process);
+                    if (outcome == FaultDispatch.Failed && mode == AccessMode.Kernel)
+                        return uaccess ? Fixup(process, address) : Oops(process, address, kind, error, "unable to handle page fault (out of memory)");
+                    return outcome;
+                }
             }
         }
 
@@ -309,14 +337,18 @@ public sealed partial class Kernel : IMemoryManager
             Panic("Fatal exception (panic_on_oops)");
             return FaultDispatch.Failed;
         }
-        CountSignal(Signal.SIGKILL);
+        if (process.Alive) CountSignal(Signal.SIGKILL); // a task the OOM killer has just killed is not killed twice
         Kill(process, Signal.SIGKILL, core: false);
         return FaultDispatch.Failed;
     }
 
+    /// <summary>OOM kills so far (a fault on the caller's behalf that killed another process is worth retrying).</summary>
+    private long _oomKills;
+
     /// <summary>The OOM killer: SIGKILL to the process with the largest resident set (lowest pid on a tie).</summary>
     private FaultDispatch OutOfMemory(Process faulting)
     {
+        _oomKills++;
         Process? victim = null;
         foreach (var p in _processes.Values)
         {

@@ -10,12 +10,13 @@ public sealed class KernelApi(Kernel kernel, IReadOnlyList<ICpu> cpus, MetricReg
 {
     public int CpuCount => cpus.Count;
 
-    public int Spawn() => kernel.Spawn().Pid;
+    public int Spawn() => kernel.Spawn()?.Pid ?? -Errno.ENOMEM;
 
     public int CreateProcess(int pid)
     {
         if (kernel.FindProcess(pid) is not null) return -Errno.EEXIST;
         var p = kernel.CreateProcess(pid);
+        if (p is null) return -Errno.ENOMEM;
         p.Mm.BrkStart = p.Mm.Brk = Kernel.BrkBase;
         return pid;
     }
@@ -31,9 +32,10 @@ public sealed class KernelApi(Kernel kernel, IReadOnlyList<ICpu> cpus, MetricReg
     public void SetPkru(int pid, uint pkru) => Task(pid).Pkru = pkru;
     public long Brk(int pid, ulong newBreak) => kernel.Brk(pid, newBreak);
     public long MadviseDontNeed(int pid, ulong address, ulong length) => kernel.MadviseDontNeed(pid, address, length);
-    public int Fork(int pid) => kernel.Fork(pid).Pid;
+    public int Fork(int pid) => kernel.Fork(pid);
     public int CloneThread(int pid) => kernel.CloneThread(pid).Pid;
     public void Exec(int pid) => kernel.Exec(pid);
+    public long Execve(int pid) => kernel.Exec(pid);
     public void Exit(int pid, int code) => kernel.Exit(pid, code);
     public long Wait(int pid, int child) => kernel.Wait(pid, child);
 
@@ -105,6 +107,8 @@ public sealed class KernelApi(Kernel kernel, IReadOnlyList<ICpu> cpus, MetricReg
     public int SpawnKernelThread() => kernel.SpawnKernelThread().Pid;
 
     public long Kmalloc(ulong size) => (long)kernel.Kmalloc(size);
+
+    public void Kfree(ulong address) => kernel.Kfree(address);
 
     public long Vmalloc(ulong size) => (long)kernel.Vmalloc(size);
 

@@ -6,17 +6,19 @@ namespace VmLab.Core.Memory;
 /// <summary>
 /// Physical frames: a binary buddy allocator (orders 0–<see cref="MaxOrder"/>, one free list per order, blocks split on
 /// allocation and merged with their buddy on free) and the per-frame metadata — reference count, map count, one byte
-/// of flags (owner, free-block head, block order) and the list links shared with the replacement policy
-/// (<see cref="FrameLinks"/>). 4 + 4 + 1 + 8 bytes per frame, plus <see cref="PhysicalMemory"/>'s content reference:
-/// 25 bytes. Frame 0 is the shared zero page: reserved at boot, never handed out or freed. Free lists are LIFO, and
-/// boot fills them lowest block first, so the same sequence of calls always yields the same frames.
+/// of flags (owner, free-block head, tail of an allocated block, block order) and the list links shared with the
+/// replacement policy (<see cref="FrameLinks"/>). 4 + 4 + 1 + 8 bytes per frame, plus <see cref="PhysicalMemory"/>'s
+/// content reference: 25 bytes. Frame 0 is the shared zero page: reserved at boot, never handed out or freed. Free lists
+/// are LIFO, and boot fills them lowest block first, so the same sequence of calls always yields the same frames.
+/// A block of more than one frame is handed out as Linux's compound page: its first frame (the head) holds the
+/// reference count and the block's order, the others are tails with no count of their own.
 /// </summary>
 public sealed class FrameTable : IFrameAllocator
 {
     public const ulong ZeroPage = 0;
     public const int MaxOrder = 10;
 
-    private const byte UseMask = 0x03, FreeHead = 0x04;
+    private const byte UseMask = 0x03, FreeHead = 0x04, Tail = 0x08;
     private const int OrderShift = 4;
 
     private readonly int[] _refCount;
@@ -27,7 +29,7 @@ public sealed class FrameTable : IFrameAllocator
     private readonly int[] _headNext = new int[MaxOrder + 1], _headPrev = new int[MaxOrder + 1];
     private readonly long[] _freeBlocks = new long[MaxOrder + 1];
     private readonly PhysicalMemory _memory;
-    private readonly Counter _allocated, _pageTablePages, _residentPeak, _fragmentation;
+    private readonly Counter _allocated, _pageTablePages, _residentPeak, _fragmentation, _freeFrames;
     private readonly Counter[] _freeBlockCounters = new Counter[MaxOrder + 1];
     private readonly int _frames;
 
@@ -46,6 +48,7 @@ public sealed class FrameTable : IFrameAllocator
         _pageTablePages = metrics.Counter(MetricNames.PageTablePages);
         _residentPeak = metrics.Counter(MetricNames.PagesResidentPeak);
         _fragmentation = metrics.Counter("memory.fragmentation");
+        _freeFrames = metrics.Counter("memory.free_frames");
         for (int k = 0; k <= MaxOrder; k++)
         {
             _headNext[k] = _headPrev[k] = Sentinel(k);
@@ -123,11 +126,14 @@ public sealed class FrameTable : IFrameAllocator
 
         pfn = (ulong)block;
         int n = 1 << order;
-        for (int i = 0; i < n; i++)
+        _refCount[block] = 1;
+        _mapCount[block] = 0;
+        _flags[block] = (byte)((byte)use | (order << OrderShift));
+        for (int i = 1; i < n; i++)
         {
-            _refCount[block + i] = i == 0 ? 1 : 0;
+            _refCount[block + i] = 0;
             _mapCount[block + i] = 0;
-            _flags[block + i] = (byte)use;
+            _flags[block + i] = (byte)((byte)use | Tail);
         }
         switch (use)
         {
@@ -150,12 +156,14 @@ public sealed class FrameTable : IFrameAllocator
     public void FreeBlock(ulong pfn, int order, FrameUse use)
     {
         if (pfn == ZeroPage) throw new InvalidOperationException("the zero page is never freed");
-        if (_refCount[pfn] == 0) throw new InvalidOperationException($"frame {pfn} freed twice");
+        if (_refCount[pfn] == 0) throw new InvalidOperationException((_flags[pfn] & Tail) != 0 ? $"frame {pfn} is the tail of a block, not its head" : $"frame {pfn} freed twice");
+        if (BlockOrder(pfn) != order) throw new InvalidOperationException($"frame {pfn} heads a block of order {BlockOrder(pfn)}, freed as order {order}");
         int n = 1 << order;
         for (int i = 0; i < n; i++)
         {
             _refCount[(int)pfn + i] = 0;
             _mapCount[(int)pfn + i] = 0;
+            _flags[(int)pfn + i] &= UseMask;
             _memory.Zero(pfn + (ulong)i);
         }
         if (use == FrameUse.User) ResidentUserFrames -= n;
@@ -201,6 +209,7 @@ public sealed class FrameTable : IFrameAllocator
         _freeBlocks[order]++;
         _freeBlockCounters[order].Value = _freeBlocks[order];
         FreeFrames += 1L << order;
+        _freeFrames.Value = FreeFrames;
     }
 
     private void RemoveFree(int block, int order)
@@ -211,6 +220,7 @@ public sealed class FrameTable : IFrameAllocator
         _freeBlocks[order]--;
         _freeBlockCounters[order].Value = _freeBlocks[order];
         FreeFrames -= 1L << order;
+        _freeFrames.Value = FreeFrames;
     }
 
     /// <summary><c>memory.fragmentation</c>: the unusable free space index for a max-order block, in thousandths.</summary>
@@ -219,7 +229,13 @@ public sealed class FrameTable : IFrameAllocator
     public int RefCount(ulong pfn) => _refCount[pfn];
     public int MapCount(ulong pfn) => _mapCount[pfn];
     public FrameUse UseOf(ulong pfn) => (FrameUse)(_flags[pfn] & UseMask);
-    public bool IsFree(ulong pfn) => pfn != ZeroPage && _refCount[pfn] == 0;
+    public bool IsFree(ulong pfn) => pfn != ZeroPage && _refCount[pfn] == 0 && (_flags[pfn] & Tail) == 0;
+
+    /// <summary>True for a frame of an allocated block other than its first (a tail page: no reference count of its own).</summary>
+    public bool IsTail(ulong pfn) => (_flags[pfn] & Tail) != 0;
+
+    /// <summary>The order of the allocated block <paramref name="pfn"/> heads (0 for a single frame).</summary>
+    public int BlockOrder(ulong pfn) => (_flags[pfn] & (FreeHead | Tail)) == 0 ? _flags[pfn] >> OrderShift : 0;
 
     public void Get(ulong pfn) => _refCount[pfn]++;
 
@@ -229,7 +245,7 @@ public sealed class FrameTable : IFrameAllocator
         if (pfn == ZeroPage) return false;
         if (--_refCount[pfn] > 0) return false;
         _refCount[pfn] = 1;
-        Free(pfn, UseOf(pfn));
+        FreeBlock(pfn, BlockOrder(pfn), UseOf(pfn));
         return true;
     }
 

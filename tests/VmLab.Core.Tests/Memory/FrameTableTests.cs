@@ -98,6 +98,51 @@ public sealed class FrameTableTests
     }
 
     [Fact]
+    public void AMultiFrameBlockHasOneCountedHeadAndTailsThatAreNeitherFreeNorCounted()
+    {
+        var t = Table(2048, out _);
+        Assert.True(t.TryAllocateBlock(2, FrameUse.Kernel, out ulong head));
+        Assert.Equal(4UL, head); // the order-2 block of boot
+        Assert.Equal((1, 2, false), (t.RefCount(head), t.BlockOrder(head), t.IsTail(head)));
+        for (ulong i = 1; i < 4; i++)
+        {
+            Assert.True(t.IsTail(head + i));
+            Assert.False(t.IsFree(head + i));
+            Assert.Equal(0, t.RefCount(head + i));
+            Assert.Equal(FrameUse.Kernel, t.UseOf(head + i));
+        }
+        t.FreeBlock(head, 2, FrameUse.Kernel);
+        for (ulong i = 0; i < 4; i++) Assert.True(t.IsFree(head + i) && !t.IsTail(head + i));
+    }
+
+    [Fact]
+    public void ABlockIsFreedOnlyWholeFromItsHead()
+    {
+        var t = Table(2048, out _);
+        Assert.True(t.TryAllocateBlock(3, FrameUse.Kernel, out ulong head));
+        Assert.Throws<InvalidOperationException>(() => t.FreeBlock(head, 2, FrameUse.Kernel));
+        Assert.Throws<InvalidOperationException>(() => t.FreeBlock(head + 4, 2, FrameUse.Kernel));
+        Assert.Equal(2047 - 8, t.FreeFrames);
+        Assert.True(t.Put(head)); // the last reference on the head frees the whole block
+        Assert.Equal(2047, t.FreeFrames);
+        for (int k = 0; k <= FrameTable.MaxOrder; k++) Assert.Equal(1, t.FreeBlocks(k));
+    }
+
+    [Fact]
+    public void TheFreeFramesGaugeFollowsEveryAllocationAndFree()
+    {
+        var t = Table(2048, out var metrics);
+        var gauge = metrics.Counter("memory.free_frames");
+        Assert.Equal(2047, gauge.Value);
+        Assert.True(t.TryAllocateBlock(4, FrameUse.Kernel, out ulong block));
+        Assert.True(t.TryAllocate(FrameUse.User, out ulong one));
+        Assert.Equal(2047 - 16 - 1, gauge.Value);
+        t.FreeBlock(block, 4, FrameUse.Kernel);
+        t.Free(one, FrameUse.User);
+        Assert.Equal(2047, gauge.Value);
+    }
+
+    [Fact]
     public void FrameMetadataAndContentReferencesTakeAtMost32HostBytesPerFrame()
     {
         const long frames = 1 << 20;

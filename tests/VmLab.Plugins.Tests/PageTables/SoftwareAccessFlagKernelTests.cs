@@ -24,7 +24,7 @@ public sealed class SoftwareAccessFlagKernelTests
         var machine = Machine.Create(new MachineOptions(), memory, frames, metrics, table,
             _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions())),
             [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions(), metrics)], new PosixSignals());
-        var process = machine.Kernel.CreateProcess(1);
+        var process = machine.Kernel.CreateProcess(1)!;
         process.Mm.Add(new Vma(Va, Va + 0x10_0000, Protection.ReadWrite, VmaFlags.None));
         return (machine, process);
     }
