@@ -28,4 +28,21 @@ public sealed class AllocationMeasurement
         }
         return fewest;
     }
+
+    /// <summary>
+    /// As <see cref="FewestBytes(Action, int)"/> for work that needs fresh state each time: <paramref name="prepare"/>
+    /// (not counted) sets up and warms the state and returns the work to count.
+    /// </summary>
+    public static long FewestBytes(Func<Action> prepare, int tries = 3)
+    {
+        long fewest = long.MaxValue;
+        for (int i = 0; i < tries; i++)
+        {
+            var run = prepare();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            run();
+            fewest = Math.Min(fewest, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        return fewest;
+    }
 }
