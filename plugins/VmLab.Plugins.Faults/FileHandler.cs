@@ -8,7 +8,10 @@ namespace VmLab.Plugins.Faults;
 /// First touch of a file mapping (Linux do_read_fault / do_cow_fault / do_shared_fault). A page index at or past
 /// ⌈size/4096⌉ is <c>SIGBUS</c>/<c>BUS_ADRERR</c>; bytes past the end inside the last page read as zero. The page
 /// comes from the page cache — a major fault when it had to be read from the file, minor when cached. A read maps the
-/// cached page read-only; a private write maps a private copy; a shared write maps the cached page writable.
+/// cached page with the VMA's page protection — read-only, except in a shared writable shmem mapping, which needs no
+/// write notification and so maps it writable (the first write to a shared file page is then a write-protect fault,
+/// <c>wp_page_shared</c>; to a shmem page it costs nothing); a private write maps a private copy; a shared write maps
+/// the cached page writable and dirty.
 /// </summary>
 public sealed class FileHandler(IMetrics metrics) : IFaultHandler
 {

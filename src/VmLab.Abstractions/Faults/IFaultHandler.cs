@@ -103,7 +103,12 @@ public interface IMemoryManager
     /// <summary>Invalidates one page of one address space in every TLB that may hold it.</summary>
     void FlushTlbPage(IProcess process, ulong vaddr);
 
-    /// <summary>The leaf flags a fresh mapping in this VMA gets (from its protection), writable or not.</summary>
+    /// <summary>
+    /// The leaf flags a fresh mapping in this VMA gets: its page protection (Linux <c>vm_page_prot</c>), made writable
+    /// when <paramref name="writable"/> and the VMA allows writes. A shared writable shmem mapping (shared anonymous
+    /// memory) is writable by its page protection alone, as it needs no write notification; every other mapping is
+    /// writable only when asked.
+    /// </summary>
     PageFlags FlagsFor(in VmaInfo vma, bool writable);
 
     /// <summary>Takes one more reference on a frame, for a new mapping of it the caller is about to make.</summary>

@@ -42,6 +42,8 @@ public readonly record struct KernelOperation(long Seq, string Name, int Pid, ul
 /// <item><c>writable-private-shared</c>: a writable entry in a private VMA maps a frame nothing else maps (never the
 /// zero page, never a page-cache page).</item>
 /// <item><c>mapping-outside-vma</c>: every user leaf lies inside a VMA of its address space.</item>
+/// <item><c>anon-vma</c>: a private VMA without an anon_vma (<see cref="Vma.HasAnonVma"/>) maps only the zero page and
+/// page-cache pages and holds no swap entry — fork skips copying its entries, so anything else would be lost.</item>
 /// <item><c>page-table-pages</c>: the table pages reachable from the live roots are exactly the frames accounted as
 /// page tables (when the format can enumerate its tables, <see cref="VmLab.Abstractions.PageTables.IPageTable.CollectTableFrames"/>).</item>
 /// </list>
@@ -68,6 +70,8 @@ public sealed class InvariantChecker
     private readonly HashSet<ulong> _tables = [];
     private readonly List<(ulong Address, PageMapping Leaf)> _leaves = [];
     private readonly List<(ulong Address, PageMapping Leaf, int Pid)> _swapped = [];
+    /// <summary>Frames mapped in private VMAs without an anon_vma: each must be a page-cache page.</summary>
+    private readonly List<(ulong Address, ulong Pfn, int Pid)> _withoutAnonVma = [];
 
     public InvariantChecker(Kernel.Kernel kernel, long every)
     {
@@ -133,6 +137,7 @@ public sealed class InvariantChecker
             Array.Clear(_pageCache);
         }
         _swapped.Clear();
+        _withoutAnonVma.Clear();
 
         var pageTable = _kernel.PageTable;
         ulong userTop = _kernel.Geometry.UserTop;
@@ -146,8 +151,11 @@ public sealed class InvariantChecker
                 var vma = mm.FindVma(address);
                 if (vma is null || !vma.Contains(address))
                     Fail("mapping-outside-vma", $"pid {pid} maps 0x{address:x} (frame {leaf.Frame}) outside any VMA", pid, address);
+                bool needsAnonVma = (vma!.Flags & VmaFlags.Shared) == 0 && !vma.HasAnonVma;
                 if (leaf.IsSwapped)
                 {
+                    if (needsAnonVma)
+                        Fail("anon-vma", $"pid {pid} holds a swap entry at 0x{address:x} in {vma}, which has no anon_vma (fork would not copy it)", pid, address);
                     _swapped.Add((address, leaf, pid));
                     continue;
                 }
@@ -165,6 +173,7 @@ public sealed class InvariantChecker
                 _maps[pfn]++;
                 _refs[pfn]++;
                 if (writablePrivate) _writablePrivate[pfn]++;
+                if (needsAnonVma) _withoutAnonVma.Add((address, pfn, pid));
             }
         }
 
@@ -173,6 +182,9 @@ public sealed class InvariantChecker
             _refs[pfn]++;
             _pageCache[pfn] = true;
         }
+        foreach (var (address, pfn, pid) in _withoutAnonVma)
+            if (!_pageCache[pfn])
+                Fail("anon-vma", $"pid {pid} maps anonymous frame {pfn} at 0x{address:x} in a private VMA with no anon_vma (fork would not copy it)", pid, address);
         // The swap cache holds one reference on each page it keeps.
         foreach (ulong pfn in _kernel.SwapCacheSlots.Keys) _refs[pfn]++;
 

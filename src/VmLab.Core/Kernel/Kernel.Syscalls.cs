@@ -129,14 +129,20 @@ public sealed partial class Kernel
     }
 
     /// <summary>
-    /// MAP_POPULATE: faults every page in as the kernel's get_user_pages does (minor faults, no exceptions). Like
+    /// MAP_POPULATE: faults every page in as the kernel's get_user_pages does (counted in the caller's minor or major
+    /// faults, as getrusage counts them; not page-fault exceptions). Like
     /// Linux's mm_populate its errors are ignored: mmap has returned the address already. When memory runs out the
     /// fault takes the OOM-killer path; a page whose fault killed another process is faulted again (the allocator
     /// retries after an OOM kill), and population stops when the caller itself is killed.
     /// </summary>
     private void Populate(Process p, Vma vma)
     {
-        var kind = (vma.Protection & Protection.Write) != 0 ? AccessKind.Write : AccessKind.Read;
+        // populate_vma_page_range (mm/gup.c) sets FOLL_WRITE only for (vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
+        // a private writable mapping is written to break COW now; a shared one is read, "because these don't COW and we
+        // would not want to dirty them for nothing". The read fault leaves a shmem page writable and clean, a file page
+        // of a shared mapping read-only (its first write is then a write-notify fault), as the fault handlers map them.
+        bool write = (vma.Protection & Protection.Write) != 0 && (vma.Flags & VmaFlags.Shared) == 0;
+        var kind = write ? AccessKind.Write : AccessKind.Read;
         for (ulong a = vma.Start; a < vma.End && p.Alive; a += PageSize)
         {
             var previous = PageMapping.Empty;
@@ -204,6 +210,7 @@ public sealed partial class Kernel
         FileOffset = v.FileOffset + (start - v.Start),
         FileSize = v.FileSize,
         ProtectionKey = v.ProtectionKey,
+        HasAnonVma = v.HasAnonVma,
     };
 
     /// <summary>Unmaps every page in [start, end) without touching VMAs or flushing.</summary>
@@ -318,11 +325,12 @@ public sealed partial class Kernel
     // ---- processes ---------------------------------------------------------------------------------------
 
     /// <summary>
-    /// fork (<c>copy_process</c> → <c>dup_mmap</c> → <c>copy_page_range</c>): copies the VMAs; private writable pages are
-    /// write-protected in parent and child and shared with one more reference (copy-on-write); shared mappings are
-    /// shared; swap entries are copied with one more reference on their slot; the parent's TLB entries are flushed. No
-    /// data is copied. Returns the child's pid, or -ENOMEM when a frame for the child's page tables cannot be found even
-    /// after direct reclaim (the allocator's own, as for any allocation): then everything the half-built child took is
+    /// fork (<c>copy_process</c> → <c>dup_mmap</c> → <c>copy_page_range</c>): copies the VMAs, and the page-table entries
+    /// only of those <see cref="NeedsCopy"/> picks (VMAs with anonymous pages); the child faults every other page in
+    /// when it touches it. Copied private writable pages are write-protected in parent and child and shared with one
+    /// more reference (copy-on-write); swap entries are copied with one more reference on their slot; the parent's TLB
+    /// entries are flushed. No data is copied. Returns the child's pid, or -ENOMEM when a frame for the child's page
+    /// tables cannot be found even after direct reclaim (the allocator's own, as for any allocation): then everything the half-built child took is
     /// given back (its page tables, the references and map counts on the pages it shared, its swap-entry references),
     /// no child exists and no pid is used. As in Linux, parent entries already write-protected stay so: the parent's
     /// next write to such a page reuses it (one minor fault, no copy).
@@ -340,7 +348,8 @@ public sealed partial class Kernel
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         foreach (var v in parent.Mm.Vmas)
         {
-            child.Mm.Add(Slice(v, v.Start, v.End));
+            child.Mm.Add(Slice(v, v.Start, v.End)); // the child's VMA keeps the anon_vma state (anon_vma_fork)
+            if (!NeedsCopy(v)) continue;
             leaves.Clear();
             _pageTable.CollectLeaves(parent.PageTableRoot, v.Start, v.End, leaves);
             foreach (var (a, _) in leaves)
@@ -369,6 +378,20 @@ public sealed partial class Kernel
         _processes.Add(child.Pid, child);
         return child.Pid;
     }
+
+    /// <summary>
+    /// Linux <c>vma_needs_copy</c> (mm/memory.c): fork copies a VMA's entries only when a page fault could not rebuild
+    /// them. That is a VMA with an anon_vma (<see cref="Vma.HasAnonVma"/>: its anonymous pages and swap entries exist
+    /// nowhere else), or a VM_PFNMAP/VM_MIXEDMAP one (<c>VM_COPY_ON_FORK</c>: no page cache behind it). Everything else —
+    /// MAP_SHARED memory (shmem or file) and private file mappings never written — starts empty in the child, which
+    /// faults its pages in from the page cache (minor faults; major for a page reclaim has dropped since) as it touches them: nothing is shared through the child's
+    /// page tables, so no reference, map count or RSS moves at fork. Trapped device VMAs stand for VM_IO|VM_PFNMAP
+    /// device memory and are marked for copying as Linux does; they never hold an entry (every access traps), so the
+    /// child traps exactly as the parent does. Write-protect dirty tracking is the parent's alone (the child's address
+    /// space is not tracked, as uffd-wp without UFFD_FEATURE_EVENT_FORK is cleared from the child's VMAs), so it
+    /// forces no copy.
+    /// </summary>
+    private static bool NeedsCopy(Vma v) => v.HasAnonVma || (v.Flags & VmaFlags.Device) != 0;
 
     private int ForkFailed(Process parent)
     {
@@ -521,6 +544,7 @@ public sealed partial class Kernel
         if (vma.Start != vmaStart || (vma.Flags & VmaFlags.GrowsDown) == 0 || newStart >= vma.Start)
             throw new InvalidOperationException($"cannot grow {vma} down to 0x{newStart:x}");
         vma.Start = newStart;
+        vma.HasAnonVma = true; // expand_downwards prepares the anon_vma before it grows the stack, even for a read
     }
 
     public ProcessStatus Status(Process p) => new(p.Pid, p.Alive, p.Reaped, p.ExitCode, p.TerminatingSignal, p.CoreDumped,

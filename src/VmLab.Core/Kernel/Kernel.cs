@@ -419,7 +419,14 @@ public sealed partial class Kernel : IMemoryManager
         var p = (Process)process;
         ulong page = vaddr & ~(VirtualAddress.PageSize - 1);
         var old = _pageTable.Read(p.PageTableRoot, page);
-        byte key = p.Mm.FindVma(page) is { } vma && vma.Contains(page) ? vma.ProtectionKey : (byte)0;
+        var vma = p.Mm.FindVma(page) is { } found && found.Contains(page) ? found : null;
+        byte key = vma?.ProtectionKey ?? 0;
+        if (vma is not null && (vma.Flags & VmaFlags.Shared) == 0 && pfn != FrameTable.ZeroPage && !_pageCacheOwner.ContainsKey(pfn))
+            vma.HasAnonVma = true; // an anonymous page joins the VMA's anon_vma (folio_add_new_anon_rmap needs one)
+        // A page the tracker watches is mapped read-only until its first write is logged, as a VMA with soft-dirty or
+        // uffd-wp tracking gets a write-protected vm_page_prot: a read fault in shmem (writable page protection) too.
+        if ((flags & (PageFlags.Writable | PageFlags.Dirty)) == PageFlags.Writable && p.Mm.DirtyTracked.Contains(page) && !p.Mm.DirtyLog.Contains(page))
+            flags &= ~PageFlags.Writable;
         // A new mapping is made young, as Linux's mk_pte with vm_page_prot (which holds A on x86 and AF on arm64).
         if (!_pageTable.Write(p.PageTableRoot, page, new PageMapping(pfn, flags | PageFlags.Present | PageFlags.Accessed, ProtectionKey: key)))
         {
@@ -493,13 +500,22 @@ public sealed partial class Kernel : IMemoryManager
         TlbMaintenance.FlushAddressSpace(process);
     }
 
+    /// <summary>
+    /// The VMA's page protection (<c>vm_page_prot</c>) plus write permission when <paramref name="writable"/> and the VMA
+    /// allows it (<c>maybe_mkwrite</c>). A shared writable mapping is writable by its page protection alone unless it
+    /// wants write notification (<c>vma_wants_writenotify</c>): a file with dirty accounting does (its first write to a
+    /// page faults, <c>wp_page_shared</c>); shmem does not (no writeback, no <c>page_mkwrite</c>), so a read fault maps a
+    /// shmem page writable and clean.
+    /// </summary>
     public PageFlags FlagsFor(in VmaInfo vma, bool writable)
     {
         var flags = PageFlags.Present | PageFlags.User;
-        if (writable && vma.Allows(Protection.Write)) flags |= PageFlags.Writable;
+        if ((writable || (vma.IsShared && IsShmem(vma.FileName))) && vma.Allows(Protection.Write)) flags |= PageFlags.Writable;
         if (!vma.Allows(Protection.Exec)) flags |= PageFlags.NoExecute;
         return flags;
     }
+
+    private bool IsShmem(string? file) => file is not null && _files.TryGetValue(file, out var f) && f.Shmem;
 
     /// <summary>Takes one more reference on a frame (a new mapping of it will be made by the caller).</summary>
     public void GetPage(ulong pfn)

@@ -15,6 +15,13 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
     public ulong FileOffset { get; init; }
     public ulong FileSize { get; init; }
     public byte ProtectionKey { get; set; }
+    /// <summary>
+    /// The VMA has (or had) anonymous pages: Linux's <c>vma-&gt;anon_vma</c>, prepared when a private page of its own
+    /// is first mapped (a write to anonymous memory, a COW copy, a grown stack) and never dropped while the VMA lives —
+    /// not by the zero page, not by a page-cache page mapped read-only. Kept by a split and inherited by fork
+    /// (<c>anon_vma_fork</c>). fork copies a VMA's page-table entries only when it is set (<c>vma_needs_copy</c>).
+    /// </summary>
+    public bool HasAnonVma { get; set; }
 
     public VmaInfo Info => new(Start, End, Protection, Flags, FileName, FileOffset, FileSize, ProtectionKey);
     public bool Contains(ulong address) => address >= Start && address < End;

@@ -156,4 +156,47 @@ public sealed class InvariantCheckerTests
         Assert.Equal(2, m.M(MetricNames.FaultsTotal) - faults);
         Assert.Equal(2, m.Invariants.Checks - before);
     }
+
+    [Fact]
+    public void AnAnonymousPageInAPrivateVmaWithoutAnAnonVmaIsReported()
+    {
+        // fork would skip such a VMA and the child would lose the page: the anon_vma must have been recorded.
+        var (m, _, pid, addr) = OnePage();
+        var vma = m.Kernel.FindProcess(pid)!.Mm.FindVma(addr)!;
+        Assert.True(vma.HasAnonVma);
+        vma.HasAnonVma = false;
+        var e = Assert.Throws<InvariantViolationException>(() => m.Invariants!.Check());
+        Assert.Equal("anon-vma", e.Invariant);
+        Assert.Contains($"pid {pid} maps anonymous frame {FrameOf(m, pid, addr)} at 0x{addr:x}", e.Message);
+    }
+
+    [Fact]
+    public void ASwapEntryInAPrivateVmaWithoutAnAnonVmaIsReported()
+    {
+        var m = TestMachine.Create(frames: 256, invariants: true);
+        var api = m.KernelApi;
+        int pid = api.Spawn();
+        ulong addr = (ulong)api.Mmap(pid, 0, Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        Assert.True(m.Kernel.PageTable.Write(m.Kernel.FindProcess(pid)!.PageTableRoot, addr, new PageMapping(0, PageFlags.Swapped)));
+        var e = Assert.Throws<InvariantViolationException>(() => m.Invariants!.Check());
+        Assert.Equal("anon-vma", e.Invariant);
+        Assert.Contains($"holds a swap entry at 0x{addr:x}", e.Message);
+    }
+
+    [Fact]
+    public void PageCachePagesAndTheZeroPageNeedNoAnonVma()
+    {
+        var m = TestMachine.Create(frames: 256, invariants: true, fileHandler: true);
+        var api = m.KernelApi;
+        int pid = api.Spawn();
+        api.CreateFile("f", Page, 1);
+        ulong f = (ulong)api.Mmap(pid, 0, Page, Protection.ReadWrite, MapFlags.Private, "f");
+        ulong a = (ulong)api.Mmap(pid, 0, Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        Assert.Equal(AccessStatus.Ok, api.Access(pid, 0, f, AccessKind.Read, 1, 0).Status);
+        Assert.Equal(AccessStatus.Ok, api.Access(pid, 0, a, AccessKind.Read, 1, 0).Status);
+        var mm = m.Kernel.FindProcess(pid)!.Mm;
+        Assert.False(mm.FindVma(f)!.HasAnonVma);
+        Assert.False(mm.FindVma(a)!.HasAnonVma);
+        m.Invariants!.Check();
+    }
 }

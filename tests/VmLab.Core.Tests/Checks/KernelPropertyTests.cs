@@ -6,7 +6,7 @@ using VmLab.Core.Memory;
 namespace VmLab.Core.Tests.Checks;
 
 /// <summary>
-/// Random programs of mmap, munmap, mprotect, fork, exit, reads and writes (with values) against <see cref="IKernelApi"/>
+/// Random programs of mmap (some with MAP_POPULATE), munmap, mprotect, fork, exit, reads and writes (with values) against <see cref="IKernelApi"/>
 /// on a machine too small for them (memory pressure: OOM kills), with the invariant checker on after every call and fault.
 /// A small reference model predicts every access: the value a read returns (what the process last wrote there, through
 /// copy-on-write and shared mappings) and whether it is refused (SIGSEGV).
@@ -88,7 +88,10 @@ public sealed class KernelPropertyTests
                 {
                     bool shared = op.Prot >= 4;
                     var prot = Prots[op.Prot & 3];
-                    long r = api.Mmap(t.Pid, 0, (ulong)op.Pages * Page, prot, (shared ? MapFlags.Shared : MapFlags.Private) | MapFlags.Anonymous);
+                    // One mmap in four pre-faults (MAP_POPULATE: write faults when private and writable, read faults
+                    // otherwise), which may OOM-kill; mmap returns the address even then.
+                    var populate = (op.Value & 0x30) == 0 ? MapFlags.Populate : default;
+                    long r = api.Mmap(t.Pid, 0, (ulong)op.Pages * Page, prot, (shared ? MapFlags.Shared : MapFlags.Private) | MapFlags.Anonymous | populate);
                     Assert.True(r > 0, $"mmap returned {r}");
                     t.Regions.Add(((ulong)r, op.Pages));
                     for (int i = 0; i < op.Pages; i++) t.Pages[(ulong)r + (ulong)i * Page] = new PageModel(prot, shared, new Cell());
