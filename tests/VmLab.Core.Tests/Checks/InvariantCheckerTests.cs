@@ -184,6 +184,43 @@ public sealed class InvariantCheckerTests
     }
 
     [Fact]
+    public void ASwapSlotHeldByNoEntryNorTheSwapCacheIsALeak()
+    {
+        var m = TestMachine.Create(frames: 64, invariants: true, replacement: new FifoTestPolicy(), swapSlots: 8);
+        m.KernelApi.Spawn();
+        Assert.True(m.Kernel.Swap.TryAllocate(out ulong slot));
+        var e = Assert.Throws<InvariantViolationException>(() => m.Invariants!.Check());
+        Assert.Equal("swap-slots", e.Invariant);
+        Assert.Contains($"swap slot {slot} is allocated but neither a swap entry nor the swap cache holds it (leaked)", e.Message);
+    }
+
+    [Fact]
+    public void ASwapEntryNamingAFreeSlotOrAMiscountedSlotIsReported()
+    {
+        var swap = TestMachine.Create(frames: 64, invariants: true, replacement: new FifoTestPolicy(), swapSlots: 8);
+        var sapi = swap.KernelApi;
+        int spid = sapi.Spawn();
+        ulong sa = (ulong)sapi.Mmap(spid, 0, 2 * Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        Assert.Equal(AccessStatus.Ok, sapi.Access(spid, 0, sa, AccessKind.Write, 8, 1).Status);
+        ulong root = swap.Kernel.FindProcess(spid)!.PageTableRoot;
+
+        // An entry for slot 3, which the device never handed out.
+        Assert.True(swap.Kernel.PageTable.Write(root, sa + Page, new PageMapping(3, PageFlags.Swapped)));
+        var e = Assert.Throws<InvariantViolationException>(() => swap.Invariants!.Check());
+        Assert.Equal("swap-slots", e.Invariant);
+        Assert.Contains($"pid {spid} holds a swap entry at 0x{sa + Page:x} for slot 3, which is not allocated", e.Message);
+
+        // The slot handed out, but its count says two entries name it while one does.
+        Assert.True(swap.Kernel.Swap.TryAllocate(out ulong slot));
+        Assert.True(swap.Kernel.PageTable.Write(root, sa + Page, new PageMapping(slot, PageFlags.Swapped)));
+        swap.Kernel.Swap.Dup(slot);
+        swap.Kernel.Swap.Dup(slot);
+        e = Assert.Throws<InvariantViolationException>(() => swap.Invariants!.Check());
+        Assert.Equal("swap-slots", e.Invariant);
+        Assert.Contains($"swap slot {slot} has reference count 2, but 1 swap entries name it", e.Message);
+    }
+
+    [Fact]
     public void PageCachePagesAndTheZeroPageNeedNoAnonVma()
     {
         var m = TestMachine.Create(frames: 256, invariants: true, fileHandler: true);
