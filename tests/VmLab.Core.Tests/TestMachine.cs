@@ -2,6 +2,7 @@ using VmLab.Abstractions;
 using VmLab.Abstractions.Devices;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.Replacement;
+using VmLab.Abstractions.Workloads;
 using VmLab.Core;
 using VmLab.Core.Memory;
 using VmLab.Plugins.Faults;
@@ -34,6 +35,18 @@ public static class TestMachine
     public static void Run(this Machine machine, params MemoryAccess[] accesses) => machine.Execute(accesses);
 
     public static long M(this Machine machine, string name) => machine.Metrics[name];
+
+    /// <summary>A machine with the file handler and the invariant checker on, and one spawned process.</summary>
+    public static (Machine M, IKernelApi Api, int Pid) WithProcess(long frames = 512)
+    {
+        var m = Create(frames: frames, invariants: true, fileHandler: true);
+        var api = m.KernelApi;
+        return (m, api, api.Spawn());
+    }
+
+    /// <summary>The leaf entry for <paramref name="address"/> in <paramref name="pid"/>'s page table.</summary>
+    public static PageMapping Leaf(this Machine machine, int pid, ulong address) =>
+        machine.Kernel.PageTable.Read(machine.Kernel.FindProcess(pid)!.PageTableRoot, address);
 }
 
 /// <summary>First in, first out over the reclaim candidates: the textbook policy, kept apart from the frame links.</summary>

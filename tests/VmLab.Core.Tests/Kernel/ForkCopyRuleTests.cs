@@ -15,15 +15,7 @@ public sealed class ForkCopyRuleTests
 {
     private const ulong Page = 4096;
 
-    private static (Machine M, IKernelApi Api, int Pid) Machine()
-    {
-        var m = TestMachine.Create(frames: 512, invariants: true, fileHandler: true);
-        var api = m.KernelApi;
-        return (m, api, api.Spawn());
-    }
-
-    private static PageMapping Leaf(Machine m, int pid, ulong address) =>
-        m.Kernel.PageTable.Read(m.Kernel.FindProcess(pid)!.PageTableRoot, address);
+    private static (Machine M, IKernelApi Api, int Pid) Machine() => TestMachine.WithProcess();
 
     private static Vma VmaAt(Machine m, int pid, ulong address) => m.Kernel.FindProcess(pid)!.Mm.FindVma(address)!;
 
@@ -36,7 +28,7 @@ public sealed class ForkCopyRuleTests
         var (m, api, pid) = Machine();
         ulong s = (ulong)api.Mmap(pid, 0, 4 * Page, Protection.ReadWrite, MapFlags.Shared | MapFlags.Anonymous);
         for (ulong i = 0; i < 4; i++) Access(api, pid, s + i * Page, AccessKind.Write, 0x10 + i);
-        var frames = Enumerable.Range(0, 4).Select(i => Leaf(m, pid, s + (ulong)i * Page).Frame).ToArray();
+        var frames = Enumerable.Range(0, 4).Select(i => m.Leaf(pid, s + (ulong)i * Page).Frame).ToArray();
         // Each shmem page: the page cache's reference and the parent's mapping.
         Assert.All(frames, f => Assert.Equal((2, 1), (m.Frames.RefCount(f), m.Frames.MapCount(f))));
 
@@ -44,17 +36,17 @@ public sealed class ForkCopyRuleTests
 
         Assert.True(child > 0);
         Assert.False(VmaAt(m, pid, s).HasAnonVma);
-        for (ulong i = 0; i < 4; i++) Assert.True(Leaf(m, child, s + i * Page).IsEmpty);
+        for (ulong i = 0; i < 4; i++) Assert.True(m.Leaf(child, s + i * Page).IsEmpty);
         Assert.All(frames, f => Assert.Equal((2, 1), (m.Frames.RefCount(f), m.Frames.MapCount(f))));
         Assert.Equal(0, api.Status(child).ResidentPages);
         Assert.Equal(4, api.Status(pid).ResidentPages);
         // The parent's entries are untouched: still writable and dirty.
-        Assert.True(Leaf(m, pid, s).Has(PageFlags.Writable | PageFlags.Dirty));
+        Assert.True(m.Leaf(pid, s).Has(PageFlags.Writable | PageFlags.Dirty));
 
         long minorBefore = m.M(MetricNames.FaultsMinor);
         Assert.Equal(0x12UL, api.Access(child, 0, s + 2 * Page, AccessKind.Read, 8, 0).Value);
         Assert.Equal(minorBefore + 1, m.M(MetricNames.FaultsMinor));
-        var childLeaf = Leaf(m, child, s + 2 * Page);
+        var childLeaf = m.Leaf(child, s + 2 * Page);
         Assert.Equal(frames[2], childLeaf.Frame);
         Assert.Equal((3, 2), (m.Frames.RefCount(frames[2]), m.Frames.MapCount(frames[2])));
         // shmem needs no write notification: the read fault mapped the page writable, and clean.
@@ -74,18 +66,18 @@ public sealed class ForkCopyRuleTests
         ulong f = (ulong)api.Mmap(pid, 0, 3 * Page, Protection.ReadWrite, MapFlags.Private, "lib");
         for (ulong i = 0; i < 3; i++) Access(api, pid, f + i * Page, AccessKind.Read);
         Assert.False(VmaAt(m, pid, f).HasAnonVma); // page-cache pages mapped read-only are not anonymous pages
-        ulong cached = Leaf(m, pid, f + Page).Frame;
+        ulong cached = m.Leaf(pid, f + Page).Frame;
 
         int child = api.Fork(pid);
 
-        for (ulong i = 0; i < 3; i++) Assert.True(Leaf(m, child, f + i * Page).IsEmpty);
+        for (ulong i = 0; i < 3; i++) Assert.True(m.Leaf(child, f + i * Page).IsEmpty);
         Assert.Equal((2, 1), (m.Frames.RefCount(cached), m.Frames.MapCount(cached)));
         var before = api.Status(child);
         Assert.Equal(0x7fUL, api.Access(child, 0, f + Page, AccessKind.Read, 1, 0).Value);
         var after = api.Status(child);
         Assert.Equal((before.MinorFaults + 1, before.MajorFaults), (after.MinorFaults, after.MajorFaults));
-        Assert.Equal(cached, Leaf(m, child, f + Page).Frame);
-        Assert.False(Leaf(m, child, f + Page).Has(PageFlags.Writable));
+        Assert.Equal(cached, m.Leaf(child, f + Page).Frame);
+        Assert.False(m.Leaf(child, f + Page).Has(PageFlags.Writable));
     }
 
     [Fact]
@@ -97,18 +89,18 @@ public sealed class ForkCopyRuleTests
         Access(api, pid, f, AccessKind.Read);
         Access(api, pid, f + 2 * Page, AccessKind.Write, 0x55); // do_cow_fault: a private copy, the VMA's anon_vma
         Assert.True(VmaAt(m, pid, f).HasAnonVma);
-        ulong cached = Leaf(m, pid, f).Frame;
-        ulong copy = Leaf(m, pid, f + 2 * Page).Frame;
+        ulong cached = m.Leaf(pid, f).Frame;
+        ulong copy = m.Leaf(pid, f + 2 * Page).Frame;
         Assert.Equal((2, 1), (m.Frames.RefCount(cached), m.Frames.MapCount(cached)));
 
         int child = api.Fork(pid);
 
-        Assert.Equal(cached, Leaf(m, child, f).Frame);
-        Assert.Equal(copy, Leaf(m, child, f + 2 * Page).Frame);
-        Assert.True(Leaf(m, child, f + Page).IsEmpty); // never mapped in the parent
+        Assert.Equal(cached, m.Leaf(child, f).Frame);
+        Assert.Equal(copy, m.Leaf(child, f + 2 * Page).Frame);
+        Assert.True(m.Leaf(child, f + Page).IsEmpty); // never mapped in the parent
         Assert.Equal((3, 2), (m.Frames.RefCount(cached), m.Frames.MapCount(cached)));
         Assert.Equal((2, 2), (m.Frames.RefCount(copy), m.Frames.MapCount(copy)));
-        Assert.False(Leaf(m, pid, f + 2 * Page).Has(PageFlags.Writable)); // write-protected for copy-on-write
+        Assert.False(m.Leaf(pid, f + 2 * Page).Has(PageFlags.Writable)); // write-protected for copy-on-write
         Assert.Equal(2, api.Status(child).ResidentPages);
         Assert.True(VmaAt(m, child, f).HasAnonVma); // anon_vma_fork
     }
@@ -119,16 +111,16 @@ public sealed class ForkCopyRuleTests
         var (m, api, pid) = Machine();
         ulong a = (ulong)api.Mmap(pid, 0, 3 * Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
         for (ulong i = 0; i < 3; i++) Access(api, pid, a + i * Page, AccessKind.Read);
-        Assert.Equal(FrameTable.ZeroPage, Leaf(m, pid, a).Frame);
+        Assert.Equal(FrameTable.ZeroPage, m.Leaf(pid, a).Frame);
         Assert.False(VmaAt(m, pid, a).HasAnonVma);
 
         int child = api.Fork(pid);
 
-        for (ulong i = 0; i < 3; i++) Assert.True(Leaf(m, child, a + i * Page).IsEmpty);
+        for (ulong i = 0; i < 3; i++) Assert.True(m.Leaf(child, a + i * Page).IsEmpty);
         long zero = m.M(MetricNames.FaultsZeroPage);
         Access(api, child, a + Page, AccessKind.Read);
         Assert.Equal(zero + 1, m.M(MetricNames.FaultsZeroPage));
-        Assert.Equal(FrameTable.ZeroPage, Leaf(m, child, a + Page).Frame);
+        Assert.Equal(FrameTable.ZeroPage, m.Leaf(child, a + Page).Frame);
     }
 
     [Fact]
@@ -142,9 +134,9 @@ public sealed class ForkCopyRuleTests
 
         int child = api.Fork(pid);
 
-        Assert.Equal(FrameTable.ZeroPage, Leaf(m, child, a).Frame);
-        Assert.Equal(Leaf(m, pid, a + Page).Frame, Leaf(m, child, a + Page).Frame);
-        Assert.True(Leaf(m, child, a + 2 * Page).IsEmpty);
+        Assert.Equal(FrameTable.ZeroPage, m.Leaf(child, a).Frame);
+        Assert.Equal(m.Leaf(pid, a + Page).Frame, m.Leaf(child, a + Page).Frame);
+        Assert.True(m.Leaf(child, a + 2 * Page).IsEmpty);
         long faults = m.M(MetricNames.FaultsTotal);
         Access(api, child, a, AccessKind.Read);
         Access(api, child, a + Page, AccessKind.Read);
@@ -170,7 +162,7 @@ public sealed class ForkCopyRuleTests
         // A VMA with an anon_vma is copied even without a page: its zero-page entries come along.
         Access(api, pid, a + 3 * Page, AccessKind.Read);
         int late = api.Fork(pid);
-        Assert.Equal(FrameTable.ZeroPage, Leaf(m, late, a + 3 * Page).Frame);
+        Assert.Equal(FrameTable.ZeroPage, m.Leaf(late, a + 3 * Page).Frame);
     }
 
     [Fact]
@@ -194,7 +186,7 @@ public sealed class ForkCopyRuleTests
         Access(api, pid, s + Page, AccessKind.Read);
         Assert.False(VmaAt(m, pid, s).HasAnonVma);
         int child = api.Fork(pid);
-        Assert.True(Leaf(m, child, s).IsEmpty);
+        Assert.True(m.Leaf(child, s).IsEmpty);
         Assert.Equal(2UL, api.Access(child, 0, s, AccessKind.Read, 1, 0).Value);
     }
 

@@ -12,15 +12,7 @@ public sealed class PopulateTests
 {
     private const ulong Page = 4096;
 
-    private static (Machine M, IKernelApi Api, int Pid) Machine()
-    {
-        var m = TestMachine.Create(frames: 512, invariants: true, fileHandler: true);
-        var api = m.KernelApi;
-        return (m, api, api.Spawn());
-    }
-
-    private static PageMapping Leaf(Machine m, int pid, ulong address) =>
-        m.Kernel.PageTable.Read(m.Kernel.FindProcess(pid)!.PageTableRoot, address);
+    private static (Machine M, IKernelApi Api, int Pid) Machine() => TestMachine.WithProcess();
 
     [Fact]
     public void SharedAnonymousMemoryIsPopulatedWithReadFaultsLeavingPagesWritableAndClean()
@@ -32,13 +24,13 @@ public sealed class PopulateTests
         Assert.Equal(0, m.M(MetricNames.FaultsTotal));
         for (ulong i = 0; i < 4; i++)
         {
-            var leaf = Leaf(m, pid, s + i * Page);
+            var leaf = m.Leaf(pid, s + i * Page);
             Assert.True(leaf.Has(PageFlags.Present | PageFlags.Writable), $"page {i}: shmem's page protection is writable");
             Assert.False(leaf.Has(PageFlags.Dirty), $"page {i}: a read fault does not dirty it");
         }
         for (ulong i = 0; i < 4; i++) Assert.Equal(AccessStatus.Ok, api.Access(pid, 0, s + i * Page, AccessKind.Write, 8, i).Status);
         Assert.Equal(0, m.M(MetricNames.FaultsTotal));
-        Assert.True(Leaf(m, pid, s).Has(PageFlags.Dirty)); // the CPU set it on the write
+        Assert.True(m.Leaf(pid, s).Has(PageFlags.Dirty)); // the CPU set it on the write
     }
 
     [Fact]
@@ -52,7 +44,7 @@ public sealed class PopulateTests
         var cache = m.Kernel.PageCacheFrames.ToHashSet();
         for (ulong i = 0; i < 3; i++)
         {
-            var leaf = Leaf(m, pid, f + i * Page);
+            var leaf = m.Leaf(pid, f + i * Page);
             Assert.True(leaf.IsPresent);
             Assert.False(leaf.Has(PageFlags.Writable));
             Assert.False(leaf.Has(PageFlags.Dirty));
@@ -65,7 +57,7 @@ public sealed class PopulateTests
         Assert.Equal(3, api.Status(pid).MinorFaults);
         Assert.Equal(0, m.M(MetricNames.FaultsCowCopy));
         Assert.Equal(3, m.M(MetricNames.PagesAllocated));
-        Assert.True(Leaf(m, pid, f + Page).Has(PageFlags.Writable | PageFlags.Dirty));
+        Assert.True(m.Leaf(pid, f + Page).Has(PageFlags.Writable | PageFlags.Dirty));
     }
 
     [Fact]
@@ -78,7 +70,7 @@ public sealed class PopulateTests
         var cache = m.Kernel.PageCacheFrames.ToHashSet();
         foreach (ulong p in new[] { a, a + Page, f, f + Page })
         {
-            var leaf = Leaf(m, pid, p);
+            var leaf = m.Leaf(pid, p);
             Assert.True(leaf.Has(PageFlags.Writable | PageFlags.Dirty));
             Assert.NotEqual(0UL, leaf.Frame);
             Assert.DoesNotContain(leaf.Frame, cache); // private frames: COW broken now
@@ -94,9 +86,9 @@ public sealed class PopulateTests
         ulong a = (ulong)api.Mmap(pid, 0, 2 * Page, Protection.Read, MapFlags.Private | MapFlags.Anonymous | MapFlags.Populate);
         ulong s = (ulong)api.Mmap(pid, 0, 2 * Page, Protection.Read, MapFlags.Shared | MapFlags.Anonymous | MapFlags.Populate);
         Assert.Equal(4, api.Status(pid).MinorFaults);
-        Assert.Equal(0UL, Leaf(m, pid, a).Frame); // the zero page
-        Assert.False(Leaf(m, pid, s).Has(PageFlags.Writable)); // a shmem page under PROT_READ
-        Assert.True(Leaf(m, pid, s).IsPresent);
+        Assert.Equal(0UL, m.Leaf(pid, a).Frame); // the zero page
+        Assert.False(m.Leaf(pid, s).Has(PageFlags.Writable)); // a shmem page under PROT_READ
+        Assert.True(m.Leaf(pid, s).IsPresent);
     }
 
     [Fact]
@@ -108,7 +100,7 @@ public sealed class PopulateTests
         Assert.Equal(0, api.TrackDirty(pid, s, Page));
         Assert.Equal(0, api.MadviseDontNeed(pid, s, Page));
         Assert.Equal(1UL, api.Access(pid, 0, s, AccessKind.Read, 8, 0).Value);
-        Assert.False(Leaf(m, pid, s).Has(PageFlags.Writable)); // shmem's writable page protection, held back by tracking
+        Assert.False(m.Leaf(pid, s).Has(PageFlags.Writable)); // shmem's writable page protection, held back by tracking
         long faults = m.M(MetricNames.FaultsTotal);
         Assert.Equal(AccessStatus.Ok, api.Access(pid, 0, s, AccessKind.Write, 8, 2).Status);
         Assert.Equal(faults + 1, m.M(MetricNames.FaultsTotal));
