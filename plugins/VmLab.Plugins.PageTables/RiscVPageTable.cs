@@ -54,6 +54,12 @@ public readonly struct RiscVFormat : IRadixFormat
     private readonly int _vaBits;
     private readonly bool _hwAd;
 
+    /// <summary>The format as the plugin's options configure it (<see cref="RiscVOptions.PwcEntries"/> sizes the tables' page-walk cache, not the format).</summary>
+    public RiscVFormat(RiscVOptions options)
+        : this(options.Mode, options.HardwareAccessDirty)
+    {
+    }
+
     public RiscVFormat(RiscVMode mode, bool hardwareAccessDirty)
     {
         Levels = mode switch { RiscVMode.Sv39 => 3, RiscVMode.Sv48 => 4, RiscVMode.Sv57 => 5, _ => throw new ArgumentOutOfRangeException(nameof(mode)) };
@@ -209,32 +215,5 @@ public readonly struct RiscVFormat : IRadixFormat
     {
         int unused = 64 - _vaBits;
         return (ulong)(((long)va << unused) >> unused);
-    }
-}
-
-public sealed class RiscVTables(RiscVOptions options, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics)
-    : RadixTables<RiscVFormat>(new RiscVFormat(options.Mode, options.HardwareAccessDirty), options.PwcEntries, memory, frames, metrics);
-
-/// <summary>The RISC-V format as the MMU is specialised on it.</summary>
-public readonly struct RiscVPageTable(RiscVTables tables) : IPageTable
-{
-    public RiscVTables Tables => tables;
-    public PageTableGeometry Geometry => tables.Geometry;
-    public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
-    public ulong CreateRoot() => tables.CreateRoot();
-    public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
-    public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
-    public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);
-    public bool Write(ulong root, ulong vaddr, in PageMapping mapping) => tables.Write(root, vaddr, mapping);
-    public void SetDirty(ulong root, ulong vaddr) => tables.SetDirty(root, vaddr);
-    public void InvalidateWalkCaches(ulong root, ulong vaddr) => tables.InvalidateWalkCaches(root);
-    public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
-    public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
-    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
-
-    public bool CollectTableFrames(ulong root, HashSet<ulong> into)
-    {
-        tables.CollectTableFrames(root, into);
-        return true;
     }
 }

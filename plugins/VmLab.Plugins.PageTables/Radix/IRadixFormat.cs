@@ -29,7 +29,8 @@ public static class Rights
 /// <summary>
 /// The architecture-specific part of a radix page table: entry encoding, indexing and the leaf's permission and
 /// Accessed/Dirty rules. <see cref="RadixTables{TFormat}"/> does the rest (walking, allocation, page-walk caches,
-/// counting). Implemented by readonly structs so the generic walker is specialised on each format.
+/// counting) and <see cref="RadixPageTable{TFormat}"/> is the <see cref="IPageTable"/> the MMU is specialised on.
+/// Implemented by readonly structs so the generic walker is specialised on each format.
 /// Levels are numbered from the leaf: level 1 holds 4 KiB pages, level <see cref="Levels"/> is the root.
 /// </summary>
 public interface IRadixFormat

@@ -10,8 +10,9 @@ namespace VmLab.Plugins.PageTables.Radix;
 /// counts each read in <c>walk.memrefs</c> and <c>walk.memrefs.l&lt;N&gt;</c>, and lets the format decide
 /// permissions and Accessed/Dirty updates. The kernel-side members (<see cref="Read"/>, <see cref="Write"/>, ...)
 /// read and write the same entries without counting. Nothing here allocates on the host per walk.
+/// <see cref="RadixPageTable{TFormat}"/> is the handle the MMU holds.
 /// </summary>
-public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
+public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
 {
     private readonly TFormat _format;
     private readonly PhysicalMemory _memory;
