@@ -122,14 +122,6 @@ public readonly struct Arm64Format : IRadixFormat
     public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) =>
         tableAddress | Valid | TableOrPage | (upperTree ? UxnTable : PxnTable);
 
-    public int LeafLevel(int pageShift) => pageShift switch
-    {
-        12 => 1,
-        21 => 2,
-        30 => 3,
-        _ => throw new ArgumentException($"arm64 (4 KiB granule) has no {1UL << pageShift}-byte pages (4 KiB, 2 MiB, 1 GiB)"),
-    };
-
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
     {
         if (m.IsEmpty) return 0;

@@ -115,14 +115,6 @@ public readonly struct RiscVFormat : IRadixFormat
     /// <summary>Linux's <c>_PAGE_TABLE</c>: V only.</summary>
     public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) => ((tableAddress >> 12) << PpnShift) | V;
 
-    public int LeafLevel(int pageShift)
-    {
-        int level = (pageShift - 12) / 9 + 1;
-        if (pageShift < 12 || (pageShift - 12) % 9 != 0 || level > Levels)
-            throw new ArgumentException($"{Geometry.Architecture} has no {1UL << pageShift}-byte pages");
-        return level;
-    }
-
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
     {
         if (m.IsEmpty) return 0;

@@ -74,35 +74,10 @@ public readonly struct X86PaeFormat : IRadixFormat
 
     public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) => level == 3 ? tableAddress | P : tableAddress | TableEntry;
 
-    public int LeafLevel(int pageShift) => pageShift switch
-    {
-        12 => 1,
-        21 => 2,
-        _ => throw new ArgumentException($"x86-32-pae has no {1UL << pageShift}-byte pages (4 KiB, 2 MiB)"),
-    };
-
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
-    {
-        if (m.IsEmpty) return 0;
-        if (m.IsSwapped) return ((m.Frame << 12) & AddressMask) | SwapMarker;
-        if (m.IsProtNone) return EncodeProtNone(m, AddressMask);
-        RequireAligned(m, LevelShift(level), "x86-32-pae");
-        if ((m.Frame << 12 & ~AddressMask) != 0)
-            throw new ArgumentException($"x86-32-pae: frame {m.Frame} is beyond MAXPHYADDR ({MaxPhysicalAddressBits} bits)");
-        ulong e = (m.Frame << 12) | LeafBits(m.Flags, level);
-        if ((m.Flags & PageFlags.NoExecute) != 0) e |= XD;
-        return e;
-    }
+        => EncodeWideLeaf(m, level, LevelShift(level), AddressMask, protectionKeys: false, "x86-32-pae");
 
-    public PageMapping DecodeLeaf(ulong e, int level)
-    {
-        if (e == 0) return PageMapping.Empty;
-        if ((e & P) == 0)
-            return DecodeNotPresent(e, AddressMask, LevelShift(level));
-        var f = LeafFlags(e);
-        if ((e & XD) != 0) f |= PageFlags.NoExecute;
-        return new PageMapping((e & AddressMask) >> 12, f, (byte)LevelShift(level));
-    }
+    public PageMapping DecodeLeaf(ulong e, int level) => DecodeWideLeaf(e, LevelShift(level), AddressMask, protectionKeys: false);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public WalkResult CompleteLeaf(ulong e, int level, uint rights, AccessKind kind, AccessMode mode, in CpuState cpu, out ulong updated)

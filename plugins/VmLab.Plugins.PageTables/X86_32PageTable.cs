@@ -72,13 +72,6 @@ public readonly struct X86_32Format : IRadixFormat
         return tableAddress | TableEntry;
     }
 
-    public int LeafLevel(int pageShift) => pageShift switch
-    {
-        12 => 1,
-        22 => 2,
-        _ => throw new ArgumentException($"x86-32 has no {1UL << pageShift}-byte pages (4 KiB, 4 MiB)"),
-    };
-
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
     {
         if (m.IsEmpty) return 0;

@@ -30,7 +30,6 @@ public readonly struct X86_64Format : IRadixFormat
     public const int MaxPhysicalAddressBits = 46;
     public const ulong AddressMask = ((1UL << MaxPhysicalAddressBits) - 1) & ~0xFFFUL;
     public const ulong ReservedHigh = ((1UL << 52) - 1) & ~((1UL << MaxPhysicalAddressBits) - 1);
-    public const int PkeyShift = 59;
 
     private readonly int _vaBits;
 
@@ -86,42 +85,14 @@ public readonly struct X86_64Format : IRadixFormat
 
     public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) => tableAddress | TableEntry;
 
-    public int LeafLevel(int pageShift) => pageShift switch
-    {
-        12 => 1,
-        21 => 2,
-        30 => 3,
-        _ => throw new ArgumentException($"x86-64 has no {1UL << pageShift}-byte pages (4 KiB, 2 MiB, 1 GiB)"),
-    };
-
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
-    {
-        if (m.IsEmpty) return 0;
-        if (m.IsSwapped) return ((m.Frame << 12) & AddressMask) | SwapMarker;
-        if (m.IsProtNone) return EncodeProtNone(m, AddressMask) | ((ulong)(m.ProtectionKey & 0xF) << PkeyShift);
-        RequireAligned(m, LevelShift(level), "x86-64");
-        if ((m.Frame << 12 & ~AddressMask) != 0)
-            throw new ArgumentException($"x86-64: frame {m.Frame} is beyond MAXPHYADDR ({MaxPhysicalAddressBits} bits)");
-        ulong e = ((m.Frame << 12) & AddressMask) | LeafBits(m.Flags, level);
-        if ((m.Flags & PageFlags.NoExecute) != 0) e |= XD;
-        e |= (ulong)(m.ProtectionKey & 0xF) << PkeyShift;
-        return e;
-    }
+        => EncodeWideLeaf(m, level, LevelShift(level), AddressMask, protectionKeys: true, "x86-64");
 
-    public PageMapping DecodeLeaf(ulong e, int level)
-    {
-        if (e == 0) return PageMapping.Empty;
-        byte pkey = (byte)((e >> PkeyShift) & 0xF);
-        if ((e & P) == 0)
-            return DecodeNotPresent(e, AddressMask, LevelShift(level)) with { ProtectionKey = pkey };
-        var f = LeafFlags(e);
-        if ((e & XD) != 0) f |= PageFlags.NoExecute;
-        return new PageMapping((e & AddressMask) >> 12, f, (byte)LevelShift(level), pkey);
-    }
+    public PageMapping DecodeLeaf(ulong e, int level) => DecodeWideLeaf(e, LevelShift(level), AddressMask, protectionKeys: true);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public WalkResult CompleteLeaf(ulong e, int level, uint rights, AccessKind kind, AccessMode mode, in CpuState cpu, out ulong updated)
-        => X86Paging.CompleteLeaf(e, level, LevelShift(level), e & AddressMask, rights, nx: true, (byte)((e >> PkeyShift) & 0xF), kind, mode, cpu, out updated);
+        => X86Paging.CompleteLeaf(e, level, LevelShift(level), e & AddressMask, rights, nx: true, ProtectionKey(e), kind, mode, cpu, out updated);
 
     public PageFaultErrorCode ErrorCode(AccessKind kind, AccessMode mode, bool present, in CpuState cpu)
         => X86Paging.ErrorCode(kind, mode, present, nx: true, cpu);

@@ -35,6 +35,10 @@ public static class Rights
 /// </summary>
 public interface IRadixFormat
 {
+    /// <summary>
+    /// Static facts about the format. <see cref="PageTableGeometry.PageShifts"/> lists its page sizes: a page of
+    /// 2^n bytes is a leaf at the level whose <see cref="LevelShift"/> is n, and no other size can be written.
+    /// </summary>
     PageTableGeometry Geometry { get; }
 
     int Levels { get; }
@@ -73,9 +77,6 @@ public interface IRadixFormat
 
     /// <summary>The entry the kernel writes at <paramref name="level"/> to link a new table (Linux <c>pmd_populate</c> and friends).</summary>
     ulong EncodeTable(ulong tableAddress, int level, bool upperTree);
-
-    /// <summary>The leaf level a page of 2^<paramref name="pageShift"/> bytes lives at; throws for sizes the format lacks.</summary>
-    int LeafLevel(int pageShift);
 
     ulong EncodeLeaf(in PageMapping mapping, int level, bool upperTree);
 

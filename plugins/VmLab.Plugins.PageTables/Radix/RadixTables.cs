@@ -20,6 +20,8 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
     private readonly Counter _memrefs;
     private readonly Counter[] _memrefsPerLevel;
     private readonly PageWalkCache? _pwc;
+    /// <summary>The level a leaf of 2^shift bytes lives at, by shift; 0 for a size the format has no pages of.</summary>
+    private readonly byte[] _leafLevelByShift = new byte[64];
     private ulong _upperRoot;
 
     public RadixTables(TFormat format, int pwcEntries, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics)
@@ -31,6 +33,14 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         _memrefsPerLevel = new Counter[format.Levels + 1];
         for (int l = 1; l <= format.Levels; l++) _memrefsPerLevel[l] = metrics.Counter($"walk.memrefs.l{l}");
         if (pwcEntries > 0) _pwc = new PageWalkCache(pwcEntries, format.Levels, metrics);
+        foreach (int shift in format.Geometry.PageShifts)
+        {
+            int level = 1;
+            while (level <= format.Levels && format.LevelShift(level) != shift) level++;
+            if (level > format.Levels)
+                throw new ArgumentException($"{format.Geometry.Architecture}: no level's entries map {1UL << shift}-byte pages", nameof(format));
+            _leafLevelByShift[shift] = (byte)level;
+        }
     }
 
     public TFormat Format => _format;
@@ -219,7 +229,7 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
             return true;
         }
 
-        int leafLevel = _format.LeafLevel(mapping.PageShift);
+        int leafLevel = LeafLevel(mapping.PageShift);
         int tree = _format.SelectTree(ref va, AccessKind.Read, AccessMode.User);
         if (tree < 0) throw new ArgumentOutOfRangeException(nameof(va), $"0x{va:x} is outside the {Geometry.Architecture} address space");
         if (tree == 1 && _upperRoot == 0) _upperRoot = CreateRoot();
@@ -256,6 +266,25 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         Store(leafAddress, _format.EncodeLeaf(mapping, leafLevel, tree == 1));
         return true;
     }
+
+    /// <summary>
+    /// The level a leaf of 2^<paramref name="pageShift"/> bytes lives at: the level whose entries map that size, for
+    /// the sizes in <see cref="PageTableGeometry.PageShifts"/>; throws for a size the format has no pages of.
+    /// </summary>
+    public int LeafLevel(int pageShift)
+    {
+        if (pageShift is >= 0 and < 64 && _leafLevelByShift[pageShift] is > 0 and var level) return level;
+        string size = pageShift is >= 0 and < 64 ? $"{1UL << pageShift}-byte" : $"2^{pageShift}-byte";
+        throw new ArgumentException($"{Geometry.Architecture} has no {size} pages ({string.Join(", ", Geometry.PageShifts.Select(SizeText))})");
+    }
+
+    private static string SizeText(int shift) => shift switch
+    {
+        >= 40 => $"{1UL << (shift - 40)} TiB",
+        >= 30 => $"{1UL << (shift - 30)} GiB",
+        >= 20 => $"{1UL << (shift - 20)} MiB",
+        _ => $"{1UL << (shift - 10)} KiB",
+    };
 
     /// <summary>Copies (or, with a reference of 0, clears) the top-level entry covering <paramref name="va"/>.</summary>
     public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong va)
