@@ -20,8 +20,6 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
     private readonly Counter _memrefs;
     private readonly Counter[] _memrefsPerLevel;
     private readonly PageWalkCache? _pwc;
-    /// <summary>The level a leaf of 2^shift bytes lives at, by shift; 0 for a size the format has no pages of.</summary>
-    private readonly byte[] _leafLevelByShift = new byte[64];
     private ulong _upperRoot;
 
     public RadixTables(TFormat format, int pwcEntries, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics)
@@ -34,13 +32,8 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         for (int l = 1; l <= format.Levels; l++) _memrefsPerLevel[l] = metrics.Counter($"walk.memrefs.l{l}");
         if (pwcEntries > 0) _pwc = new PageWalkCache(pwcEntries, format.Levels, metrics);
         foreach (int shift in format.Geometry.PageShifts)
-        {
-            int level = 1;
-            while (level <= format.Levels && format.LevelShift(level) != shift) level++;
-            if (level > format.Levels)
-                throw new ArgumentException($"{format.Geometry.Architecture}: no level's entries map {1UL << shift}-byte pages", nameof(format));
-            _leafLevelByShift[shift] = (byte)level;
-        }
+            if (LevelMapping(format, shift) == 0)
+                throw new ArgumentException($"{format.Geometry.Architecture}: no level's entries map 2^{shift}-byte pages", nameof(format));
     }
 
     public TFormat Format => _format;
@@ -273,9 +266,19 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
     /// </summary>
     public int LeafLevel(int pageShift)
     {
-        if (pageShift is >= 0 and < 64 && _leafLevelByShift[pageShift] is > 0 and var level) return level;
+        var sizes = Geometry.PageShifts;
+        for (int i = 0; i < sizes.Count; i++)
+            if (sizes[i] == pageShift) return LevelMapping(_format, pageShift);
         string size = pageShift is >= 0 and < 64 ? $"{1UL << pageShift}-byte" : $"2^{pageShift}-byte";
-        throw new ArgumentException($"{Geometry.Architecture} has no {size} pages ({string.Join(", ", Geometry.PageShifts.Select(SizeText))})");
+        throw new ArgumentException($"{Geometry.Architecture} has no {size} pages ({string.Join(", ", sizes.Select(SizeText))})");
+    }
+
+    /// <summary>The level whose entries each map 2^<paramref name="shift"/> bytes, or 0.</summary>
+    private static int LevelMapping(in TFormat format, int shift)
+    {
+        for (int level = 1; level <= format.Levels; level++)
+            if (format.LevelShift(level) == shift) return level;
+        return 0;
     }
 
     private static string SizeText(int shift) => shift switch
