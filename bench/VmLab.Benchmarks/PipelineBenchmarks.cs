@@ -4,7 +4,6 @@ using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Tlb;
 using VmLab.Core;
 using VmLab.Plugins.PageTables;
-using VmLab.Plugins.PageTables.Radix;
 using VmLab.Plugins.Tlb;
 using VmLab.Traces;
 

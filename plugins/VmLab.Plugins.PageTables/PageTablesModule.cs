@@ -1,6 +1,5 @@
 using VmLab.Abstractions.Plugins;
 using VmLab.Plugins.PageTables;
-using VmLab.Plugins.PageTables.Radix;
 
 [assembly: VmLabPlugin(typeof(PageTablesModule))]
 

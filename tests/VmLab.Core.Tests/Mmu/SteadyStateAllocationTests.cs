@@ -4,7 +4,6 @@ using VmLab.Abstractions.Tlb;
 using VmLab.Core.Memory;
 using VmLab.Plugins.Faults;
 using VmLab.Plugins.PageTables;
-using VmLab.Plugins.PageTables.Radix;
 using VmLab.Plugins.Signals;
 using VmLab.Plugins.Tlb;
 using VmLab.Plugins.Tlb.Policies;

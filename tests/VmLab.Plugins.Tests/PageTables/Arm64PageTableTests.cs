@@ -1,7 +1,6 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.PageTables;
 using VmLab.Plugins.PageTables;
-using VmLab.Plugins.PageTables.Radix;
 
 namespace VmLab.Plugins.Tests.PageTables;
 

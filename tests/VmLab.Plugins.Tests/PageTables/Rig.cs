@@ -3,7 +3,6 @@ using VmLab.Abstractions.PageTables;
 using VmLab.Core;
 using VmLab.Core.Memory;
 using VmLab.Plugins.PageTables;
-using VmLab.Plugins.PageTables.Radix;
 
 namespace VmLab.Plugins.Tests.PageTables;
 

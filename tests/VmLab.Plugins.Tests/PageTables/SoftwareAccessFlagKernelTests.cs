@@ -6,7 +6,6 @@ using VmLab.Core.Kernel;
 using VmLab.Core.Memory;
 using VmLab.Plugins.Faults;
 using VmLab.Plugins.PageTables;
-using VmLab.Plugins.PageTables.Radix;
 using VmLab.Plugins.Signals;
 using VmLab.Plugins.Tlb;
 

@@ -10,7 +10,6 @@ using VmLab.Host.Plugins;
 using VmLab.Host.Running;
 using VmLab.Plugins.Faults;
 using VmLab.Plugins.PageTables;
-using VmLab.Plugins.PageTables.Radix;
 using VmLab.Plugins.Signals;
 
 namespace VmLab.Plugins.Tests.Tlb;

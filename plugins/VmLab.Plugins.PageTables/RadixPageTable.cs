@@ -1,7 +1,8 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.PageTables;
+using VmLab.Plugins.PageTables.Radix;
 
-namespace VmLab.Plugins.PageTables.Radix;
+namespace VmLab.Plugins.PageTables;
 
 /// <summary>
 /// A radix format as the MMU is specialised on it: a handle whose copies share one <see cref="RadixTables{TFormat}"/>.
