@@ -85,9 +85,11 @@ public readonly struct Arm64Format : IRadixFormat
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int LevelShift(int level) => 12 + 9 * (level - 1);
+    public int Index(ulong va, int level) => (int)((va >> (12 + 9 * (level - 1))) & 511);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int LevelShift(int level) => 12 + 9 * (level - 1);
+
     public int EntryCount(int level) => 512;
 
     /// <summary>Invalid and reserved descriptors (a block at Arm level 0, bits[1:0] = 01 at level 3) are translation faults.</summary>

@@ -88,9 +88,11 @@ public readonly struct RiscVFormat : IRadixFormat
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int LevelShift(int level) => 12 + 9 * (level - 1);
+    public int Index(ulong va, int level) => (int)((va >> (12 + 9 * (level - 1))) & 511);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int LevelShift(int level) => 12 + 9 * (level - 1);
+
     public int EntryCount(int level) => 512;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

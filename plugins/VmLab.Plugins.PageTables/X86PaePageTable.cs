@@ -45,9 +45,11 @@ public readonly struct X86PaeFormat : IRadixFormat
     public int SelectTree(ref ulong va, AccessKind kind, AccessMode mode) => va <= uint.MaxValue ? 0 : -1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int LevelShift(int level) => 12 + 9 * (level - 1);
+    public int Index(ulong va, int level) => level == 3 ? (int)((va >> 30) & 3) : (int)((va >> (12 + 9 * (level - 1))) & 511);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int LevelShift(int level) => 12 + 9 * (level - 1);
+
     public int EntryCount(int level) => level == 3 ? 4 : 512;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

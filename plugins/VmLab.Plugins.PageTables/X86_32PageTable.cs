@@ -42,9 +42,11 @@ public readonly struct X86_32Format : IRadixFormat
     public int SelectTree(ref ulong va, AccessKind kind, AccessMode mode) => va <= uint.MaxValue ? 0 : -1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int LevelShift(int level) => level == 2 ? 22 : 12;
+    public int Index(ulong va, int level) => (int)((va >> (level == 2 ? 22 : 12)) & 1023);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int LevelShift(int level) => level == 2 ? 22 : 12;
+
     public int EntryCount(int level) => 1024;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -56,13 +56,12 @@ public interface IRadixFormat
     /// </summary>
     int SelectTree(ref ulong va, AccessKind kind, AccessMode mode);
 
+    int Index(ulong va, int level);
+
     /// <summary>log2 of the bytes one entry at <paramref name="level"/> maps.</summary>
     int LevelShift(int level);
 
-    /// <summary>
-    /// Entries in a table at <paramref name="level"/>, a power of two: the table is indexed by the address bits from
-    /// <see cref="LevelShift"/> up (x86-32 PAE's 4-entry PDPT by bits 31..30).
-    /// </summary>
+    /// <summary>Entries in a table at <paramref name="level"/>.</summary>
     int EntryCount(int level);
 
     EntryClass Classify(ulong entry, int level);

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.PageTables;
@@ -32,9 +31,6 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         _memrefsPerLevel = new Counter[format.Levels + 1];
         for (int l = 1; l <= format.Levels; l++) _memrefsPerLevel[l] = metrics.Counter($"walk.memrefs.l{l}");
         if (pwcEntries > 0) _pwc = new PageWalkCache(pwcEntries, format.Levels, metrics);
-        for (int l = 1; l <= format.Levels; l++)
-            if (!BitOperations.IsPow2(format.EntryCount(l)))
-                throw new ArgumentException($"{format.Geometry.Architecture}: a level-{l} table has {format.EntryCount(l)} entries, not a power of two", nameof(format));
         foreach (int shift in format.Geometry.PageShifts)
             if (LevelMapping(format, shift) == 0)
                 throw new ArgumentException($"{format.Geometry.Architecture}: no level's entries map 2^{shift}-byte pages", nameof(format));
@@ -55,7 +51,7 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong EntryAddress(ulong table, ulong va, int level) =>
-        table + (((va >> _format.LevelShift(level)) & (ulong)(_format.EntryCount(level) - 1)) << (_format.WideEntries ? 3 : 2));
+        table + ((ulong)_format.Index(va, level) << (_format.WideEntries ? 3 : 2));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong Load(ulong address)
