@@ -25,7 +25,7 @@ public static class Fixtures
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);
         var frameTable = new FrameTable(memory, metrics);
-        var pageTable = new X86_64PageTable(new X86_64Tables(4, memory, frameTable, metrics));
+        var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frameTable, metrics);
         IFaultHandler[] handlers = [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = true }, metrics)];
         return VmLab.Core.Machine.Create(new MachineOptions(), memory, frameTable, metrics, pageTable, _ => tlb(metrics), handlers, new PosixSignals());
     }

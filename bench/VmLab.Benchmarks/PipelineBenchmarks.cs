@@ -13,7 +13,7 @@ namespace VmLab.Benchmarks;
 /// The full MMU pipeline on a TLB-hit-dominated stream (random accesses over 48 pages, a 64-entry fully-associative
 /// LRU TLB, x86-64 4-level tables), in batches of 4096 as a trace workload hands them over:
 /// <list type="bullet">
-/// <item><c>PluginComposed</c>: <see cref="Machine.Create"/> with the plugin structs, i.e. <c>MmuEngine&lt;FullyAssociativeTlb, X86_64PageTable&gt;</c>.</item>
+/// <item><c>PluginComposed</c>: <see cref="Machine.Create"/> with the plugin structs, i.e. <c>MmuEngine&lt;FullyAssociativeTlb, RadixPageTable&lt;X86_64Format&gt;&gt;</c>.</item>
 /// <item><c>HandSpecialised</c>: a minimal loop written directly over the same two struct types: lookup, a permission
 /// test on the cached flags, walk and insert on a miss; no pid switch, no page-straddle split, no CPU-state checks,
 /// no fault path (the pages are mapped beforehand).</item>
@@ -31,7 +31,7 @@ public class PipelineBenchmarks
     private readonly MemoryAccess[] _batch = new MemoryAccess[Batch];
     private Machine _machine = null!;
     private FullyAssociativeTlb _tlb;
-    private X86_64PageTable _pageTable;
+    private RadixPageTable<X86_64Format> _pageTable;
     private ulong _root;
     private long _hits, _misses, _walks;
 
@@ -42,7 +42,7 @@ public class PipelineBenchmarks
         _vmt = Fixtures.ToVmt(_stream);
         _machine = Fixtures.Machine(_ => Fixtures.FullyAssociative());
         _machine.Execute(_stream); // first touches: every page mapped, dirty, and in the TLB
-        _pageTable = (X86_64PageTable)_machine.Kernel.PageTable;
+        _pageTable = (RadixPageTable<X86_64Format>)_machine.Kernel.PageTable;
         _root = _machine.Kernel.FindProcess(0)!.PageTableRoot;
         _tlb = Fixtures.FullyAssociative();
         HandSpecialised();

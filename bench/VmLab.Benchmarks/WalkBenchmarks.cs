@@ -18,11 +18,11 @@ public class WalkBenchmarks
 {
     public const int Pages = 4096;
     private ulong[] _addresses = [];
-    private X86_64PageTable _x86_64;
-    private X86_32PageTable _x86_32;
-    private X86PaePageTable _x86Pae;
-    private Arm64PageTable _arm64;
-    private RiscVPageTable _riscv;
+    private RadixPageTable<X86_64Format> _x86_64;
+    private RadixPageTable<X86_32Format> _x86_32;
+    private RadixPageTable<X86PaeFormat> _x86Pae;
+    private RadixPageTable<Arm64Format> _arm64;
+    private RadixPageTable<RiscVFormat> _riscv;
     private HashedPageTable _hashed;
     private ulong _rX86_64, _rX86_32, _rX86Pae, _rArm64, _rRiscv, _rHashed;
 
@@ -33,11 +33,11 @@ public class WalkBenchmarks
         _addresses = new ulong[Pages];
         for (int i = 0; i < Pages; i++) _addresses[i] = Fixtures.Base + (ulong)i * 4096 + (ulong)rng.Next(4096);
         rng.Shuffle(_addresses);
-        _rX86_64 = Map(ref _x86_64, (m, f, r) => new X86_64PageTable(new X86_64Tables(4, m, f, r)));
-        _rX86_32 = Map(ref _x86_32, (m, f, r) => new X86_32PageTable(new X86_32Tables(m, f, r)));
-        _rX86Pae = Map(ref _x86Pae, (m, f, r) => new X86PaePageTable(new X86PaeTables(m, f, r)));
-        _rArm64 = Map(ref _arm64, (m, f, r) => new Arm64PageTable(new Arm64Tables(new Arm64Options(), m, f, r)));
-        _rRiscv = Map(ref _riscv, (m, f, r) => new RiscVPageTable(new RiscVTables(new RiscVOptions(), m, f, r)));
+        _rX86_64 = Map(ref _x86_64, (m, f, r) => new RadixPageTable<X86_64Format>(new X86_64Format(4), m, f, r));
+        _rX86_32 = Map(ref _x86_32, (m, f, r) => new RadixPageTable<X86_32Format>(new X86_32Format(), m, f, r));
+        _rX86Pae = Map(ref _x86Pae, (m, f, r) => new RadixPageTable<X86PaeFormat>(new X86PaeFormat(), m, f, r));
+        _rArm64 = Map(ref _arm64, (m, f, r) => new RadixPageTable<Arm64Format>(new Arm64Format(new Arm64Options()), m, f, r));
+        _rRiscv = Map(ref _riscv, (m, f, r) => new RadixPageTable<RiscVFormat>(new RiscVFormat(new RiscVOptions()), m, f, r));
         _rHashed = Map(ref _hashed, (m, f, r) => new HashedPageTable(new HashedTables(new HashedOptions(), m, f, r)));
     }
 

@@ -48,6 +48,12 @@ public readonly struct Arm64Format : IRadixFormat
 
     private readonly bool _hwAf, _hwDirty, _tbi;
 
+    /// <summary>The format as the plugin's options configure it (<see cref="Arm64Options.PwcEntries"/> sizes the tables' page-walk cache, not the format).</summary>
+    public Arm64Format(Arm64Options options)
+        : this(options.HardwareAccessFlag, options.HardwareDirty, options.TopByteIgnore)
+    {
+    }
+
     public Arm64Format(bool hardwareAccessFlag, bool hardwareDirty, bool topByteIgnore)
     {
         _hwAf = hardwareAccessFlag;
@@ -115,14 +121,6 @@ public readonly struct Arm64Format : IRadixFormat
     /// <summary>Linux links user tables with PXNTable and kernel tables with UXNTable (<c>PMD_TABLE_PXN</c>/<c>_UXN</c>).</summary>
     public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) =>
         tableAddress | Valid | TableOrPage | (upperTree ? UxnTable : PxnTable);
-
-    public int LeafLevel(int pageShift) => pageShift switch
-    {
-        12 => 1,
-        21 => 2,
-        30 => 3,
-        _ => throw new ArgumentException($"arm64 (4 KiB granule) has no {1UL << pageShift}-byte pages (4 KiB, 2 MiB, 1 GiB)"),
-    };
 
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
     {
@@ -245,33 +243,5 @@ public readonly struct Arm64Format : IRadixFormat
             WalkStatus.Protection => 0b001100 | armLevel,
             _ => throw new ArgumentException("the walk did not fault", nameof(walk)),
         };
-    }
-}
-
-public sealed class Arm64Tables(Arm64Options options, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics)
-    : RadixTables<Arm64Format>(new Arm64Format(options.HardwareAccessFlag, options.HardwareDirty, options.TopByteIgnore), options.PwcEntries, memory, frames, metrics);
-
-/// <summary>The arm64 format as the MMU is specialised on it.</summary>
-public readonly struct Arm64PageTable(Arm64Tables tables) : IPageTable
-{
-    public Arm64Tables Tables => tables;
-    public PageTableGeometry Geometry => tables.Geometry;
-    public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
-    public ulong CreateRoot() => tables.CreateRoot();
-    public bool TryCreateRoot(out ulong root) => tables.TryCreateRoot(out root);
-    public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
-    public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
-    public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);
-    public bool Write(ulong root, ulong vaddr, in PageMapping mapping) => tables.Write(root, vaddr, mapping);
-    public void SetDirty(ulong root, ulong vaddr) => tables.SetDirty(root, vaddr);
-    public void InvalidateWalkCaches(ulong root, ulong vaddr) => tables.InvalidateWalkCaches(root);
-    public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
-    public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
-    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
-
-    public bool CollectTableFrames(ulong root, HashSet<ulong> into)
-    {
-        tables.CollectTableFrames(root, into);
-        return true;
     }
 }

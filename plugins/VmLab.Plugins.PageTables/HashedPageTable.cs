@@ -351,18 +351,28 @@ public sealed class HashedTables
 
     private bool TryInsert(ulong vpn, in PageMapping mapping)
     {
+        if (!TryFindFreeSlot(vpn, out ulong a, out bool secondary)) return false;
+        Store(a, Tag(vpn, secondary), mapping);
+        return true;
+    }
+
+    /// <summary>The first free slot of <paramref name="vpn"/>'s primary group, else of its secondary group; false when both are full.</summary>
+    private bool TryFindFreeSlot(ulong vpn, out ulong slot, out bool secondary)
+    {
         ulong hash = Hash(vpn);
         for (int pass = 0; pass < 2; pass++)
         {
             ulong group = (pass == 0 ? hash : ~hash) & _hashMask;
             for (int s = 0; s < SlotsPerGroup; s++)
             {
-                ulong a = SlotAddress(group, s);
-                if ((_memory.Read64(a) & (Valid | SwapMarker)) != 0) continue;
-                Store(a, Tag(vpn, pass == 1), mapping);
+                slot = SlotAddress(group, s);
+                if ((_memory.Read64(slot) & (Valid | SwapMarker)) != 0) continue;
+                secondary = pass == 1;
                 return true;
             }
         }
+        slot = 0;
+        secondary = false;
         return false;
     }
 
@@ -411,20 +421,10 @@ public sealed class HashedTables
 
     private bool TryPlace(ulong vpn, ulong state, ulong r)
     {
-        ulong hash = Hash(vpn);
-        for (int pass = 0; pass < 2; pass++)
-        {
-            ulong group = (pass == 0 ? hash : ~hash) & _hashMask;
-            for (int s = 0; s < SlotsPerGroup; s++)
-            {
-                ulong a = SlotAddress(group, s);
-                if ((_memory.Read64(a) & (Valid | SwapMarker)) != 0) continue;
-                _memory.Write64(a + 8, r);
-                _memory.Write64(a, Tag(vpn, pass == 1) | state);
-                return true;
-            }
-        }
-        return false;
+        if (!TryFindFreeSlot(vpn, out ulong a, out bool secondary)) return false;
+        _memory.Write64(a + 8, r);
+        _memory.Write64(a, Tag(vpn, secondary) | state);
+        return true;
     }
 
     public void CollectLeaves(ulong context, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into)

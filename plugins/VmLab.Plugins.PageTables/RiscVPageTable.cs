@@ -54,6 +54,12 @@ public readonly struct RiscVFormat : IRadixFormat
     private readonly int _vaBits;
     private readonly bool _hwAd;
 
+    /// <summary>The format as the plugin's options configure it (<see cref="RiscVOptions.PwcEntries"/> sizes the tables' page-walk cache, not the format).</summary>
+    public RiscVFormat(RiscVOptions options)
+        : this(options.Mode, options.HardwareAccessDirty)
+    {
+    }
+
     public RiscVFormat(RiscVMode mode, bool hardwareAccessDirty)
     {
         Levels = mode switch { RiscVMode.Sv39 => 3, RiscVMode.Sv48 => 4, RiscVMode.Sv57 => 5, _ => throw new ArgumentOutOfRangeException(nameof(mode)) };
@@ -108,14 +114,6 @@ public readonly struct RiscVFormat : IRadixFormat
 
     /// <summary>Linux's <c>_PAGE_TABLE</c>: V only.</summary>
     public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) => ((tableAddress >> 12) << PpnShift) | V;
-
-    public int LeafLevel(int pageShift)
-    {
-        int level = (pageShift - 12) / 9 + 1;
-        if (pageShift < 12 || (pageShift - 12) % 9 != 0 || level > Levels)
-            throw new ArgumentException($"{Geometry.Architecture} has no {1UL << pageShift}-byte pages");
-        return level;
-    }
 
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
     {
@@ -209,33 +207,5 @@ public readonly struct RiscVFormat : IRadixFormat
     {
         int unused = 64 - _vaBits;
         return (ulong)(((long)va << unused) >> unused);
-    }
-}
-
-public sealed class RiscVTables(RiscVOptions options, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics)
-    : RadixTables<RiscVFormat>(new RiscVFormat(options.Mode, options.HardwareAccessDirty), options.PwcEntries, memory, frames, metrics);
-
-/// <summary>The RISC-V format as the MMU is specialised on it.</summary>
-public readonly struct RiscVPageTable(RiscVTables tables) : IPageTable
-{
-    public RiscVTables Tables => tables;
-    public PageTableGeometry Geometry => tables.Geometry;
-    public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
-    public ulong CreateRoot() => tables.CreateRoot();
-    public bool TryCreateRoot(out ulong root) => tables.TryCreateRoot(out root);
-    public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
-    public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
-    public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);
-    public bool Write(ulong root, ulong vaddr, in PageMapping mapping) => tables.Write(root, vaddr, mapping);
-    public void SetDirty(ulong root, ulong vaddr) => tables.SetDirty(root, vaddr);
-    public void InvalidateWalkCaches(ulong root, ulong vaddr) => tables.InvalidateWalkCaches(root);
-    public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
-    public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
-    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
-
-    public bool CollectTableFrames(ulong root, HashSet<ulong> into)
-    {
-        tables.CollectTableFrames(root, into);
-        return true;
     }
 }

@@ -74,35 +74,10 @@ public readonly struct X86PaeFormat : IRadixFormat
 
     public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) => level == 3 ? tableAddress | P : tableAddress | TableEntry;
 
-    public int LeafLevel(int pageShift) => pageShift switch
-    {
-        12 => 1,
-        21 => 2,
-        _ => throw new ArgumentException($"x86-32-pae has no {1UL << pageShift}-byte pages (4 KiB, 2 MiB)"),
-    };
-
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
-    {
-        if (m.IsEmpty) return 0;
-        if (m.IsSwapped) return ((m.Frame << 12) & AddressMask) | SwapMarker;
-        if (m.IsProtNone) return EncodeProtNone(m, AddressMask);
-        RequireAligned(m, LevelShift(level), "x86-32-pae");
-        if ((m.Frame << 12 & ~AddressMask) != 0)
-            throw new ArgumentException($"x86-32-pae: frame {m.Frame} is beyond MAXPHYADDR ({MaxPhysicalAddressBits} bits)");
-        ulong e = (m.Frame << 12) | LeafBits(m.Flags, level);
-        if ((m.Flags & PageFlags.NoExecute) != 0) e |= XD;
-        return e;
-    }
+        => EncodeWideLeaf(m, level, LevelShift(level), AddressMask, protectionKeys: false, "x86-32-pae");
 
-    public PageMapping DecodeLeaf(ulong e, int level)
-    {
-        if (e == 0) return PageMapping.Empty;
-        if ((e & P) == 0)
-            return DecodeNotPresent(e, AddressMask, LevelShift(level));
-        var f = LeafFlags(e);
-        if ((e & XD) != 0) f |= PageFlags.NoExecute;
-        return new PageMapping((e & AddressMask) >> 12, f, (byte)LevelShift(level));
-    }
+    public PageMapping DecodeLeaf(ulong e, int level) => DecodeWideLeaf(e, LevelShift(level), AddressMask, protectionKeys: false);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public WalkResult CompleteLeaf(ulong e, int level, uint rights, AccessKind kind, AccessMode mode, in CpuState cpu, out ulong updated)
@@ -114,32 +89,4 @@ public readonly struct X86PaeFormat : IRadixFormat
     public ulong SetDirty(ulong e) => e | A | D;
 
     public ulong Canonical(ulong va, bool upperTree) => va;
-}
-
-public sealed class X86PaeTables(PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics, int pwcEntries = 0)
-    : RadixTables<X86PaeFormat>(new X86PaeFormat(), pwcEntries, memory, frames, metrics);
-
-/// <summary>The x86-32 PAE format as the MMU is specialised on it.</summary>
-public readonly struct X86PaePageTable(X86PaeTables tables) : IPageTable
-{
-    public X86PaeTables Tables => tables;
-    public PageTableGeometry Geometry => tables.Geometry;
-    public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
-    public ulong CreateRoot() => tables.CreateRoot();
-    public bool TryCreateRoot(out ulong root) => tables.TryCreateRoot(out root);
-    public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
-    public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
-    public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);
-    public bool Write(ulong root, ulong vaddr, in PageMapping mapping) => tables.Write(root, vaddr, mapping);
-    public void SetDirty(ulong root, ulong vaddr) => tables.SetDirty(root, vaddr);
-    public void InvalidateWalkCaches(ulong root, ulong vaddr) => tables.InvalidateWalkCaches(root);
-    public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
-    public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
-    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
-
-    public bool CollectTableFrames(ulong root, HashSet<ulong> into)
-    {
-        tables.CollectTableFrames(root, into);
-        return true;
-    }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.PageTables;
@@ -17,6 +18,8 @@ public static class X86Paging
     public const ulong SwapMarker = 1UL << 9;
     /// <summary>A PROT_NONE entry: P = 0, <c>_PAGE_PROTNONE</c> (the G bit position), frame, A and D kept.</summary>
     public const ulong ProtNoneBit = 1UL << 8;
+    /// <summary>Where a 4/5-level leaf holds its protection key (bits 62..59); reserved in PAE entries.</summary>
+    public const int PkeyShift = 59;
 
     /// <summary>Encodes a PROT_NONE leaf of the x86 formats.</summary>
     public static ulong EncodeProtNone(in PageMapping m, ulong addressMask)
@@ -37,6 +40,44 @@ public static class X86Paging
         if ((e & D) != 0) f |= PageFlags.Dirty;
         return new PageMapping((e & addressMask) >> 12, f, (byte)pageShift);
     }
+
+    /// <summary>
+    /// A leaf of the formats with 8-byte entries, PAE and 4/5-level paging, which share its layout: the low flag bits,
+    /// the address under <paramref name="addressMask"/>, XD and, where the format has protection keys (4/5-level),
+    /// the key in bits 62..59. Swap and PROT_NONE entries as <see cref="SwapMarker"/> and <see cref="EncodeProtNone"/>.
+    /// </summary>
+    public static ulong EncodeWideLeaf(in PageMapping m, int level, int shift, ulong addressMask, bool protectionKeys, string architecture)
+    {
+        if (m.IsEmpty) return 0;
+        if (m.IsSwapped) return ((m.Frame << 12) & addressMask) | SwapMarker;
+        ulong pkey = protectionKeys ? (ulong)(m.ProtectionKey & 0xF) << PkeyShift : 0;
+        if (m.IsProtNone) return EncodeProtNone(m, addressMask) | pkey;
+        RequireAligned(m, shift, architecture);
+        if ((m.Frame << 12 & ~addressMask) != 0)
+            throw new ArgumentException($"{architecture}: frame {m.Frame} is beyond MAXPHYADDR ({64 - BitOperations.LeadingZeroCount(addressMask)} bits)");
+        ulong e = (m.Frame << 12) | LeafBits(m.Flags, level) | pkey;
+        if ((m.Flags & PageFlags.NoExecute) != 0) e |= XD;
+        return e;
+    }
+
+    /// <summary>The neutral view of a leaf-position entry of an 8-byte-entry format (the inverse of <see cref="EncodeWideLeaf"/>).</summary>
+    public static PageMapping DecodeWideLeaf(ulong e, int shift, ulong addressMask, bool protectionKeys)
+    {
+        if (e == 0) return PageMapping.Empty;
+        byte pkey = protectionKeys ? ProtectionKey(e) : (byte)0;
+        if ((e & P) == 0)
+        {
+            var notPresent = DecodeNotPresent(e, addressMask, shift);
+            return protectionKeys ? notPresent with { ProtectionKey = pkey } : notPresent;
+        }
+        var f = LeafFlags(e);
+        if ((e & XD) != 0) f |= PageFlags.NoExecute;
+        return new PageMapping((e & addressMask) >> 12, f, (byte)shift, pkey);
+    }
+
+    /// <summary>The protection key of a 4/5-level leaf (bits 62..59).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static byte ProtectionKey(ulong e) => (byte)((e >> PkeyShift) & 0xF);
 
     /// <summary>What Linux writes into a non-leaf entry of a user table (<c>_PAGE_TABLE</c>): P, RW, US, A, D.</summary>
     public const ulong TableEntry = P | RW | US | A | D;

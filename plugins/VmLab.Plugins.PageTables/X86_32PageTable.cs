@@ -72,13 +72,6 @@ public readonly struct X86_32Format : IRadixFormat
         return tableAddress | TableEntry;
     }
 
-    public int LeafLevel(int pageShift) => pageShift switch
-    {
-        12 => 1,
-        22 => 2,
-        _ => throw new ArgumentException($"x86-32 has no {1UL << pageShift}-byte pages (4 KiB, 4 MiB)"),
-    };
-
     public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
     {
         if (m.IsEmpty) return 0;
@@ -122,32 +115,4 @@ public readonly struct X86_32Format : IRadixFormat
     public ulong SetDirty(ulong e) => e | A | D;
 
     public ulong Canonical(ulong va, bool upperTree) => va;
-}
-
-public sealed class X86_32Tables(PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics, int pwcEntries = 0)
-    : RadixTables<X86_32Format>(new X86_32Format(), pwcEntries, memory, frames, metrics);
-
-/// <summary>The x86-32 format as the MMU is specialised on it.</summary>
-public readonly struct X86_32PageTable(X86_32Tables tables) : IPageTable
-{
-    public X86_32Tables Tables => tables;
-    public PageTableGeometry Geometry => tables.Geometry;
-    public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
-    public ulong CreateRoot() => tables.CreateRoot();
-    public bool TryCreateRoot(out ulong root) => tables.TryCreateRoot(out root);
-    public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
-    public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
-    public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);
-    public bool Write(ulong root, ulong vaddr, in PageMapping mapping) => tables.Write(root, vaddr, mapping);
-    public void SetDirty(ulong root, ulong vaddr) => tables.SetDirty(root, vaddr);
-    public void InvalidateWalkCaches(ulong root, ulong vaddr) => tables.InvalidateWalkCaches(root);
-    public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
-    public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
-    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
-
-    public bool CollectTableFrames(ulong root, HashSet<ulong> into)
-    {
-        tables.CollectTableFrames(root, into);
-        return true;
-    }
 }

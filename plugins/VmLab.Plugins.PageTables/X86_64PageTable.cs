@@ -30,7 +30,6 @@ public readonly struct X86_64Format : IRadixFormat
     public const int MaxPhysicalAddressBits = 46;
     public const ulong AddressMask = ((1UL << MaxPhysicalAddressBits) - 1) & ~0xFFFUL;
     public const ulong ReservedHigh = ((1UL << 52) - 1) & ~((1UL << MaxPhysicalAddressBits) - 1);
-    public const int PkeyShift = 59;
 
     private readonly int _vaBits;
 
@@ -86,21 +85,14 @@ public readonly struct X86_64Format : IRadixFormat
 
     public ulong EncodeTable(ulong tableAddress, int level, bool upperTree) => tableAddress | TableEntry;
 
-    public int LeafLevel(int pageShift) => pageShift switch
-    {
-        12 => 1,
-        21 => 2,
-        30 => 3,
-        _ => throw new ArgumentException($"x86-64 has no {1UL << pageShift}-byte pages (4 KiB, 2 MiB, 1 GiB)"),
-    };
+    public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree)
+        => EncodeWideLeaf(m, level, LevelShift(level), AddressMask, protectionKeys: true, "x86-64");
 
-    public ulong EncodeLeaf(in PageMapping m, int level, bool upperTree) => X86_64Tables.Encode(m, level);
-
-    public PageMapping DecodeLeaf(ulong e, int level) => X86_64Tables.Decode(e, level);
+    public PageMapping DecodeLeaf(ulong e, int level) => DecodeWideLeaf(e, LevelShift(level), AddressMask, protectionKeys: true);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public WalkResult CompleteLeaf(ulong e, int level, uint rights, AccessKind kind, AccessMode mode, in CpuState cpu, out ulong updated)
-        => X86Paging.CompleteLeaf(e, level, LevelShift(level), e & AddressMask, rights, nx: true, (byte)((e >> PkeyShift) & 0xF), kind, mode, cpu, out updated);
+        => X86Paging.CompleteLeaf(e, level, LevelShift(level), e & AddressMask, rights, nx: true, ProtectionKey(e), kind, mode, cpu, out updated);
 
     public PageFaultErrorCode ErrorCode(AccessKind kind, AccessMode mode, bool present, in CpuState cpu)
         => X86Paging.ErrorCode(kind, mode, present, nx: true, cpu);
@@ -111,68 +103,5 @@ public readonly struct X86_64Format : IRadixFormat
     {
         int unused = 64 - _vaBits;
         return (ulong)(((long)va << unused) >> unused);
-    }
-}
-
-/// <summary>The x86-64 tables: the shared radix walker specialised on <see cref="X86_64Format"/>.</summary>
-public sealed class X86_64Tables(int levels, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics, int pwcEntries = 0)
-    : RadixTables<X86_64Format>(new X86_64Format(levels), pwcEntries, memory, frames, metrics)
-{
-    public const ulong P = X86Paging.P, RW = X86Paging.RW, US = X86Paging.US, A = X86Paging.A, D = X86Paging.D, PS = X86Paging.PS, G = X86Paging.G, XD = X86Paging.XD;
-    public const ulong AddressMask = X86_64Format.AddressMask;
-    public const int PkeyShift = X86_64Format.PkeyShift;
-    /// <summary>What Linux writes into a non-leaf entry of a user table (<c>_PAGE_TABLE</c>): P, RW, US, A, D.</summary>
-    public const ulong TableEntry = X86Paging.TableEntry;
-
-    public int VaBits => Geometry.VirtualAddressBits;
-
-    public static ulong Encode(in PageMapping m, int level)
-    {
-        if (m.IsEmpty) return 0;
-        if (m.IsSwapped) return ((m.Frame << 12) & AddressMask) | SwapMarker;
-        if (m.IsProtNone) return X86Paging.EncodeProtNone(m, AddressMask) | ((ulong)(m.ProtectionKey & 0xF) << PkeyShift);
-        int shift = 12 + 9 * (level - 1);
-        RequireAligned(m, shift, "x86-64");
-        if ((m.Frame << 12 & ~AddressMask) != 0)
-            throw new ArgumentException($"x86-64: frame {m.Frame} is beyond MAXPHYADDR ({X86_64Format.MaxPhysicalAddressBits} bits)");
-        ulong e = ((m.Frame << 12) & AddressMask) | LeafBits(m.Flags, level);
-        if ((m.Flags & PageFlags.NoExecute) != 0) e |= XD;
-        e |= (ulong)(m.ProtectionKey & 0xF) << PkeyShift;
-        return e;
-    }
-
-    public static PageMapping Decode(ulong e, int level)
-    {
-        if (e == 0) return PageMapping.Empty;
-        if ((e & P) == 0)
-            return X86Paging.DecodeNotPresent(e, AddressMask, 12 + 9 * (level - 1)) with { ProtectionKey = (byte)((e >> PkeyShift) & 0xF) };
-        var f = LeafFlags(e);
-        if ((e & XD) != 0) f |= PageFlags.NoExecute;
-        return new PageMapping((e & AddressMask) >> 12, f, (byte)(12 + 9 * (level - 1)), (byte)((e >> PkeyShift) & 0xF));
-    }
-}
-
-/// <summary>The x86-64 format as the MMU is specialised on it: a handle whose copies share the tables.</summary>
-public readonly struct X86_64PageTable(X86_64Tables tables) : IPageTable
-{
-    public X86_64Tables Tables => tables;
-    public PageTableGeometry Geometry => tables.Geometry;
-    public bool IsCanonical(ulong vaddr) => tables.IsCanonical(vaddr);
-    public ulong CreateRoot() => tables.CreateRoot();
-    public bool TryCreateRoot(out ulong root) => tables.TryCreateRoot(out root);
-    public void DestroyRoot(ulong root) => tables.DestroyRoot(root);
-    public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu) => tables.Walk(root, vaddr, kind, mode, cpu);
-    public PageMapping Read(ulong root, ulong vaddr) => tables.Read(root, vaddr);
-    public bool Write(ulong root, ulong vaddr, in PageMapping mapping) => tables.Write(root, vaddr, mapping);
-    public void SetDirty(ulong root, ulong vaddr) => tables.SetDirty(root, vaddr);
-    public void InvalidateWalkCaches(ulong root, ulong vaddr) => tables.InvalidateWalkCaches(root);
-    public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
-    public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
-    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
-
-    public bool CollectTableFrames(ulong root, HashSet<ulong> into)
-    {
-        tables.CollectTableFrames(root, into);
-        return true;
     }
 }

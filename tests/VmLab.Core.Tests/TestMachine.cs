@@ -21,7 +21,7 @@ public static class TestMachine
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);
         var frameTable = new FrameTable(memory, metrics);
-        var pageTable = new X86_64PageTable(new X86_64Tables(4, memory, frameTable, metrics));
+        var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frameTable, metrics);
         IFaultHandler[] handlers = fileHandler
             ? [new CowHandler(metrics), new FileHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)]
             : [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];

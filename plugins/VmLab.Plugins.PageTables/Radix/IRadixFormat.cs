@@ -29,11 +29,16 @@ public static class Rights
 /// <summary>
 /// The architecture-specific part of a radix page table: entry encoding, indexing and the leaf's permission and
 /// Accessed/Dirty rules. <see cref="RadixTables{TFormat}"/> does the rest (walking, allocation, page-walk caches,
-/// counting). Implemented by readonly structs so the generic walker is specialised on each format.
+/// counting) and <see cref="RadixPageTable{TFormat}"/> is the <see cref="IPageTable"/> the MMU is specialised on.
+/// Implemented by readonly structs so the generic walker is specialised on each format.
 /// Levels are numbered from the leaf: level 1 holds 4 KiB pages, level <see cref="Levels"/> is the root.
 /// </summary>
 public interface IRadixFormat
 {
+    /// <summary>
+    /// Static facts about the format. <see cref="PageTableGeometry.PageShifts"/> lists its page sizes: a page of
+    /// 2^n bytes is a leaf at the level whose <see cref="LevelShift"/> is n, and no other size can be written.
+    /// </summary>
     PageTableGeometry Geometry { get; }
 
     int Levels { get; }
@@ -72,9 +77,6 @@ public interface IRadixFormat
 
     /// <summary>The entry the kernel writes at <paramref name="level"/> to link a new table (Linux <c>pmd_populate</c> and friends).</summary>
     ulong EncodeTable(ulong tableAddress, int level, bool upperTree);
-
-    /// <summary>The leaf level a page of 2^<paramref name="pageShift"/> bytes lives at; throws for sizes the format lacks.</summary>
-    int LeafLevel(int pageShift);
 
     ulong EncodeLeaf(in PageMapping mapping, int level, bool upperTree);
 

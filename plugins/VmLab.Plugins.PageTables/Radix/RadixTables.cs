@@ -10,8 +10,9 @@ namespace VmLab.Plugins.PageTables.Radix;
 /// counts each read in <c>walk.memrefs</c> and <c>walk.memrefs.l&lt;N&gt;</c>, and lets the format decide
 /// permissions and Accessed/Dirty updates. The kernel-side members (<see cref="Read"/>, <see cref="Write"/>, ...)
 /// read and write the same entries without counting. Nothing here allocates on the host per walk.
+/// <see cref="RadixPageTable{TFormat}"/> is the handle the MMU holds.
 /// </summary>
-public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
+public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
 {
     private readonly TFormat _format;
     private readonly PhysicalMemory _memory;
@@ -30,6 +31,9 @@ public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         _memrefsPerLevel = new Counter[format.Levels + 1];
         for (int l = 1; l <= format.Levels; l++) _memrefsPerLevel[l] = metrics.Counter($"walk.memrefs.l{l}");
         if (pwcEntries > 0) _pwc = new PageWalkCache(pwcEntries, format.Levels, metrics);
+        foreach (int shift in format.Geometry.PageShifts)
+            if (LevelMapping(format, shift) == 0)
+                throw new ArgumentException($"{format.Geometry.Architecture}: no level's entries map 2^{shift}-byte pages", nameof(format));
     }
 
     public TFormat Format => _format;
@@ -226,7 +230,7 @@ public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
             return true;
         }
 
-        int leafLevel = _format.LeafLevel(mapping.PageShift);
+        int leafLevel = LeafLevel(mapping.PageShift);
         int tree = _format.SelectTree(ref va, AccessKind.Read, AccessMode.User);
         if (tree < 0) throw new ArgumentOutOfRangeException(nameof(va), $"0x{va:x} is outside the {Geometry.Architecture} address space");
         if (tree == 1 && _upperRoot == 0 && !TryCreateRoot(out _upperRoot)) return false;
@@ -263,6 +267,35 @@ public class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         Store(leafAddress, _format.EncodeLeaf(mapping, leafLevel, tree == 1));
         return true;
     }
+
+    /// <summary>
+    /// The level a leaf of 2^<paramref name="pageShift"/> bytes lives at: the level whose entries map that size, for
+    /// the sizes in <see cref="PageTableGeometry.PageShifts"/>; throws for a size the format has no pages of.
+    /// </summary>
+    public int LeafLevel(int pageShift)
+    {
+        var sizes = Geometry.PageShifts;
+        for (int i = 0; i < sizes.Count; i++)
+            if (sizes[i] == pageShift) return LevelMapping(_format, pageShift);
+        string size = pageShift is >= 0 and < 64 ? $"{1UL << pageShift}-byte" : $"2^{pageShift}-byte";
+        throw new ArgumentException($"{Geometry.Architecture} has no {size} pages ({string.Join(", ", sizes.Select(SizeText))})");
+    }
+
+    /// <summary>The level whose entries each map 2^<paramref name="shift"/> bytes, or 0.</summary>
+    private static int LevelMapping(in TFormat format, int shift)
+    {
+        for (int level = 1; level <= format.Levels; level++)
+            if (format.LevelShift(level) == shift) return level;
+        return 0;
+    }
+
+    private static string SizeText(int shift) => shift switch
+    {
+        >= 40 => $"{1UL << (shift - 40)} TiB",
+        >= 30 => $"{1UL << (shift - 30)} GiB",
+        >= 20 => $"{1UL << (shift - 20)} MiB",
+        _ => $"{1UL << (shift - 10)} KiB",
+    };
 
     /// <summary>Copies (or, with a reference of 0, clears) the top-level entry covering <paramref name="va"/>.</summary>
     public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong va)

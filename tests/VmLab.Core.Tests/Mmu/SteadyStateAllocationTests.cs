@@ -27,7 +27,7 @@ public sealed class SteadyStateAllocationTests
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(4096);
         var frames = new FrameTable(memory, metrics);
-        var pageTable = new X86_64PageTable(new X86_64Tables(4, memory, frames, metrics));
+        var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frames, metrics);
         IFaultHandler[] handlers = [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions(), metrics)];
         return Machine.Create(new MachineOptions(), memory, frames, metrics, pageTable, _ => tlb(metrics), handlers, new PosixSignals());
     }

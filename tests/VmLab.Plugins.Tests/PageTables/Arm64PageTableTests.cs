@@ -95,7 +95,7 @@ public sealed class Arm64PageTableTests
         ulong a = rig.Table.CreateRoot(), b = rig.Table.CreateRoot();
         ulong kva = 0xFFFF_0000_1234_5000;
         rig.Table.Write(a, kva, new PageMapping(0x77, PageFlags.Present | PageFlags.Writable | PageFlags.Global));
-        var tables = ((Arm64PageTable)rig.Table).Tables;
+        var tables = ((RadixPageTable<Arm64Format>)rig.Table).Tables;
         Assert.NotEqual(0UL, tables.UpperRoot);
         Assert.Equal(0UL, rig.Memory.Read64(a + ((kva >> 39) & 511) * 8)); // nothing in the process's TTBR0 table
         var fromB = rig.Walk(b, kva, AccessKind.Write, AccessMode.Kernel);

@@ -50,6 +50,50 @@ public sealed class RadixWalkTests
         Assert.Equal(2, rig.Metrics["pwc.misses"]);
     }
 
+    /// <summary>The page sizes of each architecture (SDM Vol. 3A §4.3-4.5, Arm ARM D8 4 KiB granule, RISC-V privileged §4.4-4.6) and the level, counted from the leaf, whose entry maps each.</summary>
+    public static TheoryData<string, int[]> PageSizes => new()
+    {
+        { "x86-64", [12, 21, 30] },
+        { "x86-64-5", [12, 21, 30] },
+        { "x86-32", [12, 22] },
+        { "x86-32-pae", [12, 21] },
+        { "arm64", [12, 21, 30] },
+        { "riscv-sv39", [12, 21, 30] },
+        { "riscv-sv48", [12, 21, 30, 39] },
+        { "riscv-sv57", [12, 21, 30, 39, 48] },
+    };
+
+    [Theory]
+    [MemberData(nameof(PageSizes))]
+    public void EachPageSizeOfTheArchitectureMapsAtItsOwnLevelAndNoOtherSizeIsAccepted(string format, int[] shifts)
+    {
+        var rig = new Rig(format);
+        ulong root = rig.Table.CreateRoot();
+        int levels = rig.Table.Geometry.Levels;
+        for (int shift = 12; shift <= 48; shift++)
+        {
+            ulong va = 1UL << shift, frame = 1UL << (shift - 12);
+            var mapping = new PageMapping(frame, Rig.UserRw, (byte)shift);
+            if (Array.IndexOf(shifts, shift) < 0)
+            {
+                var e = Assert.Throws<ArgumentException>(() => rig.Table.Write(root, va, mapping));
+                Assert.StartsWith($"{rig.Table.Geometry.Architecture} has no {1UL << shift}-byte pages", e.Message);
+                continue;
+            }
+            // 4 KiB pages are level 1; x86-32's 4 MiB page is a PDE (level 2); elsewhere each level adds 9 bits.
+            int leafLevel = shift == 12 ? 1 : format == "x86-32" ? 2 : (shift - 12) / 9 + 1;
+            Assert.True(rig.Table.Write(root, va, mapping));
+            long before = rig.Memrefs;
+            var walk = rig.Walk(root, va + (1UL << shift) - 8);
+            Assert.True(walk.IsOk);
+            Assert.Equal(frame, walk.Leaf.Frame);
+            Assert.Equal(shift, walk.Leaf.PageShift);
+            Assert.Equal(leafLevel, walk.Level);
+            Assert.Equal(levels - leafLevel + 1, rig.Memrefs - before);
+            Assert.True(rig.Table.Write(root, va, PageMapping.Empty));
+        }
+    }
+
     [Fact]
     public void PageWalkCacheHitResumesAtTheLowestCachedLevel()
     {

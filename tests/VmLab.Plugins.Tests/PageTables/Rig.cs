@@ -20,14 +20,14 @@ internal sealed class Rig
         Frames = new FrameTable(Memory, Metrics);
         Table = format switch
         {
-            "x86-64" => new X86_64PageTable(new X86_64Tables(4, Memory, Frames, Metrics, pwcEntries)),
-            "x86-64-5" => new X86_64PageTable(new X86_64Tables(5, Memory, Frames, Metrics, pwcEntries)),
-            "x86-32" => new X86_32PageTable(new X86_32Tables(Memory, Frames, Metrics, pwcEntries)),
-            "x86-32-pae" => new X86PaePageTable(new X86PaeTables(Memory, Frames, Metrics, pwcEntries)),
-            "arm64" => new Arm64PageTable(new Arm64Tables((arm64 ?? new Arm64Options()) with { PwcEntries = pwcEntries }, Memory, Frames, Metrics)),
-            "riscv-sv39" => new RiscVPageTable(new RiscVTables(new RiscVOptions { Mode = RiscVMode.Sv39, HardwareAccessDirty = riscvHardwareAd, PwcEntries = pwcEntries }, Memory, Frames, Metrics)),
-            "riscv-sv48" => new RiscVPageTable(new RiscVTables(new RiscVOptions { Mode = RiscVMode.Sv48, HardwareAccessDirty = riscvHardwareAd, PwcEntries = pwcEntries }, Memory, Frames, Metrics)),
-            "riscv-sv57" => new RiscVPageTable(new RiscVTables(new RiscVOptions { Mode = RiscVMode.Sv57, HardwareAccessDirty = riscvHardwareAd, PwcEntries = pwcEntries }, Memory, Frames, Metrics)),
+            "x86-64" => new RadixPageTable<X86_64Format>(new X86_64Format(4), Memory, Frames, Metrics, pwcEntries),
+            "x86-64-5" => new RadixPageTable<X86_64Format>(new X86_64Format(5), Memory, Frames, Metrics, pwcEntries),
+            "x86-32" => new RadixPageTable<X86_32Format>(new X86_32Format(), Memory, Frames, Metrics, pwcEntries),
+            "x86-32-pae" => new RadixPageTable<X86PaeFormat>(new X86PaeFormat(), Memory, Frames, Metrics, pwcEntries),
+            "arm64" => new RadixPageTable<Arm64Format>(new Arm64Format(arm64 ?? new Arm64Options()), Memory, Frames, Metrics, pwcEntries),
+            "riscv-sv39" => new RadixPageTable<RiscVFormat>(new RiscVFormat(RiscVMode.Sv39, riscvHardwareAd), Memory, Frames, Metrics, pwcEntries),
+            "riscv-sv48" => new RadixPageTable<RiscVFormat>(new RiscVFormat(RiscVMode.Sv48, riscvHardwareAd), Memory, Frames, Metrics, pwcEntries),
+            "riscv-sv57" => new RadixPageTable<RiscVFormat>(new RiscVFormat(RiscVMode.Sv57, riscvHardwareAd), Memory, Frames, Metrics, pwcEntries),
             "hashed" => new HashedPageTable(new HashedTables(new HashedOptions(), Memory, Frames, Metrics)),
             _ => throw new ArgumentException(format),
         };

@@ -48,9 +48,9 @@ public sealed class SoftwareAccessFlagKernelTests
         var frames = new FrameTable(memory, metrics);
         IPageTable table = format switch
         {
-            "arm64" => new Arm64PageTable(new Arm64Tables(new Arm64Options { HardwareAccessFlag = hardware, HardwareDirty = hardware }, memory, frames, metrics)),
-            "riscv" => new RiscVPageTable(new RiscVTables(new RiscVOptions { HardwareAccessDirty = hardware }, memory, frames, metrics)),
-            _ => new X86_64PageTable(new X86_64Tables(4, memory, frames, metrics)),
+            "arm64" => new RadixPageTable<Arm64Format>(new Arm64Format(new Arm64Options { HardwareAccessFlag = hardware, HardwareDirty = hardware }), memory, frames, metrics),
+            "riscv" => new RadixPageTable<RiscVFormat>(new RiscVFormat(new RiscVOptions { HardwareAccessDirty = hardware }), memory, frames, metrics),
+            _ => new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frames, metrics),
         };
         var (machine, p) = Boot(table, memory, frames, metrics);
         var cpu = machine.Cpus[0];
@@ -82,7 +82,7 @@ public sealed class SoftwareAccessFlagKernelTests
         var memory = new PhysicalMemory(4096);
         var metrics = new MetricRegistry();
         var frames = new FrameTable(memory, metrics);
-        var table = new Arm64PageTable(new Arm64Tables(new Arm64Options { HardwareAccessFlag = false, HardwareDirty = false }, memory, frames, metrics));
+        var table = new RadixPageTable<Arm64Format>(new Arm64Format(new Arm64Options { HardwareAccessFlag = false, HardwareDirty = false }), memory, frames, metrics);
         var (machine, p) = Boot(table, memory, frames, metrics);
         p.Mm.Vmas[0].Protection = Protection.Read;
         Assert.True(machine.Cpus[0].Translate(p, Va, AccessKind.Read, AccessMode.User).Ok); // zero page, read-only

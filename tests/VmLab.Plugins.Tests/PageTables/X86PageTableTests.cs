@@ -109,7 +109,7 @@ public sealed class X86_64PageTableTests
         Assert.Equal(0xDu, walk.ErrorCode.Value); // P | U | RSVD
 
         ulong pml4e = EntryAddress(rig, root, Va, 4);
-        rig.Memory.Write64(pml4e, rig.Memory.Read64(pml4e) | X86_64Tables.PS);
+        rig.Memory.Write64(pml4e, rig.Memory.Read64(pml4e) | X86Paging.PS);
         walk = rig.Walk(root, Va, AccessKind.Write);
         Assert.Equal(WalkStatus.Reserved, walk.Status);
         Assert.Equal(4, walk.Level);
