@@ -114,17 +114,19 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         // one access) are counted in a local and moved to the fields before anything else can look at them; the
         // current pid (or none when the fast path is off) and the tag are re-read after every out-of-line call.
         long hits = 0;
-        long fastPid = FastPid();
+        ulong fastKey = FastKey();
         ushort asid = _asid;
+        bool topByteIgnore = _topByteIgnore;
         for (int i = 0; i < batch.Length; i++)
         {
             ref readonly var a = ref batch[i];
             ulong address = a.Address;
-            if (_topByteIgnore && a.Kind != AccessKind.Fetch && a.Mode == AccessMode.User) address = _geometry.Untag(address);
+            if (topByteIgnore && a.Kind != AccessKind.Fetch && a.Mode == AccessMode.User) address = _geometry.Untag(address);
             // The fast path: a user access of the current, live process inside one page. A hit whose cached entry
             // grants it outright (no Dirty update due, no protection key in play) is done here; anything else
-            // continues out of line from the lookup's outcome.
-            if (a.Pid == fastPid && a.Mode == AccessMode.User && (address & PageMask) + a.Size <= VirtualAddress.PageSize)
+            // continues out of line from the lookup's outcome. Pid and mode are tested with one compare of the
+            // record's second eight bytes.
+            if ((PidAndMode(a) & PidAndModeMask) == fastKey && (address & PageMask) + a.Size <= VirtualAddress.PageSize)
             {
                 if (_tlb.TryLookup(address, asid, a.Kind, out var entry))
                 {
@@ -154,7 +156,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
                 hits = 0;
                 ExecuteOne(a, address);
             }
-            fastPid = FastPid();
+            fastKey = FastKey();
             asid = _asid;
         }
         _accesses += hits;
@@ -162,9 +164,22 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         Publish();
     }
 
-    /// <summary>The pid whose accesses may take the fast path: the current process's while it lives, else none.</summary>
+    /// <summary>
+    /// Bytes 8–15 of an access record: the pid in the low 32 bits, then size, kind, and the mode in the top byte
+    /// (<see cref="MemoryAccess"/> is sequential; a test pins the layout).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private long FastPid() => !_checkTlb && _alive ? _currentPid : long.MinValue;
+    private static ulong PidAndMode(in MemoryAccess a) => Unsafe.As<MemoryAccess, ulong>(ref Unsafe.AddByteOffset(ref Unsafe.AsRef(in a), 8));
+
+    /// <summary>The pid and mode bits of <see cref="PidAndMode"/>.</summary>
+    private const ulong PidAndModeMask = 0xFF00_0000_FFFF_FFFFUL;
+
+    /// <summary>
+    /// The masked pid and mode that may take the fast path: the current process's pid in user mode (0) while it lives;
+    /// else a value no record has (its mode byte would be 0xFF).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ulong FastKey() => !_checkTlb && _alive ? (uint)_currentPid : ulong.MaxValue;
 
     /// <summary>One access, any case: a switch to its process, a dead process, kernel mode, several pages.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
