@@ -46,7 +46,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         };
 
         using var cancel = new CancellationTokenSource();
-        bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        bool interactive = Terminal.IsInteractive(stderr);
         // Ctrl+C or SIGTERM (a batch system's cancel): stop starting cases, keep the finished ones, exit 130.
         var signals = new List<System.Runtime.InteropServices.PosixSignalRegistration>();
         if (ReferenceEquals(stdout, Console.Out))
@@ -103,12 +103,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
 
     private SweepSummary RunWithProgressBar(Sweep sweep, ResultStore store, SweepRunOptions options, CancellationToken cancellationToken)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(Console.Error),
-            Interactive = InteractionSupport.Yes,
-        });
-        return console.Progress()
+        return Terminal.StderrConsole().Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
             .Start(ctx =>

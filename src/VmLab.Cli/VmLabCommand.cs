@@ -137,10 +137,9 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     {
         var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine"], []);
         var experiment = LoadExperiment(a, "run");
-        // A live status line on stderr while the run lasts, only when stderr is a terminal.
-        bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        var result = interactive
-            ? RunProgress.Show(RunProgress.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, started: started))
+        // A live progress bar on stderr while the run lasts, only when stderr is a terminal.
+        var result = Terminal.IsInteractive(stderr)
+            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, started: started))
             : new ExperimentRunner().Run(experiment);
 
         string? json = a.Value("--json");
@@ -257,6 +256,20 @@ public sealed record ScenarioHeader(string? Machine, IReadOnlyList<string> Sets)
     }
 }
 
+/// <summary>Where the live progress displays of `vmlab run` and `vmlab sweep` draw: stderr, only when it is a terminal.</summary>
+public static class Terminal
+{
+    /// <summary>True when <paramref name="stderr"/> is the process's stderr and that is not redirected.</summary>
+    public static bool IsInteractive(TextWriter stderr) => ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+
+    /// <summary>A Spectre console drawing live on stderr.</summary>
+    public static IAnsiConsole StderrConsole() => AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(Console.Error),
+        Interactive = InteractionSupport.Yes,
+    });
+}
+
 /// <summary>
 /// The `vmlab run` progress display on a terminal (Spectre.Console, as the sweep's): the accesses translated and their
 /// rate, and — when the workload can tell how far it is — a bar with the percentage and the time remaining. It is
@@ -266,12 +279,6 @@ public static class RunProgress
 {
     /// <summary>Steps of the bar: progress is shown to a tenth of a percent.</summary>
     private const double Steps = 1000;
-
-    public static IAnsiConsole StderrConsole() => AnsiConsole.Create(new AnsiConsoleSettings
-    {
-        Out = new AnsiConsoleOutput(Console.Error),
-        Interactive = InteractionSupport.Yes,
-    });
 
     /// <summary>Runs <paramref name="run"/>, which calls the action it is given once with the run's monitor, and draws the monitor until it returns.</summary>
     public static T Show<T>(IAnsiConsole console, string name, Func<Action<RunMonitor>, T> run) =>
