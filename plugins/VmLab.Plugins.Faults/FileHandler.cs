@@ -15,7 +15,7 @@ namespace VmLab.Plugins.Faults;
 /// </summary>
 public sealed class FileHandler(IMetrics metrics) : IFaultHandler
 {
-    private readonly Counter _file = metrics.Counter("faults.file");
+    private readonly Counter _file = metrics.Counter(MetricNames.FaultsFile);
 
     public FileHandler(NoOptions _, IMetrics metrics) : this(metrics)
     {

@@ -18,6 +18,9 @@ public sealed class VmallocSyncHandler(IMetrics metrics) : IFaultHandler
     {
     }
 
+    /// <summary>Linux checks for a vmalloc fault first thing in <c>do_kern_addr_fault</c>, before any VMA is looked up.</summary>
+    public FaultStage Stage => FaultStage.BeforeVmaCheck;
+
     public FaultResult Handle(in PageFault fault, IMemoryManager mm)
     {
         if (fault.Mode != AccessMode.Kernel || fault.ErrorCode.Protection) return FaultResult.Declined;

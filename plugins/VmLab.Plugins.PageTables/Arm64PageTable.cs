@@ -66,6 +66,8 @@ public readonly struct Arm64Format : IRadixFormat
             SoftwareAccessDirty = !hardwareAccessFlag || !hardwareDirty,
             TopByteIgnore = topByteIgnore,
             ExecCheckedOnFirstFault = true,
+            // Linux arm64 with 48-bit VAs: the linear map from PAGE_OFFSET, vmalloc from VMALLOC_START; one kernel tree (TTBR1).
+            KernelLayout = new KernelLayout("arm64", 0xffff_0000_0000_0000, 128 * (1UL << 40), 0xffff_8000_8000_0000, 0xffff_fbff_f000_0000, 39, KernelHalfMode.SharedTree),
         };
     }
 

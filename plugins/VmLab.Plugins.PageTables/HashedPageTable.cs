@@ -61,8 +61,8 @@ public sealed class HashedTables
         Geometry = new PageTableGeometry("hashed", 1, 64, [12]) { UserTop = UserTop, KernelBase = KernelBase };
         _memrefs = metrics.Counter(MetricNames.WalkMemrefs);
         _memrefsL1 = metrics.Counter("walk.memrefs.l1");
-        _secondary = metrics.Counter("hpt.secondary");
-        _resizes = metrics.Counter("hpt.resizes");
+        _secondary = metrics.Counter(MetricNames.HptSecondary);
+        _resizes = metrics.Counter(MetricNames.HptResizes);
         _vsidInverse = ModularInverse(VsidMultiplier, VsidModulus);
         _tableFrames = AllocateTable(1L << options.GroupBits) ?? throw new InvalidOperationException("out of physical memory for the hashed page table");
         _hashMask = (1UL << options.GroupBits) - 1;

@@ -67,9 +67,17 @@ public readonly struct RiscVFormat : IRadixFormat
         _hwAd = hardwareAccessDirty;
         var shifts = new int[Levels];
         for (int l = 1; l <= Levels; l++) shifts[l - 1] = 12 + 9 * (l - 1);
-        Geometry = new PageTableGeometry($"riscv-{mode.ToString().ToLowerInvariant()}", Levels, _vaBits, shifts)
+        string name = $"riscv-{mode.ToString().ToLowerInvariant()}";
+        Geometry = new PageTableGeometry(name, Levels, _vaBits, shifts)
         {
             SoftwareAccessDirty = !hardwareAccessDirty,
+            // Linux riscv (Documentation/arch/riscv/vm-layout.rst): the direct map and vmalloc of each mode.
+            KernelLayout = mode switch
+            {
+                RiscVMode.Sv39 => new KernelLayout(name, 0xffff_ffd6_0000_0000, 128 * (1UL << 30), 0xffff_ffc6_0000_0000, 0xffff_ffd6_0000_0000, 30, KernelHalfMode.Prepopulated),
+                RiscVMode.Sv48 => new KernelLayout(name, 0xffff_d880_0000_0000, 32 * (1UL << 40), 0xffff_c880_0000_0000, 0xffff_d880_0000_0000, 39, KernelHalfMode.Prepopulated),
+                _ => new KernelLayout(name, 0xff60_0000_0000_0000, 1UL << 54, 0xff20_0000_0000_0000, 0xff60_0000_0000_0000, 48, KernelHalfMode.Prepopulated),
+            },
         };
     }
 

@@ -31,7 +31,13 @@ public readonly struct X86PaeFormat : IRadixFormat
 
     public X86PaeFormat()
     {
-        Geometry = new PageTableGeometry("x86-32-pae", 3, 32, [12, 21]) { UserTop = X86_32Format.PageOffset, KernelBase = X86_32Format.PageOffset };
+        // As x86-32, but the kernel's PMD is shared by every PDPT from boot: no lazy vmalloc sync.
+        Geometry = new PageTableGeometry("x86-32-pae", 3, 32, [12, 21])
+        {
+            UserTop = X86_32Format.PageOffset,
+            KernelBase = X86_32Format.PageOffset,
+            KernelLayout = new KernelLayout("x86-32-pae", 0xc000_0000, 896UL << 20, 0xf800_0000, 0xff80_0000, 30, KernelHalfMode.Prepopulated),
+        };
     }
 
     public PageTableGeometry Geometry { get; }

@@ -28,7 +28,14 @@ public readonly struct X86_32Format : IRadixFormat
 
     public X86_32Format()
     {
-        Geometry = new PageTableGeometry("x86-32", 2, 32, [12, 22]) { UserTop = PageOffset, KernelBase = PageOffset };
+        // Linux i386 (3G/1G split): lowmem directly mapped at PAGE_OFFSET up to 896 MiB, vmalloc below the fixmaps; a
+        // process's page directory learns of new vmalloc areas lazily (vmalloc_fault).
+        Geometry = new PageTableGeometry("x86-32", 2, 32, [12, 22])
+        {
+            UserTop = PageOffset,
+            KernelBase = PageOffset,
+            KernelLayout = new KernelLayout("x86-32", 0xc000_0000, 896UL << 20, 0xf800_0000, 0xff80_0000, 22, KernelHalfMode.LazySync),
+        };
     }
 
     public PageTableGeometry Geometry { get; }

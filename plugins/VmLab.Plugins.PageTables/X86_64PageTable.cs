@@ -38,7 +38,14 @@ public readonly struct X86_64Format : IRadixFormat
         if (levels is not (4 or 5)) throw new ArgumentOutOfRangeException(nameof(levels), levels, "x86-64 paging has 4 or 5 levels");
         Levels = levels;
         _vaBits = levels == 5 ? 57 : 48;
-        Geometry = new PageTableGeometry("x86-64", levels, _vaBits, [12, 21, 30]);
+        // Linux x86-64 (Documentation/arch/x86/x86_64/mm.rst, KASLR off): the direct map at page_offset_base, vmalloc at
+        // VMALLOC_START; the kernel half's top-level entries are populated at boot and shared by every address space.
+        Geometry = new PageTableGeometry("x86-64", levels, _vaBits, [12, 21, 30])
+        {
+            KernelLayout = levels == 5
+                ? new KernelLayout("x86-64", 0xff11_0000_0000_0000, 1UL << 52, 0xffa0_0000_0000_0000, 0xffd2_0000_0000_0000, 48, KernelHalfMode.Prepopulated)
+                : new KernelLayout("x86-64", 0xffff_8880_0000_0000, 64 * (1UL << 40), 0xffff_c900_0000_0000, 0xffff_e900_0000_0000, 39, KernelHalfMode.Prepopulated),
+        };
     }
 
     public PageTableGeometry Geometry { get; }

@@ -14,8 +14,8 @@ public sealed record KernelAllocStep(int Line, string Process, string Region, ul
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
-        long r = Vmalloc ? run.Api.Vmalloc(Length) : run.Api.Kmalloc(Length);
+        var p = run.Actor(Process);
+        long r = Vmalloc ? run.Api.Vmalloc(p.Cpu, Length) : run.Api.Kmalloc(p.Cpu, Length);
         p.LastReturn = r;
         if (!Vmalloc) run.Kmalloced[Region] = (ulong)r;
         if (r != 0) run.Regions[Region] = ((ulong)r, Length);
@@ -28,7 +28,7 @@ public sealed record KfreeStep(int Line, string Process, string Region) : Step(L
 {
     public override void Execute(ScenarioRun run)
     {
-        run.Task(Process);
+        run.Actor(Process);
         if (!run.Kmalloced.TryGetValue(Region, out ulong address))
             throw new VmLabInputException($"{run.File}:{Line}", $"region '{Region}' was freed already (a double kfree) or its kmalloc has not run");
         run.Kmalloced.Remove(Region);
@@ -41,7 +41,7 @@ public sealed record KernelAccessStep(int Line, string Process, AccessKind Kind,
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         var r = run.Api.KernelAccess(p.Pid, p.Cpu, run.Resolve(Address, Line), Kind, Size, Value);
         if (r.Status == AccessStatus.Ok && Kind != AccessKind.Write) p.LastValue = r.Value;
     }
@@ -52,7 +52,7 @@ public sealed record UserCopyStep(int Line, string Process, bool Put, AddressExp
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         ulong a = run.Resolve(Address, Line);
         if (Put)
         {
@@ -70,7 +70,7 @@ public sealed record OpenStep(int Line, string Process, string Fd, string Target
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         long fd = run.Api.Open(p.Pid, Target);
         p.LastReturn = fd;
         if (fd >= 0) p.Fds[Fd] = (int)fd;
@@ -81,7 +81,7 @@ public sealed record PipeStep(int Line, string Process, string ReadFd, string Wr
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         var (r, w) = run.Api.Pipe(p.Pid);
         p.Fds[ReadFd] = r;
         p.Fds[WriteFd] = w;
@@ -94,7 +94,7 @@ public sealed record SyscallStep(int Line, string Process, bool Write, string Fd
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         if (!p.Fds.TryGetValue(Fd, out int fd))
             throw new VmLabInputException($"{run.File}:{Line}", $"process {Process} has no descriptor named '{Fd}' (open it, or pipe, in this process or before a fork)");
         ulong buffer = run.Resolve(Buffer, Line);
@@ -113,9 +113,9 @@ public sealed record TrackStep(int Line, string Process, RangeExpr Range) : Step
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         var (start, len) = run.Resolve(Range, Line);
-        p.LastReturn = run.Api.TrackDirty(p.Pid, start, len);
+        p.LastReturn = run.Api.TrackDirty(p.Pid, p.Cpu, start, len);
     }
 }
 
@@ -124,8 +124,8 @@ public sealed record DirtyLogStep(int Line, string Process) : Step(Line)
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
-        var pages = run.Api.CollectDirty(p.Pid);
+        var p = run.Actor(Process);
+        var pages = run.Api.CollectDirty(p.Pid, p.Cpu);
         p.LastReturn = pages.Count;
         run.Event(Line, $"{Process} dirty pages: {string.Join(", ", pages.Select(a => $"0x{a:x}"))}");
     }

@@ -44,6 +44,24 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
 
     private readonly Dictionary<string, (int Line, long Error)> _stillborn = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The task a statement makes act (a system call, an access): it must be alive. A process that has exited or was
+    /// killed makes no system calls and no accesses, so naming it as the actor is an error at the statement's line.
+    /// Expectations, a <c>wait</c>'s child and a <c>kill</c>'s target may name it.
+    /// </summary>
+    public TaskState Actor(string name)
+    {
+        var t = Task(name);
+        var status = Api.Status(t.Pid);
+        if (status.Alive) return t;
+        string how = status.TerminatingSignal != 0
+            ? $"was killed by {SignalName(status.TerminatingSignal)}"
+            : $"has exited with code {status.ExitCode}";
+        throw new VmLabInputException($"{file}:{Line}", $"process '{name}' {how}: a process that no longer runs makes no system calls and no accesses");
+    }
+
+    private static string SignalName(int signo) => TokenCursor.SignalName(signo);
+
     public int CheckCpu(int cpu, int line) =>
         cpu < Api.CpuCount ? cpu : throw new VmLabInputException($"{file}:{line}", $"cpu {cpu} does not exist: the machine has {Api.CpuCount} (set machine:cpus)");
 
@@ -62,7 +80,11 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
         return (start, length);
     }
 
-    public void Event(int line, string message) => Events.Add($"{file}:{line}: {message}");
+    public void Event(int line, string message)
+    {
+        Events.Add($"{file}:{line}: {message}");
+        simulation.Event($"{file}:{line}", message);
+    }
 
     public void Report(int line, string text, bool passed, string actual) =>
         simulation.Report(new Expectation($"{file}:{line}", text, passed, actual));
@@ -72,6 +94,8 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
     public void ResetMetrics()
     {
         _baseline.Clear();
+        foreach (var (name, value) in Api.MetricSnapshot())
+            if (!MetricNames.IsLevel(name)) _baseline[name] = value;
         foreach (var name in KnownMetrics) _baseline[name] = Api.Metric(name);
     }
 
@@ -141,7 +165,7 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
             switch (handler.End)
             {
                 case HandlerEnd.Exit:
-                    Api.Exit(task.Pid, handler.ExitCode);
+                    Api.Exit(task.Pid, task.Cpu, handler.ExitCode);
                     return HandlerEnd.Exit;
                 default:
                     Api.EndSignalHandler(task.Pid, signo);

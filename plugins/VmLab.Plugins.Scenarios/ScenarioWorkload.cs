@@ -22,6 +22,14 @@ public sealed class ScenarioWorkload(string path, IReadOnlyList<Step> steps) : I
 
     public static ScenarioWorkload Load(string path) => new(path, ScenarioParser.Parse(path, File.ReadAllText(path)));
 
+    /// <summary>Statements that need the machine's kernel half are refused, at their line, on a format without one.</summary>
+    public void Validate(ISimulation simulation)
+    {
+        if (simulation.Kernel.KernelMemoryUnsupported is not { } why) return;
+        var step = steps.FirstOrDefault(s => s is KthreadStep or KernelAllocStep or KernelAccessStep);
+        if (step is not null) throw new VmLabInputException($"{path}:{step.Line}", why);
+    }
+
     public void Run(ISimulation simulation, CancellationToken cancellationToken)
     {
         var run = new ScenarioRun(path, simulation);

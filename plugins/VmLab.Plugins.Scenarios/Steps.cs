@@ -37,9 +37,9 @@ public sealed record MmapStep(int Line, string Process, string Region, ulong Len
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         ulong at = At is null ? 0 : run.Resolve(At, Line);
-        long r = run.Api.Mmap(p.Pid, at, Length, Prot, Flags | (File is null ? MapFlags.Anonymous : 0), File, Offset);
+        long r = run.Api.Mmap(p.Pid, p.Cpu, at, Length, Prot, Flags | (File is null ? MapFlags.Anonymous : 0), File, Offset);
         p.LastReturn = r;
         if (r >= 0) run.Regions[Region] = ((ulong)r, Length);
         else if ((Flags & MapFlags.Device) != 0 && r == -Errno.ENOENT)
@@ -52,9 +52,9 @@ public sealed record SbrkStep(int Line, string Process, string Region, ulong Len
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
-        long old = run.Api.Brk(p.Pid, 0);
-        long r = run.Api.Brk(p.Pid, (ulong)old + Length);
+        var p = run.Actor(Process);
+        long old = run.Api.Brk(p.Pid, p.Cpu, 0);
+        long r = run.Api.Brk(p.Pid, p.Cpu, (ulong)old + Length);
         p.LastReturn = r;
         if (r == old + (long)Length) run.Regions[Region] = ((ulong)old, Length);
         else run.Event(Line, $"sbrk of region {Region} failed");
@@ -67,14 +67,14 @@ public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeEx
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         var (start, len) = run.Resolve(Range, Line);
         p.LastReturn = Call switch
         {
-            RangeCall.Munmap => run.Api.Munmap(p.Pid, start, len),
-            RangeCall.Mprotect => run.Api.Mprotect(p.Pid, start, len, Prot),
-            RangeCall.PkeyMprotect => run.Api.PkeyMprotect(p.Pid, start, len, Prot, Key),
-            _ => run.Api.MadviseDontNeed(p.Pid, start, len),
+            RangeCall.Munmap => run.Api.Munmap(p.Pid, p.Cpu, start, len),
+            RangeCall.Mprotect => run.Api.Mprotect(p.Pid, p.Cpu, start, len, Prot),
+            RangeCall.PkeyMprotect => run.Api.PkeyMprotect(p.Pid, p.Cpu, start, len, Prot, Key),
+            _ => run.Api.MadviseDontNeed(p.Pid, p.Cpu, start, len),
         };
     }
 }
@@ -83,8 +83,8 @@ public sealed record ForkStep(int Line, string Parent, string Child) : Step(Line
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Parent);
-        int pid = run.Api.Fork(p.Pid);
+        var p = run.Actor(Parent);
+        int pid = run.Api.Fork(p.Pid, p.Cpu);
         p.LastReturn = pid;
         if (pid < 0)
         {
@@ -103,7 +103,7 @@ public sealed record ThreadStep(int Line, string Process, string Thread, int? Cp
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         int tid = run.Api.CloneThread(p.Pid);
         p.LastReturn = tid;
         run.Define(Thread, tid, Cpu is null ? p.Cpu : run.CheckCpu(Cpu.Value, Line)).Handlers.CopyFrom(p.Handlers);
@@ -114,8 +114,8 @@ public sealed record ExecStep(int Line, string Process) : Step(Line)
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
-        long r = run.Api.Execve(p.Pid);
+        var p = run.Actor(Process);
+        long r = run.Api.Execve(p.Pid, p.Cpu);
         p.LastReturn = r;
         if (r == 0) p.Handlers.ResetOnExec();
         else run.Event(Line, $"exec of {Process} failed: {Errno.Name(r)}; it keeps its old image");
@@ -124,28 +124,32 @@ public sealed record ExecStep(int Line, string Process) : Step(Line)
 
 public sealed record ExitStep(int Line, string Process, int Code) : Step(Line)
 {
-    public override void Execute(ScenarioRun run) => run.Api.Exit(run.Task(Process).Pid, Code);
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        run.Api.Exit(p.Pid, p.Cpu, Code);
+    }
 }
 
 public sealed record WaitStep(int Line, string Process, string Child) : Step(Line)
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         p.LastReturn = run.Api.Wait(p.Pid, run.Task(Child).Pid);
     }
 }
 
 public sealed record CpuStep(int Line, string Process, int Cpu) : Step(Line)
 {
-    public override void Execute(ScenarioRun run) => run.Task(Process).Cpu = run.CheckCpu(Cpu, Line);
+    public override void Execute(ScenarioRun run) => run.Actor(Process).Cpu = run.CheckCpu(Cpu, Line);
 }
 
 public sealed record SigactionStep(int Line, string Process, int Signo, SignalDisposition Disposition, Handler? Handler) : Step(Line)
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         run.Api.SetSignalDisposition(p.Pid, Signo, Disposition);
         if (Handler is null) p.Handlers.Remove(Signo);
         else p.Handlers.Set(Signo, Handler);
@@ -157,7 +161,7 @@ public sealed record PkruStep(int Line, string Process, int Key, bool DenyAccess
 {
     public override void Execute(ScenarioRun run)
     {
-        var t = run.Task(Process);
+        var t = run.Actor(Process);
         uint bits = (DenyAccess ? 1u : 0u) | (DenyWrite ? 2u : 0u);
         t.Pkru = (t.Pkru & ~(3u << (2 * Key))) | (bits << (2 * Key));
         run.Api.SetPkru(t.Pid, t.Pkru);
@@ -166,23 +170,23 @@ public sealed record PkruStep(int Line, string Process, int Key, bool DenyAccess
 
 public sealed record MaskStep(int Line, string Process, int Signo, bool Block) : Step(Line)
 {
-    public override void Execute(ScenarioRun run) => run.Api.SetSignalBlocked(run.Task(Process).Pid, Signo, Block);
+    public override void Execute(ScenarioRun run) => run.Api.SetSignalBlocked(run.Actor(Process).Pid, Signo, Block);
 }
 
 public sealed record KillStep(int Line, string Process, string Target, int Signo) : Step(Line)
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         var t = run.Task(Target);
-        var action = run.Api.Kill(p.Pid, t.Pid, Signo);
+        var action = run.Api.Kill(p.Pid, p.Cpu, t.Pid, Signo);
         if (action == SignalAction.RunHandler) run.RunHandler(t, Signo, Line, access: null);
     }
 }
 
 public sealed record AccessStep(int Line, string Process, AccessKind Kind, AddressExpr Address, int Size, ulong Value) : Step(Line)
 {
-    public override void Execute(ScenarioRun run) => run.Access(run.Task(Process), Kind, run.Resolve(Address, Line), Size, Value, Line);
+    public override void Execute(ScenarioRun run) => run.Access(run.Actor(Process), Kind, run.Resolve(Address, Line), Size, Value, Line);
 }
 
 /// <summary>"every page of RANGE": one access at the start of each page.</summary>
@@ -190,7 +194,7 @@ public sealed record EveryPageStep(int Line, string Process, AccessKind Kind, Ra
 {
     public override void Execute(ScenarioRun run)
     {
-        var p = run.Task(Process);
+        var p = run.Actor(Process);
         var (start, len) = run.Resolve(Range, Line);
         for (ulong a = start & ~(VirtualAddress.PageSize - 1); a < start + len; a += VirtualAddress.PageSize)
         {
@@ -219,7 +223,7 @@ public sealed record MprotectAction(int Line, RangeExpr Range, Protection Prot) 
     public override void Run(ScenarioRun run, TaskState task)
     {
         var (start, len) = run.Resolve(Range, Line);
-        run.Api.Mprotect(task.Pid, start, len, Prot);
+        run.Api.Mprotect(task.Pid, task.Cpu, start, len, Prot);
     }
 }
 

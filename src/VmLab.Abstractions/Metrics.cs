@@ -60,4 +60,39 @@ public static class MetricNames
     public const string SignalsSigbus = "signals.sigbus";
     public const string SignalsSigkill = "signals.sigkill";
     public const string KernelOops = "kernel.oops";
+
+    // Beyond the outside contract's table: every other counter VmLab itself registers (docs/metrics.md).
+    public const string AccessesDropped = "accesses.dropped";
+    public const string ContextSwitches = "context_switches";
+    public const string WalkDirtyUpdates = "walk.dirty_updates";
+    public const string FaultsFile = "faults.file";
+    public const string FaultsTrapped = "faults.trapped";
+    public const string DirtyLogPages = "dirtylog.pages";
+    public const string KernelPanics = "kernel.panics";
+    public const string MemoryFragmentation = "memory.fragmentation";
+    public const string MemoryFreeFrames = "memory.free_frames";
+    public const string PageCacheDropped = "pagecache.dropped";
+    public const string PageCacheWritebacks = "pagecache.writebacks";
+    public const string ReclaimDirect = "reclaim.direct";
+    public const string ReclaimKswapd = "reclaim.kswapd";
+    public const string ReclaimKswapdWakeups = "reclaim.kswapd_wakeups";
+    public const string SwapCacheHits = "swap.cache_hits";
+    public const string SwapSlotsAllocated = "swap.slots_allocated";
+    public const string SwapSlotsPeak = "swap.slots_peak";
+    public const string PwcHits = "pwc.hits";
+    public const string PwcMisses = "pwc.misses";
+    public const string HptResizes = "hpt.resizes";
+    public const string HptSecondary = "hpt.secondary";
+
+    /// <summary>
+    /// Whether the metric is a level of the machine's current state (free frames, free blocks per order, fragmentation:
+    /// the <c>memory.*</c> metrics) rather than a count of events. A scenario's <c>reset</c> rebases counts, not levels.
+    /// </summary>
+    public static bool IsLevel(string name) => name.StartsWith("memory.", StringComparison.Ordinal);
+
+    /// <summary>A trapped device's reads (<c>device.NAME.reads</c>).</summary>
+    public static string DeviceReads(string device) => $"device.{device}.reads";
+
+    /// <summary>A trapped device's writes (<c>device.NAME.writes</c>).</summary>
+    public static string DeviceWrites(string device) => $"device.{device}.writes";
 }

@@ -5,6 +5,7 @@ using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
 using VmLab.Abstractions.Workloads;
+using VmLab.Core.Kernel;
 using VmLab.Core.Memory;
 using VmLab.Core.Mmu;
 
@@ -42,7 +43,7 @@ public sealed record MachineOptions
 /// </summary>
 public sealed class Machine : ISimulation
 {
-    private Machine(MachineOptions options, PhysicalMemory memory, FrameTable frames, MetricRegistry metrics, Kernel.Kernel kernel, ICpu[] cpus)
+    private Machine(MachineOptions options, PhysicalMemory memory, FrameTable frames, MetricRegistry metrics, KernelModel kernel, ICpu[] cpus)
     {
         Options = options;
         Memory = memory;
@@ -50,17 +51,13 @@ public sealed class Machine : ISimulation
         Metrics = metrics;
         Kernel = kernel;
         Cpus = cpus;
-        Api = new Kernel.KernelApi(kernel, cpus, metrics);
+        Api = new KernelApi(kernel, cpus, metrics);
         if (options.CheckInvariants)
         {
             Invariants = new Checks.InvariantChecker(kernel, options.CheckEvery);
             kernel.Invariants = Invariants;
-            _kernelApi = new Checks.CheckedKernelApi(Api, Invariants);
         }
-        else _kernelApi = Api;
     }
-
-    private readonly IKernelApi _kernelApi;
 
     /// <summary>The invariant checker when <see cref="MachineOptions.CheckInvariants"/> is on, else null.</summary>
     public Checks.InvariantChecker? Invariants { get; }
@@ -69,14 +66,14 @@ public sealed class Machine : ISimulation
     public PhysicalMemory Memory { get; }
     public FrameTable Frames { get; }
     public MetricRegistry Metrics { get; }
-    public Kernel.Kernel Kernel { get; }
+    public KernelModel Kernel { get; }
     public IReadOnlyList<ICpu> Cpus { get; }
-    /// <summary>The system calls, as workloads drive them.</summary>
-    public Kernel.KernelApi Api { get; }
+    /// <summary>The system calls, as workloads drive them (each checked by the invariant checker when it runs).</summary>
+    public KernelApi Api { get; }
     public int PreferredBatchSize => 4096;
-    /// <summary>The system calls as workloads see them: <see cref="Api"/>, checked after every call when invariants are checked.</summary>
-    public IKernelApi KernelApi => _kernelApi;
-    IKernelApi ISimulation.Kernel => _kernelApi;
+    /// <summary>The system calls as workloads see them: <see cref="Api"/>.</summary>
+    public IKernelApi KernelApi => Api;
+    IKernelApi ISimulation.Kernel => Api;
 
     private readonly List<Expectation> _expectations = [];
 
@@ -84,6 +81,8 @@ public sealed class Machine : ISimulation
     public IReadOnlyList<Expectation> Expectations => _expectations;
 
     public void Report(in Expectation expectation) => _expectations.Add(expectation);
+
+    public void Event(string where, string message) => Kernel.Events.Record("scenario", 0, $"{where}: {message}");
 
     public void Execute(ReadOnlySpan<MemoryAccess> batch)
     {
@@ -104,7 +103,8 @@ public sealed class Machine : ISimulation
 
     /// <summary>
     /// Composes a machine. <paramref name="pageTable"/> and each TLB from <paramref name="tlbFactory"/> are boxed plugin
-    /// components; the MMU is closed over their runtime types so a struct plugin runs specialised.
+    /// components; the MMU is closed over their runtime types so a struct plugin runs specialised. Handlers are listed
+    /// by their type's name (or a built-in's registered name).
     /// </summary>
     public static Machine Create(
         MachineOptions options,
@@ -116,19 +116,28 @@ public sealed class Machine : ISimulation
         IReadOnlyList<IFaultHandler> faultHandlers,
         ISignalDelivery signals,
         IReadOnlyList<Abstractions.Devices.IDevice>? devices = null,
-        IReplacementPolicy? replacement = null)
+        IReplacementPolicy? replacement = null) =>
+        Create(options, memory, frames, metrics, pageTable, tlbFactory,
+            faultHandlers.Select(h => new NamedFaultHandler(FaultPath.DefaultName(h), h)).ToList(), signals, devices, replacement);
+
+    /// <summary>Composes a machine whose fault handlers carry the names they were configured by.</summary>
+    public static Machine Create(
+        MachineOptions options,
+        PhysicalMemory memory,
+        FrameTable frames,
+        MetricRegistry metrics,
+        IPageTable pageTable,
+        Func<int, ITlb> tlbFactory,
+        IReadOnlyList<NamedFaultHandler> faultHandlers,
+        ISignalDelivery signals,
+        IReadOnlyList<Abstractions.Devices.IDevice>? devices,
+        IReplacementPolicy? replacement)
     {
-        var kernel = new Kernel.Kernel(memory, frames, metrics, pageTable, faultHandlers, signals) { PanicOnOops = options.PanicOnOops };
-        kernel.ConfigureReclaim(replacement, options);
+        var kernel = new KernelModel(memory, frames, metrics, pageTable, faultHandlers, signals, options, replacement);
         var cpus = new ICpu[options.Cpus];
-        var tlbs = new ITlb[options.Cpus];
         for (int i = 0; i < cpus.Length; i++)
-        {
-            var tlb = tlbFactory(i);
-            tlbs[i] = tlb;
-            cpus[i] = CreateEngine(i, tlb, pageTable, kernel, options, metrics, replacement);
-        }
-        kernel.AttachTlbs(tlbs, options);
+            cpus[i] = CreateEngine(i, tlbFactory(i), pageTable, kernel, options, metrics, replacement);
+        kernel.AttachCpus(cpus);
         if (devices is not null) kernel.AttachDevices(devices);
         return new Machine(options, memory, frames, metrics, kernel, cpus);
     }
@@ -138,7 +147,7 @@ public sealed class Machine : ISimulation
     /// (<see cref="ReplacementInput.EveryAccess"/>) gets <see cref="PolicyAccessObserver"/>; any other run gets
     /// <see cref="NoAccessObserver"/>, whose empty call the JIT removes, so the TLB-hit path does no extra work.
     /// </summary>
-    private static ICpu CreateEngine(int index, ITlb tlb, IPageTable pageTable, Kernel.Kernel kernel, MachineOptions options, MetricRegistry metrics, IReplacementPolicy? replacement)
+    private static ICpu CreateEngine(int index, ITlb tlb, IPageTable pageTable, KernelModel kernel, MachineOptions options, MetricRegistry metrics, IReplacementPolicy? replacement)
     {
         object observer = replacement is { Input: ReplacementInput.EveryAccess }
             ? new PolicyAccessObserver(replacement)

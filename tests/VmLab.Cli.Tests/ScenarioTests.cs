@@ -142,4 +142,52 @@ public sealed class ScenarioTests
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("cpu 5 does not exist", r.Stderr);
     }
+
+    [Theory]
+    [InlineData("check")]
+    [InlineData("run")]
+    public void KernelMemoryOnAFormatWithoutAKernelHalfIsRefusedAtItsLineByCheckAndRunAlike(string command)
+    {
+        using var s = new Scratch();
+        string path = s.File("k.vms", "process p\np mmap a 1p rw private\np write a 1\np kmalloc k 1p\n");
+        var r = Cli.Run(command, path, "--machine", Cli.Repo("configs", "pt-hashed.json"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:4: kernel memory (kmalloc, vmalloc, kernel accesses, kernel threads) is not modelled for the hashed page-table format", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
+    public void ScenarioEventsReachTheRunsEventsInOrderWithTheKernels()
+    {
+        using var s = new Scratch();
+        string path = s.File("e.vms", "process p\np mmap a 4p rw private\np write every page of a value 1\np track a\np write a+1p 2\np dirtylog\np write 0x10 1\n");
+        var r = Cli.Run("run", path, "--json", "-");
+        Assert.Equal(0, r.ExitCode);
+        using var json = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        var events = json.RootElement.GetProperty("events").EnumerateArray().Select(e => e.GetString()!).ToList();
+        int dirty = events.FindIndex(e => e.StartsWith($"{path}:6: p dirty pages: 0x", StringComparison.Ordinal));
+        int signal = events.FindIndex(e => e.StartsWith("signal pid", StringComparison.Ordinal));
+        Assert.True(dirty >= 0, string.Join("\n", events));
+        Assert.True(signal > dirty, string.Join("\n", events)); // the kernel's SIGSEGV came after the dirty log
+    }
+
+    [Fact]
+    public void AStatementMadeByAProcessThatWasKilledIsAnErrorAtItsLine()
+    {
+        using var s = new Scratch();
+        string path = s.File("dead.vms", "process p\np write 0x10 1\nexpect p killed SIGSEGV\np mmap a 1p rw private\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:4: process 'p' was killed by SIGSEGV: a process that no longer runs makes no system calls and no accesses", r.Stderr);
+    }
+
+    [Fact]
+    public void MadviseOnAKmallocAddressIsEnomemAndLeavesKernelMemoryAlone()
+    {
+        using var s = new Scratch();
+        string path = s.File("m.vms", "#! --set machine:checks:invariants=true\nprocess p\np kmalloc k 1p\np kwrite k 0x55\np madvise k dontneed\nexpect p ret == -ENOMEM\np kread k\nexpect p value == 0x55\n");
+        var r = Cli.Run("run", path);
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Contains("expectations: 2 passed, 0 failed", r.Stdout);
+    }
 }

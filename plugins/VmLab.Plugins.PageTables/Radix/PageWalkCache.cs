@@ -37,8 +37,8 @@ public sealed class PageWalkCache
         _table = new ulong[total];
         _rights = new uint[total];
         _lastUse = new long[total];
-        _hits = metrics.Counter("pwc.hits");
-        _misses = metrics.Counter("pwc.misses");
+        _hits = metrics.Counter(MetricNames.PwcHits);
+        _misses = metrics.Counter(MetricNames.PwcMisses);
         _levelHits = new Counter[levels + 1];
         for (int l = 2; l <= levels; l++) _levelHits[l] = metrics.Counter($"pwc.l{l}.hits");
     }

@@ -32,11 +32,38 @@ public interface IProcess
     ulong PageTableRoot { get; }
 }
 
-/// <summary>One page fault handed to the handler chain, after the kernel's VMA and permission checks passed.</summary>
+/// <summary>
+/// One page fault as the handler chain sees it. <see cref="Vma"/> is the VMA <c>find_vma</c> returned — the first one
+/// ending above the address, which may start above it (a fault below a grows-down stack) — and is absent
+/// (<see cref="HasVma"/> false, a default value) before the VMA check and for faults in the kernel half.
+/// <see cref="Pte"/> is the leaf entry at the address when the fault was taken.
+/// </summary>
 public readonly record struct PageFault(ulong Address, AccessKind Kind, AccessMode Mode, PageFaultErrorCode ErrorCode, IProcess Process, VmaInfo Vma, PageMapping Pte)
 {
     public ulong PageAddress => Address & ~(VirtualAddress.PageSize - 1);
     public bool IsWrite => Kind == AccessKind.Write;
+    /// <summary>A VMA was found for the fault (false before the VMA check and in the kernel half).</summary>
+    public bool HasVma => Vma.End > Vma.Start;
+    /// <summary>The VMA exists and contains the address (false below a grows-down stack).</summary>
+    public bool InVma => HasVma && Vma.Contains(Address);
+    /// <summary>The CPU that took the fault.</summary>
+    public int Cpu { get; init; }
+    /// <summary>Taken by the kernel on the process's behalf (MAP_POPULATE, get_user_pages): no exception, no signal.</summary>
+    public bool OnBehalf { get; init; }
+}
+
+/// <summary>
+/// Where in the fault path a handler is asked, following the order of Linux's <c>do_user_addr_fault</c>. Handlers run
+/// stage by stage; within a stage in configured order; the first that does not decline decides.
+/// </summary>
+public enum FaultStage : byte
+{
+    /// <summary>Before the VMA is looked up: every fault, user or kernel, with <see cref="PageFault.Vma"/> absent (Linux: <c>vmalloc_fault</c>, spurious-fault checks).</summary>
+    BeforeVmaCheck = 0,
+    /// <summary>The VMA is known (it may start above the address: a fault below a stack), its permissions not yet checked (Linux: software Accessed/Dirty updates).</summary>
+    BeforeAccessCheck = 1,
+    /// <summary>The VMA allows the access: the fault is resolved (Linux <c>handle_mm_fault</c>: swap-in, copy-on-write, demand paging, stack growth).</summary>
+    Resolve = 2,
 }
 
 /// <summary>How a handler disposed of a fault.</summary>
@@ -52,6 +79,13 @@ public enum FaultOutcome : byte
     Signal = 3,
     /// <summary>No memory could be found for the fault: the OOM path runs.</summary>
     OutOfMemory = 4,
+    /// <summary>The handler performed the access itself (a trapped device page): nothing is mapped and the access is complete.</summary>
+    Emulated = 5,
+    /// <summary>
+    /// The handler arranged for the fault to be resolved and asks the kernel to run the fault path again within the same
+    /// exception (Linux <c>VM_FAULT_RETRY</c>): this pass counts as neither minor nor major.
+    /// </summary>
+    Deferred = 6,
 }
 
 public readonly record struct FaultResult(FaultOutcome Outcome, SignalInfo Signal = default)
@@ -60,19 +94,29 @@ public readonly record struct FaultResult(FaultOutcome Outcome, SignalInfo Signa
     public static readonly FaultResult Minor = new(FaultOutcome.Minor);
     public static readonly FaultResult Major = new(FaultOutcome.Major);
     public static readonly FaultResult OutOfMemory = new(FaultOutcome.OutOfMemory);
+    public static readonly FaultResult Emulated = new(FaultOutcome.Emulated);
+    public static readonly FaultResult Deferred = new(FaultOutcome.Deferred);
     public static FaultResult Raise(in SignalInfo signal) => new(FaultOutcome.Signal, signal);
 }
 
 /// <summary>
-/// One link of the fault-handler chain. The kernel asks each handler in configured order until one does not
-/// decline. Faults are results, not exceptions.
+/// One link of the fault-handler chain. The kernel asks the handlers stage by stage (<see cref="Stage"/>), in configured
+/// order within a stage, until one does not decline. Faults are results, not exceptions. A handler is asked for user
+/// and kernel faults alike; one that resolves user memory only declines when <see cref="PageFault.InVma"/> is false.
 /// </summary>
 public interface IFaultHandler
 {
+    /// <summary>Where in the fault path the handler is asked (default: <see cref="FaultStage.Resolve"/>, after the access check).</summary>
+    FaultStage Stage => FaultStage.Resolve;
+
     FaultResult Handle(in PageFault fault, IMemoryManager mm);
 }
 
-/// <summary>The kernel memory-management services a fault handler may use.</summary>
+/// <summary>
+/// The kernel memory-management services a fault handler may use. The instance a handler receives belongs to the CPU
+/// handling the fault: TLB flushes it asks for are initiated there (every other CPU that may hold the page costs a
+/// shootdown IPI), and reclaim an allocation triggers runs there.
+/// </summary>
 public interface IMemoryManager
 {
     IMetrics Metrics { get; }
@@ -131,6 +175,29 @@ public interface IMemoryManager
 
     /// <summary>Moves the start of the grows-down VMA at <paramref name="vmaStart"/> down to <paramref name="newStart"/>.</summary>
     void ExpandStack(IProcess process, ulong vmaStart, ulong newStart);
+
+    /// <summary>The state of type <typeparamref name="T"/> a handler attached to the VMA containing <paramref name="address"/>, or null.</summary>
+    T? GetVmaState<T>(IProcess process, ulong address) where T : class, IVmaState;
+
+    /// <summary>
+    /// Attaches handler-owned state to the VMA containing <paramref name="address"/> (null removes it); false when no VMA
+    /// contains the address. A handler keeps what it needs to know about a mapping here, as Linux keeps
+    /// <c>vm_userfaultfd_ctx</c> or <c>anon_vma</c> in the VMA, instead of a flag the kernel would have to know of.
+    /// </summary>
+    bool SetVmaState<T>(IProcess process, ulong address, T? state) where T : class, IVmaState;
+}
+
+/// <summary>
+/// Handler-owned state kept in a VMA (<see cref="IMemoryManager.SetVmaState{T}"/>). The kernel carries it along when the
+/// VMA changes shape: each part of a split VMA (munmap, mprotect inside it) and the child's copy at fork ask the state.
+/// </summary>
+public interface IVmaState
+{
+    /// <summary>The state of one part of a split VMA (default: this same object, shared).</summary>
+    IVmaState OnSplit() => this;
+
+    /// <summary>The state of the child's copy at fork, or null when it is not inherited (the default, as a userfaultfd registration without <c>UFFD_FEATURE_EVENT_FORK</c>).</summary>
+    IVmaState? OnFork() => null;
 }
 
 /// <summary>How a vmalloc-range fault relates to the reference kernel table.</summary>

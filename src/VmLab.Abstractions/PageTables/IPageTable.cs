@@ -48,6 +48,12 @@ public sealed record PageTableGeometry(string Architecture, int Levels, int Virt
     /// </summary>
     public bool ExecCheckedOnFirstFault { get; init; }
 
+    /// <summary>
+    /// The kernel half of this architecture: Linux's direct map and vmalloc range and how they are shared (null: no
+    /// kernel half is modelled, and kernel memory is refused with a clear error).
+    /// </summary>
+    public KernelLayout? KernelLayout { get; init; }
+
     /// <summary>Strips the tag of a user data address when the architecture ignores the top byte.</summary>
     public ulong Untag(ulong address) => (address & (1UL << 55)) == 0 ? address & 0x00FF_FFFF_FFFF_FFFFUL : address;
 }

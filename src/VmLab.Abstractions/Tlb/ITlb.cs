@@ -9,7 +9,8 @@ public readonly record struct TlbEntry(ulong Frame, PageFlags Flags, byte PageSh
 /// <summary>
 /// A translation lookaside buffer for one CPU. Lookups and inserts are on the hot path: implement it on a struct
 /// holding references to its state (copies then share the state) so the MMU is specialised on it; a class works too
-/// (one interface call per access) and is the quick way to prototype.
+/// (one interface call per access) and is the quick way to prototype. A struct may also keep its state inline: each
+/// CPU's MMU holds the only live copy, and every flush the kernel makes reaches it through that MMU.
 /// </summary>
 public interface ITlb
 {

@@ -59,36 +59,59 @@ public interface IKernelApi
     /// <summary>One past the highest user address of this machine's address space.</summary>
     ulong UserTop { get; }
 
-    long Mmap(int pid, ulong address, ulong length, Protection protection, MapFlags flags, string? file = null, ulong offset = 0);
-    long Munmap(int pid, ulong address, ulong length);
-    long Mprotect(int pid, ulong address, ulong length, Protection protection);
+    /// <summary>
+    /// The page-table format models a kernel half (kmalloc, vmalloc, kernel accesses, kernel threads): null when it
+    /// does, else why not (what a workload reports when it needs one).
+    /// </summary>
+    string? KernelMemoryUnsupported => null;
+
+    // Calls that change an address space or a task's life name the CPU they run on: the initiator of the TLB flushes
+    // they cause (every other CPU that may hold the address space costs a shootdown IPI), and the CPU their faults are
+    // taken on. The forms without a CPU are kept for workloads built against contract 1.2 and run on CPU 0.
+
+    long Mmap(int pid, int cpu, ulong address, ulong length, Protection protection, MapFlags flags, string? file, ulong offset);
+    long Munmap(int pid, int cpu, ulong address, ulong length);
+    long Mprotect(int pid, int cpu, ulong address, ulong length, Protection protection);
     /// <summary><c>pkey_mprotect</c>: mprotect that also tags the range with protection key <paramref name="key"/> (1 to 15).</summary>
-    long PkeyMprotect(int pid, ulong address, ulong length, Protection protection, int key);
-    /// <summary>Writes the task's PKRU register (two bits per key: access-disable, write-disable).</summary>
-    void SetPkru(int pid, uint pkru);
+    long PkeyMprotect(int pid, int cpu, ulong address, ulong length, Protection protection, int key);
     /// <summary>Sets the program break; 0 queries it. Returns the new (or current) break.</summary>
-    long Brk(int pid, ulong newBreak);
+    long Brk(int pid, int cpu, ulong newBreak);
     /// <summary><c>madvise(MADV_DONTNEED)</c>: drops the pages; the next touch sees zeros (anonymous private) or the file.</summary>
-    long MadviseDontNeed(int pid, ulong address, ulong length);
+    long MadviseDontNeed(int pid, int cpu, ulong address, ulong length);
     /// <summary>
     /// Returns the child's pid, or -ENOMEM when the child's page tables cannot be allocated even after reclaim: then no
     /// child exists and nothing it took is left allocated.
     /// </summary>
-    int Fork(int pid);
+    int Fork(int pid, int cpu);
+    /// <summary>exec: 0, or -ENOMEM when the new address space cannot be allocated (the process keeps its old image and handlers).</summary>
+    long Execve(int pid, int cpu);
+    void Exit(int pid, int cpu, int code);
+    /// <summary>Sends a signal (not forced) from a task running on <paramref name="cpu"/>: <see cref="SignalAction.RunHandler"/> when the target's handler must run.</summary>
+    SignalAction Kill(int pid, int cpu, int target, int signo);
+
+    long Mmap(int pid, ulong address, ulong length, Protection protection, MapFlags flags, string? file = null, ulong offset = 0) =>
+        Mmap(pid, 0, address, length, protection, flags, file, offset);
+    long Munmap(int pid, ulong address, ulong length) => Munmap(pid, 0, address, length);
+    long Mprotect(int pid, ulong address, ulong length, Protection protection) => Mprotect(pid, 0, address, length, protection);
+    long PkeyMprotect(int pid, ulong address, ulong length, Protection protection, int key) => PkeyMprotect(pid, 0, address, length, protection, key);
+    long Brk(int pid, ulong newBreak) => Brk(pid, 0, newBreak);
+    long MadviseDontNeed(int pid, ulong address, ulong length) => MadviseDontNeed(pid, 0, address, length);
+    int Fork(int pid) => Fork(pid, 0);
+    /// <summary>exec, ignoring the result (<see cref="Execve(int, int)"/> returns it).</summary>
+    void Exec(int pid) => Execve(pid, 0);
+    long Execve(int pid) => Execve(pid, 0);
+    void Exit(int pid, int code) => Exit(pid, 0, code);
+    SignalAction Kill(int pid, int target, int signo) => Kill(pid, 0, target, signo);
+
+    /// <summary>Writes the task's PKRU register (two bits per key: access-disable, write-disable).</summary>
+    void SetPkru(int pid, uint pkru);
     /// <summary>A thread: a new task sharing the address space; returns its pid (tid).</summary>
     int CloneThread(int pid);
-    /// <summary>exec, ignoring the result (<see cref="Execve"/> returns it).</summary>
-    void Exec(int pid);
-    /// <summary>exec: 0, or -ENOMEM when the new address space cannot be allocated (the process keeps its old image and handlers).</summary>
-    long Execve(int pid);
-    void Exit(int pid, int code);
     /// <summary>Reaps the child; returns its pid, or -ECHILD.</summary>
     long Wait(int pid, int child);
 
     void SetSignalDisposition(int pid, int signo, SignalDisposition disposition);
     void SetSignalBlocked(int pid, int signo, bool blocked);
-    /// <summary>Sends a signal (not forced): <see cref="SignalAction.RunHandler"/> when the target's handler must run.</summary>
-    SignalAction Kill(int pid, int target, int signo);
     /// <summary>Enters a signal handler: the signal is blocked while it runs (sigaction without SA_NODEFER).</summary>
     void BeginSignalHandler(int pid, int signo);
     /// <summary>Returns from a signal handler (<c>sigreturn</c>): the mask before the handler is restored.</summary>
@@ -102,6 +125,8 @@ public interface IKernelApi
 
     ProcessStatus Status(int pid);
     long Metric(string name);
+    /// <summary>Every counter registered so far, by name (what a scenario's <c>reset</c> rebases).</summary>
+    IReadOnlyDictionary<string, long> MetricSnapshot() => new Dictionary<string, long>();
     int CpuCount { get; }
 
     // ---- kernel mode -------------------------------------------------------------------------------------
@@ -109,15 +134,20 @@ public interface IKernelApi
     /// <summary>A kernel thread (no user address space); returns its pid.</summary>
     int SpawnKernelThread();
     /// <summary>
-    /// <c>kmalloc</c>: the direct-map address of one physically contiguous block (above two pages, SLUB's kmalloc_large:
+    /// <c>kmalloc</c> in a kernel context running on <paramref name="cpu"/> (where reclaim it needs runs): the direct-map address of one physically contiguous block (above two pages, SLUB's kmalloc_large:
     /// a buddy block of order get_order(size)), or 0 (NULL) when no free block is large enough or the size is above
     /// KMALLOC_MAX_SIZE (4 MiB).
     /// </summary>
-    long Kmalloc(ulong size);
+    long Kmalloc(int cpu, ulong size);
     /// <summary><c>kfree</c> of an address <see cref="Kmalloc"/> returned (NULL is ignored): the block returns to the buddy allocator.</summary>
     void Kfree(ulong address);
     /// <summary><c>vmalloc</c>: an address in the vmalloc range, or 0 on failure.</summary>
-    long Vmalloc(ulong size);
+    long Vmalloc(int cpu, ulong size);
+
+    /// <summary><see cref="Kmalloc(int, ulong)"/> on CPU 0.</summary>
+    long Kmalloc(ulong size) => Kmalloc(0, size);
+    /// <summary><see cref="Vmalloc(int, ulong)"/> on CPU 0.</summary>
+    long Vmalloc(ulong size) => Vmalloc(0, size);
     /// <summary>A kernel-mode access made on behalf of <paramref name="pid"/> outside any uaccess window.</summary>
     AccessResult KernelAccess(int pid, int cpu, ulong address, AccessKind kind, int size, ulong value);
     /// <summary><c>get_user</c>: 0 and the value, or -EFAULT (value 0).</summary>
@@ -136,9 +166,12 @@ public interface IKernelApi
     bool Panicked { get; }
 
     /// <summary>Starts logging first writes to [address, address+length): present pages are write-protected (as live migration does).</summary>
-    long TrackDirty(int pid, ulong address, ulong length);
+    long TrackDirty(int pid, int cpu, ulong address, ulong length);
     /// <summary>The pages written since tracking started or since the last call, in address order; tracking is re-armed for them.</summary>
-    IReadOnlyList<ulong> CollectDirty(int pid);
+    IReadOnlyList<ulong> CollectDirty(int pid, int cpu);
+
+    long TrackDirty(int pid, ulong address, ulong length) => TrackDirty(pid, 0, address, length);
+    IReadOnlyList<ulong> CollectDirty(int pid) => CollectDirty(pid, 0);
 }
 
 /// <summary>errno values (Linux x86-64).</summary>

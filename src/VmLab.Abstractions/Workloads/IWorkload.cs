@@ -18,6 +18,14 @@ public interface ISimulation
 
     /// <summary>Records the outcome of one expectation a workload checked; any failure makes the run's exit code 1.</summary>
     void Report(in Expectation expectation);
+
+    /// <summary>
+    /// Records a notable event of the workload's own (where: file:line or another place the user can find), kept in the
+    /// run's events in order with the kernel's (<c>--json</c> "events", the run's printout).
+    /// </summary>
+    void Event(string where, string message)
+    {
+    }
 }
 
 /// <summary>One checked expectation: where it is written (file:line), what it says, and what was found.</summary>
@@ -37,6 +45,15 @@ public interface IWorkload
     /// <see cref="Run"/> goes on, for a progress display only: update it once per batch, never per access.
     /// </summary>
     double? Progress => null;
+
+    /// <summary>
+    /// Checks the workload against the composed machine before anything runs — <c>vmlab check</c> and <c>vmlab run</c>
+    /// both call it — and throws <c>VmLabInputException</c> naming where the workload asks for what the machine does not
+    /// have (a scenario's kmalloc on a page-table format without a kernel half). Default: nothing to check.
+    /// </summary>
+    void Validate(ISimulation simulation)
+    {
+    }
 }
 
 /// <summary>

@@ -57,7 +57,7 @@ public sealed class InvariantChecker
     /// <summary>Operations kept for violation reports.</summary>
     public const int RingSize = 64;
 
-    private readonly Kernel.Kernel _kernel;
+    private readonly KernelModel _kernel;
     private readonly KernelOperation[] _ring = new KernelOperation[RingSize];
     private long _seq;
     private long _untilCheck;
@@ -73,7 +73,7 @@ public sealed class InvariantChecker
     /// <summary>Frames mapped in private VMAs without an anon_vma: each must be a page-cache page.</summary>
     private readonly List<(ulong Address, ulong Pfn, int Pid)> _withoutAnonVma = [];
 
-    public InvariantChecker(Kernel.Kernel kernel, long every)
+    public InvariantChecker(KernelModel kernel, long every)
     {
         if (every < 0) throw new ArgumentOutOfRangeException(nameof(every));
         _kernel = kernel;
@@ -177,7 +177,7 @@ public sealed class InvariantChecker
             }
         }
 
-        foreach (ulong pfn in _kernel.PageCacheFrames)
+        foreach (ulong pfn in _kernel.Files.Frames)
         {
             _refs[pfn]++;
             _pageCache[pfn] = true;
@@ -186,7 +186,7 @@ public sealed class InvariantChecker
             if (!_pageCache[pfn])
                 Fail("anon-vma", $"pid {pid} maps anonymous frame {pfn} at 0x{address:x} in a private VMA with no anon_vma (fork would not copy it)", pid, address);
         // The swap cache holds one reference on each page it keeps.
-        foreach (ulong pfn in _kernel.SwapCacheSlots.Keys) _refs[pfn]++;
+        foreach (ulong pfn in _kernel.Swap.CacheSlots.Keys) _refs[pfn]++;
 
         bool tablesKnown = CollectTables(seen);
         if (tablesKnown && _tables.Count != frames.PageTableFrames)
@@ -242,7 +242,7 @@ public sealed class InvariantChecker
                     if (mc != _maps[i])
                         Fail("map-count", $"frame {pfn} has map count {mc}, but {_maps[i]} leaf entries map it", pfn);
                     if (rc != _refs[i])
-                        Fail("ref-count", $"frame {pfn} has reference count {rc}, but {_maps[i]} leaf entries{(_pageCache[i] ? " and the page cache" : "")}{(_kernel.SwapCacheSlots.ContainsKey(pfn) ? " and the swap cache" : "")} hold it", pfn);
+                        Fail("ref-count", $"frame {pfn} has reference count {rc}, but {_maps[i]} leaf entries{(_pageCache[i] ? " and the page cache" : "")}{(_kernel.Swap.CacheSlots.ContainsKey(pfn) ? " and the swap cache" : "")} hold it", pfn);
                     break;
             }
             if (_writablePrivate[i] > 0 && (_maps[i] > 1 || _pageCache[i]))
@@ -270,7 +270,7 @@ public sealed class InvariantChecker
     /// </summary>
     private void CheckKmallocBlocks(FrameTable frames)
     {
-        foreach (var (pfn, order) in _kernel.KmallocBlocks)
+        foreach (var (pfn, order) in _kernel.KernelHalf.KmallocBlocks)
         {
             if (frames.RefCount(pfn) != 1 || frames.UseOf(pfn) != FrameUse.Kernel || frames.IsTail(pfn) || frames.BlockOrder(pfn) != order)
                 Fail("kmalloc-blocks", $"kmalloc block at frame {pfn} (order {order}) is not an allocated kernel block of that order (reference count {frames.RefCount(pfn)}, use {frames.UseOf(pfn)}, order {frames.BlockOrder(pfn)})", pfn);
@@ -286,7 +286,7 @@ public sealed class InvariantChecker
     /// </summary>
     private void CheckSwap()
     {
-        var swap = _kernel.Swap;
+        var swap = _kernel.Swap.Device;
         var entries = new Dictionary<ulong, int>();
         foreach (var (address, leaf, pid) in _swapped)
         {
@@ -295,7 +295,7 @@ public sealed class InvariantChecker
                 Fail("swap-slots", $"pid {pid} holds a swap entry at 0x{address:x} for slot {slot}, which is not allocated", pid, address);
             entries[slot] = entries.GetValueOrDefault(slot) + 1;
         }
-        var cached = new HashSet<ulong>(_kernel.SwapCacheSlots.Values);
+        var cached = new HashSet<ulong>(_kernel.Swap.CacheSlots.Values);
         foreach (ulong slot in swap.AllocatedSlots)
         {
             int count = entries.GetValueOrDefault(slot);
@@ -310,10 +310,10 @@ public sealed class InvariantChecker
     private IEnumerable<(AddressSpace Mm, int Pid)> LiveAddressSpaces(HashSet<AddressSpace> seen)
     {
         var list = new List<(AddressSpace, int)>();
-        foreach (var p in _kernel.Processes.OrderBy(p => p.Pid))
+        foreach (var p in _kernel.Processes.All.OrderBy(p => p.Pid))
         {
             var mm = p.Mm;
-            if (mm.Users <= 0 || p.IsKernelThread || mm.Root == _kernel.InitRoot) continue;
+            if (mm.Users <= 0 || p.IsKernelThread || mm.Root == _kernel.KernelHalf.InitRoot) continue;
             if (seen.Add(mm)) list.Add((mm, p.Pid));
         }
         return list;
@@ -325,7 +325,7 @@ public sealed class InvariantChecker
         var pageTable = _kernel.PageTable;
         foreach (var mm in live)
             if (!pageTable.CollectTableFrames(mm.Root, _tables)) return false;
-        if (_kernel.InitRoot != 0 && !pageTable.CollectTableFrames(_kernel.InitRoot, _tables)) return false;
+        if (_kernel.KernelHalf.InitRoot != 0 && !pageTable.CollectTableFrames(_kernel.KernelHalf.InitRoot, _tables)) return false;
         return true;
     }
 

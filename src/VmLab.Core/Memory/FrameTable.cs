@@ -47,8 +47,8 @@ public sealed class FrameTable : IFrameAllocator
         _allocated = metrics.Counter(MetricNames.PagesAllocated);
         _pageTablePages = metrics.Counter(MetricNames.PageTablePages);
         _residentPeak = metrics.Counter(MetricNames.PagesResidentPeak);
-        _fragmentation = metrics.Counter("memory.fragmentation");
-        _freeFrames = metrics.Counter("memory.free_frames");
+        _fragmentation = metrics.Counter(MetricNames.MemoryFragmentation);
+        _freeFrames = metrics.Counter(MetricNames.MemoryFreeFrames);
         for (int k = 0; k <= MaxOrder; k++)
         {
             _headNext[k] = _headPrev[k] = Sentinel(k);

@@ -7,14 +7,21 @@ using VmLab.Core.Kernel;
 
 namespace VmLab.Core.Mmu;
 
-/// <summary>The outcome of translating one access.</summary>
-/// <summary>The outcome of translating one access; <see cref="Emulated"/> when a trapped device page was emulated instead.</summary>
-public readonly record struct Translation(bool Ok, ulong PhysicalAddress, bool Emulated = false);
+/// <summary>
+/// The outcome of translating one access: the physical address when <see cref="Ok"/>; <see cref="Emulated"/> when a
+/// fault handler performed the access instead (a trapped device page); else the signal the fault forced (a default value
+/// when none was: a fixup, an oops, an OOM kill).
+/// </summary>
+public readonly record struct Translation(bool Ok, ulong PhysicalAddress, bool Emulated = false, SignalInfo Signal = default);
 
 /// <summary>One CPU's MMU, as the machine drives it: batches from traces, single accesses from scenarios.</summary>
 public interface ICpu
 {
     int Index { get; }
+    /// <summary>
+    /// The TLB, for inspection (tests, reports). A TLB that is a struct comes back as a boxed copy, so nothing done
+    /// through this reaches the CPU: invalidate through <see cref="Invalidate"/> and its siblings.
+    /// </summary>
     ITlb Tlb { get; }
     Process? Current { get; }
     CpuState State { get; set; }
@@ -24,6 +31,15 @@ public interface ICpu
     void SwitchTo(Process process);
     /// <summary>Moves the locally accumulated counts into the metric registry.</summary>
     void Publish();
+
+    // TLB maintenance reaches each CPU's TLB through its MMU, which holds the TLB itself (a struct TLB's state included).
+
+    /// <summary>Invalidates one page's entry tagged <paramref name="tag"/> in this CPU's TLB.</summary>
+    void Invalidate(ulong vaddr, ushort tag);
+    /// <summary>Invalidates every entry tagged <paramref name="tag"/> in this CPU's TLB.</summary>
+    void InvalidateAsid(ushort tag);
+    /// <summary>Invalidates every entry of this CPU's TLB, global ones too unless <paramref name="keepGlobal"/>.</summary>
+    void InvalidateAll(bool keepGlobal);
 }
 
 /// <summary>Sees every translated access (for replacement policies that need them); a struct so the MMU specialises on it.</summary>
@@ -64,7 +80,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     private TTlb _tlb;
     private TPageTable _pageTable;
     private TObserver _observer;
-    private readonly Kernel.Kernel _kernel;
+    private readonly KernelModel _kernel;
     private readonly MachineOptions _options;
     private readonly PageTableGeometry _geometry;
     private readonly bool _topByteIgnore;
@@ -75,13 +91,14 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     private ulong _root;
     private ushort _asid;
     private bool _alive;
-    private bool _emulated;
     private CpuState _cpu;
+    /// <summary>The kernel's answer to the last fault this CPU took (what <see cref="Translate"/> reports back).</summary>
+    private FaultDisposition _lastFault;
 
     private long _accesses, _hits, _misses, _walks, _dropped, _dirtyUpdates, _contextSwitches;
     private readonly Counter _cAccesses, _cHits, _cMisses, _cWalks, _cDropped, _cDirty, _cSwitches, _cFlushes;
 
-    public MmuEngine(int index, TTlb tlb, TPageTable pageTable, Kernel.Kernel kernel, MachineOptions options, IMetrics metrics, TObserver observer)
+    public MmuEngine(int index, TTlb tlb, TPageTable pageTable, KernelModel kernel, MachineOptions options, IMetrics metrics, TObserver observer)
     {
         Index = index;
         _observer = observer;
@@ -97,15 +114,19 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         _cHits = metrics.Counter(MetricNames.TlbHits);
         _cMisses = metrics.Counter(MetricNames.TlbMisses);
         _cWalks = metrics.Counter(MetricNames.WalkCount);
-        _cDropped = metrics.Counter("accesses.dropped");
-        _cDirty = metrics.Counter("walk.dirty_updates");
-        _cSwitches = metrics.Counter("context_switches");
+        _cDropped = metrics.Counter(MetricNames.AccessesDropped);
+        _cDirty = metrics.Counter(MetricNames.WalkDirtyUpdates);
+        _cSwitches = metrics.Counter(MetricNames.ContextSwitches);
         _cFlushes = metrics.Counter(MetricNames.TlbFlushes);
     }
 
     public int Index { get; }
     public ITlb Tlb => _tlb;
     public Process? Current => _current;
+
+    public void Invalidate(ulong vaddr, ushort tag) => _tlb.Invalidate(vaddr, tag);
+    public void InvalidateAsid(ushort tag) => _tlb.InvalidateAsid(tag);
+    public void InvalidateAll(bool keepGlobal) => _tlb.InvalidateAll(keepGlobal);
     public CpuState State { get => _cpu; set => _cpu = value; }
 
     public void Execute(ReadOnlySpan<MemoryAccess> batch)
@@ -235,10 +256,12 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         if (!_alive) return default;
         _cpu = _cpu with { Pkru = process.Pkru };
         if (_topByteIgnore && mode == AccessMode.User && kind != AccessKind.Fetch) vaddr = _geometry.Untag(vaddr);
-        _emulated = false;
+        _lastFault = default;
         bool ok = TranslatePage(vaddr, kind, mode, out ulong paddr);
         Publish();
-        return new Translation(ok, paddr, _emulated);
+        return ok
+            ? new Translation(true, paddr)
+            : new Translation(false, 0, _lastFault.Dispatch == FaultDispatch.Emulated, _lastFault.Signal);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -280,7 +303,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     {
         // A global kernel entry belongs to every address space: it is checked against the reference kernel table
         // (a process whose top level has not synced a vmalloc area yet is still served it, as on real hardware).
-        ulong root = (entry.Flags & PageFlags.Global) != 0 && _kernel.InitRoot != 0 && vaddr >= _kernel.Geometry.KernelBase ? _kernel.InitRoot : _root;
+        ulong root = (entry.Flags & PageFlags.Global) != 0 && _kernel.KernelHalf.InitRoot != 0 && vaddr >= _kernel.Geometry.KernelBase ? _kernel.KernelHalf.InitRoot : _root;
         var actual = _pageTable.Read(root, vaddr);
         const PageFlags Grants = PageFlags.Writable | PageFlags.User;
         bool stale = !actual.IsPresent
@@ -310,8 +333,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         paddr = 0;
         if (!_pageTable.IsCanonical(vaddr))
         {
-            _kernel.TlbMaintenance.CurrentCpu = Index;
-            _kernel.GeneralProtection(_current!, vaddr, mode);
+            _lastFault = _kernel.GeneralProtection(new KernelEntry(Index, _current!, mode), vaddr);
             _alive = _current!.Alive;
             return false;
         }
@@ -327,23 +349,17 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
                 return true;
             }
             Publish();
-            _kernel.TlbMaintenance.CurrentCpu = Index;
-            var outcome = _kernel.HandlePageFault(_current!, vaddr, kind, mode, walk.ErrorCode, _cpu);
+            _lastFault = _kernel.HandlePageFault(new KernelEntry(Index, _current!, mode), vaddr, kind, walk.ErrorCode, _cpu);
             _alive = _current!.Alive;
-            if (outcome == FaultDispatch.Emulated)
-            {
-                _emulated = true;
-                return false;
-            }
-            if (outcome != FaultDispatch.Retry || !_alive) return false;
+            if (_lastFault.Dispatch != FaultDispatch.Retry || !_alive) return false;
         }
         throw new InvalidOperationException(
-            $"the fault-handler chain resolved the fault at 0x{vaddr:x} ({kind}, pid {_current!.Pid}) {MaxRetries} times without the access succeeding");
+            $"fault handler {_lastFault.DecidedBy ?? "(none)"} claimed to fix the fault at 0x{vaddr:x} ({kind}, pid {_current!.Pid}) {MaxRetries} times, but the access faulted again each time");
     }
 
     private void SwitchToPid(int pid)
     {
-        var process = _kernel.GetOrCreateImplicitProcess(pid);
+        var process = _kernel.GetOrCreateImplicitProcess(pid, Index);
         SwitchTo(process);
     }
 
@@ -366,7 +382,6 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         _cpu = _cpu with { Pkru = process.Pkru };
         _root = process.PageTableRoot;
         // The kernel picks the tag: one of the CPU's PCIDs (recycled LRU, flushing what the old owner cached), or 0.
-        _kernel.TlbMaintenance.CurrentCpu = Index;
         _asid = _kernel.TlbMaintenance.SwitchTo(Index, process, flushed);
         _alive = process.Alive;
     }

@@ -13,7 +13,10 @@ namespace VmLab.Core.Mmu;
 /// switch and recycled least-recently-used; reusing a PCID for another address space flushes its entries on that CPU.
 /// Without PCID every entry carries tag 0 and a switch flushes non-global entries (the MMU does that).</item>
 /// <item>A CPU mask per address space (Linux <c>mm_cpumask</c>): the CPUs that ran it since their last flush of it.
-/// A flush invalidates on each of them; every CPU but the initiating one costs one IPI (<c>tlb.shootdowns</c>).</item>
+/// A flush invalidates on each of them; every CPU but the initiating one costs one IPI (<c>tlb.shootdowns</c>). The
+/// initiator is named by every call: the CPU of the kernel entry (fault or system call) that flushes.</item>
+/// <item>Invalidations go through each CPU's own MMU (<see cref="ICpu"/>), which owns its TLB, so a TLB plugin that keeps
+/// its state inline in a struct receives every one of them.</item>
 /// <item>Range flushes: one <c>invlpg</c> per page up to <see cref="SinglePageFlushCeiling"/> pages, a flush of the
 /// whole address space above (Linux <c>tlb_single_page_flush_ceiling</c>).</item>
 /// <item>A ring of recent PTE changes and flushes, kept when the TLB coherence check is on, to explain a stale hit.</item>
@@ -25,7 +28,7 @@ public sealed class TlbMaintenance
     public const int SinglePageFlushCeiling = 33;
     private const int RingSize = 64;
 
-    private readonly ITlb[] _tlbs;
+    private readonly ICpu[] _cpus;
     private readonly bool _pcid;
     private readonly AddressSpace?[][] _pcidOwner;
     private readonly long[][] _pcidLastUse;
@@ -37,9 +40,10 @@ public sealed class TlbMaintenance
     private readonly TlbEvent[] _ring;
     private long _eventSeq;
 
-    public TlbMaintenance(ITlb[] tlbs, MachineOptions options, IMetrics metrics)
+    public TlbMaintenance(ICpu[] cpus, MachineOptions options, IMetrics metrics)
     {
-        _tlbs = tlbs;
+        _cpus = cpus;
+        var tlbs = cpus;
         _pcid = options.Pcid;
         Pcids = options.Pcids;
         _pcidOwner = new AddressSpace?[tlbs.Length][];
@@ -59,9 +63,6 @@ public sealed class TlbMaintenance
 
     /// <summary>PCIDs per CPU.</summary>
     public int Pcids { get; }
-
-    /// <summary>The CPU executing kernel code now: the initiator of a flush, which needs no IPI. Set by the MMU on kernel entry.</summary>
-    public int CurrentCpu { get; set; }
 
     /// <summary>Whether PTE changes and flushes are kept in the ring (the coherence check is on).</summary>
     public bool Recording { get; }
@@ -103,7 +104,7 @@ public sealed class TlbMaintenance
             if (old is not null)
             {
                 // The PCID now names another address space: what it cached for the old one must go.
-                _tlbs[cpu].InvalidateAsid(Tag(slot));
+                _cpus[cpu].InvalidateAsid(Tag(slot));
                 _flushes.Increment();
                 ClearCpu(old, cpu);
                 Record(TlbEventKind.PcidRecycle, cpu, next.Pid, 0, 0, default, default);
@@ -142,18 +143,21 @@ public sealed class TlbMaintenance
 
     // ---- flushes --------------------------------------------------------------------------------------------
 
-    /// <summary>Invalidates one page of <paramref name="process"/> on every CPU that may hold it (x86 <c>invlpg</c> + shootdown).</summary>
-    public void FlushPage(Process process, ulong vaddr)
+    /// <summary>
+    /// Invalidates one page of <paramref name="process"/> on every CPU that may hold it (x86 <c>invlpg</c> + shootdown),
+    /// initiated on <paramref name="initiator"/>: every other CPU in the address space's mask costs one IPI (-1: every CPU does).
+    /// </summary>
+    public void FlushPage(Process process, ulong vaddr, int initiator)
     {
         _flushes.Increment();
-        Record(TlbEventKind.FlushPage, CurrentCpu, process.Pid, vaddr, vaddr + VirtualAddress.PageSize, default, default);
+        Record(TlbEventKind.FlushPage, initiator, process.Pid, vaddr, vaddr + VirtualAddress.PageSize, default, default);
         if (!_cpuMasks.TryGetValue(process.Mm, out var mask)) return;
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
+        for (int cpu = 0; cpu < _cpus.Length; cpu++)
         {
             if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
             int tag = TagOn(cpu, process);
-            if (tag >= 0) _tlbs[cpu].Invalidate(vaddr, (ushort)tag);
-            if (cpu != CurrentCpu) _shootdowns.Increment();
+            if (tag >= 0) _cpus[cpu].Invalidate(vaddr, (ushort)tag);
+            if (cpu != initiator) _shootdowns.Increment();
         }
     }
 
@@ -162,58 +166,58 @@ public sealed class TlbMaintenance
     /// hold it: per page up to <see cref="SinglePageFlushCeiling"/> pages, else the whole address space. One flush,
     /// one IPI per other CPU in the mask.
     /// </summary>
-    public void FlushRange(Process process, ulong start, ulong end)
+    public void FlushRange(Process process, ulong start, ulong end, int initiator)
     {
         start &= ~(VirtualAddress.PageSize - 1);
         if (end <= start) return;
         ulong pages = (end - start + VirtualAddress.PageSize - 1) >> VirtualAddress.PageShift;
         if (pages > SinglePageFlushCeiling)
         {
-            FlushAddressSpace(process, TlbEventKind.FlushRangeFull, start, end);
+            FlushAddressSpace(process, TlbEventKind.FlushRangeFull, start, end, initiator);
             return;
         }
         _flushes.Increment();
-        Record(TlbEventKind.FlushRange, CurrentCpu, process.Pid, start, end, default, default);
+        Record(TlbEventKind.FlushRange, initiator, process.Pid, start, end, default, default);
         if (!_cpuMasks.TryGetValue(process.Mm, out var mask)) return;
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
+        for (int cpu = 0; cpu < _cpus.Length; cpu++)
         {
             if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
             int tag = TagOn(cpu, process);
             if (tag >= 0)
                 for (ulong page = 0; page < pages; page++)
-                    _tlbs[cpu].Invalidate(start + (page << VirtualAddress.PageShift), (ushort)tag);
-            if (cpu != CurrentCpu) _shootdowns.Increment();
+                    _cpus[cpu].Invalidate(start + (page << VirtualAddress.PageShift), (ushort)tag);
+            if (cpu != initiator) _shootdowns.Increment();
         }
     }
 
     /// <summary>Invalidates every non-global entry of <paramref name="process"/> on every CPU that may hold it.</summary>
-    public void FlushAddressSpace(Process process) => FlushAddressSpace(process, TlbEventKind.FlushMm, 0, 0);
+    public void FlushAddressSpace(Process process, int initiator) => FlushAddressSpace(process, TlbEventKind.FlushMm, 0, 0, initiator);
 
-    private void FlushAddressSpace(Process process, TlbEventKind kind, ulong start, ulong end)
+    private void FlushAddressSpace(Process process, TlbEventKind kind, ulong start, ulong end, int initiator)
     {
         _flushes.Increment();
-        Record(kind, CurrentCpu, process.Pid, start, end, default, default);
+        Record(kind, initiator, process.Pid, start, end, default, default);
         if (!_cpuMasks.TryGetValue(process.Mm, out var mask)) return;
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
+        for (int cpu = 0; cpu < _cpus.Length; cpu++)
         {
             if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
             int tag = TagOn(cpu, process);
             if (tag >= 0)
             {
-                if (_pcid) _tlbs[cpu].InvalidateAsid((ushort)tag);
-                else _tlbs[cpu].InvalidateAll(keepGlobal: true);
+                if (_pcid) _cpus[cpu].InvalidateAsid((ushort)tag);
+                else _cpus[cpu].InvalidateAll(keepGlobal: true);
             }
-            if (cpu != CurrentCpu) _shootdowns.Increment();
+            if (cpu != initiator) _shootdowns.Increment();
             // A CPU not running the address space now holds nothing of it until it runs it again.
             if (!ReferenceEquals(_running[cpu], process.Mm)) mask[cpu >> 6] &= ~(1UL << cpu);
         }
     }
 
     /// <summary>The address space is gone: flush it everywhere and free its PCIDs.</summary>
-    public void Release(Process process)
+    public void Release(Process process, int initiator)
     {
-        FlushAddressSpace(process, TlbEventKind.Release, 0, 0);
-        for (int cpu = 0; cpu < _tlbs.Length; cpu++)
+        FlushAddressSpace(process, TlbEventKind.Release, 0, 0, initiator);
+        for (int cpu = 0; cpu < _cpus.Length; cpu++)
         {
             var owners = _pcidOwner[cpu];
             for (int i = 0; i < owners.Length; i++)
@@ -226,10 +230,10 @@ public sealed class TlbMaintenance
     // ---- the event ring ------------------------------------------------------------------------------------
 
     /// <summary>Records a change of a leaf PTE made by the kernel (kept only while <see cref="Recording"/>).</summary>
-    public void NotePteChange(Process process, ulong vaddr, in PageMapping before, in PageMapping after)
+    public void NotePteChange(Process process, ulong vaddr, in PageMapping before, in PageMapping after, int cpu)
     {
         if (!Recording) return;
-        Record(TlbEventKind.PteChange, CurrentCpu, process.Pid, vaddr & ~(VirtualAddress.PageSize - 1), 0, before, after);
+        Record(TlbEventKind.PteChange, cpu, process.Pid, vaddr & ~(VirtualAddress.PageSize - 1), 0, before, after);
     }
 
     private void Record(TlbEventKind kind, int cpu, int pid, ulong start, ulong end, PageMapping before, PageMapping after)

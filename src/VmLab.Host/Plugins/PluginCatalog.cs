@@ -35,7 +35,27 @@ public sealed class PluginCatalog
     private readonly Dictionary<(PluginKind, string), PluginInfo> _components = [];
     private readonly List<PluginLoadError> _errors = [];
 
-    public PluginCatalog(IPluginAssemblyLoader loader) => _loader = loader;
+    public PluginCatalog(IPluginAssemblyLoader loader)
+    {
+        _loader = loader;
+        AddBuiltIns();
+    }
+
+    /// <summary>Where the components the kernel model brings itself are listed as coming from.</summary>
+    public const string BuiltInOrigin = "(built in)";
+
+    /// <summary>The components VmLab.Core provides itself (the kernel's own fault handlers), listed like any plugin's.</summary>
+    private void AddBuiltIns()
+    {
+        var registry = new Registry();
+        VmLab.Core.Kernel.BuiltInFaultHandlers.Register(registry);
+        var core = typeof(VmLab.Core.Kernel.KernelModel).Assembly.GetName();
+        foreach (var registration in registry.Items)
+            _components[(registration.Kind, registration.Name)] = new PluginInfo(registration, BuiltInOrigin, core.Name!, core.Version?.ToString(3) ?? "0.0.0")
+            {
+                ContractVersion = ContractVersion,
+            };
+    }
 
     /// <summary>The VmLab.Abstractions version this host offers to plugins.</summary>
     public static Version ContractVersion { get; } = typeof(IPluginModule).Assembly.GetName().Version ?? new Version(0, 0);

@@ -10,6 +10,7 @@ using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
 using VmLab.Abstractions.Workloads;
 using VmLab.Core;
+using VmLab.Core.Kernel;
 using VmLab.Core.Checks;
 using VmLab.Core.Memory;
 using VmLab.Host.Config;
@@ -36,6 +37,7 @@ public sealed class ExperimentRunner
         {
             machine = services.GetRequiredService<Machine>();
             var workload = services.GetRequiredService<IWorkload>();
+            workload.Validate(machine);
             var accesses = metrics.Counter(MetricNames.Accesses);
             started?.Invoke(new RunMonitor(() => Volatile.Read(ref accesses.Value), () => workload.Progress));
             workload.Run(machine, cancellationToken);
@@ -59,7 +61,9 @@ public sealed class ExperimentRunner
             status = RunResult.Failed;
             error = Describe(e, experiment);
         }
-        var events = machine?.Kernel.Events.Select(e => $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
+        var events = machine?.Kernel.Events.Select(e => e.Kind == "scenario" ? e.Message : $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
+        if (machine?.Kernel.Events.Dropped is > 0 and var dropped)
+            events.Add($"{dropped} more events were left out: the first {KernelEvents.Capacity} are kept");
         var expectations = machine?.Expectations.ToList() ?? [];
         if (status == RunResult.Completed && expectations.Any(e => !e.Passed)) status = RunResult.ExpectationFailed;
         return new RunResult(experiment.Name, experiment.Seed, experiment.ResolvedConfig, PluginVersions(experiment),
@@ -73,8 +77,8 @@ public sealed class ExperimentRunner
     public void Validate(Experiment experiment)
     {
         using var services = Compose(experiment);
-        services.GetRequiredService<Machine>();
-        services.GetRequiredService<IWorkload>();
+        var machine = services.GetRequiredService<Machine>();
+        services.GetRequiredService<IWorkload>().Validate(machine);
     }
 
     /// <summary>
@@ -157,8 +161,8 @@ public sealed class ExperimentRunner
         services.AddSingleton(sp => sp.GetRequiredService<FrameTable>().Links);
         services.AddSingleton(sp => (IPageTable)Create(experiment.PageTable, sp, experiment, 0));
         services.AddSingleton(sp => (ISignalDelivery)Create(experiment.Signals, sp, experiment, 0));
-        services.AddSingleton<IReadOnlyList<IFaultHandler>>(sp =>
-            experiment.FaultHandlers.Select(h => (IFaultHandler)Create(h, sp, experiment, 0)).ToList());
+        services.AddSingleton<IReadOnlyList<NamedFaultHandler>>(sp =>
+            experiment.FaultHandlers.Select(h => new NamedFaultHandler(h.Plugin.Name, (IFaultHandler)Create(h, sp, experiment, 0))).ToList());
         if (experiment.Replacement is { } r)
             services.AddSingleton(sp => (IReplacementPolicy)Create(r, sp, experiment, 0));
         services.AddSingleton(sp => new MachineOptions
@@ -183,7 +187,7 @@ public sealed class ExperimentRunner
             sp.GetRequiredService<MetricRegistry>(),
             sp.GetRequiredService<IPageTable>(),
             cpu => (ITlb)Create(experiment.Tlb, sp, experiment, cpu),
-            sp.GetRequiredService<IReadOnlyList<IFaultHandler>>(),
+            sp.GetRequiredService<IReadOnlyList<NamedFaultHandler>>(),
             sp.GetRequiredService<ISignalDelivery>(),
             experiment.Devices.Select(d => (IDevice)Create(d, sp, experiment, 0)).ToList(),
             sp.GetService<IReplacementPolicy>()));

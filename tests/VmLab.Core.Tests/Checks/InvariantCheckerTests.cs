@@ -50,7 +50,7 @@ public sealed class InvariantCheckerTests
         Assert.Contains($"frame {pfn} has reference count 2, but 1 leaf entries hold it", e.Message);
         // Operations without a range (spawn) touch every address of their pid; the fault and the access name the page.
         Assert.Contains($"last operations that touched it: #1 spawn pid {pid}; #2 mmap pid {pid} [0x{addr:x}-0x{addr + 4 * Page:x}) ReadWrite", e.Message);
-        Assert.Contains($"#3 fault pid {pid} [0x{addr:x}-0x{addr + Page:x}) Write User -> Retry; #4 access pid {pid} [0x{addr:x}-0x{addr + Page:x}) Write cpu 0 -> Ok", e.Message);
+        Assert.Contains($"#3 fault pid {pid} [0x{addr:x}-0x{addr + Page:x}) Write User cpu 0 -> Retry; #4 access pid {pid} [0x{addr:x}-0x{addr + Page:x}) Write cpu 0 -> Ok", e.Message);
     }
 
     [Fact]
@@ -188,7 +188,7 @@ public sealed class InvariantCheckerTests
     {
         var m = TestMachine.Create(frames: 64, invariants: true, replacement: new FifoTestPolicy(), swapSlots: 8);
         m.KernelApi.Spawn();
-        Assert.True(m.Kernel.Swap.TryAllocate(out ulong slot));
+        Assert.True(m.Kernel.Swap.Device.TryAllocate(out ulong slot));
         var e = Assert.Throws<InvariantViolationException>(() => m.Invariants!.Check());
         Assert.Equal("swap-slots", e.Invariant);
         Assert.Contains($"swap slot {slot} is allocated but neither a swap entry nor the swap cache holds it (leaked)", e.Message);
@@ -211,10 +211,10 @@ public sealed class InvariantCheckerTests
         Assert.Contains($"pid {spid} holds a swap entry at 0x{sa + Page:x} for slot 3, which is not allocated", e.Message);
 
         // The slot handed out, but its count says two entries name it while one does.
-        Assert.True(swap.Kernel.Swap.TryAllocate(out ulong slot));
+        Assert.True(swap.Kernel.Swap.Device.TryAllocate(out ulong slot));
         Assert.True(swap.Kernel.PageTable.Write(root, sa + Page, new PageMapping(slot, PageFlags.Swapped)));
-        swap.Kernel.Swap.Dup(slot);
-        swap.Kernel.Swap.Dup(slot);
+        swap.Kernel.Swap.Device.Dup(slot);
+        swap.Kernel.Swap.Device.Dup(slot);
         e = Assert.Throws<InvariantViolationException>(() => swap.Invariants!.Check());
         Assert.Equal("swap-slots", e.Invariant);
         Assert.Contains($"swap slot {slot} has reference count 2, but 1 swap entries name it", e.Message);

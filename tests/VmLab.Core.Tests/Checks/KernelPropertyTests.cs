@@ -185,7 +185,7 @@ public sealed class KernelPropertyTests
         {
             var m = Execute(p);
             m.Invariants!.Check(); // every resident frame is held by what the checker accounts for
-            int cached = m.Kernel.PageCacheFrames.Count();
+            int cached = m.Kernel.Files.Frames.Count();
             Assert.Equal(0, m.Frames.PageTableFrames);
             Assert.Equal(cached, m.Frames.ResidentUserFrames);
             Assert.Equal(Frames - 1 - cached, m.Frames.FreeFrames); // frame 0 is the zero page, never free

@@ -172,7 +172,7 @@ public sealed class ForkCopyRuleTests
         ulong top = (ulong)api.Mmap(pid, 0, 2 * Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Anonymous | MapFlags.GrowsDown);
         var p = m.Kernel.FindProcess(pid)!;
         Assert.False(VmaAt(m, pid, top).HasAnonVma);
-        m.Kernel.ExpandStack(p, top, top - Page); // expand_downwards calls anon_vma_prepare first
+        m.Kernel.AddressSpaces.ExpandStack(p, top, top - Page); // expand_downwards calls anon_vma_prepare first
         Assert.True(VmaAt(m, pid, top).HasAnonVma);
     }
 

@@ -56,7 +56,7 @@ public sealed class ForkOutOfMemoryTests
 
         Assert.Equal(free, m.Frames.FreeFrames);
         Assert.Equal(tables, m.Frames.PageTableFrames);
-        Assert.Single(m.Kernel.Processes);
+        Assert.Single(m.Kernel.Processes.All);
         Assert.Equal(1, m.Kernel.Events.Count(e => e.Kind == "fork-failed"));
         foreach (ulong a in new[] { heap, heap + Page, map, map + Page })
         {
@@ -68,7 +68,7 @@ public sealed class ForkOutOfMemoryTests
         Assert.True(Leaf(m, pid, map).Has(PageFlags.Writable));
         Assert.Equal(4, api.Status(pid).ResidentPages);
         Assert.Equal(0x21UL, api.Access(pid, 0, map + Page, AccessKind.Read, 8, 0).Value);
-        Assert.Equal(pid + 1, m.Kernel.NextPid()); // no pid was used
+        Assert.Equal(pid + 1, m.Kernel.Processes.NextPid()); // no pid was used
     }
 
     [Fact]
@@ -126,7 +126,7 @@ public sealed class ForkOutOfMemoryTests
             var parentLeaf = Leaf(m, pid, a + i * Page);
             Assert.True(parentLeaf.IsSwapped);
             Assert.Equal(parentLeaf, Leaf(m, child, a + i * Page));
-            Assert.Equal(2, m.Kernel.Swap.RefCount(parentLeaf.Frame));
+            Assert.Equal(2, m.Kernel.Swap.Device.RefCount(parentLeaf.Frame));
         }
         Assert.Equal(55, api.Status(child).ResidentPages);
         Assert.Equal(0x100UL, api.Access(child, 0, a, AccessKind.Read, 8, 0).Value);
@@ -158,13 +158,13 @@ public sealed class ForkOutOfMemoryTests
 
         Assert.Equal(4, m.Frames.FreeFrames);
         Assert.Equal(2, m.M("reclaim.direct")); // the two of the setup: fork's attempt found nothing to reclaim
-        Assert.Single(m.Kernel.Processes);
+        Assert.Single(m.Kernel.Processes.All);
         for (int i = 0; i < 2; i++)
         {
             Assert.Equal(heapLeaves[i], Leaf(m, pid, heap + (ulong)i * Page));
-            Assert.Equal(1, m.Kernel.Swap.RefCount(heapLeaves[i].Frame));
+            Assert.Equal(1, m.Kernel.Swap.Device.RefCount(heapLeaves[i].Frame));
         }
-        Assert.Equal(2, m.Kernel.SwapSlotsInUse);
+        Assert.Equal(2, m.Kernel.Swap.SlotsInUse);
         Assert.Equal(0x52UL, api.Access(pid, 0, heap + Page, AccessKind.Read, 8, 0).Value);
     }
 }

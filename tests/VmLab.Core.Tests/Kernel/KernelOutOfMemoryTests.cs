@@ -33,7 +33,7 @@ public sealed class KernelOutOfMemoryTests
         var taken = Starve(m, 0);
         Assert.Equal(-Errno.ENOMEM, m.KernelApi.Spawn());
         Assert.Equal(-Errno.ENOMEM, m.KernelApi.CreateProcess(7));
-        Assert.Empty(m.Kernel.Processes);
+        Assert.Empty(m.Kernel.Processes.All);
         m.Frames.Free(taken[^1], FrameUse.Kernel);
         Assert.Equal(100, m.KernelApi.Spawn()); // the first pid the kernel hands out
     }
@@ -173,7 +173,7 @@ public sealed class KernelOutOfMemoryTests
     public void VmallocWhosePageTablesCannotBeAllocatedGivesItsPageBack()
     {
         var m = TestMachine.Create(frames: 256, invariants: true);
-        m.Kernel.EnsureKernelHalf();
+        m.Kernel.KernelHalf.Ensure(0);
         // The first vmalloc area lies under a pre-populated PDPT and needs a PD and a PT besides its page.
         var taken = Starve(m, 1);
         Assert.Equal(0, m.KernelApi.Vmalloc(Page));

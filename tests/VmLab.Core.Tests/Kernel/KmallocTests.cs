@@ -32,7 +32,7 @@ public sealed class KmallocTests
     [InlineData((1UL << 22) - 1)]
     [InlineData(1UL << 22)]
     public void KmallocTakesTheSmallestBlockThatHoldsTheSize(ulong size) =>
-        Assert.Equal(ReferenceOrder(size), VmLab.Core.Kernel.Kernel.KmallocOrder(size));
+        Assert.Equal(ReferenceOrder(size), VmLab.Core.Kernel.KernelHalf.KmallocOrder(size));
 
     [Fact]
     public void AnEightPageKmallocIsOneAlignedBlockWrittenThroughTheDirectMap()
@@ -76,7 +76,7 @@ public sealed class KmallocTests
     {
         var m = TestMachine.Create(frames: 4096, invariants: true);
         m.KernelApi.Spawn();
-        m.Kernel.EnsureKernelHalf();
+        m.Kernel.KernelHalf.Ensure(0);
         var before = Enumerable.Range(0, FrameTable.MaxOrder + 1).Select(k => m.Frames.FreeBlocks(k)).ToArray();
 
         long a = m.KernelApi.Kmalloc(5 * Page); // order 3
@@ -85,14 +85,14 @@ public sealed class KmallocTests
         m.KernelApi.Kfree((ulong)b);
 
         Assert.Equal(before, Enumerable.Range(0, FrameTable.MaxOrder + 1).Select(k => m.Frames.FreeBlocks(k)).ToArray());
-        Assert.Empty(m.Kernel.KmallocBlocks);
+        Assert.Empty(m.Kernel.KernelHalf.KmallocBlocks);
     }
 
     [Fact]
     public void ALargeKmallocFailsInFragmentedMemoryWithPlentyFree()
     {
         var m = TestMachine.Create(frames: 1024);
-        m.Kernel.EnsureKernelHalf();
+        m.Kernel.KernelHalf.Ensure(0);
         var taken = new List<ulong>();
         while (m.Frames.TryAllocate(FrameUse.Kernel, out ulong pfn)) taken.Add(pfn);
         foreach (ulong pfn in taken.Where(p => p % 2 == 0)) m.Frames.Free(pfn, FrameUse.Kernel);
@@ -100,9 +100,9 @@ public sealed class KmallocTests
         Assert.True(free >= 400, $"{free} frames free");
         Assert.Equal(free, m.Frames.FreeBlocks(0)); // every free frame's buddy is held
 
-        Assert.Equal(0UL, m.Kernel.Kmalloc(2 * Page)); // even two contiguous pages are not to be had
-        Assert.Equal(0UL, m.Kernel.Kmalloc(8 * Page));
-        Assert.NotEqual(0UL, m.Kernel.Kmalloc(Page));
+        Assert.Equal(0UL, m.Kernel.KernelHalf.Kmalloc(2 * Page, 0)); // even two contiguous pages are not to be had
+        Assert.Equal(0UL, m.Kernel.KernelHalf.Kmalloc(8 * Page, 0));
+        Assert.NotEqual(0UL, m.Kernel.KernelHalf.Kmalloc(Page, 0));
         Assert.Equal(free - 1, m.Frames.FreeFrames);
     }
 
@@ -110,14 +110,14 @@ public sealed class KmallocTests
     public void KfreeAcceptsNullAndZeroSizeAndRefusesAnythingElseItDidNotHandOut()
     {
         var m = TestMachine.Create(frames: 4096);
-        var k = m.Kernel;
-        Assert.Equal(VmLab.Core.Kernel.Kernel.ZeroSizePtr, k.Kmalloc(0));
+        var k = m.Kernel.KernelHalf;
+        Assert.Equal(VmLab.Core.Kernel.KernelHalf.ZeroSizePtr, k.Kmalloc(0, 0));
         long free = m.Frames.FreeFrames;
         k.Kfree(0);
-        k.Kfree(VmLab.Core.Kernel.Kernel.ZeroSizePtr);
+        k.Kfree(VmLab.Core.Kernel.KernelHalf.ZeroSizePtr);
         Assert.Equal(free, m.Frames.FreeFrames);
 
-        ulong a = k.Kmalloc(3 * Page);
+        ulong a = k.Kmalloc(3 * Page, 0);
         Assert.Throws<ArgumentException>(() => k.Kfree(a + Page)); // inside the block, not its start
         Assert.Throws<ArgumentException>(() => k.Kfree(0x1000)); // not a direct-map address
         k.Kfree(a);

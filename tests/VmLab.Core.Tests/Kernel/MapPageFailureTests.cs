@@ -15,7 +15,7 @@ public sealed class MapPageFailureTests
     private static (Machine M, IKernelApi Api, int Pid, ulong Addr) Starved(MapFlags flags, int left)
     {
         var m = TestMachine.Create(frames: 64, fileHandler: true);
-        var api = m.Api;
+        var api = m.KernelApi;
         int pid = api.Spawn();
         ulong addr = (ulong)api.Mmap(pid, 0, Page, Protection.ReadWrite, flags | MapFlags.Anonymous);
         while (m.Frames.FreeFrames > left) Assert.True(m.Frames.TryAllocate(FrameUse.Kernel, out _));
@@ -41,7 +41,7 @@ public sealed class MapPageFailureTests
         var (m, api, pid, addr) = Starved(MapFlags.Shared, left: 1);
         var r = api.Access(pid, 0, addr, AccessKind.Read, 8, 0);
         Assert.Equal(AccessStatus.Terminated, r.Status);
-        ulong cached = Assert.Single(m.Kernel.PageCacheFrames);
+        ulong cached = Assert.Single(m.Kernel.Files.Frames);
         Assert.Equal(1, m.Frames.RefCount(cached));
         Assert.Equal(0, m.Frames.MapCount(cached));
     }

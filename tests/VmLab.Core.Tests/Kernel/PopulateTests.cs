@@ -41,7 +41,7 @@ public sealed class PopulateTests
         ulong f = (ulong)api.Mmap(pid, 0, 3 * Page, Protection.ReadWrite, MapFlags.Shared | MapFlags.Populate, "data");
         var st = api.Status(pid);
         Assert.Equal((0L, 3L, 0L), (st.MinorFaults, st.MajorFaults, st.PageFaults)); // each page read from the file
-        var cache = m.Kernel.PageCacheFrames.ToHashSet();
+        var cache = m.Kernel.Files.Frames.ToHashSet();
         for (ulong i = 0; i < 3; i++)
         {
             var leaf = m.Leaf(pid, f + i * Page);
@@ -67,7 +67,7 @@ public sealed class PopulateTests
         api.CreateFile("lib", 2 * Page, 0x41);
         ulong a = (ulong)api.Mmap(pid, 0, 2 * Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Anonymous | MapFlags.Populate);
         ulong f = (ulong)api.Mmap(pid, 0, 2 * Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Populate, "lib");
-        var cache = m.Kernel.PageCacheFrames.ToHashSet();
+        var cache = m.Kernel.Files.Frames.ToHashSet();
         foreach (ulong p in new[] { a, a + Page, f, f + Page })
         {
             var leaf = m.Leaf(pid, p);

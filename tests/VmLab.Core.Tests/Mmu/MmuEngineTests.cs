@@ -94,8 +94,8 @@ public sealed class MmuEngineTests
         m.Run(MemoryAccess.Write(Base));
         var p = m.Kernel.FindProcess(0)!;
         var leaf = m.Kernel.PageTable.Read(p.PageTableRoot, Base);
-        m.Kernel.UpdatePageFlags(p, Base, leaf.Flags & ~PageFlags.Dirty); // a clean page, as after write-back
-        m.Kernel.FlushTlbPage(p, Base);
+        m.Kernel.AddressSpaces.UpdatePageFlags(p, Base, leaf.Flags & ~PageFlags.Dirty); // a clean page, as after write-back
+        m.Kernel.AddressSpaces.FlushTlbPage(p, Base, cpu: 0);
         long misses = m.M(MetricNames.TlbMisses);
 
         m.Run(MemoryAccess.Read(Base), MemoryAccess.Write(Base));

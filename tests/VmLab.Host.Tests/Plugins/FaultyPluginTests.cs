@@ -70,7 +70,7 @@ public sealed class FaultyPluginTests
         Assert.Equal(RunResult.Failed, result.Status);
         // Frames go lowest first: 1 is the process's top-level table, 2 the first page the handler maps.
         Assert.StartsWith("invariant ref-count violated: frame 2 has reference count 2, but 1 leaf entries hold it; "
-            + "last operations that touched it: #1 fault pid 0 [0x7fff0000-0x7fff1000) Write User -> Retry", result.Error, StringComparison.Ordinal);
+            + "last operations that touched it: #1 fault pid 0 [0x7fff0000-0x7fff1000) Write User cpu 0 -> Retry", result.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", result.Error); // a finding, not a stack trace
         Assert.Equal(1, result.Metrics["faults.total"]); // stopped at the first fault
     }

@@ -42,7 +42,7 @@ public sealed class ReclaimInvariantTests : IDisposable
         var experiment = new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config);
         using var services = ExperimentRunner.Compose(experiment);
         var machine = services.GetRequiredService<Machine>();
-        var api = machine.Api;
+        var api = machine.KernelApi;
         var random = new Random(seed);
         const int Pages = 24;
 
@@ -90,7 +90,7 @@ public sealed class ReclaimInvariantTests : IDisposable
 
         Assert.Equal(0, machine.Frames.ResidentUserFrames);
         Assert.Equal(0, machine.Frames.PageTableFrames);
-        Assert.Equal(0, machine.Kernel.SwapSlotsInUse);
+        Assert.Equal(0, machine.Kernel.Swap.SlotsInUse);
         Assert.Equal(machine.Frames.FrameCount - 1, machine.Frames.FreeFrames);
         Assert.True(machine.Metrics["swap.ins"] > 100, "the run swapped");
     }

@@ -24,7 +24,7 @@ public sealed class SoftwareAccessFlagKernelTests
         var machine = Machine.Create(new MachineOptions(), memory, frames, metrics, table,
             _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions())),
             [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions(), metrics)], new PosixSignals());
-        var process = machine.Kernel.CreateProcess(1)!;
+        var process = machine.Kernel.Processes.Create(1, 0)!;
         process.Mm.Add(new Vma(Va, Va + 0x10_0000, Protection.ReadWrite, VmaFlags.None));
         return (machine, process);
     }
@@ -60,14 +60,14 @@ public sealed class SoftwareAccessFlagKernelTests
         Assert.Equal(1, metrics[MetricNames.FaultsMinor]);
 
         var leaf = table.Read(p.PageTableRoot, Va);
-        kernel.UpdatePageFlags(p, Va, leaf.Flags & ~PageFlags.Accessed); // reclaim ages the page
-        kernel.FlushTlbPage(p, Va);
+        kernel.AddressSpaces.UpdatePageFlags(p, Va, leaf.Flags & ~PageFlags.Accessed); // reclaim ages the page
+        kernel.AddressSpaces.FlushTlbPage(p, Va, cpu: 0);
         Assert.True(cpu.Translate(p, Va, AccessKind.Read, AccessMode.User).Ok);
         Assert.True(table.Read(p.PageTableRoot, Va).Has(PageFlags.Accessed));
 
         leaf = table.Read(p.PageTableRoot, Va);
-        kernel.UpdatePageFlags(p, Va, leaf.Flags & ~PageFlags.Dirty); // writeback cleans it
-        kernel.FlushTlbPage(p, Va);
+        kernel.AddressSpaces.UpdatePageFlags(p, Va, leaf.Flags & ~PageFlags.Dirty); // writeback cleans it
+        kernel.AddressSpaces.FlushTlbPage(p, Va, cpu: 0);
         Assert.True(cpu.Translate(p, Va, AccessKind.Write, AccessMode.User).Ok);
         Assert.True(table.Read(p.PageTableRoot, Va).Has(PageFlags.Dirty | PageFlags.Writable));
 
@@ -87,8 +87,8 @@ public sealed class SoftwareAccessFlagKernelTests
         p.Mm.Vmas[0].Protection = Protection.Read;
         Assert.True(machine.Cpus[0].Translate(p, Va, AccessKind.Read, AccessMode.User).Ok); // zero page, read-only
         var leaf = table.Read(p.PageTableRoot, Va);
-        machine.Kernel.UpdatePageFlags(p, Va, leaf.Flags & ~PageFlags.Accessed);
-        machine.Kernel.FlushTlbPage(p, Va);
+        machine.Kernel.AddressSpaces.UpdatePageFlags(p, Va, leaf.Flags & ~PageFlags.Accessed);
+        machine.Kernel.AddressSpaces.FlushTlbPage(p, Va, cpu: 0);
         Assert.False(machine.Cpus[0].Translate(p, Va, AccessKind.Write, AccessMode.User).Ok);
         Assert.Equal(1, metrics[MetricNames.SignalsSigsegv]);
         Assert.Equal(1, metrics[MetricNames.FaultsMinor]); // only the first read

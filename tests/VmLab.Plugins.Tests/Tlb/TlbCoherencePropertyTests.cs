@@ -54,14 +54,13 @@ public sealed class TlbCoherencePropertyTests
             var (machine, pageTable) = TestMachine.CreateWithPageTable(3, cpu => Make(org, cpu, new MetricRegistry()), pcid: pcid, pcids: 2, checkTlb: true);
             PageMapping ReadLeaf(Process p, ulong va) => pageTable.Read(p.PageTableRoot, va);
             var kernel = machine.Kernel;
-            var procs = Enumerable.Range(1, 4).Select(kernel.GetOrCreateImplicitProcess).ToArray();
+            var procs = Enumerable.Range(1, 4).Select(pid => kernel.GetOrCreateImplicitProcess(pid, 0)).ToArray();
             ulong Page(int i) => 0x7000_0000UL + ((ulong)i << 12);
             for (int step = 0; step < 400; step++)
             {
                 int cpu = rng.Next(3);
                 Process p = procs[rng.Next(procs.Length)];
                 ulong va = Page(rng.Next(12)) + (ulong)rng.Next(4096);
-                kernel.TlbMaintenance.CurrentCpu = cpu;
                 switch (rng.Next(10))
                 {
                     case < 6:
@@ -73,17 +72,17 @@ public sealed class TlbCoherencePropertyTests
                         // Write-protect a present page, then flush it (mprotect-like).
                         var leaf = ReadLeaf(p, va);
                         if (!leaf.IsPresent) break;
-                        kernel.UpdatePageFlags(p, va, leaf.Flags & ~(PageFlags.Writable | PageFlags.Present));
-                        kernel.FlushTlbPage(p, va);
+                        kernel.AddressSpaces.UpdatePageFlags(p, va, leaf.Flags & ~(PageFlags.Writable | PageFlags.Present));
+                        kernel.AddressSpaces.FlushTlbPage(p, va, cpu);
                         break;
                     }
                     case 7:
                     {
                         // Move the page to a fresh frame (migration-like), then flush it.
                         var leaf = ReadLeaf(p, va);
-                        if (!leaf.IsPresent || leaf.Frame == 0 || !kernel.TryAllocateUserFrame(out ulong frame)) break;
-                        Assert.True(kernel.MapPage(p, va, frame, leaf.Flags & ~PageFlags.Present));
-                        kernel.FlushTlbPage(p, va);
+                        if (!leaf.IsPresent || leaf.Frame == 0 || !kernel.Reclaim.AllocateUserFrame(cpu, out ulong frame)) break;
+                        Assert.True(kernel.AddressSpaces.MapPage(p, va, frame, leaf.Flags & ~PageFlags.Present, cpu));
+                        kernel.AddressSpaces.FlushTlbPage(p, va, cpu);
                         break;
                     }
                     case 8:
@@ -93,10 +92,10 @@ public sealed class TlbCoherencePropertyTests
                         for (int i = first; i < first + count; i++)
                         {
                             var leaf = ReadLeaf(p, Page(i));
-                            if (leaf.IsPresent) kernel.UpdatePageFlags(p, Page(i), leaf.Flags & ~(PageFlags.Writable | PageFlags.Present));
+                            if (leaf.IsPresent) kernel.AddressSpaces.UpdatePageFlags(p, Page(i), leaf.Flags & ~(PageFlags.Writable | PageFlags.Present));
                         }
-                        if (rng.Next(2) == 0) kernel.FlushTlbRange(p, Page(first), Page(first + count));
-                        else kernel.FlushTlbMm(p);
+                        if (rng.Next(2) == 0) kernel.AddressSpaces.FlushTlbRange(p, Page(first), Page(first + count), cpu);
+                        else kernel.AddressSpaces.FlushTlbMm(p, cpu);
                         break;
                     }
                     default:

@@ -32,10 +32,16 @@ public sealed class TlbHotPathTests
         }
         machine.Execute(batch); // maps the 32 pages and warms the TLB
         long hitsBefore = machine.Metrics["tlb.hits"];
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int round = 0; round < 10; round++) machine.Execute(batch);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The fewest bytes of three measurements: a one-off allocation of the runtime's own (a JIT tier-up on a loaded
+        // machine) is not the hit path's; an allocation per hit would show in every one.
+        long allocated = long.MaxValue;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int round = 0; round < 10; round++) machine.Execute(batch);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
         Assert.Equal(0, allocated);
-        Assert.Equal(10L * batch.Length, machine.Metrics["tlb.hits"] - hitsBefore);
+        Assert.Equal(30L * batch.Length, machine.Metrics["tlb.hits"] - hitsBefore);
     }
 }

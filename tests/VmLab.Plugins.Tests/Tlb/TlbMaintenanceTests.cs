@@ -32,13 +32,12 @@ public sealed class TlbMaintenanceTests
     public void ShootdownSendsOneIpiToEachOtherCpuThatRanTheAddressSpace()
     {
         var m = Make(4);
-        var p = m.Kernel.GetOrCreateImplicitProcess(1);
-        var q = m.Kernel.GetOrCreateImplicitProcess(2);
+        var p = m.Kernel.GetOrCreateImplicitProcess(1, 0);
+        var q = m.Kernel.GetOrCreateImplicitProcess(2, 0);
         Touch(m, 0, p, Page(0));
         Touch(m, 1, p, Page(0));
         Touch(m, 2, q, Page(0));
-        m.Kernel.TlbMaintenance.CurrentCpu = 0;
-        m.Kernel.FlushTlbRange(p, Page(0), Page(1));
+        m.Kernel.AddressSpaces.FlushTlbRange(p, Page(0), Page(1), cpu: 0);
         Assert.Equal(1, m.Metrics["tlb.shootdowns"]); // cpu 1 only: cpu 0 flushes itself, cpus 2 and 3 never ran pid 1
         Assert.Equal(1, m.Metrics["tlb.flushes"]);
         Assert.False(Cached(m, 0, p, Page(0)));
@@ -50,9 +49,9 @@ public sealed class TlbMaintenanceTests
     public void RangeUpToThirtyThreePagesIsFlushedPageByPage()
     {
         var m = Make(1);
-        var p = m.Kernel.GetOrCreateImplicitProcess(1);
+        var p = m.Kernel.GetOrCreateImplicitProcess(1, 0);
         Touch(m, 0, p, [.. Enumerable.Range(0, 40).Select(Page)]);
-        m.Kernel.FlushTlbRange(p, Page(0), Page(33));
+        m.Kernel.AddressSpaces.FlushTlbRange(p, Page(0), Page(33), cpu: 0);
         Assert.All(Enumerable.Range(0, 33), i => Assert.False(Cached(m, 0, p, Page(i))));
         Assert.All(Enumerable.Range(33, 7), i => Assert.True(Cached(m, 0, p, Page(i))));
     }
@@ -61,9 +60,9 @@ public sealed class TlbMaintenanceTests
     public void RangeAboveThirtyThreePagesFlushesTheWholeAddressSpace()
     {
         var m = Make(1);
-        var p = m.Kernel.GetOrCreateImplicitProcess(1);
+        var p = m.Kernel.GetOrCreateImplicitProcess(1, 0);
         Touch(m, 0, p, [.. Enumerable.Range(0, 40).Select(Page)]);
-        m.Kernel.FlushTlbRange(p, Page(0), Page(34));
+        m.Kernel.AddressSpaces.FlushTlbRange(p, Page(0), Page(34), cpu: 0);
         Assert.All(Enumerable.Range(0, 40), i => Assert.False(Cached(m, 0, p, Page(i))));
         Assert.Equal(1, m.Metrics["tlb.flushes"]);
     }
@@ -72,9 +71,9 @@ public sealed class TlbMaintenanceTests
     public void WithPcidsASwitchKeepsEntriesAndRecyclingAPcidFlushesIt()
     {
         var m = Make(1, pcid: true, pcids: 2);
-        var a = m.Kernel.GetOrCreateImplicitProcess(1);
-        var b = m.Kernel.GetOrCreateImplicitProcess(2);
-        var c = m.Kernel.GetOrCreateImplicitProcess(3);
+        var a = m.Kernel.GetOrCreateImplicitProcess(1, 0);
+        var b = m.Kernel.GetOrCreateImplicitProcess(2, 0);
+        var c = m.Kernel.GetOrCreateImplicitProcess(3, 0);
         var tm = m.Kernel.TlbMaintenance;
         Touch(m, 0, a, Page(0));
         Touch(m, 0, b, Page(0));
@@ -99,10 +98,10 @@ public sealed class TlbMaintenanceTests
     public void WithoutPcidASwitchFlushesAllButGlobalPages()
     {
         var m = Make(1, pcid: false);
-        var p = m.Kernel.GetOrCreateImplicitProcess(1);
-        var q = m.Kernel.GetOrCreateImplicitProcess(2);
-        Assert.True(m.Kernel.TryAllocateUserFrame(out ulong frame));
-        Assert.True(m.Kernel.MapPage(p, Page(1), frame, PageFlags.Present | PageFlags.User | PageFlags.Writable | PageFlags.Global | PageFlags.Dirty));
+        var p = m.Kernel.GetOrCreateImplicitProcess(1, 0);
+        var q = m.Kernel.GetOrCreateImplicitProcess(2, 0);
+        Assert.True(m.Kernel.Reclaim.AllocateUserFrame(0, out ulong frame));
+        Assert.True(m.Kernel.AddressSpaces.MapPage(p, Page(1), frame, PageFlags.Present | PageFlags.User | PageFlags.Writable | PageFlags.Global | PageFlags.Dirty, cpu: 0));
         Touch(m, 0, p, Page(0), Page(1));
         Touch(m, 0, q, Page(5));
         Assert.Equal(1, m.Metrics["tlb.flushes"]);
@@ -117,13 +116,12 @@ public sealed class TlbMaintenanceTests
     public void AFlushAfterAnotherAddressSpaceRanSendsNoIpiToACpuThatFlushedOnSwitch()
     {
         var m = Make(2, pcid: false);
-        var p = m.Kernel.GetOrCreateImplicitProcess(1);
-        var q = m.Kernel.GetOrCreateImplicitProcess(2);
+        var p = m.Kernel.GetOrCreateImplicitProcess(1, 0);
+        var q = m.Kernel.GetOrCreateImplicitProcess(2, 0);
         Touch(m, 1, p, Page(0));
         Touch(m, 1, q, Page(0)); // cpu 1 flushed p's entries on the switch: it leaves p's mask
         Touch(m, 0, p, Page(0));
-        m.Kernel.TlbMaintenance.CurrentCpu = 0;
-        m.Kernel.FlushTlbPage(p, Page(0));
+        m.Kernel.AddressSpaces.FlushTlbPage(p, Page(0), cpu: 0);
         Assert.Equal(0, m.Metrics["tlb.shootdowns"]);
         Assert.False(m.Kernel.TlbMaintenance.MayHold(1, p));
     }
@@ -132,11 +130,10 @@ public sealed class TlbMaintenanceTests
     public void ReleasingAnAddressSpaceFlushesItEverywhereAndFreesItsPcids()
     {
         var m = Make(2);
-        var p = m.Kernel.GetOrCreateImplicitProcess(1);
+        var p = m.Kernel.GetOrCreateImplicitProcess(1, 0);
         Touch(m, 0, p, Page(0));
         Touch(m, 1, p, Page(0));
-        m.Kernel.TlbMaintenance.CurrentCpu = 0;
-        m.Kernel.TlbMaintenance.Release(p); // what process exit does after unmapping
+        m.Kernel.TlbMaintenance.Release(p, initiator: 0); // what process exit does after unmapping
         Assert.Equal(1, m.Metrics["tlb.shootdowns"]);
         Assert.Equal(-1, m.Kernel.TlbMaintenance.TagOn(0, p));
         Assert.False(m.Cpus[1].Tlb.TryLookup(Page(0), 1, AccessKind.Read, out _));
@@ -148,10 +145,10 @@ public sealed class TlbMaintenanceTests
     public void CheckerCatchesAMissingFlushAndNamesTheChange()
     {
         var m = Make(1, check: true);
-        var p = m.Kernel.GetOrCreateImplicitProcess(7);
+        var p = m.Kernel.GetOrCreateImplicitProcess(7, 0);
         Touch(m, 0, p, Page(3));
         // Write-protect the page without flushing: the TLB still says writable.
-        m.Kernel.UpdatePageFlags(p, Page(3), PageFlags.User | PageFlags.Dirty | PageFlags.Accessed);
+        m.Kernel.AddressSpaces.UpdatePageFlags(p, Page(3), PageFlags.User | PageFlags.Dirty | PageFlags.Accessed);
         var e = Assert.Throws<TlbCoherenceException>(() => m.Cpus[0].Translate(p, Page(3), AccessKind.Write, AccessMode.User));
         Assert.Contains($"0x{Page(3):x}", e.Message);
         Assert.Contains("pid 7", e.Message);
@@ -164,10 +161,10 @@ public sealed class TlbMaintenanceTests
     public void CheckerAcceptsTheSameChangeWhenItIsFlushed()
     {
         var m = Make(1, check: true);
-        var p = m.Kernel.GetOrCreateImplicitProcess(7);
+        var p = m.Kernel.GetOrCreateImplicitProcess(7, 0);
         Touch(m, 0, p, Page(3));
-        m.Kernel.UpdatePageFlags(p, Page(3), PageFlags.User | PageFlags.Dirty | PageFlags.Accessed);
-        m.Kernel.FlushTlbPage(p, Page(3));
+        m.Kernel.AddressSpaces.UpdatePageFlags(p, Page(3), PageFlags.User | PageFlags.Dirty | PageFlags.Accessed);
+        m.Kernel.AddressSpaces.FlushTlbPage(p, Page(3), cpu: 0);
         // The write now faults; the page has one reference, so copy-on-write reuses it and the write succeeds.
         Assert.True(m.Cpus[0].Translate(p, Page(3), AccessKind.Write, AccessMode.User).Ok);
         Assert.Equal(1, m.Metrics["faults.cow_reuse"]);
@@ -177,15 +174,15 @@ public sealed class TlbMaintenanceTests
     public void CheckerCatchesAStaleEntryLeftOnAnotherCpu()
     {
         var m = Make(2, check: true);
-        var p = m.Kernel.GetOrCreateImplicitProcess(1);
+        var p = m.Kernel.GetOrCreateImplicitProcess(1, 0);
         Touch(m, 0, p, Page(0));
         Touch(m, 1, p, Page(0));
         // Write-protect on cpu 0 and flush only cpu 0's TLB, as a kernel forgetting the shootdown would.
         var tag = (ushort)m.Kernel.TlbMaintenance.TagOn(0, p);
         Touch(m, 0, p, Page(1));
         Touch(m, 1, p, Page(1));
-        m.Kernel.UpdatePageFlags(p, Page(1), PageFlags.User | PageFlags.Accessed);
-        m.Cpus[0].Tlb.Invalidate(Page(1), tag);
+        m.Kernel.AddressSpaces.UpdatePageFlags(p, Page(1), PageFlags.User | PageFlags.Accessed);
+        m.Cpus[0].Invalidate(Page(1), tag);
         var e = Assert.Throws<TlbCoherenceException>(() => m.Cpus[1].Translate(p, Page(1), AccessKind.Write, AccessMode.User));
         Assert.Contains("cpu 1", e.Message);
     }

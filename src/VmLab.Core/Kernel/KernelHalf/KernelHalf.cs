@@ -1,85 +1,89 @@
 using System.Numerics;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Plugins;
 using VmLab.Core.Memory;
 
 namespace VmLab.Core.Kernel;
 
-/// <summary>The kernel half: the reference table (init_mm), direct map, kmalloc, vmalloc, kernel threads, oops and panic.</summary>
-public sealed partial class Kernel
+/// <summary>
+/// The kernel half: the reference table (init_mm) with the direct map over physical memory, sharing it into every
+/// address space, vmalloc and its lazy sync on x86-32, and kmalloc/kfree from buddy blocks. Built on first use, so runs
+/// that never touch kernel memory pay nothing. Tables it needs are reclaimed for between attempts, on the CPU named.
+/// </summary>
+public sealed class KernelHalf
 {
+    private readonly KernelModel _k;
+
+    internal KernelHalf(KernelModel kernel) => _k = kernel;
+
     private KernelLayout? _layout;
     private ulong _initRoot;
     private ulong _vmallocNext;
-    private readonly Counter _panics;
 
-    public KernelLayout Layout => _layout ??= KernelLayout.For(Geometry);
+    public KernelLayout Layout => _layout ??= _k.Geometry.KernelLayout ?? KernelLayout.Unsupported(_k.Geometry.Architecture);
 
     /// <summary>The reference kernel page table (init_mm), 0 until kernel memory is first used.</summary>
     public ulong InitRoot => _initRoot;
-
-    /// <summary>Stop the machine on an oops (<c>panic_on_oops</c>).</summary>
-    public bool PanicOnOops { get; set; }
-
-    /// <summary>True once the machine has panicked: nothing more runs.</summary>
-    public bool Panicked { get; private set; }
 
     /// <summary>
     /// Builds the kernel half on first use: the reference table with the direct map over all of physical memory (the
     /// largest pages the format has) and, where the layout pre-populates, the vmalloc range's top-level slots; then
     /// shares it into every existing address space. Runs that never touch kernel memory pay nothing.
     /// </summary>
-    public void EnsureKernelHalf()
+    public void Ensure(int cpu)
     {
         if (_initRoot != 0) return;
         var layout = Layout;
         if (layout.Mode == KernelHalfMode.Unsupported)
-            throw new VmLabInputException("machine:pageTable", $"kernel memory (kmalloc, vmalloc, kernel accesses) is not modelled for the {Geometry.Architecture} format; use x86-64, x86-32, x86-32-pae, arm64 or riscv");
-        long free = _frames.FreeFrames;
-        if (!_pageTable.TryCreateRoot(out _initRoot)) throw TooSmall(free);
+            throw new VmLabInputException("machine:pageTable", $"kernel memory (kmalloc, vmalloc, kernel accesses) is not modelled for the {_k.Geometry.Architecture} format; use x86-64, x86-32, x86-32-pae, arm64 or riscv");
+        long free = _k.Frames.FreeFrames;
+        var pageTable = _k.PageTable;
+        while (!pageTable.TryCreateRoot(out _initRoot))
+            if (!_k.Reclaim.ReclaimOne(direct: true, cpu)) throw TooSmall(free);
         _vmallocNext = layout.VmallocStart;
 
-        ulong bytes = Math.Min((ulong)Memory.FrameCount << 12, layout.DirectMapLimit);
+        ulong bytes = Math.Min((ulong)_k.Memory.FrameCount << 12, layout.DirectMapLimit);
         var flags = PageFlags.Present | PageFlags.Writable | PageFlags.Global | PageFlags.NoExecute | PageFlags.Accessed | PageFlags.Dirty;
         ulong offset = 0;
         while (offset < bytes)
         {
             int shift = 12;
-            foreach (int s in Geometry.PageShifts)
+            foreach (int s in _k.Geometry.PageShifts)
                 if (s > shift && (offset & ((1UL << s) - 1)) == 0 && offset + (1UL << s) <= bytes) shift = s;
-            if (!_pageTable.Write(_initRoot, layout.DirectMapBase + offset, new PageMapping(offset >> 12, flags, (byte)shift)))
-                throw TooSmall(free);
+            while (!pageTable.Write(_initRoot, layout.DirectMapBase + offset, new PageMapping(offset >> 12, flags, (byte)shift)))
+                if (!_k.Reclaim.ReclaimOne(direct: true, cpu)) throw TooSmall(free);
             offset += 1UL << shift;
         }
         if (layout.Mode == KernelHalfMode.Prepopulated)
         {
             for (ulong va = layout.VmallocStart; va < layout.VmallocEnd && va >= layout.VmallocStart; va += 1UL << layout.TopLevelShift)
-                if (!_pageTable.PrepareTopLevel(_initRoot, va))
-                    throw TooSmall(free);
+                while (!pageTable.PrepareTopLevel(_initRoot, va))
+                    if (!_k.Reclaim.ReclaimOne(direct: true, cpu)) throw TooSmall(free);
         }
-        foreach (var p in _processes.Values) ShareKernelHalf(p.Mm);
+        foreach (var p in _k.Processes.All) Share(p.Mm);
     }
 
     private VmLabInputException TooSmall(long free) => new("machine:memory:frames",
-        $"{Memory.FrameCount} frames are too few for the kernel's own page tables (the direct map and, on {Geometry.Architecture}, the pre-populated vmalloc range): " +
+        $"{_k.Memory.FrameCount} frames are too few for the kernel's own page tables (the direct map and, on {_k.Geometry.Architecture}, the pre-populated vmalloc range): " +
         $"they are built at the first use of kernel memory, when {free} frames were free; give the machine more frames, or use kernel memory (e.g. a kmalloc) before user pages fill it");
 
     /// <summary>Copies the reference table's kernel-half top-level entries into an address space (pgd_alloc).</summary>
-    private void ShareKernelHalf(AddressSpace mm)
+    internal void Share(AddressSpace mm)
     {
         if (_initRoot == 0 || mm.Root == _initRoot || mm.KernelShared) return;
         if (Layout.Mode is KernelHalfMode.Prepopulated or KernelHalfMode.LazySync)
-            foreach (ulong va in KernelTopLevelSlots()) _pageTable.ShareTopLevel(mm.Root, _initRoot, va);
+            foreach (ulong va in KernelTopLevelSlots()) _k.PageTable.ShareTopLevel(mm.Root, _initRoot, va);
         mm.KernelShared = true;
     }
 
     /// <summary>Clears the shared kernel-half entries before a root is destroyed, so the shared tables are never freed with it.</summary>
-    private void UnshareKernelHalf(AddressSpace mm)
+    internal void Unshare(AddressSpace mm)
     {
         if (!mm.KernelShared) return;
         if (Layout.Mode is KernelHalfMode.Prepopulated or KernelHalfMode.LazySync)
-            foreach (ulong va in KernelTopLevelSlots()) _pageTable.ShareTopLevel(mm.Root, 0, va);
+            foreach (ulong va in KernelTopLevelSlots()) _k.PageTable.ShareTopLevel(mm.Root, 0, va);
         mm.KernelShared = false;
     }
 
@@ -87,8 +91,9 @@ public sealed partial class Kernel
     {
         ulong step = 1UL << Layout.TopLevelShift;
         // 32-bit formats end at 4 GiB; 64-bit ones run (sign-extended) to the top of the address space.
-        ulong last = Geometry.VirtualAddressBits < 48 ? (1UL << Geometry.VirtualAddressBits) - 1 : ulong.MaxValue;
-        for (ulong va = Geometry.KernelBase; va <= last; va += step)
+        var geometry = _k.Geometry;
+        ulong last = geometry.VirtualAddressBits < 48 ? (1UL << geometry.VirtualAddressBits) - 1 : ulong.MaxValue;
+        for (ulong va = geometry.KernelBase; va <= last; va += step)
         {
             yield return va;
             if (va > last - step) yield break;
@@ -99,8 +104,8 @@ public sealed partial class Kernel
     public VmallocSync SyncVmalloc(IProcess process, ulong address)
     {
         if (_initRoot == 0 || Layout.Mode != KernelHalfMode.LazySync || !Layout.IsVmalloc(address)) return VmallocSync.NotVmalloc;
-        if (!_pageTable.Read(_initRoot, address).IsPresent) return VmallocSync.Unmapped;
-        return _pageTable.ShareTopLevel(process.PageTableRoot, _initRoot, address) ? VmallocSync.Synced : VmallocSync.Unmapped;
+        if (!_k.PageTable.Read(_initRoot, address).IsPresent) return VmallocSync.Unmapped;
+        return _k.PageTable.ShareTopLevel(process.PageTableRoot, _initRoot, address) ? VmallocSync.Synced : VmallocSync.Unmapped;
     }
 
     /// <summary>SLUB's <c>KMALLOC_MAX_CACHE_SIZE</c> (two pages): larger requests bypass the slab caches and go to the page allocator.</summary>
@@ -116,7 +121,7 @@ public sealed partial class Kernel
     private readonly Dictionary<ulong, int> _kmalloc = [];
 
     /// <summary>For the invariant checker: the live kmalloc blocks (head frame, order).</summary>
-    internal IReadOnlyDictionary<ulong, int> KmallocBlocks => _kmalloc;
+    public IReadOnlyDictionary<ulong, int> KmallocBlocks => _kmalloc;
 
     /// <summary>
     /// The buddy order kmalloc takes for <paramref name="size"/> bytes: one frame up to a page; above, <c>get_order</c>
@@ -135,22 +140,22 @@ public sealed partial class Kernel
     /// allocator does; no compaction is modelled) and, with a recorded warning, above <see cref="KmallocMaxSize"/>;
     /// <see cref="ZeroSizePtr"/> for 0 bytes.
     /// </summary>
-    public ulong Kmalloc(ulong size)
+    public ulong Kmalloc(ulong size, int cpu)
     {
-        EnsureKernelHalf();
+        Ensure(cpu);
         if (size == 0) return ZeroSizePtr;
         if (size > KmallocMaxSize)
         {
-            Record("warning", 0, $"WARNING: kmalloc of {size} bytes: order {KmallocOrder(size)} is above MAX_PAGE_ORDER ({FrameTable.MaxOrder}), KMALLOC_MAX_SIZE is {KmallocMaxSize}; returned NULL");
+            _k.Events.Record("warning", 0, $"WARNING: kmalloc of {size} bytes: order {KmallocOrder(size)} is above MAX_PAGE_ORDER ({FrameTable.MaxOrder}), KMALLOC_MAX_SIZE is {KmallocMaxSize}; returned NULL");
             return 0;
         }
         int order = KmallocOrder(size);
-        if (!_frames.TryAllocateBlock(order, FrameUse.Kernel, out ulong pfn)) return 0;
+        if (!_k.Reclaim.AllocateKernelBlock(order, cpu, out ulong pfn)) return 0;
         ulong address = Layout.DirectMapBase + (pfn << VirtualAddress.PageShift);
         if (!Layout.IsDirectMap(address) || !Layout.IsDirectMap(address + (VirtualAddress.PageSize << order) - 1))
         {
             // Beyond the direct map (x86-32 highmem): not kmalloc memory.
-            _frames.FreeBlock(pfn, order, FrameUse.Kernel);
+            _k.Frames.FreeBlock(pfn, order, FrameUse.Kernel);
             return 0;
         }
         _kmalloc.Add(pfn, order);
@@ -168,13 +173,13 @@ public sealed partial class Kernel
         ulong pfn = (address - Layout.DirectMapBase) >> VirtualAddress.PageShift;
         if (!Layout.IsDirectMap(address) || (address & (VirtualAddress.PageSize - 1)) != 0 || !_kmalloc.Remove(pfn, out int order))
             throw new ArgumentException($"kfree(0x{address:x}): not an address kmalloc returned, or freed already", nameof(address));
-        _frames.FreeBlock(pfn, order, FrameUse.Kernel);
+        _k.Frames.FreeBlock(pfn, order, FrameUse.Kernel);
     }
 
     /// <summary><c>vmalloc</c>: pages mapped one by one in the reference table at the next free vmalloc address (a guard page after each area); 0 on failure, with every page taken given back.</summary>
-    public ulong Vmalloc(ulong size)
+    public ulong Vmalloc(ulong size, int cpu)
     {
-        EnsureKernelHalf();
+        Ensure(cpu);
         ulong pages = (size + VirtualAddress.PageSize - 1) / VirtualAddress.PageSize;
         if (pages == 0) return 0;
         ulong start = _vmallocNext;
@@ -183,19 +188,24 @@ public sealed partial class Kernel
         for (ulong i = 0; i < pages; i++)
         {
             ulong va = start + i * VirtualAddress.PageSize;
-            bool mapped = _frames.TryAllocate(FrameUse.Kernel, out ulong pfn);
-            if (mapped && !_pageTable.Write(_initRoot, va, new PageMapping(pfn, flags)))
+            bool mapped = _k.Reclaim.AllocateKernelBlock(0, cpu, out ulong pfn);
+            if (mapped)
             {
-                _frames.Free(pfn, FrameUse.Kernel); // the page itself, when only its table could not be had
-                mapped = false;
+                while (!_k.PageTable.Write(_initRoot, va, new PageMapping(pfn, flags)))
+                {
+                    if (_k.Reclaim.ReclaimOne(direct: true, cpu)) continue;
+                    _k.Frames.Free(pfn, FrameUse.Kernel); // the page itself, when only its table could not be had
+                    mapped = false;
+                    break;
+                }
             }
             if (!mapped)
             {
                 for (ulong j = 0; j < i; j++)
                 {
                     ulong a = start + j * VirtualAddress.PageSize;
-                    _frames.Free(_pageTable.Read(_initRoot, a).Frame, FrameUse.Kernel);
-                    _pageTable.Write(_initRoot, a, PageMapping.Empty);
+                    _k.Frames.Free(_k.PageTable.Read(_initRoot, a).Frame, FrameUse.Kernel);
+                    _k.PageTable.Write(_initRoot, a, PageMapping.Empty);
                 }
                 return 0;
             }
@@ -204,64 +214,4 @@ public sealed partial class Kernel
         return start;
     }
 
-    /// <summary>A kernel thread: no user address space; it runs on the reference kernel table.</summary>
-    public Process SpawnKernelThread()
-    {
-        EnsureKernelHalf();
-        var mm = new AddressSpace(_initRoot, _nextAsid++) { KernelShared = true, Users = 1 << 30 };
-        var p = new Process(NextPid(), mm) { IsKernelThread = true };
-        _processes.Add(p.Pid, p);
-        return p;
-    }
-
-    /// <summary>The kernel-mode branch of the fault path (do_kern_addr_fault, and the SMAP/SMEP/uaccess rules of do_user_addr_fault).</summary>
-    private FaultDispatch? KernelModeFault(Process process, ulong address, AccessKind kind, PageFaultErrorCode error, in CpuState cpu, out bool uaccess)
-    {
-        uaccess = false;
-        if (address >= Geometry.KernelBase)
-        {
-            if (!error.Protection && !error.Reserved)
-            {
-                var fault = new PageFault(address, kind, AccessMode.Kernel, error, process, default, default);
-                foreach (var handler in _handlers)
-                {
-                    var r = handler.Handle(fault, this);
-                    if (r.Outcome == FaultOutcome.Declined) continue;
-                    if (r.Outcome is FaultOutcome.Minor or FaultOutcome.Major) return FaultDispatch.Retry;
-                    break;
-                }
-            }
-            return Oops(process, address, kind, error, "unable to handle page fault");
-        }
-        if (process.IsKernelThread)
-            return Oops(process, address, kind, error, "unable to handle page fault (a kernel thread has no user address space)");
-        if (kind == AccessKind.Fetch)
-            return Oops(process, address, kind, error, "kernel tried to execute user page (SMEP)");
-        if (cpu.Smap && !cpu.UaccessOpen)
-            return Oops(process, address, kind, error, "supervisor access to user memory outside a uaccess window (SMAP)");
-        uaccess = cpu.UaccessOpen;
-        return null;
-    }
-
-    /// <summary>The exception-table fixup of a uaccess routine: the copy stops, no signal.</summary>
-    private FaultDispatch Fixup(Process process, ulong address)
-    {
-        _uaccessFixups.Increment();
-        Record("fixup", process.Pid, $"uaccess fault at 0x{address:x} fixed up (-EFAULT)");
-        return FaultDispatch.Failed;
-    }
-
-    private string OopsText(ulong address, AccessKind kind, PageFaultErrorCode error, string what)
-    {
-        string access = kind switch { AccessKind.Write => "write access", AccessKind.Fetch => "instruction fetch", _ => "read access" };
-        string reason = error.Reserved ? "reserved bit violation" : error.ProtectionKey ? "protection keys violation" : error.Protection ? "permissions violation" : "not-present page";
-        return $"BUG: {what} for address: 0x{address:x}; #PF: supervisor {access} in {(error.User ? "user" : "kernel")} mode; #PF: error_code(0x{error.Value:x4}) - {reason}";
-    }
-
-    private void Panic(string message)
-    {
-        Panicked = true;
-        _panics.Increment();
-        Record("panic", 0, $"Kernel panic - not syncing: {message}");
-    }
 }

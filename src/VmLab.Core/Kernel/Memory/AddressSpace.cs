@@ -1,6 +1,5 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
-using VmLab.Abstractions.Signals;
 
 namespace VmLab.Core.Kernel;
 
@@ -22,6 +21,43 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
     /// (<c>anon_vma_fork</c>). fork copies a VMA's page-table entries only when it is set (<c>vma_needs_copy</c>).
     /// </summary>
     public bool HasAnonVma { get; set; }
+
+    /// <summary>State fault handlers attached to this VMA (<see cref="IMemoryManager.SetVmaState{T}"/>); null while there is none.</summary>
+    internal List<IVmaState>? States { get; set; }
+
+    public T? GetState<T>() where T : class, IVmaState
+    {
+        if (States is null) return null;
+        foreach (var s in States)
+            if (s is T t) return t;
+        return null;
+    }
+
+    public void SetState<T>(T? state) where T : class, IVmaState
+    {
+        States?.RemoveAll(s => s is T);
+        if (state is not null) (States ??= []).Add(state);
+        if (States is { Count: 0 }) States = null;
+    }
+
+    /// <summary>The part [start, end) of this VMA, as a split makes it: same protection, flags, file and anon_vma, each handler state asked for its part.</summary>
+    public Vma Slice(ulong start, ulong end) => new(start, end, Protection, Flags)
+    {
+        FileName = FileName,
+        FileOffset = FileOffset + (start - Start),
+        FileSize = FileSize,
+        ProtectionKey = ProtectionKey,
+        HasAnonVma = HasAnonVma,
+        States = States?.Select(s => s.OnSplit()).ToList(),
+    };
+
+    /// <summary>The child's copy at fork: as <see cref="Slice"/> of the whole VMA, with the handler states that are inherited.</summary>
+    public Vma CopyForFork()
+    {
+        var copy = Slice(Start, End);
+        copy.States = States?.Select(s => s.OnFork()).OfType<IVmaState>().ToList() is { Count: > 0 } kept ? kept : null;
+        return copy;
+    }
 
     public VmaInfo Info => new(Start, End, Protection, Flags, FileName, FileOffset, FileSize, ProtectionKey);
     public bool Contains(ulong address) => address >= Start && address < End;
@@ -85,90 +121,4 @@ public sealed class AddressSpace(ulong root, ushort asid)
     }
 
     public void Remove(Vma vma) => _vmas.Remove(vma);
-}
-
-/// <summary>A process: pid, ASID, address space, signal state and its own fault counts (as getrusage reports them).</summary>
-public sealed class Process : IProcess, ISignalState
-{
-    private readonly SignalDisposition[] _dispositions = new SignalDisposition[65];
-    private ulong _blocked;
-
-    public Process(int pid, AddressSpace mm, int parentPid = 0)
-    {
-        Pid = pid;
-        Mm = mm;
-        ParentPid = parentPid;
-    }
-
-    public int Pid { get; }
-    public int ParentPid { get; }
-    public ushort Asid => Mm.Asid;
-    public AddressSpace Mm { get; internal set; }
-    public ulong PageTableRoot => Mm.Root;
-    public int ExitCode { get; internal set; }
-    /// <summary>A kernel thread: no user address space.</summary>
-    public bool IsKernelThread { get; init; }
-    /// <summary>Open file descriptors (shared descriptions after fork).</summary>
-    public Dictionary<int, OpenFile> Files { get; } = [];
-    /// <summary>The task was killed by an oops.</summary>
-    public bool Oopsed { get; internal set; }
-    /// <summary>The task's PKRU register (x86 protection keys): bit 2k disables access, bit 2k+1 writes, for key k.</summary>
-    public uint Pkru { get; set; }
-    /// <summary>True once a parent has waited for it.</summary>
-    public bool Reaped { get; internal set; }
-    /// <summary>Signals whose handler is running, with the blocked state each had before.</summary>
-    internal Stack<(int Signo, bool WasBlocked)> HandlerFrames { get; } = new();
-
-    public bool Alive { get; private set; } = true;
-    /// <summary>The signal that terminated the process, 0 while alive or after a normal exit.</summary>
-    public int TerminatingSignal { get; private set; }
-    public bool CoreDumped { get; private set; }
-    public SignalInfo? LastSignal { get; internal set; }
-
-    public long MinorFaults { get; internal set; }
-    public long MajorFaults { get; internal set; }
-    /// <summary>Page faults taken, including those that ended in a signal.</summary>
-    public long PageFaults { get; internal set; }
-    public long ResidentPages { get; internal set; }
-
-    public SignalDisposition GetDisposition(int signo) => _dispositions[signo];
-    public void SetDisposition(int signo, SignalDisposition disposition) => _dispositions[signo] = disposition;
-    public bool IsBlocked(int signo) => (_blocked & (1UL << signo)) != 0;
-
-    public void SetBlocked(int signo, bool blocked)
-    {
-        if (blocked) _blocked |= 1UL << signo;
-        else _blocked &= ~(1UL << signo);
-    }
-
-    internal void Terminate(int signal, bool core)
-    {
-        Alive = false;
-        TerminatingSignal = signal;
-        CoreDumped = core;
-    }
-
-    internal void Exit(int code)
-    {
-        Alive = false;
-        ExitCode = code;
-    }
-
-    internal void CopySignalStateFrom(Process other, bool resetHandlers)
-    {
-        for (int i = 0; i < _dispositions.Length; i++)
-        {
-            var d = other._dispositions[i];
-            _dispositions[i] = resetHandlers && d == SignalDisposition.Handler ? SignalDisposition.Default : d;
-        }
-        _blocked = other._blocked;
-    }
-
-    internal void ResetHandlers()
-    {
-        for (int i = 0; i < _dispositions.Length; i++)
-            if (_dispositions[i] == SignalDisposition.Handler) _dispositions[i] = SignalDisposition.Default;
-    }
-
-    public override string ToString() => $"pid {Pid}";
 }

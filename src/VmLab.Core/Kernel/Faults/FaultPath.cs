@@ -1,0 +1,346 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Core.Mmu;
+
+namespace VmLab.Core.Kernel;
+
+/// <summary>What became of a page fault.</summary>
+public enum FaultDispatch : byte
+{
+    /// <summary>Fixed: the access is retried.</summary>
+    Retry = 0,
+    /// <summary>Not fixed: a signal was raised (the process may be dead, or its handler runs), the fixup ran, or the kernel oopsed.</summary>
+    Failed = 1,
+    /// <summary>A handler performed the access itself (a trapped device page): it is complete.</summary>
+    Emulated = 2,
+}
+
+/// <summary>
+/// The kernel's answer to a fault: what the MMU does next, the signal forced on the task when one was (a default value
+/// otherwise), and the handler that decided (null when the kernel's own checks did).
+/// </summary>
+public readonly record struct FaultDisposition(FaultDispatch Dispatch, SignalInfo Signal = default, string? DecidedBy = null)
+{
+    public static readonly FaultDisposition Failed = new(FaultDispatch.Failed);
+}
+
+/// <summary>A fault handler with the name it was configured by (the catalog's plugin name).</summary>
+public readonly record struct NamedFaultHandler(string Name, IFaultHandler Handler)
+{
+    public FaultStage Stage => Handler.Stage;
+}
+
+/// <summary>
+/// The fault path: Linux's <c>do_user_addr_fault</c> / <c>do_kern_addr_fault</c> as an open, staged pipeline. One chain
+/// of handlers serves user and kernel faults. Stage by stage:
+/// <list type="number">
+/// <item>kernel-mode rules (kernel threads, SMEP, SMAP, the uaccess window) and reserved-bit faults;</item>
+/// <item><see cref="FaultStage.BeforeVmaCheck"/> handlers (no VMA; the only stage, with the others, a kernel-half fault
+/// sees: it has no VMA at any stage);</item>
+/// <item><c>find_vma</c>: none, or below a VMA that does not grow down, is <c>SEGV_MAPERR</c>;</item>
+/// <item><see cref="FaultStage.BeforeAccessCheck"/> handlers;</item>
+/// <item>the access check (<c>access_error</c>, protection keys, the architecture's exec rule);</item>
+/// <item><see cref="FaultStage.Resolve"/> handlers; nothing resolving is <c>SIGBUS</c> (or <c>SEGV_MAPERR</c> below a stack).</item>
+/// </list>
+/// Within a stage handlers run in configured order; the first that does not decline decides. The built-in handlers
+/// (<see cref="BuiltInFaultHandlers"/>) not named in the configuration take their default places. A failed user fault
+/// forces a signal; a failed kernel fault inside a uaccess routine is fixed up; any other failed kernel fault oopses.
+/// </summary>
+public sealed class FaultPath
+{
+    /// <summary>Passes of the pipeline one exception may take when handlers answer <see cref="FaultOutcome.Deferred"/>.</summary>
+    public const int MaxDeferrals = 16;
+
+    private readonly KernelModel _k;
+    private readonly NamedFaultHandler[] _chain;
+    private CpuMemoryManager[] _views = [];
+    private readonly Counter _faultsTotal, _faultsMinor, _faultsMajor, _oops, _uaccessFixups, _panics;
+
+    internal FaultPath(KernelModel kernel, IReadOnlyList<NamedFaultHandler> configured)
+    {
+        _k = kernel;
+        _chain = Compose(configured);
+        var m = kernel.Metrics;
+        _faultsTotal = m.Counter(MetricNames.FaultsTotal);
+        _faultsMinor = m.Counter(MetricNames.FaultsMinor);
+        _faultsMajor = m.Counter(MetricNames.FaultsMajor);
+        _oops = m.Counter(MetricNames.KernelOops);
+        _uaccessFixups = m.Counter(MetricNames.FaultsUaccessFixup);
+        _panics = m.Counter(MetricNames.KernelPanics);
+    }
+
+    /// <summary>The handler chain as it runs: ordered by stage, configured order within a stage, built-ins in their places.</summary>
+    public IReadOnlyList<NamedFaultHandler> Chain => _chain;
+
+    /// <summary>True once the machine has panicked: nothing more runs.</summary>
+    public bool Panicked { get; private set; }
+
+    /// <summary>The name a handler is listed by when none was configured: a built-in's registered name, else its type's.</summary>
+    public static string DefaultName(IFaultHandler handler) => BuiltInFaultHandlers.NameOf(handler) ?? handler.GetType().Name;
+
+    /// <summary>
+    /// The configured handlers with every built-in that is not among them inserted at its default place (the head of its
+    /// stage, in <see cref="BuiltInFaultHandlers.Defaults"/> order), then ordered by stage, stably.
+    /// </summary>
+    private static NamedFaultHandler[] Compose(IReadOnlyList<NamedFaultHandler> configured)
+    {
+        var list = new List<NamedFaultHandler>();
+        foreach (var builtIn in BuiltInFaultHandlers.Defaults())
+            if (!configured.Any(h => h.Handler.GetType() == builtIn.Handler.GetType())) list.Add(builtIn);
+        list.AddRange(configured);
+        return [.. list.Select((h, i) => (h, i)).OrderBy(x => x.h.Stage).ThenBy(x => x.i).Select(x => x.h)];
+    }
+
+    /// <summary>The services as a handler on <paramref name="cpu"/> sees them (one object per CPU, made on first use).</summary>
+    internal IMemoryManager MemoryManager(int cpu)
+    {
+        if (cpu >= _views.Length)
+        {
+            var grown = new CpuMemoryManager[cpu + 1];
+            _views.CopyTo(grown, 0);
+            for (int i = _views.Length; i < grown.Length; i++) grown[i] = new CpuMemoryManager(_k, i);
+            _views = grown;
+        }
+        return _views[cpu];
+    }
+
+    // ---- entries ---------------------------------------------------------------------------------------------
+
+    /// <summary>A page-fault exception raised by the MMU: counted in <c>faults.total</c> and the task's page faults.</summary>
+    internal FaultDisposition HandleException(in KernelEntry entry, ulong address, AccessKind kind, PageFaultErrorCode error, in CpuState cpu)
+    {
+        _faultsTotal.Increment();
+        entry.Task.PageFaults++;
+        var d = Handle(entry, address, kind, error, cpu, onBehalf: false);
+        _k.Reclaim.UnpinFaultPages();
+        _k.Invariants?.After("fault", entry.Task.Pid, address & ~PageMask, (address & ~PageMask) + VirtualAddress.PageSize, $"{kind} {entry.Mode} cpu {entry.Cpu} -> {d.Dispatch}");
+        return d;
+    }
+
+    /// <summary>
+    /// A fault the kernel takes on the task's behalf (MAP_POPULATE, get_user_pages): counted in minor/major, not a page-fault
+    /// exception, and never a signal — the error goes back to the caller.
+    /// </summary>
+    internal FaultDisposition HandleOnBehalf(in KernelEntry entry, ulong address, AccessKind kind, PageFaultErrorCode error) =>
+        Handle(entry, address, kind, error, _k.Options.CpuState, onBehalf: true);
+
+    /// <summary>A general-protection fault (non-canonical address): no page-fault counter moves.</summary>
+    internal FaultDisposition GeneralProtection(in KernelEntry entry, ulong address)
+    {
+        if (entry.Mode == AccessMode.Kernel)
+            return Oops(entry, address, AccessKind.Read, default, "general protection fault, probably for non-canonical address");
+        return _k.Processes.ForceSignal(entry, SignalInfo.GeneralProtection());
+    }
+
+    private const ulong PageMask = VirtualAddress.PageSize - 1;
+
+    // ---- the pipeline ----------------------------------------------------------------------------------------
+
+    private FaultDisposition Handle(in KernelEntry entry, ulong address, AccessKind kind, PageFaultErrorCode error, in CpuState cpu, bool onBehalf)
+    {
+        if (Panicked) return FaultDisposition.Failed;
+        var process = entry.Task;
+        var geometry = _k.Geometry;
+
+        bool uaccess = false;
+        if (entry.Mode == AccessMode.Kernel)
+        {
+            if (address >= geometry.KernelBase) return KernelHalfFault(entry, address, kind, error);
+            if (process.IsKernelThread)
+                return Oops(entry, address, kind, error, "unable to handle page fault (a kernel thread has no user address space)");
+            if (kind == AccessKind.Fetch) return Oops(entry, address, kind, error, "kernel tried to execute user page (SMEP)");
+            if (cpu.Smap && !cpu.UaccessOpen)
+                return Oops(entry, address, kind, error, "supervisor access to user memory outside a uaccess window (SMAP)");
+            uaccess = cpu.UaccessOpen;
+        }
+        if (error.Reserved) return Oops(entry, address, kind, error, "corrupted page table (reserved bit set)");
+        if (address >= geometry.UserTop) return Fail(entry, address, kind, error, uaccess, onBehalf, SignalInfo.SegvMapErr(address));
+
+        var mm = MemoryManager(entry.Cpu);
+        string? deferredBy = null;
+        for (int pass = 0; pass < MaxDeferrals; pass++)
+        {
+            var fault = new PageFault(address, kind, entry.Mode, error, process, default, _k.PageTable.Read(process.PageTableRoot, address))
+            {
+                Cpu = entry.Cpu,
+                OnBehalf = onBehalf,
+            };
+            var (result, by) = RunStage(FaultStage.BeforeVmaCheck, fault, mm);
+            if (result.Outcome == FaultOutcome.Declined)
+            {
+                var vma = process.Mm.FindVma(address);
+                if (vma is null) return Fail(entry, address, kind, error, uaccess, onBehalf, SignalInfo.SegvMapErr(address));
+                bool below = address < vma.Start;
+                if (below && (vma.Flags & VmaFlags.GrowsDown) == 0) return Fail(entry, address, kind, error, uaccess, onBehalf, SignalInfo.SegvMapErr(address));
+                fault = fault with { Vma = vma.Info };
+
+                (result, by) = RunStage(FaultStage.BeforeAccessCheck, fault, mm);
+                if (result.Outcome == FaultOutcome.Declined)
+                {
+                    if (!below && AccessDenied(process, vma, address, kind, error) is { } denied)
+                        return Fail(entry, address, kind, error, uaccess, onBehalf, denied);
+                    _k.Reclaim.PinFault(fault.Pte);
+                    (result, by) = RunStage(FaultStage.Resolve, fault, mm);
+                    if (result.Outcome == FaultOutcome.Declined)
+                    {
+                        // Below a stack that no handler grew, or a fault nothing in the chain resolves.
+                        return Fail(entry, address, kind, error, uaccess, onBehalf, below ? SignalInfo.SegvMapErr(address) : SignalInfo.BusAdrErr(address));
+                    }
+                }
+            }
+            switch (result.Outcome)
+            {
+                case FaultOutcome.Minor:
+                    _faultsMinor.Increment();
+                    process.MinorFaults++;
+                    return new FaultDisposition(FaultDispatch.Retry, default, by);
+                case FaultOutcome.Major:
+                    _faultsMajor.Increment();
+                    process.MajorFaults++;
+                    return new FaultDisposition(FaultDispatch.Retry, default, by);
+                case FaultOutcome.Emulated:
+                    return new FaultDisposition(FaultDispatch.Emulated, default, by);
+                case FaultOutcome.Signal:
+                    return Fail(entry, address, kind, error, uaccess, onBehalf, result.Signal) with { DecidedBy = by };
+                case FaultOutcome.OutOfMemory:
+                {
+                    // VM_FAULT_OOM. In kernel mode, once the OOM killer has chosen the faulting task, the access ends as
+                    // any failed kernel fault does (kernelmode_fixup_or_oops): a uaccess routine's fixup, else an oops.
+                    var outcome = _k.Processes.OutOfMemory(entry);
+                    if (outcome.Dispatch == FaultDispatch.Failed && entry.Mode == AccessMode.Kernel)
+                        return uaccess ? Fixup(entry, address) : Oops(entry, address, kind, error, "unable to handle page fault (out of memory)");
+                    return outcome with { DecidedBy = by };
+                }
+                case FaultOutcome.Deferred:
+                    deferredBy = by;
+                    continue;
+                default:
+                    throw new InvalidOperationException($"fault handler {by} answered {result.Outcome}, which is not a fault outcome");
+            }
+        }
+        throw new InvalidOperationException(
+            $"fault handler {deferredBy} deferred the fault at 0x{address:x} ({kind}, pid {process.Pid}) {MaxDeferrals} times in one exception without anything resolving it");
+    }
+
+    /// <summary>A kernel-mode fault in the kernel half: the chain with no VMA; a fix is retried uncounted, anything else oopses.</summary>
+    private FaultDisposition KernelHalfFault(in KernelEntry entry, ulong address, AccessKind kind, PageFaultErrorCode error)
+    {
+        if (!error.Protection && !error.Reserved)
+        {
+            var mm = MemoryManager(entry.Cpu);
+            for (int pass = 0; pass < MaxDeferrals; pass++)
+            {
+                var fault = new PageFault(address, kind, AccessMode.Kernel, error, entry.Task, default, default) { Cpu = entry.Cpu };
+                _k.Reclaim.PinFault(default);
+                var (r, by) = RunAll(fault, mm);
+                if (r.Outcome is FaultOutcome.Minor or FaultOutcome.Major) return new FaultDisposition(FaultDispatch.Retry, default, by);
+                if (r.Outcome == FaultOutcome.Emulated) return new FaultDisposition(FaultDispatch.Emulated, default, by);
+                if (r.Outcome != FaultOutcome.Deferred) break;
+            }
+        }
+        return Oops(entry, address, kind, error, "unable to handle page fault");
+    }
+
+    private (FaultResult Result, string? By) RunStage(FaultStage stage, in PageFault fault, IMemoryManager mm)
+    {
+        foreach (var h in _chain)
+        {
+            if (h.Stage != stage) continue;
+            var r = h.Handler.Handle(fault, mm);
+            if (r.Outcome != FaultOutcome.Declined) return (r, h.Name);
+        }
+        return (FaultResult.Declined, null);
+    }
+
+    private (FaultResult Result, string? By) RunAll(in PageFault fault, IMemoryManager mm)
+    {
+        foreach (var h in _chain)
+        {
+            var r = h.Handler.Handle(fault, mm);
+            if (r.Outcome != FaultOutcome.Declined) return (r, h.Name);
+        }
+        return (FaultResult.Declined, null);
+    }
+
+    /// <summary>
+    /// The access check of a fault inside its VMA: x86 <c>access_error()</c>, the protection key against the task's PKRU
+    /// (<c>arch_vma_access_permitted</c>), and the architecture's rule for instruction fetches (arm64 needs VM_EXEC on the
+    /// first fault). Null when allowed, else the signal.
+    /// </summary>
+    private SignalInfo? AccessDenied(Process process, Vma vma, ulong address, AccessKind kind, PageFaultErrorCode error)
+    {
+        if (AccessError(error, vma))
+            return error.ProtectionKey ? SignalInfo.SegvPkuErr(address, vma.ProtectionKey) : SignalInfo.SegvAccErr(address);
+        if (!KeyPermits(process, vma, kind)) return SignalInfo.SegvPkuErr(address, vma.ProtectionKey);
+        if (kind == AccessKind.Fetch && _k.Geometry.ExecCheckedOnFirstFault && (vma.Protection & Protection.Exec) == 0)
+            return SignalInfo.SegvAccErr(address);
+        return null;
+    }
+
+    private static bool KeyPermits(Process process, Vma vma, AccessKind kind)
+    {
+        if (vma.ProtectionKey == 0 || kind == AccessKind.Fetch) return true;
+        uint bits = process.Pkru >> (2 * vma.ProtectionKey);
+        if ((bits & 1) != 0) return false;
+        return kind != AccessKind.Write || (bits & 2) == 0;
+    }
+
+    private static bool AccessError(PageFaultErrorCode error, Vma vma)
+    {
+        if (error.ProtectionKey) return true;
+        if (error.Write) return (vma.Protection & Protection.Write) == 0;
+        if (error.Protection) return true;
+        return (vma.Protection & (Protection.Read | Protection.Write | Protection.Exec)) == 0;
+    }
+
+    // ---- failure -------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// A fault that cannot be fixed: a user fault forces the signal; inside a uaccess routine the exception-table fixup
+    /// runs; any other kernel fault oopses. A fault taken on the task's behalf reports the error to its caller instead.
+    /// </summary>
+    private FaultDisposition Fail(in KernelEntry entry, ulong address, AccessKind kind, PageFaultErrorCode error, bool uaccess, bool onBehalf, SignalInfo info)
+    {
+        if (onBehalf) return new FaultDisposition(FaultDispatch.Failed, info);
+        if (entry.Mode == AccessMode.User) return _k.Processes.ForceSignal(entry, info);
+        return uaccess ? Fixup(entry, address) : Oops(entry, address, kind, error, "unable to handle page fault");
+    }
+
+    /// <summary>The exception-table fixup of a uaccess routine: the copy stops, no signal.</summary>
+    private FaultDisposition Fixup(in KernelEntry entry, ulong address)
+    {
+        _uaccessFixups.Increment();
+        _k.Events.Record("fixup", entry.Task.Pid, $"uaccess fault at 0x{address:x} fixed up (-EFAULT)");
+        return FaultDisposition.Failed;
+    }
+
+    /// <summary>An oops: the message is recorded, the current task is killed (SIGKILL); with panic_on_oops the machine stops.</summary>
+    internal FaultDisposition Oops(in KernelEntry entry, ulong address, AccessKind kind, PageFaultErrorCode error, string what)
+    {
+        var process = entry.Task;
+        _oops.Increment();
+        process.Oopsed = true;
+        _k.Events.Record("oops", process.Pid, OopsText(address, kind, error, what));
+        if (_k.PanicOnOops)
+        {
+            Panic("Fatal exception (panic_on_oops)");
+            return FaultDisposition.Failed;
+        }
+        _k.Processes.KillForOops(entry);
+        return FaultDisposition.Failed;
+    }
+
+    private static string OopsText(ulong address, AccessKind kind, PageFaultErrorCode error, string what)
+    {
+        string access = kind switch { AccessKind.Write => "write access", AccessKind.Fetch => "instruction fetch", _ => "read access" };
+        string reason = error.Reserved ? "reserved bit violation" : error.ProtectionKey ? "protection keys violation" : error.Protection ? "permissions violation" : "not-present page";
+        return $"BUG: {what} for address: 0x{address:x}; #PF: supervisor {access} in {(error.User ? "user" : "kernel")} mode; #PF: error_code(0x{error.Value:x4}) - {reason}";
+    }
+
+    private void Panic(string message)
+    {
+        Panicked = true;
+        _panics.Increment();
+        _k.Events.Record("panic", 0, $"Kernel panic - not syncing: {message}");
+    }
+}

@@ -1,0 +1,548 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Faults;
+using VmLab.Abstractions.Workloads;
+using VmLab.Core.Memory;
+
+namespace VmLab.Core.Kernel;
+
+/// <summary>
+/// Address spaces and VMAs: creation and release, the mmap family (mmap, munmap, mprotect, madvise, brk, MAP_POPULATE),
+/// fork's copy rule, and the leaf-level mapping primitives every other subsystem goes through (map, re-protect, unmap,
+/// flush), which keep reference and map counts, RSS, the reverse map and the TLBs in step.
+/// </summary>
+public sealed class AddressSpaces
+{
+    /// <summary>Where non-fixed mmap places mappings, top-down, without randomisation (x86-64 mmap_base with ASLR off).</summary>
+    public const ulong MmapBase = 0x7fff_f7ff_f000;
+
+    private const ulong PageSize = VirtualAddress.PageSize;
+    private const ulong PageMask = PageSize - 1;
+
+    private readonly KernelModel _k;
+    private ushort _nextAsid = 1;
+
+    internal AddressSpaces(KernelModel kernel) => _k = kernel;
+
+    // ---- address spaces ------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// A new address space (<c>mm_alloc</c> / <c>pgd_alloc</c>) with the kernel half shared in: false, with nothing
+    /// allocated, when no frame is left for its top-level table even after direct reclaim on <paramref name="cpu"/>.
+    /// </summary>
+    public bool TryCreate(int cpu, out AddressSpace mm)
+    {
+        ulong root;
+        while (!_k.PageTable.TryCreateRoot(out root))
+        {
+            if (!_k.Reclaim.ReclaimOne(direct: true, cpu))
+            {
+                mm = null!;
+                return false;
+            }
+        }
+        mm = new AddressSpace(root, _nextAsid++);
+        _k.KernelHalf.Share(mm);
+        return true;
+    }
+
+    /// <summary>Gives back the ASID of an address space that never ran (a fork that failed), when it was the last one handed out.</summary>
+    internal void ForgetAsid(AddressSpace mm)
+    {
+        if (_nextAsid == (ushort)(mm.Asid + 1)) _nextAsid = mm.Asid;
+    }
+
+    /// <summary>The address space of a kernel thread: the reference kernel table itself, never released.</summary>
+    internal AddressSpace KernelThreadSpace() =>
+        new(_k.KernelHalf.InitRoot, _nextAsid++) { KernelShared = true, Users = 1 << 30 };
+
+    /// <summary>The task stops using its address space; the last user releases it.</summary>
+    public void Drop(Process process, int cpu)
+    {
+        if (--process.Mm.Users == 0) Release(process, cpu);
+    }
+
+    /// <summary>Unmaps every page of the address space, frees its page tables and flushes its tag everywhere.</summary>
+    public void Release(Process process, int cpu)
+    {
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        foreach (var vma in process.Mm.Vmas) _k.PageTable.CollectLeaves(process.PageTableRoot, vma.Start, vma.End, leaves);
+        foreach (var (address, _) in leaves) UnmapPage(process, address, flush: false, cpu);
+        _k.KernelHalf.Unshare(process.Mm);
+        _k.PageTable.DestroyRoot(process.PageTableRoot);
+        _k.TlbMaintenance.Release(process, cpu);
+    }
+
+    // ---- the mmap family -----------------------------------------------------------------------------------
+
+    public long Mmap(Process p, int cpu, ulong address, ulong length, Protection prot, MapFlags flags, string? file, ulong offset)
+    {
+        if (length == 0 || (offset & PageMask) != 0) return -Errno.EINVAL;
+        ulong len = PageAlign(length);
+        if (len < length) return -Errno.ENOMEM;
+        bool anonymous = (flags & MapFlags.Anonymous) != 0 || file is null;
+        SimFile? f = null;
+        if (!anonymous && (flags & MapFlags.Device) == 0 && (f = _k.Files.Find(file!)) is null) return -Errno.EBADF;
+        if ((flags & MapFlags.Device) != 0)
+        {
+            if (file is null || _k.Devices.Find(file) is null) return -Errno.ENOENT;
+            anonymous = false;
+        }
+        else if (anonymous && (flags & MapFlags.Shared) != 0)
+        {
+            // Shared anonymous memory is a shmem object, like Linux's "/dev/zero (deleted)": one set of pages for every mapper.
+            f = _k.Files.CreateShmem(PageAlign(length));
+            anonymous = false;
+        }
+
+        ulong start;
+        if ((flags & MapFlags.Fixed) != 0)
+        {
+            if ((address & PageMask) != 0) return -Errno.EINVAL;
+            if (address + len > _k.Geometry.UserTop || address + len < address) return -Errno.ENOMEM;
+            start = address;
+            UnmapRange(p, start, start + len, cpu);
+        }
+        else
+        {
+            ulong? found = FindFreeArea(p.Mm, len, address);
+            if (found is null) return -Errno.ENOMEM;
+            start = found.Value;
+        }
+
+        var vflags = VmaFlags.None;
+        if ((flags & MapFlags.Shared) != 0) vflags |= VmaFlags.Shared;
+        if (!anonymous) vflags |= VmaFlags.File;
+        if ((flags & MapFlags.GrowsDown) != 0) vflags |= VmaFlags.GrowsDown;
+        if ((flags & MapFlags.Device) != 0) vflags = (vflags & ~VmaFlags.File) | VmaFlags.Device | VmaFlags.Shared;
+        var vma = new Vma(start, start + len, prot, vflags)
+        {
+            FileName = (flags & MapFlags.Device) != 0 ? file : f?.Name,
+            FileOffset = offset,
+            FileSize = f?.Size ?? 0,
+        };
+        p.Mm.Add(vma);
+
+        // Device pages are never populated (VM_IO): every access to them traps.
+        if ((flags & MapFlags.Populate) != 0 && (vflags & VmaFlags.Device) == 0) Populate(p, vma, cpu);
+        return (long)start;
+    }
+
+    /// <summary>
+    /// MAP_POPULATE: faults every page in as the kernel's get_user_pages does (counted in the caller's minor or major
+    /// faults, as getrusage counts them; not page-fault exceptions). Like Linux's mm_populate its errors are ignored:
+    /// mmap has returned the address already. When memory runs out the fault takes the OOM-killer path; a page whose
+    /// fault killed another process is faulted again (the allocator retries after an OOM kill), and population stops
+    /// when the caller itself is killed.
+    /// </summary>
+    private void Populate(Process p, Vma vma, int cpu)
+    {
+        // populate_vma_page_range (mm/gup.c) sets FOLL_WRITE only for (vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
+        // a private writable mapping is written to break COW now; a shared one is read, "because these don't COW and we
+        // would not want to dirty them for nothing". The read fault leaves a shmem page writable and clean, a file page
+        // of a shared mapping read-only (its first write is then a write-notify fault), as the fault handlers map them.
+        bool write = (vma.Protection & Protection.Write) != 0 && (vma.Flags & VmaFlags.Shared) == 0;
+        var kind = write ? AccessKind.Write : AccessKind.Read;
+        var entry = new KernelEntry(cpu, p, AccessMode.User);
+        for (ulong a = vma.Start; a < vma.End && p.Alive; a += PageSize)
+        {
+            var previous = PageMapping.Empty;
+            long killsBefore = -1;
+            for (int attempt = 0; ; attempt++)
+            {
+                var leaf = _k.PageTable.Read(p.PageTableRoot, a);
+                if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) break;
+                // A fault that reported success without changing the entry or killing anyone will not do better again.
+                if (attempt > 0 && leaf == previous && _k.Processes.OomKills == killsBefore) break;
+                previous = leaf;
+                killsBefore = _k.Processes.OomKills;
+                var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
+                if (_k.Faults.HandleOnBehalf(entry, a, kind, error).Dispatch != FaultDispatch.Retry || !p.Alive) return;
+            }
+        }
+    }
+
+    private ulong? FindFreeArea(AddressSpace mm, ulong len, ulong hint)
+    {
+        ulong userTop = _k.Geometry.UserTop;
+        if (hint != 0 && (hint & PageMask) == 0 && hint + len <= userTop && mm.Overlapping(hint, hint + len).Count == 0)
+            return hint;
+        ulong top = Math.Min(MmapBase, userTop);
+        for (int i = mm.Vmas.Count - 1; i >= -1; i--)
+        {
+            ulong gapEnd = top;
+            ulong gapStart = i >= 0 ? mm.Vmas[i].End : PageSize;
+            if (i >= 0 && mm.Vmas[i].Start >= top) continue;
+            if (gapEnd > gapStart && gapEnd - gapStart >= len) return gapEnd - len;
+            if (i >= 0) top = Math.Min(top, mm.Vmas[i].Start);
+        }
+        return null;
+    }
+
+    internal static ulong PageAlign(ulong v) => (v + PageMask) & ~PageMask;
+
+    public long Munmap(Process p, int cpu, ulong address, ulong length)
+    {
+        if ((address & PageMask) != 0 || length == 0) return -Errno.EINVAL;
+        ulong end = address + PageAlign(length);
+        if (end < address || end > _k.Geometry.UserTop) return -Errno.EINVAL;
+        UnmapRange(p, address, end, cpu);
+        return 0;
+    }
+
+    /// <summary>Removes pages and VMA parts in [start, end), splitting VMAs at the edges, then flushes the range.</summary>
+    private void UnmapRange(Process p, ulong start, ulong end, int cpu)
+    {
+        var overlapping = p.Mm.Overlapping(start, end);
+        if (overlapping.Count == 0) return;
+        ZapRange(p, start, end, cpu);
+        foreach (var v in overlapping)
+        {
+            p.Mm.Remove(v);
+            if (v.Start < start) p.Mm.Add(v.Slice(v.Start, start));
+            if (v.End > end) p.Mm.Add(v.Slice(end, v.End));
+        }
+        FlushTlbRange(p, start, end, cpu);
+    }
+
+    /// <summary>Unmaps every page in [start, end) without touching VMAs or flushing.</summary>
+    private void ZapRange(Process p, ulong start, ulong end, int cpu)
+    {
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _k.PageTable.CollectLeaves(p.PageTableRoot, start, end, leaves);
+        foreach (var (a, _) in leaves) UnmapPage(p, a, flush: false, cpu);
+    }
+
+    public long Mprotect(Process p, int cpu, ulong address, ulong length, Protection prot, byte? key)
+    {
+        if ((address & PageMask) != 0) return -Errno.EINVAL;
+        if (length == 0) return 0;
+        ulong end = address + PageAlign(length);
+        // The whole range must be mapped.
+        ulong cursor = address;
+        foreach (var v in p.Mm.Overlapping(address, end))
+        {
+            if (v.Start > cursor) return -Errno.ENOMEM;
+            cursor = v.End;
+        }
+        if (cursor < end) return -Errno.ENOMEM;
+
+        foreach (var v in p.Mm.Overlapping(address, end))
+        {
+            p.Mm.Remove(v);
+            if (v.Start < address) p.Mm.Add(v.Slice(v.Start, address));
+            if (v.End > end) p.Mm.Add(v.Slice(end, v.End));
+            var middle = v.Slice(Math.Max(v.Start, address), Math.Min(v.End, end));
+            middle.Protection = prot;
+            if (key is not null) middle.ProtectionKey = key.Value;
+            p.Mm.Add(middle);
+        }
+
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _k.PageTable.CollectLeaves(p.PageTableRoot, address, end, leaves);
+        foreach (var (a, leaf) in leaves)
+        {
+            if (!leaf.HoldsFrame) continue;
+            var vma = p.Mm.FindVma(a)!;
+            _k.PageTable.Write(p.PageTableRoot, a, Reprotect(leaf, vma));
+        }
+        FlushTlbRange(p, address, end, cpu);
+        return 0;
+    }
+
+    /// <summary>
+    /// The leaf for a page whose VMA protection changed (Linux change_pte_range): PROT_NONE keeps the frame but is not
+    /// present; a private page becomes writable only when the process holds the only reference to it, otherwise the
+    /// next write takes a COW fault.
+    /// </summary>
+    private PageMapping Reprotect(PageMapping leaf, Vma vma)
+    {
+        var keep = leaf.Flags & (PageFlags.Accessed | PageFlags.Dirty | PageFlags.Global);
+        if (vma.Protection == Protection.None)
+            return leaf with { Flags = keep | PageFlags.ProtNone, ProtectionKey = vma.ProtectionKey };
+        var flags = keep | PageFlags.Present | PageFlags.User;
+        if ((vma.Protection & Protection.Exec) == 0) flags |= PageFlags.NoExecute;
+        if ((vma.Protection & Protection.Write) != 0)
+        {
+            bool shared = (vma.Flags & VmaFlags.Shared) != 0;
+            bool privateFileCache = vma.FileName is not null && !shared && _k.Files.IsCached(leaf.Frame);
+            bool exclusive = leaf.Frame != FrameTable.ZeroPage && _k.Frames.RefCount(leaf.Frame) == 1 && !privateFileCache;
+            if (shared || exclusive) flags |= PageFlags.Writable;
+        }
+        return leaf with { Flags = flags, ProtectionKey = vma.ProtectionKey };
+    }
+
+    /// <summary>
+    /// <c>madvise(MADV_DONTNEED)</c> (mm/madvise.c): the pages of the VMAs in the range are dropped; a range that is not
+    /// wholly mapped is still applied to its mapped parts and then reports -ENOMEM, as <c>madvise_walk_vmas</c> does —
+    /// so nothing outside a VMA (the kernel half, a kmalloc address) is ever touched.
+    /// </summary>
+    public long MadviseDontNeed(Process p, int cpu, ulong address, ulong length)
+    {
+        if ((address & PageMask) != 0) return -Errno.EINVAL;
+        ulong len = PageAlign(length);
+        if (length != 0 && len == 0) return -Errno.EINVAL;
+        ulong end = address + len;
+        if (end < address) return -Errno.EINVAL;
+        if (end == address) return 0;
+        ulong cursor = address;
+        bool hole = false;
+        foreach (var v in p.Mm.Overlapping(address, end))
+        {
+            if (v.Start > cursor) hole = true;
+            ulong from = Math.Max(v.Start, address), to = Math.Min(v.End, end);
+            ZapRange(p, from, to, cpu);
+            FlushTlbRange(p, from, to, cpu);
+            cursor = to;
+        }
+        return hole || cursor < end ? -Errno.ENOMEM : 0;
+    }
+
+    public long Brk(Process p, int cpu, ulong newBreak)
+    {
+        var mm = p.Mm;
+        if (newBreak == 0 || newBreak < mm.BrkStart) return (long)mm.Brk;
+        ulong oldEnd = PageAlign(mm.Brk), newEnd = PageAlign(newBreak);
+        if (newEnd > oldEnd)
+        {
+            if (mm.Overlapping(oldEnd, newEnd).Count > 0) return (long)mm.Brk;
+            var heap = mm.Vmas.FirstOrDefault(v => v.End == oldEnd && v.Start >= mm.BrkStart && (v.Flags & VmaFlags.File) == 0);
+            if (heap is not null) heap.End = newEnd;
+            else mm.Add(new Vma(oldEnd, newEnd, Protection.ReadWrite, VmaFlags.None));
+        }
+        else if (newEnd < oldEnd)
+        {
+            UnmapRange(p, newEnd, oldEnd, cpu);
+        }
+        mm.Brk = newBreak;
+        return (long)newBreak;
+    }
+
+    // ---- fork ----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// fork's <c>dup_mmap</c> → <c>copy_page_range</c>: copies the VMAs, and the page-table entries only of those
+    /// <see cref="NeedsCopy"/> picks (VMAs with anonymous pages); the child faults every other page in when it touches
+    /// it. Copied private writable pages are write-protected in parent and child and shared with one more reference
+    /// (copy-on-write); swap entries are copied with one more reference on their slot; the parent's TLB entries are
+    /// flushed on either outcome. No data is copied. False when a frame for the child's page tables cannot be found even
+    /// after direct reclaim; the caller then releases the half-built child. As in Linux, parent entries already
+    /// write-protected stay so: the parent's next write to such a page reuses it (one minor fault, no copy).
+    /// </summary>
+    internal bool CopyForFork(Process parent, Process child, int cpu)
+    {
+        child.Mm.BrkStart = parent.Mm.BrkStart;
+        child.Mm.Brk = parent.Mm.Brk;
+        bool copied = true;
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        foreach (var v in parent.Mm.Vmas)
+        {
+            child.Mm.Add(v.CopyForFork()); // the child's VMA keeps the anon_vma state (anon_vma_fork)
+            if (!NeedsCopy(v)) continue;
+            leaves.Clear();
+            _k.PageTable.CollectLeaves(parent.PageTableRoot, v.Start, v.End, leaves);
+            foreach (var (a, _) in leaves)
+            {
+                if (!CopyPte(parent, child, v, a, cpu))
+                {
+                    copied = false;
+                    break;
+                }
+            }
+            if (!copied) break;
+        }
+        FlushTlbMm(parent, cpu); // dup_mmap flushes the parent on either outcome
+        return copied;
+    }
+
+    /// <summary>
+    /// Linux <c>vma_needs_copy</c> (mm/memory.c): fork copies a VMA's entries only when a page fault could not rebuild
+    /// them. That is a VMA with an anon_vma (<see cref="Vma.HasAnonVma"/>: its anonymous pages and swap entries exist
+    /// nowhere else), or a VM_PFNMAP/VM_MIXEDMAP one (<c>VM_COPY_ON_FORK</c>: no page cache behind it). Everything else —
+    /// MAP_SHARED memory (shmem or file) and private file mappings never written — starts empty in the child, which
+    /// faults its pages in from the page cache (minor faults; major for a page reclaim has dropped since) as it touches
+    /// them: nothing is shared through the child's page tables, so no reference, map count or RSS moves at fork. Trapped
+    /// device VMAs stand for VM_IO|VM_PFNMAP device memory and are marked for copying as Linux does; they never hold an
+    /// entry (every access traps), so the child traps exactly as the parent does. Write-protect dirty tracking is the
+    /// parent's alone (the child's address space is not tracked, as uffd-wp without UFFD_FEATURE_EVENT_FORK is cleared
+    /// from the child's VMAs), so it forces no copy.
+    /// </summary>
+    private static bool NeedsCopy(Vma v) => v.HasAnonVma || (v.Flags & VmaFlags.Device) != 0;
+
+    /// <summary>
+    /// Copies the parent's entry for page <paramref name="a"/> into the child (copy_present_pte / copy_nonpresent_pte);
+    /// false when the child's page tables cannot be allocated, with nothing of this page taken. Reclaim for the child's
+    /// tables runs here, between attempts to write the child's entry, never inside the page-table format: the parent's
+    /// entry is read again after each, and what is shared (the reference, the write protection) follows what the parent
+    /// holds then.
+    /// </summary>
+    private bool CopyPte(Process parent, Process child, Vma v, ulong a, int cpu)
+    {
+        bool cow = (v.Flags & VmaFlags.Shared) == 0 && (v.Protection & Protection.Write) != 0;
+        var pageTable = _k.PageTable;
+        PageMapping leaf;
+        for (;;)
+        {
+            leaf = pageTable.Read(parent.PageTableRoot, a);
+            if (!leaf.IsSwapped && !leaf.HoldsFrame) return true;
+            if (pageTable.Write(child.PageTableRoot, a, ChildEntry(leaf, v, cow))) break;
+            if (!_k.Reclaim.ReclaimOne(direct: true, cpu)) return false;
+        }
+        if (leaf.IsSwapped)
+        {
+            // A swapped-out page is shared through its swap entry: one more reference on the slot.
+            _k.Swap.DupEntry(leaf.Frame);
+            return true;
+        }
+        if (cow && leaf.Has(PageFlags.Writable)) pageTable.Write(parent.PageTableRoot, a, leaf.Without(PageFlags.Writable));
+        if (leaf.Frame != FrameTable.ZeroPage)
+        {
+            _k.Frames.Get(leaf.Frame);
+            _k.Frames.AddMap(leaf.Frame);
+            child.ResidentPages++;
+            _k.Reclaim.OnMapped(child, a, leaf.Frame);
+        }
+        return true;
+    }
+
+    /// <summary>The child's copy of a parent entry: write-protected for copy-on-write, old (pte_mkold), clean in a shared mapping.</summary>
+    private static PageMapping ChildEntry(PageMapping leaf, Vma v, bool cow)
+    {
+        if (leaf.IsSwapped) return leaf;
+        var childLeaf = cow && leaf.Has(PageFlags.Writable) ? leaf.Without(PageFlags.Writable) : leaf;
+        childLeaf = childLeaf.Without(PageFlags.Accessed);
+        if ((v.Flags & VmaFlags.Shared) != 0) childLeaf = childLeaf.Without(PageFlags.Dirty);
+        return childLeaf;
+    }
+
+    // ---- leaf mappings -------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Maps <paramref name="pfn"/> at the page of <paramref name="vaddr"/>, taking over one reference the caller holds;
+    /// updates RSS, map counts and the reverse map. A table page the format needs and cannot get is reclaimed for here,
+    /// between attempts (never from inside the format). False when even reclaim finds none: the reference is dropped then
+    /// too (a frame allocated for the fault is freed).
+    /// </summary>
+    public bool MapPage(Process p, ulong vaddr, ulong pfn, PageFlags flags, int cpu)
+    {
+        ulong page = vaddr & ~PageMask;
+        var pageTable = _k.PageTable;
+        var old = pageTable.Read(p.PageTableRoot, page);
+        var vma = p.Mm.FindVma(page) is { } found && found.Contains(page) ? found : null;
+        byte key = vma?.ProtectionKey ?? 0;
+        if (vma is not null && (vma.Flags & VmaFlags.Shared) == 0 && pfn != FrameTable.ZeroPage && !_k.Files.IsCached(pfn))
+            vma.HasAnonVma = true; // an anonymous page joins the VMA's anon_vma (folio_add_new_anon_rmap needs one)
+        // A page the tracker watches is mapped read-only until its first write is logged, as a VMA with soft-dirty or
+        // uffd-wp tracking gets a write-protected vm_page_prot: a read fault in shmem (writable page protection) too.
+        if ((flags & (PageFlags.Writable | PageFlags.Dirty)) == PageFlags.Writable && p.Mm.DirtyTracked.Contains(page) && !p.Mm.DirtyLog.Contains(page))
+            flags &= ~PageFlags.Writable;
+        // A new mapping is made young, as Linux's mk_pte with vm_page_prot (which holds A on x86 and AF on arm64).
+        var entry = new PageMapping(pfn, flags | PageFlags.Present | PageFlags.Accessed, ProtectionKey: key);
+        while (!pageTable.Write(p.PageTableRoot, page, entry))
+        {
+            if (_k.Reclaim.ReclaimOne(direct: true, cpu)) continue;
+            // The reference was handed over either way: dropped here, or a frame allocated for the fault would leak.
+            _k.Frames.Put(pfn);
+            return false;
+        }
+        _k.TlbMaintenance.NotePteChange(p, page, old, new PageMapping(pfn, flags | PageFlags.Present), cpu);
+        if (pfn != FrameTable.ZeroPage)
+        {
+            _k.Frames.AddMap(pfn);
+            p.ResidentPages++;
+            _k.Reclaim.OnMapped(p, page, pfn);
+        }
+        if (old.HoldsFrame) DropMapping(p, page, old);
+        return true;
+    }
+
+    /// <summary>Changes the flags of an existing leaf without changing its frame.</summary>
+    public void UpdatePageFlags(Process p, ulong vaddr, PageFlags flags)
+    {
+        var leaf = _k.PageTable.Read(p.PageTableRoot, vaddr);
+        if (!leaf.IsPresent) throw new InvalidOperationException($"no present page at 0x{vaddr:x} in pid {p.Pid}");
+        var updated = leaf with { Flags = flags | PageFlags.Present };
+        _k.PageTable.Write(p.PageTableRoot, vaddr, updated);
+        _k.TlbMaintenance.NotePteChange(p, vaddr, leaf, updated, -1);
+    }
+
+    /// <summary>Removes the leaf at <paramref name="vaddr"/> and drops its frame reference (freeing the frame at zero) or its swap-slot reference.</summary>
+    public void UnmapPage(Process p, ulong vaddr, bool flush, int cpu)
+    {
+        var leaf = _k.PageTable.Read(p.PageTableRoot, vaddr);
+        if (leaf.IsEmpty) return;
+        _k.PageTable.Write(p.PageTableRoot, vaddr, PageMapping.Empty with { PageShift = leaf.PageShift });
+        _k.TlbMaintenance.NotePteChange(p, vaddr, leaf, PageMapping.Empty, cpu);
+        if (leaf.HoldsFrame) DropMapping(p, vaddr, leaf);
+        else if (leaf.IsSwapped) _k.Swap.ReleaseEntry(leaf.Frame);
+        if (flush) FlushTlbPage(p, vaddr, cpu);
+    }
+
+    private void DropMapping(Process p, ulong vaddr, in PageMapping leaf)
+    {
+        ulong pfn = leaf.Frame;
+        if (pfn == FrameTable.ZeroPage) return;
+        _k.Reclaim.OnUnmapped(p, vaddr, leaf);
+        _k.Frames.RemoveMap(pfn);
+        p.ResidentPages--;
+        _k.Frames.Put(pfn);
+    }
+
+    /// <summary>Invalidates one page on every CPU that may hold the address space (<c>flush_tlb_page</c>), initiated on <paramref name="cpu"/>.</summary>
+    public void FlushTlbPage(Process p, ulong vaddr, int cpu)
+    {
+        _k.PageTable.InvalidateWalkCaches(p.PageTableRoot, vaddr);
+        _k.TlbMaintenance.FlushPage(p, vaddr, cpu);
+    }
+
+    /// <summary>
+    /// Invalidates [<paramref name="start"/>, <paramref name="end"/>) on every CPU that may hold the address space
+    /// (<c>flush_tlb_mm_range</c>: per page up to 33 pages, the whole address space above), as munmap and mprotect do.
+    /// </summary>
+    public void FlushTlbRange(Process p, ulong start, ulong end, int cpu)
+    {
+        _k.PageTable.InvalidateWalkCaches(p.PageTableRoot, start);
+        _k.TlbMaintenance.FlushRange(p, start, end, cpu);
+    }
+
+    /// <summary>Invalidates every non-global entry of the address space on every CPU that may hold it (<c>flush_tlb_mm</c>).</summary>
+    public void FlushTlbMm(Process p, int cpu)
+    {
+        _k.PageTable.InvalidateWalkCaches(p.PageTableRoot, 0);
+        _k.TlbMaintenance.FlushAddressSpace(p, cpu);
+    }
+
+    /// <summary>
+    /// The VMA's page protection (<c>vm_page_prot</c>) plus write permission when <paramref name="writable"/> and the VMA
+    /// allows it (<c>maybe_mkwrite</c>). A shared writable mapping is writable by its page protection alone unless it
+    /// wants write notification (<c>vma_wants_writenotify</c>): a file with dirty accounting does (its first write to a
+    /// page faults, <c>wp_page_shared</c>); shmem does not (no writeback, no <c>page_mkwrite</c>), so a read fault maps a
+    /// shmem page writable and clean.
+    /// </summary>
+    public PageFlags FlagsFor(in VmaInfo vma, bool writable)
+    {
+        var flags = PageFlags.Present | PageFlags.User;
+        if ((writable || (vma.IsShared && _k.Files.IsShmem(vma.FileName))) && vma.Allows(Protection.Write)) flags |= PageFlags.Writable;
+        if (!vma.Allows(Protection.Exec)) flags |= PageFlags.NoExecute;
+        return flags;
+    }
+
+    public (ulong End, bool GrowsDown) PreviousVma(Process p, ulong vmaStart)
+    {
+        Vma? prev = null;
+        foreach (var v in p.Mm.Vmas)
+        {
+            if (v.Start >= vmaStart) break;
+            prev = v;
+        }
+        return prev is null ? (0, false) : (prev.End, (prev.Flags & VmaFlags.GrowsDown) != 0);
+    }
+
+    public void ExpandStack(Process p, ulong vmaStart, ulong newStart)
+    {
+        var vma = p.Mm.FindVma(vmaStart) ?? throw new InvalidOperationException($"no VMA at 0x{vmaStart:x}");
+        if (vma.Start != vmaStart || (vma.Flags & VmaFlags.GrowsDown) == 0 || newStart >= vma.Start)
+            throw new InvalidOperationException($"cannot grow {vma} down to 0x{newStart:x}");
+        vma.Start = newStart;
+        vma.HasAnonVma = true; // expand_downwards prepares the anon_vma before it grows the stack, even for a read
+    }
+}

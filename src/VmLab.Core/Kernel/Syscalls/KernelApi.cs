@@ -1,0 +1,418 @@
+using VmLab.Abstractions;
+using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Workloads;
+using VmLab.Core.Mmu;
+
+namespace VmLab.Core.Kernel;
+
+/// <summary>
+/// The system calls and kernel paths as workloads drive them (<see cref="IKernelApi"/>), over the kernel's subsystems
+/// and the machine's CPUs. Each call that can change memory state is reported to the invariant checker when one runs
+/// (<c>machine:checks:invariants</c>): the one hook it observes through.
+/// </summary>
+public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, MetricRegistry metrics) : IKernelApi
+{
+    private const ulong PageMask = VirtualAddress.PageSize - 1;
+
+    public int CpuCount => cpus.Count;
+
+    public ulong UserTop => kernel.Geometry.UserTop;
+
+    public string? KernelMemoryUnsupported => kernel.KernelHalf.Layout.Mode == Abstractions.PageTables.KernelHalfMode.Unsupported
+        ? $"kernel memory (kmalloc, vmalloc, kernel accesses, kernel threads) is not modelled for the {kernel.Geometry.Architecture} page-table format (machine:pageTable); use x86-64, x86-32, x86-32-pae, arm64 or riscv"
+        : null;
+
+    public bool Panicked => kernel.Panicked;
+
+    // ---- processes -----------------------------------------------------------------------------------------
+
+    public int Spawn()
+    {
+        int pid = kernel.Processes.Spawn(0)?.Pid ?? -Errno.ENOMEM;
+        Check("spawn", pid);
+        return pid;
+    }
+
+    public int CreateProcess(int pid)
+    {
+        if (kernel.FindProcess(pid) is not null) return -Errno.EEXIST;
+        var p = kernel.Processes.Create(pid, 0);
+        if (p is null) return -Errno.ENOMEM;
+        p.Mm.BrkStart = p.Mm.Brk = ProcessTable.BrkBase;
+        Check("create-process", pid);
+        return pid;
+    }
+
+    public int Fork(int pid, int cpu)
+    {
+        int child = Dead(pid) ? -Errno.ESRCH : kernel.Processes.Fork(pid, Cpu(cpu));
+        Check("fork", pid, 0, 0, cpu, child < 0 ? $"-> {Errno.Name(child)}" : $"-> child {child}");
+        return child;
+    }
+
+    public int CloneThread(int pid)
+    {
+        int t = Dead(pid) ? -Errno.ESRCH : kernel.Processes.CloneThread(pid).Pid;
+        Check("thread", pid, 0, 0, -1, $"-> tid {t}");
+        return t;
+    }
+
+    public long Execve(int pid, int cpu) => Checked("exec", pid, 0, 0, cpu, Dead(pid) ? -Errno.ESRCH : kernel.Processes.Exec(pid, Cpu(cpu)), "");
+
+    public void Exit(int pid, int cpu, int code)
+    {
+        kernel.Processes.Exit(pid, Cpu(cpu), code);
+        Check("exit", pid, 0, 0, cpu, $"code {code}");
+    }
+
+    public long Wait(int pid, int child) => kernel.Processes.Wait(pid, child);
+
+    public ProcessStatus Status(int pid) => ProcessTable.Status(Task(pid));
+
+    public long Metric(string name) => metrics[name];
+
+    public IReadOnlyDictionary<string, long> MetricSnapshot() => metrics.Snapshot();
+
+    // ---- address spaces ------------------------------------------------------------------------------------
+
+    public long Mmap(int pid, int cpu, ulong address, ulong length, Protection protection, MapFlags flags, string? file, ulong offset)
+    {
+        long r = Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mmap(Task(pid), Cpu(cpu), address, length, protection, flags, file, offset);
+        ulong start = r >= 0 ? (ulong)r : address;
+        Check("mmap", pid, start, End(start, length), cpu, $"{protection} {flags}{(file is null ? "" : " " + file)} -> {Result(r)}");
+        return r;
+    }
+
+    public long Munmap(int pid, int cpu, ulong address, ulong length) =>
+        Checked("munmap", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Munmap(Task(pid), Cpu(cpu), address, length), "");
+
+    public long Mprotect(int pid, int cpu, ulong address, ulong length, Protection protection) =>
+        Checked("mprotect", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mprotect(Task(pid), Cpu(cpu), address, length, protection, null), protection.ToString());
+
+    public long PkeyMprotect(int pid, int cpu, ulong address, ulong length, Protection protection, int key)
+    {
+        long r = Dead(pid) ? -Errno.ESRCH : key is < 0 or > 15 ? -Errno.EINVAL : kernel.AddressSpaces.Mprotect(Task(pid), Cpu(cpu), address, length, protection, (byte)key);
+        return Checked("pkey_mprotect", pid, address, length, cpu, r, $"{protection} key {key}");
+    }
+
+    public void SetPkru(int pid, uint pkru) => Task(pid).Pkru = pkru;
+
+    public long Brk(int pid, int cpu, ulong newBreak)
+    {
+        long r = Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Brk(Task(pid), Cpu(cpu), newBreak);
+        Check("brk", pid, 0, 0, cpu, $"0x{newBreak:x} -> {Result(r)}");
+        return r;
+    }
+
+    public long MadviseDontNeed(int pid, int cpu, ulong address, ulong length) =>
+        Checked("madvise", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.MadviseDontNeed(Task(pid), Cpu(cpu), address, length), "DONTNEED");
+
+    public void CreateFile(string name, ulong size, byte fill)
+    {
+        kernel.Files.CreateFile(name, size, fill);
+        Check("create-file", 0, 0, 0, -1, name);
+    }
+
+    // ---- signals -------------------------------------------------------------------------------------------
+
+    public void SetSignalDisposition(int pid, int signo, SignalDisposition disposition) => Task(pid).SetDisposition(signo, disposition);
+
+    public void SetSignalBlocked(int pid, int signo, bool blocked) => Task(pid).SetBlocked(signo, blocked);
+
+    public SignalAction Kill(int pid, int cpu, int target, int signo)
+    {
+        var action = kernel.Processes.Kill(pid, Cpu(cpu), target, signo);
+        Check("kill", target, 0, 0, cpu, $"signal {signo} from pid {pid} -> {action}");
+        return action;
+    }
+
+    public void BeginSignalHandler(int pid, int signo) => kernel.Processes.BeginSignalHandler(pid, signo);
+
+    public void EndSignalHandler(int pid, int signo) => kernel.Processes.EndSignalHandler(pid, signo);
+
+    // ---- accesses ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// One user access of 1 to 8 bytes, translated page by page on <paramref name="cpu"/>; values are stored
+    /// little-endian in the frames, so copies made by COW carry them.
+    /// </summary>
+    public AccessResult Access(int pid, int cpu, ulong address, AccessKind kind, int size, ulong value)
+    {
+        var r = Perform(pid, cpu, address, kind, size, value, AccessMode.User, uaccess: false, out _);
+        ulong page = address & ~PageMask;
+        Check("access", pid, page, End(page, (address & PageMask) + (ulong)size), -1, $"{kind} cpu {cpu} -> {r.Status}");
+        return r;
+    }
+
+    private AccessResult Perform(int pid, int cpu, ulong address, AccessKind kind, int size, ulong value, AccessMode mode, bool uaccess, out int done)
+    {
+        if (size is < 1 or > 8) throw new ArgumentOutOfRangeException(nameof(size), "an access is 1 to 8 bytes");
+        done = 0;
+        var p = Task(pid);
+        if (!p.Alive || kernel.Panicked) return new AccessResult(AccessStatus.Terminated, 0, p.LastSignal ?? default);
+        if (uaccess && !AccessOk(address, (ulong)size)) return new AccessResult(AccessStatus.Signal, 0, default);
+        var engine = cpus[cpu];
+        ulong result = 0;
+        while (done < size)
+        {
+            ulong a = address + (ulong)done;
+            int chunk = (int)Math.Min((ulong)(size - done), VirtualAddress.PageSize - (a & PageMask));
+            var t = uaccess ? TranslateUaccess(p, cpu, a, kind) : engine.Translate(p, a, kind, mode);
+            if (t.Emulated)
+            {
+                ulong v = kernel.Devices.Emulate(p, a, kind, chunk, value >> (8 * done));
+                result |= v << (8 * done);
+                done += chunk;
+                continue;
+            }
+            if (!t.Ok)
+            {
+                return p.Alive && !kernel.Panicked
+                    ? new AccessResult(AccessStatus.Signal, 0, t.Signal)
+                    : new AccessResult(AccessStatus.Terminated, 0, t.Signal.Signo != 0 ? t.Signal : p.LastSignal ?? default);
+            }
+            for (int i = 0; i < chunk; i++)
+            {
+                int shift = 8 * (done + i);
+                if (kind == AccessKind.Write) kernel.Memory.WriteByte(t.PhysicalAddress + (ulong)i, (byte)(value >> shift));
+                else result |= (ulong)kernel.Memory.ReadByte(t.PhysicalAddress + (ulong)i) << shift;
+            }
+            done += chunk;
+        }
+        return new AccessResult(AccessStatus.Ok, result, default);
+    }
+
+    // ---- kernel mode -------------------------------------------------------------------------------------
+
+    public long TrackDirty(int pid, int cpu, ulong address, ulong length) =>
+        Checked("track-dirty", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.Devices.TrackDirty(Task(pid), Cpu(cpu), address, length), "");
+
+    public IReadOnlyList<ulong> CollectDirty(int pid, int cpu)
+    {
+        IReadOnlyList<ulong> pages = Dead(pid) ? [] : kernel.Devices.CollectDirty(Task(pid), Cpu(cpu));
+        Check("collect-dirty", pid, 0, 0, cpu, $"{pages.Count} pages");
+        return pages;
+    }
+
+    public int SpawnKernelThread()
+    {
+        int pid = kernel.Processes.SpawnKernelThread(0).Pid;
+        Check("kthread", pid);
+        return pid;
+    }
+
+    public long Kmalloc(int cpu, ulong size) =>
+        Checked("kmalloc", 0, 0, 0, cpu, (long)kernel.KernelHalf.Kmalloc(size, Cpu(cpu)), $"{size} bytes");
+
+    public void Kfree(ulong address)
+    {
+        kernel.KernelHalf.Kfree(address);
+        Check("kfree", 0, 0, 0, -1, $"0x{address:x}");
+    }
+
+    public long Vmalloc(int cpu, ulong size) =>
+        Checked("vmalloc", 0, 0, 0, cpu, (long)kernel.KernelHalf.Vmalloc(size, Cpu(cpu)), $"{size} bytes");
+
+    public AccessResult KernelAccess(int pid, int cpu, ulong address, AccessKind kind, int size, ulong value)
+    {
+        kernel.KernelHalf.Ensure(Cpu(cpu));
+        var r = Perform(pid, cpu, address, kind, size, value, AccessMode.Kernel, uaccess: false, out _);
+        ulong page = address & ~PageMask;
+        Check("kernel-access", pid, page, End(page, (address & PageMask) + (ulong)size), -1, $"{kind} cpu {cpu} -> {r.Status}");
+        return r;
+    }
+
+    public long GetUser(int pid, int cpu, ulong address, int size, out ulong value)
+    {
+        var r = Perform(pid, cpu, address, AccessKind.Read, size, 0, AccessMode.Kernel, uaccess: true, out _);
+        value = r.Status == AccessStatus.Ok ? r.Value : 0;
+        return Checked("get_user", pid, address, (ulong)size, cpu, r.Status == AccessStatus.Ok ? 0 : -Errno.EFAULT, "");
+    }
+
+    public long PutUser(int pid, int cpu, ulong address, int size, ulong value)
+    {
+        var r = Perform(pid, cpu, address, AccessKind.Write, size, value, AccessMode.Kernel, uaccess: true, out _);
+        return Checked("put_user", pid, address, (ulong)size, cpu, r.Status == AccessStatus.Ok ? 0 : -Errno.EFAULT, "");
+    }
+
+    public long Open(int pid, string target)
+    {
+        var p = Task(pid);
+        OpenFile file;
+        switch (target)
+        {
+            case "zero": file = new OpenFile(FileKind.Zero); break;
+            case "null": file = new OpenFile(FileKind.Null); break;
+            default:
+                var f = kernel.Files.Find(target);
+                if (f is null) return -Errno.ENOENT;
+                file = new OpenFile(FileKind.File, f);
+                break;
+        }
+        return Install(p, file);
+    }
+
+    public (int ReadFd, int WriteFd) Pipe(int pid)
+    {
+        var p = Task(pid);
+        var pipe = new PipeBuffer();
+        int r = Install(p, new OpenFile(FileKind.PipeRead, pipe: pipe));
+        int w = Install(p, new OpenFile(FileKind.PipeWrite, pipe: pipe));
+        return (r, w);
+    }
+
+    private static int Install(Process p, OpenFile file)
+    {
+        int fd = 3;
+        while (p.Files.ContainsKey(fd)) fd++;
+        p.Files[fd] = file;
+        return fd;
+    }
+
+    /// <summary>read(2): the kernel's data goes to the user buffer through copy_to_user.</summary>
+    public long Read(int pid, int cpu, int fd, ulong buffer, ulong count)
+    {
+        var p = Task(pid);
+        long r;
+        if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeWrite) r = -Errno.EBADF;
+        else
+        {
+            byte[] data = file.Kind switch
+            {
+                FileKind.Zero => new byte[count],
+                FileKind.Null => [],
+                FileKind.File => FileBytes(file, count),
+                _ => [.. file.Pipe!.Bytes.Take((int)Math.Min(count, (ulong)file.Pipe.Bytes.Count))],
+            };
+            if (data.Length == 0) r = 0;
+            else
+            {
+                ulong notCopied = CopyToUser(p, cpu, buffer, data);
+                ulong copied = (ulong)data.Length - notCopied;
+                if (file.Kind == FileKind.File) file.Offset += copied;
+                if (file.Kind == FileKind.PipeRead) for (ulong i = 0; i < copied; i++) file.Pipe!.Bytes.Dequeue();
+                r = copied == 0 ? -Errno.EFAULT : (long)copied;
+            }
+        }
+        return Checked("read", pid, buffer, count, cpu, r, $"fd {fd}");
+    }
+
+    private static byte[] FileBytes(OpenFile file, ulong count)
+    {
+        ulong left = file.File!.Size > file.Offset ? file.File.Size - file.Offset : 0;
+        var data = new byte[Math.Min(count, left)];
+        Array.Fill(data, file.File.Fill);
+        return data;
+    }
+
+    /// <summary>write(2): the user buffer comes in through copy_from_user (the rest of the kernel buffer zero-filled).</summary>
+    public long Write(int pid, int cpu, int fd, ulong buffer, ulong count)
+    {
+        var p = Task(pid);
+        long r;
+        if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeRead) r = -Errno.EBADF;
+        else if (count == 0) r = 0;
+        else
+        {
+            if (file.Kind == FileKind.PipeWrite) count = Math.Min(count, (ulong)(PipeBuffer.Capacity - file.Pipe!.Bytes.Count));
+            var data = new byte[count];
+            ulong notCopied = CopyFromUser(p, cpu, buffer, data);
+            ulong copied = count - notCopied;
+            if (copied == 0) r = -Errno.EFAULT;
+            else
+            {
+                if (file.Kind == FileKind.PipeWrite) for (ulong i = 0; i < copied; i++) file.Pipe!.Bytes.Enqueue(data[i]);
+                if (file.Kind == FileKind.File) file.Offset += copied;
+                r = (long)copied;
+            }
+        }
+        return Checked("write", pid, buffer, count, cpu, r, $"fd {fd}");
+    }
+
+    /// <summary>copy_to_user: returns the bytes not copied. The copy stops at the first page whose fault is fixed up.</summary>
+    public ulong CopyToUser(Process p, int cpu, ulong destination, ReadOnlySpan<byte> source)
+    {
+        if (!AccessOk(destination, (ulong)source.Length)) return (ulong)source.Length;
+        ulong done = 0;
+        while (done < (ulong)source.Length)
+        {
+            ulong a = destination + done;
+            ulong chunk = Math.Min((ulong)source.Length - done, VirtualAddress.PageSize - (a & PageMask));
+            var t = TranslateUaccess(p, cpu, a, AccessKind.Write);
+            if (!t.Ok) break;
+            for (ulong i = 0; i < chunk; i++) kernel.Memory.WriteByte(t.PhysicalAddress + i, source[(int)(done + i)]);
+            done += chunk;
+        }
+        return (ulong)source.Length - done;
+    }
+
+    /// <summary>copy_from_user: returns the bytes not copied; the rest of <paramref name="destination"/> is zero-filled.</summary>
+    public ulong CopyFromUser(Process p, int cpu, ulong source, Span<byte> destination)
+    {
+        if (!AccessOk(source, (ulong)destination.Length))
+        {
+            destination.Clear();
+            return (ulong)destination.Length;
+        }
+        ulong done = 0;
+        while (done < (ulong)destination.Length)
+        {
+            ulong a = source + done;
+            ulong chunk = Math.Min((ulong)destination.Length - done, VirtualAddress.PageSize - (a & PageMask));
+            var t = TranslateUaccess(p, cpu, a, AccessKind.Read);
+            if (!t.Ok) break;
+            for (ulong i = 0; i < chunk; i++) destination[(int)(done + i)] = kernel.Memory.ReadByte(t.PhysicalAddress + i);
+            done += chunk;
+        }
+        destination[(int)done..].Clear();
+        return (ulong)destination.Length - done;
+    }
+
+    /// <summary>access_ok(): the whole range lies in the user half.</summary>
+    private bool AccessOk(ulong address, ulong length) =>
+        address + length >= address && address + length <= kernel.Geometry.UserTop;
+
+    /// <summary>One translation inside a uaccess window (stac ... clac on x86, uaccess_enable on arm64).</summary>
+    private Translation TranslateUaccess(Process p, int cpu, ulong address, AccessKind kind)
+    {
+        var engine = cpus[cpu];
+        var saved = engine.State;
+        engine.State = saved with { UaccessOpen = true };
+        try
+        {
+            return engine.Translate(p, address, kind, AccessMode.Kernel);
+        }
+        finally
+        {
+            engine.State = engine.State with { UaccessOpen = false };
+        }
+    }
+
+    private Process Task(int pid) => kernel.FindProcess(pid) ?? throw new InvalidOperationException($"no process {pid}");
+
+    /// <summary>The task has exited or was killed: its address space may be gone, so no call may act on it (-ESRCH).</summary>
+    private bool Dead(int pid) => !Task(pid).Alive;
+
+    private int Cpu(int cpu) => cpu >= 0 && cpu < cpus.Count
+        ? cpu
+        : throw new ArgumentOutOfRangeException(nameof(cpu), $"cpu {cpu} does not exist: the machine has {cpus.Count}");
+
+    // ---- the invariant checker's hook ----------------------------------------------------------------------
+
+    private void Check(string name, int pid, ulong start = 0, ulong end = 0, int cpu = -1, string detail = "") =>
+        kernel.Invariants?.After(name, pid, start, end, cpu >= 0 ? $"{detail} (cpu {cpu})".TrimStart() : detail);
+
+    private long Checked(string name, int pid, ulong address, ulong length, int cpu, long result, string detail)
+    {
+        Check(name, pid, address, End(address, length), cpu, detail.Length == 0 ? $"-> {Result(result)}" : $"{detail} -> {Result(result)}");
+        return result;
+    }
+
+    private static ulong End(ulong start, ulong length)
+    {
+        ulong end = start + ((length + PageMask) & ~PageMask);
+        return end < start ? ulong.MaxValue : end;
+    }
+
+    private static string Result(long r) => r < 0 ? Errno.Name(r) : $"0x{r:x}";
+}
