@@ -14,9 +14,14 @@ public enum FrameUse : byte
 /// Hands out physical frames. The MMU core implements it; page-table plugins take their table pages from it so that
 /// every table lives in a simulated frame and is accounted.
 /// </summary>
+/// <remarks>
+/// An allocation never runs reclaim: it hands out a free frame or fails. The kernel reclaims at its own retry points
+/// and calls the plugin again, so a plugin that allocates (a page-table format growing a table) is never re-entered
+/// from inside its own call.
+/// </remarks>
 public interface IFrameAllocator
 {
-    /// <summary>Allocates one zero-filled frame; false when memory is exhausted.</summary>
+    /// <summary>Allocates one zero-filled frame; false when memory is exhausted (no reclaim is attempted).</summary>
     bool TryAllocate(FrameUse use, out ulong pfn);
     void Free(ulong pfn, FrameUse use);
 }

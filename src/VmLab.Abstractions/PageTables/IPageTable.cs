@@ -63,6 +63,10 @@ public sealed record PageTableGeometry(string Architecture, int Levels, int Virt
 /// <see cref="Walk"/> is what the hardware does (reads entries, counts memory references, sets A/D);
 /// the other members are what the kernel does (software updates, no memory references counted).
 /// Implement it on a struct that holds references to its state to let the MMU specialise on it.
+/// <para>
+/// No call re-enters the format: a table frame it asks the frame allocator for is free or refused (the call then
+/// returns false), never reclaimed from under it; the kernel reclaims between calls and calls again.
+/// </para>
 /// </summary>
 public interface IPageTable
 {

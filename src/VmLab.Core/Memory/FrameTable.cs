@@ -79,9 +79,6 @@ public sealed class FrameTable : IFrameAllocator
     /// <summary>The list links, shared by the free lists and the replacement policy's lists.</summary>
     public FrameLinks Links { get; }
 
-    /// <summary>Direct reclaim: frees one frame when memory is exhausted; false when nothing can be reclaimed.</summary>
-    public Func<bool>? Reclaim { get; set; }
-
     /// <summary>Free blocks of each order (the buddy allocator's <c>/proc/buddyinfo</c> line).</summary>
     public long FreeBlocks(int order) => _freeBlocks[order];
 
@@ -103,17 +100,13 @@ public sealed class FrameTable : IFrameAllocator
     public bool TryAllocateBlock(int order, FrameUse use, out ulong pfn)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(order, MaxOrder);
-        int k;
-        for (;;)
+        // No reclaim here: the kernel reclaims at its own retry points and asks again (see IFrameAllocator).
+        int k = order;
+        while (k <= MaxOrder && _headNext[k] < 0) k++;
+        if (k > MaxOrder)
         {
-            k = order;
-            while (k <= MaxOrder && _headNext[k] < 0) k++;
-            if (k <= MaxOrder) break;
-            if (order != 0 || Reclaim is null || !Reclaim())
-            {
-                pfn = 0;
-                return false;
-            }
+            pfn = 0;
+            return false;
         }
         int block = _headNext[k];
         RemoveFree(block, k);
