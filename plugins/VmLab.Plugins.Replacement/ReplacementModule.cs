@@ -17,9 +17,9 @@ public sealed class ReplacementModule : IPluginModule
         registry.AddReplacement<LruPolicy, NoOptions>("lru",
             "Exact LRU: sees every access (TLB hits included) and evicts the page unused longest.",
             c => new LruPolicy(Links(c)));
-        registry.AddReplacement<ClockPolicy, NoOptions>("clock",
-            "CLOCK (second chance) on the Accessed bits.",
-            c => new ClockPolicy(Links(c)));
+        registry.AddReplacement<ClockPolicy, ClockOptions>("clock",
+            "CLOCK (second chance): on the Accessed bits (hardware) or on a bit every access sets (textbook).",
+            c => new ClockPolicy(Links(c), c.Options));
         registry.AddReplacement<NruPolicy, NoOptions>("nru",
             "Not recently used: enhanced CLOCK over the (Accessed, Dirty) classes.",
             c => new NruPolicy(Links(c)));
@@ -41,6 +41,12 @@ public sealed class ReplacementModule : IPluginModule
         registry.AddReplacement<LirsPolicy, LirsOptions>("lirs",
             "LIRS (Jiang & Zhang): inter-reference recency, LIRS stack and resident-HIR queue. Sees every access.",
             c => new LirsPolicy(c.Memory.FrameCount, c.Options));
+        registry.AddReplacement<SievePolicy, NoOptions>("sieve",
+            "SIEVE (Zhang et al., NSDI'24): one FIFO, visited bits, a hand that evicts the first unvisited page and never moves survivors. Sees every access.",
+            c => new SievePolicy(Links(c)));
+        registry.AddReplacement<S3FifoPolicy, S3FifoOptions>("s3-fifo",
+            "S3-FIFO (Yang et al., SOSP'23): small FIFO, main FIFO with reinsertion, ghost FIFO of keys; frequencies capped at 3. Sees every access.",
+            c => new S3FifoPolicy(Links(c), c.Options));
         registry.AddReplacement<RandomPolicy, NoOptions>("random",
             "A uniformly random resident page, seeded from the experiment seed.",
             c => new RandomPolicy(c.Memory.FrameCount, c.Seed));

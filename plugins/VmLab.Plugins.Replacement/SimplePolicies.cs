@@ -105,19 +105,77 @@ public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
     }
 }
 
-/// <summary>
-/// CLOCK (second chance): candidates on a circle in arrival order; the hand skips a page whose Accessed bit was set,
-/// clearing it, and takes the first page found with the bit clear. New pages go just behind the hand.
-/// </summary>
-public sealed class ClockPolicy(FrameLinks links) : ArrivalOrderPolicy(links, ReplacementInput.AccessedBits)
+/// <summary>Where CLOCK's reference bits come from.</summary>
+public enum ClockMode
 {
+    /// <summary>The pages' Accessed bits, set by the page walker (not on TLB hits) and tested and cleared by the hand without a TLB flush.</summary>
+    Hardware,
+    /// <summary>A reference bit per page set by every access, TLB hits included (the textbook algorithm; one call per access).</summary>
+    Textbook,
+}
+
+public sealed record ClockOptions : IValidatableObject
+{
+    [Description("hardware: the reference bit is the Accessed bit as the walker sets it (TLB hits set nothing); textbook: every access sets the page's reference bit.")]
+    public ClockMode Mode { get; init; } = ClockMode.Hardware;
+
+    [Description("Whether a page arrives referenced (the faulting access counts as a reference) or with its bit clear (libCacheSim's Clock). false needs mode textbook: in hardware the faulting access sets the Accessed bit.")]
+    public bool ReferenceOnInsert { get; init; } = true;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Mode == ClockMode.Hardware && !ReferenceOnInsert)
+            yield return new ValidationResult(
+                "referenceOnInsert false needs mode textbook: in hardware mode the faulting access sets the Accessed bit as the page walker does; set mode to textbook or referenceOnInsert to true",
+                ["referenceOnInsert"]);
+    }
+}
+
+/// <summary>
+/// CLOCK (second chance): candidates on a circle in arrival order; the hand skips a page whose reference bit is set,
+/// clearing it, and takes the first page found with the bit clear. New pages go just behind the hand. In hardware mode
+/// the bit is the pages' Accessed bits; in textbook mode it is the policy's own, set by every access, and an arriving
+/// page's bit is set or clear as <see cref="ClockOptions.ReferenceOnInsert"/> says.
+/// </summary>
+public sealed class ClockPolicy(FrameLinks links, ClockOptions options)
+    : ArrivalOrderPolicy(links, options.Mode == ClockMode.Textbook ? ReplacementInput.EveryAccess : ReplacementInput.AccessedBits)
+{
+    private const byte Referenced = 1, Arriving = 2;
+    private readonly byte[] _bits = options.Mode == ClockMode.Textbook ? new byte[links.Count] : [];
+
+    public ClockPolicy(FrameLinks links) : this(links, new ClockOptions())
+    {
+    }
+
+    public override void OnResident(ulong pfn, ulong key)
+    {
+        base.OnResident(pfn, key);
+        if (_bits.Length > 0) _bits[pfn] = (byte)(Arriving | (options.ReferenceOnInsert ? Referenced : 0));
+    }
+
+    public override void OnAccess(ulong pfn)
+    {
+        if (!Order.Contains(pfn)) return;
+        byte b = _bits[pfn];
+        // The access that faulted the page in is reported first; the insertion rule already decided its bit.
+        _bits[pfn] = (b & Arriving) != 0 ? (byte)(b & Referenced) : Referenced;
+    }
+
+    private bool TestAndClear(IReclaimView view, ulong pfn)
+    {
+        if (_bits.Length == 0) return view.TestAndClearAccessed(pfn, clear: true);
+        bool referenced = (_bits[pfn] & Referenced) != 0;
+        _bits[pfn] = 0;
+        return referenced;
+    }
+
     public override bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
         // The head of the list is under the hand; advancing the hand moves the page to the tail.
         for (int scanned = 0, limit = 2 * Order.Count(0) + 1; scanned < limit; scanned++)
         {
             if (!Order.TryHead(0, out pfn)) return false;
-            if (!view.TestAndClearAccessed(pfn, clear: true)) return true;
+            if (!TestAndClear(view, pfn)) return true;
             Order.MoveToTail(0, pfn);
         }
         return Order.TryHead(0, out pfn);

@@ -83,21 +83,43 @@ public sealed partial class Kernel : IReclaimView
     /// A zeroed user frame: within the user-frame limit and physical memory, reclaiming one page at a time (direct
     /// reclaim) when there is none; afterwards background reclaim runs when free frames fell below the low watermark.
     /// </summary>
-    private bool AllocateUserFrame(out ulong pfn)
+    private bool AllocateUserFrame(out ulong pfn) => AllocateUserFrame(0, out pfn);
+
+    /// <summary>As above, for the faulting page named <paramref name="arrivingKey"/> (0: a new page), which direct reclaim tells the policy (<see cref="TryGetArrivingPage"/>).</summary>
+    private bool AllocateUserFrame(ulong arrivingKey, out ulong pfn)
     {
-        for (;;)
+        (_arriving, _arrivingKey) = (true, arrivingKey);
+        try
         {
-            if ((_userLimit == 0 || _frames.ResidentUserFrames < _userLimit) && _frames.TryAllocate(FrameUse.User, out pfn))
+            for (;;)
             {
-                Kswapd();
-                return true;
-            }
-            if (!ReclaimOne(direct: true))
-            {
-                pfn = 0;
-                return false;
+                if ((_userLimit == 0 || _frames.ResidentUserFrames < _userLimit) && _frames.TryAllocate(FrameUse.User, out pfn))
+                {
+                    _arriving = false; // background reclaim has no arriving page
+                    Kswapd();
+                    return true;
+                }
+                if (!ReclaimOne(direct: true))
+                {
+                    pfn = 0;
+                    return false;
+                }
             }
         }
+        finally
+        {
+            _arriving = false;
+        }
+    }
+
+    /// <summary>Set while direct reclaim finds a frame for a faulting page (IReclaimView.TryGetArrivingPage).</summary>
+    private bool _arriving;
+    private ulong _arrivingKey;
+
+    public bool TryGetArrivingPage(out ulong key)
+    {
+        key = _arrivingKey;
+        return _arriving;
     }
 
     /// <summary>Frames an allocation could still take before it must reclaim.</summary>
@@ -414,7 +436,7 @@ public sealed partial class Kernel : IReclaimView
         bool major = false;
         if (!_swapCache.TryGetValue(slot, out ulong pfn))
         {
-            if (!AllocateUserFrame(out pfn)) return FaultResult.OutOfMemory;
+            if (!AllocateUserFrame(SwapKey(slot), out pfn)) return FaultResult.OutOfMemory;
             _swap.Read(slot, Memory, pfn);
             _swapIns.Increment();
             major = true;

@@ -60,7 +60,7 @@ public sealed partial class Kernel
             return true;
         }
         var f = _files[file];
-        if (!AllocateUserFrame(out pfn)) return false;
+        if (!AllocateUserFrame(FileKey(file, index), out pfn)) return false;
         readFromDisk = !f.Shmem;
         ulong start = index * PageSize;
         ulong valid = Math.Min(PageSize, f.Size - start);
