@@ -47,6 +47,9 @@ public sealed class ReplacementModule : IPluginModule
         registry.AddReplacement<S3FifoPolicy, S3FifoOptions>("s3-fifo",
             "S3-FIFO (Yang et al., SOSP'23): small FIFO, main FIFO with reinsertion, ghost FIFO of keys; frequencies capped at 3. Sees every access.",
             c => new S3FifoPolicy(Links(c), c.Options));
+        registry.AddReplacement<AgingPolicy, AgingOptions>("lfu-aging",
+            "LFU with aging (Tanenbaum's Aging): per-page counters shifted right each tick with the R bit entering at the top; the lowest counter goes. Sees every access.",
+            c => new AgingPolicy(c.Memory.FrameCount, c.Options));
         registry.AddReplacement<RandomPolicy, NoOptions>("random",
             "A uniformly random resident page, seeded from the experiment seed.",
             c => new RandomPolicy(c.Memory.FrameCount, c.Seed));

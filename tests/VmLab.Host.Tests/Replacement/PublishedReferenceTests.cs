@@ -33,6 +33,7 @@ public sealed class PublishedReferenceTests
             (p, c) => FifoFamilyReferences.Clock(p, c, referenceOnInsert: false)),
         ["sieve"] = (["machine:replacement:plugin=sieve"], FifoFamilyReferences.Sieve),
         ["s3-fifo"] = (["machine:replacement:plugin=s3-fifo"], (p, c) => FifoFamilyReferences.S3Fifo(p, c)),
+        ["lfu-aging"] = (["machine:replacement:plugin=lfu-aging"], (p, c) => AgingReference.Misses(p, c)),
     };
 
     [Theory]

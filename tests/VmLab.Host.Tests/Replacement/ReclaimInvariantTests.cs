@@ -33,6 +33,7 @@ public sealed class ReclaimInvariantTests : IDisposable
     [InlineData("random", 11)]
     [InlineData("sieve", 12)]
     [InlineData("s3-fifo", 13)]
+    [InlineData("lfu-aging", 14)]
     public void DataSurvivesSwapAndNothingLeaksWhenEveryProcessExits(string policy, int seed)
     {
         _dir.File("t.lackey", " L 1000,1\n");

@@ -15,7 +15,7 @@ public sealed class ReplacementPolicyHostTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     public static TheoryData<string> Policies() =>
-        ["fifo", "lru", "clock", "nru", "two-list", "wsclock", "arc", "car", "2q", "lirs", "sieve", "s3-fifo", "random", "opt"];
+        ["fifo", "lru", "clock", "nru", "two-list", "wsclock", "arc", "car", "2q", "lirs", "sieve", "s3-fifo", "lfu-aging", "random", "opt"];
 
     private static readonly Lazy<long> OptMissesAt32 = new(() =>
         ReferenceCache.Misses(ReferenceCache.PagesOfLackeyTrace(Repo.Path("configs", "traces", "ls.lackey.gz")), 32, "opt"));
