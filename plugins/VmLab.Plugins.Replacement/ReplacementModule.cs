@@ -23,9 +23,9 @@ public sealed class ReplacementModule : IPluginModule
         registry.AddReplacement<NruPolicy, NoOptions>("nru",
             "Not recently used: enhanced CLOCK over the (Accessed, Dirty) classes.",
             c => new NruPolicy(Links(c)));
-        registry.AddReplacement<TwoListPolicy, NoOptions>("two-list",
-            "Linux active/inactive lists: referenced twice is activated; aging clears Accessed bits without a TLB flush.",
-            c => new TwoListPolicy(Links(c)));
+        registry.AddReplacement<TwoListPolicy, TwoListOptions>("two-list",
+            "Linux active/inactive lists: referenced twice is activated; aging clears Accessed bits without a TLB flush; workingset refault-distance activation.",
+            c => new TwoListPolicy(Links(c), c.Options));
         registry.AddReplacement<WsClockPolicy, WsClockOptions>("wsclock",
             "WSClock: CLOCK with a working-set window tau; clean pages outside the working set first.",
             c => new WsClockPolicy(Links(c), c.Options));

@@ -267,31 +267,66 @@ public sealed class WsClockPolicy(FrameLinks links, WsClockOptions options) : Ar
     }
 }
 
+public sealed record TwoListOptions
+{
+    [Description("Workingset refault detection (mm/workingset.c): an evicted page leaves a shadow with the eviction clock; refaulting within a distance no larger than the active list it is activated at once.")]
+    public bool Workingset { get; init; } = true;
+}
+
 /// <summary>
 /// Linux's two lists (mm/vmscan.c): new pages start on the inactive list. Scanning the inactive list's oldest page
-/// tests and clears its Accessed bits (no TLB flush on x86): referenced for the first time it is marked referenced
-/// and rotated (kept); referenced again while marked it is activated; unreferenced it is reclaimed. The active list
-/// is aged into the inactive one whenever the inactive list is the smaller (inactive_is_low with ratio 1), clearing
-/// Accessed bits as it goes.
+/// tests and clears its Accessed bits (no TLB flush on x86) as page_check_references does: referenced for the first
+/// time it is marked referenced and rotated (kept); referenced again while marked it is activated; unreferenced it is
+/// reclaimed. The active list is aged into the inactive one whenever the inactive list is the smaller (inactive_is_low
+/// with ratio 1), clearing Accessed bits as it goes (shrink_active_list deactivates anonymous pages even when
+/// referenced). With <see cref="TwoListOptions.Workingset"/> (mm/workingset.c): a nonresident-age clock advances on
+/// every eviction and activation; an evicted page's shadow records the clock; a page that refaults with a refault
+/// distance (clock now minus shadow) no larger than the workingset size, the active list, starts on the active list and
+/// advances the clock.
 /// </summary>
-public sealed class TwoListPolicy(FrameLinks links) : IReplacementPolicy
+public sealed class TwoListPolicy(FrameLinks links, TwoListOptions options) : IReplacementPolicy
 {
     private const int Inactive = 0, Active = 1;
     private readonly FrameLists _lists = new(links, 2);
     private readonly bool[] _referenced = new bool[links.Count];
+    /// <summary>Shadow entries: key of an evicted page → the nonresident age at its eviction.</summary>
+    private readonly Dictionary<ulong, long> _shadows = [];
+    private long _nonresidentAge;
+
+    public TwoListPolicy(FrameLinks links) : this(links, new TwoListOptions())
+    {
+    }
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    /// <summary>Pages on the active list (for tests).</summary>
+    public int ActiveCount => _lists.Count(Active);
 
     public void OnResident(ulong pfn) => OnResident(pfn, 0);
 
     public void OnResident(ulong pfn, ulong key)
     {
         _referenced[pfn] = false;
+        // workingset_refault: activate when the refault distance fits in the workingset (the active list).
+        if (options.Workingset && key != 0 && _shadows.Remove(key, out long eviction) && _nonresidentAge - eviction <= _lists.Count(Active))
+        {
+            _nonresidentAge++;
+            _lists.MoveToTail(Active, pfn);
+            return;
+        }
         _lists.MoveToTail(Inactive, pfn);
     }
 
     public void OnReleased(ulong pfn) => _lists.Remove(pfn);
-    public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
+
+    public void OnEvicted(ulong pfn, ulong key)
+    {
+        _lists.Remove(pfn);
+        if (!options.Workingset || key == 0) return;
+        _shadows[key] = _nonresidentAge; // workingset_eviction
+        _nonresidentAge++;
+    }
+
     public void OnAccess(ulong pfn) { }
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
@@ -302,22 +337,26 @@ public sealed class TwoListPolicy(FrameLinks links) : IReplacementPolicy
             while (_lists.Count(Inactive) < _lists.Count(Active) || _lists.Count(Inactive) == 0)
             {
                 if (!_lists.TryHead(Active, out ulong old)) break;
-                view.TestAndClearAccessed(old, clear: true); // shrink_active_list: anonymous pages are deactivated even when referenced
-                _referenced[old] = false;
+                // shrink_active_list: anonymous pages are deactivated even when referenced; PG_referenced stays set, so a
+                // deactivated page referenced again is activated on its next inactive scan.
+                view.TestAndClearAccessed(old, clear: true);
                 _lists.MoveToTail(Inactive, old);
             }
             if (!_lists.TryHead(Inactive, out pfn)) return false;
+            // page_check_references: referenced_ptes tested and cleared, PG_referenced tested and cleared.
             bool referencedPtes = view.TestAndClearAccessed(pfn, clear: true);
+            bool referencedPage = _referenced[pfn];
+            _referenced[pfn] = false;
             if (referencedPtes)
             {
-                if (_referenced[pfn])
+                _referenced[pfn] = true; // SetPageReferenced, for activated pages as well
+                if (referencedPage)
                 {
-                    _referenced[pfn] = false;
-                    _lists.MoveToTail(Active, pfn); // referenced twice: activated
+                    _lists.MoveToTail(Active, pfn); // referenced twice: activated (the mark stays, as SetPageReferenced leaves it)
+                    _nonresidentAge++; // move_folios_to_lru ages the nonresident clock for activations
                 }
                 else
                 {
-                    _referenced[pfn] = true;
                     _lists.MoveToTail(Inactive, pfn); // referenced once: kept on the inactive list
                 }
                 continue;

@@ -208,4 +208,35 @@ public sealed class PolicyTests
         fifo.Run([1, 1, 1, .. Enumerable.Range(2, 9), 11, 2, .. Enumerable.Range(100, 50)]);
         Assert.False(fifo.IsResident(1) || fifo.IsResident(2));
     }
+
+    /// <summary>Accessed bits the test sets by hand.</summary>
+    private sealed class Bits : IReclaimView
+    {
+        public readonly HashSet<ulong> Accessed = [];
+        public bool TestAndClearAccessed(ulong pfn, bool clear) => clear ? Accessed.Remove(pfn) : Accessed.Contains(pfn);
+        public bool IsDirty(ulong pfn) => false;
+    }
+
+    [Theory]
+    [InlineData(true, 2)]
+    [InlineData(false, 1)]
+    public void TwoListActivatesARefaultWhoseDistanceFitsInTheActiveList(bool workingset, int active)
+    {
+        var p = new TwoListPolicy(new FrameLinks(FrameCount), new TwoListOptions { Workingset = workingset });
+        var v = new Bits();
+        foreach (ulong pfn in (ulong[])[1, 2, 3]) p.OnResident(pfn, 0);
+        v.Accessed.Add(1);
+        Assert.True(p.TrySelectVictim(v, out ulong victim)); // 1 is marked and rotated, 2 goes
+        Assert.Equal(2UL, victim);
+        p.OnEvicted(2, 102); // shadow: age 0; the clock is 1
+        v.Accessed.UnionWith([1, 3]);
+        Assert.True(p.TrySelectVictim(v, out victim)); // 3 marked and rotated, 1 activated (clock 2), then 3 goes
+        Assert.Equal(3UL, victim);
+        p.OnEvicted(3, 103); // shadow: age 2; the clock is 3
+        Assert.Equal(1, p.ActiveCount);
+
+        p.OnResident(4, 102); // refault distance 3 - 0 = 3 > 1 active page: inactive
+        p.OnResident(5, 103); // refault distance 3 - 2 = 1 <= 1: activated at once (without workingset: inactive)
+        Assert.Equal(active, p.ActiveCount);
+    }
 }
