@@ -30,13 +30,13 @@ public sealed class ReplacementModule : IPluginModule
             "WSClock: CLOCK with a working-set window tau; clean pages outside the working set first.",
             c => new WsClockPolicy(Links(c), c.Options));
         registry.AddReplacement<ArcPolicy, NoOptions>("arc",
-            "ARC (Megiddo & Modha): adaptive recency/frequency lists with ghost lists. Sees every access.",
+            "ARC (Megiddo & Modha, FAST'03 Fig. 4): recency/frequency lists, ghost lists, real-valued p adapted before REPLACE for the arriving page. Sees every access.",
             c => new ArcPolicy(Links(c)));
         registry.AddReplacement<CarPolicy, NoOptions>("car",
             "CAR (Bansal & Modha): ARC's adaptation over two CLOCKs on Accessed bits.",
             c => new CarPolicy(Links(c)));
         registry.AddReplacement<TwoQueuePolicy, TwoQueueOptions>("2q",
-            "Full 2Q (Johnson & Shasha): A1in FIFO, A1out ghost keys, Am LRU. Sees every access.",
+            "Full 2Q (Johnson & Shasha, VLDB'94): A1in FIFO, A1out ghost keys, Am LRU; the arriving page is looked up in A1out before reclaimfor. Sees every access.",
             c => new TwoQueuePolicy(Links(c), c.Options));
         registry.AddReplacement<LirsPolicy, LirsOptions>("lirs",
             "LIRS (Jiang & Zhang): inter-reference recency, LIRS stack and resident-HIR queue. Sees every access.",
