@@ -89,26 +89,20 @@ public sealed partial class Kernel : IReclaimView
     private bool AllocateUserFrame(ulong arrivingKey, out ulong pfn)
     {
         (_arriving, _arrivingKey) = (true, arrivingKey);
-        try
+        for (;;)
         {
-            for (;;)
+            if ((_userLimit == 0 || _frames.ResidentUserFrames < _userLimit) && _frames.TryAllocate(FrameUse.User, out pfn))
             {
-                if ((_userLimit == 0 || _frames.ResidentUserFrames < _userLimit) && _frames.TryAllocate(FrameUse.User, out pfn))
-                {
-                    _arriving = false; // background reclaim has no arriving page
-                    Kswapd();
-                    return true;
-                }
-                if (!ReclaimOne(direct: true))
-                {
-                    pfn = 0;
-                    return false;
-                }
+                _arriving = false; // background reclaim has no arriving page
+                Kswapd();
+                return true;
             }
-        }
-        finally
-        {
-            _arriving = false;
+            if (!ReclaimOne(direct: true))
+            {
+                _arriving = false;
+                pfn = 0;
+                return false;
+            }
         }
     }
 
