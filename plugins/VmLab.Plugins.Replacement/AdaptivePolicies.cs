@@ -6,22 +6,34 @@ using VmLab.Abstractions.Replacement;
 namespace VmLab.Plugins.Replacement;
 
 /// <summary>
-/// ARC (Megiddo and Modha, FAST 2003): T1 holds pages seen once recently, T2 pages seen at least twice, B1/B2 remember
-/// the keys of pages evicted from each; a hit in B1 grows the target size p of T1, a hit in B2 shrinks it; REPLACE
-/// evicts T1's LRU page when |T1| exceeds p (or equals it and the request came from B2), else T2's. The cache size c is
-/// the number of resident candidates. In a kernel the victim is chosen before the faulting page is read, so p adapts
-/// when the page arrives, just after its victim was chosen.
+/// ARC (Megiddo and Modha, FAST 2003, Fig. 4): T1 holds pages seen once recently, T2 pages seen at least twice, B1/B2
+/// remember the keys of pages evicted from each; p, the target size of T1, is real-valued. When reclaim runs for a
+/// faulting page x (<see cref="IReclaimView.TryGetArrivingPage"/>) the cases of Fig. 4 run in the paper's order: x in
+/// B1 (case II) grows p by max(1, |B2|/|B1|) up to c, x in B2 (case III) shrinks it by max(1, |B1|/|B2|) down to 0,
+/// both before REPLACE(x, p); a new page (case IV) trims B1 when |T1| + |B1| = c (or, with B1 empty and |T1| = c,
+/// evicts T1's LRU page without remembering it) and B2 when the four lists hold 2c pages. REPLACE evicts T1's LRU page
+/// to B1 when |T1| &gt; p, or x is in B2 and |T1| = p; else T2's LRU page to B2. The cache size c is the number of
+/// resident candidates counting the arriving page. Background reclaim has no arriving page: REPLACE runs with x not in
+/// B2 and p adapts when the page arrives.
 /// </summary>
 public sealed class ArcPolicy(FrameLinks links) : IReplacementPolicy
 {
     private const int T1 = 0, T2 = 1;
+    private const ulong NoFrame = ulong.MaxValue;
     private readonly FrameLists _lists = new(links, 2);
     private readonly GhostList _b1 = new(), _b2 = new();
     private readonly bool[] _arriving = new bool[links.Count];
     private double _p;
-    private bool _lastFromB2;
+    /// <summary>A ghost hit handled at selection (cases II and III): the key, now out of B1/B2, goes to T2 when it arrives.</summary>
+    private ulong _promotedKey;
+    private bool _promotedFromB2;
+    /// <summary>Case IV with |T1| = c: this victim leaves T1 without entering B1.</summary>
+    private ulong _forgetVictim = NoFrame;
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
+
+    /// <summary>The target size of T1 (for tests).</summary>
+    public double P => _p;
 
     public void OnResident(ulong pfn) => OnResident(pfn, 0);
     private int C => _lists.Count(T1) + _lists.Count(T2);
@@ -30,36 +42,48 @@ public sealed class ArcPolicy(FrameLinks links) : IReplacementPolicy
     {
         int c = Math.Max(1, C + 1);
         _arriving[pfn] = true; // the faulting access that brought it in is reported next: it is not a hit
+        if (key != 0 && key == _promotedKey)
+        {
+            _promotedKey = 0; // adapted when its victim was chosen
+            _lists.MoveToTail(T2, pfn);
+            return;
+        }
+        // No reclaim ran for this page (a free frame, or background reclaim chose the victim): adapt now.
         if (_b1.Contains(key))
         {
             _p = Math.Min(c, _p + Math.Max(1.0, (double)_b2.Count / _b1.Count));
             _b1.Remove(key);
             _lists.MoveToTail(T2, pfn);
-            _lastFromB2 = false;
+            return;
         }
-        else if (_b2.Contains(key))
+        if (_b2.Contains(key))
         {
             _p = Math.Max(0, _p - Math.Max(1.0, (double)_b1.Count / _b2.Count));
             _b2.Remove(key);
             _lists.MoveToTail(T2, pfn);
-            _lastFromB2 = true;
+            return;
         }
-        else
-        {
-            _lists.MoveToTail(T1, pfn);
-            _lastFromB2 = false;
-        }
-        // |T1| + |B1| <= c and |T1| + |T2| + |B1| + |B2| <= 2c.
+        _lists.MoveToTail(T1, pfn);
+        // |T1| + |B1| <= c and |T1| + |T2| + |B1| + |B2| <= 2c (no-ops when case IV ran at selection).
         while (_lists.Count(T1) + _b1.Count > c && _b1.Count > 0) _b1.RemoveOldest();
         while (C + _b1.Count + _b2.Count > 2 * c && _b2.Count > 0) _b2.RemoveOldest();
     }
 
-    public void OnReleased(ulong pfn) => _lists.Remove(pfn);
+    public void OnReleased(ulong pfn)
+    {
+        if (pfn == _forgetVictim) _forgetVictim = NoFrame;
+        _lists.Remove(pfn);
+    }
 
     public void OnEvicted(ulong pfn, ulong key)
     {
         byte list = _lists.ListOf(pfn);
         _lists.Remove(pfn);
+        if (pfn == _forgetVictim)
+        {
+            _forgetVictim = NoFrame;
+            return;
+        }
         if (list == T1) _b1.AddNewest(key);
         else if (list == T2) _b2.AddNewest(key);
     }
@@ -68,13 +92,48 @@ public sealed class ArcPolicy(FrameLinks links) : IReplacementPolicy
     {
         if (!_lists.Contains(pfn)) return;
         if (_arriving[pfn]) _arriving[pfn] = false;
-        else _lists.MoveToTail(T2, pfn);
+        else _lists.MoveToTail(T2, pfn); // case I
     }
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
+        int c = C;
+        if (c == 0)
+        {
+            pfn = 0;
+            return false;
+        }
+        bool xInB2 = false;
+        if (view.TryGetArrivingPage(out ulong key))
+        {
+            if (key != _promotedKey) _promotedKey = 0; // a promotion whose page never arrived (the fault failed)
+            if (key != 0 && key == _promotedKey) xInB2 = _promotedFromB2; // the same fault asks again
+            else if (_b1.Contains(key))
+            {
+                _p = Math.Min(c, _p + Math.Max(1.0, (double)_b2.Count / _b1.Count)); // case II
+                _b1.Remove(key);
+                (_promotedKey, _promotedFromB2) = (key, false);
+            }
+            else if (_b2.Contains(key))
+            {
+                _p = Math.Max(0, _p - Math.Max(1.0, (double)_b1.Count / _b2.Count)); // case III
+                _b2.Remove(key);
+                (_promotedKey, _promotedFromB2, xInB2) = (key, true, true);
+            }
+            else if (_lists.Count(T1) + _b1.Count >= c) // case IV(A): |L1| = c
+            {
+                if (_lists.Count(T1) < c) _b1.RemoveOldest();
+                else if (_lists.TryHead(T1, out pfn))
+                {
+                    _forgetVictim = pfn; // B1 is empty: T1's LRU page leaves the cache and the history
+                    return true;
+                }
+            }
+            else if (c + _b1.Count + _b2.Count >= 2 * c) _b2.RemoveOldest(); // case IV(B)
+        }
+        // REPLACE(x, p)
         int t1 = _lists.Count(T1);
-        if (t1 >= 1 && (t1 > _p || (_lastFromB2 && t1 == (int)_p)) && _lists.TryHead(T1, out pfn)) return true;
+        if (t1 >= 1 && (t1 > _p || (xInB2 && t1 == _p)) && _lists.TryHead(T1, out pfn)) return true;
         return _lists.TryHead(T2, out pfn) || _lists.TryHead(T1, out pfn);
     }
 }
@@ -183,20 +242,23 @@ public sealed class CarPolicy(FrameLinks links) : IReplacementPolicy
 
 public sealed record TwoQueueOptions
 {
-    [Description("Share of the resident pages kept in A1in, the FIFO of pages seen once (Kin; the paper suggests 25%).")]
+    [Description("Kin, the threshold of A1in (the FIFO of pages seen once), as a share of the page slots: reclaim takes A1in's oldest page while |A1in| > Kin (the paper suggests 25%).")]
     [Range(1, 99)]
     public int KinPercent { get; init; } = 25;
 
-    [Description("Remembered keys in A1out, as a share of the resident pages (Kout; the paper suggests 50%).")]
+    [Description("Kout, the identifiers A1out remembers, as a share of the page slots (the paper suggests 50%).")]
     [Range(1, 400)]
     public int KoutPercent { get; init; } = 50;
 }
 
 /// <summary>
-/// Full 2Q (Johnson and Shasha, VLDB 1994): a page seen for the first time enters A1in (FIFO); pages leaving A1in are
-/// remembered in A1out (keys only); a page that comes back while remembered in A1out enters Am (LRU); hits in Am move
-/// it to Am's MRU end, hits in A1in do nothing. Reclaim takes A1in's oldest page while A1in is larger than Kin, else
-/// Am's LRU page.
+/// Full 2Q (Johnson and Shasha, VLDB 1994, Fig. 2): a page seen for the first time enters A1in (FIFO); a page still
+/// remembered in A1out (identifiers of pages paged out of A1in) enters Am (LRU); a hit in Am moves the page to Am's
+/// head, a hit in A1in does nothing. reclaimfor(X): when |A1in| &gt; Kin, A1in's tail Y is paged out and its identifier
+/// goes to A1out's head, dropping A1out's tail when |A1out| &gt; Kout; else Am's tail is paged out and not remembered.
+/// Kin and Kout are real-valued shares of the page slots c, the resident candidates counting the arriving page. As in
+/// the paper, page X is looked up in A1out before reclaimfor(X) runs (X's identifier still counts in |A1out| during it
+/// and leaves when X enters Am); in background reclaim, with no arriving page, the lookup happens when the page arrives.
 /// </summary>
 public sealed class TwoQueuePolicy(FrameLinks links, TwoQueueOptions options) : IReplacementPolicy
 {
@@ -204,29 +266,37 @@ public sealed class TwoQueuePolicy(FrameLinks links, TwoQueueOptions options) : 
     private readonly FrameLists _lists = new(links, 2);
     private readonly GhostList _a1Out = new();
     private readonly bool[] _arriving = new bool[links.Count];
+    /// <summary>The arriving page looked up in A1out when reclaim ran for it, and whether it was there.</summary>
+    private ulong _lookedUpKey;
+    private bool _lookedUpInA1Out;
 
     public ReplacementInput Input => ReplacementInput.EveryAccess;
 
     public void OnResident(ulong pfn) => OnResident(pfn, 0);
-    private int Resident => _lists.Count(A1In) + _lists.Count(Am);
+    private int Slots => _lists.Count(A1In) + _lists.Count(Am);
 
     public void OnResident(ulong pfn, ulong key)
     {
         _arriving[pfn] = true;
-        if (_a1Out.Remove(key)) _lists.MoveToTail(Am, pfn);
-        else _lists.MoveToTail(A1In, pfn);
+        bool remembered = _a1Out.Remove(key);
+        if (key != 0 && key == _lookedUpKey)
+        {
+            remembered = _lookedUpInA1Out; // reclaimfor may have dropped it from A1out's tail after the lookup
+            _lookedUpKey = 0;
+        }
+        _lists.MoveToTail(remembered ? Am : A1In, pfn);
     }
 
     public void OnReleased(ulong pfn) => _lists.Remove(pfn);
 
     public void OnEvicted(ulong pfn, ulong key)
     {
+        int slots = Slots; // the victim still counts: its slot goes to the arriving page
         byte list = _lists.ListOf(pfn);
         _lists.Remove(pfn);
-        if (list != A1In) return;
+        if (list != A1In) return; // paged out of Am: not remembered
         _a1Out.AddNewest(key);
-        int kout = Math.Max(1, Resident * options.KoutPercent / 100);
-        while (_a1Out.Count > kout) _a1Out.RemoveOldest();
+        while ((long)_a1Out.Count * 100 > (long)slots * options.KoutPercent) _a1Out.RemoveOldest();
     }
 
     public void OnAccess(ulong pfn)
@@ -238,8 +308,9 @@ public sealed class TwoQueuePolicy(FrameLinks links, TwoQueueOptions options) : 
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
-        int kin = Math.Max(1, Resident * options.KinPercent / 100);
-        if (_lists.Count(A1In) > kin && _lists.TryHead(A1In, out pfn)) return true;
+        if (view.TryGetArrivingPage(out ulong key) && key != _lookedUpKey)
+            (_lookedUpKey, _lookedUpInA1Out) = (key, key != 0 && _a1Out.Contains(key));
+        if ((long)_lists.Count(A1In) * 100 > (long)Slots * options.KinPercent && _lists.TryHead(A1In, out pfn)) return true;
         return _lists.TryHead(Am, out pfn) || _lists.TryHead(A1In, out pfn);
     }
 }

@@ -69,6 +69,14 @@ public sealed class FrameLists
         return h >= 0;
     }
 
+    /// <summary>The frame after <paramref name="pfn"/> on its list (one step newer); false at the tail or when it is on no list.</summary>
+    public bool TryNext(ulong pfn, out ulong next)
+    {
+        int n = Contains(pfn) ? _next[pfn] : -1;
+        next = n >= 0 ? (ulong)n : 0;
+        return n >= 0;
+    }
+
     public void AddTail(int list, ulong pfn)
     {
         int s = Sentinel(list), f = (int)pfn, last = PrevOf(s);

@@ -17,30 +17,39 @@ public sealed class ReplacementModule : IPluginModule
         registry.AddReplacement<LruPolicy, NoOptions>("lru",
             "Exact LRU: sees every access (TLB hits included) and evicts the page unused longest.",
             c => new LruPolicy(Links(c)));
-        registry.AddReplacement<ClockPolicy, NoOptions>("clock",
-            "CLOCK (second chance) on the Accessed bits.",
-            c => new ClockPolicy(Links(c)));
+        registry.AddReplacement<ClockPolicy, ClockOptions>("clock",
+            "CLOCK (second chance): on the Accessed bits (hardware) or on a bit every access sets (textbook).",
+            c => new ClockPolicy(Links(c), c.Options));
         registry.AddReplacement<NruPolicy, NoOptions>("nru",
             "Not recently used: enhanced CLOCK over the (Accessed, Dirty) classes.",
             c => new NruPolicy(Links(c)));
-        registry.AddReplacement<TwoListPolicy, NoOptions>("two-list",
-            "Linux active/inactive lists: referenced twice is activated; aging clears Accessed bits without a TLB flush.",
-            c => new TwoListPolicy(Links(c)));
+        registry.AddReplacement<TwoListPolicy, TwoListOptions>("two-list",
+            "Linux active/inactive lists: referenced twice is activated; aging clears Accessed bits without a TLB flush; workingset refault-distance activation.",
+            c => new TwoListPolicy(Links(c), c.Options));
         registry.AddReplacement<WsClockPolicy, WsClockOptions>("wsclock",
             "WSClock: CLOCK with a working-set window tau; clean pages outside the working set first.",
             c => new WsClockPolicy(Links(c), c.Options));
         registry.AddReplacement<ArcPolicy, NoOptions>("arc",
-            "ARC (Megiddo & Modha): adaptive recency/frequency lists with ghost lists. Sees every access.",
+            "ARC (Megiddo & Modha, FAST'03 Fig. 4): recency/frequency lists, ghost lists, real-valued p adapted before REPLACE for the arriving page. Sees every access.",
             c => new ArcPolicy(Links(c)));
         registry.AddReplacement<CarPolicy, NoOptions>("car",
             "CAR (Bansal & Modha): ARC's adaptation over two CLOCKs on Accessed bits.",
             c => new CarPolicy(Links(c)));
         registry.AddReplacement<TwoQueuePolicy, TwoQueueOptions>("2q",
-            "Full 2Q (Johnson & Shasha): A1in FIFO, A1out ghost keys, Am LRU. Sees every access.",
+            "Full 2Q (Johnson & Shasha, VLDB'94): A1in FIFO, A1out ghost keys, Am LRU; the arriving page is looked up in A1out before reclaimfor. Sees every access.",
             c => new TwoQueuePolicy(Links(c), c.Options));
         registry.AddReplacement<LirsPolicy, LirsOptions>("lirs",
             "LIRS (Jiang & Zhang): inter-reference recency, LIRS stack and resident-HIR queue. Sees every access.",
             c => new LirsPolicy(c.Memory.FrameCount, c.Options));
+        registry.AddReplacement<SievePolicy, NoOptions>("sieve",
+            "SIEVE (Zhang et al., NSDI'24): one FIFO, visited bits, a hand that evicts the first unvisited page and never moves survivors. Sees every access.",
+            c => new SievePolicy(Links(c)));
+        registry.AddReplacement<S3FifoPolicy, S3FifoOptions>("s3-fifo",
+            "S3-FIFO (Yang et al., SOSP'23): small FIFO, main FIFO with reinsertion, ghost FIFO of keys; frequencies capped at 3. Sees every access.",
+            c => new S3FifoPolicy(Links(c), c.Options));
+        registry.AddReplacement<AgingPolicy, AgingOptions>("lfu-aging",
+            "LFU with aging (Tanenbaum's Aging): per-page counters shifted right each tick with the R bit entering at the top; the lowest counter goes. Sees every access.",
+            c => new AgingPolicy(c.Memory.FrameCount, c.Options));
         registry.AddReplacement<RandomPolicy, NoOptions>("random",
             "A uniformly random resident page, seeded from the experiment seed.",
             c => new RandomPolicy(c.Memory.FrameCount, c.Seed));

@@ -105,19 +105,77 @@ public sealed class RandomPolicy(long frames, ulong seed) : IReplacementPolicy
     }
 }
 
-/// <summary>
-/// CLOCK (second chance): candidates on a circle in arrival order; the hand skips a page whose Accessed bit was set,
-/// clearing it, and takes the first page found with the bit clear. New pages go just behind the hand.
-/// </summary>
-public sealed class ClockPolicy(FrameLinks links) : ArrivalOrderPolicy(links, ReplacementInput.AccessedBits)
+/// <summary>Where CLOCK's reference bits come from.</summary>
+public enum ClockMode
 {
+    /// <summary>The pages' Accessed bits, set by the page walker (not on TLB hits) and tested and cleared by the hand without a TLB flush.</summary>
+    Hardware,
+    /// <summary>A reference bit per page set by every access, TLB hits included (the textbook algorithm; one call per access).</summary>
+    Textbook,
+}
+
+public sealed record ClockOptions : IValidatableObject
+{
+    [Description("hardware: the reference bit is the Accessed bit as the walker sets it (TLB hits set nothing); textbook: every access sets the page's reference bit.")]
+    public ClockMode Mode { get; init; } = ClockMode.Hardware;
+
+    [Description("Whether a page arrives referenced (the faulting access counts as a reference) or with its bit clear (libCacheSim's Clock). false needs mode textbook: in hardware the faulting access sets the Accessed bit.")]
+    public bool ReferenceOnInsert { get; init; } = true;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Mode == ClockMode.Hardware && !ReferenceOnInsert)
+            yield return new ValidationResult(
+                "referenceOnInsert false needs mode textbook: in hardware mode the faulting access sets the Accessed bit as the page walker does; set mode to textbook or referenceOnInsert to true",
+                ["referenceOnInsert"]);
+    }
+}
+
+/// <summary>
+/// CLOCK (second chance): candidates on a circle in arrival order; the hand skips a page whose reference bit is set,
+/// clearing it, and takes the first page found with the bit clear. New pages go just behind the hand. In hardware mode
+/// the bit is the pages' Accessed bits; in textbook mode it is the policy's own, set by every access, and an arriving
+/// page's bit is set or clear as <see cref="ClockOptions.ReferenceOnInsert"/> says.
+/// </summary>
+public sealed class ClockPolicy(FrameLinks links, ClockOptions options)
+    : ArrivalOrderPolicy(links, options.Mode == ClockMode.Textbook ? ReplacementInput.EveryAccess : ReplacementInput.AccessedBits)
+{
+    private const byte Referenced = 1, Arriving = 2;
+    private readonly byte[] _bits = options.Mode == ClockMode.Textbook ? new byte[links.Count] : [];
+
+    public ClockPolicy(FrameLinks links) : this(links, new ClockOptions())
+    {
+    }
+
+    public override void OnResident(ulong pfn, ulong key)
+    {
+        base.OnResident(pfn, key);
+        if (_bits.Length > 0) _bits[pfn] = (byte)(Arriving | (options.ReferenceOnInsert ? Referenced : 0));
+    }
+
+    public override void OnAccess(ulong pfn)
+    {
+        if (!Order.Contains(pfn)) return;
+        byte b = _bits[pfn];
+        // The access that faulted the page in is reported first; the insertion rule already decided its bit.
+        _bits[pfn] = (b & Arriving) != 0 ? (byte)(b & Referenced) : Referenced;
+    }
+
+    private bool TestAndClear(IReclaimView view, ulong pfn)
+    {
+        if (_bits.Length == 0) return view.TestAndClearAccessed(pfn, clear: true);
+        bool referenced = (_bits[pfn] & Referenced) != 0;
+        _bits[pfn] = 0;
+        return referenced;
+    }
+
     public override bool TrySelectVictim(IReclaimView view, out ulong pfn)
     {
         // The head of the list is under the hand; advancing the hand moves the page to the tail.
         for (int scanned = 0, limit = 2 * Order.Count(0) + 1; scanned < limit; scanned++)
         {
             if (!Order.TryHead(0, out pfn)) return false;
-            if (!view.TestAndClearAccessed(pfn, clear: true)) return true;
+            if (!TestAndClear(view, pfn)) return true;
             Order.MoveToTail(0, pfn);
         }
         return Order.TryHead(0, out pfn);
@@ -209,31 +267,66 @@ public sealed class WsClockPolicy(FrameLinks links, WsClockOptions options) : Ar
     }
 }
 
+public sealed record TwoListOptions
+{
+    [Description("Workingset refault detection (mm/workingset.c): an evicted page leaves a shadow with the eviction clock; refaulting within a distance no larger than the active list it is activated at once.")]
+    public bool Workingset { get; init; } = true;
+}
+
 /// <summary>
 /// Linux's two lists (mm/vmscan.c): new pages start on the inactive list. Scanning the inactive list's oldest page
-/// tests and clears its Accessed bits (no TLB flush on x86): referenced for the first time it is marked referenced
-/// and rotated (kept); referenced again while marked it is activated; unreferenced it is reclaimed. The active list
-/// is aged into the inactive one whenever the inactive list is the smaller (inactive_is_low with ratio 1), clearing
-/// Accessed bits as it goes.
+/// tests and clears its Accessed bits (no TLB flush on x86) as page_check_references does: referenced for the first
+/// time it is marked referenced and rotated (kept); referenced again while marked it is activated; unreferenced it is
+/// reclaimed. The active list is aged into the inactive one whenever the inactive list is the smaller (inactive_is_low
+/// with ratio 1), clearing Accessed bits as it goes (shrink_active_list deactivates anonymous pages even when
+/// referenced). With <see cref="TwoListOptions.Workingset"/> (mm/workingset.c): a nonresident-age clock advances on
+/// every eviction and activation; an evicted page's shadow records the clock; a page that refaults with a refault
+/// distance (clock now minus shadow) no larger than the workingset size, the active list, starts on the active list and
+/// advances the clock.
 /// </summary>
-public sealed class TwoListPolicy(FrameLinks links) : IReplacementPolicy
+public sealed class TwoListPolicy(FrameLinks links, TwoListOptions options) : IReplacementPolicy
 {
     private const int Inactive = 0, Active = 1;
     private readonly FrameLists _lists = new(links, 2);
     private readonly bool[] _referenced = new bool[links.Count];
+    /// <summary>Shadow entries: key of an evicted page → the nonresident age at its eviction.</summary>
+    private readonly Dictionary<ulong, long> _shadows = [];
+    private long _nonresidentAge;
+
+    public TwoListPolicy(FrameLinks links) : this(links, new TwoListOptions())
+    {
+    }
 
     public ReplacementInput Input => ReplacementInput.AccessedBits;
+
+    /// <summary>Pages on the active list (for tests).</summary>
+    public int ActiveCount => _lists.Count(Active);
 
     public void OnResident(ulong pfn) => OnResident(pfn, 0);
 
     public void OnResident(ulong pfn, ulong key)
     {
         _referenced[pfn] = false;
+        // workingset_refault: activate when the refault distance fits in the workingset (the active list).
+        if (options.Workingset && key != 0 && _shadows.Remove(key, out long eviction) && _nonresidentAge - eviction <= _lists.Count(Active))
+        {
+            _nonresidentAge++;
+            _lists.MoveToTail(Active, pfn);
+            return;
+        }
         _lists.MoveToTail(Inactive, pfn);
     }
 
     public void OnReleased(ulong pfn) => _lists.Remove(pfn);
-    public void OnEvicted(ulong pfn, ulong key) => _lists.Remove(pfn);
+
+    public void OnEvicted(ulong pfn, ulong key)
+    {
+        _lists.Remove(pfn);
+        if (!options.Workingset || key == 0) return;
+        _shadows[key] = _nonresidentAge; // workingset_eviction
+        _nonresidentAge++;
+    }
+
     public void OnAccess(ulong pfn) { }
 
     public bool TrySelectVictim(IReclaimView view, out ulong pfn)
@@ -244,22 +337,26 @@ public sealed class TwoListPolicy(FrameLinks links) : IReplacementPolicy
             while (_lists.Count(Inactive) < _lists.Count(Active) || _lists.Count(Inactive) == 0)
             {
                 if (!_lists.TryHead(Active, out ulong old)) break;
-                view.TestAndClearAccessed(old, clear: true); // shrink_active_list: anonymous pages are deactivated even when referenced
-                _referenced[old] = false;
+                // shrink_active_list: anonymous pages are deactivated even when referenced; PG_referenced stays set, so a
+                // deactivated page referenced again is activated on its next inactive scan.
+                view.TestAndClearAccessed(old, clear: true);
                 _lists.MoveToTail(Inactive, old);
             }
             if (!_lists.TryHead(Inactive, out pfn)) return false;
+            // page_check_references: referenced_ptes tested and cleared, PG_referenced tested and cleared.
             bool referencedPtes = view.TestAndClearAccessed(pfn, clear: true);
+            bool referencedPage = _referenced[pfn];
+            _referenced[pfn] = false;
             if (referencedPtes)
             {
-                if (_referenced[pfn])
+                _referenced[pfn] = true; // SetPageReferenced, for activated pages as well
+                if (referencedPage)
                 {
-                    _referenced[pfn] = false;
-                    _lists.MoveToTail(Active, pfn); // referenced twice: activated
+                    _lists.MoveToTail(Active, pfn); // referenced twice: activated (the mark stays, as SetPageReferenced leaves it)
+                    _nonresidentAge++; // move_folios_to_lru ages the nonresident clock for activations
                 }
                 else
                 {
-                    _referenced[pfn] = true;
                     _lists.MoveToTail(Inactive, pfn); // referenced once: kept on the inactive list
                 }
                 continue;

@@ -16,7 +16,8 @@ namespace VmLab.Core.Tests;
 public static class TestMachine
 {
     public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, FullyAssociativePolicy policy = FullyAssociativePolicy.Lru, bool pcid = true, int cpus = 1, bool invariants = false, long checkEvery = 0, bool fileHandler = false,
-        IReplacementPolicy? replacement = null, long swapSlots = 0, IReadOnlyList<IDevice>? devices = null)
+        IReplacementPolicy? replacement = null, long swapSlots = 0, IReadOnlyList<IDevice>? devices = null,
+        long userFrames = 0, long lowWatermark = 0, long highWatermark = 0)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);
@@ -26,7 +27,8 @@ public static class TestMachine
             ? [new CowHandler(metrics), new FileHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)]
             : [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
         return Machine.Create(
-            new MachineOptions { Cpus = cpus, Pcid = pcid, CheckInvariants = invariants, CheckEvery = checkEvery, CheckTlb = invariants, SwapSlots = swapSlots },
+            new MachineOptions { Cpus = cpus, Pcid = pcid, CheckInvariants = invariants, CheckEvery = checkEvery, CheckTlb = invariants, SwapSlots = swapSlots,
+                UserFrames = userFrames, LowWatermark = lowWatermark, HighWatermark = highWatermark },
             memory, frameTable, metrics, pageTable,
             _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = tlbEntries, Policy = policy })),
             handlers, new PosixSignals(), devices, replacement);

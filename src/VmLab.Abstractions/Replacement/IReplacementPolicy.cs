@@ -16,6 +16,19 @@ public interface IReclaimView
     bool TestAndClearAccessed(ulong pfn, bool clear);
     /// <summary>True when a mapping of the frame is dirty, or the page is dirty against its backing copy.</summary>
     bool IsDirty(ulong pfn);
+
+    /// <summary>
+    /// The page a fault is bringing in, when reclaim runs to find it a frame (direct reclaim on the fault path): true,
+    /// with the <paramref name="key"/> it will arrive with in <see cref="IReplacementPolicy.OnResident(ulong, ulong)"/>
+    /// (its swap slot + 1, its file page, or 0 for a new page). False when no page is arriving: background reclaim
+    /// (kswapd) or a frame wanted for something else. Lets a policy follow a published algorithm that chooses its victim
+    /// knowing the missed page (ARC's REPLACE(x, p), 2Q's reclaimfor(X)). Contract 1.3; by default no page is arriving.
+    /// </summary>
+    bool TryGetArrivingPage(out ulong key)
+    {
+        key = 0;
+        return false;
+    }
 }
 
 /// <summary>

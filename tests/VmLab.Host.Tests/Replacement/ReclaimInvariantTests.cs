@@ -31,6 +31,9 @@ public sealed class ReclaimInvariantTests : IDisposable
     [InlineData("2q", 9)]
     [InlineData("lirs", 10)]
     [InlineData("random", 11)]
+    [InlineData("sieve", 12)]
+    [InlineData("s3-fifo", 13)]
+    [InlineData("lfu-aging", 14)]
     public void DataSurvivesSwapAndNothingLeaksWhenEveryProcessExits(string policy, int seed)
     {
         _dir.File("t.lackey", " L 1000,1\n");

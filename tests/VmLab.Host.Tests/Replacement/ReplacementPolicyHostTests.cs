@@ -15,7 +15,7 @@ public sealed class ReplacementPolicyHostTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     public static TheoryData<string> Policies() =>
-        ["fifo", "lru", "clock", "nru", "two-list", "wsclock", "arc", "car", "2q", "lirs", "random", "opt"];
+        ["fifo", "lru", "clock", "nru", "two-list", "wsclock", "arc", "car", "2q", "lirs", "sieve", "s3-fifo", "lfu-aging", "random", "opt"];
 
     private static readonly Lazy<long> OptMissesAt32 = new(() =>
         ReferenceCache.Misses(ReferenceCache.PagesOfLackeyTrace(Repo.Path("configs", "traces", "ls.lackey.gz")), 32, "opt"));
@@ -34,6 +34,21 @@ public sealed class ReplacementPolicyHostTests : IDisposable
         Assert.True(r.Metrics["faults.total"] >= OptMissesAt32.Value, $"{policy}: {r.Metrics["faults.total"]} < OPT {OptMissesAt32.Value}");
         Assert.Equal(r.Metrics["faults.total"] - 32, r.Metrics["reclaim.direct"]);
         Assert.Equal(policy, r.Plugins.Keys.Single(k => k == policy));
+    }
+
+    [Fact]
+    public void HardwareClockWithReferenceOnInsertFalseIsAConfigErrorNamingTheKey()
+    {
+        string config = _dir.File("clock-bad.json", """
+            { "machine": { "replacement": { "plugin": "clock", "options": { "mode": "hardware", "referenceOnInsert": false } } },
+              "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } } }
+            """);
+        _dir.File("t.lackey", " L 1000,1\n");
+        var e = Assert.Throws<ConfigException>(() => new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config));
+        var error = Assert.Single(e.Errors);
+        Assert.Contains("clock-bad.json:1:", error.ToString()); // file:line:column of the key
+        Assert.Contains("machine:replacement:options:referenceOnInsert", error.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("mode textbook", error.Message);
     }
 
     [Fact]

@@ -6,9 +6,12 @@ namespace VmLab.Plugins.Tests.Replacement;
 /// Drives a policy as the kernel does, on a string of page numbers with a fixed number of frames: a resident page is an
 /// access (OnAccess for EveryAccess policies, the Accessed bit otherwise); a miss evicts the policy's victim when the
 /// frames are full (OnEvicted with the page's key), then the page arrives (OnResident with its key if it was seen before).
+/// As the kernel's direct reclaim does, the victim is chosen knowing the arriving page's key (<see cref="IReclaimView.TryGetArrivingPage"/>),
+/// unless <paramref name="background"/>: then reclaim runs as kswapd's, with no arriving page.
 /// </summary>
-public sealed class PolicyHarness(IReplacementPolicy policy, int frames) : IReclaimView
+public sealed class PolicyHarness(IReplacementPolicy policy, int frames, bool background = false) : IReclaimView
 {
+    private ulong? _arriving;
     private readonly Dictionary<int, ulong> _frameOf = [];
     private readonly Dictionary<ulong, int> _pageIn = [];
     private readonly HashSet<ulong> _accessed = [];
@@ -19,6 +22,12 @@ public sealed class PolicyHarness(IReplacementPolicy policy, int frames) : IRecl
 
     public bool TestAndClearAccessed(ulong pfn, bool clear) => clear ? _accessed.Remove(pfn) : _accessed.Contains(pfn);
     public bool IsDirty(ulong pfn) => _dirty.Contains(pfn);
+
+    public bool TryGetArrivingPage(out ulong key)
+    {
+        key = _arriving ?? 0;
+        return _arriving is not null;
+    }
 
     public void Run(IEnumerable<int> pages, bool write = false)
     {
@@ -34,7 +43,9 @@ public sealed class PolicyHarness(IReplacementPolicy policy, int frames) : IRecl
             Misses++;
             if (_free.Count == 0)
             {
+                _arriving = background ? null : (ulong)page + 1;
                 Assert.True(policy.TrySelectVictim(this, out ulong victim));
+                _arriving = null;
                 int victimPage = _pageIn[victim];
                 _frameOf.Remove(victimPage);
                 _pageIn.Remove(victim);

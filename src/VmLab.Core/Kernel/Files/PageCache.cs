@@ -68,7 +68,7 @@ public sealed class PageCache
             return true;
         }
         var f = _files[file];
-        if (!_k.Reclaim.AllocateUserFrame(cpu, out pfn)) return false;
+        if (!_k.Reclaim.AllocateUserFrame(cpu, Reclaim.FileKey(file, index), out pfn)) return false;
         readFromDisk = !f.Shmem;
         ulong start = index * PageSize;
         ulong valid = Math.Min(PageSize, f.Size - start);

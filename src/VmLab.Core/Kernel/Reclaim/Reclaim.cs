@@ -61,21 +61,40 @@ public sealed class Reclaim : IReclaimView
     /// reclaim on <paramref name="cpu"/>) when there is none; afterwards background reclaim runs when free frames fell
     /// below the low watermark.
     /// </summary>
-    public bool AllocateUserFrame(int cpu, out ulong pfn)
+    public bool AllocateUserFrame(int cpu, out ulong pfn) => AllocateUserFrame(cpu, 0, out pfn);
+
+    /// <summary>
+    /// As <see cref="AllocateUserFrame(int, out ulong)"/>, for the faulting page named <paramref name="arrivingKey"/> (0: a
+    /// new page), which direct reclaim tells the policy (<see cref="TryGetArrivingPage"/>); kswapd afterwards has none.
+    /// </summary>
+    public bool AllocateUserFrame(int cpu, ulong arrivingKey, out ulong pfn)
     {
+        (_arriving, _arrivingKey) = (true, arrivingKey);
         for (;;)
         {
             if ((_userLimit == 0 || _k.Frames.ResidentUserFrames < _userLimit) && _k.Frames.TryAllocate(FrameUse.User, out pfn))
             {
+                _arriving = false; // background reclaim has no arriving page
                 Kswapd(cpu);
                 return true;
             }
             if (!ReclaimOne(direct: true, cpu))
             {
+                _arriving = false;
                 pfn = 0;
                 return false;
             }
         }
+    }
+
+    /// <summary>Set while direct reclaim finds a frame for a faulting page (<see cref="IReclaimView.TryGetArrivingPage"/>).</summary>
+    private bool _arriving;
+    private ulong _arrivingKey;
+
+    public bool TryGetArrivingPage(out ulong key)
+    {
+        key = _arrivingKey;
+        return _arriving;
     }
 
     /// <summary>A kernel block of 2^<paramref name="order"/> frames; a single frame is reclaimed for on <paramref name="cpu"/> when none is free (larger blocks: no compaction is modelled).</summary>

@@ -133,7 +133,7 @@ public sealed class SwapSubsystem
         bool major = false;
         if (!_cache.TryGetValue(slot, out ulong pfn))
         {
-            if (!_k.Reclaim.AllocateUserFrame(cpu, out pfn)) return FaultResult.OutOfMemory;
+            if (!_k.Reclaim.AllocateUserFrame(cpu, Reclaim.SwapKey(slot), out pfn)) return FaultResult.OutOfMemory;
             Device.Read(slot, _k.Memory, pfn);
             _swapIns.Increment();
             major = true;

@@ -1,0 +1,56 @@
+using VmLab.Host.Running;
+using VmLab.Host.Tests.Replacement.References;
+
+namespace VmLab.Host.Tests.Replacement;
+
+/// <summary>
+/// Every policy with a published definition, run through the whole machine (configs/paging-limited.json on the recorded
+/// ls trace: every fault is one miss of a cache of userFrames pages, see <see cref="PagingExactnessTests"/>), faults
+/// exactly as often as an implementation written from its paper (tests/.../Replacement/References, separate code) on
+/// the same page stream, parsed from the trace on its own and decoded once for all cases.
+/// </summary>
+public sealed class PublishedReferenceTests
+{
+    private static readonly Lazy<List<ulong>> LsPages = new(() => ReferenceCache.PagesOfLackeyTrace(Repo.Path("configs", "traces", "ls.lackey.gz")));
+
+    public static TheoryData<string, int> Cases()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var policy in References.Keys)
+            foreach (int frames in policy.StartsWith("clock-", StringComparison.Ordinal) && policy != "clock-textbook" ? (int[])[16, 64, 256] : [16, 32, 64, 128, 256])
+                data.Add(policy, frames);
+        return data;
+    }
+
+    /// <summary>Case name → (overrides of machine:replacement, reference misses for c frames).</summary>
+    private static readonly Dictionary<string, (string[] Set, Func<IReadOnlyList<ulong>, int, long> Reference)> References = new()
+    {
+        ["arc"] = (["machine:replacement:plugin=arc"], ArcReference.Misses),
+        ["2q"] = (["machine:replacement:plugin=2q"], (p, c) => TwoQueueReference.Misses(p, c)),
+        ["clock-textbook"] = (["machine:replacement:plugin=clock", "machine:replacement:options:mode=textbook"],
+            (p, c) => FifoFamilyReferences.Clock(p, c, referenceOnInsert: true)),
+        ["clock-textbook-clear"] = (["machine:replacement:plugin=clock", "machine:replacement:options:mode=textbook", "machine:replacement:options:referenceOnInsert=false"],
+            (p, c) => FifoFamilyReferences.Clock(p, c, referenceOnInsert: false)),
+        // Hardware Accessed bits with a one-entry TLB: every access to another page than the last re-walks and sets the
+        // bit, so the hand sees what textbook CLOCK sees (the faulting access sets the bit: referenced on insertion).
+        ["clock-hardware-tlb1"] = (["machine:replacement:plugin=clock", "machine:tlb:options:entries=1"],
+            (p, c) => FifoFamilyReferences.Clock(p, c, referenceOnInsert: true)),
+        ["lirs"] = (["machine:replacement:plugin=lirs"], (p, c) => LirsReference.Misses(p, c)),
+        ["sieve"] = (["machine:replacement:plugin=sieve"], FifoFamilyReferences.Sieve),
+        ["s3-fifo"] = (["machine:replacement:plugin=s3-fifo"], (p, c) => FifoFamilyReferences.S3Fifo(p, c)),
+        ["lfu-aging"] = (["machine:replacement:plugin=lfu-aging"], (p, c) => AgingReference.Misses(p, c)),
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void FaultsOnTheLsTraceEqualTheMissesOfThePapersAlgorithm(string policy, int frames)
+    {
+        var (set, reference) = References[policy];
+        long expected = reference(LsPages.Value, frames);
+
+        var r = PagingExactnessTests.Run(Repo.Path("configs", "paging-limited.json"), [.. set, $"machine:memory:userFrames={frames}"]);
+
+        Assert.Equal(RunResult.Completed, r.Status);
+        Assert.Equal(expected, r.Metrics["faults.total"]);
+    }
+}
