@@ -239,7 +239,8 @@ public sealed class TraceCommandTests
     {
         var (exit, _, stderr) = Vmlab("trace", "convert", Configs("traces/tiny.lackey"), Path.Combine(TempDir(), "t.bin"));
         Assert.Equal(2, exit);
-        Assert.Contains("end it in .vmt, .lackey or .din", stderr);
+        Assert.Contains("end it in an extension of a writable format (.din, .xdin, .lackey, .vmt;", stderr);
+        Assert.Contains("or give --to", stderr);
     }
 
     [Fact]
