@@ -69,6 +69,7 @@ public sealed class TraceCommandTests
     [InlineData("workloads/vmt.json")]
     [InlineData("workloads/din.json")]
     [InlineData("workloads/champsim.json")]
+    [InlineData("workloads/trace.json")]
     public void EveryFormatOfTheTinyTraceGivesTheMetricsOfThePlainLackeyText(string config)
     {
         // tiny.din was converted from tiny.lackey (sizes become 1 byte; no access of tiny.lackey straddles a page), and
@@ -77,6 +78,35 @@ public sealed class TraceCommandTests
         var other = Metrics(Configs(config));
         Assert.Equal(2020, plain["accesses"]);
         Assert.Equal(plain, other);
+    }
+
+    [Theory]
+    [InlineData("traces/tiny.lackey.xz", "auto")]
+    [InlineData("traces/tiny.vmt", "vmt")]
+    [InlineData("traces/tiny.din", "DIN")]
+    public void TheTraceWorkloadReadsEveryRegisteredFormatByContentOrByName(string trace, string format)
+    {
+        var plain = Metrics(Configs("quickstart.json"), $"workload:options:path={Configs("traces/tiny.lackey")}");
+        var any = Metrics(Configs("quickstart.json"), "workload:plugin=trace", $"workload:options:path={Configs(trace)}", $"workload:options:format={format}");
+        Assert.Equal(plain, any);
+    }
+
+    [Fact]
+    public void TheTraceWorkloadRefusesAnUnknownFormatNamingTheKeyAndTheFormats()
+    {
+        var (exit, _, stderr) = Vmlab("run", Configs("quickstart.json"), "--set", "workload:plugin=trace", "--set", "workload:options:format=lackee");
+        Assert.Equal(2, exit);
+        Assert.Contains("workload:options:format: unknown trace format 'lackee'; formats: champsim, cloudsuite, din, lackey, vmt (or auto", stderr);
+    }
+
+    [Fact]
+    public void PluginsListsTheTraceFormatsAsAKind()
+    {
+        var (exit, stdout, _) = Vmlab("plugins", "--kind", "trace-format");
+        Assert.Equal(0, exit);
+        Assert.StartsWith("trace-format:", stdout);
+        foreach (var name in new[] { "champsim", "cloudsuite", "din", "lackey", "vmt" }) Assert.Contains($"  {name} ", stdout);
+        Assert.DoesNotContain("fully-associative", stdout);
     }
 
     [Theory]
