@@ -244,7 +244,7 @@ internal sealed class CheckedGZipStream : Stream
             got = -1;
         }
         if (got != Marker.Length || !tail[..got].SequenceEqual(Marker))
-            throw Damaged("the data ends inside a gzip member");
+            throw Damaged("truncated: the data ends inside a gzip member");
     }
 
     private VmLabInputException Damaged(string why) =>
