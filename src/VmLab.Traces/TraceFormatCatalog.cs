@@ -12,13 +12,6 @@ public sealed class TraceFormatCatalog : ITraceFormatCatalog
 {
     private readonly List<ITraceFormat> _formats = [];
 
-    public TraceFormatCatalog(IPluginDirectory plugins)
-    {
-        foreach (var registration in plugins.Components(ExtensionPoints.TraceFormat))
-            // A trace format is registered as a shared, stateless object: its factory takes no context.
-            if (registration.Factory(null!) is ITraceFormat format) _formats.Add(format);
-    }
-
     public TraceFormatCatalog(IEnumerable<ITraceFormat> formats) => _formats.AddRange(formats.OrderBy(f => f.Name, StringComparer.Ordinal));
 
     public IReadOnlyList<ITraceFormat> Formats => _formats;

@@ -31,6 +31,9 @@ public abstract class TraceReader : ITraceReader
     /// <summary>The trace file, for error messages.</summary>
     public string Path { get; }
 
+    /// <summary>The file under any decompressor, when the reader reads one (not a pipe's position: it cannot seek).</summary>
+    public FileStream? InputFile => _file;
+
     /// <summary>Records decoded so far (a record may give more than one access: a Lackey <c>M</c>, a ChampSim instruction).</summary>
     public long Records { get; protected set; }
 
@@ -236,9 +239,14 @@ public sealed class TraceWorkload : ITraceWorkload
 {
     private readonly Func<OpenTrace> _open;
     private double _progress = double.NaN;
+    private bool _readFromPipe;
 
     /// <summary>A workload over readers of one format, opened by <paramref name="open"/> for each pass.</summary>
-    public TraceWorkload(Func<ITraceReader> open) => _open = () => new OpenTrace(null, open(), null);
+    public TraceWorkload(Func<ITraceReader> open) => _open = () =>
+    {
+        var reader = open();
+        return new OpenTrace(null, reader, (reader as TraceReader)?.InputFile);
+    };
 
     /// <summary>A workload over an opened trace of any format; progress falls back to the file position.</summary>
     public TraceWorkload(Func<OpenTrace> open) => _open = open;
@@ -268,7 +276,12 @@ public sealed class TraceWorkload : ITraceWorkload
     {
         // Each pass starts the count again (a policy such as opt reads the whole trace once before the run does).
         Volatile.Write(ref _progress, double.NaN);
+        if (_readFromPipe)
+            throw new VmLabInputException("workload:options:path",
+                "the trace is a pipe (a FIFO or a process substitution) and was read once already; this run reads it again " +
+                "(the opt replacement policy reads the whole trace ahead of the run): give a regular file");
         var trace = _open();
+        _readFromPipe = trace.File is { CanSeek: false };
         using var reader = trace.Reader;
         var batch = new MemoryAccess[Math.Max(reader.MaxAccessesPerRecord, simulation.PreferredBatchSize)];
         int n;

@@ -100,6 +100,27 @@ public sealed class TraceCommandTests
     }
 
     [Fact]
+    public async Task TraceInfoAndRunReadAFifo()
+    {
+        string dir = TempDir();
+        byte[] text = File.ReadAllBytes(Configs("traces/tiny.lackey"));
+        string fifo = Path.Combine(dir, "trace.fifo");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo)) await mkfifo.WaitForExitAsync();
+
+        var writer = Task.Run(() => File.WriteAllBytes(fifo, text));
+        var (exit, stdout, stderr) = Vmlab("trace", "info", fifo);
+        await writer;
+        Assert.True(exit == 0, stderr);
+        Assert.Contains($"{fifo}: lackey trace", stdout);
+        Assert.Matches(@"records\s+2,000\b", stdout);
+
+        writer = Task.Run(() => File.WriteAllBytes(fifo, text));
+        var fromPipe = Metrics(Configs("quickstart.json"), $"workload:options:path={fifo}");
+        await writer;
+        Assert.Equal(Metrics(Configs("quickstart.json"), $"workload:options:path={Configs("traces/tiny.lackey")}"), fromPipe);
+    }
+
+    [Fact]
     public void PluginsListsTheTraceFormatsAsAKind()
     {
         var (exit, stdout, _) = Vmlab("plugins", "--kind", "trace-format");

@@ -57,8 +57,8 @@ public static class ExtensionPoints
         new(Replacement, typeof(IReplacementPolicy), "machine:replacement", ExtensionPointCount.Optional, "page-replacement policy that picks reclaim victims"),
         new(FaultHandler, typeof(IFaultHandler), "machine:faultHandlers", ExtensionPointCount.Many, "page-fault handler, tried in order"),
         new(Signals, typeof(ISignalDelivery), "machine:signals", ExtensionPointCount.One, "signal delivery"),
-        new(Device, typeof(IDevice), "machine:devices", ExtensionPointCount.Many, "trapped memory-mapped device"),
         new(Workload, typeof(IWorkload), "workload", ExtensionPointCount.One, "source of accesses: trace reader, generator, scenario"),
+        new(Device, typeof(IDevice), "machine:devices", ExtensionPointCount.Many, "trapped memory-mapped device"),
         new(TraceFormat, typeof(ITraceFormat), "", ExtensionPointCount.Many, "trace file format read by the trace workload and vmlab trace info|convert|record"),
     ];
 

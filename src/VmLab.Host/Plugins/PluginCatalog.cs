@@ -44,6 +44,7 @@ public sealed class PluginCatalog : IPluginDirectory
     private readonly Dictionary<(string, string), PluginInfo> _components = [];
     private readonly Dictionary<string, ExtensionPointInfo> _extensionPoints = new(StringComparer.Ordinal);
     private readonly List<PluginLoadError> _errors = [];
+    private readonly List<ITraceFormat> _traceFormatObjects = [];
     private TraceFormatCatalog? _traceFormats;
 
     public PluginCatalog(IPluginAssemblyLoader loader)
@@ -91,7 +92,7 @@ public sealed class PluginCatalog : IPluginDirectory
     public IReadOnlyList<string> ExtensionPointNames => ExtensionPointInfos.Select(e => e.Descriptor.Name).ToList();
 
     /// <summary>The registered trace formats with the rules for choosing among them (made once the plugins are loaded).</summary>
-    public ITraceFormatCatalog TraceFormats => _traceFormats ??= new TraceFormatCatalog(this);
+    public ITraceFormatCatalog TraceFormats => _traceFormats ??= new TraceFormatCatalog(_traceFormatObjects);
 
     private static int PointOrder(string name)
     {
@@ -222,8 +223,28 @@ public sealed class PluginCatalog : IPluginDirectory
                     $"{point} '{registration.Name}' is already provided by {existing.Folder}; this one is ignored"));
                 continue;
             }
+            if (point == ExtensionPoints.TraceFormat)
+            {
+                // A trace format is one shared, stateless object (AddTraceFormat): its factory takes no context.
+                ITraceFormat? format;
+                try
+                {
+                    format = registration.Factory(null!) as ITraceFormat;
+                }
+                catch (Exception)
+                {
+                    format = null;
+                }
+                if (format is null)
+                {
+                    _errors.Add(new PluginLoadError(folder,
+                        $"trace-format '{registration.Name}': its factory must return the format object without a context; register it with AddTraceFormat(new MyFormat())"));
+                    continue;
+                }
+                _traceFormatObjects.Add(format);
+                _traceFormats = null;
+            }
             _components[key] = new PluginInfo(registration, folder, name, version) { ContractVersion = contract };
-            _traceFormats = null;
         }
     }
 

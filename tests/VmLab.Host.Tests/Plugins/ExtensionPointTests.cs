@@ -11,7 +11,7 @@ public sealed class ExtensionPointTests
     public void TheHostRegistersTheBuiltInExtensionPointsWithTheirContractConfigPathAndCount()
     {
         var catalog = new PluginCatalog(new McMasterPluginAssemblyLoader());
-        Assert.Equal(["page-table", "tlb", "replacement", "fault-handler", "signals", "device", "workload", "trace-format"], catalog.ExtensionPointNames);
+        Assert.Equal(["page-table", "tlb", "replacement", "fault-handler", "signals", "workload", "device", "trace-format"], catalog.ExtensionPointNames);
         var tlb = catalog.FindExtensionPoint("TLB")!;
         Assert.Equal(typeof(ITlb), tlb.Contract);
         Assert.Equal("machine:tlb", tlb.ConfigPath);
@@ -50,7 +50,7 @@ public sealed class ExtensionPointTests
     }
 
     [Fact]
-    public void ComponentsOfAnUnregisteredExtensionPointOrOfTheWrongTypeAreReportedAndTheRestLoads()
+    public void ComponentsOfAnUnregisteredExtensionPointOfTheWrongTypeOrATraceFormatNeedingAContextAreReportedAndTheRestLoads()
     {
         var catalog = PluginCatalog.CreateDefault();
         string folder = TestPlugins.Folder("ExtensionPoint");
@@ -61,6 +61,9 @@ public sealed class ExtensionPointTests
         Assert.Contains(errors, m => m.Contains("prefetcher 'wrong-type':") && m.Contains("does not implement") && m.Contains("IPrefetcher"));
         Assert.Null(catalog.Find("prefetchr", "misspelt"));
         Assert.Null(catalog.Find("prefetcher", "wrong-type"));
+        Assert.Contains(errors, m => m.Contains("trace-format 'needs-context': its factory must return the format object without a context"));
+        Assert.Null(catalog.TraceFormats.Find("needs-context"));
+        Assert.NotNull(catalog.TraceFormats.Find("lackey"));
         Assert.NotNull(catalog.Find("prefetcher", "next-line"));
         Assert.NotNull(catalog.Find(PluginKind.Tlb, "fully-associative"));
     }

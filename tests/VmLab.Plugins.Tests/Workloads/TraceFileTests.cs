@@ -130,4 +130,21 @@ public sealed class TraceFileTests
         Assert.Equal(Whole, ReadAll(trace.Reader));
         await writer;
     }
+
+    [Fact]
+    public async Task APipeReadASecondTimeIsRefusedInsteadOfWaitingForAWriter()
+    {
+        string fifo = TempFile("trace.fifo");
+        using (var mkfifo = Process.Start("mkfifo", fifo)) mkfifo.WaitForExit();
+        var writer = Task.Run(() => File.WriteAllBytes(fifo, [.. FirstHalf, .. SecondHalf]));
+        var workload = new LackeyWorkload(new LackeyOptions { Path = fifo }, fifo, "workload:options");
+        var first = new RecordingSimulation();
+        workload.Stream(first, CancellationToken.None);
+        await writer;
+        Assert.Equal(Whole, first.Accesses);
+
+        var e = Assert.Throws<VmLabInputException>(() => workload.Stream(new RecordingSimulation(), CancellationToken.None));
+        Assert.Equal("workload:options:path", e.Where);
+        Assert.Contains("is a pipe", e.Message);
+    }
 }
