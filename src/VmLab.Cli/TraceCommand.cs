@@ -5,7 +5,9 @@ using System.Net;
 using System.Net.Sockets;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Traces;
 using VmLab.Host.Config;
+using VmLab.Host.Plugins;
 
 
 namespace VmLab.Cli;
@@ -16,14 +18,17 @@ namespace VmLab.Cli;
 /// </summary>
 public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
 {
+    private ITraceFormatCatalog? _formats;
     public const string Usage = """
         usage:
           vmlab trace record [--out <file.vmt>] [--valgrind <path>] -- <command> [args...]
           vmlab trace convert <in> <out> [--from FORMAT] [--to FORMAT]
           vmlab trace info <file> [--from FORMAT] [--page-size BYTES]
 
-        formats: lackey, champsim, cloudsuite, din, vmt (read); vmt, lackey, din (write).
+        formats: every registered trace format (vmlab plugins --kind trace-format): built in lackey, champsim,
+        cloudsuite, din, vmt (read) and vmt, lackey, din (write); plugins in VMLAB_PLUGIN_PATH add more.
         The input format is told by content; the output format by the name (.vmt, .lackey, .din, then .gz or .zst).
+        A pipe (FIFO, process substitution) works as input for formats that stream.
         """;
 
     private const int BatchSize = 8192;
@@ -45,10 +50,31 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         };
     }
 
-    private static TraceFormat ParseFormat(string? name, string option)
+    /// <summary>The registered trace formats (built-in plugins and VMLAB_PLUGIN_PATH), loaded once; load problems are warnings.</summary>
+    private ITraceFormatCatalog Formats
     {
-        if (name is null) throw new InvalidOperationException();
-        return TraceFormats.Parse(name) ?? throw new UsageException($"unknown format '{name}' for {option}; allowed: {TraceFormats.Names}");
+        get
+        {
+            if (_formats is null)
+            {
+                var catalog = PluginCatalog.CreateDefault();
+                foreach (var e in catalog.Errors) stderr.WriteLine($"warning: {e.Folder}: {e.Message}");
+                _formats = catalog.TraceFormats;
+            }
+            return _formats;
+        }
+    }
+
+    private string FormatNames => string.Join(", ", Formats.Formats.Select(f => f.Name));
+
+    private ITraceFormat ParseFormat(string name, string option) =>
+        Formats.Find(name) ?? throw new UsageException($"unknown format '{name}' for {option}; {Suggest.Hint(name, Formats.Formats.Select(f => f.Name).ToList())}");
+
+    private ITraceFormat Writable(ITraceFormat format, string output)
+    {
+        if (format.CanWrite) return format;
+        throw new UsageException($"cannot write {output}: VmLab reads {format.Name} traces but does not write them; write one of " +
+                                 string.Join(", ", Formats.Formats.Where(f => f.CanWrite).Select(f => f.Name)));
     }
 
     private static string ExistingInput(string path)
@@ -64,40 +90,41 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
             throw new UsageException("trace convert takes an input and an output file, e.g. vmlab trace convert ls.lackey.gz ls.vmt");
         string input = ExistingInput(a.Positionals[0]);
         string output = a.Positionals[1];
-        var from = a.Value("--from") is { } f ? ParseFormat(f, "--from") : TraceFormats.Detect(input);
-        var to = a.Value("--to") is { } t ? ParseFormat(t, "--to")
-            : TraceFormats.FromName(output) ?? throw new UsageException(
-                $"cannot tell the output format from the name '{output}'; end it in .vmt, .lackey or .din (then optionally .gz or .zst), or give --to");
+        if (a.Value("--from") is { } f) ParseFormat(f, "--from");
+        var to = Writable(a.Value("--to") is { } t ? ParseFormat(t, "--to")
+            : Formats.FromFileName(output) ?? throw new UsageException(
+                $"cannot tell the output format from the name '{output}'; end it in an extension of a writable format " +
+                $"({string.Join(", ", Formats.Formats.Where(x => x.CanWrite).SelectMany(x => x.Extensions))}; then optionally .gz or .zst), or give --to"), output);
         if (Path.GetFullPath(output) == input) throw new UsageException("the output would overwrite the input; choose another output file");
 
         long records = 0, accesses = 0;
-        long bytes = WriteAtomically(output, to, stream =>
+        string fromName = "";
+        long bytes = WriteAtomically(output, stream =>
         {
-            using var reader = TraceFormats.OpenReader(input, from, a.Positionals[0]);
-            int pageSize = reader is VmtReader v ? v.PageSize : 4096;
-            using var writer = TraceWriters.Create(to, stream, output, pageSize);
-            var batch = new MemoryAccess[BatchSize];
+            var trace = TraceInput.Open(input, a.Positionals[0], Formats, a.Value("--from"), new TraceReaderOptions { Path = input });
+            using var reader = trace.Reader;
+            fromName = trace.Format!.Name;
+            using var writer = to.CreateWriter(stream, new TraceWriterOptions { Path = output, PageSize = reader.PageSize ?? 4096 });
+            var batch = new MemoryAccess[Math.Max(BatchSize, reader.MaxAccessesPerRecord)];
             int n;
             while ((n = reader.Read(batch)) > 0) writer.Write(batch.AsSpan(0, n));
             writer.Finish();
             records = reader.Records;
             accesses = reader.Accesses;
         });
-        stdout.WriteLine($"{a.Positionals[0]} ({TraceFormats.Name(from)}) -> {output} ({TraceFormats.Name(to)}): " +
+        stdout.WriteLine($"{a.Positionals[0]} ({fromName}) -> {output} ({to.Name}): " +
                          $"{records.ToString("N0", CultureInfo.InvariantCulture)} records, {accesses.ToString("N0", CultureInfo.InvariantCulture)} accesses, " +
                          $"{bytes.ToString("N0", CultureInfo.InvariantCulture)} bytes");
         return VmLabCommand.ExitOk;
     }
 
     /// <summary>Writes a trace through a temporary file beside <paramref name="output"/> and a rename; on any error nothing is left behind.</summary>
-    private static long WriteAtomically(string output, TraceFormat format, Action<Stream> write)
+    private static long WriteAtomically(string output, Action<Stream> write)
     {
         string full = Path.GetFullPath(output);
         string? dir = Path.GetDirectoryName(full);
         if (dir is not null && !Directory.Exists(dir))
             throw new UsageException($"cannot write {output}: directory {dir} does not exist");
-        if (format != TraceFormat.Vmt && format != TraceFormat.Lackey && format != TraceFormat.Din)
-            TraceWriters.Create(format, Stream.Null, output).Dispose();
         string temp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         try
         {
@@ -117,37 +144,37 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         var a = Arguments.Parse(args, ["--from", "--page-size"], []);
         if (a.Positionals.Count != 1) throw new UsageException("trace info takes one trace file, e.g. vmlab trace info configs/traces/ls.lackey.gz");
         string input = ExistingInput(a.Positionals[0]);
-        var format = a.Value("--from") is { } f ? ParseFormat(f, "--from") : TraceFormats.Detect(input);
-        using var reader = TraceFormats.OpenReader(input, format, a.Positionals[0]);
-        int pageSize = 4096;
+        if (a.Value("--from") is { } f) ParseFormat(f, "--from");
+        int? pageSizeOption = null;
         if (a.Value("--page-size") is { } ps)
         {
-            if (!int.TryParse(ps, NumberStyles.None, CultureInfo.InvariantCulture, out pageSize) || pageSize < 512 || (pageSize & (pageSize - 1)) != 0)
+            if (!int.TryParse(ps, NumberStyles.None, CultureInfo.InvariantCulture, out int p) || p < 512 || (p & (p - 1)) != 0)
                 throw new UsageException($"--page-size {ps}: expected a power of two of at least 512, e.g. 4096");
+            pageSizeOption = p;
         }
-        else if (reader is VmtReader v) pageSize = v.PageSize;
-
-        var stats = new TraceStatistics(pageSize);
-        var batch = new MemoryAccess[BatchSize];
+        var trace = TraceInput.Open(input, a.Positionals[0], Formats, a.Value("--from"), new TraceReaderOptions { Path = input });
+        using var reader = trace.Reader;
+        var stats = new TraceStatistics(pageSizeOption ?? reader.PageSize ?? 4096);
+        var batch = new MemoryAccess[Math.Max(BatchSize, reader.MaxAccessesPerRecord)];
         int n;
         while ((n = reader.Read(batch)) > 0) stats.Add(batch.AsSpan(0, n));
-        Render(a.Positionals[0], format, reader, stats);
+        Render(a.Positionals[0], trace.Format!, reader, stats);
         return VmLabCommand.ExitOk;
     }
 
-    private void Render(string name, TraceFormat format, TraceReader reader, TraceStatistics s)
+    private void Render(string name, ITraceFormat format, ITraceReader reader, TraceStatistics s)
     {
         static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
         string Pct(long v, long total) => total == 0 ? "" : $" ({(100.0 * v / total).ToString("0.0", CultureInfo.InvariantCulture)}%)";
 
-        stdout.WriteLine($"{name}: {TraceFormats.Name(format)} trace");
+        stdout.WriteLine($"{name}: {format.Name} trace");
         stdout.WriteLine($"  records            {N(reader.Records),15}");
         stdout.WriteLine($"  accesses           {N(s.Accesses),15}");
         stdout.WriteLine($"    read             {N(s.Reads),15}{Pct(s.Reads, s.Accesses)}");
         stdout.WriteLine($"    write            {N(s.Writes),15}{Pct(s.Writes, s.Accesses)}");
         stdout.WriteLine($"    fetch            {N(s.Fetches),15}{Pct(s.Fetches, s.Accesses)}");
         if (s.KernelAccesses > 0) stdout.WriteLine($"    kernel mode      {N(s.KernelAccesses),15}{Pct(s.KernelAccesses, s.Accesses)}");
-        if (reader is VmtReader v) stdout.WriteLine($"  blocks             {N(v.Blocks),15}");
+        foreach (var (label, value) in reader.Details) stdout.WriteLine($"  {label,-18} {N(value),15}");
         stdout.WriteLine($"  page touches       {N(s.PageTouches),15}");
         stdout.WriteLine($"  footprint          {N(s.FootprintPages),15} pages of {s.PageSize} bytes ({N(s.FootprintPages * s.PageSize / 1024)} KiB)");
         var pids = s.AccessesByPid.OrderBy(p => p.Key).ToList();
@@ -187,7 +214,8 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         if (a.Positionals.Count > 0) throw new UsageException($"unexpected argument '{a.Positionals[0]}' before '--'");
         var command = args[(dash + 1)..];
         string output = a.Value("--out") ?? Path.GetFileName(command[0]) + ".vmt";
-        var outFormat = TraceFormats.FromName(output) ?? TraceFormat.Vmt;
+        var outFormat = Writable(Formats.FromFileName(output) ?? Formats.Find("vmt") ?? throw new UsageException("no vmt trace format is registered"), output);
+        var lackey = Formats.Find("lackey") ?? throw new UsageException("trace record reads valgrind's Lackey output, but no lackey trace format is registered");
         string valgrind = FindValgrind(a.Value("--valgrind"));
 
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -199,12 +227,12 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
 
         int exitCode = 0;
         long records = 0, accesses = 0;
-        long bytes = WriteAtomically(output, outFormat, stream =>
+        long bytes = WriteAtomically(output, stream =>
         {
             using var process = Process.Start(start) ?? throw new VmLabInputException(valgrind, "could not start valgrind");
             try
             {
-                (exitCode, records, accesses) = Capture(process, listener, valgrind, command, outFormat, stream, output);
+                (exitCode, records, accesses) = Capture(process, listener, valgrind, command, lackey, outFormat, stream, output);
             }
             catch
             {
@@ -212,7 +240,7 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
                 throw;
             }
         });
-        stdout.WriteLine($"recorded '{string.Join(' ', command)}' -> {output} ({TraceFormats.Name(outFormat)}): " +
+        stdout.WriteLine($"recorded '{string.Join(' ', command)}' -> {output} ({outFormat.Name}): " +
                          $"{records.ToString("N0", CultureInfo.InvariantCulture)} records, {accesses.ToString("N0", CultureInfo.InvariantCulture)} accesses, {bytes.ToString("N0", CultureInfo.InvariantCulture)} bytes");
         if (exitCode != 0)
         {
@@ -225,7 +253,7 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
     private static readonly TimeSpan AcceptGrace = TimeSpan.FromSeconds(5);
 
     private static (int ExitCode, long Records, long Accesses) Capture(Process process, TcpListener listener, string valgrind, string[] command,
-        TraceFormat outFormat, Stream stream, string output)
+        ITraceFormat lackey, ITraceFormat outFormat, Stream stream, string output)
     {
             var accept = listener.AcceptTcpClientAsync();
             var exited = process.WaitForExitAsync();
@@ -238,8 +266,8 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
                 throw new VmLabInputException(valgrind, $"valgrind exited with code {process.ExitCode} before sending its log; check the command ('{string.Join(' ', command)}')");
             }
             using var client = accept.GetAwaiter().GetResult();
-            using var reader = new LackeyReader(client.GetStream(), $"valgrind log of '{command[0]}'", 0);
-            using var writer = TraceWriters.Create(outFormat, stream, output);
+            using var reader = lackey.OpenReader(client.GetStream(), new TraceReaderOptions { Path = $"valgrind log of '{command[0]}'" });
+            using var writer = outFormat.CreateWriter(stream, new TraceWriterOptions { Path = output });
             var batch = new MemoryAccess[BatchSize];
             int n;
             while ((n = reader.Read(batch)) > 0) writer.Write(batch.AsSpan(0, n));

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Traces;
 using VmLab.Abstractions.Workloads;
 
 namespace VmLab.Traces;
@@ -34,9 +35,14 @@ public sealed record LackeyOptions
 }
 
 /// <summary>The <c>lackey</c> workload: a <see cref="LackeyReader"/> run through <see cref="TraceWorkload"/>, honouring pid, start and limit.</summary>
-public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath, string? mapsPath = null) : ITraceWorkload
+/// <param name="formats">The trace formats to recognise a file given by mistake (a <c>.vmt</c>): the host's catalog, or the built-in formats.</param>
+/// <param name="workloadFor">The workload that reads a format of that name, if any.</param>
+public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath, string? mapsPath = null,
+    IReadOnlyList<ITraceFormat>? formats = null, Func<string, string?>? workloadFor = null) : ITraceWorkload
 {
-    private readonly TraceWorkload _trace = new(() => TraceWorkload.Range(LackeyReader.Open(path, keyPath + ":path", options.Pid), options.Start, options.Limit));
+    private readonly TraceWorkload _trace = new(() => TraceWorkload.Range(
+        new LackeyReader(TraceInput.OpenExpecting(path, keyPath + ":path", TraceFormats.Lackey, formats ?? TraceFormats.BuiltIn, workloadFor), path, options.Pid),
+        options.Start, options.Limit));
 
     public double? Progress => _trace.Progress;
 
@@ -52,10 +58,6 @@ public sealed class LackeyWorkload(LackeyOptions options, string path, string ke
     }
 
     public void Stream(ISimulation simulation, CancellationToken cancellationToken) => _trace.Stream(simulation, cancellationToken);
-
-    /// <summary>Parses one line; see <see cref="LackeyReader.TryParse"/>.</summary>
-    public static bool TryParse(ReadOnlySpan<byte> line, out char kind, out ulong address, out ushort size, out bool skip) =>
-        LackeyReader.TryParse(line, out kind, out address, out size, out skip);
 }
 
 /// <summary>

@@ -49,16 +49,23 @@ public static class TraceFile
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileBufferSize);
         try
         {
-            Span<byte> magic = stackalloc byte[6];
+            var magic = new byte[6];
             int n = file.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
-            file.Position = 0;
-            compression = Sniff(magic[..n], path);
+            compression = Sniff(magic.AsSpan(0, n), path);
+            // A pipe (a FIFO, a process substitution) cannot rewind: the bytes read are replayed in front of the rest.
+            Stream source;
+            if (file.CanSeek)
+            {
+                file.Position = 0;
+                source = file;
+            }
+            else source = new PrefixedStream(n == magic.Length ? magic : magic[..n], file);
             return compression switch
             {
-                TraceCompression.Gzip => new CheckedGZipStream(file, path),
-                TraceCompression.Xz => new DecompressingStream(file, new XZStream(file), path, "xz"),
-                TraceCompression.Zstd => new DecompressingStream(file, new DecompressionStream(file, FileBufferSize, checkEndOfStream: true, leaveOpen: false), path, "zstd"),
-                _ => file,
+                TraceCompression.Gzip => new CheckedGZipStream(source, file, path),
+                TraceCompression.Xz => new DecompressingStream(file, new ConcatenatedXzStream(source, path), path, "xz"),
+                TraceCompression.Zstd => new DecompressingStream(file, new DecompressionStream(source, FileBufferSize, checkEndOfStream: true, leaveOpen: false), path, "zstd"),
+                _ => source,
             };
         }
         catch
@@ -103,8 +110,12 @@ public static class TraceFile
         FileStream f => f,
         DecompressingStream d => d.File,
         CheckedGZipStream g => g.File,
+        PrefixedStream p => UnderlyingFile(p.Inner),
         _ => null,
     };
+
+    /// <summary>" at compressed byte N" for a file that can tell its position; empty for a pipe.</summary>
+    internal static string At(FileStream file) => file.CanSeek ? $" at compressed byte {file.Position}" : "";
 
     /// <summary>The file name without its compression extension (<c>ls.lackey.gz</c> → <c>ls.lackey</c>).</summary>
     public static string StripCompression(string path) =>
@@ -130,8 +141,8 @@ internal sealed class DecompressingStream(FileStream file, Stream inner, string 
         }
         catch (Exception e) when (e is not VmLabInputException and not OperationCanceledException and not OutOfMemoryException)
         {
-            throw new VmLabInputException($"{path} at compressed byte {file.Position}",
-                $"corrupt or truncated {kind} data ({e.Message}); the file is damaged or incomplete — record or copy the trace again");
+            throw new VmLabInputException($"{path}{TraceFile.At(file)}",
+                $"the {kind}-compressed data is damaged ({e.Message}): the file is corrupt or was cut short — record or copy the trace again");
         }
     }
 
@@ -157,40 +168,47 @@ internal sealed class DecompressingStream(FileStream file, Stream inner, string 
 }
 
 /// <summary>
-/// A gzip stream that reports a truncated or corrupt file instead of ending quietly: the bytes inflated must match
-/// the size the gzip trailer records (ISIZE, modulo 2^32).
+/// A gzip stream that reads every member of a multi-member file (<c>cat a.gz b.gz</c>, bgzip) and reports a file that
+/// ends inside a member instead of ending quietly. zlib checks each member's CRC-32 and length as it ends. Whether
+/// the last one ended is found after the decompressor has returned every byte of the file: it is then given one
+/// more gzip member of known content. When the file ended between members it decodes that member to exactly
+/// <see cref="Marker"/>; when the file was cut inside a member it reads those bytes as the rest of the cut one and
+/// yields anything else, or fails. Nothing it yields then reaches the reader.
 /// </summary>
 internal sealed class CheckedGZipStream : Stream
 {
+    private static ReadOnlySpan<byte> Marker => "\u0000VmLab:gzip-end\u0001"u8;
+
     private readonly FileStream _file;
+    private readonly SentinelStream _source;
     private readonly GZipStream _gzip;
     private readonly string _path;
-    private readonly uint _expectedSize;
-    private readonly long _compressedLength;
-    private ulong _inflated;
+    private bool _done;
+    private long _position;
 
     public FileStream File => _file;
 
-    public CheckedGZipStream(FileStream file, string path)
+    public CheckedGZipStream(Stream source, FileStream file, string path)
     {
         _file = file;
         _path = path;
-        _compressedLength = file.Length;
-        Span<byte> trailer = stackalloc byte[4];
-        if (_compressedLength >= 18)
-        {
-            file.Position = _compressedLength - 4;
-            file.ReadExactly(trailer);
-            _expectedSize = BinaryPrimitives.ReadUInt32LittleEndian(trailer);
-        }
-        file.Position = 0;
-        _gzip = new GZipStream(file, CompressionMode.Decompress, leaveOpen: false);
+        _source = new SentinelStream(source, EndMember());
+        _gzip = new GZipStream(_source, CompressionMode.Decompress, leaveOpen: false);
+    }
+
+    /// <summary>A gzip member whose content is <see cref="Marker"/>.</summary>
+    private static byte[] EndMember()
+    {
+        using var member = new MemoryStream();
+        using (var gzip = new GZipStream(member, CompressionLevel.Fastest, leaveOpen: true)) gzip.Write(Marker);
+        return member.ToArray();
     }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
+        if (buffer.IsEmpty || _done) return 0;
         int n;
         try
         {
@@ -198,19 +216,46 @@ internal sealed class CheckedGZipStream : Stream
         }
         catch (InvalidDataException e)
         {
-            throw new VmLabInputException($"{_path} at compressed byte {_file.Position}", $"corrupt gzip data ({e.Message}); the file is damaged or truncated");
+            throw Damaged(e.Message);
         }
-        if (n == 0 && buffer.Length > 0 && (_compressedLength < 18 || (uint)_inflated != _expectedSize))
-            throw new VmLabInputException($"{_path} at compressed byte {_file.Position}", "truncated gzip file: the data ends before the gzip trailer; record or copy the trace again");
-        _inflated += (ulong)n;
-        return n;
+        if (n > 0)
+        {
+            _position += n;
+            return n;
+        }
+        CheckEnd();
+        _done = true;
+        return 0;
     }
+
+    /// <summary>Every byte of the file is decoded: the last member ended if the end member decodes to the marker.</summary>
+    private void CheckEnd()
+    {
+        _source.Arm();
+        Span<byte> tail = stackalloc byte[64];
+        int got = 0;
+        try
+        {
+            int n;
+            while (got < tail.Length && (n = _gzip.Read(tail[got..])) > 0) got += n;
+        }
+        catch (InvalidDataException)
+        {
+            got = -1;
+        }
+        if (got != Marker.Length || !tail[..got].SequenceEqual(Marker))
+            throw Damaged("truncated: the data ends inside a gzip member");
+    }
+
+    private VmLabInputException Damaged(string why) =>
+        new($"{_path}{TraceFile.At(_file)}",
+            $"the gzip-compressed data is damaged ({why}): the file is corrupt or was cut short — record or copy the trace again");
 
     public override bool CanRead => true;
     public override bool CanSeek => false;
     public override bool CanWrite => false;
     public override long Length => throw new NotSupportedException();
-    public override long Position { get => (long)_inflated; set => throw new NotSupportedException(); }
+    public override long Position { get => _position; set => throw new NotSupportedException(); }
     public override void Flush() { }
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
@@ -220,5 +265,118 @@ internal sealed class CheckedGZipStream : Stream
     {
         if (disposing) _gzip.Dispose();
         base.Dispose(disposing);
+    }
+
+    /// <summary>The file's bytes; once <see cref="Arm"/> is called after their end, <paramref name="tail"/>.</summary>
+    private sealed class SentinelStream(Stream source, byte[] tail) : Stream
+    {
+        private int _tailPosition = -1;
+
+        public void Arm() => _tailPosition = 0;
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_tailPosition < 0) return source.Read(buffer);
+            int c = Math.Min(buffer.Length, tail.Length - _tailPosition);
+            tail.AsSpan(_tailPosition, c).CopyTo(buffer);
+            _tailPosition += c;
+            return c;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) source.Dispose();
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>
+/// Every stream of an <c>.xz</c> file (xz allows several, one after another, each followed by stream padding: zero
+/// bytes in multiples of four), as xz -d reads them. Anything after a stream that is neither padding nor another
+/// stream is damage, not ignored.
+/// </summary>
+internal sealed class ConcatenatedXzStream(Stream source, string path) : Stream
+{
+    private static ReadOnlySpan<byte> Magic => [0xFD, (byte)'7', (byte)'z', (byte)'X', (byte)'Z', 0x00];
+
+    private XZStream? _current = new(source);
+    private readonly byte[] _next = new byte[6];
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty) return 0;
+        while (_current is not null)
+        {
+            int n = _current.Read(buffer);
+            if (n > 0) return n;
+            _current = NextStream();
+        }
+        return 0;
+    }
+
+    /// <summary>Skips stream padding; the next stream, or null at the end of the file.</summary>
+    private XZStream? NextStream()
+    {
+        while (true)
+        {
+            int got = source.ReadAtLeast(_next.AsSpan(0, 4), 4, throwOnEndOfStream: false);
+            if (got == 0) return null;
+            if (got < 4)
+                throw new InvalidDataException($"{got} byte(s) after the end of an xz stream; stream padding comes in multiples of four zero bytes");
+            if (_next.AsSpan(0, 4).IndexOfAnyExcept((byte)0) < 0) continue;
+            got = 4 + source.ReadAtLeast(_next.AsSpan(4, 2), 2, throwOnEndOfStream: false);
+            if (got < 6 || !_next.AsSpan().SequenceEqual(Magic))
+                throw new InvalidDataException("data after the end of an xz stream that is neither stream padding nor another xz stream");
+            return new XZStream(new PrefixedStream(_next.ToArray(), new NonClosing(source)));
+        }
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override string ToString() => path;
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) source.Dispose();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Reads through to a stream it does not own.</summary>
+    private sealed class NonClosing(Stream inner) : Stream
+    {
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -2,111 +2,40 @@ using System.Globalization;
 using System.Text;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Traces;
 
 namespace VmLab.Traces;
 
-/// <summary>The trace formats VmLab reads; the names are those of their workload plugins.</summary>
-public enum TraceFormat
-{
-    Lackey,
-    ChampSim,
-    Cloudsuite,
-    Din,
-    Vmt,
-}
-
-/// <summary>Tells a trace's format from its content (and, where content cannot tell, its name); opens readers and writers.</summary>
+/// <summary>
+/// The trace formats of VmLab.Traces, as <see cref="ITraceFormat"/> registrations (the workloads plugin registers
+/// them): Lackey, ChampSim (standard and cloudsuite layouts), Dinero din/xdin and VmLab's own <c>.vmt</c>.
+/// </summary>
 public static class TraceFormats
 {
-    public const string Names = "lackey, champsim, cloudsuite, din, vmt";
+    public static ITraceFormat Lackey { get; } = new LackeyTraceFormat();
+    public static ITraceFormat ChampSim { get; } = new ChampSimTraceFormat(ChampSimLayout.Standard);
+    public static ITraceFormat Cloudsuite { get; } = new ChampSimTraceFormat(ChampSimLayout.Cloudsuite);
+    public static ITraceFormat Din { get; } = new DinTraceFormat();
+    public static ITraceFormat Vmt { get; } = new VmtTraceFormat();
 
-    public static TraceFormat? Parse(string name) => name.ToLowerInvariant() switch
+    /// <summary>Every built-in format.</summary>
+    public static IReadOnlyList<ITraceFormat> BuiltIn { get; } = [ChampSim, Cloudsuite, Din, Lackey, Vmt];
+
+    /// <summary>Whether <paramref name="head"/> looks like text: no NUL and no control byte but tab, CR and LF.</summary>
+    public static bool IsText(ReadOnlySpan<byte> head)
     {
-        "lackey" => TraceFormat.Lackey,
-        "champsim" => TraceFormat.ChampSim,
-        "cloudsuite" => TraceFormat.Cloudsuite,
-        "din" or "xdin" or "dinero" => TraceFormat.Din,
-        "vmt" => TraceFormat.Vmt,
-        _ => null,
-    };
-
-    public static string Name(TraceFormat f) => f.ToString().ToLowerInvariant();
-
-    /// <summary>The format a file name asks for (compression extension ignored), or null.</summary>
-    public static TraceFormat? FromName(string path)
-    {
-        string name = Path.GetFileName(TraceFile.StripCompression(path)).ToLowerInvariant();
-        string ext = Path.GetExtension(name);
-        return ext switch
-        {
-            ".vmt" => TraceFormat.Vmt,
-            ".lackey" => TraceFormat.Lackey,
-            ".din" or ".xdin" => TraceFormat.Din,
-            ".champsim" or ".champsimtrace" => name.Contains("cloudsuite", StringComparison.Ordinal) ? TraceFormat.Cloudsuite : TraceFormat.ChampSim,
-            ".trace" when name.Contains("champsim", StringComparison.Ordinal) => name.Contains("cloudsuite", StringComparison.Ordinal) ? TraceFormat.Cloudsuite : TraceFormat.ChampSim,
-            _ => name.Contains("cloudsuite", StringComparison.Ordinal) ? TraceFormat.Cloudsuite
-                : name.Contains("champsim", StringComparison.Ordinal) ? TraceFormat.ChampSim
-                : null,
-        };
+        foreach (byte b in head)
+            if (b == 0 || (b < 0x20 && b != (byte)'\n' && b != (byte)'\r' && b != (byte)'\t')) return false;
+        return true;
     }
 
     /// <summary>
-    /// The format of an existing trace, from its first decompressed bytes: the <c>.vmt</c> magic; text whose first record
-    /// parses as Lackey or as din/xdin; otherwise binary, which is ChampSim (cloudsuite if the name says so).
+    /// The lines of a text head; the last one only when <paramref name="complete"/> or it ends in a newline (a cut line
+    /// would not parse).
     /// </summary>
-    public static TraceFormat Detect(string path)
-    {
-        using var stream = TraceFile.Open(path, path);
-        var head = new byte[4096];
-        int n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        var span = head.AsSpan(0, n);
-        if (n == 0) throw new VmLabInputException(path, "the trace is empty");
-        if (VmtFormat.HasMagic(span)) return TraceFormat.Vmt;
-        bool text = true;
-        foreach (byte b in span)
-            if (b == 0 || (b < 0x20 && b != (byte)'\n' && b != (byte)'\r' && b != (byte)'\t')) { text = false; break; }
-        if (text)
-        {
-            foreach (var raw in new LineEnumerator(span, n == head.Length))
-            {
-                if (LackeyReader.TryParse(raw, out _, out _, out _, out bool skip))
-                {
-                    if (skip) continue;
-                    return TraceFormat.Lackey;
-                }
-                int din = DinReader.Parse(raw, 1, out _, out _, out _);
-                if (din == 0) continue;
-                if (din > 0) return TraceFormat.Din;
-                throw new VmLabInputException($"{path}:1", $"text that is neither a Lackey nor a din/xdin trace: \"{TraceReader.Printable(raw)}\"; name the format with --from ({Names})");
-            }
-            throw new VmLabInputException(path, "no trace record in the first 4 KiB; name the format with --from");
-        }
-        return FromName(path) == TraceFormat.Cloudsuite ? TraceFormat.Cloudsuite : TraceFormat.ChampSim;
-    }
+    public static LineEnumerator Lines(ReadOnlySpan<byte> head, bool complete) => new(head, !complete);
 
-    /// <summary>Opens a reader of <paramref name="format"/> with default options (pid 0, 1-byte accesses where the format has no sizes).</summary>
-    public static TraceReader OpenReader(string path, TraceFormat format, string keyPath)
-    {
-        var stream = TraceFile.Open(path, keyPath);
-        try
-        {
-            return format switch
-            {
-                TraceFormat.Lackey => new LackeyReader(stream, path, 0),
-                TraceFormat.ChampSim => new ChampSimReader(stream, path, ChampSimLayout.Standard, 0, useAsid: false, fetches: true, accessSize: 1),
-                TraceFormat.Cloudsuite => new ChampSimReader(stream, path, ChampSimLayout.Cloudsuite, 0, useAsid: true, fetches: true, accessSize: 1),
-                TraceFormat.Din => new DinReader(stream, path, 0, 1),
-                _ => new VmtReader(stream, path),
-            };
-        }
-        catch
-        {
-            stream.Dispose();
-            throw;
-        }
-    }
-
-    private ref struct LineEnumerator(ReadOnlySpan<byte> span, bool dropLast)
+    public ref struct LineEnumerator(ReadOnlySpan<byte> span, bool dropLast)
     {
         private ReadOnlySpan<byte> _rest = span;
         public ReadOnlySpan<byte> Current { get; private set; }
@@ -130,13 +59,101 @@ public static class TraceFormats
     }
 }
 
-/// <summary>A destination for accesses: a trace being written.</summary>
-public interface ITraceWriter : IDisposable
+/// <summary>Valgrind Lackey text: the first record line (valgrind's own <c>==pid==</c> lines and blank lines skipped) parses.</summary>
+internal sealed class LackeyTraceFormat : ITraceFormat
 {
-    void Write(ReadOnlySpan<MemoryAccess> accesses);
+    public string Name => "lackey";
+    public string Description => "Valgrind Lackey text (--tool=lackey --trace-mem=yes): I fetch, L load, S store, M load+store, hex address and size.";
+    public IReadOnlyList<string> Extensions { get; } = [".lackey"];
+    public bool CanWrite => true;
 
-    /// <summary>Completes the file (index, trailer, flush).</summary>
-    void Finish();
+    public TraceMatch Sniff(ReadOnlySpan<byte> head, bool complete, string fileName)
+    {
+        if (!TraceFormats.IsText(head)) return TraceMatch.No;
+        foreach (var line in TraceFormats.Lines(head, complete))
+        {
+            if (!LackeyReader.TryParse(line, out _, out _, out _, out bool skip)) return TraceMatch.No;
+            if (!skip) return TraceMatch.Likely;
+        }
+        return TraceMatch.No;
+    }
+
+    public ITraceReader OpenReader(Stream input, TraceReaderOptions options) => new LackeyReader(input, options.Path, options.Pid);
+
+    public ITraceWriter CreateWriter(Stream output, TraceWriterOptions options) => new LackeyTraceWriter(output, options.Path);
+}
+
+/// <summary>Dinero din/xdin text: the first non-blank line parses as either.</summary>
+internal sealed class DinTraceFormat : ITraceFormat
+{
+    public string Name => "din";
+    public string Description => "Dinero IV din (label address) or xdin (type address size) text; written as din.";
+    public IReadOnlyList<string> Extensions { get; } = [".din", ".xdin"];
+    public bool CanWrite => true;
+
+    public TraceMatch Sniff(ReadOnlySpan<byte> head, bool complete, string fileName)
+    {
+        if (!TraceFormats.IsText(head)) return TraceMatch.No;
+        foreach (var line in TraceFormats.Lines(head, complete))
+        {
+            int r = DinReader.Parse(line, 1, out _, out _, out _);
+            if (r == 0) continue;
+            return r > 0 ? TraceMatch.Likely : TraceMatch.No;
+        }
+        return TraceMatch.No;
+    }
+
+    public ITraceReader OpenReader(Stream input, TraceReaderOptions options) => new DinReader(input, options.Path, options.Pid, options.AccessSize);
+
+    public ITraceWriter CreateWriter(Stream output, TraceWriterOptions options) => new DinTraceWriter(output);
+}
+
+/// <summary>VmLab's <c>.vmt</c>: its magic.</summary>
+internal sealed class VmtTraceFormat : ITraceFormat
+{
+    public string Name => "vmt";
+    public string Description => "VmLab's native binary trace (.vmt): delta-encoded records with kind, size, pid and mode, in indexed blocks.";
+    public IReadOnlyList<string> Extensions { get; } = [".vmt"];
+    public bool CanWrite => true;
+
+    public TraceMatch Sniff(ReadOnlySpan<byte> head, bool complete, string fileName) =>
+        VmtFormat.HasMagic(head) ? TraceMatch.Certain : TraceMatch.No;
+
+    public ITraceReader OpenReader(Stream input, TraceReaderOptions options) => new VmtReader(input, options.Path, options.Pid);
+
+    public ITraceWriter CreateWriter(Stream output, TraceWriterOptions options) => new VmtTraceWriter(output, options.PageSize);
+}
+
+/// <summary>
+/// ChampSim binary records have no header: any binary file is one, as a fallback. The cloudsuite layout is told from
+/// the standard one only by the file name (it contains <c>cloudsuite</c>).
+/// </summary>
+internal sealed class ChampSimTraceFormat(ChampSimLayout layout) : ITraceFormat
+{
+    public string Name => layout == ChampSimLayout.Standard ? "champsim" : "cloudsuite";
+
+    public string Description => layout == ChampSimLayout.Standard
+        ? "ChampSim binary trace, input_instr records of 64 bytes (read only): ip fetch, source loads, destination stores."
+        : "ChampSim cloudsuite_instr binary trace, 96-byte records with an ASID used as the pid (read only).";
+
+    public IReadOnlyList<string> Extensions { get; } = layout == ChampSimLayout.Standard
+        ? [".champsim", ".champsimtrace", ".champsim.trace"]
+        : [".cloudsuite.champsim", ".cloudsuite.champsimtrace", ".cloudsuite.champsim.trace", ".cloudsuite"];
+
+    public bool CanWrite => false;
+
+    public TraceMatch Sniff(ReadOnlySpan<byte> head, bool complete, string fileName)
+    {
+        if (head.IsEmpty || TraceFormats.IsText(head) || VmtFormat.HasMagic(head)) return TraceMatch.No;
+        bool cloudsuite = fileName.Contains("cloudsuite", StringComparison.OrdinalIgnoreCase);
+        return cloudsuite == (layout == ChampSimLayout.Cloudsuite) ? TraceMatch.Fallback : TraceMatch.No;
+    }
+
+    public ITraceReader OpenReader(Stream input, TraceReaderOptions options) =>
+        new ChampSimReader(input, options.Path, layout, options.Pid, useAsid: layout == ChampSimLayout.Cloudsuite, fetches: true, accessSize: options.AccessSize);
+
+    public ITraceWriter CreateWriter(Stream output, TraceWriterOptions options) =>
+        throw new VmLabInputException(options.Path, $"VmLab reads {Name} traces but does not write them (a record needs an instruction per access); write vmt, lackey or din");
 }
 
 /// <summary>Writes <c>.vmt</c> through <see cref="VmtWriter"/>.</summary>
@@ -246,18 +263,4 @@ public sealed class DinTraceWriter(Stream output) : ITraceWriter
 
     public void Finish() => _out.Flush();
     public void Dispose() => _out.Dispose();
-}
-
-public static class TraceWriters
-{
-    public const string Names = "vmt, lackey, din";
-
-    /// <summary>A writer of <paramref name="format"/> into <paramref name="output"/>; ChampSim is read-only (its records need an instruction per access).</summary>
-    public static ITraceWriter Create(TraceFormat format, Stream output, string displayName, int pageSize = 4096) => format switch
-    {
-        TraceFormat.Vmt => new VmtTraceWriter(output, pageSize),
-        TraceFormat.Lackey => new LackeyTraceWriter(output, displayName),
-        TraceFormat.Din => new DinTraceWriter(output),
-        _ => throw new VmLabInputException(displayName, $"VmLab reads {TraceFormats.Name(format)} traces but does not write them; write one of {Names}"),
-    };
 }

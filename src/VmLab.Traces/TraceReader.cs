@@ -1,6 +1,7 @@
 using System.Text;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Traces;
 using VmLab.Abstractions.Workloads;
 
 namespace VmLab.Traces;
@@ -11,7 +12,7 @@ namespace VmLab.Traces;
 /// records, counting, the record limit and errors that name where — live here and in <see cref="LineSource"/> and
 /// <see cref="RecordSource"/>. Memory stays bounded whatever the trace length.
 /// </summary>
-public abstract class TraceReader : IDisposable
+public abstract class TraceReader : ITraceReader
 {
     private readonly FileStream? _file;
     private readonly long _fileLength;
@@ -29,6 +30,9 @@ public abstract class TraceReader : IDisposable
 
     /// <summary>The trace file, for error messages.</summary>
     public string Path { get; }
+
+    /// <summary>The file under any decompressor, when the reader reads one (not a pipe's position: it cannot seek).</summary>
+    public FileStream? InputFile => _file;
 
     /// <summary>Records decoded so far (a record may give more than one access: a Lackey <c>M</c>, a ChampSim instruction).</summary>
     public long Records { get; protected set; }
@@ -230,16 +234,28 @@ public sealed class RecordSource : IDisposable
     public void Dispose() => _stream.Dispose();
 }
 
-/// <summary>Runs any <see cref="TraceReader"/> as a workload: one reused batch, one <see cref="ISimulation.Execute"/> per batch.</summary>
-public sealed class TraceWorkload(Func<TraceReader> open) : ITraceWorkload
+/// <summary>Runs any <see cref="ITraceReader"/> as a workload: one reused batch, one <see cref="ISimulation.Execute"/> per batch.</summary>
+public sealed class TraceWorkload : ITraceWorkload
 {
+    private readonly Func<OpenTrace> _open;
     private double _progress = double.NaN;
+    private bool _readFromPipe;
 
-    /// <summary>The reader's <see cref="TraceReader.Fraction"/> after the last batch; null before the first or when unknown.</summary>
+    /// <summary>A workload over readers of one format, opened by <paramref name="open"/> for each pass.</summary>
+    public TraceWorkload(Func<ITraceReader> open) => _open = () =>
+    {
+        var reader = open();
+        return new OpenTrace(null, reader, (reader as TraceReader)?.InputFile);
+    };
+
+    /// <summary>A workload over an opened trace of any format; progress falls back to the file position.</summary>
+    public TraceWorkload(Func<OpenTrace> open) => _open = open;
+
+    /// <summary>The reader's progress after the last batch; null before the first or when unknown.</summary>
     public double? Progress => Volatile.Read(ref _progress) is var p && double.IsNaN(p) ? null : p;
 
     /// <summary>Positions <paramref name="reader"/> at record <paramref name="start"/> and stops it after <paramref name="limit"/> records (0 = no limit).</summary>
-    public static TraceReader Range(TraceReader reader, long start, long limit)
+    public static T Range<T>(T reader, long start, long limit) where T : ITraceReader
     {
         try
         {
@@ -260,14 +276,20 @@ public sealed class TraceWorkload(Func<TraceReader> open) : ITraceWorkload
     {
         // Each pass starts the count again (a policy such as opt reads the whole trace once before the run does).
         Volatile.Write(ref _progress, double.NaN);
-        using var reader = open();
+        if (_readFromPipe)
+            throw new VmLabInputException("workload:options:path",
+                "the trace is a pipe (a FIFO or a process substitution) and was read once already; this run reads it again " +
+                "(the opt replacement policy reads the whole trace ahead of the run): give a regular file");
+        var trace = _open();
+        _readFromPipe = trace.File is { CanSeek: false };
+        using var reader = trace.Reader;
         var batch = new MemoryAccess[Math.Max(reader.MaxAccessesPerRecord, simulation.PreferredBatchSize)];
         int n;
         while ((n = reader.Read(batch)) > 0)
         {
             cancellationToken.ThrowIfCancellationRequested();
             simulation.Execute(batch.AsSpan(0, n));
-            Volatile.Write(ref _progress, reader.Fraction ?? double.NaN);
+            Volatile.Write(ref _progress, trace.Fraction ?? double.NaN);
         }
         Volatile.Write(ref _progress, 1.0);
     }

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Traces;
 
 namespace VmLab.Traces;
 
@@ -232,7 +233,7 @@ public sealed record VmtOptions
 }
 
 /// <summary>Reads <c>.vmt</c> (see <see cref="VmtFormat"/>) one block at a time; checks every block and the index.</summary>
-public sealed class VmtReader : TraceReader
+public sealed class VmtReader : TraceReader, ITraceReader
 {
     private readonly Stream _stream;
     private readonly int _pidOffset;
@@ -288,6 +289,10 @@ public sealed class VmtReader : TraceReader
 
     /// <summary>Blocks read so far.</summary>
     public long Blocks => _blocks;
+
+    int? ITraceReader.PageSize => PageSize;
+
+    IReadOnlyList<KeyValuePair<string, long>> ITraceReader.Details => [new("blocks", _blocks)];
 
     /// <summary>Totals from the index, once the end has been reached.</summary>
     public long IndexRecords { get; private set; } = -1;

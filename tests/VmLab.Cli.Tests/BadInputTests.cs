@@ -91,17 +91,49 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains($"{trace}:2: malformed Lackey record \" S 20;4\"", r.Stderr);
     }
 
-    [Fact]
-    public void TruncatedGzipTrace()
+    private static byte[] GzippedLackey()
     {
         var text = new StringBuilder();
         var rng = new Random(2);
         for (int i = 0; i < 50000; i++) text.Append(" L ").Append(rng.NextInt64(1L << 40).ToString("x")).Append(",8\n");
         var ms = new MemoryStream();
         using (var z = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true)) z.Write(Encoding.ASCII.GetBytes(text.ToString()));
-        _s.Bytes("t.lackey", ms.ToArray()[..(int)(ms.Length * 2 / 3)]);
+        return ms.ToArray();
+    }
+
+    [Fact]
+    public void TruncatedGzipTraceSaysTheCompressedDataIsDamaged()
+    {
+        var gz = GzippedLackey();
+        string trace = _s.Bytes("t.lackey", gz[..(gz.Length * 2 / 3)]);
         var r = RunBad("run", Config());
-        Assert.Contains("truncated gzip file", r.Stderr);
+        Assert.Contains($"{trace} at compressed byte ", r.Stderr);
+        Assert.Contains("the gzip-compressed data is damaged", r.Stderr);
+    }
+
+    [Fact]
+    public void CorruptGzipTraceSaysTheCompressedDataIsDamaged()
+    {
+        var gz = GzippedLackey();
+        for (int i = gz.Length / 2; i < gz.Length / 2 + 16; i++) gz[i] ^= 0xA5;
+        string trace = _s.Bytes("t.lackey", gz);
+        var r = RunBad("run", Config());
+        Assert.Contains($"{trace} at compressed byte ", r.Stderr);
+        Assert.Contains("the gzip-compressed data is damaged", r.Stderr);
+        var info = Cli.Run("trace", "info", trace);
+        Assert.Equal(2, info.ExitCode);
+        Assert.Contains($"{trace} at compressed byte ", info.Stderr);
+        Assert.Contains("the gzip-compressed data is damaged", info.Stderr);
+    }
+
+    [Fact]
+    public void AVmtTraceGivenToTheLackeyWorkloadSaysWhatItIsAndWhichWorkloadReadsIt()
+    {
+        string trace = _s.PathOf("t.lackey");
+        File.Copy(Path.Combine(Cli.RepoRoot, "configs", "traces", "tiny.vmt"), trace);
+        var r = RunBad("run", Config());
+        Assert.Contains($"{trace}: this is a vmt trace, not lackey", r.Stderr);
+        Assert.Contains("The 'vmt' workload reads it: { \"plugin\": \"vmt\"", r.Stderr);
     }
 
     [Fact]

@@ -71,6 +71,23 @@ public sealed class PluginFailureTests
         Assert.Contains("x86-64", r.Stdout);
         Assert.DoesNotContain("future-tlb", r.Stdout);
     }
+
+    [Fact]
+    public void KindIsAnyRegisteredExtensionPointIncludingOneAPluginDefines()
+    {
+        var env = new Dictionary<string, string> { ["VMLAB_PLUGIN_PATH"] = TestPlugin("ExtensionPoint") };
+        var r = Cli.RunProcessWithEnvironment(env, "plugins", "--kind", "prefetcher");
+        Assert.Equal(0, r.ExitCode);
+        Assert.StartsWith("prefetcher:", r.Stdout);
+        Assert.Contains("next-line", r.Stdout);
+        Assert.Contains("degree = 1", r.Stdout);
+        Assert.DoesNotContain("fully-associative", r.Stdout);
+        Assert.Contains("which no one registered; did you mean 'prefetcher'?", r.Stderr);
+
+        var typo = Cli.RunProcessWithEnvironment(env, "plugins", "--kind", "prefetchr");
+        Assert.Equal(2, typo.ExitCode);
+        Assert.Contains("unknown kind 'prefetchr'; did you mean 'prefetcher'? allowed: page-table, tlb, replacement, fault-handler, signals, workload, device, trace-format, prefetcher", typo.Stderr);
+    }
 }
 
 public sealed class VersionTests

@@ -69,6 +69,7 @@ public sealed class TraceCommandTests
     [InlineData("workloads/vmt.json")]
     [InlineData("workloads/din.json")]
     [InlineData("workloads/champsim.json")]
+    [InlineData("workloads/trace.json")]
     public void EveryFormatOfTheTinyTraceGivesTheMetricsOfThePlainLackeyText(string config)
     {
         // tiny.din was converted from tiny.lackey (sizes become 1 byte; no access of tiny.lackey straddles a page), and
@@ -77,6 +78,56 @@ public sealed class TraceCommandTests
         var other = Metrics(Configs(config));
         Assert.Equal(2020, plain["accesses"]);
         Assert.Equal(plain, other);
+    }
+
+    [Theory]
+    [InlineData("traces/tiny.lackey.xz", "auto")]
+    [InlineData("traces/tiny.vmt", "vmt")]
+    [InlineData("traces/tiny.din", "DIN")]
+    public void TheTraceWorkloadReadsEveryRegisteredFormatByContentOrByName(string trace, string format)
+    {
+        var plain = Metrics(Configs("quickstart.json"), $"workload:options:path={Configs("traces/tiny.lackey")}");
+        var any = Metrics(Configs("quickstart.json"), "workload:plugin=trace", $"workload:options:path={Configs(trace)}", $"workload:options:format={format}");
+        Assert.Equal(plain, any);
+    }
+
+    [Fact]
+    public void TheTraceWorkloadRefusesAnUnknownFormatNamingTheKeyAndTheFormats()
+    {
+        var (exit, _, stderr) = Vmlab("run", Configs("quickstart.json"), "--set", "workload:plugin=trace", "--set", "workload:options:format=lackee");
+        Assert.Equal(2, exit);
+        Assert.Contains("workload:options:format: unknown trace format 'lackee'; formats: champsim, cloudsuite, din, lackey, vmt (or auto", stderr);
+    }
+
+    [Fact]
+    public async Task TraceInfoAndRunReadAFifo()
+    {
+        string dir = TempDir();
+        byte[] text = File.ReadAllBytes(Configs("traces/tiny.lackey"));
+        string fifo = Path.Combine(dir, "trace.fifo");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", fifo)) await mkfifo.WaitForExitAsync();
+
+        var writer = Task.Run(() => File.WriteAllBytes(fifo, text));
+        var (exit, stdout, stderr) = Vmlab("trace", "info", fifo);
+        await writer;
+        Assert.True(exit == 0, stderr);
+        Assert.Contains($"{fifo}: lackey trace", stdout);
+        Assert.Matches(@"records\s+2,000\b", stdout);
+
+        writer = Task.Run(() => File.WriteAllBytes(fifo, text));
+        var fromPipe = Metrics(Configs("quickstart.json"), $"workload:options:path={fifo}");
+        await writer;
+        Assert.Equal(Metrics(Configs("quickstart.json"), $"workload:options:path={Configs("traces/tiny.lackey")}"), fromPipe);
+    }
+
+    [Fact]
+    public void PluginsListsTheTraceFormatsAsAKind()
+    {
+        var (exit, stdout, _) = Vmlab("plugins", "--kind", "trace-format");
+        Assert.Equal(0, exit);
+        Assert.StartsWith("trace-format:", stdout);
+        foreach (var name in new[] { "champsim", "cloudsuite", "din", "lackey", "vmt" }) Assert.Contains($"  {name} ", stdout);
+        Assert.DoesNotContain("fully-associative", stdout);
     }
 
     [Theory]
@@ -239,7 +290,8 @@ public sealed class TraceCommandTests
     {
         var (exit, _, stderr) = Vmlab("trace", "convert", Configs("traces/tiny.lackey"), Path.Combine(TempDir(), "t.bin"));
         Assert.Equal(2, exit);
-        Assert.Contains("end it in .vmt, .lackey or .din", stderr);
+        Assert.Contains("end it in an extension of a writable format (.din, .xdin, .lackey, .vmt;", stderr);
+        Assert.Contains("or give --to", stderr);
     }
 
     [Fact]

@@ -4,11 +4,16 @@ using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
+using VmLab.Abstractions.Traces;
 using VmLab.Abstractions.Workloads;
 
 namespace VmLab.Abstractions.Plugins;
 
-/// <summary>The extension points. Names in config are the kebab-case of these (<c>page-table</c>, <c>fault-handler</c>, ...).</summary>
+/// <summary>
+/// The extension points of contract 1.2, kept so plugins built against it load and compile unchanged. Since 1.3 an
+/// extension point is a registered <see cref="ExtensionPointDescriptor"/> named by a string
+/// (<see cref="PluginRegistration.ExtensionPoint"/>); the host no longer reads this enum.
+/// </summary>
 public enum PluginKind
 {
     PageTable,
@@ -19,6 +24,9 @@ public enum PluginKind
     Workload,
     /// <summary>A trapped memory-mapped device (<c>machine:devices</c>).</summary>
     Device,
+
+    /// <summary>Any other extension point (contract 1.3): <see cref="PluginRegistration.ExtensionPoint"/> names it.</summary>
+    Other = 100,
 }
 
 /// <summary>Names the one <see cref="IPluginModule"/> of a plugin assembly: the host's entry point into it.</summary>
@@ -34,18 +42,35 @@ public interface IPluginModule
     void Register(IPluginRegistry registry);
 }
 
-/// <summary>One registered component: kind, name, implementation, options type, one-line description and how to make it.</summary>
+/// <summary>One registered component: extension point, name, implementation, options type, one-line description and how to make it.</summary>
 public sealed record PluginRegistration(
     PluginKind Kind,
     string Name,
     string Description,
     Type ImplementationType,
     Type OptionsType,
-    Func<ComponentContext, object> Factory);
+    Func<ComponentContext, object> Factory)
+{
+    /// <summary>A component of the extension point named <paramref name="extensionPoint"/> (contract 1.3).</summary>
+    public PluginRegistration(string extensionPoint, string name, string description, Type implementationType, Type optionsType, Func<ComponentContext, object> factory)
+        : this(ExtensionPoints.KindOf(extensionPoint), name, description, implementationType, optionsType, factory) =>
+        ExtensionPoint = extensionPoint;
+
+    /// <summary>The name of the extension point this component belongs to (<c>tlb</c>, <c>trace-format</c>, or one a plugin registered).</summary>
+    public string ExtensionPoint { get; init; } = ExtensionPoints.NameOf(Kind);
+}
 
 public interface IPluginRegistry
 {
     void Add(PluginRegistration registration);
+
+    /// <summary>
+    /// Registers a new extension point (contract 1.3). Components of it may be registered by this plugin or by any
+    /// plugin loaded after it; they are listed by <c>vmlab plugins --kind NAME</c> and found through
+    /// <see cref="IPluginDirectory"/>.
+    /// </summary>
+    void AddExtensionPoint(ExtensionPointDescriptor descriptor) =>
+        throw new NotSupportedException($"this registry does not take extension points ('{descriptor.Name}')");
 }
 
 /// <summary>Options of a component that takes none.</summary>
@@ -129,6 +154,18 @@ public static class PluginRegistryExtensions
     public static void AddWorkload<T, TOptions>(this IPluginRegistry r, string name, string description, Func<ComponentContext<TOptions>, T> factory)
         where T : class, IWorkload where TOptions : class, new()
         => r.Add(new PluginRegistration(PluginKind.Workload, name, description, typeof(T), typeof(TOptions), c => factory(c.As<TOptions>())));
+
+    /// <summary>A component of any extension point, named by its string (contract 1.3).</summary>
+    public static void AddComponent<T, TOptions>(this IPluginRegistry r, string extensionPoint, string name, string description, Func<ComponentContext<TOptions>, T> factory)
+        where T : class where TOptions : class, new()
+        => r.Add(new PluginRegistration(extensionPoint, name, description, typeof(T), typeof(TOptions), c => factory(c.As<TOptions>())));
+
+    /// <summary>
+    /// A trace format (contract 1.3): its <see cref="ITraceFormat.Name"/> is the component name. The format object is
+    /// stateless and shared; readers and writers are made per file.
+    /// </summary>
+    public static void AddTraceFormat(this IPluginRegistry r, ITraceFormat format)
+        => r.Add(new PluginRegistration(ExtensionPoints.TraceFormat, format.Name, format.Description, format.GetType(), typeof(NoOptions), _ => format));
 }
 
 /// <summary>

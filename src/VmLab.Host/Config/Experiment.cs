@@ -49,4 +49,7 @@ public sealed record Experiment(
 {
     /// <summary>Trapped devices (<c>machine:devices</c>).</summary>
     public IReadOnlyList<Component> Devices { get; init; } = [];
+
+    /// <summary>The plugins the experiment was resolved against: components find others (trace formats) through it.</summary>
+    public PluginCatalog? Catalog { get; init; }
 }

@@ -73,19 +73,19 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         foreach (var e in Catalog.Errors) warnings.Add($"{e.Folder}: {e.Message}");
 
         var m = spec.Machine;
-        var pageTable = Resolve(binder, PluginKind.PageTable, m.PageTable, "machine:pageTable", baseDirectory);
-        var tlb = Resolve(binder, PluginKind.Tlb, m.Tlb, "machine:tlb", baseDirectory);
-        var replacement = m.Replacement is null ? null : Resolve(binder, PluginKind.Replacement, m.Replacement, "machine:replacement", baseDirectory);
+        var pageTable = Resolve(binder, ExtensionPoints.PageTable, m.PageTable, "machine:pageTable", baseDirectory);
+        var tlb = Resolve(binder, ExtensionPoints.Tlb, m.Tlb, "machine:tlb", baseDirectory);
+        var replacement = m.Replacement is null ? null : Resolve(binder, ExtensionPoints.Replacement, m.Replacement, "machine:replacement", baseDirectory);
         var handlers = new List<Component?>();
         for (int i = 0; i < m.FaultHandlers.Length; i++)
-            handlers.Add(Resolve(binder, PluginKind.FaultHandler, m.FaultHandlers[i], $"machine:faultHandlers:{i}", baseDirectory));
-        var signals = Resolve(binder, PluginKind.Signals, m.Signals, "machine:signals", baseDirectory);
+            handlers.Add(Resolve(binder, ExtensionPoints.FaultHandler, m.FaultHandlers[i], $"machine:faultHandlers:{i}", baseDirectory));
+        var signals = Resolve(binder, ExtensionPoints.Signals, m.Signals, "machine:signals", baseDirectory);
         var devices = new List<Component?>();
         for (int i = 0; i < m.Devices.Length; i++)
-            devices.Add(Resolve(binder, PluginKind.Device, m.Devices[i], $"machine:devices:{i}", baseDirectory));
+            devices.Add(Resolve(binder, ExtensionPoints.Device, m.Devices[i], $"machine:devices:{i}", baseDirectory));
         Component? workload = null;
         if (spec.Workload is null) binder.Error("workload", "is required: { \"plugin\": \"lackey\", \"options\": { \"path\": \"traces/ls.lackey.gz\" } }");
-        else workload = Resolve(binder, PluginKind.Workload, spec.Workload, "workload", baseDirectory);
+        else workload = Resolve(binder, ExtensionPoints.Workload, spec.Workload, "workload", baseDirectory);
 
         if (m.Memory.HighWatermark != 0 && m.Memory.HighWatermark < m.Memory.LowWatermark)
             binder.Error("machine:memory:highWatermark", $"is {m.Memory.HighWatermark}, below machine:memory:lowWatermark ({m.Memory.LowWatermark}); background reclaim frees frames up to the high watermark, so it must be at least the low one");
@@ -133,14 +133,14 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             ["workload"] = ToJson(workload!),
         };
         return new Experiment(name, spec.Seed, baseDirectory, pluginPaths, machine, pageTable!, tlb!, replacement,
-            handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings) { Devices = devices.Select(d => d!).ToList() };
+            handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings) { Devices = devices.Select(d => d!).ToList(), Catalog = Catalog };
     }
 
-    private Component? Resolve(StrictBinder binder, PluginKind kind, ComponentSpec spec, string keyPath, string baseDirectory)
+    private Component? Resolve(StrictBinder binder, string kind, ComponentSpec spec, string keyPath, string baseDirectory)
     {
         if (string.IsNullOrWhiteSpace(spec.Plugin))
         {
-            binder.Error($"{keyPath}:plugin", $"is required; {PluginCatalog.KindName(kind)} plugins: {string.Join(", ", Catalog.NamesOf(kind))}");
+            binder.Error($"{keyPath}:plugin", $"is required; {kind} plugins: {string.Join(", ", Catalog.NamesOf(kind))}");
             return null;
         }
         var plugin = Catalog.Find(kind, spec.Plugin);
@@ -159,13 +159,13 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
     /// Why a plugin name is not in the catalog: a plugin folder that provides it was refused or failed (say which and
     /// why), or the name is simply unknown (suggest the nearest).
     /// </summary>
-    private string UnknownPlugin(PluginKind kind, string name)
+    private string UnknownPlugin(string kind, string name)
     {
         var refused = Catalog.ErrorsMentioning(name);
         if (refused.Count > 0)
-            return $"{PluginCatalog.KindName(kind)} plugin '{name}' is unavailable: its plugin folder was not loaded: " +
+            return $"{kind} plugin '{name}' is unavailable: its plugin folder was not loaded: " +
                    string.Join("; ", refused.Select(e => e.Message.Contains(e.Folder, StringComparison.Ordinal) ? e.Message : $"{e.Folder}: {e.Message}"));
-        string message = $"unknown {PluginCatalog.KindName(kind)} plugin '{name}'; {Suggest.Hint(name, Catalog.NamesOf(kind))}";
+        string message = $"unknown {kind} plugin '{name}'; {Suggest.Hint(name, Catalog.NamesOf(kind))}";
         var failed = Catalog.Errors.Where(e => e.AssemblyPath is not null).ToList();
         if (failed.Count > 0)
             message += $" (plugin folders not loaded: {string.Join(", ", failed.Select(e => e.Folder))})";

@@ -1,12 +1,16 @@
 using System.Reflection;
 using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Traces;
+using VmLab.Host.Config;
+using VmLab.Traces;
 
 namespace VmLab.Host.Plugins;
 
 /// <summary>A component known to the host: its registration and where it came from.</summary>
 public sealed record PluginInfo(PluginRegistration Registration, string Folder, string AssemblyName, string Version)
 {
-    public PluginKind Kind => Registration.Kind;
+    /// <summary>The name of the extension point the component belongs to (<c>tlb</c>, <c>trace-format</c>, ...).</summary>
+    public string Kind => Registration.ExtensionPoint;
     public string Name => Registration.Name;
 
     /// <summary>The VmLab.Abstractions version the plugin assembly was built against (from its references).</summary>
@@ -20,11 +24,16 @@ public sealed record PluginLoadError(string Folder, string Message)
     public string? AssemblyPath { get; init; }
 }
 
+/// <summary>An extension point known to the host and who registered it (<c>null</c> folder: the host).</summary>
+public sealed record ExtensionPointInfo(ExtensionPointDescriptor Descriptor, string? Folder);
+
 /// <summary>
-/// Finds plugin folders, loads each once, and indexes the components they register by kind and name.
-/// A directory given is either a plugin folder (it holds <c>X.dll</c> beside <c>X.deps.json</c>) or a directory of them.
+/// Finds plugin folders, loads each once, and indexes the extension points and the components they register by
+/// extension point and name. The host registers the built-in extension points (<see cref="ExtensionPoints.BuiltIn"/>);
+/// a plugin may add its own. A directory given is either a plugin folder (it holds <c>X.dll</c> beside
+/// <c>X.deps.json</c>) or a directory of them.
 /// </summary>
-public sealed class PluginCatalog
+public sealed class PluginCatalog : IPluginDirectory
 {
     public const string EnvironmentVariable = "VMLAB_PLUGIN_PATH";
 
@@ -32,12 +41,16 @@ public sealed class PluginCatalog
 
     private readonly IPluginAssemblyLoader _loader;
     private readonly HashSet<string> _loadedFolders = new(StringComparer.Ordinal);
-    private readonly Dictionary<(PluginKind, string), PluginInfo> _components = [];
+    private readonly Dictionary<(string, string), PluginInfo> _components = [];
+    private readonly Dictionary<string, ExtensionPointInfo> _extensionPoints = new(StringComparer.Ordinal);
     private readonly List<PluginLoadError> _errors = [];
+    private readonly List<ITraceFormat> _traceFormatObjects = [];
+    private TraceFormatCatalog? _traceFormats;
 
     public PluginCatalog(IPluginAssemblyLoader loader)
     {
         _loader = loader;
+        foreach (var point in ExtensionPoints.BuiltIn) _extensionPoints[point.Name] = new ExtensionPointInfo(point, null);
         AddBuiltIns();
     }
 
@@ -51,7 +64,7 @@ public sealed class PluginCatalog
         VmLab.Core.Kernel.BuiltInFaultHandlers.Register(registry);
         var core = typeof(VmLab.Core.Kernel.KernelModel).Assembly.GetName();
         foreach (var registration in registry.Items)
-            _components[(registration.Kind, registration.Name)] = new PluginInfo(registration, BuiltInOrigin, core.Name!, core.Version?.ToString(3) ?? "0.0.0")
+            _components[(registration.ExtensionPoint, registration.Name)] = new PluginInfo(registration, BuiltInOrigin, core.Name!, core.Version?.ToString(3) ?? "0.0.0")
             {
                 ContractVersion = ContractVersion,
             };
@@ -73,8 +86,37 @@ public sealed class PluginCatalog
 
     public IReadOnlyList<PluginLoadError> Errors => _errors;
 
+    /// <summary>Every component, in the order of the extension points, then by name.</summary>
     public IEnumerable<PluginInfo> All =>
-        _components.Values.OrderBy(p => p.Kind).ThenBy(p => p.Name, StringComparer.Ordinal);
+        _components.Values.OrderBy(p => PointOrder(p.Kind)).ThenBy(p => p.Name, StringComparer.Ordinal);
+
+    /// <summary>Every extension point: the built-in ones in their order, then those plugins registered, by name.</summary>
+    public IReadOnlyList<ExtensionPointInfo> ExtensionPointInfos =>
+        _extensionPoints.Values.OrderBy(e => PointOrder(e.Descriptor.Name)).ThenBy(e => e.Descriptor.Name, StringComparer.Ordinal).ToList();
+
+    IReadOnlyList<ExtensionPointDescriptor> IPluginDirectory.ExtensionPoints => ExtensionPointInfos.Select(e => e.Descriptor).ToList();
+
+    IReadOnlyList<PluginRegistration> IPluginDirectory.Components(string extensionPoint) =>
+        _components.Values.Where(p => p.Kind == extensionPoint).OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => p.Registration).ToList();
+
+    PluginRegistration? IPluginDirectory.Find(string extensionPoint, string name) => Find(extensionPoint, name)?.Registration;
+
+    /// <summary>The extension point named <paramref name="name"/> (case-insensitive), or null.</summary>
+    public ExtensionPointDescriptor? FindExtensionPoint(string name) =>
+        _extensionPoints.GetValueOrDefault(name.ToLowerInvariant())?.Descriptor;
+
+    /// <summary>The names of every extension point, for listings and "did you mean".</summary>
+    public IReadOnlyList<string> ExtensionPointNames => ExtensionPointInfos.Select(e => e.Descriptor.Name).ToList();
+
+    /// <summary>The registered trace formats with the rules for choosing among them (made once the plugins are loaded).</summary>
+    public ITraceFormatCatalog TraceFormats => _traceFormats ??= new TraceFormatCatalog(_traceFormatObjects);
+
+    private static int PointOrder(string name)
+    {
+        for (int i = 0; i < ExtensionPoints.BuiltIn.Count; i++)
+            if (ExtensionPoints.BuiltIn[i].Name == name) return i;
+        return int.MaxValue;
+    }
 
     /// <summary>A catalog with the built-ins, the <c>VMLAB_PLUGIN_PATH</c> directories and <paramref name="extraDirectories"/>.</summary>
     public static PluginCatalog CreateDefault(IEnumerable<string>? extraDirectories = null)
@@ -165,14 +207,59 @@ public sealed class PluginCatalog
                 { AssemblyPath = assemblyPath });
             return;
         }
+        foreach (var point in registry.Points)
+        {
+            if (_extensionPoints.TryGetValue(point.Name, out var existing))
+            {
+                _errors.Add(new PluginLoadError(folder,
+                    $"extension point '{point.Name}' is already registered by {existing.Folder ?? "the host"}; this one is ignored"));
+                continue;
+            }
+            _extensionPoints[point.Name] = new ExtensionPointInfo(point, folder);
+        }
         foreach (var registration in registry.Items)
         {
-            var key = (registration.Kind, registration.Name.ToLowerInvariant());
+            string point = registration.ExtensionPoint;
+            if (!_extensionPoints.TryGetValue(point, out var descriptor))
+            {
+                _errors.Add(new PluginLoadError(folder,
+                    $"'{registration.Name}' is registered under extension point '{point}', which no one registered; " +
+                    $"{Suggest.Hint(point, ExtensionPointNames)} (a plugin that defines one registers it with AddExtensionPoint first)"));
+                continue;
+            }
+            if (!descriptor.Descriptor.Contract.IsAssignableFrom(registration.ImplementationType))
+            {
+                _errors.Add(new PluginLoadError(folder,
+                    $"{point} '{registration.Name}': {registration.ImplementationType.FullName} does not implement {descriptor.Descriptor.Contract.FullName}; this one is ignored"));
+                continue;
+            }
+            var key = (point, registration.Name.ToLowerInvariant());
             if (_components.TryGetValue(key, out var existing))
             {
                 _errors.Add(new PluginLoadError(folder,
-                    $"{KindName(registration.Kind)} '{registration.Name}' is already provided by {existing.Folder}; this one is ignored"));
+                    $"{point} '{registration.Name}' is already provided by {existing.Folder}; this one is ignored"));
                 continue;
+            }
+            if (point == ExtensionPoints.TraceFormat)
+            {
+                // A trace format is one shared, stateless object (AddTraceFormat): its factory takes no context.
+                ITraceFormat? format;
+                try
+                {
+                    format = registration.Factory(null!) as ITraceFormat;
+                }
+                catch (Exception)
+                {
+                    format = null;
+                }
+                if (format is null)
+                {
+                    _errors.Add(new PluginLoadError(folder,
+                        $"trace-format '{registration.Name}': its factory must return the format object without a context; register it with AddTraceFormat(new MyFormat())"));
+                    continue;
+                }
+                _traceFormatObjects.Add(format);
+                _traceFormats = null;
             }
             _components[key] = new PluginInfo(registration, folder, name, version) { ContractVersion = contract };
         }
@@ -185,40 +272,39 @@ public sealed class PluginCatalog
     public IReadOnlyList<PluginLoadError> ErrorsMentioning(string name) =>
         _errors.Where(e => e.AssemblyPath is not null && MetadataStrings.Contains(e.AssemblyPath, name)).ToList();
 
-    public PluginInfo? Find(PluginKind kind, string name) =>
+    /// <summary>The component <paramref name="name"/> (case-insensitive) of extension point <paramref name="kind"/>, or null.</summary>
+    public PluginInfo? Find(string kind, string name) =>
         _components.GetValueOrDefault((kind, name.ToLowerInvariant()));
 
-    public IReadOnlyList<string> NamesOf(PluginKind kind) =>
+    /// <summary>The component of a contract-1.2 kind (<see cref="ExtensionPoints.NameOf"/>).</summary>
+    public PluginInfo? Find(PluginKind kind, string name) => Find(ExtensionPoints.NameOf(kind), name);
+
+    public IReadOnlyList<string> NamesOf(string kind) =>
         _components.Values.Where(p => p.Kind == kind).Select(p => p.Name).Order(StringComparer.Ordinal).ToList();
-
-    public static string KindName(PluginKind kind) => kind switch
-    {
-        PluginKind.PageTable => "page-table",
-        PluginKind.Tlb => "tlb",
-        PluginKind.Replacement => "replacement",
-        PluginKind.FaultHandler => "fault-handler",
-        PluginKind.Signals => "signals",
-        PluginKind.Workload => "workload",
-        PluginKind.Device => "device",
-        _ => kind.ToString().ToLowerInvariant(),
-    };
-
-    public static PluginKind? ParseKind(string text)
-    {
-        foreach (var kind in Enum.GetValues<PluginKind>())
-            if (string.Equals(KindName(kind), text, StringComparison.OrdinalIgnoreCase)) return kind;
-        return null;
-    }
 
     private sealed class Registry : IPluginRegistry
     {
         public List<PluginRegistration> Items { get; } = [];
+        public List<ExtensionPointDescriptor> Points { get; } = [];
 
         public void Add(PluginRegistration registration)
         {
-            if (string.IsNullOrWhiteSpace(registration.Name) || registration.Name != registration.Name.ToLowerInvariant() || registration.Name.Contains(' '))
-                throw new ArgumentException($"plugin name '{registration.Name}' must be lower-case kebab-case");
+            CheckName(registration.Name, "plugin");
+            CheckName(registration.ExtensionPoint, "extension point");
             Items.Add(registration);
+        }
+
+        public void AddExtensionPoint(ExtensionPointDescriptor descriptor)
+        {
+            CheckName(descriptor.Name, "extension point");
+            ArgumentNullException.ThrowIfNull(descriptor.Contract);
+            Points.Add(descriptor);
+        }
+
+        private static void CheckName(string name, string what)
+        {
+            if (string.IsNullOrWhiteSpace(name) || name != name.ToLowerInvariant() || name.Contains(' '))
+                throw new ArgumentException($"{what} name '{name}' must be lower-case kebab-case");
         }
     }
 }

@@ -8,6 +8,7 @@ using VmLab.Abstractions.Plugins;
 using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Tlb;
+using VmLab.Abstractions.Traces;
 using VmLab.Abstractions.Workloads;
 using VmLab.Core;
 using VmLab.Core.Kernel;
@@ -153,6 +154,11 @@ public sealed class ExperimentRunner
         var m = experiment.Machine;
         var services = new ServiceCollection();
         services.AddSingleton(experiment);
+        if (experiment.Catalog is { } catalog)
+        {
+            services.AddSingleton<IPluginDirectory>(catalog);
+            services.AddSingleton(catalog.TraceFormats);
+        }
         services.AddSingleton<MetricRegistry>();
         services.AddSingleton<IMetrics>(sp => sp.GetRequiredService<MetricRegistry>());
         services.AddSingleton(_ => new PhysicalMemory(m.Frames));

@@ -1,5 +1,6 @@
 using VmLab.Traces;
 using VmLab.Abstractions;
+using VmLab.Abstractions.Traces;
 using VmLab.Abstractions.Workloads;
 using VmLab.Plugins.Workloads;
 
@@ -21,7 +22,7 @@ internal static class TraceTestKit
     public static string Trace(string name) => Path.Combine(RepoRoot, "configs", "traces", name);
 
     /// <summary>Reads every access of <paramref name="reader"/> through a deliberately small, odd-sized batch.</summary>
-    public static List<MemoryAccess> ReadAll(TraceReader reader, int batch = 37)
+    public static List<MemoryAccess> ReadAll(ITraceReader reader, int batch = 37)
     {
         using (reader)
         {
