@@ -138,6 +138,7 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
 
     private Component? Resolve(StrictBinder binder, PluginKind kind, ComponentSpec spec, string keyPath, string baseDirectory)
     {
+        if (binder.WasNotAnObject(keyPath)) return null;
         if (string.IsNullOrWhiteSpace(spec.Plugin))
         {
             binder.Error($"{keyPath}:plugin", $"is required; {PluginCatalog.KindName(kind)} plugins: {string.Join(", ", Catalog.NamesOf(kind))}");

@@ -15,8 +15,12 @@ namespace VmLab.Host.Config;
 public sealed class StrictBinder(Func<string, string> locate)
 {
     private readonly List<ConfigError> _errors = [];
+    private readonly HashSet<string> _notObjects = new(StringComparer.OrdinalIgnoreCase);
 
     public IReadOnlyList<ConfigError> Errors => _errors;
+
+    /// <summary>Whether the value at <paramref name="keyPath"/> was a scalar where an object belongs (already reported: say nothing more about it).</summary>
+    public bool WasNotAnObject(string keyPath) => _notObjects.Contains(keyPath);
 
     public void Error(string keyPath, string message) => _errors.Add(new ConfigError(locate(keyPath), $"{keyPath}: {message}"));
 
@@ -26,7 +30,7 @@ public sealed class StrictBinder(Func<string, string> locate)
         var instance = Activator.CreateInstance(type)
                        ?? throw new InvalidOperationException($"{type} has no parameterless constructor");
         if (section is not null) BindObject(section, instance, keyPath);
-        Validate(instance, keyPath);
+        if (!_notObjects.Contains(keyPath)) Validate(instance, keyPath);
         return instance;
     }
 
@@ -36,7 +40,18 @@ public sealed class StrictBinder(Func<string, string> locate)
         if (children.Count == 0)
         {
             if (!string.IsNullOrEmpty(section.Value))
-                Error(keyPath, $"expected an object ({{ ... }}), got the value \"{section.Value}\"");
+            {
+                Error(keyPath, $"expected an object ({{ ... }}), got the value \"{section.Value}\"{ObjectHint(instance.GetType(), keyPath)}");
+                _notObjects.Add(keyPath);
+            }
+            return;
+        }
+        if (section.Value is not null)
+        {
+            // A scalar set over an object (`--set machine:tlb=lru`, a sweep axis of strings at a component key): the
+            // configuration keeps both, and binding only the children would silently run the object as it was.
+            Error(keyPath, $"expected an object ({{ ... }}), got the value \"{section.Value}\"{ObjectHint(instance.GetType(), keyPath)}");
+            _notObjects.Add(keyPath);
             return;
         }
         var properties = WritableProperties(instance.GetType());
@@ -83,7 +98,7 @@ public sealed class StrictBinder(Func<string, string> locate)
         if (ElementType(underlying) is { } element)
         {
             var items = section.GetChildren().ToList();
-            if (!hasChildren && !string.IsNullOrEmpty(section.Value))
+            if (!hasChildren && !string.IsNullOrEmpty(section.Value) || hasChildren && section.Value is not null)
             {
                 Error(keyPath, $"expected an array ([ ... ]), got the value \"{section.Value}\"");
                 return false;
@@ -119,6 +134,13 @@ public sealed class StrictBinder(Func<string, string> locate)
 
         value = Bind(section, underlying, keyPath);
         return true;
+    }
+
+    /// <summary>How to set a key of the object instead, e.g. <c>machine:tlb:plugin=lru</c> for a component.</summary>
+    private static string ObjectHint(Type type, string keyPath)
+    {
+        var first = WritableProperties(type).FirstOrDefault(p => p.Name == "Plugin") ?? WritableProperties(type).FirstOrDefault();
+        return first is null ? "" : $"; set one of its keys instead, e.g. {Join(keyPath, CamelCase(first.Name))}=...";
     }
 
     private bool TryParseScalar(string text, Type type, string keyPath, out object? value)

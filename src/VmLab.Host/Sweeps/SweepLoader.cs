@@ -188,7 +188,10 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
         for (int a = 0; a < axes.Count; a++)
         {
             string key = axes[a].Key;
-            if (keyPath.Equals(key, StringComparison.OrdinalIgnoreCase) || keyPath.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase))
+            // The error is about the axis key or below it, or about a segment of the axis key itself (a typo in
+            // `machine:tlb:option:entries` is reported as `machine:tlb:option: unknown key`): both are the matrix's.
+            if (keyPath.Equals(key, StringComparison.OrdinalIgnoreCase) || keyPath.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith(keyPath + ":", StringComparison.OrdinalIgnoreCase))
                 return new ConfigError(combination[a].Where, $"{error.Message} (matrix value {combination[a].Label} of {key})");
         }
         return new ConfigError(locateInBase(keyPath) ?? baseDisplay, error.Message);

@@ -162,6 +162,36 @@ public sealed class SweepLoaderTests : IDisposable
     }
 
     [Fact]
+    public void ATypoInAnAxisKeyAboveTheOptionsIsReportedAtTheAxisValueInTheSweepFile()
+    {
+        // "option" for "options": the loader reports machine:tlb:option, a prefix of the axis key, not a key below it.
+        string text = """
+            {
+              "base": "base.json",
+              "matrix": { "machine:tlb:option:entries": [16, 32] }
+            }
+            """;
+        var e = Assert.Throws<ConfigException>(() => _fx.Load(text));
+        Assert.Contains(e.Errors, err => err.Message.StartsWith("machine:tlb:option: unknown key 'option'; did you mean 'options'?", StringComparison.Ordinal));
+        Assert.All(e.Errors, err => Assert.Contains("sweep.json:3:", err.Where));
+    }
+
+    [Fact]
+    public void AnAxisOfScalarsAtAComponentKeyIsAnErrorNotIdenticalCases()
+    {
+        string text = """
+            {
+              "base": "base.json",
+              "matrix": { "machine:tlb": ["lru", "fifo"] }
+            }
+            """;
+        var e = Assert.Throws<ConfigException>(() => _fx.Load(text));
+        Assert.Contains(e.Errors, err => err.Message.StartsWith("machine:tlb: expected an object ({ ... }), got the value \"lru\"", StringComparison.Ordinal)
+                                         && err.Where.EndsWith($"sweep.json:{SweepFixture.PositionOf(text, "\"lru\"")}", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, err => err.Message.Contains("got the value \"fifo\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void AnErrorInTheBaseFilePointsIntoTheBaseFile()
     {
         string bad = SweepFixture.BaseJson.Replace("\"levels\": 4", "\"levels\": 9");
