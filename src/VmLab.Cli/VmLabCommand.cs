@@ -8,6 +8,7 @@ using System.Text.Json;
 using VmLab.Abstractions.Plugins;
 using VmLab.Host.Config;
 using VmLab.Host.Plugins;
+using VmLab.Host.Results;
 using VmLab.Host.Running;
 using VmLab.Host.Sweeps;
 
@@ -137,20 +138,23 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     {
         var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine"], []);
         var experiment = LoadExperiment(a, "run");
+        string? json = a.Value("--json");
+        string? csv = a.Value("--csv");
+        // An output that cannot be written is found now, not after a run whose results would be lost.
+        if (json is not null && json != "-") OutputTarget.Check(json);
+        if (csv is not null) OutputTarget.Check(csv);
         // A live progress bar on stderr while the run lasts, only when stderr is a terminal.
         var result = Terminal.IsInteractive(stderr)
             ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, started: started))
             : new ExperimentRunner().Run(experiment);
 
-        string? json = a.Value("--json");
-        string? csv = a.Value("--csv");
         if (json is not null)
         {
             string text = result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
             if (json == "-") stdout.Write(text);
-            else WriteAtomically(json, text);
+            else OutputTarget.WriteText(json, text);
         }
-        if (csv is not null) WriteAtomically(csv, ToCsv(result));
+        if (csv is not null) OutputTarget.WriteText(csv, ToCsv(result));
         if (json != "-") RenderTable(result);
 
         foreach (var e in result.Expectations.Where(e => !e.Passed)) stderr.WriteLine($"{e.Where}: expectation failed: expected {e.Text}, got {e.Actual}");
@@ -186,23 +190,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     {
         var sb = new StringBuilder("name,seed,status,metric,value\n");
         foreach (var (name, value) in result.Metrics)
-            sb.Append(CultureInfo.InvariantCulture, $"{Csv(result.Name)},{result.Seed},{result.Status},{name},{value}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{Csv(result.Name)},{result.Seed},{Csv(result.Status)},{Csv(name)},{value}\n");
         return sb.ToString();
     }
 
-    private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
-
-    /// <summary>Writes through a temporary file and a rename: a reader never sees half a file.</summary>
-    public static void WriteAtomically(string path, string text)
-    {
-        string full = Path.GetFullPath(path);
-        string? dir = Path.GetDirectoryName(full);
-        if (dir is not null && !Directory.Exists(dir))
-            throw new UsageException($"cannot write {path}: directory {dir} does not exist");
-        string temp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        File.WriteAllText(temp, text);
-        File.Move(temp, full, overwrite: true);
-    }
+    private static string Csv(string s) => CsvCell.Of(s);
 
     private int PluginsCommand(string[] args)
     {

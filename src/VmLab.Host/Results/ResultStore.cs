@@ -333,9 +333,11 @@ public sealed class ResultStore : IDisposable
     {
         if (inputs.Count == 0) throw new VmLabInputException("merge", "give at least one results database to merge");
         string outFull = System.IO.Path.GetFullPath(output);
+        string outTarget = OutputTarget.FinalTarget(outFull);
         foreach (var input in inputs)
-            if (System.IO.Path.GetFullPath(input) == outFull)
+            if (OutputTarget.FinalTarget(System.IO.Path.GetFullPath(input)) == outTarget)
                 throw new VmLabInputException(input, "is also the output; write the merge to a new file");
+        OutputTarget.Check(output);
         var sets = new List<(string Path, ResultSet Set)>();
         foreach (var input in inputs)
         {
@@ -366,9 +368,9 @@ public sealed class ResultStore : IDisposable
             }
         }
 
-        string dir = System.IO.Path.GetDirectoryName(outFull)!;
-        if (!Directory.Exists(dir)) throw new VmLabInputException(output, $"directory {dir} does not exist");
-        string temp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(outFull)}.tmp-{Environment.ProcessId}");
+        // Built under a temporary name beside the output's final target (a symbolic link is followed), then renamed
+        // over it; a device or FIFO is written through instead of being replaced.
+        string temp = OutputTarget.TempFor(output);
         DeleteDatabase(temp);
         try
         {
@@ -385,12 +387,19 @@ public sealed class ResultStore : IDisposable
                 store.Execute("PRAGMA wal_checkpoint(TRUNCATE)");
                 store.Execute("PRAGMA journal_mode = DELETE");
             }
-            DeleteDatabase(outFull);
-            File.Move(temp, outFull);
+            if (OutputTarget.KindOf(outFull) != OutputTarget.Kind.Special)
+                foreach (var suffix in new[] { "-wal", "-shm", "-journal" })
+                    if (File.Exists(outTarget + suffix)) File.Delete(outTarget + suffix); // a former database's journal must not meet the new file
+            OutputTarget.Place(output, temp);
         }
         finally
         {
             DeleteDatabase(temp);
+        }
+        if (OutputTarget.KindOf(outFull) == OutputTarget.Kind.Special)
+        {
+            // Written into a device or FIFO: nothing to read back; the merged set is what was written.
+            return new ResultSet(first.Set.Sweep, [.. merged.Values.OrderBy(x => x.Case.Ordinal).ThenBy(x => x.Case.Id, StringComparer.Ordinal).Select(x => x.Case)]);
         }
         using var result = Open(outFull, create: false);
         return result.Read();
