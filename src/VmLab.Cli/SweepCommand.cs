@@ -20,7 +20,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
 
     public int Run(string[] args)
     {
-        var a = Arguments.Parse(args, ["--db", "--jobs", "--shard", "--trace-cache-mb"], ["--retry-failed"]);
+        var a = Arguments.Parse(args, ["--db", "--jobs", "--shard", "--trace-cache-mb", "--max-cases"], ["--retry-failed"]);
         if (a.Positionals.Count != 1)
             throw new UsageException("sweep takes one sweep file, e.g. vmlab sweep configs/sweeps/tlb-size-policy.json --db results.db");
         int jobs = a.Value("--jobs") is { } j ? PositiveInt("--jobs", j) : Environment.ProcessorCount;
@@ -31,7 +31,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
                 : throw new UsageException($"--trace-cache-mb expects a whole number of MiB (0 turns the cache off), got '{mb}'"))
             : 1L << 30;
 
-        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())).Load(a.Positionals[0]);
+        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = VmLabCommand.MaxCases(a) }.Load(a.Positionals[0]);
         foreach (var w in sweep.Cases[0].Experiment.Warnings) stderr.WriteLine($"warning: {w}");
         string db = a.Value("--db") ?? sweep.Name + ".db";
 

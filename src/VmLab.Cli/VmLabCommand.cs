@@ -25,7 +25,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         usage:
           vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>]
           vmlab run <scenario.vms> [--machine <config.json>] [--set key=value]... [--json <file>|-] [--csv <file>]
-          vmlab check <config.json|scenario.vms|sweep.json> [--machine <config.json>] [--set key=value]...
+          vmlab check <config.json|scenario.vms|sweep.json> [--machine <config.json>] [--set key=value]... [--max-cases N]
           vmlab sweep <sweep.json> [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]
           vmlab report <results.db> [--html file] [--csv file] [--json file|-] [--baseline CASE] [--metrics m1,m2]
           vmlab merge <a.db> <b.db>... -o <all.db>
@@ -121,10 +121,10 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private int CheckCommand(string[] args)
     {
-        var a = Arguments.Parse(args, ["--set", "--machine"], []);
+        var a = Arguments.Parse(args, ["--set", "--machine", "--max-cases"], []);
         if (a.Positionals.Count == 1 && a.Values("--set").Count == 0 && File.Exists(a.Positionals[0]) && SweepLoader.IsSweepFile(a.Positionals[0]))
         {
-            var sweep = new SweepLoader(NewLoader()).Load(a.Positionals[0]);
+            var sweep = new SweepLoader(NewLoader()) { MaxCases = MaxCases(a) }.Load(a.Positionals[0]);
             stdout.WriteLine($"{a.Positionals[0]}: ok (sweep {sweep.Name}: {sweep.Cases.Count} case(s) over {sweep.Axes.Count} axis/axes, baseline {sweep.BaselineId})");
             return ExitOk;
         }
@@ -133,6 +133,13 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         stdout.WriteLine($"{a.Positionals[0]}: ok ({experiment.Name}: {experiment.PageTable.Plugin.Name}, {experiment.Tlb.Plugin.Name}, workload {experiment.Workload.Plugin.Name})");
         return ExitOk;
     }
+
+    /// <summary><c>--max-cases N</c>: the most cases a sweep may expand to (default <see cref="SweepLoader.DefaultMaxCases"/>).</summary>
+    internal static long MaxCases(Arguments a) => a.Value("--max-cases") is { } text
+        ? long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n >= 1
+            ? n
+            : throw new UsageException($"--max-cases expects a whole number >= 1, got '{text}'")
+        : SweepLoader.DefaultMaxCases;
 
     private int RunCommand(string[] args)
     {

@@ -41,6 +41,7 @@ public sealed class ResultStore : IDisposable
     /// <summary>PRAGMA application_id of a VmLab results database ("VmLb").</summary>
     public const int ApplicationId = 0x566D4C62;
     private const int SchemaVersion = 1;
+    private const int SqliteHeaderBytes = 100;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -63,6 +64,16 @@ public sealed class ResultStore : IDisposable
         string? dir = System.IO.Path.GetDirectoryName(full);
         if (dir is not null && !Directory.Exists(dir))
             throw new VmLabInputException(path, $"cannot create the results database: directory {dir} does not exist");
+        if (exists)
+        {
+            // SQLite takes an empty file for a new database and would write one into it: a file the user named that
+            // holds nothing (or less than a database header) is refused, never overwritten.
+            long length = new FileInfo(full).Length;
+            if (length < SqliteHeaderBytes)
+                throw new VmLabInputException(path, length == 0
+                    ? "is an empty file, not a VmLab results database; give a path that does not exist yet (vmlab creates the database) or remove the file"
+                    : $"is a {length}-byte file, not a VmLab results database (an SQLite file has a 100-byte header)");
+        }
         var builder = new SqliteConnectionStringBuilder
         {
             DataSource = full,
@@ -75,7 +86,7 @@ public sealed class ResultStore : IDisposable
         {
             connection.Open();
             var store = new ResultStore(connection, path);
-            store.Initialise(exists && new FileInfo(full).Length > 0);
+            store.Initialise(exists);
             return store;
         }
         catch (SqliteException e)
@@ -134,13 +145,27 @@ public sealed class ResultStore : IDisposable
             """);
     }
 
-    /// <summary>Records which sweep this database holds; a database of another sweep is refused.</summary>
+    /// <summary>
+    /// Records which sweep this database holds; a database of another sweep is refused. The check and the claim are
+    /// one write transaction (BEGIN IMMEDIATE): of two different sweeps started on one new database at the same time,
+    /// exactly one claims it and the other is refused.
+    /// </summary>
     public void BeginSweep(Sweep sweep)
     {
-        var existing = ReadMeta();
-        if (existing.TryGetValue("name", out var name) && name != sweep.Name)
-            throw new VmLabInputException(Path, $"holds results of sweep '{name}', not '{sweep.Name}'; give another --db");
-        WriteSweep(new SweepInfo(sweep.Name, sweep.File, sweep.DefinitionHash, sweep.BaselineId, AxesJson(sweep), sweep.Cases.Count));
+        var info = new SweepInfo(sweep.Name, sweep.File, sweep.DefinitionHash, sweep.BaselineId, AxesJson(sweep), sweep.Cases.Count);
+        lock (_gate)
+        {
+            using var tx = _connection.BeginTransaction(deferred: false);
+            using (var cmd = _connection.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "SELECT value FROM sweep WHERE key = 'name'";
+                if (cmd.ExecuteScalar() is string name && name != sweep.Name)
+                    throw new VmLabInputException(Path, $"holds results of sweep '{name}', not '{sweep.Name}'; give another --db");
+            }
+            PutSweep(tx, info);
+            tx.Commit();
+        }
     }
 
     public static JsonArray AxesJson(Sweep sweep) =>
@@ -158,23 +183,28 @@ public sealed class ResultStore : IDisposable
         lock (_gate)
         {
             using var tx = _connection.BeginTransaction();
-            void Put(string key, string value)
-            {
-                using var cmd = _connection.CreateCommand();
-                cmd.Transaction = tx;
-                cmd.CommandText = "INSERT OR REPLACE INTO sweep (key, value) VALUES ($k, $v)";
-                cmd.Parameters.AddWithValue("$k", key);
-                cmd.Parameters.AddWithValue("$v", value);
-                cmd.ExecuteNonQuery();
-            }
-            Put("name", info.Name);
-            Put("file", info.File);
-            Put("definition_hash", info.DefinitionHash);
-            Put("baseline", info.BaselineId);
-            Put("axes", info.Axes.ToJsonString());
-            Put("case_count", info.CaseCount.ToString(CultureInfo.InvariantCulture));
+            PutSweep(tx, info);
             tx.Commit();
         }
+    }
+
+    private void PutSweep(SqliteTransaction tx, SweepInfo info)
+    {
+        void Put(string key, string value)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "INSERT OR REPLACE INTO sweep (key, value) VALUES ($k, $v)";
+            cmd.Parameters.AddWithValue("$k", key);
+            cmd.Parameters.AddWithValue("$v", value);
+            cmd.ExecuteNonQuery();
+        }
+        Put("name", info.Name);
+        Put("file", info.File);
+        Put("definition_hash", info.DefinitionHash);
+        Put("baseline", info.BaselineId);
+        Put("axes", info.Axes.ToJsonString());
+        Put("case_count", info.CaseCount.ToString(CultureInfo.InvariantCulture));
     }
 
     private Dictionary<string, string> ReadMeta()
