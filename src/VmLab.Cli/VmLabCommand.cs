@@ -23,10 +23,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private const string Usage = """
         usage:
-          vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>]
+          vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>] [--timeout SECONDS]
           vmlab run <scenario.vms> [--machine <config.json>] [--set key=value]... [--json <file>|-] [--csv <file>]
           vmlab check <config.json|scenario.vms|sweep.json> [--machine <config.json>] [--set key=value]... [--max-cases N]
           vmlab sweep <sweep.json> [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]
+                      [--case-timeout SECONDS] [--isolation process|none] [--max-cases N]
           vmlab report <results.db> [--html file] [--csv file] [--json file|-] [--baseline CASE] [--metrics m1,m2]
           vmlab merge <a.db> <b.db>... -o <all.db>
           vmlab plugins [--kind KIND] [--markdown]
@@ -53,6 +54,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
                 "plugins" => PluginsCommand(rest),
                 "trace" => new TraceCommand(stdout, stderr).Run(rest),
                 "sweep" => new SweepCommand(stdout, stderr).Run(rest),
+                "sweep-worker" => new SweepCommand(stdout, stderr).Worker(rest),
                 "report" => new ReportCommand(stdout).Run(rest),
                 "merge" => new MergeCommand(stdout).Run(rest),
                 "--version" => Version(),
@@ -141,9 +143,16 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             : throw new UsageException($"--max-cases expects a whole number >= 1, got '{text}'")
         : SweepLoader.DefaultMaxCases;
 
+    /// <summary>A positive number of seconds (fractions allowed) for a time limit option.</summary>
+    internal static TimeSpan Seconds(string option, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s > 0 && s <= 365 * 86400.0
+            ? TimeSpan.FromSeconds(s)
+            : throw new UsageException($"{option} expects a number of seconds > 0, got '{text}'");
+
     private int RunCommand(string[] args)
     {
-        var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine"], []);
+        var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine", "--timeout"], []);
+        TimeSpan? timeout = a.Value("--timeout") is { } t ? Seconds("--timeout", t) : null;
         var experiment = LoadExperiment(a, "run");
         string? json = a.Value("--json");
         string? csv = a.Value("--csv");
@@ -151,9 +160,15 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         if (json is not null && json != "-") OutputTarget.Check(json);
         if (csv is not null) OutputTarget.Check(csv);
         // A live progress bar on stderr while the run lasts, only when stderr is a terminal.
-        var result = Terminal.IsInteractive(stderr)
-            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, started: started))
-            : new ExperimentRunner().Run(experiment);
+        RunResult Execute(CancellationToken token) => Terminal.IsInteractive(stderr)
+            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, token, started))
+            : new ExperimentRunner().Run(experiment, token);
+        RunResult? result = timeout is { } limit ? RunWithTimeout(Execute, limit) : Execute(CancellationToken.None);
+        if (result is null)
+        {
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture, $"error: run {experiment.Name} timed out after {timeout!.Value.TotalSeconds:0.###} s (--timeout); nothing was written"));
+            return ExitFailed;
+        }
 
         if (json is not null)
         {
@@ -176,6 +191,42 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             return ExitFailed;
         }
         return ExitOk;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="execute"/> on its own thread and waits at most <paramref name="limit"/>; null when it did not
+    /// finish. The run is asked to stop; a plugin that never returns keeps its thread, a background one, which ends
+    /// with the process.
+    /// </summary>
+    private static RunResult? RunWithTimeout(Func<CancellationToken, RunResult> execute, TimeSpan limit)
+    {
+        using var cancel = new CancellationTokenSource();
+        RunResult? result = null;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        // 8 MiB, the main thread's stack on Linux: the run has the same depth to work with as without --timeout.
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                result = execute(cancel.Token);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+            }
+            catch (Exception e)
+            {
+                failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        }, 8 << 20) { IsBackground = true, Name = "vmlab run" };
+        thread.Start();
+        if (!thread.Join(limit))
+        {
+            cancel.Cancel();
+            thread.Join(TimeSpan.FromSeconds(1));
+            return null;
+        }
+        failure?.Throw();
+        return result;
     }
 
     private void RenderTable(RunResult result)
