@@ -136,7 +136,7 @@ public sealed partial class Kernel : IReclaimView
         while (_policy.TrySelectVictim(this, out ulong victim))
         {
             if (!_candidates.Contains(victim))
-                throw new InvalidOperationException($"the replacement policy chose frame {victim}, which is not a reclaim candidate");
+                throw new PluginContractException("machine:replacement", $"the replacement policy chose frame {victim}, which is not a reclaim candidate");
             if (TryEvict(victim))
             {
                 (direct ? _reclaimDirect : _reclaimKswapd).Increment();

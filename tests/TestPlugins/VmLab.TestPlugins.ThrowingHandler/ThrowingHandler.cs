@@ -103,6 +103,24 @@ public sealed class SpinningHandler(MisbehavingHandlerOptions options) : IFaultH
     }
 }
 
+/// <summary>A replacement policy with a bug: asked for a victim, it names frame 0 (the zero page), never a candidate.</summary>
+public sealed class LyingPolicy : VmLab.Abstractions.Replacement.IReplacementPolicy
+{
+    public VmLab.Abstractions.Replacement.ReplacementInput Input => VmLab.Abstractions.Replacement.ReplacementInput.AccessedBits;
+
+    public void OnResident(ulong pfn) { }
+
+    public void OnReleased(ulong pfn) { }
+
+    public void OnAccess(ulong pfn) { }
+
+    public bool TrySelectVictim(VmLab.Abstractions.Replacement.IReclaimView view, out ulong pfn)
+    {
+        pfn = 0;
+        return true;
+    }
+}
+
 /// <summary>Registers the handlers that take down or hang the process they run in.</summary>
 public sealed class MisbehavingModule
 {
@@ -112,6 +130,8 @@ public sealed class MisbehavingModule
             "recursing-handler", "Overflows the stack on a chosen fault (test plugin).", c => new RecursingHandler(c.Options));
         registry.AddFaultHandler<SpinningHandler, MisbehavingHandlerOptions>(
             "spinning-handler", "Never returns from a chosen fault (test plugin).", c => new SpinningHandler(c.Options));
+        registry.AddReplacement<LyingPolicy, NoOptions>(
+            "lying-policy", "Names the zero page as its victim (test plugin).", _ => new LyingPolicy());
         registry.AddFaultHandler<GateHandler, GateHandlerOptions>(
             "gate-handler", "Waits at its first fault until a file exists (test plugin).", c => new GateHandler(c.Options));
     }
