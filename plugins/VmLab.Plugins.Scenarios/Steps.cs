@@ -301,9 +301,18 @@ public sealed record ExpectMetric(int Line, string Text, string Metric, Comparis
 {
     protected override (bool, string) Check(ScenarioRun run)
     {
+        if (!run.IsRegistered(Metric))
+            return (false, $"nothing: metric {Metric} is not registered on this machine (no component of this configuration counts it)");
         long actual = run.Api.Metric(Metric) - run.MetricBaseline(Metric);
         return (Op.Holds(actual, Expected), N(actual));
     }
+}
+
+/// <summary>"expect metric NAME unregistered": nothing on this machine counts the metric (it is not 0: it does not exist here).</summary>
+public sealed record ExpectMetricUnregistered(int Line, string Text, string Metric) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run) =>
+        run.IsRegistered(Metric) ? (false, $"registered, {N(run.Api.Metric(Metric))}") : (true, "unregistered");
 }
 
 public sealed record ExpectSignal(int Line, string Text, string Process, int? Signo, int? Code, AddressExpr? Address, int? Pkey = null) : ExpectStep(Line, Text)
