@@ -278,6 +278,9 @@ public enum TaskCounter { Minflt, Majflt, Faults, Rss, Handled, Value, Ret }
 
 public sealed record ExpectCounter(int Line, string Text, string Process, TaskCounter Counter, Comparison Op, long Expected) : ExpectStep(Line, Text)
 {
+    /// <summary>MAX_ERRNO: returns from -1 to -4095 are errors, anything below is a pointer.</summary>
+    private const long MaxErrno = 4095;
+
     protected override (bool, string) Check(ScenarioRun run)
     {
         var t = run.Task(Process);
@@ -292,7 +295,14 @@ public sealed record ExpectCounter(int Line, string Text, string Process, TaskCo
             TaskCounter.Value => (long)t.LastValue,
             _ => t.LastReturn,
         };
-        string shown = Counter == TaskCounter.Ret && actual < 0 ? $"-{Errno.Name(actual)} ({N(actual)})".Replace("--", "-") : Counter == TaskCounter.Value ? $"0x{actual:x}" : N(actual);
+        string shown = Counter switch
+        {
+            // Linux's IS_ERR_VALUE range: -1..-4095 is an errno; a more negative return is a kernel address (kmalloc, vmalloc).
+            TaskCounter.Ret when actual is < 0 and >= -MaxErrno => $"-{Errno.Name(actual)} ({N(actual)})".Replace("--", "-", StringComparison.Ordinal),
+            TaskCounter.Ret when actual < 0 => $"0x{(ulong)actual:x}",
+            TaskCounter.Value => $"0x{actual:x}",
+            _ => N(actual),
+        };
         return (Op.Holds(actual, Expected), shown);
     }
 }

@@ -47,6 +47,17 @@ public sealed class ScenarioTests
     }
 
     [Fact]
+    public void AKernelAddressReturnedByKmallocIsShownInHexNotAsANegativeNumber()
+    {
+        using var s = new Scratch();
+        string path = s.File("kmalloc.vms", "process p\np kmalloc buf 64\nexpect p ret == 0\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Matches($@"{System.Text.RegularExpressions.Regex.Escape(path)}:3: expectation failed: expected p ret == 0, got 0xffff[0-9a-f]{{12}}\n", r.Stderr.Replace("\r", "", StringComparison.Ordinal));
+        Assert.DoesNotContain("got -", r.Stderr);
+    }
+
+    [Fact]
     public void ACounterNothingOnThisMachineRegistersFailsItsExpectationInsteadOfReadingZero()
     {
         using var s = new Scratch();
