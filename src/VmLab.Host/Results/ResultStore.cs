@@ -64,11 +64,16 @@ public sealed class ResultStore : IDisposable
         string? dir = System.IO.Path.GetDirectoryName(full);
         if (dir is not null && !Directory.Exists(dir))
             throw new VmLabInputException(path, $"cannot create the results database: directory {dir} does not exist");
+        if (!exists)
+        {
+            CreateWhole(path, full);
+            exists = true;
+        }
         if (exists)
         {
             // SQLite takes an empty file for a new database and would write one into it: a file the user named that
             // holds nothing (or less than a database header) is refused, never overwritten.
-            long length = new FileInfo(full).Length;
+            long length = new FileInfo(OutputTarget.FinalTarget(full)).Length; // a symbolic link's own length is its target's name
             if (length < SqliteHeaderBytes)
                 throw new VmLabInputException(path, length == 0
                     ? "is an empty file, not a VmLab results database; give a path that does not exist yet (vmlab creates the database) or remove the file"
@@ -100,6 +105,47 @@ public sealed class ResultStore : IDisposable
         {
             connection.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates a new database at <paramref name="full"/> whole: initialised under a temporary name beside it, then
+    /// renamed into place unless another process got there first. A database VmLab creates is therefore never seen
+    /// empty, and an empty file at a --db path is always someone else's (refused).
+    /// </summary>
+    private static void CreateWhole(string path, string full)
+    {
+        string temp = $"{full}.init-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}";
+        try
+        {
+            var builder = new SqliteConnectionStringBuilder { DataSource = temp, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
+            using (var connection = new SqliteConnection(builder.ToString()))
+            {
+                connection.Open();
+                var store = new ResultStore(connection, path);
+                store.Initialise(existing: false);
+                store.Execute("PRAGMA journal_mode = DELETE"); // one file to rename; opening sets WAL again
+            }
+            try
+            {
+                File.Move(temp, full, overwrite: false);
+            }
+            catch (IOException) when (File.Exists(full))
+            {
+                // Another sweep created it first: use that one.
+            }
+        }
+        catch (SqliteException e)
+        {
+            throw new VmLabInputException(path, $"cannot create the results database: {e.Message}");
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new VmLabInputException(path, $"cannot create the results database: {e.Message}");
+        }
+        finally
+        {
+            DeleteDatabase(temp);
         }
     }
 
@@ -221,7 +267,9 @@ public sealed class ResultStore : IDisposable
     }
 
     /// <summary>The finished cases: id → (status, config hash).</summary>
-    public Dictionary<string, (string Status, string ConfigHash)> Finished()
+    public Dictionary<string, (string Status, string ConfigHash)> Finished() => Guard(FinishedCore);
+
+    private Dictionary<string, (string Status, string ConfigHash)> FinishedCore()
     {
         lock (_gate)
         {
@@ -295,7 +343,26 @@ public sealed class ResultStore : IDisposable
     }
 
     /// <summary>Reads the whole database: the sweep and its finished cases in expansion order.</summary>
-    public ResultSet Read()
+    public ResultSet Read() => Guard(ReadCore);
+
+    /// <summary>
+    /// Runs a read of the database's content; a value that does not parse (a field edited by hand, a damaged file)
+    /// is an input error naming the file, never an unhandled exception.
+    /// </summary>
+    private T Guard<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is FormatException or InvalidCastException or JsonException or OverflowException
+                                       or ArgumentException or InvalidOperationException or NullReferenceException or KeyNotFoundException)
+        {
+            throw new VmLabInputException(Path, $"is damaged and cannot be read ({e.GetType().Name}: {e.Message}); restore it, or run the sweep into a new --db");
+        }
+    }
+
+    private ResultSet ReadCore()
     {
         var meta = ReadMeta();
         if (!meta.TryGetValue("name", out var name))
@@ -305,7 +372,7 @@ public sealed class ResultStore : IDisposable
             meta.GetValueOrDefault("file", ""),
             meta.GetValueOrDefault("definition_hash", ""),
             meta.GetValueOrDefault("baseline", ""),
-            JsonNode.Parse(meta.GetValueOrDefault("axes", "[]")) as JsonArray ?? [],
+            JsonNode.Parse(meta.GetValueOrDefault("axes", "[]")) as JsonArray ?? throw new FormatException("sweep axes: not a JSON array"),
             int.Parse(meta.GetValueOrDefault("case_count", "0"), CultureInfo.InvariantCulture));
         lock (_gate)
         {
@@ -335,15 +402,15 @@ public sealed class ResultStore : IDisposable
                     cases.Add(new CaseResult(
                         id,
                         r.GetInt32(1),
-                        (JsonObject)JsonNode.Parse(r.GetString(2))!,
-                        (JsonObject)JsonNode.Parse(r.GetString(3))!,
+                        JsonNode.Parse(r.GetString(2)) as JsonObject ?? throw new FormatException($"case {id}: parameters are not a JSON object"),
+                        JsonNode.Parse(r.GetString(3)) as JsonObject ?? throw new FormatException($"case {id}: config is not a JSON object"),
                         r.GetString(4),
                         ulong.Parse(r.GetString(5), CultureInfo.InvariantCulture),
-                        JsonSerializer.Deserialize<SortedDictionary<string, string>>(r.GetString(6))!,
+                        JsonSerializer.Deserialize<SortedDictionary<string, string>>(r.GetString(6)) ?? throw new FormatException($"case {id}: plugins are not a JSON object"),
                         metrics.TryGetValue(id, out var m) ? m : new SortedDictionary<string, long>(StringComparer.Ordinal),
                         r.GetString(7),
                         r.IsDBNull(8) ? null : r.GetString(8),
-                        JsonSerializer.Deserialize<List<string>>(r.GetString(9))!,
+                        JsonSerializer.Deserialize<List<string>>(r.GetString(9)) ?? throw new FormatException($"case {id}: events are not a JSON array"),
                         r.GetDouble(10),
                         DateTime.Parse(r.GetString(11), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
                         DateTime.Parse(r.GetString(12), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),

@@ -120,6 +120,13 @@ public sealed class ResultStoreTests : IDisposable
         Assert.Contains("not a VmLab results database", e.Message);
         Assert.Equal(bytes, File.ReadAllBytes(P("short.db")));
         Assert.False(File.Exists(P("short.db-wal")));
+
+        // Through a symbolic link, the file it names is measured, not the link.
+        File.CreateSymbolicLink(P("link.db"), P("short.db"));
+        Assert.Contains("not a VmLab results database", Assert.Throws<VmLabInputException>(() => ResultStore.Open(P("link.db"), create: true)).Message);
+        using (var store = ResultStore.Open(P("real.db"), create: true)) { }
+        File.CreateSymbolicLink(P("real-link.db"), P("real.db"));
+        using (var viaLink = ResultStore.Open(P("real-link.db"), create: false)) { }
     }
 
     [Fact]
