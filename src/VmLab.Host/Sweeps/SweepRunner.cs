@@ -165,6 +165,9 @@ public sealed class SweepRunner
         threads.ForEach(t => t.Start());
         threads.ForEach(t => t.Join());
         cancellationToken.ThrowIfCancellationRequested();
+        if (fault is Microsoft.Data.Sqlite.SqliteException) throw new AggregateException(fault);
+        if (fault is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+            throw new VmLabInputException(command.FileName, $"cannot run the sweep's cases in worker processes: {fault.Message}; run them in this process with --isolation none");
         if (fault is not null) throw new AggregateException(fault);
     }
 
