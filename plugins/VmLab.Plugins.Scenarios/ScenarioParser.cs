@@ -434,6 +434,13 @@ public sealed class ScenarioParser
         {
             c.Next("metric");
             var nameToken = c.Next("a metric name");
+            CheckMetricName(c, nameToken);
+            if (c.Peek is { Text: "unregistered" })
+            {
+                c.Next("unregistered");
+                c.End();
+                return new ExpectMetricUnregistered(line, text, nameToken.Text);
+            }
             var op = c.Comparison();
             long v = c.Value();
             c.End();
@@ -491,5 +498,48 @@ public sealed class ScenarioParser
         }
         c.End();
         return step;
+    }
+
+    /// <summary>
+    /// The metric names a scenario can be checked against when it is parsed: the contract's <see cref="MetricNames"/>
+    /// and the counters built-in components register.
+    /// </summary>
+    public static IReadOnlyList<string> KnownMetricNames { get; } =
+    [
+        .. typeof(MetricNames).GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .Where(f => f.IsLiteral && f.FieldType == typeof(string)).Select(f => (string)f.GetRawConstantValue()!),
+        .. ScenarioRun.KnownMetrics, .. ScenarioRun.BuiltInCounters,
+    ];
+
+    /// <summary>
+    /// A metric name must look like one (<c>faults.total</c>); a name within two edits of a known one that is not
+    /// itself known is a misspelling (<c>faults.totl</c>) and an error here. Other names may be a plugin's own
+    /// counter: the run checks that something registered them.
+    /// </summary>
+    private static void CheckMetricName(TokenCursor c, Token name)
+    {
+        string text = name.Text;
+        if (!System.Text.RegularExpressions.Regex.IsMatch(text, "^[a-z][a-z0-9_]*(\\.[a-z0-9_-]+)*$"))
+            throw c.Error($"'{text}' is not a metric name (lower-case words joined by '.', e.g. faults.total)", name);
+        var known = KnownMetricNames.Distinct(StringComparer.Ordinal).ToList();
+        if (known.Contains(text, StringComparer.Ordinal)) return;
+        var nearest = known.Select(k => (Name: k, Distance: EditDistance(text, k))).OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal).First();
+        if (nearest.Distance <= 2)
+            throw c.Error($"unknown metric '{text}'; did you mean '{nearest.Name}'? (metric names: docs/metrics.md)", name);
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++) previous[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            (previous, current) = (current, previous);
+        }
+        return previous[b.Length];
     }
 }

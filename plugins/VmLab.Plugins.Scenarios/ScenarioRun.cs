@@ -14,6 +14,11 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
     private int _handlerDepth;
 
     public IKernelApi Api { get; } = simulation.Kernel;
+
+    /// <summary>The run's metric registry, to tell a counter nothing on this machine counts from one that is 0.</summary>
+    public IMetrics? Metrics { get; init; }
+
+    public bool IsRegistered(string metric) => Metrics?.IsRegistered(metric) ?? true;
     public string File => file;
     public Dictionary<string, (ulong Start, ulong Length)> Regions { get; } = new(StringComparer.Ordinal);
     public List<string> Events { get; } = [];
@@ -98,6 +103,20 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
             if (!MetricNames.IsLevel(name)) _baseline[name] = value;
         foreach (var name in KnownMetrics) _baseline[name] = Api.Metric(name);
     }
+
+    /// <summary>
+    /// Counter names built-in components register besides the contract's <see cref="MetricNames"/>: with those, the
+    /// names an <c>expect metric</c> is checked against when it is parsed (a plugin's own counters are checked when
+    /// the scenario runs).
+    /// </summary>
+    public static readonly string[] BuiltInCounters =
+    [
+        "accesses.dropped", "context_switches", "faults.file", "faults.trapped", "kernel.panics", "memory.fragmentation",
+        "memory.free_frames", "pagecache.dropped", "pagecache.writebacks", "reclaim.direct", "reclaim.kswapd",
+        "reclaim.kswapd_wakeups", "swap.cache_hits", "swap.slots_allocated", "swap.slots_peak", "walk.dirty_updates",
+        .. Enumerable.Range(0, 11).Select(o => $"memory.free_blocks.order{o}"),
+        .. Enumerable.Range(1, 5).Select(l => $"walk.memrefs.l{l}"),
+    ];
 
     public static readonly string[] KnownMetrics =
     [

@@ -1,3 +1,4 @@
+using VmLab.Abstractions;
 using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions.Plugins;
@@ -16,11 +17,11 @@ public sealed record ScenarioOptions
 }
 
 /// <summary>Runs a scenario file: parsed (and fully checked) when the workload is created, executed step by step.</summary>
-public sealed class ScenarioWorkload(string path, IReadOnlyList<Step> steps) : IWorkload
+public sealed class ScenarioWorkload(string path, IReadOnlyList<Step> steps, IMetrics? metrics = null) : IWorkload
 {
     public IReadOnlyList<Step> Steps => steps;
 
-    public static ScenarioWorkload Load(string path) => new(path, ScenarioParser.Parse(path, File.ReadAllText(path)));
+    public static ScenarioWorkload Load(string path, IMetrics? metrics = null) => new(path, ScenarioParser.Parse(path, File.ReadAllText(path)), metrics);
 
     /// <summary>Statements that need the machine's kernel half are refused, at their line, on a format without one.</summary>
     public void Validate(ISimulation simulation)
@@ -32,7 +33,7 @@ public sealed class ScenarioWorkload(string path, IReadOnlyList<Step> steps) : I
 
     public void Run(ISimulation simulation, CancellationToken cancellationToken)
     {
-        var run = new ScenarioRun(path, simulation);
+        var run = new ScenarioRun(path, simulation) { Metrics = metrics };
         bool stopped = false;
         foreach (var step in steps)
         {
@@ -56,5 +57,5 @@ public sealed class ScenariosModule : IPluginModule
         registry.AddWorkload<ScenarioWorkload, ScenarioOptions>(
             "scenario",
             "A scripted scenario (.vms): processes, mmap/fork/mprotect/..., reads and writes with values, signal handlers, expectations.",
-            c => ScenarioWorkload.Load(c.ResolvePath(c.Options.Path)));
+            c => ScenarioWorkload.Load(c.ResolvePath(c.Options.Path), c.Metrics));
 }

@@ -282,6 +282,9 @@ public enum TaskCounter { Minflt, Majflt, Faults, Rss, Handled, Value, Ret }
 
 public sealed record ExpectCounter(int Line, string Text, string Process, TaskCounter Counter, Comparison Op, long Expected) : ExpectStep(Line, Text)
 {
+    /// <summary>MAX_ERRNO: returns from -1 to -4095 are errors, anything below is a pointer.</summary>
+    private const long MaxErrno = 4095;
+
     protected override (bool, string) Check(ScenarioRun run)
     {
         var t = run.Task(Process);
@@ -296,7 +299,14 @@ public sealed record ExpectCounter(int Line, string Text, string Process, TaskCo
             TaskCounter.Value => (long)t.LastValue,
             _ => t.LastReturn,
         };
-        string shown = Counter == TaskCounter.Ret && actual < 0 ? $"-{Errno.Name(actual)} ({N(actual)})".Replace("--", "-") : Counter == TaskCounter.Value ? $"0x{actual:x}" : N(actual);
+        string shown = Counter switch
+        {
+            // Linux's IS_ERR_VALUE range: -1..-4095 is an errno; a more negative return is a kernel address (kmalloc, vmalloc).
+            TaskCounter.Ret when actual is < 0 and >= -MaxErrno => $"-{Errno.Name(actual)} ({N(actual)})".Replace("--", "-", StringComparison.Ordinal),
+            TaskCounter.Ret when actual < 0 => $"0x{(ulong)actual:x}",
+            TaskCounter.Value => $"0x{actual:x}",
+            _ => N(actual),
+        };
         return (Op.Holds(actual, Expected), shown);
     }
 }
@@ -305,9 +315,18 @@ public sealed record ExpectMetric(int Line, string Text, string Metric, Comparis
 {
     protected override (bool, string) Check(ScenarioRun run)
     {
+        if (!run.IsRegistered(Metric))
+            return (false, $"nothing: metric {Metric} is not registered on this machine (no component of this configuration counts it)");
         long actual = run.Api.Metric(Metric) - run.MetricBaseline(Metric);
         return (Op.Holds(actual, Expected), N(actual));
     }
+}
+
+/// <summary>"expect metric NAME unregistered": nothing on this machine counts the metric (it is not 0: it does not exist here).</summary>
+public sealed record ExpectMetricUnregistered(int Line, string Text, string Metric) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run) =>
+        run.IsRegistered(Metric) ? (false, $"registered, {N(run.Api.Metric(Metric))}") : (true, "unregistered");
 }
 
 public sealed record ExpectSignal(int Line, string Text, string Process, int? Signo, int? Code, AddressExpr? Address, int? Pkey = null) : ExpectStep(Line, Text)

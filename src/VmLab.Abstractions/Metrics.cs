@@ -28,6 +28,13 @@ public interface IMetrics
 {
     /// <summary>Gets the counter of this name, creating it at zero.</summary>
     Counter Counter(string name);
+
+    /// <summary>
+    /// Whether a component of this run has looked the counter up: false for a name nothing on this machine counts
+    /// (a misspelling, or <c>faults.vmalloc_sync</c> on a machine without vmalloc faults). Registries that cannot
+    /// tell say true.
+    /// </summary>
+    bool IsRegistered(string name) => true;
 }
 
 /// <summary>The metric names of the outside contract.</summary>

@@ -17,6 +17,10 @@ internal sealed class ReportCommand(TextWriter stdout)
         var metrics = a.Value("--metrics")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (metrics is { Length: 0 }) throw new UsageException("--metrics expects metric names separated by commas, e.g. --metrics tlb.misses,walk.memrefs");
 
+        // Every output is checked before anything is read or rendered.
+        foreach (var option in new[] { "--json", "--csv", "--html" })
+            if (a.Value(option) is { } target && !(option == "--json" && target == "-")) OutputTarget.Check(target);
+
         ResultSet results;
         using (var store = ResultStore.Open(a.Positionals[0], create: false)) results = store.Read();
         var report = ComparisonReport.Build(results, a.Value("--baseline"), metrics);
@@ -27,9 +31,9 @@ internal sealed class ReportCommand(TextWriter stdout)
         string? csvText = a.Value("--csv") is null ? null : report.ToCsv();
         string? htmlText = a.Value("--html") is null ? null : HtmlReport.Render(report);
 
-        if (json is not null && json != "-") VmLabCommand.WriteAtomically(json, jsonText!);
-        if (a.Value("--csv") is { } csv) VmLabCommand.WriteAtomically(csv, csvText!);
-        if (a.Value("--html") is { } html) VmLabCommand.WriteAtomically(html, htmlText!);
+        if (json is not null && json != "-") OutputTarget.WriteText(json, jsonText!);
+        if (a.Value("--csv") is { } csv) OutputTarget.WriteText(csv, csvText!);
+        if (a.Value("--html") is { } html) OutputTarget.WriteText(html, htmlText!);
         if (json == "-") stdout.Write(jsonText);
         else stdout.Write(report.ToText());
         return VmLabCommand.ExitOk;

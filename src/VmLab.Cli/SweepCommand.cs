@@ -20,7 +20,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
 
     public int Run(string[] args)
     {
-        var a = Arguments.Parse(args, ["--db", "--jobs", "--shard", "--trace-cache-mb"], ["--retry-failed"]);
+        var a = Arguments.Parse(args, ["--db", "--jobs", "--shard", "--trace-cache-mb", "--max-cases", "--case-timeout", "--isolation"], ["--retry-failed"]);
         if (a.Positionals.Count != 1)
             throw new UsageException("sweep takes one sweep file, e.g. vmlab sweep configs/sweeps/tlb-size-policy.json --db results.db");
         int jobs = a.Value("--jobs") is { } j ? PositiveInt("--jobs", j) : Environment.ProcessorCount;
@@ -31,7 +31,18 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
                 : throw new UsageException($"--trace-cache-mb expects a whole number of MiB (0 turns the cache off), got '{mb}'"))
             : 1L << 30;
 
-        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())).Load(a.Positionals[0]);
+        bool isolated = a.Value("--isolation") switch
+        {
+            null or "process" => true,
+            "none" => false,
+            { } other => throw new UsageException($"--isolation expects process (each case in a worker process, the default) or none (every case in this process), got '{other}'"),
+        };
+        TimeSpan? caseTimeout = a.Value("--case-timeout") is { } ct ? VmLabCommand.Seconds("--case-timeout", ct) : null;
+        if (caseTimeout is not null && !isolated)
+            throw new UsageException("--case-timeout needs --isolation process: a case running in this process cannot be stopped");
+
+        long maxCases = VmLabCommand.MaxCases(a);
+        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = maxCases }.Load(a.Positionals[0]);
         foreach (var w in sweep.Cases[0].Experiment.Warnings) stderr.WriteLine($"warning: {w}");
         string db = a.Value("--db") ?? sweep.Name + ".db";
 
@@ -43,6 +54,9 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             ShardCount = shardCount,
             TraceCacheBytes = cacheBytes,
             RetryFailed = a.Flag("--retry-failed"),
+            // Each worker decodes shared traces for the cases it runs, within its share of the budget.
+            Worker = isolated ? WorkerCommandFor(a.Positionals[0], maxCases, cacheBytes / Math.Max(1, jobs)) : null,
+            CaseTimeout = caseTimeout,
         };
 
         using var cancel = new CancellationTokenSource();
@@ -129,6 +143,53 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         }
     }
 
+    /// <summary>This vmlab, run again as <c>vmlab sweep-worker</c> on the same sweep file.</summary>
+    private static WorkerCommand WorkerCommandFor(string sweepFile, long maxCases, long cacheBytes)
+    {
+        List<string> arguments = ["sweep-worker", Path.GetFullPath(sweepFile), "--max-cases", maxCases.ToString(CultureInfo.InvariantCulture),
+            "--trace-cache-mb", (cacheBytes >> 20).ToString(CultureInfo.InvariantCulture)];
+        string? process = Environment.ProcessPath;
+        if (process is not null && Path.GetFileNameWithoutExtension(process) == "vmlab") return new WorkerCommand(process, arguments);
+        // Run as `dotnet vmlab.dll` (or inside a test host): the same host runs the same assembly.
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH")
+                        ?? (process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet" ? process : "dotnet");
+        return new WorkerCommand(dotnet, [typeof(SweepCommand).Assembly.Location, .. arguments]);
+    }
+
+    /// <summary>
+    /// <c>vmlab sweep-worker &lt;sweep.json&gt; --max-cases N --trace-cache-mb MB</c>: the process a sweep runs its
+    /// cases in (not for direct use). Reads case ids on stdin, answers one line per case on stdout.
+    /// </summary>
+    public int Worker(string[] args)
+    {
+        var a = Arguments.Parse(args, ["--max-cases", "--trace-cache-mb"], []);
+        if (a.Positionals.Count != 1) throw new UsageException("sweep-worker takes the sweep file; vmlab sweep starts it");
+        // Ctrl+C on the terminal reaches the whole process group: the sweep decides, and stops its workers itself.
+        using var ignoreInterrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGINT, context => context.Cancel = true);
+        WatchParent();
+        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = VmLabCommand.MaxCases(a) }.Load(a.Positionals[0]);
+        long cacheBytes = a.Value("--trace-cache-mb") is { } mb && long.TryParse(mb, NumberStyles.None, CultureInfo.InvariantCulture, out long m) ? m << 20 : 0;
+        SweepRunner.Serve(sweep, Console.In, stdout, cacheBytes);
+        return VmLabCommand.ExitOk;
+    }
+
+    /// <summary>
+    /// A worker ends when the sweep that started it is gone (killed with SIGKILL, say), even in the middle of a case
+    /// that never returns: a watchdog thread compares the parent process id with the one at start.
+    /// </summary>
+    private static void WatchParent()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        int parent = NativeMethods.GetParentProcessId();
+        var watchdog = new Thread(() =>
+        {
+            while (NativeMethods.GetParentProcessId() == parent) Thread.Sleep(200);
+            Environment.Exit(ExitInterrupted);
+        }) { IsBackground = true, Name = "sweep-worker watchdog" };
+        watchdog.Start();
+    }
+
     private static int PositiveInt(string option, string text) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1
             ? n
@@ -145,4 +206,10 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             return (k, n);
         throw new UsageException($"--shard expects K/N with 1 <= K <= N (e.g. --shard 2/8), got '{text}'");
     }
+}
+
+internal static partial class NativeMethods
+{
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "getppid")]
+    internal static partial int GetParentProcessId();
 }

@@ -8,6 +8,7 @@ using System.Text.Json;
 using VmLab.Abstractions.Plugins;
 using VmLab.Host.Config;
 using VmLab.Host.Plugins;
+using VmLab.Host.Results;
 using VmLab.Host.Running;
 using VmLab.Host.Sweeps;
 
@@ -22,10 +23,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private const string Usage = """
         usage:
-          vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>]
+          vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>] [--timeout SECONDS]
           vmlab run <scenario.vms> [--machine <config.json>] [--set key=value]... [--json <file>|-] [--csv <file>]
-          vmlab check <config.json|scenario.vms|sweep.json> [--machine <config.json>] [--set key=value]...
+          vmlab check <config.json|scenario.vms|sweep.json> [--machine <config.json>] [--set key=value]... [--max-cases N]
           vmlab sweep <sweep.json> [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]
+                      [--case-timeout SECONDS] [--isolation process|none] [--max-cases N]
           vmlab report <results.db> [--html file] [--csv file] [--json file|-] [--baseline CASE] [--metrics m1,m2]
           vmlab merge <a.db> <b.db>... -o <all.db>
           vmlab plugins [--kind KIND] [--markdown]
@@ -52,6 +54,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
                 "plugins" => PluginsCommand(rest),
                 "trace" => new TraceCommand(stdout, stderr).Run(rest),
                 "sweep" => new SweepCommand(stdout, stderr).Run(rest),
+                "sweep-worker" => new SweepCommand(stdout, stderr).Worker(rest),
                 "report" => new ReportCommand(stdout).Run(rest),
                 "merge" => new MergeCommand(stdout).Run(rest),
                 "--version" => Version(),
@@ -120,10 +123,10 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private int CheckCommand(string[] args)
     {
-        var a = Arguments.Parse(args, ["--set", "--machine"], []);
+        var a = Arguments.Parse(args, ["--set", "--machine", "--max-cases"], []);
         if (a.Positionals.Count == 1 && a.Values("--set").Count == 0 && File.Exists(a.Positionals[0]) && SweepLoader.IsSweepFile(a.Positionals[0]))
         {
-            var sweep = new SweepLoader(NewLoader()).Load(a.Positionals[0]);
+            var sweep = new SweepLoader(NewLoader()) { MaxCases = MaxCases(a) }.Load(a.Positionals[0]);
             stdout.WriteLine($"{a.Positionals[0]}: ok (sweep {sweep.Name}: {sweep.Cases.Count} case(s) over {sweep.Axes.Count} axis/axes, baseline {sweep.BaselineId})");
             return ExitOk;
         }
@@ -133,24 +136,47 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         return ExitOk;
     }
 
+    /// <summary><c>--max-cases N</c>: the most cases a sweep may expand to (default <see cref="SweepLoader.DefaultMaxCases"/>).</summary>
+    internal static long MaxCases(Arguments a) => a.Value("--max-cases") is { } text
+        ? long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n >= 1
+            ? n
+            : throw new UsageException($"--max-cases expects a whole number >= 1, got '{text}'")
+        : SweepLoader.DefaultMaxCases;
+
+    /// <summary>A positive number of seconds (fractions allowed) for a time limit option.</summary>
+    internal static TimeSpan Seconds(string option, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s > 0 && s <= 365 * 86400.0
+            ? TimeSpan.FromSeconds(s)
+            : throw new UsageException($"{option} expects a number of seconds > 0, got '{text}'");
+
     private int RunCommand(string[] args)
     {
-        var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine"], []);
+        var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine", "--timeout"], []);
+        TimeSpan? timeout = a.Value("--timeout") is { } t ? Seconds("--timeout", t) : null;
         var experiment = LoadExperiment(a, "run");
-        // A live progress bar on stderr while the run lasts, only when stderr is a terminal.
-        var result = Terminal.IsInteractive(stderr)
-            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, started: started))
-            : new ExperimentRunner().Run(experiment);
-
         string? json = a.Value("--json");
         string? csv = a.Value("--csv");
+        // An output that cannot be written is found now, not after a run whose results would be lost.
+        if (json is not null && json != "-") OutputTarget.Check(json);
+        if (csv is not null) OutputTarget.Check(csv);
+        // A live progress bar on stderr while the run lasts, only when stderr is a terminal.
+        RunResult Execute(CancellationToken token) => Terminal.IsInteractive(stderr)
+            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, token, started))
+            : new ExperimentRunner().Run(experiment, token);
+        RunResult? result = timeout is { } limit ? RunWithTimeout(Execute, limit) : Execute(CancellationToken.None);
+        if (result is null)
+        {
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture, $"error: run {experiment.Name} timed out after {timeout!.Value.TotalSeconds:0.###} s (--timeout); nothing was written"));
+            return ExitFailed;
+        }
+
         if (json is not null)
         {
             string text = result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
             if (json == "-") stdout.Write(text);
-            else WriteAtomically(json, text);
+            else OutputTarget.WriteText(json, text);
         }
-        if (csv is not null) WriteAtomically(csv, ToCsv(result));
+        if (csv is not null) OutputTarget.WriteText(csv, ToCsv(result));
         if (json != "-") RenderTable(result);
 
         foreach (var e in result.Expectations.Where(e => !e.Passed)) stderr.WriteLine($"{e.Where}: expectation failed: expected {e.Text}, got {e.Actual}");
@@ -165,6 +191,42 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             return ExitFailed;
         }
         return ExitOk;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="execute"/> on its own thread and waits at most <paramref name="limit"/>; null when it did not
+    /// finish. The run is asked to stop; a plugin that never returns keeps its thread, a background one, which ends
+    /// with the process.
+    /// </summary>
+    private static RunResult? RunWithTimeout(Func<CancellationToken, RunResult> execute, TimeSpan limit)
+    {
+        using var cancel = new CancellationTokenSource();
+        RunResult? result = null;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        // 8 MiB, the main thread's stack on Linux: the run has the same depth to work with as without --timeout.
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                result = execute(cancel.Token);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+            }
+            catch (Exception e)
+            {
+                failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        }, 8 << 20) { IsBackground = true, Name = "vmlab run" };
+        thread.Start();
+        if (!thread.Join(limit))
+        {
+            cancel.Cancel();
+            thread.Join(TimeSpan.FromSeconds(1));
+            return null;
+        }
+        failure?.Throw();
+        return result;
     }
 
     private void RenderTable(RunResult result)
@@ -186,23 +248,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     {
         var sb = new StringBuilder("name,seed,status,metric,value\n");
         foreach (var (name, value) in result.Metrics)
-            sb.Append(CultureInfo.InvariantCulture, $"{Csv(result.Name)},{result.Seed},{result.Status},{name},{value}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{Csv(result.Name)},{result.Seed},{Csv(result.Status)},{Csv(name)},{value}\n");
         return sb.ToString();
     }
 
-    private static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
-
-    /// <summary>Writes through a temporary file and a rename: a reader never sees half a file.</summary>
-    public static void WriteAtomically(string path, string text)
-    {
-        string full = Path.GetFullPath(path);
-        string? dir = Path.GetDirectoryName(full);
-        if (dir is not null && !Directory.Exists(dir))
-            throw new UsageException($"cannot write {path}: directory {dir} does not exist");
-        string temp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        File.WriteAllText(temp, text);
-        File.Move(temp, full, overwrite: true);
-    }
+    private static string Csv(string s) => CsvCell.Of(s);
 
     private int PluginsCommand(string[] args)
     {

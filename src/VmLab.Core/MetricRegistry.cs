@@ -17,6 +17,8 @@ public sealed class MetricRegistry : IMetrics
         return counter;
     }
 
+    public bool IsRegistered(string name) => _counters.ContainsKey(name);
+
     public long this[string name] => _counters.TryGetValue(name, out var c) ? c.Value : 0;
 
     public SortedDictionary<string, long> Snapshot()

@@ -137,6 +137,29 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void AScalarWhereAComponentBelongsIsExitTwoNamingTheKeyInRunCheckAndSweep()
+    {
+        _s.File("t.lackey", " L 10,4\n");
+        string config = Config(machine: "\"tlb\": { \"plugin\": \"fully-associative\" }");
+        var run = RunBad("run", config, "--set", "machine:tlb=garbage");
+        Assert.Contains("--set machine:tlb: machine:tlb: expected an object ({ ... }), got the value \"garbage\"", run.Stderr);
+
+        var check = Cli.Run("check", config, "--set", "machine:tlb=garbage");
+        Assert.Equal(2, check.ExitCode);
+        Assert.Contains("machine:tlb: expected an object", check.Stderr);
+
+        const string text = """{ "base": "exp.json", "matrix": { "machine:tlb": ["lru", "fifo"] } }""";
+        string sweep = _s.File("s.json", text);
+        foreach (var command in new[] { "check", "sweep" })
+        {
+            var r = command == "check" ? Cli.Run(command, sweep) : Cli.Run(command, sweep, "--db", _s.PathOf("s.db"));
+            Assert.Equal(2, r.ExitCode);
+            Assert.Contains($"s.json:1:{text.IndexOf("\"lru\"", StringComparison.Ordinal) + 1}: machine:tlb: expected an object ({{ ... }}), got the value \"lru\"", r.Stderr);
+            Assert.False(File.Exists(_s.PathOf("s.db")), "nothing runs");
+        }
+    }
+
+    [Fact]
     public void BadSetSyntax()
     {
         _s.File("t.lackey", " L 10,4\n");

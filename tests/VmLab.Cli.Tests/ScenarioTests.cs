@@ -46,6 +46,30 @@ public sealed class ScenarioTests
         Assert.Contains($"{path}:4: expectation failed: expected p minflt == 3, got 2", r.Stderr);
     }
 
+    [Fact]
+    public void AKernelAddressReturnedByKmallocIsShownInHexNotAsANegativeNumber()
+    {
+        using var s = new Scratch();
+        string path = s.File("kmalloc.vms", "process p\np kmalloc buf 64\nexpect p ret == 0\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Matches($@"{System.Text.RegularExpressions.Regex.Escape(path)}:3: expectation failed: expected p ret == 0, got 0xffff[0-9a-f]{{12}}\n", r.Stderr.Replace("\r", "", StringComparison.Ordinal));
+        Assert.DoesNotContain("got -", r.Stderr);
+    }
+
+    [Fact]
+    public void ACounterNothingOnThisMachineRegistersFailsItsExpectationInsteadOfReadingZero()
+    {
+        using var s = new Scratch();
+        // x86-64 has no vmalloc-sync faults: no component registers the counter, so "== 0" must not pass by default.
+        string path = s.File("vmalloc.vms", "process p\np mmap a 1p rw private\np write a 1\nexpect metric faults.vmalloc_sync == 0\nexpect metric my.plugin.counter == 0\nexpect metric faults.total == 1\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{path}:4: expectation failed: expected metric faults.vmalloc_sync == 0, got nothing: metric faults.vmalloc_sync is not registered on this machine", r.Stderr);
+        Assert.Contains($"{path}:5: expectation failed: expected metric my.plugin.counter == 0, got nothing: metric my.plugin.counter is not registered", r.Stderr);
+        Assert.DoesNotContain($"{path}:6:", r.Stderr);
+    }
+
     [Theory]
     [InlineData("process p\np mmap a 2p rw private\np frobnicate a\n", 3, 3, "unknown verb 'frobnicate'")]
     [InlineData("process p\nq write 0x10 1\n", 2, 1, "unknown process 'q'")]
@@ -58,6 +82,9 @@ public sealed class ScenarioTests
     [InlineData("banana\n", 1, 1, "unknown statement 'banana'")]
     [InlineData("process p\np mmap a 4p rw private\np kfree a\n", 3, 9, "region 'a' was not made by kmalloc")]
     [InlineData("process p\np kfree b\n", 2, 9, "unknown region 'b': kmalloc it first")]
+    [InlineData("process p\nexpect metric faults.totl == 0\n", 2, 15, "unknown metric 'faults.totl'; did you mean 'faults.total'?")]
+    [InlineData("process p\nexpect metric tlb.mises == 0\n", 2, 15, "unknown metric 'tlb.mises'; did you mean 'tlb.misses'?")]
+    [InlineData("process p\nexpect metric Faults.Total == 0\n", 2, 15, "'Faults.Total' is not a metric name")]
     public void SyntaxErrorsExitTwoWithFileLineAndColumn(string text, int line, int column, string message)
     {
         using var s = new Scratch();

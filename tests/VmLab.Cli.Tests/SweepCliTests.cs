@@ -92,7 +92,8 @@ public sealed class SweepCliTests : IDisposable
     [Fact]
     public void SweepThenReportPrintsTheComparisonAndWritesEveryFormat()
     {
-        var sweep = Vmlab("sweep", P("sweep.json"), "--db", P("r.db"), "--jobs", "2");
+        // In this process (--isolation none), cases share one decoding of the trace.
+        var sweep = Vmlab("sweep", P("sweep.json"), "--db", P("r.db"), "--jobs", "2", "--isolation", "none");
         Assert.Equal((0, ""), (sweep.Exit, sweep.Err)); // stderr is not a terminal: no progress bar
         Assert.Contains("sweep cli-tlb: 10 case(s); 0 already finished, ran 10: 10 completed, 0 failed", sweep.Out);
         Assert.Contains("shared traces: 1 decoded once and replayed to 10 case(s)", sweep.Out);
@@ -137,41 +138,65 @@ public sealed class SweepCliTests : IDisposable
         Assert.Equal(10, Essence(P("merged.db")).Count);
     }
 
+    /// <summary>
+    /// A sweep of six cases whose runs each wait at their first fault for a gate file (test plugin gate-handler):
+    /// cases c1 and c2 find their gate open, c3 to c6 wait. With one job the sweep stops at exactly two finished cases
+    /// and stays there until the test acts, whatever the machine's speed.
+    /// </summary>
+    private string GatedSweep(string name)
+    {
+        string plugin = Path.Combine(AppContext.BaseDirectory, "testplugins", "VmLab.TestPlugins.ThrowingHandler");
+        var gates = Enumerable.Range(1, 6).Select(i => $"\"c{i}\": \"{P($"{name}-gate{i}")}\"");
+        File.WriteAllText(P(name + "-gate1"), "");
+        File.WriteAllText(P(name + "-gate2"), "");
+        File.WriteAllText(P(name + ".json"), $$"""
+            {
+              "name": "{{name}}",
+              "base": { "pluginPaths": ["{{plugin}}"],
+                        "machine": { "tlb": { "plugin": "fully-associative" },
+                                     "faultHandlers": [ { "plugin": "gate-handler" }, { "plugin": "demand-zero" } ] },
+                        "workload": { "plugin": "lackey", "options": { "path": "{{Trace("tiny.lackey")}}" } } },
+              "matrix": { "machine:faultHandlers:0:options:gate": { "name": "case", "values": { {{string.Join(", ", gates)}} } } }
+            }
+            """);
+        return P(name + ".json");
+    }
+
+    private void OpenEveryGate(string name)
+    {
+        for (int i = 1; i <= 6; i++) File.WriteAllText(P($"{name}-gate{i}"), "");
+    }
+
+    /// <summary>Waits until the database holds <paramref name="count"/> cases (a state the gated sweep cannot leave on its own).</summary>
+    private static void WaitForCases(string db, long count, Process p)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (CountCases(db) < count && !p.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        Assert.Equal(count, CountCases(db));
+        Assert.False(p.HasExited, "the gated sweep ended on its own");
+    }
+
     [Fact]
     public void ASweepKilledWithSigkillResumesWithoutLosingOrRepeatingFinishedCases()
     {
-        // Cases on the full ls trace with the cache off take a few tenths of a second each: slow enough to kill mid-sweep.
-        File.WriteAllText(P("ls.json"), $$"""
-            {
-              "name": "kill",
-              "base": { "machine": { "tlb": { "plugin": "fully-associative" } },
-                        "workload": { "plugin": "lackey", "options": { "path": "{{Trace("ls.lackey.gz")}}" } } },
-              "matrix": { "machine:tlb:options:entries": [4, 8, 16, 32, 64, 128] }
-            }
-            """);
-        using var p = StartVmlab("sweep", P("ls.json"), "--db", P("k.db"), "--jobs", "1", "--trace-cache-mb", "0");
-        long finished = 0;
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (finished < 2 && !p.HasExited && DateTime.UtcNow < deadline)
-        {
-            Thread.Sleep(30);
-            finished = CountCases(P("k.db"));
-        }
-        Assert.False(p.HasExited, "the sweep ended before it could be killed");
-        p.Kill(); // SIGKILL
+        string sweep = GatedSweep("kill");
+        using var p = StartVmlab("sweep", sweep, "--db", P("k.db"), "--jobs", "1");
+        WaitForCases(P("k.db"), 2, p);
+        p.Kill(); // SIGKILL, while case c3 waits at its gate
         p.WaitForExit();
-        long survived = CountCases(P("k.db"));
-        Assert.InRange(survived, 2, 5);
+        Assert.Equal(2, CountCases(P("k.db")));
         var before = ReadCases(P("k.db")).ToDictionary(c => c.Id, c => c.FinishedUtc);
+        Assert.Equal(["case=c1", "case=c2"], before.Keys.Order());
 
-        var resumed = Vmlab("sweep", P("ls.json"), "--db", P("k.db"), "--jobs", "1");
+        OpenEveryGate("kill");
+        var resumed = Vmlab("sweep", sweep, "--db", P("k.db"), "--jobs", "1");
 
         Assert.Equal(0, resumed.Exit);
-        Assert.Contains($"{survived} already finished, ran {6 - survived}", resumed.Out);
+        Assert.Contains("2 already finished, ran 4", resumed.Out);
         var after = ReadCases(P("k.db"));
         Assert.Equal(6, after.Count);
         foreach (var (id, finishedUtc) in before) Assert.Equal(finishedUtc, after.Single(c => c.Id == id).FinishedUtc); // not run again
-        var fresh = Vmlab("sweep", P("ls.json"), "--db", P("fresh.db"));
+        var fresh = Vmlab("sweep", sweep, "--db", P("fresh.db"));
         Assert.Equal(0, fresh.Exit);
         Assert.Equal(Essence(P("fresh.db")), Essence(P("k.db")));
     }
@@ -179,25 +204,16 @@ public sealed class SweepCliTests : IDisposable
     [Fact]
     public async Task SigtermStopsTheSweepWithExit130KeepingFinishedCases()
     {
-        File.WriteAllText(P("term.json"), $$"""
-            {
-              "name": "term",
-              "base": { "machine": { "tlb": { "plugin": "fully-associative" } },
-                        "workload": { "plugin": "lackey", "options": { "path": "{{Trace("ls.lackey.gz")}}" } } },
-              "matrix": { "machine:tlb:options:entries": [4, 8, 16, 32, 64, 128] }
-            }
-            """);
-        using var p = StartVmlab("sweep", P("term.json"), "--db", P("t.db"), "--jobs", "1", "--trace-cache-mb", "0");
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (CountCases(P("t.db")) < 1 && !p.HasExited && DateTime.UtcNow < deadline) await Task.Delay(30);
-        Assert.False(p.HasExited, "the sweep ended before it could be stopped");
+        string sweep = GatedSweep("term");
+        using var p = StartVmlab("sweep", sweep, "--db", P("t.db"), "--jobs", "1");
+        WaitForCases(P("t.db"), 2, p);
         using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
         string err = await p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
 
         Assert.Equal(130, p.ExitCode);
         Assert.Contains("sweep interrupted; finished cases are saved in", err);
-        Assert.InRange(CountCases(P("t.db")), 1, 5);
+        Assert.Equal(2, CountCases(P("t.db"))); // the case held at its gate was stopped, not recorded
         Assert.All(ReadCases(P("t.db")), c => Assert.Equal("completed", c.Status));
     }
 
@@ -325,7 +341,7 @@ public sealed class SweepOptTests
             }
             """);
         string db = s.PathOf("opt.db");
-        var r = Cli.Run("sweep", sweep, "--db", db);
+        var r = Cli.Run("sweep", sweep, "--db", db, "--isolation", "none"); // cases in this process share one decoding
         Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
         Assert.Contains("1 decoded once and replayed to 2 case(s)", r.Stdout);
         var report = System.Text.Json.Nodes.JsonNode.Parse(Cli.Run("report", db, "--json", "-").Stdout)!;

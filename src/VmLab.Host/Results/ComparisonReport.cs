@@ -193,8 +193,7 @@ public sealed class ComparisonReport
         return sb.ToString();
     }
 
-    private static string Csv(string s) =>
-        s.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+    private static string Csv(string s) => CsvCell.Of(s);
 
     public JsonObject ToJson()
     {

@@ -19,18 +19,46 @@ public static class HtmlReport
 {
     private const int Height = 420;
 
-    public static IReadOnlyList<Chart> Charts(ComparisonReport report)
+    /// <summary>Most cases drawn as bars, one per case (the image grows with them; the chart library fails past ~60,000).</summary>
+    public const int MaxBarCases = 500;
+
+    /// <summary>Most points drawn in the curves against one axis.</summary>
+    public const int MaxCurvePoints = 20_000;
+
+    /// <summary>Most curves (combinations of the other axes) drawn in one chart.</summary>
+    public const int MaxCurves = 40;
+
+    public static IReadOnlyList<Chart> Charts(ComparisonReport report) => Charts(report, []);
+
+    /// <summary>The charts; a chart too large to draw legibly is left out and <paramref name="notes"/> says which and why.</summary>
+    public static IReadOnlyList<Chart> Charts(ComparisonReport report, List<string> notes)
     {
         var charts = new List<Chart>();
         var completed = report.Cases.Where(c => c.Status == Running.RunResult.Completed).ToList();
         if (completed.Count == 0) return charts;
-        foreach (var metric in report.Metrics)
-            charts.Add(new Chart($"{metric} by case", BarChart(report, completed, metric)));
+        if (completed.Count <= MaxBarCases)
+        {
+            foreach (var metric in report.Metrics)
+                charts.Add(new Chart($"{metric} by case", BarChart(report, completed, metric)));
+        }
+        else
+        {
+            notes.Add(string.Create(CultureInfo.InvariantCulture,
+                $"no bar chart by case: {completed.Count:N0} completed cases, more than {MaxBarCases:N0} bars can show; the table, --csv and --json have every case"));
+        }
         foreach (var axis in report.Sweep.Axes.OfType<JsonObject>())
         {
-            string name = axis["name"]!.GetValue<string>();
+            string name = axis["name"]?.GetValue<string>() ?? "";
             var values = (axis["values"] as JsonArray ?? []).Select(v => Number(v?["value"])).ToList();
             if (values.Count < 2 || values.Any(v => v is null)) continue;
+            int curves = completed.Select(c => string.Join(",", report.AxisNames.Where(a => a != name).Select(a => ComparisonReport.Labels(c).GetValueOrDefault(a, ""))))
+                                  .Distinct(StringComparer.Ordinal).Count();
+            if (completed.Count > MaxCurvePoints || curves > MaxCurves)
+            {
+                notes.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"no curves against {name}: {curves:N0} curves of {completed.Count:N0} points in all, more than {MaxCurves} curves or {MaxCurvePoints:N0} points can show; report a slice with --metrics or a sweep with fewer axes"));
+                continue;
+            }
             foreach (var metric in report.Metrics)
                 charts.Add(new Chart($"{metric} against {name}", Curve(report, completed, metric, name)));
         }
@@ -105,7 +133,8 @@ public static class HtmlReport
 
     public static string Render(ComparisonReport report)
     {
-        var charts = Charts(report);
+        var chartNotes = new List<string>();
+        var charts = Charts(report, chartNotes);
         var sb = new StringBuilder();
         string E(string s) => WebUtility.HtmlEncode(s);
         sb.Append("""
@@ -155,7 +184,8 @@ public static class HtmlReport
             sb.Append(CultureInfo.InvariantCulture, $"<p class=\"note\">failed <code>{E(c.Id)}</code>: {E(ComparisonReport.FirstLine(c.Error))}</p>\n");
 
         sb.Append("<h2>Charts</h2>\n");
-        if (charts.Count == 0) sb.Append("<p>No completed case to draw.</p>\n");
+        foreach (var note in chartNotes) sb.Append(CultureInfo.InvariantCulture, $"<p class=\"note\">{E(note)}</p>\n");
+        if (charts.Count == 0 && chartNotes.Count == 0) sb.Append("<p>No completed case to draw.</p>\n");
         foreach (var chart in charts)
         {
             sb.Append(CultureInfo.InvariantCulture,

@@ -41,6 +41,7 @@ public sealed class ResultStore : IDisposable
     /// <summary>PRAGMA application_id of a VmLab results database ("VmLb").</summary>
     public const int ApplicationId = 0x566D4C62;
     private const int SchemaVersion = 1;
+    private const int SqliteHeaderBytes = 100;
 
     private readonly SqliteConnection _connection;
     private readonly Lock _gate = new();
@@ -63,6 +64,21 @@ public sealed class ResultStore : IDisposable
         string? dir = System.IO.Path.GetDirectoryName(full);
         if (dir is not null && !Directory.Exists(dir))
             throw new VmLabInputException(path, $"cannot create the results database: directory {dir} does not exist");
+        if (!exists)
+        {
+            CreateWhole(path, full);
+            exists = true;
+        }
+        if (exists)
+        {
+            // SQLite takes an empty file for a new database and would write one into it: a file the user named that
+            // holds nothing (or less than a database header) is refused, never overwritten.
+            long length = new FileInfo(OutputTarget.FinalTarget(full)).Length; // a symbolic link's own length is its target's name
+            if (length < SqliteHeaderBytes)
+                throw new VmLabInputException(path, length == 0
+                    ? "is an empty file, not a VmLab results database; give a path that does not exist yet (vmlab creates the database) or remove the file"
+                    : $"is a {length}-byte file, not a VmLab results database (an SQLite file has a 100-byte header)");
+        }
         var builder = new SqliteConnectionStringBuilder
         {
             DataSource = full,
@@ -75,7 +91,7 @@ public sealed class ResultStore : IDisposable
         {
             connection.Open();
             var store = new ResultStore(connection, path);
-            store.Initialise(exists && new FileInfo(full).Length > 0);
+            store.Initialise(exists);
             return store;
         }
         catch (SqliteException e)
@@ -89,6 +105,47 @@ public sealed class ResultStore : IDisposable
         {
             connection.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates a new database at <paramref name="full"/> whole: initialised under a temporary name beside it, then
+    /// renamed into place unless another process got there first. A database VmLab creates is therefore never seen
+    /// empty, and an empty file at a --db path is always someone else's (refused).
+    /// </summary>
+    private static void CreateWhole(string path, string full)
+    {
+        string temp = $"{full}.init-{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}";
+        try
+        {
+            var builder = new SqliteConnectionStringBuilder { DataSource = temp, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false };
+            using (var connection = new SqliteConnection(builder.ToString()))
+            {
+                connection.Open();
+                var store = new ResultStore(connection, path);
+                store.Initialise(existing: false);
+                store.Execute("PRAGMA journal_mode = DELETE"); // one file to rename; opening sets WAL again
+            }
+            try
+            {
+                File.Move(temp, full, overwrite: false);
+            }
+            catch (IOException) when (File.Exists(full))
+            {
+                // Another sweep created it first: use that one.
+            }
+        }
+        catch (SqliteException e)
+        {
+            throw new VmLabInputException(path, $"cannot create the results database: {e.Message}");
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new VmLabInputException(path, $"cannot create the results database: {e.Message}");
+        }
+        finally
+        {
+            DeleteDatabase(temp);
         }
     }
 
@@ -134,13 +191,27 @@ public sealed class ResultStore : IDisposable
             """);
     }
 
-    /// <summary>Records which sweep this database holds; a database of another sweep is refused.</summary>
+    /// <summary>
+    /// Records which sweep this database holds; a database of another sweep is refused. The check and the claim are
+    /// one write transaction (BEGIN IMMEDIATE): of two different sweeps started on one new database at the same time,
+    /// exactly one claims it and the other is refused.
+    /// </summary>
     public void BeginSweep(Sweep sweep)
     {
-        var existing = ReadMeta();
-        if (existing.TryGetValue("name", out var name) && name != sweep.Name)
-            throw new VmLabInputException(Path, $"holds results of sweep '{name}', not '{sweep.Name}'; give another --db");
-        WriteSweep(new SweepInfo(sweep.Name, sweep.File, sweep.DefinitionHash, sweep.BaselineId, AxesJson(sweep), sweep.Cases.Count));
+        var info = new SweepInfo(sweep.Name, sweep.File, sweep.DefinitionHash, sweep.BaselineId, AxesJson(sweep), sweep.Cases.Count);
+        lock (_gate)
+        {
+            using var tx = _connection.BeginTransaction(deferred: false);
+            using (var cmd = _connection.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "SELECT value FROM sweep WHERE key = 'name'";
+                if (cmd.ExecuteScalar() is string name && name != sweep.Name)
+                    throw new VmLabInputException(Path, $"holds results of sweep '{name}', not '{sweep.Name}'; give another --db");
+            }
+            PutSweep(tx, info);
+            tx.Commit();
+        }
     }
 
     public static JsonArray AxesJson(Sweep sweep) =>
@@ -158,23 +229,28 @@ public sealed class ResultStore : IDisposable
         lock (_gate)
         {
             using var tx = _connection.BeginTransaction();
-            void Put(string key, string value)
-            {
-                using var cmd = _connection.CreateCommand();
-                cmd.Transaction = tx;
-                cmd.CommandText = "INSERT OR REPLACE INTO sweep (key, value) VALUES ($k, $v)";
-                cmd.Parameters.AddWithValue("$k", key);
-                cmd.Parameters.AddWithValue("$v", value);
-                cmd.ExecuteNonQuery();
-            }
-            Put("name", info.Name);
-            Put("file", info.File);
-            Put("definition_hash", info.DefinitionHash);
-            Put("baseline", info.BaselineId);
-            Put("axes", info.Axes.ToJsonString());
-            Put("case_count", info.CaseCount.ToString(CultureInfo.InvariantCulture));
+            PutSweep(tx, info);
             tx.Commit();
         }
+    }
+
+    private void PutSweep(SqliteTransaction tx, SweepInfo info)
+    {
+        void Put(string key, string value)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "INSERT OR REPLACE INTO sweep (key, value) VALUES ($k, $v)";
+            cmd.Parameters.AddWithValue("$k", key);
+            cmd.Parameters.AddWithValue("$v", value);
+            cmd.ExecuteNonQuery();
+        }
+        Put("name", info.Name);
+        Put("file", info.File);
+        Put("definition_hash", info.DefinitionHash);
+        Put("baseline", info.BaselineId);
+        Put("axes", info.Axes.ToJsonString());
+        Put("case_count", info.CaseCount.ToString(CultureInfo.InvariantCulture));
     }
 
     private Dictionary<string, string> ReadMeta()
@@ -191,7 +267,9 @@ public sealed class ResultStore : IDisposable
     }
 
     /// <summary>The finished cases: id → (status, config hash).</summary>
-    public Dictionary<string, (string Status, string ConfigHash)> Finished()
+    public Dictionary<string, (string Status, string ConfigHash)> Finished() => Guard(FinishedCore);
+
+    private Dictionary<string, (string Status, string ConfigHash)> FinishedCore()
     {
         lock (_gate)
         {
@@ -265,7 +343,26 @@ public sealed class ResultStore : IDisposable
     }
 
     /// <summary>Reads the whole database: the sweep and its finished cases in expansion order.</summary>
-    public ResultSet Read()
+    public ResultSet Read() => Guard(ReadCore);
+
+    /// <summary>
+    /// Runs a read of the database's content; a value that does not parse (a field edited by hand, a damaged file)
+    /// is an input error naming the file, never an unhandled exception.
+    /// </summary>
+    private T Guard<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is FormatException or InvalidCastException or JsonException or OverflowException
+                                       or ArgumentException or InvalidOperationException or NullReferenceException or KeyNotFoundException)
+        {
+            throw new VmLabInputException(Path, $"is damaged and cannot be read ({e.GetType().Name}: {e.Message}); restore it, or run the sweep into a new --db");
+        }
+    }
+
+    private ResultSet ReadCore()
     {
         var meta = ReadMeta();
         if (!meta.TryGetValue("name", out var name))
@@ -275,7 +372,7 @@ public sealed class ResultStore : IDisposable
             meta.GetValueOrDefault("file", ""),
             meta.GetValueOrDefault("definition_hash", ""),
             meta.GetValueOrDefault("baseline", ""),
-            JsonNode.Parse(meta.GetValueOrDefault("axes", "[]")) as JsonArray ?? [],
+            JsonNode.Parse(meta.GetValueOrDefault("axes", "[]")) as JsonArray ?? throw new FormatException("sweep axes: not a JSON array"),
             int.Parse(meta.GetValueOrDefault("case_count", "0"), CultureInfo.InvariantCulture));
         lock (_gate)
         {
@@ -305,15 +402,15 @@ public sealed class ResultStore : IDisposable
                     cases.Add(new CaseResult(
                         id,
                         r.GetInt32(1),
-                        (JsonObject)JsonNode.Parse(r.GetString(2))!,
-                        (JsonObject)JsonNode.Parse(r.GetString(3))!,
+                        JsonNode.Parse(r.GetString(2)) as JsonObject ?? throw new FormatException($"case {id}: parameters are not a JSON object"),
+                        JsonNode.Parse(r.GetString(3)) as JsonObject ?? throw new FormatException($"case {id}: config is not a JSON object"),
                         r.GetString(4),
                         ulong.Parse(r.GetString(5), CultureInfo.InvariantCulture),
-                        JsonSerializer.Deserialize<SortedDictionary<string, string>>(r.GetString(6))!,
+                        JsonSerializer.Deserialize<SortedDictionary<string, string>>(r.GetString(6)) ?? throw new FormatException($"case {id}: plugins are not a JSON object"),
                         metrics.TryGetValue(id, out var m) ? m : new SortedDictionary<string, long>(StringComparer.Ordinal),
                         r.GetString(7),
                         r.IsDBNull(8) ? null : r.GetString(8),
-                        JsonSerializer.Deserialize<List<string>>(r.GetString(9))!,
+                        JsonSerializer.Deserialize<List<string>>(r.GetString(9)) ?? throw new FormatException($"case {id}: events are not a JSON array"),
                         r.GetDouble(10),
                         DateTime.Parse(r.GetString(11), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
                         DateTime.Parse(r.GetString(12), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
@@ -333,9 +430,11 @@ public sealed class ResultStore : IDisposable
     {
         if (inputs.Count == 0) throw new VmLabInputException("merge", "give at least one results database to merge");
         string outFull = System.IO.Path.GetFullPath(output);
+        string outTarget = OutputTarget.FinalTarget(outFull);
         foreach (var input in inputs)
-            if (System.IO.Path.GetFullPath(input) == outFull)
+            if (OutputTarget.FinalTarget(System.IO.Path.GetFullPath(input)) == outTarget)
                 throw new VmLabInputException(input, "is also the output; write the merge to a new file");
+        OutputTarget.Check(output);
         var sets = new List<(string Path, ResultSet Set)>();
         foreach (var input in inputs)
         {
@@ -366,9 +465,9 @@ public sealed class ResultStore : IDisposable
             }
         }
 
-        string dir = System.IO.Path.GetDirectoryName(outFull)!;
-        if (!Directory.Exists(dir)) throw new VmLabInputException(output, $"directory {dir} does not exist");
-        string temp = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileName(outFull)}.tmp-{Environment.ProcessId}");
+        // Built under a temporary name beside the output's final target (a symbolic link is followed), then renamed
+        // over it; a device or FIFO is written through instead of being replaced.
+        string temp = OutputTarget.TempFor(output);
         DeleteDatabase(temp);
         try
         {
@@ -385,12 +484,19 @@ public sealed class ResultStore : IDisposable
                 store.Execute("PRAGMA wal_checkpoint(TRUNCATE)");
                 store.Execute("PRAGMA journal_mode = DELETE");
             }
-            DeleteDatabase(outFull);
-            File.Move(temp, outFull);
+            if (OutputTarget.KindOf(outFull) != OutputTarget.Kind.Special)
+                foreach (var suffix in new[] { "-wal", "-shm", "-journal" })
+                    if (File.Exists(outTarget + suffix)) File.Delete(outTarget + suffix); // a former database's journal must not meet the new file
+            OutputTarget.Place(output, temp);
         }
         finally
         {
             DeleteDatabase(temp);
+        }
+        if (OutputTarget.KindOf(outFull) == OutputTarget.Kind.Special)
+        {
+            // Written into a device or FIFO: nothing to read back; the merged set is what was written.
+            return new ResultSet(first.Set.Sweep, [.. merged.Values.OrderBy(x => x.Case.Ordinal).ThenBy(x => x.Case.Id, StringComparer.Ordinal).Select(x => x.Case)]);
         }
         using var result = Open(outFull, create: false);
         return result.Read();

@@ -89,6 +89,10 @@ public sealed class ExperimentRunner
     private static string Describe(Exception e, Experiment experiment)
     {
         if (e is ComponentException ce) return $"plugin {ce.Component} failed: {ce.InnerException}";
+        // The core caught a plugin breaking its contract: blame that plugin, not the one on the stack (a fault handler
+        // allocating a frame is on it when the replacement policy names a bad victim).
+        if (e is VmLab.Core.PluginContractException pce && Components(experiment).FirstOrDefault(c => c.KeyPath == pce.KeyPath) is { } culprit)
+            return $"plugin {culprit.Plugin.Name} ({culprit.KeyPath}, {culprit.Plugin.AssemblyName}) failed: {e}";
         var origin = ComponentOf(e, experiment);
         return origin is null ? e.ToString() : $"plugin {origin} failed: {e}";
     }

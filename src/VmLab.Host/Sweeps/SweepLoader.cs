@@ -17,6 +17,12 @@ namespace VmLab.Host.Sweeps;
 /// </summary>
 public sealed partial class SweepLoader(ExperimentLoader loader)
 {
+    /// <summary>The most cases a sweep may expand to unless <see cref="MaxCases"/> says otherwise.</summary>
+    public const int DefaultMaxCases = 100_000;
+
+    /// <summary>A sweep whose matrix (cross product plus includes, before excludes) has more cases is refused before expanding.</summary>
+    public long MaxCases { get; init; } = DefaultMaxCases;
+
     private static readonly string[] TopLevelKeys = ["name", "description", "base", "matrix", "exclude", "include", "baseline"];
     private static readonly JsonDocumentOptions DocumentOptions = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
@@ -112,6 +118,15 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
         var includes = ReadPatterns(root, "include", axes, index, displayName, errors, requireAll: true);
         if (errors.Count > 0) throw new ConfigException(errors);
 
+        // Refuse a sweep too large before expanding it: each case holds its resolved experiment in memory.
+        var product = axes.Aggregate(System.Numerics.BigInteger.One, (n, a) => n * a.Values.Count) + includes.Count;
+        if (product > MaxCases)
+        {
+            Error("matrix", string.Create(CultureInfo.InvariantCulture,
+                $"expands to {product:N0} cases ({string.Join(" x ", axes.Select(a => a.Values.Count))}{(includes.Count > 0 ? $" + {includes.Count} included" : "")}, before exclude), more than the limit of {MaxCases:N0}; split the sweep or raise the limit (vmlab sweep/check --max-cases N)"));
+            throw new ConfigException(errors);
+        }
+
         var assignments = new List<SweepValue[]>();
         var ids = new HashSet<string>(StringComparer.Ordinal);
         foreach (var combination in Product(axes))
@@ -128,13 +143,15 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
             Error("exclude", "excludes every combination of the matrix; nothing would run");
         if (errors.Count > 0 || baseNode is null) throw new ConfigException(errors);
 
-        // Every case through the experiment loader.
-        var cases = new List<SweepCase>();
-        var caseErrors = new Dictionary<ConfigError, List<string>>();
-        for (int ordinal = 0; ordinal < assignments.Count; ordinal++)
+        // Every case through the experiment loader: the first alone, then the others in parallel (each case's
+        // loading is independent; results and errors are gathered in expansion order, so the outcome is the same as
+        // one by one). Sequential when plugin folders are involved, since loading those adds to the shared catalog.
+        var loaded = new (SweepCase? Case, string? Hash, List<ConfigError> Errors)[assignments.Count];
+        void LoadCase(int ordinal)
         {
             var combination = assignments[ordinal];
             string id = CaseId(axes, combination);
+            var caseErrorList = new List<ConfigError>();
             var node = (JsonObject)baseNode.DeepClone();
             foreach (var p in node.Where(p => p.Key.Equals("name", StringComparison.OrdinalIgnoreCase)).Select(p => p.Key).ToList()) node.Remove(p);
             node["name"] = id;
@@ -144,17 +161,37 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
                 var value = combination[a].Value;
                 if (value is JsonValue scalar) overrides.Add($"{axes[a].Key}={ScalarText(scalar)}");
                 else if (SetSubtree(node, axes[a].Key, value.DeepClone()) is { } problem)
-                    AddCaseError(caseErrors, new ConfigError(combination[a].Where, $"{axes[a].Key}: {problem}"), id);
+                    caseErrorList.Add(new ConfigError(combination[a].Where, $"{axes[a].Key}: {problem}"));
             }
             try
             {
                 var experiment = loader.Load(Encoding.UTF8.GetBytes(node.ToJsonString()), baseDisplay, baseDirectory, id, overrides);
-                cases.Add(new SweepCase(id, ordinal, [.. axes.Select((axis, a) => (axis, combination[a]))], experiment));
+                loaded[ordinal] = (new SweepCase(id, ordinal, [.. axes.Select((axis, a) => (axis, combination[a]))], experiment), ConfigHash(experiment), caseErrorList);
             }
             catch (ConfigException e)
             {
-                foreach (var error in e.Errors) AddCaseError(caseErrors, Relocate(error, axes, combination, locateInBase, baseDisplay), id);
+                foreach (var error in e.Errors) caseErrorList.Add(Relocate(error, axes, combination, locateInBase, baseDisplay));
+                loaded[ordinal] = (null, id, caseErrorList);
             }
+        }
+        LoadCase(0);
+        bool independent = loaded[0].Case is { } first && first.Experiment.PluginPaths.Count == 0
+                           && !axes.Any(a => a.Key.StartsWith("pluginPaths", StringComparison.OrdinalIgnoreCase));
+        if (independent) Parallel.For(1, assignments.Count, LoadCase);
+        else for (int ordinal = 1; ordinal < assignments.Count; ordinal++) LoadCase(ordinal);
+
+        var cases = new List<SweepCase>(assignments.Count);
+        var hashes = new List<string>(assignments.Count);
+        var caseErrors = new Dictionary<ConfigError, List<string>>();
+        foreach (var (loadedCase, hash, caseErrorList) in loaded)
+        {
+            string id = loadedCase?.Id ?? hash!;
+            if (loadedCase is not null)
+            {
+                cases.Add(loadedCase);
+                hashes.Add(hash!);
+            }
+            foreach (var error in caseErrorList) AddCaseError(caseErrors, error, id);
         }
         foreach (var (error, inCases) in caseErrors)
         {
@@ -167,7 +204,7 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
         string baselineId = ReadBaseline(root, axes, cases, index, displayName, errors);
         if (errors.Count > 0) throw new ConfigException(errors);
 
-        return new Sweep(name, displayName, axes, cases, baselineId, DefinitionHash(name, cases));
+        return new Sweep(name, displayName, axes, cases, baselineId, DefinitionHash(name, cases, hashes));
     }
 
     private static void AddCaseError(Dictionary<ConfigError, List<string>> errors, ConfigError error, string id)
@@ -188,7 +225,10 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
         for (int a = 0; a < axes.Count; a++)
         {
             string key = axes[a].Key;
-            if (keyPath.Equals(key, StringComparison.OrdinalIgnoreCase) || keyPath.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase))
+            // The error is about the axis key or below it, or about a segment of the axis key itself (a typo in
+            // `machine:tlb:option:entries` is reported as `machine:tlb:option: unknown key`): both are the matrix's.
+            if (keyPath.Equals(key, StringComparison.OrdinalIgnoreCase) || keyPath.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith(keyPath + ":", StringComparison.OrdinalIgnoreCase))
                 return new ConfigError(combination[a].Where, $"{error.Message} (matrix value {combination[a].Label} of {key})");
         }
         return new ConfigError(locateInBase(keyPath) ?? baseDisplay, error.Message);
@@ -519,10 +559,10 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
     }
 
     /// <summary>Identifies the expansion: case ids and resolved configs (without machine-local plugin paths).</summary>
-    private static string DefinitionHash(string name, IReadOnlyList<SweepCase> cases)
+    private static string DefinitionHash(string name, IReadOnlyList<SweepCase> cases, IReadOnlyList<string> configHashes)
     {
         var sb = new StringBuilder(name).Append('\n');
-        foreach (var c in cases) sb.Append(c.Id).Append('\n').Append(ConfigHash(c.Experiment)).Append('\n');
+        for (int i = 0; i < cases.Count; i++) sb.Append(cases[i].Id).Append('\n').Append(configHashes[i]).Append('\n');
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())));
     }
 

@@ -16,6 +16,16 @@ public sealed record SweepRunOptions
     public long TraceCacheBytes { get; init; } = 1L << 30;
     /// <summary>Run again the cases recorded as failed.</summary>
     public bool RetryFailed { get; init; }
+
+    /// <summary>
+    /// Run each case in a worker process started with this command (one process per job, replaced when a case kills
+    /// it) instead of in this process: a plugin that overflows the stack, aborts or hangs fails its own case only.
+    /// Null runs cases in this process, sharing decoded traces among them.
+    /// </summary>
+    public WorkerCommand? Worker { get; init; }
+
+    /// <summary>With <see cref="Worker"/>: a case still running after this long is killed and recorded as failed.</summary>
+    public TimeSpan? CaseTimeout { get; init; }
 }
 
 /// <summary>Where a sweep stands, reported after each finished case.</summary>
@@ -63,42 +73,137 @@ public sealed class SweepRunner
                            .ToList();
         int already = shard.Count - pending.Count;
 
+        string host = Environment.MachineName;
+        int done = already, failed = 0, completed = 0;
+        progress?.Report(new SweepProgress(shard.Count, done, failed, null));
+        void Record(CaseResult result, SweepCase c)
+        {
+            store.Save(result);
+            if (result.Status == RunResult.Completed) Interlocked.Increment(ref completed);
+            else Interlocked.Increment(ref failed);
+            int d = Interlocked.Increment(ref done);
+            progress?.Report(new SweepProgress(shard.Count, d, Volatile.Read(ref failed), c.Id));
+        }
+
+        if (options.Worker is { } worker)
+        {
+            RunInWorkers(pending, worker, options, host, Record, cancellationToken);
+            return new SweepSummary(sweep.Cases.Count, shard.Count, already, pending.Count, completed, failed, clock.Elapsed.TotalSeconds, 0, 0, 0, 0);
+        }
+
         var cache = new TraceCache(options.TraceCacheBytes);
         var experiments = cache.Prepare([.. pending.Select(c => c.Experiment)]);
         var runner = new ExperimentRunner();
-        int done = already, failed = 0, completed = 0;
-        progress?.Report(new SweepProgress(shard.Count, done, failed, null));
-
-        string host = Environment.MachineName;
         var work = pending.Select((c, i) => (Case: c, Experiment: experiments[i])).ToList();
         Parallel.ForEach(
             System.Collections.Concurrent.Partitioner.Create(work, EnumerablePartitionerOptions.NoBuffering),
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Jobs), CancellationToken = cancellationToken },
             item =>
             {
-                CaseResult result;
+                var started = DateTime.UtcNow;
+                CaseOutcome outcome;
                 try
                 {
-                    result = RunCase(runner, item.Case, item.Experiment, host, cancellationToken);
+                    outcome = RunInProcess(runner, item.Case, item.Experiment, cancellationToken);
                 }
                 catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
                     return; // interrupted: the case stays unfinished and runs on resume
                 }
-                store.Save(result);
-                if (result.Status == RunResult.Completed) Interlocked.Increment(ref completed);
-                else Interlocked.Increment(ref failed);
-                int d = Interlocked.Increment(ref done);
-                progress?.Report(new SweepProgress(shard.Count, d, Volatile.Read(ref failed), item.Case.Id));
+                Record(ToResult(item.Case, outcome, started, host), item.Case);
             });
 
         return new SweepSummary(sweep.Cases.Count, shard.Count, already, pending.Count, completed, failed, clock.Elapsed.TotalSeconds,
             cache.Decodes, cache.Replays, cache.Streamed, cache.PeakBytes);
     }
 
-    private static CaseResult RunCase(ExperimentRunner runner, SweepCase c, Config.Experiment experiment, string host, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the cases in <see cref="SweepRunOptions.Jobs"/> worker processes, each taking the next case when it is
+    /// free; a worker that dies or is killed for a timeout is replaced for the next case.
+    /// </summary>
+    private static void RunInWorkers(IReadOnlyList<SweepCase> pending, WorkerCommand command, SweepRunOptions options, string host,
+        Action<CaseResult, SweepCase> record, CancellationToken cancellationToken)
     {
-        var started = DateTime.UtcNow;
+        var queue = new ConcurrentQueue<SweepCase>(pending);
+        int lanes = Math.Max(1, Math.Min(options.Jobs, pending.Count));
+        Exception? fault = null;
+        var threads = Enumerable.Range(0, lanes).Select(_ => new Thread(() =>
+        {
+            CaseWorker? worker = null;
+            try
+            {
+                while (!cancellationToken.IsCancellationRequested && Volatile.Read(ref fault) is null && queue.TryDequeue(out var c))
+                {
+                    var started = DateTime.UtcNow;
+                    worker ??= CaseWorker.Start(command);
+                    CaseOutcome outcome;
+                    try
+                    {
+                        outcome = worker.Run(c, options.CaseTimeout, cancellationToken);
+                    }
+                    catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                    {
+                        return; // interrupted: the case stays unfinished and runs on resume
+                    }
+                    if (!worker.Alive)
+                    {
+                        worker.Dispose();
+                        worker = null;
+                    }
+                    record(ToResult(c, outcome, started, host), c);
+                }
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref fault, e, null);
+            }
+            finally
+            {
+                worker?.Dispose();
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        cancellationToken.ThrowIfCancellationRequested();
+        if (fault is Microsoft.Data.Sqlite.SqliteException) throw new AggregateException(fault);
+        if (fault is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+            throw new VmLabInputException(command.FileName, $"cannot run the sweep's cases in worker processes: {fault.Message}; run them in this process with --isolation none");
+        if (fault is not null) throw new AggregateException(fault);
+    }
+
+    /// <summary>
+    /// Serves a worker process: reads <c>id TAB config-hash</c> lines from <paramref name="input"/>, runs each case of
+    /// <paramref name="sweep"/> here and writes its <see cref="CaseOutcome"/> line to <paramref name="output"/>, until
+    /// the input ends.
+    /// </summary>
+    public static void Serve(Sweep sweep, TextReader input, TextWriter output, long traceCacheBytes)
+    {
+        var cache = new TraceCache(traceCacheBytes);
+        var experiments = cache.Prepare([.. sweep.Cases.Select(c => c.Experiment)]);
+        var byId = new Dictionary<string, (SweepCase Case, Config.Experiment Experiment)>(StringComparer.Ordinal);
+        for (int i = 0; i < sweep.Cases.Count; i++) byId[sweep.Cases[i].Id] = (sweep.Cases[i], experiments[i]);
+        var runner = new ExperimentRunner();
+        output.WriteLine(CaseOutcome.Ready);
+        output.Flush();
+        while (input.ReadLine() is { } line)
+        {
+            var parts = line.Split('\t');
+            string id = parts[0];
+            CaseOutcome outcome;
+            if (!byId.TryGetValue(id, out var item))
+                outcome = new CaseOutcome(id, RunResult.Failed, $"case {id} is not in {sweep.File} any more (the sweep file changed while the sweep ran)", new Dictionary<string, long>(), [], 0);
+            else if (parts.Length > 1 && parts[1] != SweepLoader.ConfigHash(item.Case.Experiment))
+                outcome = new CaseOutcome(id, RunResult.Failed, $"case {id} has another config in {sweep.File} now (the sweep file or its base changed while the sweep ran)", new Dictionary<string, long>(), [], 0);
+            else
+                outcome = RunInProcess(runner, item.Case, item.Experiment, CancellationToken.None);
+            output.WriteLine(outcome.ToLine());
+            output.Flush();
+        }
+    }
+
+    /// <summary>Runs one case in this process; any failure of the run is the outcome's error.</summary>
+    public static CaseOutcome RunInProcess(ExperimentRunner runner, SweepCase c, Config.Experiment experiment, CancellationToken cancellationToken)
+    {
         var clock = Stopwatch.StartNew();
         RunResult? result = null;
         string? error = null;
@@ -119,23 +224,25 @@ public sealed class SweepRunner
         {
             error = e.ToString();
         }
-        var metrics = result?.Metrics ?? new Dictionary<string, long>();
         string status = result is { Status: RunResult.Completed } ? RunResult.Completed : RunResult.Failed;
-        return new CaseResult(
-            c.Id,
-            c.Ordinal,
-            c.Parameters(),
-            SweepLoader.PortableConfig(c.Experiment),
-            SweepLoader.ConfigHash(c.Experiment),
-            c.Experiment.Seed,
-            ExperimentRunner.PluginVersions(c.Experiment),
-            metrics,
-            status,
-            status == RunResult.Completed ? null : error ?? "failed",
-            result?.Events ?? [],
-            result?.ElapsedSeconds ?? clock.Elapsed.TotalSeconds,
-            started,
-            DateTime.UtcNow,
-            host);
+        return new CaseOutcome(c.Id, status, status == RunResult.Completed ? null : error ?? "failed",
+            result?.Metrics ?? new Dictionary<string, long>(), result?.Events ?? [], result?.ElapsedSeconds ?? clock.Elapsed.TotalSeconds);
     }
+
+    private static CaseResult ToResult(SweepCase c, CaseOutcome outcome, DateTime started, string host) => new(
+        c.Id,
+        c.Ordinal,
+        c.Parameters(),
+        SweepLoader.PortableConfig(c.Experiment),
+        SweepLoader.ConfigHash(c.Experiment),
+        c.Experiment.Seed,
+        ExperimentRunner.PluginVersions(c.Experiment),
+        outcome.Metrics,
+        outcome.Status,
+        outcome.Error,
+        outcome.Events,
+        outcome.ElapsedSeconds,
+        started,
+        DateTime.UtcNow,
+        host);
 }

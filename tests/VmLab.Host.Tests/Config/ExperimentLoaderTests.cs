@@ -56,6 +56,20 @@ public sealed class ExperimentLoaderTests : IDisposable
         Assert.Equal("fifo", Tlb(e)["policy"]!.GetValue<string>());
     }
 
+    [Theory]
+    [InlineData("machine:tlb=garbage", "machine:tlb: expected an object ({ ... }), got the value \"garbage\"; set one of its keys instead, e.g. machine:tlb:plugin=...")]
+    [InlineData("machine:tlb=", "machine:tlb: expected an object ({ ... }), got the value \"\"")]
+    [InlineData("machine:memory=1", "machine:memory: expected an object ({ ... }), got the value \"1\"")]
+    [InlineData("machine:tlb:options=big", "machine:tlb:options: expected an object ({ ... }), got the value \"big\"")]
+    [InlineData("machine:faultHandlers=cow", "machine:faultHandlers: expected an array ([ ... ]), got the value \"cow\"")]
+    public void AScalarSetOverAnObjectOfTheFileIsAnErrorNamingTheKey(string set, string expected)
+    {
+        // The file has the object (tlb, its options, memory defaults, fault handlers); the scalar used to be ignored.
+        string config = Config(machine: "\"memory\": { \"frames\": 4096 }, \"faultHandlers\": [ { \"plugin\": \"demand-zero\" } ],");
+        var e = Assert.Throws<ConfigException>(() => Loader().Load(config, [set]));
+        Assert.Contains(e.Errors, err => err.Message.StartsWith(expected, StringComparison.Ordinal) && err.Where == "--set " + set[..set.IndexOf('=')]);
+    }
+
     [Fact]
     public void MalformedJsonReportsFileLineAndColumn()
     {

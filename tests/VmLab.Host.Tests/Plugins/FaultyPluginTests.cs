@@ -49,6 +49,26 @@ public sealed class FaultyPluginTests
     }
 
     [Fact]
+    public void ABadVictimFromAReplacementPolicyIsBlamedOnThePolicyNotOnTheFaultHandlerThatAllocated()
+    {
+        using var dir = new TempDir();
+        dir.File("t.lackey", string.Concat(Enumerable.Range(0, 12).Select(i => $" S {0x7fff0000 + i * 0x1000:x},8\n")));
+        string config = dir.File("exp.json", $$"""
+            {
+              "pluginPaths": [ {{System.Text.Json.JsonSerializer.Serialize(TestPlugins.Folder("ThrowingHandler"))}} ],
+              "machine": { "memory": { "frames": 64, "userFrames": 4 }, "replacement": { "plugin": "lying-policy" } },
+              "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } }
+            }
+            """);
+        var result = new ExperimentRunner().Run(new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config));
+
+        Assert.Equal(RunResult.Failed, result.Status);
+        Assert.StartsWith("plugin lying-policy (machine:replacement, VmLab.TestPlugins.ThrowingHandler) failed: VmLab.Core.PluginContractException: the replacement policy chose frame 0, which is not a reclaim candidate",
+            result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("plugin demand-zero", result.Error);
+    }
+
+    [Fact]
     public void AReferenceCountBugInAHandlerStopsTheRunWithTheInvariantTheFrameAndTheFaultWhenInvariantsAreChecked()
     {
         using var dir = new TempDir();

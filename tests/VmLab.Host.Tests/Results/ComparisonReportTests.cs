@@ -154,4 +154,22 @@ public sealed class ComparisonReportTests
         Assert.DoesNotContain("<script", html);
         Assert.DoesNotContain("http", html);
     }
+
+    [Fact]
+    public void AReportOverAQuarterOfAMillionCasesLeavesOutTheChartsItCannotDrawAndSaysSo()
+    {
+        const int n = 240_000;
+        var axes = new JsonArray(new JsonObject { ["name"] = "entries", ["key"] = "machine:tlb:options:entries",
+            ["values"] = new JsonArray([.. Enumerable.Range(1, n).Select(i => (JsonNode)new JsonObject { ["label"] = i.ToString(System.Globalization.CultureInfo.InvariantCulture), ["value"] = i })]) });
+        var cases = Enumerable.Range(1, n).Select(i => new CaseResult($"entries={i}", i - 1, new JsonObject { ["entries"] = i }, new JsonObject(), "h", 1,
+            new Dictionary<string, string>(), new Dictionary<string, long> { ["tlb.misses"] = 1_000_000 / i }, "completed", null, [], 0.1, T0, T0, "host")).ToList();
+        var report = ComparisonReport.Build(new ResultSet(new SweepInfo("big", "big.json", "hash", "entries=1", axes, n), cases), null, ["tlb.misses"]);
+
+        string html = HtmlReport.Render(report);
+
+        Assert.Contains("no bar chart by case: 240,000 completed cases, more than 500 bars can show", html);
+        Assert.Contains("no curves against entries: 1 curves of 240,000 points in all", html);
+        Assert.DoesNotContain("<img ", html);
+        Assert.Contains("entries=239999", html); // every case is still in the table
+    }
 }

@@ -105,6 +105,63 @@ public sealed class ResultStoreTests : IDisposable
         Assert.Contains("not found", e3.Message);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(99)]
+    public void AFileTooShortToBeADatabaseIsRefusedAndLeftAsItWas(int length)
+    {
+        byte[] bytes = [.. Enumerable.Repeat((byte)'x', length)];
+        File.WriteAllBytes(P("short.db"), bytes);
+
+        var e = Assert.Throws<VmLabInputException>(() => ResultStore.Open(P("short.db"), create: true));
+
+        Assert.Equal(P("short.db"), e.Where);
+        Assert.Contains("not a VmLab results database", e.Message);
+        Assert.Equal(bytes, File.ReadAllBytes(P("short.db")));
+        Assert.False(File.Exists(P("short.db-wal")));
+
+        // Through a symbolic link, the file it names is measured, not the link.
+        File.CreateSymbolicLink(P("link.db"), P("short.db"));
+        Assert.Contains("not a VmLab results database", Assert.Throws<VmLabInputException>(() => ResultStore.Open(P("link.db"), create: true)).Message);
+        using (var store = ResultStore.Open(P("real.db"), create: true)) { }
+        File.CreateSymbolicLink(P("real-link.db"), P("real.db"));
+        using (var viaLink = ResultStore.Open(P("real-link.db"), create: false)) { }
+    }
+
+    [Fact]
+    public void TwoDifferentSweepsStartedTogetherOnOneDatabaseNeverBothClaimIt()
+    {
+        var a = _fx.Load(Sweep);
+        var b = _fx.Load(Sweep.Replace("\"tlb\"", "\"other\"", StringComparison.Ordinal));
+        for (int round = 0; round < 30; round++)
+        {
+            string db = P($"race{round}.db");
+            using var barrier = new Barrier(2);
+            var claimed = new string?[2];
+            var threads = new[] { a, b }.Select((sweep, i) => new Thread(() =>
+            {
+                using var store = ResultStore.Open(db, create: true);
+                barrier.SignalAndWait();
+                try
+                {
+                    store.BeginSweep(sweep);
+                    claimed[i] = sweep.Name;
+                }
+                catch (VmLabInputException e) when (e.Message.Contains("holds results of sweep", StringComparison.Ordinal))
+                {
+                }
+            })).ToList();
+            threads.ForEach(t => t.Start());
+            threads.ForEach(t => t.Join());
+
+            var winners = claimed.Where(n => n is not null).ToList();
+            Assert.Single(winners);
+            using var check = ResultStore.Open(db, create: false);
+            Assert.Equal(winners[0], check.Read().Sweep.Name);
+        }
+    }
+
     [Fact]
     public void EachFinishedCaseIsVisibleToAnotherConnectionAsSoonAsItIsSaved()
     {

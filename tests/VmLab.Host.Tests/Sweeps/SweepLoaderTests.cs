@@ -162,6 +162,63 @@ public sealed class SweepLoaderTests : IDisposable
     }
 
     [Fact]
+    public void ATypoInAnAxisKeyAboveTheOptionsIsReportedAtTheAxisValueInTheSweepFile()
+    {
+        // "option" for "options": the loader reports machine:tlb:option, a prefix of the axis key, not a key below it.
+        string text = """
+            {
+              "base": "base.json",
+              "matrix": { "machine:tlb:option:entries": [16, 32] }
+            }
+            """;
+        var e = Assert.Throws<ConfigException>(() => _fx.Load(text));
+        Assert.Contains(e.Errors, err => err.Message.StartsWith("machine:tlb:option: unknown key 'option'; did you mean 'options'?", StringComparison.Ordinal));
+        Assert.All(e.Errors, err => Assert.Contains("sweep.json:3:", err.Where));
+    }
+
+    [Fact]
+    public void AnAxisOfScalarsAtAComponentKeyIsAnErrorNotIdenticalCases()
+    {
+        string text = """
+            {
+              "base": "base.json",
+              "matrix": { "machine:tlb": ["lru", "fifo"] }
+            }
+            """;
+        var e = Assert.Throws<ConfigException>(() => _fx.Load(text));
+        Assert.Contains(e.Errors, err => err.Message.StartsWith("machine:tlb: expected an object ({ ... }), got the value \"lru\"", StringComparison.Ordinal)
+                                         && err.Where.EndsWith($"sweep.json:{SweepFixture.PositionOf(text, "\"lru\"")}", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, err => err.Message.Contains("got the value \"fifo\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ASweepOverTheCaseLimitIsRefusedBeforeItIsExpanded()
+    {
+        // 10^10 combinations: expanding them would take hundreds of GiB; the refusal is immediate.
+        string axes = string.Join(", ", Enumerable.Range(0, 10).Select(i => $"\"machine:tlb:options:x{i}\": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"));
+        var e = Assert.Throws<ConfigException>(() => _fx.Load($$"""{ "base": "base.json", "matrix": { {{axes}} } }"""));
+        var error = Assert.Single(e.Errors);
+        Assert.Contains("sweep.json:1:", error.Where);
+        Assert.StartsWith("matrix: expands to 10,000,000,000 cases (10 x 10 x 10 x 10 x 10 x 10 x 10 x 10 x 10 x 10, before exclude), more than the limit of 100,000", error.Message);
+    }
+
+    [Fact]
+    public void TheCaseLimitCountsIncludesAndCanBeRaised()
+    {
+        string text = """
+            { "base": "base.json", "matrix": { "machine:tlb:options:entries": [8, 16, 32] },
+              "include": [ { "entries": 64 } ] }
+            """;
+        string path = _fx.Write("sweep.json", text);
+        var loader = new VmLab.Host.Sweeps.SweepLoader(new ExperimentLoader(VmLab.Host.Plugins.PluginCatalog.CreateDefault())) { MaxCases = 3 };
+        var e = Assert.Throws<ConfigException>(() => loader.Load(path));
+        Assert.Contains("expands to 4 cases (3 + 1 included, before exclude), more than the limit of 3", Assert.Single(e.Errors).Message);
+
+        var raised = new VmLab.Host.Sweeps.SweepLoader(new ExperimentLoader(VmLab.Host.Plugins.PluginCatalog.CreateDefault())) { MaxCases = 4 }.Load(path);
+        Assert.Equal(4, raised.Cases.Count);
+    }
+
+    [Fact]
     public void AnErrorInTheBaseFilePointsIntoTheBaseFile()
     {
         string bad = SweepFixture.BaseJson.Replace("\"levels\": 4", "\"levels\": 9");

@@ -163,4 +163,18 @@ public sealed class SweepRunnerTests : IDisposable
         var e = Assert.Throws<VmLab.Abstractions.Plugins.VmLabInputException>(() => new SweepRunner().Run(other, store, new SweepRunOptions()));
         Assert.Contains("holds results of sweep 'tlb', not 'other'", e.Message);
     }
+
+    [Fact]
+    public void AWorkerProgramThatCannotStartIsAnInputErrorAndNoCaseIsRecorded()
+    {
+        var sweep = _fx.Load(TlbSweep);
+        using var store = ResultStore.Open(Db(), create: true);
+        var options = new SweepRunOptions { Jobs = 2, Worker = new WorkerCommand(Path.Combine(_fx.Folder, "no-such-vmlab"), []) };
+
+        var e = Assert.Throws<VmLab.Abstractions.Plugins.VmLabInputException>(() => new SweepRunner().Run(sweep, store, options));
+
+        Assert.Contains("cannot run the sweep's cases in worker processes", e.Message);
+        Assert.Contains("--isolation none", e.Message);
+        Assert.Empty(store.Finished());
+    }
 }

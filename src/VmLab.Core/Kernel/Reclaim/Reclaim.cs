@@ -142,7 +142,7 @@ public sealed class Reclaim : IReclaimView
         while (policy.TrySelectVictim(this, out ulong victim))
         {
             if (!_candidates.Contains(victim))
-                throw new InvalidOperationException($"the replacement policy chose frame {victim}, which is not a reclaim candidate");
+                throw new PluginContractException("machine:replacement", $"the replacement policy chose frame {victim}, which is not a reclaim candidate");
             if (TryEvict(victim, cpu))
             {
                 (direct ? _direct : _kswapd).Increment();
