@@ -138,6 +138,9 @@ public sealed class ProcessTable
         var old = p.Mm;
         p.Mm = mm;
         p.Mm.BrkStart = p.Mm.Brk = BrkBase;
+        // activate_mm: a CPU running the task loads the new root and tag now, before the old address space is released.
+        foreach (var c in _k.Cpus)
+            if (ReferenceEquals(c.Current, p)) c.SwitchTo(p);
         var holder = new Process(p.Pid, old);
         if (--old.Users == 0) _k.AddressSpaces.Release(holder, cpu);
         p.ResidentPages = 0;
