@@ -85,7 +85,14 @@ public sealed class KernelModel
     /// <summary>True once the machine has panicked: nothing more runs.</summary>
     public bool Panicked => Faults.Panicked;
 
-    internal void AttachCpus(ICpu[] cpus) => TlbMaintenance = new TlbMaintenance(cpus, Options, Metrics);
+    /// <summary>The machine's CPUs (set when the machine attaches them).</summary>
+    internal IReadOnlyList<ICpu> Cpus { get; private set; } = [];
+
+    internal void AttachCpus(ICpu[] cpus)
+    {
+        Cpus = cpus;
+        TlbMaintenance = new TlbMaintenance(cpus, Options, Metrics);
+    }
 
     public void AttachDevices(IEnumerable<IDevice> devices) => Devices.Attach(devices);
 

@@ -147,6 +147,7 @@ public sealed class KernelPropertyTests
                     bool allowed = t.Pages.TryGetValue(a, out var pm) && (pm.Prot & (write ? Protection.Write : Protection.Read)) != 0;
                     // A refused access kills the task: only one in eight is made, so that programs live long enough to fill memory.
                     if (!allowed && (op.Value & 7) != 0) break;
+                    int eventsBefore = m.Kernel.Events.Count;
                     var r = api.Access(t.Pid, 0, a, write ? AccessKind.Write : AccessKind.Read, 8, op.Value);
                     if (!allowed)
                     {
@@ -157,7 +158,11 @@ public sealed class KernelPropertyTests
                     }
                     if (r.Status == AccessStatus.Terminated)
                     {
-                        Assert.False(api.Status(t.Pid).Alive); // chosen by the OOM killer
+                        // An allowed access ends the task only when the OOM killer chose it: SIGKILL and its oom-kill event.
+                        var st = api.Status(t.Pid);
+                        Assert.False(st.Alive);
+                        Assert.Equal(Signal.SIGKILL, st.TerminatingSignal);
+                        Assert.Contains(m.Kernel.Events.Skip(eventsBefore), e => e.Kind == "oom-kill" && e.Pid == t.Pid);
                         break;
                     }
                     Assert.Equal(AccessStatus.Ok, r.Status);

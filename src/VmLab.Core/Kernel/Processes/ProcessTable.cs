@@ -136,9 +136,14 @@ public sealed class ProcessTable
         var p = Require(pid);
         if (!_k.AddressSpaces.TryCreate(cpu, out var mm)) return -Errno.ENOMEM;
         var old = p.Mm;
+        var holder = new Process(p.Pid, old);
+        // The old address space's reverse-map entries must keep naming it, not the task that now has a new one.
+        _k.Reclaim.Rehome(p, holder);
         p.Mm = mm;
         p.Mm.BrkStart = p.Mm.Brk = BrkBase;
-        var holder = new Process(p.Pid, old);
+        // activate_mm: a CPU running the task loads the new root and tag now, before the old address space is released.
+        foreach (var c in _k.Cpus)
+            if (ReferenceEquals(c.Current, p)) c.SwitchTo(p);
         if (--old.Users == 0) _k.AddressSpaces.Release(holder, cpu);
         p.ResidentPages = 0;
         p.ResetHandlers();

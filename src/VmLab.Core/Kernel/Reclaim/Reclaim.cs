@@ -273,6 +273,17 @@ public sealed class Reclaim : IReclaimView
 
     // ---- hooks from mapping changes ----------------------------------------------------------------------
 
+    /// <summary>
+    /// exec: the reverse-map entries naming <paramref name="task"/> move to <paramref name="holder"/>, which keeps the old
+    /// address space (the entries are resolved through their process's current address space).
+    /// </summary>
+    internal void Rehome(Process task, Process holder)
+    {
+        foreach (var maps in _rmap.Values)
+            for (int i = 0; i < maps.Count; i++)
+                if (ReferenceEquals(maps[i].Process, task)) maps[i] = (holder, maps[i].Vaddr);
+    }
+
     /// <summary>A PTE now maps <paramref name="pfn"/>: records the reverse mapping and offers the page to the policy.</summary>
     internal void OnMapped(Process p, ulong vaddr, ulong pfn)
     {

@@ -238,6 +238,7 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     public long Open(int pid, string target)
     {
         var p = Task(pid);
+        if (!p.Alive) return -Errno.ESRCH;
         OpenFile file;
         switch (target)
         {
@@ -274,7 +275,8 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     {
         var p = Task(pid);
         long r;
-        if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeWrite) r = -Errno.EBADF;
+        if (!p.Alive) r = -Errno.ESRCH;
+        else if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeWrite) r = -Errno.EBADF;
         else
         {
             byte[] data = file.Kind switch
@@ -310,7 +312,8 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     {
         var p = Task(pid);
         long r;
-        if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeRead) r = -Errno.EBADF;
+        if (!p.Alive) r = -Errno.ESRCH;
+        else if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeRead) r = -Errno.EBADF;
         else if (count == 0) r = 0;
         else
         {
