@@ -122,14 +122,33 @@ public static class TraceFile
         CompressionOfName(path) == TraceCompression.None ? path : path[..^Path.GetExtension(path).Length];
 }
 
+/// <summary>
+/// A stream read front to back only: no seeking, no writing, no length. The trace-input wrappers below say only how they
+/// read (<see cref="Read(Span{byte})"/>); the byte-array overload and the refusals are here once.
+/// </summary>
+internal abstract class ReadOnlyForwardStream : Stream
+{
+    public abstract override int Read(Span<byte> buffer);
+
+    public sealed override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
+
 /// <summary>A decompressor whose failures (corrupt or truncated data) become errors naming the compressed byte offset.</summary>
-internal sealed class DecompressingStream(FileStream file, Stream inner, string path, string kind) : Stream
+internal sealed class DecompressingStream(FileStream file, Stream inner, string path, string kind) : ReadOnlyForwardStream
 {
     private long _position;
 
     public FileStream File => file;
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -146,15 +165,7 @@ internal sealed class DecompressingStream(FileStream file, Stream inner, string 
         }
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -175,7 +186,7 @@ internal sealed class DecompressingStream(FileStream file, Stream inner, string 
 /// <see cref="Marker"/>; when the file was cut inside a member it reads those bytes as the rest of the cut one and
 /// yields anything else, or fails. Nothing it yields then reaches the reader.
 /// </summary>
-internal sealed class CheckedGZipStream : Stream
+internal sealed class CheckedGZipStream : ReadOnlyForwardStream
 {
     private static ReadOnlySpan<byte> Marker => "\u0000VmLab:gzip-end\u0001"u8;
 
@@ -203,8 +214,6 @@ internal sealed class CheckedGZipStream : Stream
         using (var gzip = new GZipStream(member, CompressionLevel.Fastest, leaveOpen: true)) gzip.Write(Marker);
         return member.ToArray();
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -251,15 +260,7 @@ internal sealed class CheckedGZipStream : Stream
         new($"{_path}{TraceFile.At(_file)}",
             $"the gzip-compressed data is damaged ({why}): the file is corrupt or was cut short — record or copy the trace again");
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -268,13 +269,11 @@ internal sealed class CheckedGZipStream : Stream
     }
 
     /// <summary>The file's bytes; once <see cref="Arm"/> is called after their end, <paramref name="tail"/>.</summary>
-    private sealed class SentinelStream(Stream source, byte[] tail) : Stream
+    private sealed class SentinelStream(Stream source, byte[] tail) : ReadOnlyForwardStream
     {
         private int _tailPosition = -1;
 
         public void Arm() => _tailPosition = 0;
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -284,16 +283,6 @@ internal sealed class CheckedGZipStream : Stream
             _tailPosition += c;
             return c;
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
@@ -308,14 +297,12 @@ internal sealed class CheckedGZipStream : Stream
 /// bytes in multiples of four), as xz -d reads them. Anything after a stream that is neither padding nor another
 /// stream is damage, not ignored.
 /// </summary>
-internal sealed class ConcatenatedXzStream(Stream source, string path) : Stream
+internal sealed class ConcatenatedXzStream(Stream source, string path) : ReadOnlyForwardStream
 {
     private static ReadOnlySpan<byte> Magic => [0xFD, (byte)'7', (byte)'z', (byte)'X', (byte)'Z', 0x00];
 
     private XZStream? _current = new(source);
     private readonly byte[] _next = new byte[6];
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -346,16 +333,6 @@ internal sealed class ConcatenatedXzStream(Stream source, string path) : Stream
         }
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
     public override string ToString() => path;
 
     protected override void Dispose(bool disposing)
@@ -365,18 +342,8 @@ internal sealed class ConcatenatedXzStream(Stream source, string path) : Stream
     }
 
     /// <summary>Reads through to a stream it does not own.</summary>
-    private sealed class NonClosing(Stream inner) : Stream
+    private sealed class NonClosing(Stream inner) : ReadOnlyForwardStream
     {
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
         public override int Read(Span<byte> buffer) => inner.Read(buffer);
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
