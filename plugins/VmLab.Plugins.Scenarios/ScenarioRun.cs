@@ -60,12 +60,10 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
         var status = Api.Status(t.Pid);
         if (status.Alive) return t;
         string how = status.TerminatingSignal != 0
-            ? $"was killed by {SignalName(status.TerminatingSignal)}"
+            ? $"was killed by {TokenCursor.SignalName(status.TerminatingSignal)}"
             : $"has exited with code {status.ExitCode}";
         throw new VmLabInputException($"{file}:{Line}", $"process '{name}' {how}: a process that no longer runs makes no system calls and no accesses");
     }
-
-    private static string SignalName(int signo) => TokenCursor.SignalName(signo);
 
     public int CheckCpu(int cpu, int line) =>
         cpu < Api.CpuCount ? cpu : throw new VmLabInputException($"{file}:{line}", $"cpu {cpu} does not exist: the machine has {Api.CpuCount} (set machine:cpus)");

@@ -82,7 +82,7 @@ public sealed class Machine : ISimulation
 
     public void Report(in Expectation expectation) => _expectations.Add(expectation);
 
-    public void Event(string where, string message) => Kernel.Events.Record("scenario", 0, $"{where}: {message}");
+    public void Event(string where, string message) => Kernel.Events.Record(KernelEvents.WorkloadKind, 0, $"{where}: {message}");
 
     public void Execute(ReadOnlySpan<MemoryAccess> batch)
     {

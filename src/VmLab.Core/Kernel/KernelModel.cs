@@ -27,11 +27,6 @@ namespace VmLab.Core.Kernel;
 /// </summary>
 public sealed class KernelModel
 {
-    public KernelModel(PhysicalMemory memory, FrameTable frames, IMetrics metrics, IPageTable pageTable, IReadOnlyList<IFaultHandler> handlers, ISignalDelivery signals)
-        : this(memory, frames, metrics, pageTable, handlers.Select(h => new NamedFaultHandler(FaultPath.DefaultName(h), h)).ToList(), signals, new MachineOptions())
-    {
-    }
-
     public KernelModel(PhysicalMemory memory, FrameTable frames, IMetrics metrics, IPageTable pageTable, IReadOnlyList<NamedFaultHandler> handlers, ISignalDelivery signals, MachineOptions options, IReplacementPolicy? replacement = null)
     {
         Memory = memory;
@@ -125,6 +120,9 @@ public sealed record KernelEvent(string Kind, int Pid, string Message);
 public sealed class KernelEvents : IReadOnlyList<KernelEvent>
 {
     public const int Capacity = 1000;
+
+    /// <summary>The kind of an event a workload recorded itself (<c>ISimulation.Event</c>); its message says where.</summary>
+    public const string WorkloadKind = "scenario";
     private readonly List<KernelEvent> _events = [];
 
     /// <summary>Events recorded beyond <see cref="Capacity"/>: counted, not kept.</summary>

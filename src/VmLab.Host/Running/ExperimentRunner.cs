@@ -62,7 +62,7 @@ public sealed class ExperimentRunner
             status = RunResult.Failed;
             error = Describe(e, experiment);
         }
-        var events = machine?.Kernel.Events.Select(e => e.Kind == "scenario" ? e.Message : $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
+        var events = machine?.Kernel.Events.Select(e => e.Kind == KernelEvents.WorkloadKind ? e.Message : $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
         if (machine?.Kernel.Events.Dropped is > 0 and var dropped)
             events.Add($"{dropped} more events were left out: the first {KernelEvents.Capacity} are kept");
         var expectations = machine?.Expectations.ToList() ?? [];

@@ -54,9 +54,9 @@ public static class BuiltInFaultHandlers
             _ => new DirtyLogHandler());
     }
 
-    internal static bool TryKernel(IMemoryManager mm, out CpuMemoryManager view)
+    internal static bool TryKernel(IMemoryManager mm, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CpuMemoryManager? view)
     {
-        view = (mm as CpuMemoryManager)!;
+        view = mm as CpuMemoryManager;
         return view is not null;
     }
 }

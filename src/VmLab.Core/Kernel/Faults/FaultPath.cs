@@ -53,13 +53,14 @@ public sealed class FaultPath
 
     private readonly KernelModel _k;
     private readonly NamedFaultHandler[] _chain;
-    private CpuMemoryManager[] _views = [];
+    private readonly CpuMemoryManager[] _views;
     private readonly Counter _faultsTotal, _faultsMinor, _faultsMajor, _oops, _uaccessFixups, _panics;
 
     internal FaultPath(KernelModel kernel, IReadOnlyList<NamedFaultHandler> configured)
     {
         _k = kernel;
         _chain = Compose(configured);
+        _views = [.. Enumerable.Range(0, Math.Max(1, kernel.Options.Cpus)).Select(cpu => new CpuMemoryManager(kernel, cpu))];
         var m = kernel.Metrics;
         _faultsTotal = m.Counter(MetricNames.FaultsTotal);
         _faultsMinor = m.Counter(MetricNames.FaultsMinor);
@@ -91,18 +92,8 @@ public sealed class FaultPath
         return [.. list.Select((h, i) => (h, i)).OrderBy(x => x.h.Stage).ThenBy(x => x.i).Select(x => x.h)];
     }
 
-    /// <summary>The services as a handler on <paramref name="cpu"/> sees them (one object per CPU, made on first use).</summary>
-    internal IMemoryManager MemoryManager(int cpu)
-    {
-        if (cpu >= _views.Length)
-        {
-            var grown = new CpuMemoryManager[cpu + 1];
-            _views.CopyTo(grown, 0);
-            for (int i = _views.Length; i < grown.Length; i++) grown[i] = new CpuMemoryManager(_k, i);
-            _views = grown;
-        }
-        return _views[cpu];
-    }
+    /// <summary>The services as a handler on <paramref name="cpu"/> sees them (one object per CPU).</summary>
+    internal IMemoryManager MemoryManager(int cpu) => _views[cpu];
 
     // ---- entries ---------------------------------------------------------------------------------------------
 
@@ -232,7 +223,7 @@ public sealed class FaultPath
             {
                 var fault = new PageFault(address, kind, AccessMode.Kernel, error, entry.Task, default, default) { Cpu = entry.Cpu };
                 _k.Reclaim.PinFault(default);
-                var (r, by) = RunAll(fault, mm);
+                var (r, by) = RunStage(null, fault, mm);
                 if (r.Outcome is FaultOutcome.Minor or FaultOutcome.Major) return new FaultDisposition(FaultDispatch.Retry, default, by);
                 if (r.Outcome == FaultOutcome.Emulated) return new FaultDisposition(FaultDispatch.Emulated, default, by);
                 if (r.Outcome != FaultOutcome.Deferred) break;
@@ -241,21 +232,12 @@ public sealed class FaultPath
         return Oops(entry, address, kind, error, "unable to handle page fault");
     }
 
-    private (FaultResult Result, string? By) RunStage(FaultStage stage, in PageFault fault, IMemoryManager mm)
+    /// <summary>Asks the handlers of <paramref name="stage"/> (every handler, in chain order, when null) until one does not decline.</summary>
+    private (FaultResult Result, string? By) RunStage(FaultStage? stage, in PageFault fault, IMemoryManager mm)
     {
         foreach (var h in _chain)
         {
-            if (h.Stage != stage) continue;
-            var r = h.Handler.Handle(fault, mm);
-            if (r.Outcome != FaultOutcome.Declined) return (r, h.Name);
-        }
-        return (FaultResult.Declined, null);
-    }
-
-    private (FaultResult Result, string? By) RunAll(in PageFault fault, IMemoryManager mm)
-    {
-        foreach (var h in _chain)
-        {
+            if (stage is { } only && h.Stage != only) continue;
             var r = h.Handler.Handle(fault, mm);
             if (r.Outcome != FaultOutcome.Declined) return (r, h.Name);
         }
