@@ -433,8 +433,13 @@ public sealed class AddressSpaces
             vma.HasAnonVma = true; // an anonymous page joins the VMA's anon_vma (folio_add_new_anon_rmap needs one)
         // A page the tracker watches is mapped read-only until its first write is logged, as a VMA with soft-dirty or
         // uffd-wp tracking gets a write-protected vm_page_prot: a read fault in shmem (writable page protection) too.
-        if ((flags & (PageFlags.Writable | PageFlags.Dirty)) == PageFlags.Writable && p.Mm.DirtyTracked.Contains(page) && !p.Mm.DirtyLog.Contains(page))
-            flags &= ~PageFlags.Writable;
+        // A page mapped for a write (a write fault on a page not present) is that first write: it is logged here, as a
+        // newly faulted-in page is born soft-dirty and a KVM write fault on a missing page marks it in the dirty bitmap.
+        if ((flags & PageFlags.Writable) != 0 && p.Mm.DirtyTracked.Contains(page) && !p.Mm.DirtyLog.Contains(page))
+        {
+            if ((flags & PageFlags.Dirty) != 0) _k.Devices.LogWrite(p, page);
+            else flags &= ~PageFlags.Writable;
+        }
         // A new mapping is made young, as Linux's mk_pte with vm_page_prot (which holds A on x86 and AF on arm64).
         var entry = new PageMapping(pfn, flags | PageFlags.Present | PageFlags.Accessed, ProtectionKey: key);
         while (!pageTable.Write(p.PageTableRoot, page, entry))
