@@ -1,3 +1,6 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
+using System.Text.Json.Serialization;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.PageTables;
@@ -11,31 +14,91 @@ using VmLab.Core.Mmu;
 
 namespace VmLab.Core;
 
-/// <summary>Machine-wide settings that are not a plugin's.</summary>
-public sealed record MachineOptions
+/// <summary>
+/// The machine's settings that are not a plugin's, in the shape of the config's <c>machine</c> section: the loader binds
+/// them strictly from JSON and <c>--set</c>, freezes them (<see cref="Frozen"/>) and writes them back out as the resolved
+/// config. The host's <c>MachineSpec</c> adds the plugin components to this record; nothing else restates it.
+/// </summary>
+public record MachineOptions
 {
+    [Range(1, 256)]
     public int Cpus { get; init; } = 1;
-    /// <summary>Tag TLB entries with the process's PCID/ASID (no flush on context switch); false flushes non-global entries on every switch.</summary>
+
+    [Description("Tag TLB entries with PCID/ASID instead of flushing them on a context switch.")]
     public bool Pcid { get; init; } = true;
-    /// <summary>PCIDs per CPU the kernel recycles among address spaces, least recently used first (Linux x86: 6).</summary>
+
+    [Description("PCIDs (ASIDs) per CPU the kernel recycles among address spaces, least recently used first; reusing one flushes it (Linux x86: 6).")]
+    [Range(1, 4095)]
     public int Pcids { get; init; } = 6;
-    /// <summary>Verify every TLB hit against the current page table and fail the run on a stale one.</summary>
-    public bool CheckTlb { get; init; }
-    /// <summary>Verify the kernel's memory invariants after every kernel operation and fault (see <see cref="Checks.InvariantChecker"/>).</summary>
-    public bool CheckInvariants { get; init; }
-    /// <summary>With <see cref="CheckInvariants"/>, also check every this many accesses (0: only after kernel operations and faults).</summary>
-    public long CheckEvery { get; init; }
-    public CpuState CpuState { get; init; } = CpuState.LinuxDefault;
-    /// <summary>Limit on resident user pages, page cache and swap cache included (a cgroup's memory.max); 0 = physical memory only.</summary>
-    public long UserFrames { get; init; }
-    /// <summary>Slots of the swap device.</summary>
-    public long SwapSlots { get; init; }
-    /// <summary>Background reclaim starts when fewer than this many frames are free (against the limit) after an allocation; 0 = off.</summary>
-    public long LowWatermark { get; init; }
-    /// <summary>Background reclaim frees frames until this many are free.</summary>
-    public long HighWatermark { get; init; }
-    /// <summary>Stop the machine on the first oops (Linux panic_on_oops).</summary>
+
+    [Description("Run-time checks, off by default for speed.")]
+    public CheckOptions Checks { get; init; } = new();
+
+    [Description("Supervisor-mode access prevention (SMAP / PAN).")]
+    public bool Smap { get; init; } = true;
+
+    [Description("Supervisor-mode execution prevention (SMEP / PXN).")]
+    public bool Smep { get; init; } = true;
+
+    [Description("Stop the machine on the first kernel oops (panic_on_oops).")]
     public bool PanicOnOops { get; init; }
+
+    public MemoryOptions Memory { get; init; } = new();
+
+    /// <summary>The CPU state every CPU starts in: SMAP and SMEP as configured, no user access window open, PKRU 0.</summary>
+    [JsonIgnore]
+    public CpuState CpuState => new(Smap, Smep, UaccessOpen: false, Pkru: 0);
+
+    /// <summary>Whether TLB hits are verified: asked for, or implied by the invariant checks.</summary>
+    [JsonIgnore]
+    public bool CheckTlb => Checks.Tlb || Checks.Invariants;
+
+    /// <summary>
+    /// These settings alone (a derived record's additions dropped), with the high watermark raised to the low one when it
+    /// is below it: the form the machine runs with and the resolved config records.
+    /// </summary>
+    public MachineOptions Frozen() => new MachineOptions(this)
+    {
+        Memory = Memory with { HighWatermark = Math.Max(Memory.HighWatermark, Memory.LowWatermark) },
+    };
+}
+
+/// <summary>The config's <c>machine:checks</c> section.</summary>
+public sealed record CheckOptions
+{
+    [Description("Verify every TLB hit against the current page table; a stale hit (a missing flush) fails the run.")]
+    public bool Tlb { get; init; }
+
+    [Description("Verify the kernel's memory invariants (frame reference and map counts, free frames, private writable mappings, page-table pages, mappings inside VMAs) after every kernel operation and page fault; a violation fails the run. Turns the TLB check on too. Slow: for testing.")]
+    public bool Invariants { get; init; }
+
+    [Description("With invariants on, also check every this many accesses; 0 checks only after kernel operations and faults.")]
+    [Range(0, long.MaxValue)]
+    public long Every { get; init; }
+}
+
+/// <summary>The config's <c>machine:memory</c> section.</summary>
+public sealed record MemoryOptions
+{
+    [Description("Physical frames of 4 KiB (frame 0 is the shared zero page).")]
+    [Range(16L, 1L << 28)]
+    public long Frames { get; init; } = 262144;
+
+    [Description("Slots of the swap device.")]
+    [Range(0L, 1L << 32)]
+    public long SwapSlots { get; init; } = 1048576;
+
+    [Description("Limit on resident user pages, page cache and swap cache included, like a cgroup's memory.max (0 = no limit beyond physical memory). Page-table pages do not count.")]
+    [Range(0L, 1L << 28)]
+    public long UserFrames { get; init; }
+
+    [Description("Background (kswapd-style) reclaim starts when fewer frames than this are free after an allocation (0 = off: only direct reclaim, one page when an allocation finds none).")]
+    [Range(0L, 1L << 28)]
+    public long LowWatermark { get; init; }
+
+    [Description("Background reclaim frees frames until this many are free (at least lowWatermark).")]
+    [Range(0L, 1L << 28)]
+    public long HighWatermark { get; init; }
 }
 
 /// <summary>
@@ -52,14 +115,14 @@ public sealed class Machine : ISimulation
         Kernel = kernel;
         Cpus = cpus;
         Api = new KernelApi(kernel, cpus, metrics);
-        if (options.CheckInvariants)
+        if (options.Checks.Invariants)
         {
-            Invariants = new Checks.InvariantChecker(kernel, options.CheckEvery);
+            Invariants = new Checks.InvariantChecker(kernel, options.Checks.Every);
             kernel.Invariants = Invariants;
         }
     }
 
-    /// <summary>The invariant checker when <see cref="MachineOptions.CheckInvariants"/> is on, else null.</summary>
+    /// <summary>The invariant checker when <see cref="CheckOptions.Invariants"/> is on, else null.</summary>
     public Checks.InvariantChecker? Invariants { get; }
 
     public MachineOptions Options { get; }

@@ -27,8 +27,13 @@ public static class TestMachine
             ? [new CowHandler(metrics), new FileHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)]
             : [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
         return Machine.Create(
-            new MachineOptions { Cpus = cpus, Pcid = pcid, CheckInvariants = invariants, CheckEvery = checkEvery, CheckTlb = invariants, SwapSlots = swapSlots,
-                UserFrames = userFrames, LowWatermark = lowWatermark, HighWatermark = highWatermark },
+            new MachineOptions
+            {
+                Cpus = cpus,
+                Pcid = pcid,
+                Checks = new() { Invariants = invariants, Every = checkEvery, Tlb = invariants },
+                Memory = new() { SwapSlots = swapSlots, UserFrames = userFrames, LowWatermark = lowWatermark, HighWatermark = highWatermark },
+            },
             memory, frameTable, metrics, pageTable,
             _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = tlbEntries, Policy = policy })),
             handlers, new PosixSignals(), devices, replacement);

@@ -40,7 +40,7 @@ public sealed class KernelModel
         Processes = new ProcessTable(this, signals);
         AddressSpaces = new AddressSpaces(this);
         Files = new PageCache(this);
-        Swap = new SwapSubsystem(this, options.SwapSlots);
+        Swap = new SwapSubsystem(this, options.Memory.SwapSlots);
         Reclaim = new Reclaim(this, options, replacement);
         KernelHalf = new KernelHalf(this);
         Devices = new DeviceTraps(this);

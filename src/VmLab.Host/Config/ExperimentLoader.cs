@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Configuration;
 using VmLab.Abstractions.Plugins;
+using VmLab.Core;
 using VmLab.Host.Plugins;
 
 namespace VmLab.Host.Config;
@@ -94,45 +95,22 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             binder.Error("machine:memory:highWatermark", $"is {m.Memory.HighWatermark}, below machine:memory:lowWatermark ({m.Memory.LowWatermark}); background reclaim frees frames up to the high watermark, so it must be at least the low one");
         if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
 
-        var machine = new MachineSettings(m.Cpus, m.Pcid, m.Smap, m.Smep, m.Memory.Frames, m.Memory.SwapSlots, m.Memory.UserFrames, m.PanicOnOops)
-        {
-            Pcids = m.Pcids,
-            CheckTlb = m.Checks.Tlb,
-            LowWatermark = m.Memory.LowWatermark,
-            HighWatermark = Math.Max(m.Memory.HighWatermark, m.Memory.LowWatermark),
-            CheckInvariants = m.Checks.Invariants,
-            CheckEvery = m.Checks.Every,
-        };
+        var machine = m.Frozen();
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
         var resolved = new JsonObject
         {
             ["name"] = name,
             ["seed"] = spec.Seed,
             ["pluginPaths"] = new JsonArray([.. pluginPaths.Select(p => (JsonNode)JsonValue.Create(p)!)]),
-            ["machine"] = new JsonObject
-            {
-                ["cpus"] = machine.Cpus,
-                ["pcid"] = machine.Pcid,
-                ["pcids"] = machine.Pcids,
-                ["checks"] = new JsonObject { ["tlb"] = machine.CheckTlb, ["invariants"] = machine.CheckInvariants, ["every"] = machine.CheckEvery },
-                ["smap"] = machine.Smap,
-                ["smep"] = machine.Smep,
-                ["panicOnOops"] = machine.PanicOnOops,
-                ["memory"] = new JsonObject
-                {
-                    ["frames"] = machine.Frames,
-                    ["swapSlots"] = machine.SwapSlots,
-                    ["userFrames"] = machine.UserFrames,
-                    ["lowWatermark"] = machine.LowWatermark,
-                    ["highWatermark"] = machine.HighWatermark,
-                },
-                ["pageTable"] = ToJson(pageTable!),
-                ["tlb"] = ToJson(tlb!),
-                ["replacement"] = replacement is null ? null : ToJson(replacement),
-                ["faultHandlers"] = new JsonArray([.. handlers.Select(h => (JsonNode)ToJson(h!))]),
-                ["signals"] = ToJson(signals!),
-                ["devices"] = new JsonArray([.. devices.Select(d => (JsonNode)ToJson(d!))]),
-            },
+            ["machine"] = MachineJson(machine,
+            [
+                new("pageTable", ToJson(pageTable!)),
+                new("tlb", ToJson(tlb!)),
+                new("replacement", replacement is null ? null : ToJson(replacement)),
+                new("faultHandlers", new JsonArray([.. handlers.Select(h => (JsonNode)ToJson(h!))])),
+                new("signals", ToJson(signals!)),
+                new("devices", new JsonArray([.. devices.Select(d => (JsonNode)ToJson(d!))])),
+            ]),
             ["workload"] = ToJson(workload!),
         };
         return new Experiment(name, spec.Seed, baseDirectory, pluginPaths, machine, pageTable!, tlb!, replacement,
@@ -186,6 +164,15 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             if (!File.Exists(full))
                 binder.Error(StrictBinder.Join(keyPath, StrictBinder.CamelCase(property.Name)), $"file not found: {full}");
         }
+    }
+
+    /// <summary>The resolved <c>machine</c> section: the frozen settings as the machine runs with them, then the components.</summary>
+    private static JsonObject MachineJson(MachineOptions machine, KeyValuePair<string, JsonNode?>[] components)
+    {
+        var json = (JsonObject)JsonSerializer.SerializeToNode(machine, typeof(MachineOptions), OptionsJson)!;
+        foreach (var (key, value) in components)
+            if (value is not null) json[key] = value; // an absent component (no replacement policy) is left out, so the resolved config loads again
+        return json;
     }
 
     private static JsonObject ToJson(Component c) => new()

@@ -165,7 +165,7 @@ public sealed class ExperimentRunner
         }
         services.AddSingleton<MetricRegistry>();
         services.AddSingleton<IMetrics>(sp => sp.GetRequiredService<MetricRegistry>());
-        services.AddSingleton(_ => new PhysicalMemory(m.Frames));
+        services.AddSingleton(_ => new PhysicalMemory(m.Memory.Frames));
         services.AddSingleton(sp => new FrameTable(sp.GetRequiredService<PhysicalMemory>(), sp.GetRequiredService<IMetrics>()));
         services.AddSingleton<IFrameAllocator>(sp => sp.GetRequiredService<FrameTable>());
         services.AddSingleton(sp => sp.GetRequiredService<FrameTable>().Links);
@@ -175,21 +175,7 @@ public sealed class ExperimentRunner
             experiment.FaultHandlers.Select(h => new NamedFaultHandler(h.Plugin.Name, (IFaultHandler)Create(h, sp, experiment, 0))).ToList());
         if (experiment.Replacement is { } r)
             services.AddSingleton(sp => (IReplacementPolicy)Create(r, sp, experiment, 0));
-        services.AddSingleton(sp => new MachineOptions
-        {
-            Cpus = m.Cpus,
-            Pcid = m.Pcid,
-            Pcids = m.Pcids,
-            CheckTlb = m.CheckTlb || m.CheckInvariants,
-            CheckInvariants = m.CheckInvariants,
-            CheckEvery = m.CheckEvery,
-            CpuState = new CpuState(m.Smap, m.Smep, UaccessOpen: false, Pkru: 0),
-            UserFrames = m.UserFrames,
-            SwapSlots = m.SwapSlots,
-            LowWatermark = m.LowWatermark,
-            HighWatermark = m.HighWatermark,
-            PanicOnOops = m.PanicOnOops,
-        });
+        services.AddSingleton(m);
         services.AddSingleton(sp => Machine.Create(
             sp.GetRequiredService<MachineOptions>(),
             sp.GetRequiredService<PhysicalMemory>(),

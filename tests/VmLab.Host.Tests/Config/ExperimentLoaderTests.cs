@@ -157,4 +157,27 @@ public sealed class ExperimentLoaderTests : IDisposable
         var e = Assert.Throws<ConfigException>(() => Loader().Load(Config(), ["machine:tlb:options:entries=0", "machine:cpus=0"]));
         Assert.Equal(2, e.Errors.Count);
     }
+
+    [Fact]
+    public void TheMachineSettingsAreOneShapeThatRunsAndIsWrittenBackAsTheResolvedConfig()
+    {
+        var e = Loader().Load(Config(), ["machine:cpus=3", "machine:checks:invariants=true", "machine:memory:lowWatermark=40",
+            "machine:smap=false", "machine:pcids=9"]);
+        // What the machine runs with: the bound values, the unset high watermark raised to the low one, the TLB check implied.
+        Assert.Equal(typeof(VmLab.Core.MachineOptions), e.Machine.GetType());
+        Assert.Equal(3, e.Machine.Cpus);
+        Assert.Equal(9, e.Machine.Pcids);
+        Assert.Equal(40, e.Machine.Memory.HighWatermark);
+        Assert.True(e.Machine.CheckTlb);
+        Assert.False(e.Machine.CpuState.Smap);
+
+        // The resolved config is the same record written out: loading it again gives an equal machine.
+        string resolved = _dir.File("resolved.json", e.ResolvedConfig.ToJsonString());
+        var again = Loader().Load(resolved);
+        Assert.Equal(e.Machine, again.Machine);
+        var machine = e.ResolvedConfig["machine"]!.AsObject();
+        Assert.Equal(40, machine["memory"]!["highWatermark"]!.GetValue<long>());
+        Assert.False(machine.ContainsKey("cpuState"));
+        Assert.False(machine.ContainsKey("checkTlb"));
+    }
 }

@@ -135,7 +135,7 @@ public static class TestMachine
         var memory = new PhysicalMemory(4096);
         var frames = new FrameTable(memory, metrics);
         var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frames, metrics);
-        var options = new MachineOptions { Cpus = cpus, Pcid = pcid, Pcids = pcids, CheckTlb = checkTlb };
+        var options = new MachineOptions { Cpus = cpus, Pcid = pcid, Pcids = pcids, Checks = new() { Tlb = checkTlb } };
         IFaultHandler[] handlers = [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
         return (Machine.Create(options, memory, frames, metrics, pageTable, tlb, handlers, new PosixSignals()), pageTable);
     }

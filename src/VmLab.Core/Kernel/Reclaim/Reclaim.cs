@@ -42,9 +42,9 @@ public sealed class Reclaim : IReclaimView
     {
         _k = kernel;
         _policy = policy;
-        _userLimit = options.UserFrames;
-        _lowWatermark = options.LowWatermark;
-        _highWatermark = Math.Max(options.HighWatermark, options.LowWatermark);
+        _userLimit = options.Memory.UserFrames;
+        _lowWatermark = options.Memory.LowWatermark;
+        _highWatermark = Math.Max(options.Memory.HighWatermark, options.Memory.LowWatermark);
         var m = kernel.Metrics;
         _direct = m.Counter(MetricNames.ReclaimDirect);
         _kswapd = m.Counter(MetricNames.ReclaimKswapd);

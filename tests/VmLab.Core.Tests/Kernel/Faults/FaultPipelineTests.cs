@@ -37,7 +37,7 @@ public sealed class FaultPipelineTests
         var memory = new PhysicalMemory(4096);
         var frames = new FrameTable(memory, metrics);
         var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frames, metrics);
-        return Machine.Create(new MachineOptions { Cpus = cpus, CheckTlb = true, CheckInvariants = true }, memory, frames, metrics, pageTable,
+        return Machine.Create(new MachineOptions { Cpus = cpus, Checks = new() { Tlb = true, Invariants = true } }, memory, frames, metrics, pageTable,
             _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = 64 })),
             handlers, new PosixSignals(), null, null);
     }
@@ -242,7 +242,7 @@ public sealed class FaultPipelineTests
         var memory = new PhysicalMemory(4096);
         var frames = new FrameTable(memory, metrics);
         var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frames, metrics);
-        var m = Machine.Create(new MachineOptions { Cpus = 1, CheckTlb = true }, memory, frames, metrics, pageTable,
+        var m = Machine.Create(new MachineOptions { Cpus = 1, Checks = new() { Tlb = true } }, memory, frames, metrics, pageTable,
             _ => new InlineTlb(), [Cow().Handler, DemandZero(metrics).Handler], new PosixSignals());
         var api = m.KernelApi;
         int pid = api.Spawn();
