@@ -33,13 +33,13 @@ public sealed class CowHandler(IMetrics metrics) : IFaultHandler
         {
             // A write-protected page of a shared mapping (wp_page_shared): made writable in place, never copied.
             mm.UpdatePageFlags(fault.Process, fault.Address, writable | (fault.Pte.Flags & PageFlags.Accessed));
-            return FaultResult.Minor;
+            return FaultResult.Minor.As(FaultResolutions.WriteShared);
         }
         if (old != mm.ZeroPageFrame && mm.RefCount(old) == 1)
         {
             mm.UpdatePageFlags(fault.Process, fault.Address, writable | (fault.Pte.Flags & PageFlags.Accessed));
             _reuse.Increment();
-            return FaultResult.Minor;
+            return FaultResult.Minor.As(FaultResolutions.CowReuse);
         }
 
         if (!mm.TryAllocateUserFrame(out ulong copy)) return FaultResult.OutOfMemory;
@@ -49,6 +49,6 @@ public sealed class CowHandler(IMetrics metrics) : IFaultHandler
         mm.FlushTlbPage(fault.Process, fault.Address);
         if (fromZeroPage) _demandZero.Increment();
         else _copy.Increment();
-        return FaultResult.Minor;
+        return FaultResult.Minor.As(fromZeroPage ? FaultResolutions.DemandZero : FaultResolutions.CowCopy);
     }
 }

@@ -38,7 +38,7 @@ public sealed class DemandZeroHandler : IFaultHandler
             if (!mm.MapPage(fault.Process, fault.Address, mm.ZeroPageFrame, mm.FlagsFor(fault.Vma, writable: false)))
                 return FaultResult.OutOfMemory;
             _zeroPageFaults.Increment();
-            return FaultResult.Minor;
+            return FaultResult.Minor.As(FaultResolutions.ZeroPage);
         }
 
         if (!mm.TryAllocateUserFrame(out ulong pfn)) return FaultResult.OutOfMemory;
@@ -46,6 +46,6 @@ public sealed class DemandZeroHandler : IFaultHandler
         if ((flags & PageFlags.Writable) != 0) flags |= PageFlags.Dirty;
         if (!mm.MapPage(fault.Process, fault.Address, pfn, flags)) return FaultResult.OutOfMemory;
         _demandZero.Increment();
-        return FaultResult.Minor;
+        return FaultResult.Minor.As(FaultResolutions.DemandZero);
     }
 }

@@ -47,6 +47,6 @@ public sealed class FileHandler(IMetrics metrics) : IFaultHandler
             if (!mm.MapPage(fault.Process, fault.Address, cached, flags)) return FaultResult.OutOfMemory;
         }
         _file.Increment();
-        return readFromDisk ? FaultResult.Major : FaultResult.Minor;
+        return (readFromDisk ? FaultResult.Major : FaultResult.Minor).As(fault.IsWrite && !vma.IsShared ? FaultResolutions.FileCopy : FaultResolutions.FilePage);
     }
 }

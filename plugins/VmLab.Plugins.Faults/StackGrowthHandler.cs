@@ -55,6 +55,6 @@ public sealed class StackGrowthHandler(StackGrowthOptions options, IMetrics metr
             if (!mm.MapPage(fault.Process, fault.Address, pfn, flags)) return FaultResult.OutOfMemory;
         }
         _growth.Increment();
-        return FaultResult.Minor;
+        return FaultResult.Minor.As(FaultResolutions.StackGrowth);
     }
 }

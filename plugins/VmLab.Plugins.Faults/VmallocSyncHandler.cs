@@ -26,6 +26,6 @@ public sealed class VmallocSyncHandler(IMetrics metrics) : IFaultHandler
         if (fault.Mode != AccessMode.Kernel || fault.ErrorCode.Protection) return FaultResult.Declined;
         if (mm.SyncVmalloc(fault.Process, fault.Address) != VmallocSync.Synced) return FaultResult.Declined;
         _sync.Increment();
-        return FaultResult.Minor;
+        return FaultResult.Minor.As(FaultResolutions.VmallocSync);
     }
 }

@@ -21,6 +21,18 @@ public static class Signal
         SIGSEGV => "SIGSEGV",
         _ => $"signal {signo}",
     };
+
+    /// <summary>The name of <paramref name="code"/> as <c>siginfo.h</c> spells it for <paramref name="signo"/> (SEGV_MAPERR, BUS_ADRERR, SI_USER…).</summary>
+    public static string CodeName(int signo, int code) => (signo, code) switch
+    {
+        (_, SI_USER) => "SI_USER",
+        (_, SI_KERNEL) => "SI_KERNEL",
+        (SIGSEGV, SEGV_MAPERR) => "SEGV_MAPERR",
+        (SIGSEGV, SEGV_ACCERR) => "SEGV_ACCERR",
+        (SIGSEGV, SEGV_PKUERR) => "SEGV_PKUERR",
+        (SIGBUS, BUS_ADRERR) => "BUS_ADRERR",
+        _ => code.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 }
 
 /// <summary>The <c>siginfo_t</c> fields VmLab models. <see cref="Pkey"/> is -1 unless <c>SEGV_PKUERR</c>.</summary>
@@ -33,5 +45,5 @@ public readonly record struct SignalInfo(int Signo, int Code, ulong Address, int
     /// <summary>A general-protection fault (non-canonical address): <c>SI_KERNEL</c>, <c>si_addr</c> 0.</summary>
     public static SignalInfo GeneralProtection() => new(Signal.SIGSEGV, Signal.SI_KERNEL, 0);
 
-    public override string ToString() => $"{Signal.Name(Signo)} si_code={Code} si_addr=0x{Address:x}" + (Pkey >= 0 ? $" si_pkey={Pkey}" : "");
+    public override string ToString() => $"{Signal.Name(Signo)} si_code={Signal.CodeName(Signo, Code)} si_addr=0x{Address:x}" + (Pkey >= 0 ? $" si_pkey={Pkey}" : "");
 }

@@ -145,6 +145,18 @@ public sealed class Machine : ISimulation
 
     public void Report(in Expectation expectation) => _expectations.Add(expectation);
 
+    /// <summary>
+    /// Turns the event stream on: from now on every access that leaves the fast path, every fault, frame, PTE change,
+    /// TLB flush, signal, system call and eviction is recorded, filtered by <paramref name="filter"/> and handed to
+    /// <paramref name="sink"/> as it happens. With it off (the default) none of this is built.
+    /// </summary>
+    public Events.EventStream RecordEvents(Events.IEventSink sink, Events.EventFilter? filter = null, bool seeEveryAccess = false)
+    {
+        var stream = new Events.EventStream(sink, filter) { SeesEveryAccess = seeEveryAccess };
+        Kernel.Stream = stream;
+        return stream;
+    }
+
     public void Event(string where, string message) => Kernel.Events.Record(KernelEvents.WorkloadKind, 0, $"{where}: {message}");
 
     public void Execute(ReadOnlySpan<MemoryAccess> batch)

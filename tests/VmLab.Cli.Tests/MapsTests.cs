@@ -27,7 +27,7 @@ public sealed class MapsTests
         var r = Cli.Run("run", Cli.Repo("configs", "lackey-with-maps.json"), "--json", "-", "--set", "workload:options:mapsProtections=recorded");
         Assert.Equal(0, r.ExitCode);
         Assert.Equal(1, Metrics(r)["signals.sigsegv"]!.GetValue<long>());
-        Assert.Contains("SIGSEGV si_code=2 si_addr=0x4032a80", r.Stdout);
+        Assert.Contains("SIGSEGV si_code=SEGV_ACCERR si_addr=0x4032a80", r.Stdout);
     }
 
     [Fact]
@@ -42,7 +42,7 @@ public sealed class MapsTests
         var m = Metrics(r);
         Assert.Equal(1, m["signals.sigsegv"]!.GetValue<long>());
         Assert.Equal(1, m["accesses.dropped"]!.GetValue<long>());
-        Assert.Contains("SIGSEGV si_code=1 si_addr=0x900000", r.Stdout);
+        Assert.Contains("SIGSEGV si_code=SEGV_MAPERR si_addr=0x900000", r.Stdout);
     }
 
     [Fact]

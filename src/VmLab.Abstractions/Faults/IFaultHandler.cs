@@ -88,8 +88,16 @@ public enum FaultOutcome : byte
     Deferred = 6,
 }
 
-public readonly record struct FaultResult(FaultOutcome Outcome, SignalInfo Signal = default)
+/// <summary>
+/// A handler's answer. <see cref="Resolution"/> names how a fixed fault was resolved (one of <see cref="FaultResolutions"/>
+/// or a handler's own word); the event stream and narration report it, and a handler that names none is reported by
+/// its configured name.
+/// </summary>
+public readonly record struct FaultResult(FaultOutcome Outcome, SignalInfo Signal = default, string? Resolution = null)
 {
+    /// <summary>This answer, naming how the fault was resolved.</summary>
+    public FaultResult As(string resolution) => this with { Resolution = resolution };
+
     public static readonly FaultResult Declined = new(FaultOutcome.Declined);
     public static readonly FaultResult Minor = new(FaultOutcome.Minor);
     public static readonly FaultResult Major = new(FaultOutcome.Major);
@@ -97,6 +105,39 @@ public readonly record struct FaultResult(FaultOutcome Outcome, SignalInfo Signa
     public static readonly FaultResult Emulated = new(FaultOutcome.Emulated);
     public static readonly FaultResult Deferred = new(FaultOutcome.Deferred);
     public static FaultResult Raise(in SignalInfo signal) => new(FaultOutcome.Signal, signal);
+}
+
+/// <summary>The resolutions the built-in handlers name (<see cref="FaultResult.Resolution"/>).</summary>
+public static class FaultResolutions
+{
+    /// <summary>A fresh zeroed frame mapped for an anonymous page never touched.</summary>
+    public const string DemandZero = "demand-zero";
+    /// <summary>The shared zero page mapped read-only for a first read.</summary>
+    public const string ZeroPage = "zero-page";
+    /// <summary>A write to a shared page: the page copied into a new frame (<c>wp_page_copy</c>).</summary>
+    public const string CowCopy = "cow-copy";
+    /// <summary>A write to a page the process holds alone: made writable in place (<c>wp_page_reuse</c>).</summary>
+    public const string CowReuse = "cow-reuse";
+    /// <summary>A write-protected page of a shared mapping made writable (<c>wp_page_shared</c>).</summary>
+    public const string WriteShared = "write-shared";
+    /// <summary>A page brought back from the swap cache or the swap device.</summary>
+    public const string SwapIn = "swap-in";
+    /// <summary>A stack VMA grown down to the address, and the page mapped.</summary>
+    public const string StackGrowth = "stack-growth";
+    /// <summary>A file page mapped from the page cache (read from disk when it was not cached: a major fault).</summary>
+    public const string FilePage = "file-page";
+    /// <summary>A private file page copied on its first write.</summary>
+    public const string FileCopy = "file-cow";
+    /// <summary>A kernel-half fault fixed by copying the reference table's top-level entry (<c>vmalloc_fault</c>).</summary>
+    public const string VmallocSync = "vmalloc-sync";
+    /// <summary>A kernel fault inside a uaccess routine: the exception-table fixup returned -EFAULT.</summary>
+    public const string UaccessFixup = "uaccess-fixup";
+    /// <summary>Accessed/Dirty set by software on hardware that does not set them.</summary>
+    public const string AccessedDirty = "accessed-dirty";
+    /// <summary>An access to a trapped device page, emulated by the device.</summary>
+    public const string DeviceTrap = "device-trap";
+    /// <summary>The first write to a dirty-tracked page, logged.</summary>
+    public const string DirtyLog = "dirty-log";
 }
 
 /// <summary>

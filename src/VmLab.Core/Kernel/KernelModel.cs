@@ -5,6 +5,7 @@ using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Signals;
 using VmLab.Core.Checks;
+using VmLab.Core.Events;
 using VmLab.Core.Memory;
 using VmLab.Core.Mmu;
 
@@ -71,6 +72,24 @@ public sealed class KernelModel
     /// <summary>PCIDs, CPU masks, flushes and shootdowns, through each CPU's own MMU (set when the machine attaches its CPUs).</summary>
     public TlbMaintenance TlbMaintenance { get; private set; }
 
+    /// <summary>
+    /// The event stream when the run records events (<see cref="Machine.RecordEvents"/>), else null: every site that
+    /// records one tests this first, so with events off nothing is built.
+    /// </summary>
+    public EventStream? Stream
+    {
+        get => _stream;
+        internal set
+        {
+            _stream = value;
+            Events.Stream = value;
+            TlbMaintenance.Stream = value;
+            Frames.Stream = value;
+        }
+    }
+
+    private EventStream? _stream;
+
     /// <summary>The invariant checker run after every system call and handled fault (<c>machine:checks:invariants</c>), or null.</summary>
     public InvariantChecker? Invariants { get; internal set; }
 
@@ -135,7 +154,18 @@ public sealed class KernelEvents : IReadOnlyList<KernelEvent>
     public IEnumerator<KernelEvent> GetEnumerator() => _events.GetEnumerator();
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 
-    public void Record(string kind, int pid, string message)
+    /// <summary>The run's event stream, which every notable event also reaches (null when events are off).</summary>
+    internal EventStream? Stream { get; set; }
+
+    /// <summary>Keeps the event for the run's record and sends it to the event stream as a message.</summary>
+    public void Record(string kind, int pid, string message, int cpu = 0, ulong address = 0)
+    {
+        Keep(kind, pid, message);
+        Stream?.Emit(kind, cpu, pid, address, new EventField("message", message));
+    }
+
+    /// <summary>Keeps the event for the run's record only (its recorder sends a detailed event to the stream itself).</summary>
+    public void Keep(string kind, int pid, string message)
     {
         if (_events.Count < Capacity) _events.Add(new KernelEvent(kind, pid, message));
         else Dropped++;

@@ -140,8 +140,12 @@ public sealed class FrameTable : IFrameAllocator
                 PageTableFrames += n;
                 break;
         }
+        Stream?.Frame("alloc", pfn, order, use);
         return true;
     }
+
+    /// <summary>The run's event stream when events are on (set by the machine), else null.</summary>
+    public Events.EventStream? Stream { get; set; }
 
     public void Free(ulong pfn, FrameUse use) => FreeBlock(pfn, 0, use);
 
@@ -161,6 +165,7 @@ public sealed class FrameTable : IFrameAllocator
         }
         if (use == FrameUse.User) ResidentUserFrames -= n;
         else if (use == FrameUse.PageTable) PageTableFrames -= n;
+        Stream?.Frame("free", pfn, order, use);
 
         int block = (int)pfn;
         while (order < MaxOrder)

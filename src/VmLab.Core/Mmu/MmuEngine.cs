@@ -3,6 +3,7 @@ using VmLab.Abstractions;
 using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Tlb;
+using VmLab.Core.Events;
 using VmLab.Core.Kernel;
 
 namespace VmLab.Core.Mmu;
@@ -96,7 +97,9 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     private FaultDisposition _lastFault;
 
     private long _accesses, _hits, _misses, _walks, _dropped, _dirtyUpdates, _contextSwitches;
-    private readonly Counter _cAccesses, _cHits, _cMisses, _cWalks, _cDropped, _cDirty, _cSwitches, _cFlushes;
+    private readonly Counter _cAccesses, _cHits, _cMisses, _cWalks, _cDropped, _cDirty, _cSwitches, _cFlushes, _cMemrefs;
+    /// <summary>The batch position of the access taken out of line (the event stream's access index, when events are on).</summary>
+    private int _position;
 
     public MmuEngine(int index, TTlb tlb, TPageTable pageTable, KernelModel kernel, MachineOptions options, IMetrics metrics, TObserver observer)
     {
@@ -118,6 +121,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         _cDirty = metrics.Counter(MetricNames.WalkDirtyUpdates);
         _cSwitches = metrics.Counter(MetricNames.ContextSwitches);
         _cFlushes = metrics.Counter(MetricNames.TlbFlushes);
+        _cMemrefs = metrics.Counter(MetricNames.WalkMemrefs);
     }
 
     public int Index { get; }
@@ -160,6 +164,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
                     _accesses += hits;
                     _hits += hits;
                     hits = 0;
+                    _position = i;
                     HitOutOfLine(address, a.Kind, entry);
                 }
                 else
@@ -167,6 +172,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
                     _accesses += hits + 1;
                     _hits += hits;
                     hits = 0;
+                    _position = i;
                     MissOutOfLine(address, a.Kind);
                 }
             }
@@ -175,6 +181,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
                 _accesses += hits;
                 _hits += hits;
                 hits = 0;
+                _position = i;
                 ExecuteOne(a, address);
             }
             fastKey = FastKey();
@@ -182,6 +189,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         }
         _accesses += hits;
         _hits += hits;
+        if (_kernel.Stream is { } stream) stream.AccessBase += batch.Length;
         Publish();
     }
 
@@ -200,12 +208,17 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     /// else a value no record has (its mode byte would be 0xFF).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong FastKey() => !_checkTlb && _alive ? (uint)_currentPid : ulong.MaxValue;
+    private ulong FastKey() => !_checkTlb && _alive && _kernel.Stream is not { SeesEveryAccess: true } ? (uint)_currentPid : ulong.MaxValue;
 
     /// <summary>One access, any case: a switch to its process, a dead process, kernel mode, several pages.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ExecuteOne(in MemoryAccess a, ulong address)
     {
+        if (_kernel.Stream is { SeesEveryAccess: true } events)
+        {
+            events.Access = events.AccessBase + _position;
+            if (a.Kind == AccessKind.Fetch) events.Ip = address;
+        }
         if (a.Pid != _currentPid) SwitchToPid(a.Pid);
         if (!_alive)
         {
@@ -252,6 +265,11 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
 
     public Translation Translate(Process process, ulong vaddr, AccessKind kind, AccessMode mode)
     {
+        if (_kernel.Stream is { } stream)
+        {
+            stream.Access = stream.AccessBase++;
+            _position = -1; // a single access: its index is set here, not from a batch position
+        }
         if (!ReferenceEquals(process, _current)) SwitchTo(process);
         if (!_alive) return default;
         _cpu = _cpu with { Pkru = process.Pkru };
@@ -331,6 +349,13 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     private bool TranslateSlow(ulong vaddr, AccessKind kind, AccessMode mode, out ulong paddr)
     {
         paddr = 0;
+        var events = _kernel.Stream;
+        if (events is not null)
+        {
+            if (_position >= 0) events.Access = events.AccessBase + _position;
+            events.EntryCpu = Index;
+            events.EntryPid = _currentPid;
+        }
         if (!_pageTable.IsCanonical(vaddr))
         {
             _lastFault = _kernel.GeneralProtection(new KernelEntry(Index, _current!, mode), vaddr);
@@ -340,7 +365,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         for (int attempt = 0; attempt < MaxRetries; attempt++)
         {
             _walks++;
-            var walk = _pageTable.Walk(_root, vaddr, kind, mode, _cpu);
+            var walk = events is null ? _pageTable.Walk(_root, vaddr, kind, mode, _cpu) : WalkTraced(events, vaddr, kind, mode, attempt > 0);
             if (walk.IsOk)
             {
                 _tlb.Insert(vaddr, _asid, kind, TlbEntry.From(walk.Leaf));
@@ -355,6 +380,28 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         }
         throw new InvalidOperationException(
             $"fault handler {_lastFault.DecidedBy ?? "(none)"} claimed to fix the fault at 0x{vaddr:x} ({kind}, pid {_current!.Pid}) {MaxRetries} times, but the access faulted again each time");
+    }
+
+    /// <summary>The walk with a <c>walk</c> event: memory references it made, the leaf it found, the A/D bits it set, or the fault.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private WalkResult WalkTraced(EventStream events, ulong vaddr, AccessKind kind, AccessMode mode, bool retry)
+    {
+        var before = _pageTable.Read(_root, vaddr);
+        long refs = _cMemrefs.Value;
+        var walk = _pageTable.Walk(_root, vaddr, kind, mode, _cpu);
+        var set = walk.IsOk ? walk.Leaf.Flags & ~before.Flags & (PageFlags.Accessed | PageFlags.Dirty) : PageFlags.None;
+        events.Emit(EventKinds.Walk, Index, _currentPid, vaddr,
+            new EventField("accessType", EventText.Name(kind)),
+            new EventField("mode", mode == AccessMode.Kernel ? "kernel" : "user"),
+            new EventField("retry", retry),
+            new EventField("memrefs", _cMemrefs.Value - refs),
+            new EventField("level", (long)walk.Level),
+            new EventField("result", walk.IsOk ? "ok" : walk.Status.ToString().ToLowerInvariant()),
+            new EventField("pte", EventText.Pte(walk.IsOk ? walk.Leaf : before)),
+            new EventField("setAccessed", (set & PageFlags.Accessed) != 0),
+            new EventField("setDirty", (set & PageFlags.Dirty) != 0),
+            new EventField("error", walk.IsOk ? null : EventText.ErrorBits(walk.ErrorCode)));
+        return walk;
     }
 
     private void SwitchToPid(int pid)

@@ -1,6 +1,7 @@
 using System.Text;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Tlb;
+using VmLab.Core.Events;
 using VmLab.Core.Kernel;
 
 namespace VmLab.Core.Mmu;
@@ -82,6 +83,7 @@ public sealed class TlbMaintenance
         {
             ClearCpu(prev, cpu);
             Record(TlbEventKind.SwitchFlush, cpu, next.Pid, 0, 0, default, default);
+            if (Stream is not null) EmitFlush(TlbEventKind.SwitchFlush, cpu, next, 0, 0, [cpu]);
         }
         SetCpu(mm, cpu);
         if (!_pcid) return 0;
@@ -108,6 +110,7 @@ public sealed class TlbMaintenance
                 _flushes.Increment();
                 ClearCpu(old, cpu);
                 Record(TlbEventKind.PcidRecycle, cpu, next.Pid, 0, 0, default, default);
+                if (Stream is not null) EmitFlush(TlbEventKind.PcidRecycle, cpu, next, 0, 0, [cpu]);
             }
         }
         lastUse[slot] = ++_clock;
@@ -151,14 +154,19 @@ public sealed class TlbMaintenance
     {
         _flushes.Increment();
         Record(TlbEventKind.FlushPage, initiator, process.Pid, vaddr, vaddr + VirtualAddress.PageSize, default, default);
-        if (!_cpuMasks.TryGetValue(process.Mm, out var mask)) return;
-        for (int cpu = 0; cpu < _cpus.Length; cpu++)
+        var reached = Stream is null ? null : new List<int>();
+        if (_cpuMasks.TryGetValue(process.Mm, out var mask))
         {
-            if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
-            int tag = TagOn(cpu, process);
-            if (tag >= 0) _cpus[cpu].Invalidate(vaddr, (ushort)tag);
-            if (cpu != initiator) _shootdowns.Increment();
+            for (int cpu = 0; cpu < _cpus.Length; cpu++)
+            {
+                if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
+                int tag = TagOn(cpu, process);
+                if (tag >= 0) _cpus[cpu].Invalidate(vaddr, (ushort)tag);
+                if (cpu != initiator) _shootdowns.Increment();
+                reached?.Add(cpu);
+            }
         }
+        if (reached is not null) EmitFlush(TlbEventKind.FlushPage, initiator, process, vaddr, vaddr + VirtualAddress.PageSize, reached);
     }
 
     /// <summary>
@@ -178,16 +186,21 @@ public sealed class TlbMaintenance
         }
         _flushes.Increment();
         Record(TlbEventKind.FlushRange, initiator, process.Pid, start, end, default, default);
-        if (!_cpuMasks.TryGetValue(process.Mm, out var mask)) return;
-        for (int cpu = 0; cpu < _cpus.Length; cpu++)
+        var reached = Stream is null ? null : new List<int>();
+        if (_cpuMasks.TryGetValue(process.Mm, out var mask))
         {
-            if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
-            int tag = TagOn(cpu, process);
-            if (tag >= 0)
-                for (ulong page = 0; page < pages; page++)
-                    _cpus[cpu].Invalidate(start + (page << VirtualAddress.PageShift), (ushort)tag);
-            if (cpu != initiator) _shootdowns.Increment();
+            for (int cpu = 0; cpu < _cpus.Length; cpu++)
+            {
+                if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
+                int tag = TagOn(cpu, process);
+                if (tag >= 0)
+                    for (ulong page = 0; page < pages; page++)
+                        _cpus[cpu].Invalidate(start + (page << VirtualAddress.PageShift), (ushort)tag);
+                if (cpu != initiator) _shootdowns.Increment();
+                reached?.Add(cpu);
+            }
         }
+        if (reached is not null) EmitFlush(TlbEventKind.FlushRange, initiator, process, start, end, reached);
     }
 
     /// <summary>Invalidates every non-global entry of <paramref name="process"/> on every CPU that may hold it.</summary>
@@ -197,20 +210,25 @@ public sealed class TlbMaintenance
     {
         _flushes.Increment();
         Record(kind, initiator, process.Pid, start, end, default, default);
-        if (!_cpuMasks.TryGetValue(process.Mm, out var mask)) return;
-        for (int cpu = 0; cpu < _cpus.Length; cpu++)
+        var reached = Stream is null ? null : new List<int>();
+        if (_cpuMasks.TryGetValue(process.Mm, out var mask))
         {
-            if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
-            int tag = TagOn(cpu, process);
-            if (tag >= 0)
+            for (int cpu = 0; cpu < _cpus.Length; cpu++)
             {
-                if (_pcid) _cpus[cpu].InvalidateAsid((ushort)tag);
-                else _cpus[cpu].InvalidateAll(keepGlobal: true);
+                if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
+                int tag = TagOn(cpu, process);
+                if (tag >= 0)
+                {
+                    if (_pcid) _cpus[cpu].InvalidateAsid((ushort)tag);
+                    else _cpus[cpu].InvalidateAll(keepGlobal: true);
+                }
+                if (cpu != initiator) _shootdowns.Increment();
+                reached?.Add(cpu);
+                // A CPU not running the address space now holds nothing of it until it runs it again.
+                if (!ReferenceEquals(_running[cpu], process.Mm)) mask[cpu >> 6] &= ~(1UL << cpu);
             }
-            if (cpu != initiator) _shootdowns.Increment();
-            // A CPU not running the address space now holds nothing of it until it runs it again.
-            if (!ReferenceEquals(_running[cpu], process.Mm)) mask[cpu >> 6] &= ~(1UL << cpu);
         }
+        if (reached is not null) EmitFlush(kind, initiator, process, start, end, reached);
     }
 
     /// <summary>The address space is gone: flush it everywhere and free its PCIDs.</summary>
@@ -227,11 +245,35 @@ public sealed class TlbMaintenance
         _cpuMasks.Remove(process.Mm);
     }
 
-    // ---- the event ring ------------------------------------------------------------------------------------
+    // ---- the event stream and the event ring ------------------------------------------------------------
+
+    /// <summary>The run's event stream when events are on, else null.</summary>
+    public EventStream? Stream { get; set; }
+
+    /// <summary>A <c>tlb-flush</c> event: what was invalidated, on which CPUs, and the IPIs the others cost.</summary>
+    private void EmitFlush(TlbEventKind kind, int initiator, Process process, ulong start, ulong end, List<int> reached)
+    {
+        string scope = kind switch
+        {
+            TlbEventKind.FlushPage => "page",
+            TlbEventKind.FlushRange => "range",
+            TlbEventKind.FlushRangeFull => "range-as-full",
+            TlbEventKind.Release => "exit",
+            TlbEventKind.SwitchFlush => "context-switch",
+            TlbEventKind.PcidRecycle => "pcid-recycle",
+            _ => "address-space",
+        };
+        Stream!.Emit(EventKinds.TlbFlush, initiator, process.Pid, start,
+            new EventField("scope", scope),
+            new EventField("end", end == 0 ? null : $"0x{end:x}"),
+            new EventField("cpus", reached.ToArray()),
+            new EventField("ipis", (long)reached.Count(c => c != initiator)));
+    }
 
     /// <summary>Records a change of a leaf PTE made by the kernel (kept only while <see cref="Recording"/>).</summary>
     public void NotePteChange(Process process, ulong vaddr, in PageMapping before, in PageMapping after, int cpu)
     {
+        Stream?.Pte(cpu, process.Pid, vaddr & ~(VirtualAddress.PageSize - 1), before, after);
         if (!Recording) return;
         Record(TlbEventKind.PteChange, cpu, process.Pid, vaddr & ~(VirtualAddress.PageSize - 1), 0, before, after);
     }

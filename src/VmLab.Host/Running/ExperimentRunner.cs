@@ -15,6 +15,7 @@ using VmLab.Core.Kernel;
 using VmLab.Core.Checks;
 using VmLab.Core.Memory;
 using VmLab.Host.Config;
+using VmLab.Host.Events;
 
 namespace VmLab.Host.Running;
 
@@ -26,10 +27,13 @@ namespace VmLab.Host.Running;
 public sealed class ExperimentRunner
 {
     /// <param name="started">Called once the machine is composed, with readers of how far the run is (for a progress display, read from another thread).</param>
-    public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default, Action<RunMonitor>? started = null)
+    /// <param name="events">What to record of the run's events (off when null): a file, a narration, an attribution.</param>
+    public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default, Action<RunMonitor>? started = null, EventOptions? events = null)
     {
         var clock = Stopwatch.StartNew();
+        if (events is { Any: true }) EventRecording.Check(events);
         using var services = Compose(experiment);
+        EventRecording? recording = null;
         var metrics = services.GetRequiredService<MetricRegistry>();
         Machine? machine = null;
         string status = RunResult.Completed;
@@ -39,16 +43,14 @@ public sealed class ExperimentRunner
             machine = services.GetRequiredService<Machine>();
             var workload = services.GetRequiredService<IWorkload>();
             workload.Validate(machine);
+            if (events is { Any: true }) recording = new EventRecording(machine, events);
             var accesses = metrics.Counter(MetricNames.Accesses);
             started?.Invoke(new RunMonitor(() => Volatile.Read(ref accesses.Value), () => workload.Progress));
             workload.Run(machine, cancellationToken);
         }
-        catch (VmLabInputException)
+        catch (Exception e) when (e is VmLabInputException or OperationCanceledException)
         {
-            throw;
-        }
-        catch (OperationCanceledException)
-        {
+            recording?.Dispose();
             throw;
         }
         catch (InvariantViolationException e)
@@ -62,13 +64,14 @@ public sealed class ExperimentRunner
             status = RunResult.Failed;
             error = Describe(e, experiment);
         }
-        var events = machine?.Kernel.Events.Select(e => e.Kind == KernelEvents.WorkloadKind ? e.Message : $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
+        var eventSummary = recording?.Finish();
+        var notable = machine?.Kernel.Events.Select(e => e.Kind == KernelEvents.WorkloadKind ? e.Message : $"{e.Kind} pid {e.Pid}: {e.Message}").ToList() ?? [];
         if (machine?.Kernel.Events.Dropped is > 0 and var dropped)
-            events.Add($"{dropped} more events were left out: the first {KernelEvents.Capacity} are kept");
+            notable.Add($"{dropped} more events were left out: the first {KernelEvents.Capacity} are kept");
         var expectations = machine?.Expectations.ToList() ?? [];
         if (status == RunResult.Completed && expectations.Any(e => !e.Passed)) status = RunResult.ExpectationFailed;
         return new RunResult(experiment.Name, experiment.Seed, experiment.ResolvedConfig, PluginVersions(experiment),
-            metrics.Snapshot(), clock.Elapsed.TotalSeconds, status, error, events, expectations);
+            metrics.Snapshot(), clock.Elapsed.TotalSeconds, status, error, notable, expectations) { EventStream = eventSummary };
     }
 
     /// <summary>

@@ -15,6 +15,9 @@ public sealed record RunResult(
     IReadOnlyList<string> Events,
     IReadOnlyList<VmLab.Abstractions.Workloads.Expectation> Expectations)
 {
+    /// <summary>What the run's event recording produced, when it recorded events.</summary>
+    public VmLab.Host.Events.EventSummary? EventStream { get; init; }
+
     public const string Completed = "completed";
     public const string Failed = "failed";
     /// <summary>The simulation ran to the end but an expectation did not hold.</summary>
@@ -38,6 +41,32 @@ public sealed record RunResult(
         };
         if (Error is not null) json["error"] = Error;
         if (Events.Count > 0) json["events"] = new JsonArray([.. Events.Select(e => (JsonNode)JsonValue.Create(e)!)]);
+        if (EventStream is { } s)
+        {
+            var stream = new JsonObject
+            {
+                ["recorded"] = s.Recorded,
+                ["written"] = s.Written,
+                ["leftOut"] = s.LeftOut,
+            };
+            if (s.Path is not null) stream["path"] = s.Path;
+            if (s.Attribute != VmLab.Host.Events.AttributionMode.None)
+            {
+                stream["attribution"] = new JsonObject
+                {
+                    ["by"] = s.Attribute.ToString().ToLowerInvariant(),
+                    ["keys"] = s.Keys,
+                    ["top"] = new JsonArray([.. s.Top.Select(r => (JsonNode)new JsonObject
+                    {
+                        ["key"] = r.Key,
+                        ["misses"] = r.Misses,
+                        ["walks"] = r.Walks,
+                        ["faults"] = r.Faults,
+                    })]),
+                };
+            }
+            json["eventStream"] = stream;
+        }
         if (Expectations.Count > 0)
         {
             json["expectations"] = new JsonObject

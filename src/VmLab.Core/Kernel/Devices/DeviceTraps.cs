@@ -44,7 +44,7 @@ public sealed class DeviceTraps
         var (reads, writes) = _counters[fault.Vma.FileName!];
         if (fault.IsWrite) writes.Increment();
         else reads.Increment();
-        return FaultResult.Emulated;
+        return FaultResult.Emulated.As(FaultResolutions.DeviceTrap);
     }
 
     /// <summary>Performs an emulated access on the device mapped at <paramref name="address"/>.</summary>
@@ -107,7 +107,7 @@ public sealed class DeviceTraps
         bool exclusive = leaf.IsPresent && leaf.Frame != FrameTable.ZeroPage && _k.Frames.RefCount(leaf.Frame) == 1;
         if (!fault.Vma.Allows(Protection.Write) || !(fault.Vma.IsShared || exclusive)) return FaultResult.Declined;
         _k.AddressSpaces.UpdatePageFlags(p, page, leaf.Flags | PageFlags.Writable | PageFlags.Dirty);
-        return FaultResult.Minor;
+        return FaultResult.Minor.As(FaultResolutions.DirtyLog);
     }
 
     /// <summary>Records the first write to a tracked page.</summary>

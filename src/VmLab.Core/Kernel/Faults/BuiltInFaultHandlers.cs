@@ -94,7 +94,8 @@ public sealed class AccessedDirtyHandler : IFaultHandler
         }
         if (pte.Has(add)) return FaultResult.Declined;
         k.Kernel.PageTable.Write(fault.Process.PageTableRoot, fault.Address, pte.With(add));
-        return FaultResult.Minor;
+        k.Kernel.Stream?.Pte(fault.Cpu, fault.Process.Pid, fault.PageAddress, pte, pte.With(add));
+        return FaultResult.Minor.As(FaultResolutions.AccessedDirty);
     }
 }
 

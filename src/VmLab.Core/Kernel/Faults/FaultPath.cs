@@ -1,5 +1,6 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
+using VmLab.Core.Events;
 using VmLab.Core.Mmu;
 
 namespace VmLab.Core.Kernel;
@@ -102,7 +103,7 @@ public sealed class FaultPath
     {
         _faultsTotal.Increment();
         entry.Task.PageFaults++;
-        var d = Handle(entry, address, kind, error, cpu, onBehalf: false);
+        var d = _k.Stream is null ? Handle(entry, address, kind, error, cpu, onBehalf: false) : Traced(entry, address, kind, error, cpu, onBehalf: false);
         _k.Reclaim.UnpinFaultPages();
         _k.Invariants?.After("fault", entry.Task.Pid, address & ~PageMask, (address & ~PageMask) + VirtualAddress.PageSize, $"{kind} {entry.Mode} cpu {entry.Cpu} -> {d.Dispatch}");
         return d;
@@ -113,17 +114,96 @@ public sealed class FaultPath
     /// exception, and never a signal — the error goes back to the caller.
     /// </summary>
     internal FaultDisposition HandleOnBehalf(in KernelEntry entry, ulong address, AccessKind kind, PageFaultErrorCode error) =>
-        Handle(entry, address, kind, error, _k.Options.CpuState, onBehalf: true);
+        _k.Stream is null
+            ? Handle(entry, address, kind, error, _k.Options.CpuState, onBehalf: true)
+            : Traced(entry, address, kind, error, _k.Options.CpuState, onBehalf: true);
 
     /// <summary>A general-protection fault (non-canonical address): no page-fault counter moves.</summary>
     internal FaultDisposition GeneralProtection(in KernelEntry entry, ulong address)
     {
+        _k.Stream?.Emit(EventKinds.GeneralProtection, entry.Cpu, entry.Task.Pid, address,
+            new EventField("mode", entry.Mode == AccessMode.Kernel ? "kernel" : "user"));
         if (entry.Mode == AccessMode.Kernel)
             return Oops(entry, address, AccessKind.Read, default, "general protection fault, probably for non-canonical address");
         return _k.Processes.ForceSignal(entry, SignalInfo.GeneralProtection());
     }
 
     private const ulong PageMask = VirtualAddress.PageSize - 1;
+
+    // ---- the event stream ------------------------------------------------------------------------------------
+
+    /// <summary>What one fault's pass through the pipeline found, filled in only while events are on.</summary>
+    private sealed class FaultTrace
+    {
+        public VmaInfo? Vma;
+        public string Check = "not reached";
+        public readonly List<string> Asked = [];
+        public FaultOutcome Outcome;
+        public string? Resolution;
+
+        public void Reset()
+        {
+            Vma = null;
+            Check = "not reached";
+            Asked.Clear();
+            Outcome = FaultOutcome.Declined;
+            Resolution = null;
+        }
+    }
+
+    private FaultTrace? _trace;
+
+    /// <summary>
+    /// <see cref="Handle"/> with its story recorded: a <c>fault</c> event as it begins (the address, the decoded error
+    /// code, the PTE and the page's sharers), a <c>fault-end</c> event with the VMA, the access check, each handler asked
+    /// and its answer, the resolution, the PTE after and the outcome. Events the handling caused fall between them.
+    /// </summary>
+    private FaultDisposition Traced(in KernelEntry entry, ulong address, AccessKind kind, PageFaultErrorCode error, in CpuState cpu, bool onBehalf)
+    {
+        var stream = _k.Stream!;
+        var process = entry.Task;
+        bool kernelHalf = address >= _k.Geometry.KernelBase;
+        var before = kernelHalf || process.IsKernelThread ? default : _k.PageTable.Read(process.PageTableRoot, address);
+        long sharers = before.HoldsFrame && before.Frame != Memory.FrameTable.ZeroPage ? _k.Frames.RefCount(before.Frame) : 0;
+        long begin = stream.Emit(EventKinds.Fault, entry.Cpu, process.Pid, address,
+            new EventField("accessType", EventText.Name(kind)),
+            new EventField("mode", entry.Mode == AccessMode.Kernel ? "kernel" : "user"),
+            new EventField("error", EventText.ErrorBits(error)),
+            new EventField("errorCode", (long)error.Value),
+            new EventField("onBehalf", onBehalf),
+            new EventField("pte", EventText.Pte(before)),
+            new EventField("sharers", sharers));
+        var trace = _trace ??= new FaultTrace();
+        trace.Reset();
+        var d = Handle(entry, address, kind, error, cpu, onBehalf);
+        var after = kernelHalf || process.IsKernelThread || !process.Alive ? default : _k.PageTable.Read(process.PageTableRoot, address);
+        string outcome = d.Dispatch switch
+        {
+            FaultDispatch.Retry => trace.Outcome == FaultOutcome.Major ? "major" : trace.Outcome == FaultOutcome.OutOfMemory ? "oom-retry" : "minor",
+            FaultDispatch.Emulated => "emulated",
+            _ => d.Signal.Signo != 0 ? "signal" : trace.Resolution == FaultResolutions.UaccessFixup ? "fixup" : process.Oopsed ? "oops" : "failed",
+        };
+        stream.Emit(EventKinds.FaultEnd, entry.Cpu, process.Pid, address,
+            new EventField("begin", begin),
+            new EventField("accessType", EventText.Name(kind)),
+            new EventField("error", EventText.ErrorBits(error)),
+            new EventField("sharers", sharers),
+            new EventField("vma", trace.Vma is { } v ? EventText.Vma(v) : null),
+            new EventField("check", trace.Check),
+            new EventField("handlers", trace.Asked.ToArray()),
+            new EventField("resolution", trace.Resolution),
+            new EventField("decidedBy", d.DecidedBy),
+            new EventField("outcome", outcome),
+            new EventField("frameBefore", before.HoldsFrame ? Hex(before.Frame) : null),
+            new EventField("frameAfter", after.HoldsFrame ? Hex(after.Frame) : null),
+            new EventField("pteBefore", EventText.Pte(before)),
+            new EventField("pteAfter", EventText.Pte(after)),
+            new EventField("signal", d.Signal.Signo != 0 ? $"{Abstractions.Signal.Name(d.Signal.Signo)} {Abstractions.Signal.CodeName(d.Signal.Signo, d.Signal.Code)}" : null),
+            new EventField("alive", process.Alive));
+        return d;
+    }
+
+    private static string Hex(ulong v) => $"0x{v:x}";
 
     // ---- the pipeline ----------------------------------------------------------------------------------------
 
@@ -164,12 +244,17 @@ public sealed class FaultPath
                 bool below = address < vma.Start;
                 if (below && (vma.Flags & VmaFlags.GrowsDown) == 0) return Fail(entry, address, kind, error, uaccess, onBehalf, SignalInfo.SegvMapErr(address));
                 fault = fault with { Vma = vma.Info };
+                if (_trace is { } t) t.Vma = vma.Info;
 
                 (result, by) = RunStage(FaultStage.BeforeAccessCheck, fault, mm);
                 if (result.Outcome == FaultOutcome.Declined)
                 {
                     if (!below && AccessDenied(process, vma, address, kind, error) is { } denied)
+                    {
+                        if (_trace is { } td) td.Check = $"denied ({Abstractions.Signal.CodeName(denied.Signo, denied.Code)})";
                         return Fail(entry, address, kind, error, uaccess, onBehalf, denied);
+                    }
+                    if (_trace is { } ta) ta.Check = below ? "below a stack VMA" : "allowed";
                     _k.Reclaim.PinFault(fault.Pte);
                     (result, by) = RunStage(FaultStage.Resolve, fault, mm);
                     if (result.Outcome == FaultOutcome.Declined)
@@ -178,6 +263,11 @@ public sealed class FaultPath
                         return Fail(entry, address, kind, error, uaccess, onBehalf, below ? SignalInfo.SegvMapErr(address) : SignalInfo.BusAdrErr(address));
                     }
                 }
+            }
+            if (_trace is { } tr)
+            {
+                tr.Outcome = result.Outcome;
+                tr.Resolution = result.Resolution ?? by;
             }
             switch (result.Outcome)
             {
@@ -224,6 +314,11 @@ public sealed class FaultPath
                 var fault = new PageFault(address, kind, AccessMode.Kernel, error, entry.Task, default, default) { Cpu = entry.Cpu };
                 _k.Reclaim.PinFault(default);
                 var (r, by) = RunStage(null, fault, mm);
+                if (_trace is { } t)
+                {
+                    t.Outcome = r.Outcome;
+                    t.Resolution = r.Resolution ?? by;
+                }
                 if (r.Outcome is FaultOutcome.Minor or FaultOutcome.Major) return new FaultDisposition(FaultDispatch.Retry, default, by);
                 if (r.Outcome == FaultOutcome.Emulated) return new FaultDisposition(FaultDispatch.Emulated, default, by);
                 if (r.Outcome != FaultOutcome.Deferred) break;
@@ -239,10 +334,22 @@ public sealed class FaultPath
         {
             if (stage is { } only && h.Stage != only) continue;
             var r = h.Handler.Handle(fault, mm);
+            _trace?.Asked.Add($"{h.Name}: {Answer(r.Outcome)}");
             if (r.Outcome != FaultOutcome.Declined) return (r, h.Name);
         }
         return (FaultResult.Declined, null);
     }
+
+    private static string Answer(FaultOutcome o) => o switch
+    {
+        FaultOutcome.Declined => "declined",
+        FaultOutcome.Minor => "minor",
+        FaultOutcome.Major => "major",
+        FaultOutcome.Signal => "signal",
+        FaultOutcome.OutOfMemory => "out-of-memory",
+        FaultOutcome.Emulated => "emulated",
+        _ => "deferred",
+    };
 
     /// <summary>
     /// The access check of a fault inside its VMA: x86 <c>access_error()</c>, the protection key against the task's PKRU
@@ -292,7 +399,8 @@ public sealed class FaultPath
     private FaultDisposition Fixup(in KernelEntry entry, ulong address)
     {
         _uaccessFixups.Increment();
-        _k.Events.Record("fixup", entry.Task.Pid, $"uaccess fault at 0x{address:x} fixed up (-EFAULT)");
+        if (_trace is { } t) t.Resolution = FaultResolutions.UaccessFixup;
+        _k.Events.Record("fixup", entry.Task.Pid, $"uaccess fault at 0x{address:x} fixed up (-EFAULT)", entry.Cpu, address);
         return FaultDisposition.Failed;
     }
 
@@ -302,7 +410,7 @@ public sealed class FaultPath
         var process = entry.Task;
         _oops.Increment();
         process.Oopsed = true;
-        _k.Events.Record("oops", process.Pid, OopsText(address, kind, error, what));
+        _k.Events.Record("oops", process.Pid, OopsText(address, kind, error, what), entry.Cpu, address);
         if (_k.PanicOnOops)
         {
             Panic("Fatal exception (panic_on_oops)");

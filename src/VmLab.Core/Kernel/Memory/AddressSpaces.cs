@@ -243,7 +243,9 @@ public sealed class AddressSpaces
         {
             if (!leaf.HoldsFrame) continue;
             var vma = p.Mm.FindVma(a)!;
-            _k.PageTable.Write(p.PageTableRoot, a, Reprotect(leaf, vma));
+            var reprotected = Reprotect(leaf, vma);
+            _k.PageTable.Write(p.PageTableRoot, a, reprotected);
+            _k.Stream?.Pte(cpu, p.Pid, a, leaf, reprotected);
         }
         FlushTlbRange(p, address, end, cpu);
         return 0;
@@ -384,7 +386,11 @@ public sealed class AddressSpaces
         {
             leaf = pageTable.Read(parent.PageTableRoot, a);
             if (!leaf.IsSwapped && !leaf.HoldsFrame) return true;
-            if (pageTable.Write(child.PageTableRoot, a, ChildEntry(leaf, v, cow))) break;
+            if (pageTable.Write(child.PageTableRoot, a, ChildEntry(leaf, v, cow)))
+            {
+                _k.Stream?.Pte(cpu, child.Pid, a, PageMapping.Empty, ChildEntry(leaf, v, cow));
+                break;
+            }
             if (!_k.Reclaim.ReclaimOne(direct: true, cpu)) return false;
         }
         if (leaf.IsSwapped)
@@ -393,7 +399,11 @@ public sealed class AddressSpaces
             _k.Swap.DupEntry(leaf.Frame);
             return true;
         }
-        if (cow && leaf.Has(PageFlags.Writable)) pageTable.Write(parent.PageTableRoot, a, leaf.Without(PageFlags.Writable));
+        if (cow && leaf.Has(PageFlags.Writable))
+        {
+            pageTable.Write(parent.PageTableRoot, a, leaf.Without(PageFlags.Writable));
+            _k.Stream?.Pte(cpu, parent.Pid, a, leaf, leaf.Without(PageFlags.Writable));
+        }
         if (leaf.Frame != FrameTable.ZeroPage)
         {
             _k.Frames.Get(leaf.Frame);

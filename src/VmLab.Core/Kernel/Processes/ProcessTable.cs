@@ -2,6 +2,7 @@ using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.Signals;
 using VmLab.Abstractions.Workloads;
+using VmLab.Core.Events;
 
 namespace VmLab.Core.Kernel;
 
@@ -188,7 +189,7 @@ public sealed class ProcessTable
         var info = new SignalInfo(signo, Signal.SI_USER, 0);
         t.LastSignal = info;
         var action = _signals.Deliver(t, info, forced: false);
-        _k.Events.Record("signal", t.Pid, $"{info} from pid {pid}");
+        RecordSignal(t, info, action, forced: false, cpu, $"{info} from pid {pid}", sender: pid);
         if (action is SignalAction.Terminate or SignalAction.TerminateWithCore)
             Terminate(t, signo, action == SignalAction.TerminateWithCore, cpu);
         return action;
@@ -201,7 +202,7 @@ public sealed class ProcessTable
         CountSignal(info.Signo);
         process.LastSignal = info;
         var action = _signals.Deliver(process, info, forced: true);
-        _k.Events.Record("signal", process.Pid, info.ToString());
+        RecordSignal(process, info, action, forced: true, entry.Cpu, info.ToString(), sender: 0);
         switch (action)
         {
             case SignalAction.Terminate:
@@ -213,6 +214,32 @@ public sealed class ProcessTable
         }
         return new FaultDisposition(FaultDispatch.Failed, info);
     }
+
+    /// <summary>
+    /// A signal's record: the run's notable events, and the event stream with what became of it — the handler ran, the
+    /// signal was ignored or left pending, or the default action killed the task (with a core dump or not).
+    /// </summary>
+    private void RecordSignal(Process target, SignalInfo info, SignalAction action, bool forced, int cpu, string message, int sender)
+    {
+        _k.Events.Keep("signal", target.Pid, message);
+        if (_k.Stream is not { } stream) return;
+        string outcome = action switch
+        {
+            SignalAction.RunHandler => "handler",
+            SignalAction.Terminate => "killed",
+            SignalAction.TerminateWithCore => "killed-core",
+            _ => target.IsBlocked(info.Signo) ? "pending" : "ignored",
+        };
+        stream.Emit(EventKinds.Signal, cpu, target.Pid, info.Address,
+            new EventField("signal", Signal.Name(info.Signo)),
+            new EventField("code", Signal.CodeName(info.Signo, info.Code)),
+            new EventField("siAddr", Hex(info.Address)),
+            new EventField("forced", forced),
+            new EventField("sender", sender),
+            new EventField("outcome", outcome));
+    }
+
+    private static string Hex(ulong v) => $"0x{v:x}";
 
     /// <summary>An oops kills the current task (SIGKILL); a task the OOM killer has just killed is not counted twice.</summary>
     internal void KillForOops(in KernelEntry entry)
@@ -233,7 +260,7 @@ public sealed class ProcessTable
                 victim = p;
         }
         victim ??= entry.Task;
-        _k.Events.Record("oom-kill", victim.Pid, $"Out of memory: killed process {victim.Pid} (rss {victim.ResidentPages} pages)");
+        _k.Events.Record("oom-kill", victim.Pid, $"Out of memory: killed process {victim.Pid} (rss {victim.ResidentPages} pages)", entry.Cpu);
         CountSignal(Signal.SIGKILL);
         Terminate(victim, Signal.SIGKILL, core: false, entry.Cpu);
         return victim == entry.Task ? FaultDisposition.Failed : new FaultDisposition(FaultDispatch.Retry);

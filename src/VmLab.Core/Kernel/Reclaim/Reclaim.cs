@@ -1,5 +1,6 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Replacement;
+using VmLab.Core.Events;
 using VmLab.Core.Memory;
 
 namespace VmLab.Core.Kernel;
@@ -159,6 +160,20 @@ public sealed class Reclaim : IReclaimView
 
     // ---- eviction ----------------------------------------------------------------------------------------
 
+    /// <summary>A <c>reclaim</c> event: the victim, the policy that chose it, its mappings and where its contents went.</summary>
+    private void TraceEviction(ulong pfn, int cpu, List<(Process Process, ulong Vaddr)>? maps, bool dirty, string page, ulong? slot)
+    {
+        if (_k.Stream is not { } stream) return;
+        var first = maps is { Count: > 0 } ? maps[0] : default;
+        stream.Emit(EventKinds.Reclaim, cpu, first.Process?.Pid ?? 0, first.Vaddr,
+            new EventField("frame", $"0x{pfn:x}"),
+            new EventField("page", page),
+            new EventField("policy", Policy!.GetType().Name),
+            new EventField("mapped", (long)(maps?.Count ?? 0)),
+            new EventField("dirty", dirty),
+            new EventField("swapSlot", slot is { } s ? (long)s : null));
+    }
+
     private bool TryEvict(ulong pfn, int cpu)
     {
         if (pfn == _pinnedFault || pfn == _pinnedFile) return false;
@@ -174,6 +189,7 @@ public sealed class Reclaim : IReclaimView
 
         if (isFile)
         {
+            TraceEviction(pfn, cpu, maps, dirty, $"file {owner.File} page {owner.Index}", null);
             ForgetPage(pfn);
             Policy!.OnEvicted(pfn, FileKey(owner.File, owner.Index)); // before the frame's links return to the free lists
             UnmapAll(pfn, maps, swapSlot: null, cpu);
@@ -191,6 +207,7 @@ public sealed class Reclaim : IReclaimView
         {
             swap.Write(pfn, slot); // the swap copy is stale: the page is written again to its slot
         }
+        TraceEviction(pfn, cpu, maps, dirty, "anon", slot);
         ForgetPage(pfn);
         Policy!.OnEvicted(pfn, SwapKey(slot)); // before the frame's links return to the free lists
         UnmapAll(pfn, maps, slot, cpu); // without a swap-cache reference the last mapping's put frees the frame
@@ -210,6 +227,7 @@ public sealed class Reclaim : IReclaimView
         foreach (var (p, va) in maps)
         {
             var entry = swapSlot is { } s ? new PageMapping(s, PageFlags.Swapped) : PageMapping.Empty with { PageShift = VirtualAddress.PageShift };
+            _k.Stream?.Pte(cpu, p.Pid, va, _k.PageTable.Read(p.PageTableRoot, va), entry);
             _k.PageTable.Write(p.PageTableRoot, va, entry);
             if (swapSlot is not null) _k.Swap.AddEntry(swapSlot.Value);
             _k.Frames.RemoveMap(pfn);

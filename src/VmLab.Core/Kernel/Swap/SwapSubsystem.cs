@@ -166,7 +166,7 @@ public sealed class SwapSubsystem
                 Device.Dup(slot); // the PTE still holds the swap entry
                 return FaultResult.OutOfMemory;
             }
-            return major ? FaultResult.Major : FaultResult.Minor;
+            return (major ? FaultResult.Major : FaultResult.Minor).As(FaultResolutions.SwapIn);
         }
 
         // Write-protect dirty tracking: a tracked page not yet logged comes back read-only, and a write fault logs it.
@@ -187,6 +187,6 @@ public sealed class SwapSubsystem
             return FaultResult.OutOfMemory;
         }
         if (fault.IsWrite) DropFromCache(pfn, slot); // written: the swap copy is stale and freed
-        return major ? FaultResult.Major : FaultResult.Minor;
+        return (major ? FaultResult.Major : FaultResult.Minor).As(FaultResolutions.SwapIn);
     }
 }

@@ -391,19 +391,34 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
         }
     }
 
-    private Process Task(int pid) => kernel.FindProcess(pid) ?? throw new InvalidOperationException($"no process {pid}");
+    private Process Task(int pid)
+    {
+        if (kernel.Stream is { } s) s.EntryPid = pid;
+        return kernel.FindProcess(pid) ?? throw new InvalidOperationException($"no process {pid}");
+    }
 
     /// <summary>The task has exited or was killed: its address space may be gone, so no call may act on it (-ESRCH).</summary>
     private bool Dead(int pid) => !Task(pid).Alive;
 
-    private int Cpu(int cpu) => cpu >= 0 && cpu < cpus.Count
-        ? cpu
-        : throw new ArgumentOutOfRangeException(nameof(cpu), $"cpu {cpu} does not exist: the machine has {cpus.Count}");
+    private int Cpu(int cpu)
+    {
+        if (cpu < 0 || cpu >= cpus.Count)
+            throw new ArgumentOutOfRangeException(nameof(cpu), $"cpu {cpu} does not exist: the machine has {cpus.Count}");
+        if (kernel.Stream is { } s) s.EntryCpu = cpu;
+        return cpu;
+    }
 
     // ---- the invariant checker's hook ----------------------------------------------------------------------
 
-    private void Check(string name, int pid, ulong start = 0, ulong end = 0, int cpu = -1, string detail = "") =>
+    private void Check(string name, int pid, ulong start = 0, ulong end = 0, int cpu = -1, string detail = "")
+    {
+        // A workload's plain memory access is not a system call: its walk and fault events tell its story.
+        if (name != "access") kernel.Stream?.Emit(Events.EventKinds.Syscall, Math.Max(cpu, 0), pid, start,
+            new Events.EventField("name", name),
+            new Events.EventField("end", end > start ? $"0x{end:x}" : null),
+            new Events.EventField("detail", detail));
         kernel.Invariants?.After(name, pid, start, end, cpu >= 0 ? $"{detail} (cpu {cpu})".TrimStart() : detail);
+    }
 
     private long Checked(string name, int pid, ulong address, ulong length, int cpu, long result, string detail)
     {
