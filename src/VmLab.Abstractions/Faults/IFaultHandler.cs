@@ -93,8 +93,11 @@ public enum FaultOutcome : byte
 /// or a handler's own word); the event stream and narration report it, and a handler that names none is reported by
 /// its configured name.
 /// </summary>
-public readonly record struct FaultResult(FaultOutcome Outcome, SignalInfo Signal = default, string? Resolution = null)
+public readonly record struct FaultResult(FaultOutcome Outcome, SignalInfo Signal = default)
 {
+    /// <summary>How the fault was resolved (contract 1.4; null: the handler's configured name is reported).</summary>
+    public string? Resolution { get; init; }
+
     /// <summary>This answer, naming how the fault was resolved.</summary>
     public FaultResult As(string resolution) => this with { Resolution = resolution };
 

@@ -109,6 +109,59 @@ public sealed class ResultStore : IDisposable
     }
 
     /// <summary>
+    /// Opens a results database to read it, and nothing else: no journal-mode switch, no schema written, no lock held
+    /// beyond the reads. A read-only file, one in a folder the reader cannot write, or one owned by another user works
+    /// (a WAL database whose shared-memory file cannot be created there is read as an immutable file).
+    /// </summary>
+    public static ResultStore OpenReadOnly(string path)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(full)) throw new VmLabInputException(path, "results database not found; give the --db file a sweep wrote");
+        long length = new FileInfo(OutputTarget.FinalTarget(full)).Length;
+        if (length < SqliteHeaderBytes)
+            throw new VmLabInputException(path, length == 0 ? "is an empty file, not a VmLab results database" : $"is a {length}-byte file, not a VmLab results database (an SQLite file has a 100-byte header)");
+        try
+        {
+            return OpenReading(path, new SqliteConnectionStringBuilder { DataSource = full, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 30 }.ToString());
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 14 or 8) // SQLITE_CANTOPEN / SQLITE_READONLY: no -shm can be made beside a WAL file
+        {
+            string uri = "file:" + Uri.EscapeDataString(full).Replace("%2F", "/", StringComparison.Ordinal) + "?immutable=1";
+            try
+            {
+                return OpenReading(path, new SqliteConnectionStringBuilder { DataSource = uri, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+            }
+            catch (SqliteException inner)
+            {
+                throw new VmLabInputException(path, $"cannot open the results database: {inner.Message}");
+            }
+        }
+    }
+
+    private static ResultStore OpenReading(string path, string connectionString)
+    {
+        var connection = new SqliteConnection(connectionString);
+        try
+        {
+            connection.Open();
+            var store = new ResultStore(connection, path);
+            store.Execute("PRAGMA busy_timeout = 30000");
+            store.CheckIdentity();
+            return store;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 26)
+        {
+            connection.Dispose();
+            throw new VmLabInputException(path, "not a VmLab results database (not an SQLite file)");
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Creates a new database at <paramref name="full"/> whole: initialised under a temporary name beside it, then
     /// renamed into place unless another process got there first. A database VmLab creates is therefore never seen
     /// empty, and an empty file at a --db path is always someone else's (refused).
@@ -152,16 +205,7 @@ public sealed class ResultStore : IDisposable
     private void Initialise(bool existing)
     {
         Execute("PRAGMA busy_timeout = 30000");
-        if (existing)
-        {
-            long appId = Scalar<long>("PRAGMA application_id");
-            long tables = Scalar<long>("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
-            if (appId != ApplicationId && tables > 0)
-                throw new VmLabInputException(Path, "not a VmLab results database (an SQLite file written by something else)");
-            long version = Scalar<long>("PRAGMA user_version");
-            if (appId == ApplicationId && version > SchemaVersion)
-                throw new VmLabInputException(Path, $"written by a newer VmLab (schema {version}, this one reads {SchemaVersion})");
-        }
+        if (existing) CheckIdentity();
         Execute("PRAGMA journal_mode = WAL");
         Execute("PRAGMA synchronous = FULL");
         Execute($"PRAGMA application_id = {ApplicationId}");
@@ -438,7 +482,7 @@ public sealed class ResultStore : IDisposable
         var sets = new List<(string Path, ResultSet Set)>();
         foreach (var input in inputs)
         {
-            using var store = Open(input, create: false);
+            using var store = OpenReadOnly(input); // the shards are only read: their files and journal modes stay as they are
             sets.Add((input, store.Read()));
         }
         var first = sets[0];
@@ -498,8 +542,20 @@ public sealed class ResultStore : IDisposable
             // Written into a device or FIFO: nothing to read back; the merged set is what was written.
             return new ResultSet(first.Set.Sweep, [.. merged.Values.OrderBy(x => x.Case.Ordinal).ThenBy(x => x.Case.Id, StringComparer.Ordinal).Select(x => x.Case)]);
         }
-        using var result = Open(outFull, create: false);
+        using var result = OpenReadOnly(outFull); // read back without switching it to WAL: the merged file stays in DELETE mode
         return result.Read();
+    }
+
+    /// <summary>Refuses an SQLite file another program wrote, or one a newer VmLab wrote (reads only).</summary>
+    private void CheckIdentity()
+    {
+        long appId = Scalar<long>("PRAGMA application_id");
+        long tables = Scalar<long>("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+        if (appId != ApplicationId && tables > 0)
+            throw new VmLabInputException(Path, "not a VmLab results database (an SQLite file written by something else)");
+        long version = Scalar<long>("PRAGMA user_version");
+        if (appId == ApplicationId && version > SchemaVersion)
+            throw new VmLabInputException(Path, $"written by a newer VmLab (schema {version}, this one reads {SchemaVersion})");
     }
 
     private static void DeleteDatabase(string path)

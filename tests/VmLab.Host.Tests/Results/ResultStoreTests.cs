@@ -50,6 +50,42 @@ public sealed class ResultStoreTests : IDisposable
         Assert.False(File.Exists(P("merged.db-wal")) && new FileInfo(P("merged.db-wal")).Length > 0);
     }
 
+    private static string JournalMode(string path)
+    {
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode";
+        return (string)cmd.ExecuteScalar()!;
+    }
+
+    [Fact]
+    public void ReadingADatabaseChangesNothingInItAndWorksOnAReadOnlyFile()
+    {
+        using (var db = ResultStore.Open(P("r.db"), create: true)) new SweepRunner().Run(_fx.Load(Sweep), db, new SweepRunOptions());
+        var merged = ResultStore.Merge([P("r.db")], P("ro.db")); // a single-file (DELETE-journal) copy
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(P("ro.db"), UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        byte[] before = File.ReadAllBytes(P("ro.db"));
+
+        using (var store = ResultStore.OpenReadOnly(P("ro.db")))
+            Assert.Equal(merged.Cases.Select(Essence), store.Read().Cases.Select(Essence));
+
+        Assert.Equal(before, File.ReadAllBytes(P("ro.db")));
+        Assert.Equal("delete", JournalMode(P("ro.db"))); // opening to write would have switched it to WAL
+        Assert.False(File.Exists(P("ro.db-wal")));
+        Assert.Throws<VmLabInputException>(() => ResultStore.OpenReadOnly(P("absent.db")));
+    }
+
+    [Fact]
+    public void TheMergedDatabaseIsOneFileInDeleteJournalMode()
+    {
+        using (var db = ResultStore.Open(P("w.db"), create: true)) new SweepRunner().Run(_fx.Load(Sweep), db, new SweepRunOptions());
+        Assert.Equal("wal", JournalMode(P("w.db")));
+        ResultStore.Merge([P("w.db")], P("m1.db"));
+        Assert.Equal("delete", JournalMode(P("m1.db")));
+        Assert.Equal("wal", JournalMode(P("w.db"))); // the input is read, not converted
+    }
+
     [Fact]
     public void MergePrefersACompletedResultToAFailedOne()
     {
