@@ -1,6 +1,7 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.Tlb;
+using VmLab.Core;
 using VmLab.Core.Memory;
 using VmLab.Plugins.Faults;
 using VmLab.Plugins.PageTables;
@@ -9,16 +10,17 @@ using VmLab.Plugins.Tlb;
 using VmLab.Plugins.Tlb.Policies;
 using Xunit;
 
-namespace VmLab.Core.Tests.Mmu;
+namespace VmLab.Plugins.Tests.Tlb;
 
 /// <summary>
-/// Once every page of a stream is mapped and warm, translating it allocates nothing on the host per access: the bytes
+/// The built-in plugins on the hot path, composed into a machine (x86-64 4-level radix, each TLB organisation, cow and
+/// demand-zero, posix): once every page of a stream is mapped and warm, translating it allocates nothing on the host per access: the bytes
 /// this thread allocates across four warm passes (80,000 accesses) stay within the runtime's own one-off allocations
 /// (tiered JIT promotion can allocate a few KiB on the thread that triggers it), where one object per access would be
 /// 1.9 MB; whatever the TLB organisation, and including TLB misses and walks.
 /// </summary>
 [Collection(AllocationMeasurement.Name)]
-public sealed class SteadyStateAllocationTests
+public sealed class MachineSteadyStateAllocationTests
 {
     private const long OneOffBytes = 16 * 1024;
 
