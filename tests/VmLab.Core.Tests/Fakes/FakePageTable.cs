@@ -87,6 +87,7 @@ public sealed class FakePageTable : IPageTable
 
     public WalkResult Walk(ulong root, ulong vaddr, AccessKind kind, AccessMode mode, in CpuState cpu)
     {
+        if (root == 0) return new WalkResult(WalkStatus.NotPresent, default, PageFaultErrorCode.For(kind, mode, false), Levels);
         ulong table = root;
         for (int level = Levels; level >= 1; level--)
         {
@@ -164,7 +165,7 @@ public sealed class FakePageTable : IPageTable
 
     public bool CollectTableFrames(ulong root, HashSet<ulong> into)
     {
-        CollectTables(root, Levels, into);
+        if (root != 0) CollectTables(root, Levels, into);
         return true;
     }
 
@@ -178,8 +179,10 @@ public sealed class FakePageTable : IPageTable
         }
     }
 
-    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) =>
-        Collect(root, Levels, 0, start, end, into);
+    public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into)
+    {
+        if (root != 0) Collect(root, Levels, 0, start, end, into);
+    }
 
     private void Collect(ulong table, int level, ulong prefix, ulong start, ulong end, List<(ulong, PageMapping)> into)
     {
@@ -198,6 +201,7 @@ public sealed class FakePageTable : IPageTable
     /// <summary>The address of the level-1 entry for <paramref name="vaddr"/>, allocating missing tables when asked; 0 when a table is missing (or could not be had).</summary>
     private ulong LeafSlot(ulong root, ulong vaddr, bool allocate)
     {
+        if (root == 0) return allocate ? throw new ArgumentException("no root table (0)", nameof(root)) : 0UL;
         ulong table = root;
         for (int level = Levels; level > 1; level--)
         {
