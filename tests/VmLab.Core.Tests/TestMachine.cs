@@ -5,27 +5,28 @@ using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Workloads;
 using VmLab.Core;
 using VmLab.Core.Memory;
-using VmLab.Plugins.Faults;
-using VmLab.Plugins.PageTables;
-using VmLab.Plugins.Signals;
-using VmLab.Plugins.Tlb;
+using VmLab.Core.Tests.Fakes;
 
 namespace VmLab.Core.Tests;
 
-/// <summary>A machine composed by hand from the built-in plugins: x86-64 4-level, fully-associative TLB, cow + demand-zero, posix.</summary>
+/// <summary>
+/// A machine composed by hand from the in-test fakes (<see cref="Fakes"/>): a 4-level <see cref="FakePageTable"/>, an LRU
+/// <see cref="FakeTlb"/> per CPU, copy-on-write and demand-zero (and the file handler when asked), <see cref="FakeSignals"/>.
+/// Core tests depend on VmLab.Abstractions and VmLab.Core only.
+/// </summary>
 public static class TestMachine
 {
-    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, FullyAssociativePolicy policy = FullyAssociativePolicy.Lru, bool pcid = true, int cpus = 1, bool invariants = false, long checkEvery = 0, bool fileHandler = false,
+    public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, bool pcid = true, int cpus = 1, bool invariants = false, long checkEvery = 0, bool fileHandler = false,
         IReplacementPolicy? replacement = null, long swapSlots = 0, IReadOnlyList<IDevice>? devices = null,
-        long userFrames = 0, long lowWatermark = 0, long highWatermark = 0)
+        long userFrames = 0, long lowWatermark = 0, long highWatermark = 0, int levels = 4)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);
         var frameTable = new FrameTable(memory, metrics);
-        var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frameTable, metrics);
+        var pageTable = new FakePageTable(memory, frameTable, metrics, levels);
         IFaultHandler[] handlers = fileHandler
-            ? [new CowHandler(metrics), new FileHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)]
-            : [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
+            ? [new FakeCowHandler(metrics), new FakeFileHandler(metrics), new FakeDemandZeroHandler(metrics, zeroPage)]
+            : [new FakeCowHandler(metrics), new FakeDemandZeroHandler(metrics, zeroPage)];
         return Machine.Create(
             new MachineOptions
             {
@@ -35,8 +36,8 @@ public static class TestMachine
                 Memory = new() { SwapSlots = swapSlots, UserFrames = userFrames, LowWatermark = lowWatermark, HighWatermark = highWatermark },
             },
             memory, frameTable, metrics, pageTable,
-            _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = tlbEntries, Policy = policy })),
-            handlers, new PosixSignals(), devices, replacement);
+            _ => new FakeTlb(tlbEntries),
+            handlers, new FakeSignals(), devices, replacement);
     }
 
     public static void Run(this Machine machine, params MemoryAccess[] accesses) => machine.Execute(accesses);

@@ -13,8 +13,9 @@ public sealed class ForkOutOfMemoryTests
     private const ulong Page = 4096;
 
     /// <summary>
-    /// A parent with two written pages on the heap (PML4 slot 170) and two in an mmap region (slot 255): on x86-64 with
-    /// 4 levels a child needs 7 table frames, its top level, then a PDPT, PD and PT for each region.
+    /// A parent with two written pages on the heap and two in an mmap region, under different top-level slots: on the
+    /// 4-level fake page table a child needs 7 table frames, its top level, then a level-3, level-2 and leaf table for
+    /// each region.
     /// </summary>
     private static (Machine M, IKernelApi Api, int Pid, ulong Heap, ulong Map) Parent()
     {
@@ -42,10 +43,10 @@ public sealed class ForkOutOfMemoryTests
 
     [Theory]
     [InlineData(0)] // no top-level table
-    [InlineData(1)] // the top level, no PDPT for the heap
-    [InlineData(3)] // up to the heap's PD, no PT
-    [InlineData(4)] // every heap table and both heap pages shared, no PDPT for the mmap region
-    [InlineData(6)] // up to the mmap region's PD, no PT
+    [InlineData(1)] // the top level, no level-3 table for the heap
+    [InlineData(3)] // up to the heap's level-2 table, no leaf table
+    [InlineData(4)] // every heap table and both heap pages shared, no level-3 table for the mmap region
+    [InlineData(6)] // up to the mmap region's level-2 table, no leaf table
     public void ForkWithoutFramesForTheChildsTablesReturnsEnomemAndLeavesNothingOfTheChild(int free)
     {
         var (m, api, pid, heap, map) = Parent();
@@ -103,7 +104,7 @@ public sealed class ForkOutOfMemoryTests
 
     /// <summary>
     /// A parent whose first region's oldest page is the first entry fork copies, with one frame free (for the child's top
-    /// level): the child's PDPT is reclaimed from that very page, which goes to swap while its entry is being copied.
+    /// level): the child's level-3 table is reclaimed from that very page, which goes to swap while its entry is being copied.
     /// </summary>
     [Fact]
     public void ThePageReclaimedWhileItsEntryIsCopiedReachesTheChildAsTheParentsSwapEntry()
@@ -119,7 +120,7 @@ public sealed class ForkOutOfMemoryTests
         int child = api.Fork(pid);
 
         Assert.True(child > 0);
-        // The child's PDPT, PD and PT were reclaimed from a0, a1 and a2, oldest first.
+        // The child's level-3, level-2 and leaf tables were reclaimed from a0, a1 and a2, oldest first.
         Assert.Equal(3, m.M("reclaim.direct"));
         for (ulong i = 0; i < 3; i++)
         {
@@ -152,7 +153,7 @@ public sealed class ForkOutOfMemoryTests
         var heapLeaves = new[] { Leaf(m, pid, heap), Leaf(m, pid, heap + Page) };
         Assert.All(heapLeaves, l => Assert.True(l.IsSwapped));
 
-        // Top level and the heap's three tables fit; both swap entries are copied; the mmap region's PDPT does not fit
+        // Top level and the heap's three tables fit; both swap entries are copied; the mmap region's level-3 table does not fit
         // and nothing can be reclaimed (every resident page is dirty and swap is full).
         Assert.Equal(-Errno.ENOMEM, api.Fork(pid));
 

@@ -174,7 +174,7 @@ public sealed class KernelOutOfMemoryTests
     {
         var m = TestMachine.Create(frames: 256, invariants: true);
         m.Kernel.KernelHalf.Ensure(0);
-        // The first vmalloc area lies under a pre-populated PDPT and needs a PD and a PT besides its page.
+        // The first vmalloc area lies under a pre-populated level-3 table and needs a level-2 and a leaf table besides its page.
         var taken = Starve(m, 1);
         Assert.Equal(0, m.KernelApi.Vmalloc(Page));
         Assert.Equal(1, m.Frames.FreeFrames);

@@ -9,7 +9,9 @@ namespace VmLab.Core.Tests.Kernel;
 public sealed class KmallocTests
 {
     private const ulong Page = 4096;
-    private const ulong DirectMap = 0xffff_8880_0000_0000;
+
+    /// <summary>Where the page-table format puts the direct map (the fake's: the first top-level slot of the kernel half).</summary>
+    private static ulong DirectMap(Machine m) => m.Kernel.KernelHalf.Layout.DirectMapBase;
 
     /// <summary>get_order as the textbook defines it: the smallest k with 4096 · 2^k ≥ size.</summary>
     private static int ReferenceOrder(ulong size)
@@ -44,13 +46,16 @@ public sealed class KmallocTests
 
         ulong address = (ulong)api.Kmalloc(8 * Page);
 
-        ulong pfn = (address - DirectMap) / Page;
+        ulong pfn = (address - DirectMap(m)) / Page;
         Assert.Equal(0UL, address % Page);
         Assert.Equal(0UL, pfn % 8); // naturally aligned, as every buddy block
         Assert.Equal(3, m.Frames.BlockOrder(pfn));
         for (ulong i = 1; i < 8; i++) Assert.True(m.Frames.IsTail(pfn + i));
-        // The kernel half (67 frames at 16 MiB: reference top level, the direct map's PDPT and PD, 64 vmalloc PDPTs) and the block.
-        Assert.Equal(free - 67 - 8, m.Frames.FreeFrames);
+        // The kernel half and the block. The fake maps the direct map with 4 KiB pages only, 512 to a leaf table, all of it
+        // under one top-level slot and one level-3 entry: 16 MiB needs the reference root, one level-3 and one level-2
+        // table and 4096 / 512 leaf tables; the vmalloc range's two top-level slots are pre-populated with a table each.
+        long kernelHalf = 1 + 1 + 1 + 4096 / 512 + 2;
+        Assert.Equal(free - kernelHalf - 8, m.Frames.FreeFrames);
 
         long faults = m.M(MetricNames.FaultsTotal);
         Assert.Equal(AccessStatus.Ok, api.KernelAccess(pid, 0, address + 7 * Page + 100, AccessKind.Write, 8, 0x1122334455667788).Status);
@@ -66,7 +71,7 @@ public sealed class KmallocTests
         m.KernelApi.Spawn();
         long atMax = m.KernelApi.Kmalloc(4UL << 20);
         Assert.NotEqual(0, atMax);
-        Assert.Equal(10, m.Frames.BlockOrder(((ulong)atMax - DirectMap) / Page));
+        Assert.Equal(10, m.Frames.BlockOrder(((ulong)atMax - DirectMap(m)) / Page));
         Assert.Equal(0, m.KernelApi.Kmalloc((4UL << 20) + 1));
         Assert.Contains(m.Kernel.Events, e => e.Kind == "warning" && e.Message.Contains("KMALLOC_MAX_SIZE is 4194304"));
     }
@@ -133,7 +138,7 @@ public sealed class KmallocTests
         ulong a = (ulong)m.KernelApi.Kmalloc(16 * Page); // checked after the call: 15 tails, not free
         m.Invariants!.Check();
 
-        m.Frames.FreeBlock((a - DirectMap) / Page, 4, FrameUse.Kernel);
+        m.Frames.FreeBlock((a - DirectMap(m)) / Page, 4, FrameUse.Kernel);
         var e = Assert.Throws<InvariantViolationException>(() => m.Invariants.Check());
         Assert.Equal("kmalloc-blocks", e.Invariant);
     }

@@ -4,10 +4,7 @@ using VmLab.Abstractions.Tlb;
 using VmLab.Abstractions.Workloads;
 using VmLab.Core.Kernel;
 using VmLab.Core.Memory;
-using VmLab.Plugins.Faults;
-using VmLab.Plugins.PageTables;
-using VmLab.Plugins.Signals;
-using VmLab.Plugins.Tlb;
+using VmLab.Core.Tests.Fakes;
 
 namespace VmLab.Core.Tests.Kernel.Faults;
 
@@ -36,14 +33,13 @@ public sealed class FaultPipelineTests
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(4096);
         var frames = new FrameTable(memory, metrics);
-        var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frames, metrics);
+        var pageTable = new FakePageTable(memory, frames, metrics);
         return Machine.Create(new MachineOptions { Cpus = cpus, Checks = new() { Tlb = true, Invariants = true } }, memory, frames, metrics, pageTable,
-            _ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = 64 })),
-            handlers, new PosixSignals(), null, null);
+            _ => new FakeTlb(64), handlers, new FakeSignals(), null, null);
     }
 
-    private static NamedFaultHandler Cow(Machine? _ = null) => new("cow", new CowHandler(new MetricRegistry()));
-    private static NamedFaultHandler DemandZero(MetricRegistry? m = null) => new("demand-zero", new DemandZeroHandler(new DemandZeroOptions(), m ?? new MetricRegistry()));
+    private static NamedFaultHandler Cow(Machine? _ = null) => new("cow", new FakeCowHandler(new MetricRegistry()));
+    private static NamedFaultHandler DemandZero(MetricRegistry? m = null) => new("demand-zero", new FakeDemandZeroHandler(m ?? new MetricRegistry()));
 
     [Fact]
     public void BuiltInsNotNamedTakeTheirDefaultPlacesAtTheHeadOfTheirStages()
@@ -241,9 +237,9 @@ public sealed class FaultPipelineTests
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(4096);
         var frames = new FrameTable(memory, metrics);
-        var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frames, metrics);
+        var pageTable = new FakePageTable(memory, frames, metrics);
         var m = Machine.Create(new MachineOptions { Cpus = 1, Checks = new() { Tlb = true } }, memory, frames, metrics, pageTable,
-            _ => new InlineTlb(), [Cow().Handler, DemandZero(metrics).Handler], new PosixSignals());
+            _ => new InlineTlb(), [Cow().Handler, DemandZero(metrics).Handler], new FakeSignals());
         var api = m.KernelApi;
         int pid = api.Spawn();
         ulong a = (ulong)api.Mmap(pid, 0, 0, Page, Protection.ReadWrite, MapFlags.Anonymous, null, 0);
