@@ -26,7 +26,7 @@ public sealed class CowHandlerTests
     {
         var (result, mm) = Write(Private, ReadOnlyLeaf, mm => mm.RefCounts[OldFrame] = 1);
 
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.CowReuse), result);
         Assert.Equal([$"update 0x{Va:x} {PageFlags.Present | PageFlags.Writable | PageFlags.User | PageFlags.NoExecute | PageFlags.Accessed | PageFlags.Dirty}"], mm.Calls);
         Assert.Equal(1, mm.Registry[MetricNames.FaultsCowReuse]);
         Assert.Equal(0, mm.Registry[MetricNames.FaultsCowCopy]);
@@ -41,7 +41,7 @@ public sealed class CowHandlerTests
             mm.Memory.WriteByte((OldFrame << 12) + 100, 0xAB);
         });
 
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.CowCopy), result);
         ulong copy = Assert.Single(mm.Allocated);
         Assert.Equal([$"allocate {copy}", $"map 0x{Va:x} {copy} {PageFlags.Present | PageFlags.Writable | PageFlags.User | PageFlags.NoExecute | PageFlags.Dirty}", $"flush 0x{Va:x}"], mm.Calls);
         Assert.Equal(0xAB, mm.Memory.ReadByte((copy << 12) + 100)); // the contents came along
@@ -55,7 +55,7 @@ public sealed class CowHandlerTests
         // Even with one reference the zero page is never made writable.
         var (result, mm) = Write(Private, ReadOnlyLeaf with { Frame = RecordingMemoryManager.ZeroPage }, mm => mm.RefCounts[RecordingMemoryManager.ZeroPage] = 1);
 
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.DemandZero), result);
         ulong fresh = Assert.Single(mm.Allocated);
         Assert.False(mm.Memory.HasContents(fresh));
         Assert.Contains($"flush 0x{Va:x}", mm.Calls);
@@ -67,7 +67,7 @@ public sealed class CowHandlerTests
     {
         var (result, mm) = Write(Anonymous(0x7000_0000_0000, 16, shared: true), ReadOnlyLeaf, mm => mm.RefCounts[OldFrame] = 3);
 
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.WriteShared), result);
         Assert.Empty(mm.Allocated);
         Assert.Equal([$"update 0x{Va:x} {PageFlags.Present | PageFlags.Writable | PageFlags.User | PageFlags.NoExecute | PageFlags.Accessed | PageFlags.Dirty}"], mm.Calls);
         Assert.Equal(0, mm.Registry[MetricNames.FaultsCowReuse] + mm.Registry[MetricNames.FaultsCowCopy]);

@@ -23,7 +23,7 @@ public sealed class DemandZeroHandlerTests
     public void APrivateReadMapsTheSharedZeroPageReadOnlyAndAllocatesNothing()
     {
         var (result, mm) = Touch(AccessKind.Read, Private);
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.ZeroPage), result);
         Assert.Equal([$"map 0x{Va:x} {RecordingMemoryManager.ZeroPage} {UserData}"], mm.Calls);
         Assert.Equal((1L, 0L), (mm.Registry[MetricNames.FaultsZeroPage], mm.Registry[MetricNames.FaultsDemandZero]));
     }
@@ -32,7 +32,7 @@ public sealed class DemandZeroHandlerTests
     public void WithTheZeroPageOffAReadMapsAFreshFrameWritableAndDirty()
     {
         var (result, mm) = Touch(AccessKind.Read, Private, zeroPage: false);
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.DemandZero), result);
         ulong pfn = Assert.Single(mm.Allocated);
         Assert.Equal([$"allocate {pfn}", $"map 0x{Va:x} {pfn} {UserData | PageFlags.Writable | PageFlags.Dirty}"], mm.Calls);
         Assert.Equal((0L, 1L), (mm.Registry[MetricNames.FaultsZeroPage], mm.Registry[MetricNames.FaultsDemandZero]));
@@ -43,7 +43,7 @@ public sealed class DemandZeroHandlerTests
     {
         var (result, mm) = Touch(AccessKind.Write, Private);
         ulong pfn = Assert.Single(mm.Allocated);
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.DemandZero), result);
         Assert.Equal($"map 0x{Va:x} {pfn} {UserData | PageFlags.Writable | PageFlags.Dirty}", mm.Calls[^1]);
     }
 
@@ -51,7 +51,7 @@ public sealed class DemandZeroHandlerTests
     public void AReadOfASharedAnonymousMappingGetsItsOwnFrameNotTheZeroPage()
     {
         var (result, mm) = Touch(AccessKind.Read, Anonymous(0x5555_0000_0000, 8, shared: true));
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.DemandZero), result);
         Assert.Single(mm.Allocated);
         Assert.Equal(0, mm.Registry[MetricNames.FaultsZeroPage]);
     }

@@ -28,19 +28,19 @@ public sealed class FileHandlerTests
     public void AReadOfAPageReadFromTheFileIsMajorAndMapsTheCachedPageReadOnlyWithAReference()
     {
         var (result, mm) = Fault(Start + 8, AccessKind.Read, Mapping());
-        Assert.Equal(FaultResult.Major, result);
+        Assert.Equal(FaultResult.Major.As(FaultResolutions.FilePage), result);
         Assert.Equal(["get 77", $"map 0x{Start + 8:x} 77 {PageFlags.Present | PageFlags.User | PageFlags.NoExecute}"], mm.Calls);
         Assert.Equal(1, mm.Registry[MetricNames.FaultsFile]);
     }
 
     [Fact]
     public void AReadOfAPageAlreadyCachedIsMinor() =>
-        Assert.Equal(FaultResult.Minor, Fault(Start, AccessKind.Read, Mapping(), fromDisk: false).Result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.FilePage), Fault(Start, AccessKind.Read, Mapping(), fromDisk: false).Result);
 
     [Fact]
     public void ThePartialLastPageIsMappedAndThePageAfterItIsSigbusAdrErr()
     {
-        Assert.Equal(FaultResult.Major, Fault(Start + 2 * Page + Page - 1, AccessKind.Read, Mapping()).Result); // bytes past EOF in the last page read as 0
+        Assert.Equal(FaultResult.Major.As(FaultResolutions.FilePage), Fault(Start + 2 * Page + Page - 1, AccessKind.Read, Mapping()).Result); // bytes past EOF in the last page read as 0
         var (result, mm) = Fault(Start + 3 * Page, AccessKind.Read, Mapping());
         Assert.Equal(FaultResult.Raise(SignalInfo.BusAdrErr(Start + 3 * Page)), result);
         Assert.Empty(mm.Calls);
@@ -51,7 +51,7 @@ public sealed class FileHandlerTests
     public void APrivateWriteMapsAPrivateCopyOfTheCachedPage()
     {
         var (result, mm) = Fault(Start, AccessKind.Write, Mapping());
-        Assert.Equal(FaultResult.Major, result);
+        Assert.Equal(FaultResult.Major.As(FaultResolutions.FileCopy), result);
         ulong copy = Assert.Single(mm.Allocated);
         Assert.Equal([$"allocate {copy}", $"map 0x{Start:x} {copy} {PageFlags.Present | PageFlags.User | PageFlags.NoExecute | PageFlags.Writable | PageFlags.Dirty}"], mm.Calls);
         Assert.Equal(0x5A, mm.Memory.ReadByte(copy << 12));

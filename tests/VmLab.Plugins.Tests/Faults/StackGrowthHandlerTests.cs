@@ -25,7 +25,7 @@ public sealed class StackGrowthHandlerTests
         ulong address = StackStart - 2 * Page + 0x10;
         var (result, mm) = Fault(address, AccessKind.Write);
 
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.StackGrowth), result);
         ulong pfn = Assert.Single(mm.Allocated);
         Assert.Equal([
             $"expand 0x{StackStart:x} to 0x{StackStart - 2 * Page:x}",
@@ -39,7 +39,7 @@ public sealed class StackGrowthHandlerTests
     public void AReadBelowTheStackMapsTheZeroPage()
     {
         var (result, mm) = Fault(StackStart - Page, AccessKind.Read);
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.StackGrowth), result);
         Assert.Empty(mm.Allocated);
         Assert.Equal($"map 0x{StackStart - Page:x} {RecordingMemoryManager.ZeroPage} {PageFlags.Present | PageFlags.User | PageFlags.NoExecute}", mm.Calls[^1]);
     }
@@ -55,21 +55,21 @@ public sealed class StackGrowthHandlerTests
         Assert.Empty(mm.Calls);
 
         // Growing by 2 leaves exactly the gap: allowed.
-        Assert.Equal(FaultResult.Minor, Fault(StackStart - 2 * Page, AccessKind.Write, previous: (below, false)).Result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.StackGrowth), Fault(StackStart - 2 * Page, AccessKind.Write, previous: (below, false)).Result);
     }
 
     [Fact]
     public void AnotherGrowsDownVmaBelowNeedsNoGuardGap()
     {
         var (result, _) = Fault(StackStart - 3 * Page, AccessKind.Write, previous: (StackStart - 4 * Page, true));
-        Assert.Equal(FaultResult.Minor, result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.StackGrowth), result);
     }
 
     [Fact]
     public void GrowingBeyondRlimitStackIsSegvMapErr()
     {
         // 4 pages now, a limit of 16: 12 pages below is the largest allowed growth.
-        Assert.Equal(FaultResult.Minor, Fault(StackStart - 12 * Page, AccessKind.Write).Result);
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.StackGrowth), Fault(StackStart - 12 * Page, AccessKind.Write).Result);
         ulong tooFar = StackStart - 13 * Page;
         var (result, mm) = Fault(tooFar, AccessKind.Write);
         Assert.Equal(FaultResult.Raise(SignalInfo.SegvMapErr(tooFar)), result);

@@ -23,7 +23,7 @@ public sealed class VmallocSyncHandlerTests
     [Fact]
     public void AKernelFaultTheReferenceTableMapsIsSyncedAsAMinorFault()
     {
-        Assert.Equal(FaultResult.Minor, Handle(VmallocSync.Synced, AccessMode.Kernel, present: false, out var mm));
+        Assert.Equal(FaultResult.Minor.As(FaultResolutions.VmallocSync), Handle(VmallocSync.Synced, AccessMode.Kernel, present: false, out var mm));
         Assert.Equal(1, mm.Registry[MetricNames.FaultsVmallocSync]);
     }
 
