@@ -284,6 +284,10 @@ public sealed class SweepCliTests : IDisposable
         var metric = Vmlab("report", P("r.db"), "--metrics", "tlb.mises", "--html", P("out.html"));
         Assert.Equal(2, metric.Exit);
         Assert.Contains("error: --metrics: no metric 'tlb.mises' in the results; did you mean 'tlb.misses'?", metric.Err);
+        // tlb.miss is as near tlb.hits as tlb.misses by edit distance; the longer shared prefix decides.
+        var miss = Vmlab("report", P("r.db"), "--metrics", "accesses,tlb.miss");
+        Assert.Equal(2, miss.Exit);
+        Assert.Contains("error: --metrics: no metric 'tlb.miss' in the results; did you mean 'tlb.misses'?", miss.Err);
         Assert.False(File.Exists(P("out.html")));
 
         var baseline = Vmlab("report", P("r.db"), "--baseline", "entries=3,policy=lru");
