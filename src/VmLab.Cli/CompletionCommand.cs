@@ -45,7 +45,7 @@ internal static partial class CompletionCommand
 
     public static Command Definition(TextWriter stdout)
     {
-        var shell = new Argument<string[]>("shell") { Description = "bash, zsh or pwsh", Arity = new ArgumentArity(0, 1) };
+        var shell = new Argument<string[]>("shell") { Description = "the shell the script is for", HelpName = "bash|zsh|pwsh", Arity = ArgumentArity.ExactlyOne };
         shell.CompletionSources.Add(Shells);
         var command = new Command("completion",
             "Print a tab-completion script for bash, zsh or PowerShell. Load it in the shell's start-up file, e.g. in ~/.bashrc: " +

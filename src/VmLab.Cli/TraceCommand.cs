@@ -50,7 +50,7 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
             }
             throw new UsageException($"unknown trace command '{a.Positionals[0]}'; {Suggest.Hint(a.Positionals[0], ["record", "convert", "info"])}");
         });
-        var record = Opt.Command("record", "Run a command under valgrind --tool=lackey and record its memory accesses.",
+        var record = Opt.Command("record", "Run a command under valgrind --tool=lackey and record its memory accesses, e.g. vmlab trace record --out ls.vmt -- /bin/ls -l",
             Opt.Positional("command", "the command to record and its arguments, after --", ArgumentArity.OneOrMore),
             [
                 Opt.Value("--out", "file.vmt", "the trace to write (default: <command name>.vmt); the format is told by the name"),
