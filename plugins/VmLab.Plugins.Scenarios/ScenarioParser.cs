@@ -523,9 +523,18 @@ public sealed class ScenarioParser
             throw c.Error($"'{text}' is not a metric name (lower-case words joined by '.', e.g. faults.total)", name);
         var known = KnownMetricNames.Distinct(StringComparer.Ordinal).ToList();
         if (known.Contains(text, StringComparer.Ordinal)) return;
-        var nearest = known.Select(k => (Name: k, Distance: EditDistance(text, k))).OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal).First();
+        // Of equally near names, the one sharing the longest prefix: tlb.miss is tlb.misses, not tlb.hits.
+        var nearest = known.Select(k => (Name: k, Distance: EditDistance(text, k), Prefix: CommonPrefix(text, k)))
+            .OrderBy(x => x.Distance).ThenByDescending(x => x.Prefix).ThenBy(x => x.Name, StringComparer.Ordinal).First();
         if (nearest.Distance <= 2)
             throw c.Error($"unknown metric '{text}'; did you mean '{nearest.Name}'? (metric names: docs/metrics.md)", name);
+    }
+
+    private static int CommonPrefix(string a, string b)
+    {
+        int n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n]) n++;
+        return n;
     }
 
     private static int EditDistance(string a, string b)

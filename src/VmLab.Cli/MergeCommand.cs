@@ -1,3 +1,4 @@
+using System.CommandLine;
 using VmLab.Host.Results;
 using VmLab.Host.Running;
 
@@ -6,10 +7,12 @@ namespace VmLab.Cli;
 /// <summary><c>vmlab merge a.db b.db ... -o all.db</c>: the union of the results of shards of one sweep.</summary>
 internal sealed class MergeCommand(TextWriter stdout)
 {
-    public int Run(string[] args)
+    public Command Definition() => Opt.Command("merge", "Merge the results databases of shards of one sweep into one.",
+        Opt.Positional("databases", "the results databases to merge", ArgumentArity.OneOrMore),
+        [Opt.Value("--output", "all.db", "the merged database to write", "-o")], Run);
+
+    private int Run(Arguments a)
     {
-        var normalised = args.Select(x => x == "-o" ? "--output" : x).ToList();
-        var a = Arguments.Parse(normalised, ["--output"], []);
         string output = a.Value("--output") ?? throw new UsageException("merge needs an output: vmlab merge a.db b.db ... -o all.db");
         if (a.Positionals.Count == 0) throw new UsageException("merge needs the databases to merge: vmlab merge a.db b.db ... -o all.db");
         var merged = ResultStore.Merge(a.Positionals, output);

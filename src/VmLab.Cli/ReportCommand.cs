@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using VmLab.Host.Results;
 
@@ -9,9 +10,18 @@ namespace VmLab.Cli;
 /// </summary>
 internal sealed class ReportCommand(TextWriter stdout)
 {
-    public int Run(string[] args)
+    public Command Definition() => Opt.Command("report", "Compare the cases of a results database: a table on stdout, HTML with charts, CSV or JSON.",
+        Opt.Positional("results.db", "the results database a sweep wrote"),
+        [
+            Opt.Value("--html", "file", "write the comparison as an HTML page with charts"),
+            Opt.Value("--csv", "file", "write the comparison as CSV"),
+            Opt.Value("--json", "file|-", "write the comparison as JSON to a file, or to stdout with - (instead of the table)"),
+            Opt.Value("--baseline", "CASE", "the case ratios are computed against (default: the sweep's baseline)"),
+            Opt.Value("--metrics", "m1,m2", "the metrics to compare, separated by commas (names: docs/metrics.md)"),
+        ], Run);
+
+    private int Run(Arguments a)
     {
-        var a = Arguments.Parse(args, ["--html", "--csv", "--json", "--baseline", "--metrics"], []);
         if (a.Positionals.Count != 1)
             throw new UsageException("report takes one results database, e.g. vmlab report results.db --html report.html");
         var metrics = a.Value("--metrics")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using VmLab.Host.Config;
@@ -9,7 +10,7 @@ using VmLab.Host.Sweeps;
 namespace VmLab.Cli;
 
 /// <summary>
-/// <c>vmlab sweep &lt;sweep.json&gt; [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]</c>:
+/// <c>vmlab sweep &lt;sweep.json&gt; [--set key=value]... [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]</c>:
 /// runs the unfinished cases of a sweep (or of one shard) into a SQLite results database, with a progress bar on
 /// stderr when it is a terminal.
 /// </summary>
@@ -18,9 +19,32 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
     /// <summary>Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).</summary>
     public const int ExitInterrupted = 130;
 
-    public int Run(string[] args)
+    public Command Definition() => Opt.Command("sweep", "Run the unfinished cases of a sweep (or of one shard) into a SQLite results database.",
+        Opt.Positional("sweep.json", "the sweep: a base experiment and a matrix of config keys"),
+        [
+            VmLabCommand.SetOption(),
+            Opt.Value("--db", "results.db", "the results database (default: <sweep name>.db); a second run resumes it"),
+            Opt.Value("--jobs", "N", "cases run at once (default: the number of processors)"),
+            Opt.Value("--shard", "K/N", "run only the K-th of N shards of the cases (merge the shards' databases with vmlab merge)"),
+            Opt.Value("--trace-cache-mb", "MB", "memory for traces decoded once and shared by cases (default 1024; 0 turns it off)"),
+            Opt.Flag("--retry-failed", "run again the cases that failed before"),
+            Opt.Value("--case-timeout", "seconds", "stop a case that runs longer and record it as failed (needs --isolation process)"),
+            Opt.Choice("--isolation", "process: each case in a worker process (default); none: every case in this process", "process", "none"),
+            VmLabCommand.MaxCasesOption(),
+        ], Run);
+
+    /// <summary>The hidden <c>sweep-worker</c> command a sweep starts its worker processes with.</summary>
+    public Command WorkerDefinition()
     {
-        var a = Arguments.Parse(args, ["--db", "--jobs", "--shard", "--trace-cache-mb", "--max-cases", "--case-timeout", "--isolation"], ["--retry-failed"]);
+        var command = Opt.Command("sweep-worker", "The process a sweep runs its cases in (started by vmlab sweep, not for direct use).",
+            Opt.Positional("sweep.json", "the sweep file"),
+            [VmLabCommand.SetOption(), VmLabCommand.MaxCasesOption(), Opt.Value("--trace-cache-mb", "MB", "memory for shared traces")], Worker);
+        command.Hidden = true;
+        return command;
+    }
+
+    private int Run(Arguments a)
+    {
         if (a.Positionals.Count != 1)
             throw new UsageException("sweep takes one sweep file, e.g. vmlab sweep configs/sweeps/tlb-size-policy.json --db results.db");
         int jobs = a.Value("--jobs") is { } j ? PositiveInt("--jobs", j) : Environment.ProcessorCount;
@@ -42,7 +66,8 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             throw new UsageException("--case-timeout needs --isolation process: a case running in this process cannot be stopped");
 
         long maxCases = VmLabCommand.MaxCases(a);
-        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = maxCases }.Load(a.Positionals[0]);
+        var sets = a.Values("--set");
+        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = maxCases, BaseOverrides = sets }.Load(a.Positionals[0]);
         foreach (var w in sweep.Cases[0].Experiment.Warnings) stderr.WriteLine($"warning: {w}");
         string db = a.Value("--db") ?? sweep.Name + ".db";
 
@@ -55,7 +80,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             TraceCacheBytes = cacheBytes,
             RetryFailed = a.Flag("--retry-failed"),
             // Each worker decodes shared traces for the cases it runs, within its share of the budget.
-            Worker = isolated ? WorkerCommandFor(a.Positionals[0], maxCases, cacheBytes / Math.Max(1, jobs)) : null,
+            Worker = isolated ? WorkerCommandFor(a.Positionals[0], sets, maxCases, cacheBytes / Math.Max(1, jobs)) : null,
             CaseTimeout = caseTimeout,
         };
 
@@ -144,10 +169,10 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
     }
 
     /// <summary>This vmlab, run again as <c>vmlab sweep-worker</c> on the same sweep file.</summary>
-    private static WorkerCommand WorkerCommandFor(string sweepFile, long maxCases, long cacheBytes)
+    private static WorkerCommand WorkerCommandFor(string sweepFile, IReadOnlyList<string> sets, long maxCases, long cacheBytes)
     {
         List<string> arguments = ["sweep-worker", Path.GetFullPath(sweepFile), "--max-cases", maxCases.ToString(CultureInfo.InvariantCulture),
-            "--trace-cache-mb", (cacheBytes >> 20).ToString(CultureInfo.InvariantCulture)];
+            "--trace-cache-mb", (cacheBytes >> 20).ToString(CultureInfo.InvariantCulture), .. sets.SelectMany(s => new[] { "--set", s })];
         string? process = Environment.ProcessPath;
         if (process is not null && Path.GetFileNameWithoutExtension(process) == "vmlab") return new WorkerCommand(process, arguments);
         // Run as `dotnet vmlab.dll` (or inside a test host): the same host runs the same assembly.
@@ -160,15 +185,14 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
     /// <c>vmlab sweep-worker &lt;sweep.json&gt; --max-cases N --trace-cache-mb MB</c>: the process a sweep runs its
     /// cases in (not for direct use). Reads case ids on stdin, answers one line per case on stdout.
     /// </summary>
-    public int Worker(string[] args)
+    private int Worker(Arguments a)
     {
-        var a = Arguments.Parse(args, ["--max-cases", "--trace-cache-mb"], []);
         if (a.Positionals.Count != 1) throw new UsageException("sweep-worker takes the sweep file; vmlab sweep starts it");
         // Ctrl+C on the terminal reaches the whole process group: the sweep decides, and stops its workers itself.
         using var ignoreInterrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGINT, context => context.Cancel = true);
         WatchParent();
-        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = VmLabCommand.MaxCases(a) }.Load(a.Positionals[0]);
+        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = VmLabCommand.MaxCases(a), BaseOverrides = a.Values("--set") }.Load(a.Positionals[0]);
         long cacheBytes = a.Value("--trace-cache-mb") is { } mb && long.TryParse(mb, NumberStyles.None, CultureInfo.InvariantCulture, out long m) ? m << 20 : 0;
         SweepRunner.Serve(sweep, Console.In, stdout, cacheBytes);
         return VmLabCommand.ExitOk;

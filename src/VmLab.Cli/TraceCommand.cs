@@ -1,3 +1,4 @@
+using System.CommandLine;
 using VmLab.Traces;
 using System.Diagnostics;
 using System.Globalization;
@@ -33,21 +34,39 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
 
     private const int BatchSize = 8192;
 
-    public int Run(string[] args)
+    /// <summary><c>vmlab trace</c> and its three subcommands; <c>vmlab trace</c> alone prints <see cref="Usage"/> and exits 2.</summary>
+    public Command Definition()
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help")
+        var from = () => Opt.Value("--from", "FORMAT", "the input's format when it cannot be told from the content");
+        var trace = new Command("trace", "Record, convert and describe memory-access traces.\n" + Usage[(Usage.IndexOf("formats:", StringComparison.Ordinal))..]);
+        trace.Arguments.Add(new Argument<string[]>("subcommand") { Arity = ArgumentArity.ZeroOrMore, Hidden = true });
+        trace.Action = new CommandAction(result =>
         {
-            stdout.WriteLine(Usage);
-            return args.Length == 0 ? VmLabCommand.ExitBadInput : VmLabCommand.ExitOk;
-        }
-        var rest = args[1..];
-        return args[0] switch
-        {
-            "record" => Record(rest),
-            "convert" => Convert(rest),
-            "info" => Info(rest),
-            _ => throw new UsageException($"unknown trace command '{args[0]}'; {Suggest.Hint(args[0], ["record", "convert", "info"])}"),
-        };
+            var a = new Arguments(result);
+            if (a.Positionals.Count == 0)
+            {
+                stdout.WriteLine(Usage);
+                return VmLabCommand.ExitBadInput;
+            }
+            throw new UsageException($"unknown trace command '{a.Positionals[0]}'; {Suggest.Hint(a.Positionals[0], ["record", "convert", "info"])}");
+        });
+        var record = Opt.Command("record", "Run a command under valgrind --tool=lackey and record its memory accesses, e.g. vmlab trace record --out ls.vmt -- /bin/ls -l",
+            Opt.Positional("command", "the command to record and its arguments, after --", ArgumentArity.OneOrMore),
+            [
+                Opt.Value("--out", "file.vmt", "the trace to write (default: <command name>.vmt); the format is told by the name"),
+                Opt.Value("--valgrind", "path", "the valgrind to run (default: valgrind on PATH)"),
+            ], Record);
+        var convert = Opt.Command("convert", "Convert a trace from one format to another.",
+            Opt.Positional("input", "the trace to read (a file or a pipe; its format is told by its content)"),
+            [from(), Opt.Value("--to", "FORMAT", "the output's format (default: told by the output's name)")], Convert);
+        convert.Arguments.Add(Opt.Positional("output", "the trace to write (.vmt, .lackey, .din, then optionally .gz or .zst)"));
+        var info = Opt.Command("info", "Describe a trace: records, accesses by kind, footprint, processes, page reuse distances.",
+            Opt.Positional("file", "the trace to describe"),
+            [from(), Opt.Value("--page-size", "BYTES", "the page size for footprint and reuse (default: the trace's, else 4096)")], Info);
+        trace.Subcommands.Add(record);
+        trace.Subcommands.Add(convert);
+        trace.Subcommands.Add(info);
+        return trace;
     }
 
     /// <summary>The registered trace formats (built-in plugins and VMLAB_PLUGIN_PATH), loaded once; load problems are warnings.</summary>
@@ -83,9 +102,8 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         return Path.GetFullPath(path);
     }
 
-    private int Convert(string[] args)
+    private int Convert(Arguments a)
     {
-        var a = Arguments.Parse(args, ["--from", "--to"], []);
         if (a.Positionals.Count != 2)
             throw new UsageException("trace convert takes an input and an output file, e.g. vmlab trace convert ls.lackey.gz ls.vmt");
         string input = ExistingInput(a.Positionals[0]);
@@ -139,9 +157,8 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         }
     }
 
-    private int Info(string[] args)
+    private int Info(Arguments a)
     {
-        var a = Arguments.Parse(args, ["--from", "--page-size"], []);
         if (a.Positionals.Count != 1) throw new UsageException("trace info takes one trace file, e.g. vmlab trace info configs/traces/ls.lackey.gz");
         string input = ExistingInput(a.Positionals[0]);
         if (a.Value("--from") is { } f) ParseFormat(f, "--from");
@@ -205,14 +222,12 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         }
     }
 
-    private int Record(string[] args)
+    private int Record(Arguments a)
     {
-        int dash = Array.IndexOf(args, "--");
-        if (dash < 0 || dash == args.Length - 1)
+        if (a.AfterDoubleDash is not { Count: > 0 })
             throw new UsageException("trace record needs the command after '--', e.g. vmlab trace record --out ls.vmt -- /bin/ls -l");
-        var a = Arguments.Parse(args[..dash], ["--out", "--valgrind"], []);
         if (a.Positionals.Count > 0) throw new UsageException($"unexpected argument '{a.Positionals[0]}' before '--'");
-        var command = args[(dash + 1)..];
+        var command = a.AfterDoubleDash.ToArray();
         string output = a.Value("--out") ?? Path.GetFileName(command[0]) + ".vmt";
         var outFormat = Writable(Formats.FromFileName(output) ?? Formats.Find("vmt") ?? throw new UsageException("no vmt trace format is registered"), output);
         var lackey = Formats.Find("lackey") ?? throw new UsageException("trace record reads valgrind's Lackey output, but no lackey trace format is registered");

@@ -1,4 +1,8 @@
 using Spectre.Console;
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using Spectre.Console.Rendering;
 using System.ComponentModel;
 using System.Globalization;
@@ -21,50 +25,56 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     public const int ExitFailed = 1;
     public const int ExitBadInput = 2;
 
-    private const string Usage = """
+    /// <summary>The overview `vmlab --help` prints; each command's own help lists its options.</summary>
+    public const string Usage = """
         usage:
           vmlab run <config.json> [--set key=value]... [--json <file>|-] [--csv <file>] [--timeout SECONDS]
           vmlab run <scenario.vms> [--machine <config.json>] [--set key=value]... [--json <file>|-] [--csv <file>]
           vmlab check <config.json|scenario.vms|sweep.json> [--machine <config.json>] [--set key=value]... [--max-cases N]
-          vmlab sweep <sweep.json> [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]
-                      [--case-timeout SECONDS] [--isolation process|none] [--max-cases N]
+          vmlab sweep <sweep.json> [--set key=value]... [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB]
+                      [--retry-failed] [--case-timeout SECONDS] [--isolation process|none] [--max-cases N]
           vmlab report <results.db> [--html file] [--csv file] [--json file|-] [--baseline CASE] [--metrics m1,m2]
           vmlab merge <a.db> <b.db>... -o <all.db>
           vmlab plugins [--kind KIND] [--markdown]
-          vmlab trace record|convert|info ...      (vmlab trace --help)
+          vmlab trace record|convert|info ...
+          vmlab completion bash|zsh|pwsh           a tab-completion script for that shell
           vmlab --version
 
+        vmlab <command> --help lists a command's options (vmlab trace convert --help, ...).
         exit codes: 0 success, 1 a run failed, 2 bad input (config, trace, arguments, plugin), 130 sweep interrupted (resumable)
         """;
 
+    /// <summary>Parses <paramref name="args"/>, runs the command they name and returns the exit code.</summary>
     public int Run(string[] args)
     {
+        if (args is ["help", .. var topic]) args = topic.Length == 0 ? ["--help"] : [.. topic, "--help"];
+        if (args.Length > 0 && CompletionCommand.IsSuggestRequest(args[0]))
+            return CompletionCommand.Suggest(BuildCommandLine(), args, stdout);
+
+        var root = BuildCommandLine();
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         try
         {
-            if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+            if (parsed.Action is not HelpAction && parsed.Action is not VmLabHelpAction)
             {
-                stdout.WriteLine(Usage);
-                return args.Length == 0 ? ExitBadInput : ExitOk;
+                if (Arguments.UnknownOption(parsed) is { } unknown)
+                {
+                    var known = parsed.CommandResult.Command.Options.Where(o => !o.Hidden && o is not HelpOption).Select(o => o.Name).Order(StringComparer.Ordinal).ToList();
+                    throw new UsageException($"unknown option '{unknown}'; {Suggest.Hint(unknown, known)}");
+                }
+                // Counts of positional arguments are the commands' to check (with an example); an option's errors are said here.
+                if (parsed.Errors.FirstOrDefault(e => e.SymbolResult is OptionResult) is { } error)
+                {
+                    var option = ((OptionResult)error.SymbolResult!).Option;
+                    throw new UsageException(error.SymbolResult!.Tokens.Count == 0 ? $"option {option.Name} needs a value ({option.HelpName})" : error.Message);
+                }
             }
-            var rest = args[1..];
-            return args[0] switch
-            {
-                "run" => RunCommand(rest),
-                "check" => CheckCommand(rest),
-                "plugins" => PluginsCommand(rest),
-                "trace" => new TraceCommand(stdout, stderr).Run(rest),
-                "sweep" => new SweepCommand(stdout, stderr).Run(rest),
-                "sweep-worker" => new SweepCommand(stdout, stderr).Worker(rest),
-                "report" => new ReportCommand(stdout).Run(rest),
-                "merge" => new MergeCommand(stdout).Run(rest),
-                "--version" => Version(),
-                _ => throw new UsageException($"unknown command '{args[0]}'; {Suggest.Hint(args[0], ["run", "check", "sweep", "report", "merge", "plugins", "trace"])}"),
-            };
+            return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }
         catch (UsageException e)
         {
             stderr.WriteLine($"vmlab: {e.Message}");
-            stderr.WriteLine("run 'vmlab --help' for usage");
+            stderr.WriteLine($"run '{CommandPath(parsed.CommandResult)} --help' for usage");
             return ExitBadInput;
         }
         catch (ConfigException e)
@@ -78,6 +88,80 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             return ExitBadInput;
         }
     }
+
+    /// <summary>"vmlab trace convert": the words that name a command.</summary>
+    private static string CommandPath(CommandResult command)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = command; r is not null; r = r.Parent)
+            if (r is CommandResult c) names.Insert(0, c.Command.Name);
+        return string.Join(' ', names);
+    }
+
+    /// <summary>The commands a public name can reach, for "did you mean".</summary>
+    private static readonly string[] CommandNames = ["run", "check", "sweep", "report", "merge", "plugins", "trace", "completion"];
+
+    /// <summary>
+    /// The whole command line: every command, its options with one line each, and its action. A command's options are
+    /// declared once, beside the code that reads them (<see cref="RunOptions"/>, <see cref="SweepCommand.Options"/>, ...).
+    /// </summary>
+    internal Command BuildCommandLine()
+    {
+        var version = Opt.Flag("--version", "print the version of vmlab and of the plugin contract");
+        var help = new HelpOption("--help", "-h") { Description = "show the command's options and exit" };
+        help.Action = new VmLabHelpAction((HelpAction)help.Action!, Usage);
+        var root = new Command("vmlab", "Virtual-memory experiments: an MMU core composed with plugins.") { version, help };
+        root.Arguments.Add(new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Hidden = true });
+        root.Action = new CommandAction(result =>
+        {
+            var a = new Arguments(result);
+            if (a.Flag("--version")) return Version();
+            if (a.Positionals.Count == 0)
+            {
+                stdout.WriteLine(Usage);
+                return ExitBadInput;
+            }
+            throw new UsageException($"unknown command '{a.Positionals[0]}'; {Suggest.Hint(a.Positionals[0], CommandNames)}");
+        });
+
+        root.Subcommands.Add(Opt.Command("run", "Run one experiment (config.json) or scenario (.vms) and print its metrics.",
+            Opt.Positional("config", "the experiment config (.json) or scenario (.vms) to run"), RunOptions(), RunCommand));
+        root.Subcommands.Add(Opt.Command("check", "Validate a config, scenario or sweep without running it.",
+            Opt.Positional("file", "the experiment config (.json), scenario (.vms) or sweep (.json) to check"),
+            [SetOption(), MachineOption(), MaxCasesOption()], CheckCommand));
+        root.Subcommands.Add(new SweepCommand(stdout, stderr).Definition());
+        root.Subcommands.Add(new SweepCommand(stdout, stderr).WorkerDefinition());
+        root.Subcommands.Add(new ReportCommand(stdout).Definition());
+        root.Subcommands.Add(new MergeCommand(stdout).Definition());
+        root.Subcommands.Add(Opt.Command("plugins", "List the plugins found: kind, name, description, options with their defaults.", null,
+            [Opt.Value("--kind", "KIND", "only the plugins of this kind (page-table, tlb, replacement, fault-handler, workload, ...)"),
+             Opt.Flag("--markdown", "print the list as Markdown (docs/plugins.md is this output)")], PluginsCommand));
+        root.Subcommands.Add(new TraceCommand(stdout, stderr).Definition());
+        root.Subcommands.Add(CompletionCommand.Definition(stdout));
+        return root;
+    }
+
+    /// <summary>
+    /// The options of <c>vmlab run</c>, in the order help lists them. A new option is one line here and a read of its
+    /// value (<c>a.Value("--name")</c>) in <see cref="RunCommand"/>.
+    /// </summary>
+    private static IEnumerable<Option> RunOptions() =>
+    [
+        SetOption(),
+        Opt.Value("--json", "file|-", "write the result (resolved config, plugin versions, metrics) as JSON to a file, or to stdout with -"),
+        Opt.Value("--csv", "file", "write the metrics as CSV (name,seed,status,metric,value)"),
+        MachineOption(),
+        Opt.Value("--timeout", "seconds", "stop the run after this many seconds: exit 1, nothing written"),
+    ];
+
+    internal static Option SetOption() =>
+        Opt.Value("--set", "key=value", "override a config key, e.g. --set machine:tlb:options:entries=128 (repeatable)");
+
+    private static Option MachineOption() =>
+        Opt.Value("--machine", "config.json", "the machine a scenario (.vms) runs on (default: the scenario's #! header, else configs/linux-x86-64.json)");
+
+    internal static Option MaxCasesOption() =>
+        Opt.Value("--max-cases", "N", $"the most cases a sweep may expand to (default {SweepLoader.DefaultMaxCases:N0})");
 
     private int Version()
     {
@@ -121,12 +205,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         return experiment;
     }
 
-    private int CheckCommand(string[] args)
+    private int CheckCommand(Arguments a)
     {
-        var a = Arguments.Parse(args, ["--set", "--machine", "--max-cases"], []);
-        if (a.Positionals.Count == 1 && a.Values("--set").Count == 0 && File.Exists(a.Positionals[0]) && SweepLoader.IsSweepFile(a.Positionals[0]))
+        if (a.Positionals.Count == 1 && a.Value("--machine") is null && File.Exists(a.Positionals[0]) && SweepLoader.IsSweepFile(a.Positionals[0]))
         {
-            var sweep = new SweepLoader(NewLoader()) { MaxCases = MaxCases(a) }.Load(a.Positionals[0]);
+            var sweep = new SweepLoader(NewLoader()) { MaxCases = MaxCases(a), BaseOverrides = a.Values("--set") }.Load(a.Positionals[0]);
             stdout.WriteLine($"{a.Positionals[0]}: ok (sweep {sweep.Name}: {sweep.Cases.Count} case(s) over {sweep.Axes.Count} axis/axes, baseline {sweep.BaselineId})");
             return ExitOk;
         }
@@ -149,9 +232,8 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             ? TimeSpan.FromSeconds(s)
             : throw new UsageException($"{option} expects a number of seconds > 0, got '{text}'");
 
-    private int RunCommand(string[] args)
+    private int RunCommand(Arguments a)
     {
-        var a = Arguments.Parse(args, ["--set", "--json", "--csv", "--machine", "--timeout"], []);
         TimeSpan? timeout = a.Value("--timeout") is { } t ? Seconds("--timeout", t) : null;
         var experiment = LoadExperiment(a, "run");
         string? json = a.Value("--json");
@@ -254,9 +336,8 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private static string Csv(string s) => CsvCell.Of(s);
 
-    private int PluginsCommand(string[] args)
+    private int PluginsCommand(Arguments a)
     {
-        var a = Arguments.Parse(args, ["--kind"], ["--markdown"]);
         if (a.Positionals.Count > 0) throw new UsageException($"plugins takes no arguments, got '{a.Positionals[0]}'");
         var catalog = PluginCatalog.CreateDefault();
         foreach (var e in catalog.Errors) stderr.WriteLine($"warning: {e.Folder}: {e.Message}");

@@ -58,6 +58,7 @@ public sealed class BadInputTests : IDisposable
         _s.File("t.lackey", " L 10,4\n");
         var r = RunBad("run", Config(workload: "\"plugin\": \"lackie\""));
         Assert.Contains("workload:plugin: unknown workload plugin 'lackie'; did you mean 'lackey'?", r.Stderr);
+        Assert.Contains("a plugin built outside VmLab is found in the folders named by pluginPaths (config) or VMLAB_PLUGIN_PATH", r.Stderr);
     }
 
     [Fact]

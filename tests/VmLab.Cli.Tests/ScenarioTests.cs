@@ -70,6 +70,17 @@ public sealed class ScenarioTests
         Assert.DoesNotContain($"{path}:6:", r.Stderr);
     }
 
+    [Fact]
+    public void AMisspelledMetricInAnExpectationSuggestsTheNearestName()
+    {
+        using var s = new Scratch();
+        string path = s.File("typo.vms", "process p\np mmap a 1p rw private\np write a 1\nexpect metric tlb.miss == 1\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:4:", r.Stderr);
+        Assert.Contains("unknown metric 'tlb.miss'; did you mean 'tlb.misses'?", r.Stderr);
+    }
+
     [Theory]
     [InlineData("process p\np mmap a 2p rw private\np frobnicate a\n", 3, 3, "unknown verb 'frobnicate'")]
     [InlineData("process p\nq write 0x10 1\n", 2, 1, "unknown process 'q'")]

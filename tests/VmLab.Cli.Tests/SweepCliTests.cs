@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 using VmLab.Host.Results;
+using VmLab.Host.Running;
 
 namespace VmLab.Cli.Tests;
 
@@ -262,6 +263,40 @@ public sealed class SweepCliTests : IDisposable
         Assert.Contains("ok (sweep cli-tlb: 10 case(s) over 2 axis/axes, baseline entries=4,policy=lru)", ok.Out);
     }
 
+    [Fact]
+    public void SweepSetChangesTheBaseOfEveryCaseInTheWorkerProcessesToo()
+    {
+        var r = Vmlab("sweep", P("sweep.json"), "--db", P("set.db"), "--jobs", "2", "--set", "machine:memory:frames=8192");
+        Assert.True(r.Exit == 0, r.Err);
+        using var store = ResultStore.Open(P("set.db"), create: false);
+        var cases = store.Read().Cases;
+        Assert.Equal(10, cases.Count);
+        foreach (var c in cases)
+        {
+            Assert.Equal(8192, c.Config["machine"]!["memory"]!["frames"]!.GetValue<long>());
+            Assert.Equal(RunResult.Completed, c.Status);
+        }
+        var check = Vmlab("check", P("sweep.json"), "--set", "machine:memory:frames=8192");
+        Assert.Equal(0, check.Exit);
+        Assert.Contains("ok (sweep cli-tlb: 10 case(s)", check.Out);
+    }
+
+    [Theory]
+    [InlineData("machine:tlb:options:entries=32", "machine:tlb:options:entries is swept by the matrix (machine:tlb:options:entries, at ")]
+    [InlineData("machine:tlb={}", "machine:tlb is swept by the matrix (machine:tlb:options:entries, at ")]
+    [InlineData("machine:memory:frames=3", "--set machine:memory:frames: machine:memory:frames: 3 is out of range")]
+    public void SweepSetOfAnAxisKeyOrABadValueIsExitTwoInSweepAndCheckAndNothingRuns(string set, string message)
+    {
+        foreach (var command in new[] { "sweep", "check" })
+        {
+            var r = command == "sweep" ? Vmlab("sweep", P("sweep.json"), "--db", P("bad-set.db"), "--set", set) : Vmlab("check", P("sweep.json"), "--set", set);
+            Assert.Equal(2, r.Exit);
+            Assert.Contains(message, r.Err);
+            Assert.DoesNotContain("   at ", r.Err);
+            Assert.False(File.Exists(P("bad-set.db")), "nothing runs");
+        }
+    }
+
     [Theory]
     [InlineData("--shard", "4/3", "--shard expects K/N with 1 <= K <= N")]
     [InlineData("--shard", "0/3", "--shard expects K/N")]
@@ -284,6 +319,10 @@ public sealed class SweepCliTests : IDisposable
         var metric = Vmlab("report", P("r.db"), "--metrics", "tlb.mises", "--html", P("out.html"));
         Assert.Equal(2, metric.Exit);
         Assert.Contains("error: --metrics: no metric 'tlb.mises' in the results; did you mean 'tlb.misses'?", metric.Err);
+        // tlb.miss is as near tlb.hits as tlb.misses by edit distance; the longer shared prefix decides.
+        var miss = Vmlab("report", P("r.db"), "--metrics", "accesses,tlb.miss");
+        Assert.Equal(2, miss.Exit);
+        Assert.Contains("error: --metrics: no metric 'tlb.miss' in the results; did you mean 'tlb.misses'?", miss.Err);
         Assert.False(File.Exists(P("out.html")));
 
         var baseline = Vmlab("report", P("r.db"), "--baseline", "entries=3,policy=lru");

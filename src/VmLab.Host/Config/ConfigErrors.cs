@@ -16,16 +16,24 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// <summary>"Did you mean" by edit distance.</summary>
 public static class Suggest
 {
+    /// <summary>
+    /// The candidate nearest <paramref name="input"/> by edit distance, within max(2, a third of its length); of equally
+    /// near ones, the one sharing the longest prefix (<c>tlb.miss</c> is nearer <c>tlb.misses</c> than <c>tlb.hits</c>).
+    /// </summary>
     public static string? Nearest(string input, IEnumerable<string> candidates)
     {
         string? best = null;
-        int bestDistance = int.MaxValue;
+        int bestDistance = int.MaxValue, bestPrefix = -1;
+        string lower = input.ToLowerInvariant();
         foreach (var c in candidates)
         {
-            int d = Distance(input.ToLowerInvariant(), c.ToLowerInvariant());
-            if (d < bestDistance)
+            string candidate = c.ToLowerInvariant();
+            int d = Distance(lower, candidate);
+            int prefix = CommonPrefix(lower, candidate);
+            if (d < bestDistance || (d == bestDistance && prefix > bestPrefix))
             {
                 bestDistance = d;
+                bestPrefix = prefix;
                 best = c;
             }
         }
@@ -37,6 +45,13 @@ public static class Suggest
         var nearest = Nearest(input, candidates);
         string allowed = candidates.Count == 0 ? "none" : string.Join(", ", candidates);
         return nearest is null ? $"allowed: {allowed}" : $"did you mean '{nearest}'? allowed: {allowed}";
+    }
+
+    private static int CommonPrefix(string a, string b)
+    {
+        int n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n]) n++;
+        return n;
     }
 
     private static int Distance(string a, string b)

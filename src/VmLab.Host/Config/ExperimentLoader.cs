@@ -147,7 +147,8 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         if (refused.Count > 0)
             return $"{kind} plugin '{name}' is unavailable: its plugin folder was not loaded: " +
                    string.Join("; ", refused.Select(e => e.Message.Contains(e.Folder, StringComparison.Ordinal) ? e.Message : $"{e.Folder}: {e.Message}"));
-        string message = $"unknown {kind} plugin '{name}'; {Suggest.Hint(name, Catalog.NamesOf(kind))}";
+        string message = $"unknown {kind} plugin '{name}'; {Suggest.Hint(name, Catalog.NamesOf(kind))}; " +
+                         "a plugin built outside VmLab is found in the folders named by pluginPaths (config) or VMLAB_PLUGIN_PATH (':'-separated)";
         var failed = Catalog.Errors.Where(e => e.AssemblyPath is not null).ToList();
         if (failed.Count > 0)
             message += $" (plugin folders not loaded: {string.Join(", ", failed.Select(e => e.Folder))})";

@@ -23,6 +23,12 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
     /// <summary>A sweep whose matrix (cross product plus includes, before excludes) has more cases is refused before expanding.</summary>
     public long MaxCases { get; init; } = DefaultMaxCases;
 
+    /// <summary>
+    /// <c>--set key=value</c> overrides applied to the base experiment of every case, before the case's axis values.
+    /// An override of a key the matrix sweeps (or of a key above or below one) is an error: the axis decides it.
+    /// </summary>
+    public IReadOnlyList<string> BaseOverrides { get; init; } = [];
+
     private static readonly string[] TopLevelKeys = ["name", "description", "base", "matrix", "exclude", "include", "baseline"];
     private static readonly JsonDocumentOptions DocumentOptions = new() { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
@@ -111,6 +117,16 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
         }
 
         var axes = ReadMatrix(root, index, displayName, errors);
+        foreach (var set in BaseOverrides)
+        {
+            int eq = set.IndexOf('=');
+            string key = eq > 0 ? set[..eq].Trim() : set;
+            foreach (var axis in axes)
+                if (key.Equals(axis.Key, StringComparison.OrdinalIgnoreCase) || key.StartsWith(axis.Key + ":", StringComparison.OrdinalIgnoreCase)
+                    || axis.Key.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase))
+                    errors.Add(new ConfigError($"--set {set}", $"{key} is swept by the matrix ({axis.Key}, at {axis.Where}); --set changes the base of every case, " +
+                                                               "not an axis: edit the matrix's values instead"));
+        }
         if (errors.Count > 0) throw new ConfigException(errors);
 
         // Cross product in file order, then filters.
@@ -155,7 +171,7 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
             var node = (JsonObject)baseNode.DeepClone();
             foreach (var p in node.Where(p => p.Key.Equals("name", StringComparison.OrdinalIgnoreCase)).Select(p => p.Key).ToList()) node.Remove(p);
             node["name"] = id;
-            var overrides = new List<string>();
+            var overrides = new List<string>(BaseOverrides);
             for (int a = 0; a < axes.Count; a++)
             {
                 var value = combination[a].Value;
@@ -231,6 +247,8 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
                 || key.StartsWith(keyPath + ":", StringComparison.OrdinalIgnoreCase))
                 return new ConfigError(combination[a].Where, $"{error.Message} (matrix value {combination[a].Label} of {key})");
         }
+        // Not an axis's: a base override's error is the command line's (--set key), any other the base file's.
+        if (error.Where.StartsWith("--set ", StringComparison.Ordinal)) return error;
         return new ConfigError(locateInBase(keyPath) ?? baseDisplay, error.Message);
     }
 

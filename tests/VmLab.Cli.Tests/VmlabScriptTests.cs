@@ -1,0 +1,123 @@
+using System.Diagnostics;
+
+namespace VmLab.Cli.Tests;
+
+/// <summary>
+/// The repository's <c>./vmlab</c> script: it publishes once, runs the published command directly, and publishes
+/// again only when a source is newer. Run on a copy of the script in a scratch tree with a stand-in dotnet that logs
+/// what it is asked, so the test builds nothing and races no other build.
+/// </summary>
+public sealed class VmlabScriptTests : IDisposable
+{
+    private readonly Scratch _s = new();
+
+    public void Dispose() => _s.Dispose();
+
+    private string Tree(string path) => Path.Combine(_s.Dir, "repo", path);
+
+    private (int Exit, string Out, string Err) Call(params string[] args)
+    {
+        var psi = new ProcessStartInfo("bash", [Tree("vmlab"), .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["VMLAB_DOTNET"] = Path.Combine(_s.Dir, "fake-dotnet");
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output, err.Result);
+    }
+
+    private string[] Log() => File.Exists(_s.PathOf("dotnet.log")) ? File.ReadAllLines(_s.PathOf("dotnet.log")) : [];
+
+    private int Publishes() => Log().Count(l => l.StartsWith("publish ", StringComparison.Ordinal));
+
+    private void Arrange()
+    {
+        foreach (var dir in new[] { "src/VmLab.Cli", "plugins/VmLab.Plugins.Tlb/obj", "build", "configs" })
+            Directory.CreateDirectory(Tree(dir));
+        File.Copy(Path.Combine(Cli.RepoRoot, "vmlab"), Tree("vmlab"));
+        File.WriteAllText(Tree("src/VmLab.Cli/Program.cs"), "// source\n");
+        File.WriteAllText(Tree("plugins/VmLab.Plugins.Tlb/Lru.cs"), "// source\n");
+        File.WriteAllText(Tree("Directory.Build.props"), "<Project />\n");
+        File.WriteAllText(Tree("configs/linux-x86-64.json"), "{}\n");
+        // The stand-in dotnet: `publish ... -o DIR` writes DIR/vmlab.dll; `dotnet DIR/vmlab.dll args` prints the args.
+        _s.File("fake-dotnet", $$"""
+            #!/bin/bash
+            log='{{_s.PathOf("dotnet.log")}}'
+            if [[ "$1" == publish ]]; then
+                echo "publish $2" >> "$log"
+                echo "build chatter"
+                while [[ $# -gt 0 ]]; do [[ "$1" == -o ]] && { mkdir -p "$2"; echo dll > "$2/vmlab.dll"; }; shift; done
+                exit "${FAKE_PUBLISH_EXIT:-0}"
+            fi
+            echo "run $*" >> "$log"
+            shift
+            echo "vmlab says: $*"
+            """);
+        File.SetLastWriteTimeUtc(_s.PathOf("fake-dotnet"), DateTime.UtcNow);
+        Process.Start("chmod", ["+x", _s.PathOf("fake-dotnet")])!.WaitForExit();
+    }
+
+    /// <summary>Sets every file of the tree to an hour ago, so a later edit is certainly newer than the stamp.</summary>
+    private void Age(DateTime when)
+    {
+        foreach (var f in Directory.EnumerateFiles(Tree(""), "*", SearchOption.AllDirectories)) File.SetLastWriteTimeUtc(f, when);
+    }
+
+    [Fact]
+    public void TheFirstCallPublishesTheNextRunsDirectlyAndAnEditedSourcePublishesAgain()
+    {
+        Arrange();
+        Age(DateTime.UtcNow.AddHours(-1));
+
+        var first = Call("run", "x.json", "--json", "-");
+        Assert.Equal(0, first.Exit);
+        Assert.Equal("vmlab says: run x.json --json -\n", first.Out); // build output goes to stderr, not stdout
+        Assert.Contains("build chatter", first.Err);
+        string dll = Tree("artifacts/vmlab/vmlab.dll");
+        Assert.Equal([$"publish {Tree("src/VmLab.Cli")}", $"run {dll} run x.json --json -"], Log());
+
+        var second = Call("--version");
+        Assert.Equal("vmlab says: --version\n", second.Out);
+        Assert.Equal("", second.Err);
+        Assert.Equal(3, Log().Length);
+        Assert.StartsWith("run ", Log()[2]);
+
+        // A file under bin/ or obj/ is build output, not a source.
+        File.WriteAllText(Tree("plugins/VmLab.Plugins.Tlb/obj/generated.cs"), "// generated\n");
+        Call("--version");
+        Assert.Equal(1, Publishes());
+
+        foreach (var edited in new[] { "plugins/VmLab.Plugins.Tlb/Lru.cs", "Directory.Build.props", "configs/linux-x86-64.json" })
+        {
+            Age(DateTime.UtcNow.AddHours(-1));
+            File.SetLastWriteTimeUtc(Tree("artifacts/vmlab/.vmlab-built"), DateTime.UtcNow.AddMinutes(-30));
+            int before = Publishes();
+            Call("--version");
+            Assert.Equal(before, Publishes()); // nothing newer yet
+            File.SetLastWriteTimeUtc(Tree(edited), DateTime.UtcNow.AddMinutes(-1));
+            Call("--version");
+            Assert.True(before + 1 == Publishes(), $"editing {edited} publishes again");
+        }
+    }
+
+    [Fact]
+    public void AFailedBuildExitsTwoAndTheNextCallBuildsAgain()
+    {
+        Arrange();
+        var psi = new ProcessStartInfo("bash", [Tree("vmlab"), "--version"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["VMLAB_DOTNET"] = _s.PathOf("fake-dotnet");
+        psi.Environment["FAKE_PUBLISH_EXIT"] = "1";
+        using (var p = Process.Start(psi)!)
+        {
+            string output = p.StandardOutput.ReadToEnd();
+            string error = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.Equal(2, p.ExitCode);
+            Assert.Equal("", output);
+            Assert.Contains("vmlab: the build failed (see above); the next call builds again", error);
+        }
+        Assert.False(File.Exists(Tree("artifacts/vmlab/.vmlab-built")));
+        Assert.Equal("vmlab says: --version\n", Call("--version").Out);
+        Assert.Equal(2, Publishes());
+    }
+}
