@@ -11,6 +11,7 @@ using System.Text;
 using System.Text.Json;
 using VmLab.Abstractions.Plugins;
 using VmLab.Host.Config;
+using VmLab.Host.Events;
 using VmLab.Host.Plugins;
 using VmLab.Host.Results;
 using VmLab.Host.Running;
@@ -152,6 +153,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         Opt.Value("--csv", "file", "write the metrics as CSV (name,seed,status,metric,value)"),
         MachineOption(),
         Opt.Value("--timeout", "seconds", "stop the run after this many seconds: exit 1, nothing written"),
+        .. EventArguments.Options(),
     ];
 
     internal static Option SetOption() =>
@@ -241,10 +243,12 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         // An output that cannot be written is found now, not after a run whose results would be lost.
         if (json is not null && json != "-") OutputTarget.Check(json);
         if (csv is not null) OutputTarget.Check(csv);
-        // A live progress bar on stderr while the run lasts, only when stderr is a terminal.
-        RunResult Execute(CancellationToken token) => Terminal.IsInteractive(stderr)
-            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, token, started))
-            : new ExperimentRunner().Run(experiment, token);
+        var events = EventArguments.Read(a, stdout, json == "-");
+        if (events is not null) EventRecording.Check(events);
+        // A live progress bar on stderr while the run lasts, only when stderr is a terminal and nothing narrates on stdout.
+        RunResult Execute(CancellationToken token) => Terminal.IsInteractive(stderr) && events?.Explain is null
+            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, token, started, events))
+            : new ExperimentRunner().Run(experiment, token, events: events);
         RunResult? result = timeout is { } limit ? RunWithTimeout(Execute, limit) : Execute(CancellationToken.None);
         if (result is null)
         {
@@ -260,6 +264,13 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         }
         if (csv is not null) OutputTarget.WriteText(csv, ToCsv(result));
         if (json != "-") RenderTable(result);
+        if (result.EventStream is { } stream)
+        {
+            if (json != "-") RenderAttribution(stream);
+            stderr.WriteLine(stream.Describe());
+        }
+        if (a.Flag("--verbose"))
+            foreach (var e in result.Expectations.Where(e => e.Passed)) stderr.WriteLine($"{e.Where}: ok: {e.Text} (got {e.Actual})");
 
         foreach (var e in result.Expectations.Where(e => !e.Passed)) stderr.WriteLine($"{e.Where}: expectation failed: expected {e.Text}, got {e.Actual}");
         if (result.Status == RunResult.ExpectationFailed)
@@ -324,6 +335,16 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             stdout.WriteLine($"  expectations: {result.Expectations.Count(e => e.Passed)} passed, {result.Expectations.Count(e => !e.Passed)} failed");
         foreach (var e in result.Events.Take(shown)) stdout.WriteLine($"  event: {e}");
         if (result.Events.Count > shown) stdout.WriteLine($"  ... {result.Events.Count - shown} more events (see --json)");
+    }
+
+    private void RenderAttribution(EventSummary s)
+    {
+        if (s.Attribute == AttributionMode.None) return;
+        stdout.WriteLine($"  top {s.Top.Count} of {s.Keys:N0} by {s.Attribute.ToString().ToLowerInvariant()} (TLB misses + faults):");
+        int width = Math.Max(3, s.Top.Select(r => r.Key.Length).DefaultIfEmpty(3).Max());
+        stdout.WriteLine($"  {"key".PadRight(width)}  {"misses",12}  {"walks",12}  {"faults",12}");
+        foreach (var r in s.Top)
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {r.Key.PadRight(width)}  {r.Misses,12:N0}  {r.Walks,12:N0}  {r.Faults,12:N0}"));
     }
 
     public static string ToCsv(RunResult result)

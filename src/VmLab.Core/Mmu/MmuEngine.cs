@@ -309,7 +309,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         }
         // The cached entry forbids the access: the entry is dropped and the page tables decide.
         _tlb.Invalidate(vaddr, _asid);
-        return TranslateSlow(vaddr, kind, mode, out paddr);
+        return TranslateSlow(vaddr, kind, mode, out paddr, refetch: true);
     }
 
     /// <summary>
@@ -346,7 +346,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TranslateSlow(ulong vaddr, AccessKind kind, AccessMode mode, out ulong paddr)
+    private bool TranslateSlow(ulong vaddr, AccessKind kind, AccessMode mode, out ulong paddr, bool refetch = false)
     {
         paddr = 0;
         var events = _kernel.Stream;
@@ -365,7 +365,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         for (int attempt = 0; attempt < MaxRetries; attempt++)
         {
             _walks++;
-            var walk = events is null ? _pageTable.Walk(_root, vaddr, kind, mode, _cpu) : WalkTraced(events, vaddr, kind, mode, attempt > 0);
+            var walk = events is null ? _pageTable.Walk(_root, vaddr, kind, mode, _cpu) : WalkTraced(events, vaddr, kind, mode, attempt > 0 ? "retry" : refetch ? "refetch" : "miss");
             if (walk.IsOk)
             {
                 _tlb.Insert(vaddr, _asid, kind, TlbEntry.From(walk.Leaf));
@@ -384,7 +384,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
 
     /// <summary>The walk with a <c>walk</c> event: memory references it made, the leaf it found, the A/D bits it set, or the fault.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private WalkResult WalkTraced(EventStream events, ulong vaddr, AccessKind kind, AccessMode mode, bool retry)
+    private WalkResult WalkTraced(EventStream events, ulong vaddr, AccessKind kind, AccessMode mode, string cause)
     {
         var before = _pageTable.Read(_root, vaddr);
         long refs = _cMemrefs.Value;
@@ -393,7 +393,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         events.Emit(EventKinds.Walk, Index, _currentPid, vaddr,
             new EventField("accessType", EventText.Name(kind)),
             new EventField("mode", mode == AccessMode.Kernel ? "kernel" : "user"),
-            new EventField("retry", retry),
+            new EventField("cause", cause),
             new EventField("memrefs", _cMemrefs.Value - refs),
             new EventField("level", (long)walk.Level),
             new EventField("result", walk.IsOk ? "ok" : walk.Status.ToString().ToLowerInvariant()),

@@ -33,7 +33,12 @@ public static class EventNarrator
 
     private static string Walk(MachineEvent e, string at)
     {
-        string what = e["retry"] is true ? "walk again after the fault" : "TLB miss, walk";
+        string what = (e["cause"] as string) switch
+        {
+            "retry" => "walk again after the fault",
+            "refetch" => "TLB hit on an entry that forbids the access: dropped, walk",
+            _ => "TLB miss, walk",
+        };
         string refs = e["memrefs"] is long n ? $"{n} {(n == 1 ? "entry" : "entries")} read" : "";
         if (e["result"] as string == "ok")
         {

@@ -125,8 +125,9 @@ public sealed class EventRecording : IEventSink, IDisposable
         };
         if (key is null) return;
         var c = _attribution.GetValueOrDefault(key);
-        // A walk follows every TLB miss; the retries after a fixed fault are walks that are not new misses.
-        if (walk) c = (e["retry"] is true ? c.Misses : c.Misses + 1, c.Walks + 1, c.Faults);
+        // A walk follows every TLB miss; the retry after a fixed fault and the refetch of a cached entry that forbids
+        // the access are walks that are not misses.
+        if (walk) c = (e["cause"] as string == "miss" ? c.Misses + 1 : c.Misses, c.Walks + 1, c.Faults);
         else c = (c.Misses, c.Walks, c.Faults + 1);
         _attribution[key] = c;
     }
