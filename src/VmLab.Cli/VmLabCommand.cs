@@ -176,8 +176,12 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     /// <summary>The machine a scenario runs on when no --machine is given: the Linux x86-64 personality.</summary>
     public static string DefaultScenarioMachine => Path.Combine(AppContext.BaseDirectory, "configs", "linux-x86-64.json");
 
-    private Experiment LoadExperiment(Arguments a, string command)
+    private Experiment LoadExperiment(Arguments a, string command) => LoadExperiment(a, command, out _);
+
+    /// <param name="applied">The overrides applied to the config, in order: a scenario's <c>#!</c> header, then <c>--set</c>.</param>
+    private Experiment LoadExperiment(Arguments a, string command, out IReadOnlyList<string> applied)
     {
+        applied = a.Values("--set");
         if (a.Positionals.Count != 1)
             throw new UsageException($"{command} takes one config file or scenario, e.g. vmlab {command} configs/quickstart.json");
         string input = a.Positionals[0];
@@ -188,6 +192,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             string scenario = Path.GetFullPath(input);
             var header = ScenarioHeader.Read(scenario);
             string machine = a.Value("--machine") ?? header.Machine ?? DefaultScenarioMachine;
+            applied = [.. header.Sets, .. a.Values("--set")];
             List<string> overrides =
             [
                 $"name={Path.GetFileNameWithoutExtension(scenario)}",
@@ -237,7 +242,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     private int RunCommand(Arguments a)
     {
         TimeSpan? timeout = a.Value("--timeout") is { } t ? Seconds("--timeout", t) : null;
-        var experiment = LoadExperiment(a, "run");
+        var experiment = LoadExperiment(a, "run", out var applied);
         string? json = a.Value("--json");
         string? csv = a.Value("--csv");
         // An output that cannot be written is found now, not after a run whose results would be lost.
@@ -263,7 +268,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             else OutputTarget.WriteText(json, text);
         }
         if (csv is not null) OutputTarget.WriteText(csv, ToCsv(result));
-        if (json != "-") RenderTable(result);
+        if (json != "-") RenderTable(result, applied);
         if (result.EventStream is { } stream)
         {
             if (json != "-") RenderAttribution(stream);
@@ -322,9 +327,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         return result;
     }
 
-    private void RenderTable(RunResult result)
+    private void RenderTable(RunResult result, IReadOnlyList<string> applied)
     {
         stdout.WriteLine($"{result.Name} (seed {result.Seed}) {result.Status} in {result.ElapsedSeconds.ToString("0.000", CultureInfo.InvariantCulture)} s");
+        // What was changed from the file, so a pasted table says which experiment it is.
+        if (applied.Count > 0) stdout.WriteLine($"  with --set {string.Join(" --set ", applied)}");
         int width = Math.Max(6, result.Metrics.Keys.Select(k => k.Length).DefaultIfEmpty(6).Max());
         stdout.WriteLine($"  {"metric".PadRight(width)}  {"value",15}");
         stdout.WriteLine($"  {new string('-', width)}  {new string('-', 15)}");
@@ -535,19 +542,20 @@ public static class PluginListing
     {
         docs ??= new OptionDocs();
         var defaults = Activator.CreateInstance(optionsType);
+        static string Show(object? value) => value switch
+        {
+            null => "null",
+            string s => $"\"{s}\"",
+            bool b => b ? "true" : "false",
+            Enum e => StrictBinder.KebabCase(e.ToString()),
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            // A list shows its values as the config writes them, not a count.
+            System.Collections.IEnumerable list => $"[{string.Join(", ", list.Cast<object?>().Select(Show))}]",
+            _ => value.ToString() ?? "",
+        };
         foreach (var p in StrictBinder.WritableProperties(optionsType))
         {
-            var value = p.GetValue(defaults);
-            string shown = value switch
-            {
-                null => "null",
-                string s => $"\"{s}\"",
-                bool b => b ? "true" : "false",
-                Enum e => StrictBinder.KebabCase(e.ToString()),
-                IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-                System.Collections.ICollection c => c.Count == 0 ? "[]" : $"[{c.Count} items]",
-                _ => value.ToString() ?? "",
-            };
+            string shown = Show(p.GetValue(defaults));
             var range = p.GetCustomAttribute<System.ComponentModel.DataAnnotations.RangeAttribute>();
             string type = StrictBinder.Describe(p.PropertyType) + (range is null ? "" : $", {range.Minimum} to {range.Maximum}");
             string description = p.GetCustomAttribute<DescriptionAttribute>()?.Description ?? docs.Summary(p);

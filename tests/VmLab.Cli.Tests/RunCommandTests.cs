@@ -18,6 +18,21 @@ public sealed class RunCommandTests
     }
 
     [Fact]
+    public void TheTableSaysWhichOverridesWereAppliedAndNothingWhenNone()
+    {
+        var r = Cli.Run("run", Quickstart, "--set", "machine:tlb:options:entries=32", "--set", "seed=7");
+        Assert.Equal(0, r.ExitCode);
+        var lines = r.Stdout.Split('\n');
+        Assert.StartsWith("quickstart-ls (seed 7) completed", lines[0]);
+        Assert.Equal("  with --set machine:tlb:options:entries=32 --set seed=7", lines[1]);
+        Assert.DoesNotContain("with --set", Cli.Run("run", Quickstart).Stdout);
+        // A scenario's #! header lines are overrides too.
+        string scenario = Cli.Repo("configs", "scenarios", "fork-enomem.vms");
+        string header = File.ReadLines(scenario).First(l => l.StartsWith("#! --set ", StringComparison.Ordinal));
+        Assert.Contains(header["#! ".Length..], Cli.Run("run", scenario).Stdout.Split('\n')[1]);
+    }
+
+    [Fact]
     public void JsonToStdoutIsOneObjectWithTheContractKeys()
     {
         var r = Cli.Run("run", Quickstart, "--json", "-", "--set", "machine:tlb:options:entries=32");

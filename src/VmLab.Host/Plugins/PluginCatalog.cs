@@ -144,11 +144,32 @@ public sealed class PluginCatalog : IPluginDirectory
             LoadFolder(directory, main);
             return;
         }
+        bool any = false;
         foreach (var sub in Directory.GetDirectories(directory).Order(StringComparer.Ordinal))
         {
             var subMain = FindMainAssembly(sub);
-            if (subMain is not null) LoadFolder(sub, subMain);
+            if (subMain is not null)
+            {
+                LoadFolder(sub, subMain);
+                any = true;
+            }
+            else if (WithoutDeps(sub) is { } warning) _errors.Add(warning);
         }
+        if (!any && WithoutDeps(directory) is { } top) _errors.Add(top);
+    }
+
+    /// <summary>
+    /// A folder that holds assemblies but no <c>.deps.json</c> beside any of them: not a plugin's build output, so
+    /// nothing in it is loaded — said as a warning instead of passed over in silence.
+    /// </summary>
+    private static PluginLoadError? WithoutDeps(string folder)
+    {
+        var dlls = Directory.GetFiles(folder, "*.dll");
+        if (dlls.Length == 0 || Directory.GetFiles(folder, "*.deps.json").Length > 0) return null;
+        string expected = Path.GetFileName(folder) + ".deps.json";
+        return new PluginLoadError(folder,
+            $"holds {dlls.Length} assembl{(dlls.Length == 1 ? "y" : "ies")} but no .deps.json, so no plugin in it was loaded: " +
+            $"a plugin folder is the build or publish output of the plugin's project, with its .deps.json (here {expected} beside {Path.GetFileName(folder)}.dll)");
     }
 
     private static string? FindMainAssembly(string folder)

@@ -23,6 +23,23 @@ public sealed class PluginFolderTests
     }
 
     [Fact]
+    public void AFolderOfAssembliesWithoutADepsFileIsWarnedAboutNotPassedOverInSilence()
+    {
+        using var dir = new TempDir();
+        string folder = Path.Combine(dir.PathName, "MyTlb");
+        Directory.CreateDirectory(folder);
+        // An assembly copied without its .deps.json, as a hand-made plugin folder often is.
+        File.Copy(typeof(IPluginModule).Assembly.Location, Path.Combine(folder, "MyTlb.dll"));
+        var catalog = PluginCatalog.CreateDefault();
+        int before = catalog.Errors.Count;
+        catalog.AddDirectory(dir.PathName);
+        var warning = Assert.Single(catalog.Errors.Skip(before));
+        Assert.Equal(folder, warning.Folder);
+        Assert.Contains("holds 1 assembly but no .deps.json, so no plugin in it was loaded", warning.Message);
+        Assert.Contains("MyTlb.deps.json", warning.Message);
+    }
+
+    [Fact]
     public void APluginProjectBuiltSeparatelyLoadsFromItsFolderAndRuns()
     {
         using var dir = new TempDir();
