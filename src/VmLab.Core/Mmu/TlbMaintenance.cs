@@ -150,24 +150,8 @@ public sealed class TlbMaintenance
     /// Invalidates one page of <paramref name="process"/> on every CPU that may hold it (x86 <c>invlpg</c> + shootdown),
     /// initiated on <paramref name="initiator"/>: every other CPU in the address space's mask costs one IPI (-1: every CPU does).
     /// </summary>
-    public void FlushPage(Process process, ulong vaddr, int initiator)
-    {
-        _flushes.Increment();
-        Record(TlbEventKind.FlushPage, initiator, process.Pid, vaddr, vaddr + VirtualAddress.PageSize, default, default);
-        var reached = Stream is null ? null : new List<int>();
-        if (_cpuMasks.TryGetValue(process.Mm, out var mask))
-        {
-            for (int cpu = 0; cpu < _cpus.Length; cpu++)
-            {
-                if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
-                int tag = TagOn(cpu, process);
-                if (tag >= 0) _cpus[cpu].Invalidate(vaddr, (ushort)tag);
-                if (cpu != initiator) _shootdowns.Increment();
-                reached?.Add(cpu);
-            }
-        }
-        if (reached is not null) EmitFlush(TlbEventKind.FlushPage, initiator, process, vaddr, vaddr + VirtualAddress.PageSize, reached);
-    }
+    public void FlushPage(Process process, ulong vaddr, int initiator) =>
+        Flush(process, TlbEventKind.FlushPage, vaddr, vaddr + VirtualAddress.PageSize, 1, initiator);
 
     /// <summary>
     /// Invalidates [<paramref name="start"/>, <paramref name="end"/>) of <paramref name="process"/> on every CPU that may
@@ -179,34 +163,19 @@ public sealed class TlbMaintenance
         start &= ~(VirtualAddress.PageSize - 1);
         if (end <= start) return;
         ulong pages = (end - start + VirtualAddress.PageSize - 1) >> VirtualAddress.PageShift;
-        if (pages > SinglePageFlushCeiling)
-        {
-            FlushAddressSpace(process, TlbEventKind.FlushRangeFull, start, end, initiator);
-            return;
-        }
-        _flushes.Increment();
-        Record(TlbEventKind.FlushRange, initiator, process.Pid, start, end, default, default);
-        var reached = Stream is null ? null : new List<int>();
-        if (_cpuMasks.TryGetValue(process.Mm, out var mask))
-        {
-            for (int cpu = 0; cpu < _cpus.Length; cpu++)
-            {
-                if ((mask[cpu >> 6] & (1UL << cpu)) == 0) continue;
-                int tag = TagOn(cpu, process);
-                if (tag >= 0)
-                    for (ulong page = 0; page < pages; page++)
-                        _cpus[cpu].Invalidate(start + (page << VirtualAddress.PageShift), (ushort)tag);
-                if (cpu != initiator) _shootdowns.Increment();
-                reached?.Add(cpu);
-            }
-        }
-        if (reached is not null) EmitFlush(TlbEventKind.FlushRange, initiator, process, start, end, reached);
+        if (pages > SinglePageFlushCeiling) Flush(process, TlbEventKind.FlushRangeFull, start, end, 0, initiator);
+        else Flush(process, TlbEventKind.FlushRange, start, end, pages, initiator);
     }
 
     /// <summary>Invalidates every non-global entry of <paramref name="process"/> on every CPU that may hold it.</summary>
-    public void FlushAddressSpace(Process process, int initiator) => FlushAddressSpace(process, TlbEventKind.FlushMm, 0, 0, initiator);
+    public void FlushAddressSpace(Process process, int initiator) => Flush(process, TlbEventKind.FlushMm, 0, 0, 0, initiator);
 
-    private void FlushAddressSpace(Process process, TlbEventKind kind, ulong start, ulong end, int initiator)
+    /// <summary>
+    /// One flush initiated on <paramref name="initiator"/>: on every CPU in the address space's mask, <paramref name="pages"/>
+    /// pages from <paramref name="start"/> are invalidated (0: every non-global entry of the address space, by its PCID or
+    /// all of them without PCIDs, and a CPU not running it leaves the mask). Every CPU but the initiator costs one IPI.
+    /// </summary>
+    private void Flush(Process process, TlbEventKind kind, ulong start, ulong end, ulong pages, int initiator)
     {
         _flushes.Increment();
         Record(kind, initiator, process.Pid, start, end, default, default);
@@ -219,13 +188,18 @@ public sealed class TlbMaintenance
                 int tag = TagOn(cpu, process);
                 if (tag >= 0)
                 {
-                    if (_pcid) _cpus[cpu].InvalidateAsid((ushort)tag);
-                    else _cpus[cpu].InvalidateAll(keepGlobal: true);
+                    for (ulong page = 0; page < pages; page++)
+                        _cpus[cpu].Invalidate(start + (page << VirtualAddress.PageShift), (ushort)tag);
+                    if (pages == 0)
+                    {
+                        if (_pcid) _cpus[cpu].InvalidateAsid((ushort)tag);
+                        else _cpus[cpu].InvalidateAll(keepGlobal: true);
+                    }
                 }
                 if (cpu != initiator) _shootdowns.Increment();
                 reached?.Add(cpu);
                 // A CPU not running the address space now holds nothing of it until it runs it again.
-                if (!ReferenceEquals(_running[cpu], process.Mm)) mask[cpu >> 6] &= ~(1UL << cpu);
+                if (pages == 0 && !ReferenceEquals(_running[cpu], process.Mm)) mask[cpu >> 6] &= ~(1UL << cpu);
             }
         }
         if (reached is not null) EmitFlush(kind, initiator, process, start, end, reached);
@@ -234,7 +208,7 @@ public sealed class TlbMaintenance
     /// <summary>The address space is gone: flush it everywhere and free its PCIDs.</summary>
     public void Release(Process process, int initiator)
     {
-        FlushAddressSpace(process, TlbEventKind.Release, 0, 0, initiator);
+        Flush(process, TlbEventKind.Release, 0, 0, 0, initiator);
         for (int cpu = 0; cpu < _cpus.Length; cpu++)
         {
             var owners = _pcidOwner[cpu];
