@@ -6,15 +6,20 @@
 
 int main(void)
 {
+    enum { N = 8 };
     pin();
-    volatile char *a = map_anon(2, PROT_READ | PROT_WRITE);
-    (void)a[0];
-    (void)a[PAGE];
-    uint64_t p0 = pfn_of((const void *)a), p1 = pfn_of((const void *)(a + PAGE));
+    volatile char *a = map_anon(N, PROT_READ | PROT_WRITE);
+    for (size_t i = 0; i < N; i++) (void)a[i * PAGE];
     struct faults before = faults_now(RUSAGE_SELF);
-    a[0] = 1;
+    for (size_t i = 0; i < N; i++) a[i * PAGE] = 1;
     struct faults f = faults_since(before);
-    /* The zero page: both pages share one frame, and the write after the read faults again to replace it. */
-    printf("zero_page %d\n", p0 != 0 && p0 == p1 && f.minflt == 1);
+    /* The zero page is mapped read-only: each write after a read faults again to replace it with a frame. A kernel
+     * that allocated a writable frame on the read takes no fault here. (Counted by faults, not by pagemap frames,
+     * so the answer does not depend on being allowed to see frame numbers.) */
+    if (f.minflt != 0 && f.minflt != N) {
+        fprintf(stderr, "error %ld write faults after reading %d pages: neither 0 nor %d\n", f.minflt, N, N);
+        return 2;
+    }
+    printf("zero_page %d\n", f.minflt == N);
     return 0;
 }

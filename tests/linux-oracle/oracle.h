@@ -80,6 +80,10 @@ static inline uint64_t pfn_of(const void *addr)
     if (pread(fd, &e, sizeof e, (off_t)((uintptr_t)addr / PAGE * sizeof e)) != (ssize_t)sizeof e) die("pread pagemap");
     close(fd);
     if (!(e & (1ULL << 63))) return 0;
+    if ((e & ((1ULL << 55) - 1)) == 0) {
+        errno = EPERM;
+        die("/proc/self/pagemap hides frame numbers: the probes need CAP_SYS_ADMIN (run the tests as root)");
+    }
     return e & ((1ULL << 55) - 1);
 }
 
@@ -88,9 +92,7 @@ static inline uint64_t zero_pfn(void)
 {
     volatile char *z = map_anon(1, PROT_READ);
     (void)z[0];
-    uint64_t pfn = pfn_of((const void *)z);
-    if (pfn == 0) { errno = 0; die("zero page pfn not visible (pagemap needs CAP_SYS_ADMIN)"); }
-    return pfn;
+    return pfn_of((const void *)z);
 }
 
 /* A SA_SIGINFO handler that records the signal and jumps back out of the faulting instruction. */
