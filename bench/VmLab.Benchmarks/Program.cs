@@ -9,7 +9,9 @@ namespace VmLab.Benchmarks;
 /// <c>-- memory [pages]</c> measures host memory per resident simulated page;
 /// <c>-- pipeline composed|hand|vmt [repeats]</c> runs one pipeline benchmark's body <c>repeats</c> times after its
 /// setup, for instruction counts under <c>valgrind --tool=callgrind</c> (the difference between two repeat counts,
-/// divided by the accesses, is the instructions per access whatever the machine's load).
+/// divided by the accesses, is the instructions per access whatever the machine's load);
+/// <c>-- faults [rounds] [events]</c> likewise for the fault path: each round writes 16,384 pages never touched
+/// (with <c>events</c>, the event stream on and every event discarded).
 /// </summary>
 public static class Program
 {
@@ -19,6 +21,8 @@ public static class Program
             return MemoryPerPage(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1 << 20);
         if (args.Length > 1 && args[0] == "pipeline")
             return Pipeline(args[1], args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1);
+        if (args.Length > 0 && args[0] == "faults")
+            return Faults(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1, args.Length > 2 && args[2] == "events");
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
@@ -73,11 +77,41 @@ public static class Program
         return 0;
     }
 
+    /// <summary>
+    /// <paramref name="rounds"/> rounds of first-touch writes to 16,384 fresh pages each (a TLB miss, a faulting walk,
+    /// the kernel's checks, demand-zero, the retried walk), on one machine: the difference between two round counts
+    /// under callgrind is the fault path's instructions.
+    /// </summary>
+    private static int Faults(int rounds, bool events)
+    {
+        const int Pages = FaultPathBenchmarks.Pages;
+        var machine = Fixtures.Machine(_ => Fixtures.FullyAssociative(), frames: (long)Pages * (rounds + 1) + 65536);
+        if (events) machine.RecordEvents(new DiscardEvents()); // every event built and handed over, then dropped
+        var writes = new MemoryAccess[Pages];
+        for (int r = 0; r < rounds; r++)
+        {
+            for (int i = 0; i < Pages; i++) writes[i] = MemoryAccess.Write(Fixtures.Base + ((ulong)r * Pages + (ulong)i) * 4096, 8);
+            machine.Execute(writes);
+        }
+        long faults = machine.Metrics[MetricNames.FaultsTotal];
+        if (faults != (long)Pages * rounds) throw new InvalidOperationException($"{faults} faults for {Pages * rounds} first touches");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"faults: {rounds} x {Pages:N0} first touches"));
+        return 0;
+    }
+
     private static long Rss()
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
                 return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
         return 0;
+    }
+}
+
+/// <summary>An event sink that keeps nothing: what recording costs before any output.</summary>
+internal sealed class DiscardEvents : VmLab.Core.Events.IEventSink
+{
+    public void Write(VmLab.Core.Events.MachineEvent e)
+    {
     }
 }

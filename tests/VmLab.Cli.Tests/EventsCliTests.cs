@@ -25,6 +25,21 @@ public sealed class EventsCliTests : IDisposable
     }
 
     [Fact]
+    public void AttributionByInstructionPointerTakesEveryAccessOutOfTheFastPathWithoutChangingACount()
+    {
+        var plain = JsonNode.Parse(Cli.Run("run", Cli.Repo("configs", "quickstart.json"), "--json", "-").Stdout)!;
+        var r = Cli.Run("run", Cli.Repo("configs", "quickstart.json"), "--attribute", "ip", "--top", "5", "--json", "-");
+        Assert.Equal(0, r.ExitCode);
+        var json = JsonNode.Parse(r.Stdout)!;
+        Assert.Equal(plain["metrics"]!.ToJsonString(), json["metrics"]!.ToJsonString());
+        var top = json["eventStream"]!["attribution"]!["top"]!.AsArray();
+        Assert.Equal(5, top.Count);
+        // Lackey records every instruction fetch, so each miss after the first fetch has an instruction to blame.
+        Assert.All(top, row => Assert.StartsWith("0x", row!["key"]!.GetValue<string>()));
+        Assert.True(json["eventStream"]!["attribution"]!["keys"]!.GetValue<long>() > 100);
+    }
+
+    [Fact]
     public void ExplainNarratesTheCopyOnWriteFaultOfTheForkedChild()
     {
         var r = Cli.Run("run", Cli.Repo("configs", "scenarios", "oracle-fork-child-writes.vms"), "--explain", "--events-window", "1000:1001");

@@ -65,7 +65,7 @@ public sealed class HelpAndCompletionTests : IDisposable
     }
 
     [Theory]
-    [InlineData("run x.json --jsno -", "unknown option '--jsno'; did you mean '--json'? allowed: --csv, --json, --machine, --set, --timeout", "vmlab run --help")]
+    [InlineData("run x.json --jsno -", "unknown option '--jsno'; did you mean '--json'? allowed: --attribute, --csv, --events, --events-address, --events-first, --events-format, --events-kind, --events-pid, --events-sample, --events-window, --explain, --json, --machine, --set, --timeout, --top, --verbose", "vmlab run --help")]
     [InlineData("run --jsno x.json", "unknown option '--jsno'; did you mean '--json'?", "vmlab run --help")]
     [InlineData("run x.json --json", "option --json needs a value (file|-)", "vmlab run --help")]
     [InlineData("trace convert a.lackey", "trace convert takes an input and an output file", "vmlab trace convert --help")]

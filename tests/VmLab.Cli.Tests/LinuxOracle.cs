@@ -149,7 +149,7 @@ public sealed partial class LinuxOracle
         if (!OperatingSystem.IsLinux()) return $"the Linux oracle measures a Linux kernel; this is {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
             if (File.Exists(Path.Combine(dir, "gcc"))) return null;
-        return "gcc is not on PATH: the Linux oracle compiles its probes with gcc (install gcc and libc6-dev; .ci/run does)";
+        return "gcc is not on PATH: the Linux oracle compiles its probes with gcc (install gcc and libc6-dev; ./test does)";
     }
 
     // ---- VmLab's side ------------------------------------------------------------------------------------------

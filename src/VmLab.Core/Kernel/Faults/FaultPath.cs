@@ -28,7 +28,8 @@ public readonly record struct FaultDisposition(FaultDispatch Dispatch, SignalInf
 /// <summary>A fault handler with the name it was configured by (the catalog's plugin name).</summary>
 public readonly record struct NamedFaultHandler(string Name, IFaultHandler Handler)
 {
-    public FaultStage Stage => Handler.Stage;
+    /// <summary>The handler's stage, asked once when the chain is built (not an interface call per fault and handler).</summary>
+    public FaultStage Stage { get; } = Handler.Stage;
 }
 
 /// <summary>
@@ -236,7 +237,7 @@ public sealed class FaultPath
                 Cpu = entry.Cpu,
                 OnBehalf = onBehalf,
             };
-            var (result, by) = RunStage(FaultStage.BeforeVmaCheck, fault, mm);
+            var result = RunStage(FaultStage.BeforeVmaCheck, fault, mm, out string? by);
             if (result.Outcome == FaultOutcome.Declined)
             {
                 var vma = process.Mm.FindVma(address);
@@ -246,7 +247,7 @@ public sealed class FaultPath
                 fault = fault with { Vma = vma.Info };
                 if (_trace is { } t) t.Vma = vma.Info;
 
-                (result, by) = RunStage(FaultStage.BeforeAccessCheck, fault, mm);
+                result = RunStage(FaultStage.BeforeAccessCheck, fault, mm, out by);
                 if (result.Outcome == FaultOutcome.Declined)
                 {
                     if (!below && AccessDenied(process, vma, address, kind, error) is { } denied)
@@ -256,7 +257,7 @@ public sealed class FaultPath
                     }
                     if (_trace is { } ta) ta.Check = below ? "below a stack VMA" : "allowed";
                     _k.Reclaim.PinFault(fault.Pte);
-                    (result, by) = RunStage(FaultStage.Resolve, fault, mm);
+                    result = RunStage(FaultStage.Resolve, fault, mm, out by);
                     if (result.Outcome == FaultOutcome.Declined)
                     {
                         // Below a stack that no handler grew, or a fault nothing in the chain resolves.
@@ -313,7 +314,7 @@ public sealed class FaultPath
             {
                 var fault = new PageFault(address, kind, AccessMode.Kernel, error, entry.Task, default, default) { Cpu = entry.Cpu };
                 _k.Reclaim.PinFault(default);
-                var (r, by) = RunStage(null, fault, mm);
+                var r = RunStage(default, fault, mm, out string? by, everyStage: true);
                 if (_trace is { } t)
                 {
                     t.Outcome = r.Outcome;
@@ -327,18 +328,29 @@ public sealed class FaultPath
         return Oops(entry, address, kind, error, "unable to handle page fault");
     }
 
-    /// <summary>Asks the handlers of <paramref name="stage"/> (every handler, in chain order, when null) until one does not decline.</summary>
-    private (FaultResult Result, string? By) RunStage(FaultStage? stage, in PageFault fault, IMemoryManager mm)
+    /// <summary>Asks the handlers of <paramref name="stage"/> (every handler, in chain order, with <paramref name="everyStage"/>) until one does not decline.</summary>
+    private FaultResult RunStage(FaultStage stage, in PageFault fault, IMemoryManager mm, out string? by, bool everyStage = false)
     {
-        foreach (var h in _chain)
+        var chain = _chain;
+        for (int i = 0; i < chain.Length; i++)
         {
-            if (stage is { } only && h.Stage != only) continue;
+            ref readonly var h = ref chain[i];
+            if (!everyStage && h.Stage != stage) continue;
             var r = h.Handler.Handle(fault, mm);
-            _trace?.Asked.Add($"{h.Name}: {Answer(r.Outcome)}");
-            if (r.Outcome != FaultOutcome.Declined) return (r, h.Name);
+            if (_trace is not null) NoteAnswer(h.Name, r.Outcome);
+            if (r.Outcome != FaultOutcome.Declined)
+            {
+                by = h.Name;
+                return r;
+            }
         }
-        return (FaultResult.Declined, null);
+        by = null;
+        return FaultResult.Declined;
     }
+
+    /// <summary>Events on: the handler asked and its answer, for the fault's <c>fault-end</c> event (kept out of <see cref="RunStage"/>'s body).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void NoteAnswer(string handler, FaultOutcome outcome) => _trace!.Asked.Add($"{handler}: {Answer(outcome)}");
 
     private static string Answer(FaultOutcome o) => o switch
     {
