@@ -76,7 +76,7 @@ public sealed class EventsCliTests : IDisposable
         Assert.Equal(0, r.ExitCode);
         var ok = r.Stderr.Split('\n').Where(l => l.Contains(": ok: ", StringComparison.Ordinal)).ToList();
         Assert.Equal(5, ok.Count); // the scenario's five expect lines
-        Assert.Contains(ok, l => l.Contains("oracle-segv-readonly.vms:7: ok: ", StringComparison.Ordinal) && l.Contains("SEGV_ACCERR", StringComparison.Ordinal));
+        Assert.Contains(ok, l => l.Contains("oracle-segv-readonly.vms:8: ok: ", StringComparison.Ordinal) && l.Contains("SEGV_ACCERR", StringComparison.Ordinal));
     }
 
     [Theory]

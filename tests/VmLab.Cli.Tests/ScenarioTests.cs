@@ -33,7 +33,7 @@ public sealed class ScenarioTests
     {
         var r = Cli.Run("run", Cli.Repo("configs", "linux-x86-64.json"));
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Contains("expectations: 8 passed, 0 failed", r.Stdout);
+        Assert.Contains("expectations: 9 passed, 0 failed", r.Stdout);
     }
 
     [Fact]

@@ -182,6 +182,7 @@ public static class Errno
     public const int ESRCH = 3;
     public const int EBADF = 9;
     public const int ECHILD = 10;
+    public const int EAGAIN = 11;
     public const int ENOMEM = 12;
     public const int EFAULT = 14;
     public const int EEXIST = 17;
@@ -194,6 +195,7 @@ public static class Errno
         ESRCH => "ESRCH",
         EBADF => "EBADF",
         ECHILD => "ECHILD",
+        EAGAIN => "EAGAIN",
         ENOMEM => "ENOMEM",
         EFAULT => "EFAULT",
         EEXIST => "EEXIST",
@@ -210,6 +212,7 @@ public static class Errno
             "ESRCH" => ESRCH,
             "EBADF" => EBADF,
             "ECHILD" => ECHILD,
+            "EAGAIN" => EAGAIN,
             "ENOMEM" => ENOMEM,
             "EFAULT" => EFAULT,
             "EEXIST" => EEXIST,

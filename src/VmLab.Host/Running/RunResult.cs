@@ -74,6 +74,13 @@ public sealed record RunResult(
                 ["passed"] = Expectations.Count(e => e.Passed),
                 ["failed"] = Expectations.Count(e => !e.Passed),
                 ["failures"] = new JsonArray([.. Expectations.Where(e => !e.Passed).Select(e => (JsonNode)JsonValue.Create(e.ToString())!)]),
+                ["results"] = new JsonArray([.. Expectations.Select(e => (JsonNode)new JsonObject
+                {
+                    ["where"] = e.Where,
+                    ["text"] = e.Text,
+                    ["passed"] = e.Passed,
+                    ["actual"] = e.Actual,
+                })]),
             };
         }
         return json;

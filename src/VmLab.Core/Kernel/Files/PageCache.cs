@@ -2,8 +2,14 @@ using VmLab.Abstractions;
 
 namespace VmLab.Core.Kernel;
 
-/// <summary>A simulated file: a size and the byte every position holds. A shmem file backs shared anonymous memory (no I/O).</summary>
-public sealed record SimFile(string Name, ulong Size, byte Fill, bool Shmem = false);
+/// <summary>
+/// A simulated file: a size and the byte every position holds. A shmem file backs shared anonymous memory (no I/O).
+/// write(2) past the end grows it (the bytes it wrote are not kept: every position reads as the fill).
+/// </summary>
+public sealed record SimFile(string Name, ulong Size, byte Fill, bool Shmem = false)
+{
+    public ulong Size { get; internal set; } = Size;
+}
 
 /// <summary>
 /// Files and the page cache: the simulated files, the cached page of each (file, index) with its reverse lookup, and

@@ -277,14 +277,14 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
         long r;
         if (!p.Alive) r = -Errno.ESRCH;
         else if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeWrite) r = -Errno.EBADF;
+        else if (file.Kind == FileKind.PipeRead) r = PipeRead(p, cpu, file.Pipe!, buffer, count);
         else
         {
             byte[] data = file.Kind switch
             {
                 FileKind.Zero => new byte[count],
                 FileKind.Null => [],
-                FileKind.File => FileBytes(file, count),
-                _ => [.. file.Pipe!.Bytes.Take((int)Math.Min(count, (ulong)file.Pipe.Bytes.Count))],
+                _ => FileBytes(file, count),
             };
             if (data.Length == 0) r = 0;
             else
@@ -292,11 +292,34 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
                 ulong notCopied = CopyToUser(p, cpu, buffer, data);
                 ulong copied = (ulong)data.Length - notCopied;
                 if (file.Kind == FileKind.File) file.Offset += copied;
-                if (file.Kind == FileKind.PipeRead) for (ulong i = 0; i < copied; i++) file.Pipe!.Bytes.Dequeue();
                 r = copied == 0 ? -Errno.EFAULT : (long)copied;
             }
         }
         return Checked("read", pid, buffer, count, cpu, r, $"fd {fd}");
+    }
+
+    /// <summary>
+    /// pipe_read: copies buffer by buffer; a buffer whose copy faults part-way is not consumed at all, and the call
+    /// returns what the buffers before it gave, or -EFAULT. An empty pipe reads 0 (a scenario's pipe never blocks).
+    /// </summary>
+    private long PipeRead(Process p, int cpu, PipeBuffer pipe, ulong buffer, ulong count)
+    {
+        long r = 0;
+        while (count > 0 && !pipe.Empty)
+        {
+            var chunk = pipe.Oldest;
+            int chars = (int)Math.Min((ulong)chunk.Length, count);
+            if (CopyToUser(p, cpu, buffer, chunk[..chars]) != 0)
+            {
+                if (r == 0) r = -Errno.EFAULT;
+                break;
+            }
+            pipe.Consume(chars);
+            r += chars;
+            buffer += (ulong)chars;
+            count -= (ulong)chars;
+        }
+        return r;
     }
 
     private static byte[] FileBytes(OpenFile file, ulong count)
@@ -307,7 +330,11 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
         return data;
     }
 
-    /// <summary>write(2): the user buffer comes in through copy_from_user (the rest of the kernel buffer zero-filled).</summary>
+    /// <summary>
+    /// write(2). A regular file takes the user buffer through copy_from_user and returns the short count when it
+    /// faults part-way (generic_perform_write), growing the file past its end; /dev/null and /dev/zero never read the
+    /// buffer and return the count (write_null); a pipe follows fs/pipe.c (<see cref="PipeWrite"/>).
+    /// </summary>
     public long Write(int pid, int cpu, int fd, ulong buffer, ulong count)
     {
         var p = Task(pid);
@@ -315,21 +342,67 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
         if (!p.Alive) r = -Errno.ESRCH;
         else if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeRead) r = -Errno.EBADF;
         else if (count == 0) r = 0;
+        else if (file.Kind is FileKind.Null or FileKind.Zero) r = (long)count; // write_zero is write_null
+        else if (file.Kind == FileKind.PipeWrite) r = PipeWrite(p, cpu, file.Pipe!, buffer, count);
         else
         {
-            if (file.Kind == FileKind.PipeWrite) count = Math.Min(count, (ulong)(PipeBuffer.Capacity - file.Pipe!.Bytes.Count));
             var data = new byte[count];
             ulong notCopied = CopyFromUser(p, cpu, buffer, data);
             ulong copied = count - notCopied;
             if (copied == 0) r = -Errno.EFAULT;
             else
             {
-                if (file.Kind == FileKind.PipeWrite) for (ulong i = 0; i < copied; i++) file.Pipe!.Bytes.Enqueue(data[i]);
-                if (file.Kind == FileKind.File) file.Offset += copied;
+                if (file.Kind == FileKind.File)
+                {
+                    file.Offset += copied;
+                    if (file.Offset > file.File!.Size) file.File.Size = file.Offset;
+                }
                 r = (long)copied;
             }
         }
         return Checked("write", pid, buffer, count, cpu, r, $"fd {fd}");
+    }
+
+    /// <summary>
+    /// pipe_write: when the pipe holds data and the count is not a whole number of pages, the count's remainder
+    /// modulo a page is first merged into the last buffer if it fits there; a fault part-way through that copy fails
+    /// the call with -EFAULT. The rest is copied a page at a time into new buffers; a page whose copy faults is
+    /// dropped, and the call returns what went before it, or -EFAULT: a buffer that faults part-way queues nothing.
+    /// When every buffer is in use the call returns what it wrote, or -EAGAIN (a scenario's pipe never blocks).
+    /// </summary>
+    private long PipeWrite(Process p, int cpu, PipeBuffer pipe, ulong buffer, ulong count)
+    {
+        const int Page = PipeBuffer.PageSize;
+        Span<byte> chunk = stackalloc byte[Page];
+        long r = 0;
+        int chars = (int)(count & (Page - 1));
+        if (chars != 0 && !pipe.Empty && pipe.CanMerge(chars))
+        {
+            if (CopyFromUser(p, cpu, buffer, chunk[..chars]) != 0) return -Errno.EFAULT;
+            pipe.Merge(chunk[..chars]);
+            r = chars;
+            buffer += (ulong)chars;
+            count -= (ulong)chars;
+        }
+        while (count > 0)
+        {
+            if (pipe.Full)
+            {
+                if (r == 0) r = -Errno.EAGAIN;
+                break;
+            }
+            int n = (int)Math.Min(count, (ulong)Page);
+            if (CopyFromUser(p, cpu, buffer, chunk[..n]) != 0)
+            {
+                if (r == 0) r = -Errno.EFAULT;
+                break;
+            }
+            pipe.Push(chunk[..n]);
+            r += n;
+            buffer += (ulong)n;
+            count -= (ulong)n;
+        }
+        return r;
     }
 
     /// <summary>copy_to_user: returns the bytes not copied. The copy stops at the first page whose fault is fixed up.</summary>
