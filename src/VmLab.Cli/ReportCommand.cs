@@ -32,7 +32,7 @@ internal sealed class ReportCommand(TextWriter stdout)
             if (a.Value(option) is { } target && !(option == "--json" && target == "-")) OutputTarget.Check(target);
 
         ResultSet results;
-        using (var store = ResultStore.Open(a.Positionals[0], create: false)) results = store.Read();
+        using (var store = ResultStore.OpenReadOnly(a.Positionals[0])) results = store.Read(); // the database is only read: its file and journal mode stay as they are
         var report = ComparisonReport.Build(results, a.Value("--baseline"), metrics);
 
         // Render everything before writing anything: a bad option leaves no file behind.

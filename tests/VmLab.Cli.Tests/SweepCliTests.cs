@@ -169,6 +169,23 @@ public sealed class SweepCliTests : IDisposable
     }
 
     /// <summary>Waits until the database holds <paramref name="count"/> cases (a state the gated sweep cannot leave on its own).</summary>
+    [Fact]
+    public void ReportReadsADatabaseWithoutChangingItAndMergeWritesOneDeleteJournalFile()
+    {
+        Assert.Equal(0, Vmlab("sweep", P("sweep.json"), "--db", P("w.db"), "--isolation", "none").Exit);
+        Assert.Equal(0, Vmlab("merge", P("w.db"), "-o", P("m.db")).Exit);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(P("m.db"), UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        byte[] before = File.ReadAllBytes(P("m.db"));
+        var report = Vmlab("report", P("m.db"), "--csv", P("m.csv"));
+        Assert.Equal(0, report.Exit);
+        Assert.Equal(11, File.ReadAllLines(P("m.csv")).Length);
+        Assert.Equal(before, File.ReadAllBytes(P("m.db"))); // opened to write, it would have been switched to WAL
+        Assert.False(File.Exists(P("m.db-wal")));
+        // SQLite header bytes 18 and 19, the file format's write and read versions: 1 is a rollback journal, 2 is WAL.
+        Assert.Equal((1, 1), (before[18], before[19]));
+        Assert.Equal((2, 2), (File.ReadAllBytes(P("w.db"))[18], File.ReadAllBytes(P("w.db"))[19])); // the sweep's own database stays WAL
+    }
+
     private static void WaitForCases(string db, long count, Process p)
     {
         var deadline = DateTime.UtcNow.AddSeconds(120);
