@@ -147,6 +147,7 @@ public sealed class ConfigSchema(PluginCatalog catalog)
                     ["propertyNames"] = new JsonObject { ["pattern"] = "^[^:]+(:[^:]+)*$" },
                     // The name of each case is its id: it cannot be swept.
                     ["patternProperties"] = new JsonObject { ["^[Nn][Aa][Mm][Ee]$"] = false },
+                    ["properties"] = TypedAxes(experiment, defs),
                     ["additionalProperties"] = new JsonObject { ["$ref"] = "#/$defs/axis" },
                 },
                 ["exclude"] = new JsonObject
@@ -173,6 +174,96 @@ public sealed class ConfigSchema(PluginCatalog catalog)
             ["additionalProperties"] = false,
             ["$defs"] = defs,
         };
+    }
+
+    /// <summary>
+    /// The axes whose values the schema can type: every key path of the experiment object (<c>machine:cpus</c>,
+    /// <c>machine:memory:frames</c>, <c>machine:tlb</c>, ...), a component's <c>plugin</c> (its kind's names) and its
+    /// options (<c>machine:tlb:options:entries</c>: the option's schema, or any of them when plugins of the kind differ).
+    /// Other key paths are axes of any values.
+    /// </summary>
+    private static JsonObject TypedAxes(JsonObject experiment, JsonObject defs)
+    {
+        var axes = new JsonObject();
+        void Walk(JsonObject objectSchema, string prefix)
+        {
+            foreach (var (name, node) in (JsonObject)objectSchema["properties"]!)
+            {
+                if (name is ExperimentLoader.SchemaKey or "name" || node is not JsonObject property) continue;
+                string key = prefix + name;
+                axes[key] = Axis(key, property, defs);
+                if (property["properties"] is JsonObject) Walk(property, key + ":");
+                else if (property["$ref"] is JsonValue reference && defs[reference.GetValue<string>()["#/$defs/".Length..]]?["oneOf"] is JsonArray branches)
+                {
+                    var plugins = branches.Select(b => b!["properties"]!).ToList();
+                    axes[key + ":plugin"] = Axis(key + ":plugin", new JsonObject
+                    {
+                        ["description"] = $"The plugin of {key}.",
+                        ["type"] = "string",
+                        ["enum"] = new JsonArray([.. plugins.Select(p => p["plugin"]!["const"]!.DeepClone())]),
+                    }, defs);
+                    var options = plugins.SelectMany(p => ((JsonObject)p["options"]!["properties"]!).Select(o => (Name: o.Key, Schema: o.Value!))).ToList();
+                    foreach (var group in options.GroupBy(o => o.Name, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
+                    {
+                        var distinct = new List<JsonNode>();
+                        foreach (var (_, schema) in group)
+                        {
+                            var item = Item(schema);
+                            if (!distinct.Any(d => JsonNode.DeepEquals(d, item))) distinct.Add(item);
+                        }
+                        axes[$"{key}:options:{group.Key}"] = Axis($"{key}:options:{group.Key}", distinct.Count == 1
+                            ? distinct[0]
+                            : new JsonObject { ["anyOf"] = new JsonArray([.. distinct]) }, defs, $"The option {group.Key} of the {key} plugin.");
+                    }
+                }
+            }
+        }
+        Walk(experiment, "");
+        return axes;
+    }
+
+    /// <summary>A value's schema without its description and default (they belong to the key, not to each value).</summary>
+    private static JsonObject Item(JsonNode schema)
+    {
+        var item = (JsonObject)schema.DeepClone();
+        item.Remove("description");
+        item.Remove("default");
+        return item;
+    }
+
+    /// <summary>
+    /// An axis whose values each follow <paramref name="value"/> (kept once in <paramref name="defs"/> as
+    /// <c>value:KEY</c>): a list, labelled values, or either with a name.
+    /// </summary>
+    private static JsonObject Axis(string key, JsonNode value, JsonObject defs, string? description = null)
+    {
+        description ??= value["description"]?.GetValue<string>();
+        defs[$"value:{key}"] = Item(value);
+        var item = new JsonObject { ["$ref"] = $"#/$defs/value:{key}" };
+        var list = new JsonObject { ["type"] = "array", ["minItems"] = 1, ["items"] = item };
+        var labelled = new JsonObject
+        {
+            ["type"] = "object",
+            ["minProperties"] = 1,
+            ["propertyNames"] = new JsonObject { ["pattern"] = @"^[^,=\s]+$" },
+            ["additionalProperties"] = item.DeepClone(),
+        };
+        var axis = new JsonObject();
+        if (description is not null) axis["description"] = description;
+        axis["oneOf"] = new JsonArray(
+            list,
+            new JsonObject
+            {
+                ["type"] = "object",
+                ["properties"] = new JsonObject
+                {
+                    ["name"] = new JsonObject { ["type"] = "string", ["pattern"] = "^[A-Za-z0-9_.-]+$" },
+                    ["values"] = new JsonObject { ["oneOf"] = new JsonArray(list.DeepClone(), labelled) },
+                },
+                ["required"] = new JsonArray("values"),
+                ["additionalProperties"] = false,
+            });
+        return axis;
     }
 
     private static JsonObject SchemaKeySchema() => new()

@@ -154,11 +154,39 @@ public sealed class SchemaCommandTests : IDisposable
     [InlineData("""{ "base": "b.json", "matrix": { "machine:tlb:options:entries": { "name": "a b", "values": [8] } } }""", "/matrix/machine:tlb:options:entries/name")]
     [InlineData("""{ "base": "b.json", "matrix": { "Name": ["a", "b"] } }""", "/matrix/Name")]
     [InlineData("""{ "matrix": { "machine:tlb:options:entries": [8] } }""", "")]
-    [InlineData("""{ "base": { "machine": { "tlb": { "plugin": "fully-associative", "options": { "entries": -1 } } } } }""", "/base/machine/tlb/options/entries")]
+    [InlineData("""{ "base": { "machine": { "tlb": { "plugin": "fully-associative", "options": { "entries": -1 } } }, "workload": { "plugin": "lackey", "options": { "path": "TRACE" } } } }""", "/base/machine/tlb/options/entries")]
+    [InlineData("""{ "base": "b.json", "matrix": { "machine:tlb": ["lru", "fifo"] } }""", "/matrix/machine:tlb/0")]
+    [InlineData("""{ "base": "b.json", "matrix": { "machine:cpus": [1, 0] } }""", "/matrix/machine:cpus/1")]
+    [InlineData("""{ "base": "b.json", "matrix": { "machine:replacement:plugin": ["lru", "lru2"] } }""", "/matrix/machine:replacement:plugin/1")]
+    [InlineData("""{ "base": "b.json", "matrix": { "machine:tlb:options:entries": { "values": { "none": 0, "some": 8 } } } }""", "/matrix/machine:tlb:options:entries/values/none")]
     public void SweepTheLoaderRefusesFailsSchemaValidation(string text, string location)
     {
-        var errors = Errors(Schema("sweep"), JsonNode.Parse(text)!);
+        File.Copy(Quickstart(_ => { }), _s.PathOf("b.json"));
+        string sweep = _s.File("sweep.json", text.Replace("TRACE", Cli.Repo("configs", "traces", "ls.lackey.gz").Replace("\\", "\\\\")));
+        var errors = Errors(Schema("sweep"), Parse(sweep));
         Assert.True(errors.Any(e => e.StartsWith(location + ":", StringComparison.Ordinal)), $"an error at '{location}':\n{string.Join("\n", errors)}");
+        var check = Cli.Run("check", sweep);
+        Assert.Equal(2, check.ExitCode);
+    }
+
+    [Fact]
+    public void SweepAxesOfKnownKeysAreTypedAndOtherKeyPathsTakeAnyValues()
+    {
+        var schema = JsonNode.Parse(Cli.Run("schema", "sweep").Stdout)!;
+        var axes = schema["properties"]!["matrix"]!["properties"]!;
+        JsonNode Value(string key)
+        {
+            string reference = axes[key]!["oneOf"]![0]!["items"]!["$ref"]!.GetValue<string>();
+            return schema["$defs"]![reference["#/$defs/".Length..]]!;
+        }
+        Assert.Equal("integer", Value("machine:memory:userFrames")["type"]!.GetValue<string>());
+        Assert.Equal(1, Value("machine:cpus")["minimum"]!.GetValue<int>());
+        Assert.NotNull(Value("machine:tlb:options:entries"));
+        Assert.Equal(PluginCatalog.CreateDefault().NamesOf(ExtensionPoints.Replacement).Order(StringComparer.Ordinal),
+            Value("machine:replacement:plugin")["enum"]!.AsArray().Select(n => n!.GetValue<string>()).Order(StringComparer.Ordinal));
+        Assert.Null(axes["name"]);
+        var sweep = JsonNode.Parse("""{ "base": "b.json", "matrix": { "workload:options:somethingNew": ["x", 1, { "a": [] }] } }""")!;
+        Assert.Empty(Errors(Schema("sweep"), sweep));
     }
 
     [Fact]
