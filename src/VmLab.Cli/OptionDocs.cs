@@ -12,6 +12,10 @@ public sealed class OptionDocs
 {
     private readonly Dictionary<Assembly, Dictionary<string, string>> _files = [];
 
+    /// <summary>What an option is for: its <c>[Description]</c>, else its XML doc summary, else "".</summary>
+    public string Describe(PropertyInfo property) =>
+        property.GetCustomAttribute<System.ComponentModel.DescriptionAttribute>()?.Description ?? Summary(property);
+
     /// <summary>The summary of <paramref name="property"/> as one line of text, or "" when it has none.</summary>
     public string Summary(PropertyInfo property)
     {

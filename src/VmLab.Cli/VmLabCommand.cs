@@ -37,6 +37,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
           vmlab report <results.db> [--html file] [--csv file] [--json file|-] [--baseline CASE] [--metrics m1,m2]
           vmlab merge <a.db> <b.db>... -o <all.db>
           vmlab plugins [--kind KIND] [--markdown]
+          vmlab schema experiment|sweep [--plugin-path DIR]...   the JSON Schema of config or sweep files
           vmlab trace record|convert|info ...
           vmlab completion bash|zsh|pwsh           a tab-completion script for that shell
           vmlab --version
@@ -100,7 +101,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     }
 
     /// <summary>The commands a public name can reach, for "did you mean".</summary>
-    private static readonly string[] CommandNames = ["run", "check", "sweep", "report", "merge", "plugins", "trace", "completion"];
+    private static readonly string[] CommandNames = ["run", "check", "sweep", "report", "merge", "plugins", "schema", "trace", "completion"];
 
     /// <summary>
     /// The whole command line: every command, its options with one line each, and its action. A command's options are
@@ -137,6 +138,16 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         root.Subcommands.Add(Opt.Command("plugins", "List the plugins found: kind, name, description, options with their defaults.", null,
             [Opt.Value("--kind", "KIND", "only the plugins of this kind (page-table, tlb, replacement, fault-handler, workload, ...)"),
              Opt.Flag("--markdown", "print the list as Markdown (docs/plugins.md is this output)")], PluginsCommand));
+        var schemaKind = Opt.Positional("file-kind", "experiment or sweep: the kind of file the schema describes");
+        schemaKind.HelpName = string.Join('|', ConfigSchema.FileKinds);
+        schemaKind.CompletionSources.Add(ConfigSchema.FileKinds);
+        root.Subcommands.Add(Opt.Command("schema",
+            "Print the JSON Schema (draft 2020-12) of experiment configs or sweep files, generated from the plugins found: every key, " +
+            "each plugin's options with types, ranges, defaults and descriptions. schemas/ in the repository holds it for the built-in " +
+            "plugins; a config names it with \"$schema\" so editors complete and check it.",
+            schemaKind,
+            [Opt.Value("--plugin-path", "DIR", "also list the plugins of this folder, as pluginPaths or VMLAB_PLUGIN_PATH would add them (repeatable)")],
+            SchemaCommand));
         root.Subcommands.Add(new TraceCommand(stdout, stderr).Definition());
         root.Subcommands.Add(CompletionCommand.Definition(stdout));
         return root;
@@ -364,6 +375,22 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private static string Csv(string s) => CsvCell.Of(s);
 
+    private int SchemaCommand(Arguments a)
+    {
+        if (a.Positionals.Count != 1)
+            throw new UsageException($"schema takes the kind of file, one of {string.Join(", ", ConfigSchema.FileKinds)}, e.g. vmlab schema experiment > schemas/experiment.schema.json");
+        string kind = a.Positionals[0];
+        if (!ConfigSchema.FileKinds.Contains(kind, StringComparer.Ordinal))
+            throw new UsageException($"no schema for '{kind}'; {Suggest.Hint(kind, ConfigSchema.FileKinds)}");
+        var directories = a.Values("--plugin-path");
+        foreach (var dir in directories.Where(d => !Directory.Exists(d)))
+            throw new UsageException($"--plugin-path {dir}: plugin directory not found");
+        var catalog = PluginCatalog.CreateDefault(directories);
+        foreach (var e in catalog.Errors) stderr.WriteLine($"warning: {e.Folder}: {e.Message}");
+        stdout.Write(ConfigSchema.Text(new ConfigSchema(catalog).For(kind)));
+        return ExitOk;
+    }
+
     private int PluginsCommand(Arguments a)
     {
         if (a.Positionals.Count > 0) throw new UsageException($"plugins takes no arguments, got '{a.Positionals[0]}'");
@@ -558,7 +585,7 @@ public static class PluginListing
             string shown = Show(p.GetValue(defaults));
             var range = p.GetCustomAttribute<System.ComponentModel.DataAnnotations.RangeAttribute>();
             string type = StrictBinder.Describe(p.PropertyType) + (range is null ? "" : $", {range.Minimum} to {range.Maximum}");
-            string description = p.GetCustomAttribute<DescriptionAttribute>()?.Description ?? docs.Summary(p);
+            string description = docs.Describe(p);
             yield return new OptionInfo(StrictBinder.CamelCase(p.Name), shown, type, description);
         }
     }

@@ -21,6 +21,7 @@ namespace VmLab.Core;
 /// </summary>
 public record MachineOptions
 {
+    [Description("CPUs, each with its own MMU and TLB.")]
     [Range(1, 256)]
     public int Cpus { get; init; } = 1;
 

@@ -16,6 +16,7 @@ public sealed class HelpAndCompletionTests : IDisposable
     [InlineData("report", "--html,--csv,--json,--baseline,--metrics")]
     [InlineData("merge", "--output")]
     [InlineData("plugins", "--kind,--markdown")]
+    [InlineData("schema", "--plugin-path")]
     [InlineData("trace record", "--out,--valgrind")]
     [InlineData("trace convert", "--from,--to")]
     [InlineData("trace info", "--from,--page-size")]

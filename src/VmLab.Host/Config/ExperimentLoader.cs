@@ -223,14 +223,21 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
     private static List<ConfigError> Clean(IEnumerable<ConfigError> errors) =>
         errors.Select(e => e with { Message = e.Message.StartsWith(':') ? e.Message[1..] : e.Message }).Distinct().ToList();
 
-    /// <summary>The configuration root seen as a section with an empty key, so binding starts uniformly.</summary>
+    /// <summary>
+    /// The top-level key naming the JSON Schema a config follows (<c>"$schema": "../schemas/experiment.schema.json"</c>),
+    /// for editors; the loader ignores it.
+    /// </summary>
+    public const string SchemaKey = "$schema";
+
+    /// <summary>The configuration root seen as a section with an empty key, so binding starts uniformly; <see cref="SchemaKey"/> is left out.</summary>
     private sealed class RootSection(IConfigurationRoot root) : IConfigurationSection
     {
         public string? this[string key] { get => root[key]; set => root[key] = value; }
         public string Key => "";
         public string Path => "";
         public string? Value { get => null; set => throw new NotSupportedException(); }
-        public IEnumerable<IConfigurationSection> GetChildren() => root.GetChildren();
+        public IEnumerable<IConfigurationSection> GetChildren() =>
+            root.GetChildren().Where(c => !string.Equals(c.Key, SchemaKey, StringComparison.Ordinal));
         public Microsoft.Extensions.Primitives.IChangeToken GetReloadToken() => root.GetReloadToken();
         public IConfigurationSection GetSection(string key) => root.GetSection(key);
     }

@@ -274,7 +274,8 @@ public sealed class StrictBinder(Func<string, string> locate, BindingMetadata? m
 
     internal static bool IsScalar(Type t) => t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(decimal);
 
-    private static Type? ElementType(Type t)
+    /// <summary>The element type of an array or list option (<c>string[]</c>, <c>List&lt;int&gt;</c>, ...), or null when the type is not one.</summary>
+    public static Type? ElementType(Type t)
     {
         if (t == typeof(string)) return null;
         if (t.IsArray) return t.GetElementType();

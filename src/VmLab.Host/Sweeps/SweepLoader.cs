@@ -67,7 +67,7 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
         void Error(string keyPath, string message) => errors.Add(new ConfigError(At(keyPath), $"{keyPath}: {message}"));
 
         foreach (var (key, _) in root)
-            if (!TopLevelKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+            if (key != ExperimentLoader.SchemaKey && !TopLevelKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
                 Error(key, $"unknown key '{key}'; {Suggest.Hint(key, TopLevelKeys)}");
 
         // Name.

@@ -49,6 +49,22 @@ public sealed class ExperimentLoaderTests : IDisposable
     }
 
     [Fact]
+    public void SchemaKeyAtTheTopIsIgnoredAndAMisspellingOfItIsStillAnUnknownKey()
+    {
+        string config = File.ReadAllText(Config());
+        string with = _dir.File("with-schema.json", config.Replace("\"name\": \"x\",", "\"$schema\": \"../schemas/experiment.schema.json\", \"name\": \"x\","));
+        var e = Loader().Load(with);
+        Assert.Equal("x", e.Name);
+        Assert.Null(e.ResolvedConfig["$schema"]);
+
+        string misspelled = _dir.File("schemas.json", config.Replace("\"name\": \"x\",", "\"$schemas\": \"x\", \"name\": \"x\","));
+        Assert.Contains("$schemas: unknown key '$schemas'", SingleError(() => Loader().Load(misspelled)).Message);
+        // Only at the top: inside the machine it is a key like any other.
+        string nested = _dir.File("nested.json", config.Replace("\"machine\": {", "\"machine\": { \"$schema\": \"x\","));
+        Assert.Contains("machine:$schema: unknown key '$schema'", SingleError(() => Loader().Load(nested)).Message);
+    }
+
+    [Fact]
     public void SetOverrideReplacesAFileValue()
     {
         var e = Loader().Load(Config(), ["machine:tlb:options:entries=128", "machine:tlb:options:policy=fifo"]);

@@ -252,6 +252,25 @@ public sealed class SweepLoaderTests : IDisposable
     }
 
     [Fact]
+    public void SchemaKeyOfASweepAndOfItsInlineBaseIsIgnored()
+    {
+        var sweep = _fx.Load("""
+            {
+              "$schema": "../../schemas/sweep.schema.json",
+              "base": "base.json",
+              "matrix": { "machine:tlb:options:entries": [8, 16] }
+            }
+            """);
+        Assert.Equal(["entries=8", "entries=16"], sweep.Cases.Select(c => c.Id));
+        string inlineBase = SweepFixture.BaseJson.Replace("\"name\": \"base\",", "\"$schema\": \"../../schemas/experiment.schema.json\", \"name\": \"base\",");
+        Assert.Contains("$schema", inlineBase);
+        var inline = _fx.Load($$"""{ "base": {{inlineBase}}, "matrix": { "machine:tlb:options:entries": [8, 16] } }""");
+        Assert.Equal(8, Entries(inline.Cases[0]));
+        var e = Assert.Throws<ConfigException>(() => _fx.Load("""{ "$schemas": "x", "base": "base.json", "matrix": { "machine:tlb:options:entries": [8] } }"""));
+        Assert.Contains(e.Errors, err => err.Message.StartsWith("$schemas: unknown key '$schemas'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void ComponentValuesAreLabelledByPluginNameOrByAHashOfTheValue()
     {
         var sweep = _fx.Load("""
