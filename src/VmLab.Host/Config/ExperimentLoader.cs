@@ -36,30 +36,31 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         return Load(bytes, path, Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full), overrides ?? []);
     }
 
-    public Experiment Load(byte[] utf8, string displayName, string baseDirectory, string defaultName, IReadOnlyList<string> overrides)
+    /// <param name="positions">
+    /// Whether errors point at line and column of <paramref name="utf8"/> (which is then checked as a file is: UTF-8,
+    /// duplicate keys). False for JSON VmLab generated itself, such as a sweep case, whose errors its caller places.
+    /// </param>
+    public Experiment Load(byte[] utf8, string displayName, string baseDirectory, string defaultName, IReadOnlyList<string> overrides, bool positions = true)
     {
         var errors = new List<ConfigError>();
-        var index = JsonPositionIndex.Parse(displayName, utf8, errors);
+        var index = positions ? JsonPositionIndex.Parse(displayName, utf8, errors) : null;
         if (errors.Count > 0) throw new ConfigException(errors);
 
         var overrideMap = ParseOverrides(overrides, errors);
         if (errors.Count > 0) throw new ConfigException(errors);
 
-        IConfigurationRoot root = new ConfigurationBuilder()
-            .AddJsonStream(new MemoryStream(utf8))
-            .AddInMemoryCollection(overrideMap)
-            .Build();
+        var root = ConfigTree.Build(utf8, overrideMap, SchemaKey);
 
         string Locate(string keyPath)
         {
             foreach (var key in overrideMap.Keys)
                 if (keyPath.StartsWith(key, StringComparison.OrdinalIgnoreCase) || key.StartsWith(keyPath + ":", StringComparison.OrdinalIgnoreCase))
                     return $"--set {key}";
-            return index.Locate(keyPath) ?? displayName;
+            return index?.Locate(keyPath) ?? displayName;
         }
 
         var binder = new StrictBinder(Locate, _metadata);
-        var spec = (ExperimentSpec)binder.Bind(AsSection(root), typeof(ExperimentSpec), "");
+        var spec = (ExperimentSpec)binder.Bind(root, typeof(ExperimentSpec), "");
 
         var warnings = new List<string>();
         var pluginPaths = new List<string>();
@@ -131,10 +132,34 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             binder.Error($"{keyPath}:plugin", UnknownPlugin(kind, spec.Plugin));
             return null;
         }
+        // Options bound once for the same plugin, text and folder are bound again to the same values: a sweep's cases
+        // mostly repeat their components, so each distinct one is bound, validated and checked for files once.
+        string optionsKey = $"{plugin.Name}\u0001{plugin.Registration.OptionsType.AssemblyQualifiedName}\u0001{baseDirectory}\u0001{Text(spec.Options)}";
+        if (_boundOptions.TryGetValue(optionsKey, out var bound)) return new Component(plugin, bound, keyPath);
         int before = binder.Errors.Count;
         var options = binder.Bind(spec.Options, plugin.Registration.OptionsType, $"{keyPath}:options");
         CheckFiles(binder, options, $"{keyPath}:options", baseDirectory);
-        return binder.Errors.Count > before ? null : new Component(plugin, options, keyPath);
+        if (binder.Errors.Count > before) return null;
+        _boundOptions.TryAdd(optionsKey, options);
+        return new Component(plugin, options, keyPath);
+    }
+
+    /// <summary>Options bound without error, by plugin, options type, base folder and their configuration text.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, object> _boundOptions = new(StringComparer.Ordinal);
+
+    /// <summary>A section's keys and values, nested, as one string: equal for sections a binder reads alike.</summary>
+    private static string Text(IConfigurationSection? section)
+    {
+        if (section is null) return "";
+        var sb = new System.Text.StringBuilder();
+        void Write(IConfigurationSection s)
+        {
+            sb.Append(s.Key).Append('=').Append(s.Value is null ? "\u0002" : s.Value).Append('{');
+            foreach (var child in s.GetChildren()) Write(child);
+            sb.Append('}');
+        }
+        Write(section);
+        return sb.ToString();
     }
 
     /// <summary>
@@ -168,19 +193,24 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
     }
 
     /// <summary>The resolved <c>machine</c> section: the frozen settings as the machine runs with them, then the components.</summary>
-    private static JsonObject MachineJson(MachineOptions machine, KeyValuePair<string, JsonNode?>[] components)
+    private JsonObject MachineJson(MachineOptions machine, KeyValuePair<string, JsonNode?>[] components)
     {
-        var json = (JsonObject)JsonSerializer.SerializeToNode(machine, typeof(MachineOptions), OptionsJson)!;
+        // Settings are records compared by value: equal settings are serialised once.
+        var json = (JsonObject)_machineJson.GetOrAdd(machine, m => JsonSerializer.SerializeToNode(m, typeof(MachineOptions), OptionsJson)!).DeepClone();
         foreach (var (key, value) in components)
             if (value is not null) json[key] = value; // an absent component (no replacement policy) is left out, so the resolved config loads again
         return json;
     }
 
-    private static JsonObject ToJson(Component c) => new()
+    private JsonObject ToJson(Component c) => new()
     {
         ["plugin"] = c.Plugin.Name,
-        ["options"] = JsonSerializer.SerializeToNode(c.Options, c.Options.GetType(), OptionsJson) ?? new JsonObject(),
+        // Bound options are shared by the experiments that configure them alike (see Resolve): serialised once each.
+        ["options"] = _optionsJson.GetOrAdd(c.Options, o => JsonSerializer.SerializeToNode(o, o.GetType(), OptionsJson) ?? new JsonObject()).DeepClone(),
     };
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<object, JsonNode> _optionsJson = new(ReferenceEqualityComparer.Instance);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<MachineOptions, JsonNode> _machineJson = new();
 
     private static Dictionary<string, string?> ParseOverrides(IReadOnlyList<string> overrides, List<ConfigError> errors)
     {
@@ -198,28 +228,6 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         return map;
     }
 
-    private static IConfigurationSection AsSection(IConfigurationRoot root) => new CachedSection(new RootSection(root));
-
-    /// <summary>
-    /// A read-only view of a configuration section that lists its children once. Each <c>GetChildren</c> of
-    /// Microsoft.Extensions.Configuration scans every key of every provider, and binding asks a node for its children
-    /// several times; a 10,000-case sweep spent a fifth of its loading time there.
-    /// </summary>
-    private sealed class CachedSection(IConfigurationSection inner) : IConfigurationSection
-    {
-        private IReadOnlyList<CachedSection>? _children;
-        private readonly string? _value = inner.Value;
-
-        public string? this[string key] { get => inner[key]; set => throw new NotSupportedException("the experiment's configuration is read-only"); }
-        public string Key => inner.Key;
-        public string Path => inner.Path;
-        public string? Value { get => _value; set => throw new NotSupportedException("the experiment's configuration is read-only"); }
-        public IEnumerable<IConfigurationSection> GetChildren() => _children ??= [.. inner.GetChildren().Select(c => new CachedSection(c))];
-        public Microsoft.Extensions.Primitives.IChangeToken GetReloadToken() => inner.GetReloadToken();
-        public IConfigurationSection GetSection(string key) =>
-            (IConfigurationSection?)GetChildren().FirstOrDefault(c => string.Equals(c.Key, key, StringComparison.OrdinalIgnoreCase)) ?? inner.GetSection(key);
-    }
-
     private static List<ConfigError> Clean(IEnumerable<ConfigError> errors) =>
         errors.Select(e => e with { Message = e.Message.StartsWith(':') ? e.Message[1..] : e.Message }).Distinct().ToList();
 
@@ -228,17 +236,4 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
     /// for editors; the loader ignores it.
     /// </summary>
     public const string SchemaKey = "$schema";
-
-    /// <summary>The configuration root seen as a section with an empty key, so binding starts uniformly; <see cref="SchemaKey"/> is left out.</summary>
-    private sealed class RootSection(IConfigurationRoot root) : IConfigurationSection
-    {
-        public string? this[string key] { get => root[key]; set => root[key] = value; }
-        public string Key => "";
-        public string Path => "";
-        public string? Value { get => null; set => throw new NotSupportedException(); }
-        public IEnumerable<IConfigurationSection> GetChildren() =>
-            root.GetChildren().Where(c => !string.Equals(c.Key, SchemaKey, StringComparison.Ordinal));
-        public Microsoft.Extensions.Primitives.IChangeToken GetReloadToken() => root.GetReloadToken();
-        public IConfigurationSection GetSection(string key) => root.GetSection(key);
-    }
 }

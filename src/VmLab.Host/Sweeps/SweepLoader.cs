@@ -181,7 +181,8 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
             }
             try
             {
-                var experiment = loader.Load(Encoding.UTF8.GetBytes(node.ToJsonString()), baseDisplay, baseDirectory, id, overrides);
+                // The case's JSON is generated here: its errors are placed in the sweep or base file by Relocate below.
+                var experiment = loader.Load(Encoding.UTF8.GetBytes(node.ToJsonString()), baseDisplay, baseDirectory, id, overrides, positions: false);
                 loaded[ordinal] = (new SweepCase(id, ordinal, [.. axes.Select((axis, a) => (axis, combination[a]))], experiment), ConfigHash(experiment), caseErrorList);
             }
             catch (ConfigException e)
@@ -585,8 +586,24 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
     }
 
     /// <summary>The hash of a case's resolved config, without machine-local plugin paths: equal configs ⇒ equal results.</summary>
-    public static string ConfigHash(Experiment experiment) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(PortableConfig(experiment).ToJsonString())));
+    public static string ConfigHash(Experiment experiment)
+    {
+        // The bytes PortableConfig(experiment).ToJsonString() gives, written without cloning the config.
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            foreach (var (key, value) in experiment.ResolvedConfig)
+            {
+                if (key == "pluginPaths") continue;
+                writer.WritePropertyName(key);
+                if (value is null) writer.WriteNullValue();
+                else value.WriteTo(writer);
+            }
+            writer.WriteEndObject();
+        }
+        return Convert.ToHexStringLower(SHA256.HashData(buffer.WrittenSpan));
+    }
 
     /// <summary>The resolved config without <c>pluginPaths</c> (absolute, so machine-local).</summary>
     public static JsonObject PortableConfig(Experiment experiment)

@@ -48,6 +48,20 @@ public sealed class SweepLoaderTests : IDisposable
     }
 
     [Fact]
+    public void TheConfigHashIsTheSha256OfThePortableConfigsJsonText()
+    {
+        // Databases written before store this hash; a resumed sweep must compute the same one.
+        var sweep = _fx.Load("""
+            { "name": "h", "base": "base.json", "matrix": { "machine:tlb:options:entries": [4, 8] } }
+            """);
+        Assert.All(sweep.Cases, c => Assert.Equal(
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(VmLab.Host.Sweeps.SweepLoader.PortableConfig(c.Experiment).ToJsonString()))),
+            VmLab.Host.Sweeps.SweepLoader.ConfigHash(c.Experiment)));
+        Assert.NotEqual(VmLab.Host.Sweeps.SweepLoader.ConfigHash(sweep.Cases[0].Experiment), VmLab.Host.Sweeps.SweepLoader.ConfigHash(sweep.Cases[1].Experiment));
+        Assert.True(sweep.Cases[0].Experiment.ResolvedConfig.ContainsKey("pluginPaths"));
+    }
+
+    [Fact]
     public void CaseIdsDoNotDependOnTheOrderOfAxesOrValues()
     {
         var a = _fx.Load("""
