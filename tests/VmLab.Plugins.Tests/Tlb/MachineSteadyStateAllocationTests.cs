@@ -34,37 +34,14 @@ public sealed class MachineSteadyStateAllocationTests
         return Machine.Create(new MachineOptions(), memory, frames, metrics, pageTable, _ => tlb(metrics), handlers, new PosixSignals());
     }
 
-    /// <summary>Reads, writes and fetches over <paramref name="pages"/> pages, some straddling a page boundary.</summary>
-    private static MemoryAccess[] Stream(int count, int pages)
-    {
-        var rng = new Random(7);
-        var stream = new MemoryAccess[count];
-        for (int i = 0; i < count; i++)
-        {
-            ulong va = 0x4000_0000UL + (ulong)rng.Next(pages) * 4096 + (ulong)rng.Next(4096);
-            var kind = (AccessKind)(i % 3);
-            stream[i] = new MemoryAccess(va, 0, 8, kind, AccessMode.User);
-        }
-        return stream;
-    }
-
-    private static long AllocatedDuring(Machine machine, MemoryAccess[] stream)
-    {
-        machine.Execute(stream); // first touches: faults, frames, page-table pages, metric counters
-        machine.Execute(stream); // warm: JIT tiers and TLB state settle
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 4; i++) machine.Execute(stream);
-        return GC.GetAllocatedBytesForCurrentThread() - before;
-    }
-
     [Fact]
     public void WarmBatchOnFullyAssociativeTlbAllocatesNothing()
     {
         var machine = Create(_ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = 64 })));
-        var stream = Stream(20_000, 48);
-        Assert.InRange(AllocatedDuring(machine, stream), 0, OneOffBytes);
+        var stream = AllocationMeasurement.AccessStream(20_000, 48);
+        Assert.InRange(AllocationMeasurement.AllocatedDuring(machine, stream), 0, OneOffBytes);
         // Six passes; an access straddling two pages counts twice.
-        Assert.Equal(6 * (stream.Length + Straddles(stream)), machine.Metrics[MetricNames.Accesses]);
+        Assert.Equal(6 * (stream.Length + AllocationMeasurement.Straddles(stream)), machine.Metrics[MetricNames.Accesses]);
         Assert.Equal(machine.Metrics[MetricNames.Accesses], machine.Metrics[MetricNames.TlbHits] + machine.Metrics[MetricNames.TlbMisses]);
     }
 
@@ -73,10 +50,10 @@ public sealed class MachineSteadyStateAllocationTests
     {
         // 256 pages through a 16-entry TLB: most accesses miss and walk, none faults once the pages are mapped.
         var machine = Create(_ => new FullyAssociativeTlb(new FullyAssociativeTlbState(new FullyAssociativeTlbOptions { Entries = 16 })));
-        var stream = Stream(20_000, 256);
+        var stream = AllocationMeasurement.AccessStream(20_000, 256);
         machine.Execute(stream);
         long faultsBefore = machine.Metrics[MetricNames.FaultsTotal];
-        Assert.InRange(AllocatedDuring(machine, stream), 0, OneOffBytes);
+        Assert.InRange(AllocationMeasurement.AllocatedDuring(machine, stream), 0, OneOffBytes);
         Assert.Equal(faultsBefore, machine.Metrics[MetricNames.FaultsTotal]);
         Assert.True(machine.Metrics[MetricNames.TlbMisses] > 5 * 20_000 / 2, "most accesses should miss a 16-entry TLB over 256 pages");
     }
@@ -85,7 +62,7 @@ public sealed class MachineSteadyStateAllocationTests
     public void WarmBatchOnSetAssociativeTlbAllocatesNothing()
     {
         var machine = Create(_ => TlbModule.SetAssociative<LruPolicy>(new SetAssociativeTlbOptions { Entries = 64, Ways = 4 }, 1));
-        Assert.InRange(AllocatedDuring(machine, Stream(20_000, 48)), 0, OneOffBytes);
+        Assert.InRange(AllocationMeasurement.AllocatedDuring(machine, AllocationMeasurement.AccessStream(20_000, 48)), 0, OneOffBytes);
     }
 
     [Fact]
@@ -93,15 +70,6 @@ public sealed class MachineSteadyStateAllocationTests
     {
         var machine = Create(metrics => new HierarchicalTlb<LruPolicy>(new TlbHierarchy<LruPolicy>(
             new HierarchicalTlbOptions { L2 = new TlbLevelOptions { Arrays = [new TlbArrayOptions { Entries = 512, Ways = 8 }] } }, 1, metrics)));
-        Assert.InRange(AllocatedDuring(machine, Stream(20_000, 300)), 0, OneOffBytes);
-    }
-
-    /// <summary>Accesses of <paramref name="stream"/> that touch two pages (each counts twice in <c>accesses</c>).</summary>
-    private static long Straddles(MemoryAccess[] stream)
-    {
-        long n = 0;
-        foreach (var a in stream)
-            if ((a.Address >> 12) != ((a.Address + a.Size - 1) >> 12)) n++;
-        return n;
+        Assert.InRange(AllocationMeasurement.AllocatedDuring(machine, AllocationMeasurement.AccessStream(20_000, 300)), 0, OneOffBytes);
     }
 }
