@@ -32,15 +32,20 @@ public readonly record struct PageFaultErrorCode(uint Value)
 
     public PageFaultErrorCode With(uint bits) => new(Value | bits);
 
-    public override string ToString()
+    /// <summary>The bits by name: <c>P</c> (or <c>!P</c> for not present), then those of <c>W</c>, <c>U</c>, <c>RSVD</c>, <c>I</c>, <c>PK</c> that are set, joined by <c>|</c>.</summary>
+    public string Bits
     {
-        var parts = new List<string>(6);
-        parts.Add(Protection ? "P" : "!P");
-        if (Write) parts.Add("W");
-        if (User) parts.Add("U");
-        if (Reserved) parts.Add("RSVD");
-        if (Fetch) parts.Add("I");
-        if (ProtectionKey) parts.Add("PK");
-        return $"0x{Value:x} ({string.Join('|', parts)})";
+        get
+        {
+            var parts = new List<string>(6) { Protection ? "P" : "!P" };
+            if (Write) parts.Add("W");
+            if (User) parts.Add("U");
+            if (Reserved) parts.Add("RSVD");
+            if (Fetch) parts.Add("I");
+            if (ProtectionKey) parts.Add("PK");
+            return string.Join('|', parts);
+        }
     }
+
+    public override string ToString() => $"0x{Value:x} ({Bits})";
 }

@@ -96,11 +96,7 @@ internal static class EventArguments
         return result;
     }
 
-    private static long? Count(Arguments a, string option) => a.Value(option) is { } text
-        ? long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n >= 1
-            ? n
-            : throw new UsageException($"{option} expects a whole number >= 1, got '{text}'")
-        : null;
+    private static long? Count(Arguments a, string option) => a.Value(option) is { } text ? VmLabCommand.Positive(option, text) : null;
 
     private static (long From, long To) Range(Arguments a, string option)
     {

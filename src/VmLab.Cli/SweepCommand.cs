@@ -214,10 +214,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         watchdog.Start();
     }
 
-    private static int PositiveInt(string option, string text) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1
-            ? n
-            : throw new UsageException($"{option} expects a whole number >= 1, got '{text}'");
+    private static int PositiveInt(string option, string text) => (int)VmLabCommand.Positive(option, text, int.MaxValue);
 
     /// <summary>Parses <c>K/N</c> with 1 &lt;= K &lt;= N.</summary>
     public static (int Index, int Count) ParseShard(string text)

@@ -238,11 +238,13 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     }
 
     /// <summary><c>--max-cases N</c>: the most cases a sweep may expand to (default <see cref="SweepLoader.DefaultMaxCases"/>).</summary>
-    internal static long MaxCases(Arguments a) => a.Value("--max-cases") is { } text
-        ? long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n >= 1
+    internal static long MaxCases(Arguments a) => a.Value("--max-cases") is { } text ? Positive("--max-cases", text) : SweepLoader.DefaultMaxCases;
+
+    /// <summary>A whole number &gt;= 1 given to <paramref name="option"/>, at most <paramref name="max"/>.</summary>
+    internal static long Positive(string option, string text, long max = long.MaxValue) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n >= 1 && n <= max
             ? n
-            : throw new UsageException($"--max-cases expects a whole number >= 1, got '{text}'")
-        : SweepLoader.DefaultMaxCases;
+            : throw new UsageException($"{option} expects a whole number >= 1, got '{text}'");
 
     /// <summary>A positive number of seconds (fractions allowed) for a time limit option.</summary>
     internal static TimeSpan Seconds(string option, string text) =>

@@ -169,18 +169,6 @@ public static class EventText
 {
     public static string Name(AccessKind kind) => kind switch { AccessKind.Write => "write", AccessKind.Fetch => "fetch", _ => "read" };
 
-    /// <summary>The error code's bits by name: P (or !P for not present), W, U, RSVD, I, PK.</summary>
-    public static string ErrorBits(PageFaultErrorCode e)
-    {
-        var parts = new List<string>(6) { e.Protection ? "P" : "!P" };
-        if (e.Write) parts.Add("W");
-        if (e.User) parts.Add("U");
-        if (e.Reserved) parts.Add("RSVD");
-        if (e.Fetch) parts.Add("I");
-        if (e.ProtectionKey) parts.Add("PK");
-        return string.Join('|', parts);
-    }
-
     /// <summary>A leaf as the events show it: <c>none</c>, <c>swap</c>, or the frame and its permission bits.</summary>
     public static string Pte(in PageMapping m)
     {

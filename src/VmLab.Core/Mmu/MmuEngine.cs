@@ -400,7 +400,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
             new EventField("pte", EventText.Pte(walk.IsOk ? walk.Leaf : before)),
             new EventField("setAccessed", (set & PageFlags.Accessed) != 0),
             new EventField("setDirty", (set & PageFlags.Dirty) != 0),
-            new EventField("error", walk.IsOk ? null : EventText.ErrorBits(walk.ErrorCode)));
+            new EventField("error", walk.IsOk ? null : walk.ErrorCode.Bits));
         return walk;
     }
 

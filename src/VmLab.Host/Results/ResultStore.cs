@@ -69,16 +69,9 @@ public sealed class ResultStore : IDisposable
             CreateWhole(path, full);
             exists = true;
         }
-        if (exists)
-        {
-            // SQLite takes an empty file for a new database and would write one into it: a file the user named that
-            // holds nothing (or less than a database header) is refused, never overwritten.
-            long length = new FileInfo(OutputTarget.FinalTarget(full)).Length; // a symbolic link's own length is its target's name
-            if (length < SqliteHeaderBytes)
-                throw new VmLabInputException(path, length == 0
-                    ? "is an empty file, not a VmLab results database; give a path that does not exist yet (vmlab creates the database) or remove the file"
-                    : $"is a {length}-byte file, not a VmLab results database (an SQLite file has a 100-byte header)");
-        }
+        // SQLite takes an empty file for a new database and would write one into it: a file the user named that holds
+        // nothing (or less than a database header) is refused, never overwritten.
+        RefuseShorterThanAHeader(path, full, "; give a path that does not exist yet (vmlab creates the database) or remove the file");
         var builder = new SqliteConnectionStringBuilder
         {
             DataSource = full,
@@ -117,9 +110,7 @@ public sealed class ResultStore : IDisposable
     {
         string full = System.IO.Path.GetFullPath(path);
         if (!File.Exists(full)) throw new VmLabInputException(path, "results database not found; give the --db file a sweep wrote");
-        long length = new FileInfo(OutputTarget.FinalTarget(full)).Length;
-        if (length < SqliteHeaderBytes)
-            throw new VmLabInputException(path, length == 0 ? "is an empty file, not a VmLab results database" : $"is a {length}-byte file, not a VmLab results database (an SQLite file has a 100-byte header)");
+        RefuseShorterThanAHeader(path, full, "");
         try
         {
             return OpenReading(path, new SqliteConnectionStringBuilder { DataSource = full, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 30 }.ToString());
@@ -136,6 +127,16 @@ public sealed class ResultStore : IDisposable
                 throw new VmLabInputException(path, $"cannot open the results database: {inner.Message}");
             }
         }
+    }
+
+    /// <summary>A file too short to hold an SQLite header is no results database: an input error, with <paramref name="emptyHint"/> when it is empty.</summary>
+    private static void RefuseShorterThanAHeader(string path, string full, string emptyHint)
+    {
+        long length = new FileInfo(OutputTarget.FinalTarget(full)).Length; // a symbolic link's own length is its target's name
+        if (length < SqliteHeaderBytes)
+            throw new VmLabInputException(path, length == 0
+                ? "is an empty file, not a VmLab results database" + emptyHint
+                : $"is a {length}-byte file, not a VmLab results database (an SQLite file has a 100-byte header)");
     }
 
     private static ResultStore OpenReading(string path, string connectionString)
