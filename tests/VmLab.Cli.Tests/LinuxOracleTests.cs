@@ -31,13 +31,25 @@ public sealed class LinuxOracleTests(LinuxOracle oracle, ITestOutputHelper outpu
     [MemberData(nameof(Probes))]
     public void LinuxAndVmLabReportTheSameFigures(string probe)
     {
-        var linux = oracle.RunProbe(probe);
         var vmlab = oracle.RunScenario(probe);
         output.WriteLine($"{probe} (linked {oracle.Linking}; kernel: {string.Join(", ", oracle.Kernel.Select(k => $"{k.Key} {k.Value}"))})");
-        foreach (var (key, value) in linux.OrderBy(k => k.Key, StringComparer.Ordinal))
-            output.WriteLine($"  {key}: Linux {value}, VmLab {vmlab.FirstOrDefault(f => f.Key == key)?.Shown ?? "-"}");
-        var failures = LinuxOracle.Compare(probe, linux, vmlab);
-        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        // Linux's counts carry an occasional fault no probe asked for: oracle-fork-parent-writes measured 1,001 instead
+        // of 1,000 faults in 2 of 30 runs on an idle machine, from a cause not found. A probe is therefore run again when
+        // a run disagrees, up to MeasuredRuns times; the figures must equal VmLab's exactly in one whole run, and every
+        // run's disagreements are reported when none does, so a real difference still fails every time.
+        const int MeasuredRuns = 3;
+        var failures = new List<string>();
+        for (int run = 1; run <= MeasuredRuns; run++)
+        {
+            var linux = oracle.RunProbe(probe);
+            output.WriteLine($" run {run}:");
+            foreach (var (key, value) in linux.OrderBy(k => k.Key, StringComparer.Ordinal))
+                output.WriteLine($"  {key}: Linux {value}, VmLab {vmlab.FirstOrDefault(f => f.Key == key)?.Shown ?? "-"}");
+            var disagreements = LinuxOracle.Compare(probe, linux, vmlab);
+            if (disagreements.Count == 0) return;
+            failures.AddRange(disagreements.Select(d => $"run {run}: {d}"));
+        }
+        Assert.Fail(string.Join("\n", failures));
     }
 
     [Fact]
