@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -162,6 +162,8 @@ public sealed class ScenarioParser
             "read" => Access(c, line, task, AccessKind.Read),
             "write" => Access(c, line, task, AccessKind.Write),
             "fetch" => Access(c, line, task, AccessKind.Fetch),
+            "memset" => Memset(c, line, task),
+            "memcpy" => Memcpy(c, line, task),
             _ => throw c.Error($"unknown verb '{verb.Text}'; verbs: {string.Join(", ", Verbs)}", verb),
         };
         c.End();
@@ -372,6 +374,68 @@ public sealed class ScenarioParser
         return new AccessStep(line, task, kind, address, size, v);
     }
 
+    /// <summary>memset RANGE BYTE: stores the byte over the range, in rising address order.</summary>
+    private Step Memset(TokenCursor c, int line, string task)
+    {
+        var range = c.Range(RegionKnown);
+        var valueToken = c.Peek;
+        long value = c.Number("the byte to store (0 to 255)");
+        if (value is < 0 or > 255) throw c.Error("memset stores one byte: 0 to 255", valueToken);
+        return new MemsetStep(line, task, range, (byte)value);
+    }
+
+    /// <summary>memcpy DST SRC N: copies N bytes, in rising address order.</summary>
+    private Step Memcpy(TokenCursor c, int line, string task)
+    {
+        var destination = c.Address(RegionKnown);
+        var source = c.Address(RegionKnown);
+        ulong count = c.Size("a byte count");
+        return new MemcpyStep(line, task, destination, source, count);
+    }
+
+    /// <summary>The states a page expectation names, as /proc/PID/pagemap shows them.</summary>
+    private static readonly string[] PageStates = ["present", "swapped", "exclusive", "file"];
+
+    private static PageState PageStateOf(TokenCursor c)
+    {
+        var t = c.Next("a page state (present, swapped, exclusive or file)");
+        return t.Text switch
+        {
+            "present" => PageState.Present,
+            "swapped" => PageState.Swapped,
+            "exclusive" => PageState.Exclusive,
+            "file" => PageState.File,
+            _ => throw c.Error($"unknown page state '{t.Text}'; states: {string.Join(", ", PageStates)}, each optionally after 'not'", t),
+        };
+    }
+
+    /// <summary>
+    /// expect P page ADDR [not] STATE; expect P page ADDR frame ==|!= Q page ADDR frame; expect P pages RANGE STATE OP N.
+    /// </summary>
+    private Step ExpectPage(TokenCursor c, int line, string text, string task, bool many)
+    {
+        if (many)
+        {
+            var range = c.Range(RegionKnown);
+            var state = PageStateOf(c);
+            return new ExpectPageCount(line, text, task, range, state, c.Comparison(), c.Value());
+        }
+        var address = c.Address(RegionKnown);
+        if (c.TryTake("frame"))
+        {
+            var opToken = c.Peek;
+            var op = c.Comparison();
+            if (op is not (Comparison.Equal or Comparison.NotEqual)) throw c.Error("frames compare with == or !=", opToken);
+            string other = KnownTask(c);
+            c.Expect("page");
+            var otherAddress = c.Address(RegionKnown);
+            c.Expect("frame");
+            return new ExpectFrames(line, text, task, address, op == Comparison.Equal, other, otherAddress);
+        }
+        bool negated = c.TryTake("not");
+        return new ExpectPage(line, text, task, address, PageStateOf(c), negated);
+    }
+
     private Step Sigaction(TokenCursor c, int line, string task)
     {
         var signalToken = c.Peek;
@@ -477,6 +541,9 @@ public sealed class ScenarioParser
                 step = new ExpectSignal(line, text, task, signo, code, addr, pkey);
                 break;
             }
+            case "page": case "pages":
+                step = ExpectPage(c, line, text, task, many: what.Text == "pages");
+                break;
             case "no":
                 c.Expect("signal");
                 step = new ExpectSignal(line, text, task, null, null, null);
@@ -494,7 +561,7 @@ public sealed class ScenarioParser
                 step = new ExpectLife(line, text, task, LifeState.Exited, null, null, c.AtEnd ? null : (int)c.Number("an exit code"));
                 break;
             default:
-                throw c.Error($"unknown expectation '{what.Text}'; expect <process> minflt|majflt|faults|rss|handled|value|ret OP N, signal SIG [code C] [addr A], no signal, alive, dead, killed [SIG] [core|nocore], exited [CODE]; or expect metric NAME OP N", what);
+                throw c.Error($"unknown expectation '{what.Text}'; expect <process> minflt|majflt|faults|rss|handled|value|ret OP N, signal SIG [code C] [addr A], no signal, alive, dead, killed [SIG] [core|nocore], exited [CODE], page ADDR [not] present|swapped|exclusive|file, page ADDR frame ==|!= Q page ADDR frame, pages RANGE STATE OP N; or expect metric NAME OP N", what);
         }
         c.End();
         return step;

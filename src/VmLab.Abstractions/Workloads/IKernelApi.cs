@@ -45,6 +45,20 @@ public readonly record struct ProcessStatus(
     long ResidentPages);
 
 /// <summary>
+/// One page as <c>/proc/PID/pagemap</c> shows it (Documentation/admin-guide/mm/pagemap.rst): bit 63 present (a
+/// PROT_NONE page that keeps its frame is present), bit 62 swapped, bit 61 a file page or shared anonymous (shmem)
+/// page, bit 56 exclusively mapped (the frame is mapped once), and the frame number (for a swapped page, its swap
+/// slot). The shared zero page is present with its frame, neither file nor exclusive (it is no normal page).
+/// </summary>
+public readonly record struct PagemapEntry(bool Present, bool Swapped, bool File, bool Exclusive, ulong Frame)
+{
+    public override string ToString() =>
+        Present ? $"present{(Exclusive ? ", exclusive" : "")}{(File ? ", file" : "")}, frame 0x{Frame:x}"
+        : Swapped ? $"swapped, slot {Frame}"
+        : "not present";
+}
+
+/// <summary>
 /// The system calls and kernel paths a scenario drives. Return values follow Linux: a non-negative result, or
 /// <c>-errno</c> (<see cref="Errno"/>).
 /// </summary>
@@ -169,6 +183,9 @@ public interface IKernelApi
     long TrackDirty(int pid, int cpu, ulong address, ulong length);
     /// <summary>The pages written since tracking started or since the last call, in address order; tracking is re-armed for them.</summary>
     IReadOnlyList<ulong> CollectDirty(int pid, int cpu);
+
+    /// <summary>The page at <paramref name="address"/> of a process as <c>/proc/PID/pagemap</c> shows it (nothing when the process has exited).</summary>
+    PagemapEntry Pagemap(int pid, ulong address) => throw new NotSupportedException("this kernel does not show pagemap entries");
 
     long TrackDirty(int pid, ulong address, ulong length) => TrackDirty(pid, 0, address, length);
     IReadOnlyList<ulong> CollectDirty(int pid) => CollectDirty(pid, 0);

@@ -299,6 +299,22 @@ public sealed class AddressSpaces
         return hole || cursor < end ? -Errno.ENOMEM : 0;
     }
 
+    /// <summary>
+    /// The page's <c>/proc/PID/pagemap</c> entry (fs/proc/task_mmu.c <c>pte_to_pagemap_entry</c>): a leaf that holds a
+    /// frame is present (PROT_NONE too: <c>pte_present</c>); exclusive when the frame is mapped once
+    /// (<c>folio_precise_page_mapcount == 1</c>); file for a page-cache or shmem page (<c>!PageAnon</c>). The zero page
+    /// is no normal page (<c>vm_normal_page</c> is NULL): present with its frame, nothing else.
+    /// </summary>
+    public PagemapEntry Pagemap(Process p, ulong address)
+    {
+        if (address >= _k.Geometry.UserTop) return default;
+        var leaf = _k.PageTable.Read(p.PageTableRoot, address & ~PageMask);
+        if (leaf.IsSwapped) return new PagemapEntry(false, true, false, false, leaf.Frame);
+        if (!leaf.HoldsFrame) return default;
+        if (leaf.Frame == FrameTable.ZeroPage) return new PagemapEntry(true, false, false, false, leaf.Frame);
+        return new PagemapEntry(true, false, _k.Files.IsCached(leaf.Frame), _k.Frames.MapCount(leaf.Frame) == 1, leaf.Frame);
+    }
+
     public long Brk(Process p, int cpu, ulong newBreak)
     {
         var mm = p.Mm;

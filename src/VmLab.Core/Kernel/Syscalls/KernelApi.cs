@@ -107,6 +107,12 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     public long MadviseDontNeed(int pid, int cpu, ulong address, ulong length) =>
         Checked("madvise", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.MadviseDontNeed(Task(pid), Cpu(cpu), address, length), "DONTNEED");
 
+    public PagemapEntry Pagemap(int pid, ulong address)
+    {
+        var p = Task(pid);
+        return p.Alive ? kernel.AddressSpaces.Pagemap(p, address) : default;
+    }
+
     public void CreateFile(string name, ulong size, byte fill)
     {
         kernel.Files.CreateFile(name, size, fill);
