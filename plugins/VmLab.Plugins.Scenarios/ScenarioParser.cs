@@ -332,11 +332,22 @@ public sealed class ScenarioParser
         return new SyscallStep(line, task, call.Text == "write", fd, buffer, count);
     }
 
+    /// <summary>The advice names a scenario's madvise takes, and the advice each is.</summary>
+    private static readonly (string Name, Advice Advice)[] Advices =
+    [
+        ("dontneed", Advice.DontNeed), ("free", Advice.Free), ("dontfork", Advice.DontFork), ("dofork", Advice.DoFork),
+        ("wipeonfork", Advice.WipeOnFork), ("keeponfork", Advice.KeepOnFork), ("cold", Advice.Cold), ("pageout", Advice.PageOut),
+        ("populate_read", Advice.PopulateRead), ("populate_write", Advice.PopulateWrite),
+    ];
+
     private Step Madvise(TokenCursor c, int line, string task)
     {
         var range = c.Range(RegionKnown);
-        c.Expect("dontneed");
-        return new RangeStep(line, task, RangeCall.MadviseDontNeed, range, Protection.None);
+        var t = c.Next("an advice");
+        foreach (var (name, advice) in Advices)
+            if (string.Equals(t.Text, name, StringComparison.OrdinalIgnoreCase))
+                return new MadviseStep(line, task, range, advice);
+        throw c.Error($"unknown advice '{t.Text}'; advice: {string.Join(", ", Advices.Select(a => a.Name))}", t);
     }
 
     private static Step OnCpu(TokenCursor c, int line, string task)

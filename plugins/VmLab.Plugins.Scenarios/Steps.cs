@@ -61,7 +61,7 @@ public sealed record SbrkStep(int Line, string Process, string Region, ulong Len
     }
 }
 
-public enum RangeCall { Munmap, Mprotect, MadviseDontNeed, PkeyMprotect }
+public enum RangeCall { Munmap, Mprotect, PkeyMprotect }
 
 public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeExpr Range, Protection Prot, int Key = 0) : Step(Line)
 {
@@ -73,9 +73,19 @@ public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeEx
         {
             RangeCall.Munmap => run.Api.Munmap(p.Pid, p.Cpu, start, len),
             RangeCall.Mprotect => run.Api.Mprotect(p.Pid, p.Cpu, start, len, Prot),
-            RangeCall.PkeyMprotect => run.Api.PkeyMprotect(p.Pid, p.Cpu, start, len, Prot, Key),
-            _ => run.Api.MadviseDontNeed(p.Pid, p.Cpu, start, len),
+            _ => run.Api.PkeyMprotect(p.Pid, p.Cpu, start, len, Prot, Key),
         };
+    }
+}
+
+/// <summary>madvise RANGE ADVICE: <c>ret</c> is 0 or Linux's errno.</summary>
+public sealed record MadviseStep(int Line, string Process, RangeExpr Range, Advice Advice) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        var (start, len) = run.Resolve(Range, Line);
+        p.LastReturn = run.Api.Madvise(p.Pid, p.Cpu, start, len, Advice);
     }
 }
 

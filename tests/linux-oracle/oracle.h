@@ -185,3 +185,26 @@ static const void *volatile unmapped_0x10 = (const void *)0x10;
 
 /* A system call's return as the kernel gives it: the count, or -errno. */
 static inline long ret_of(long r) { return r < 0 ? -errno : r; }
+
+/* A file of `pages` pages of `fill` in the scratch folder (argv[1]), written, synced and dropped from the page cache,
+ * so its pages are read from the disk by the faults that first touch them; opened read-write. */
+static inline int scratch_file(int argc, char **argv, const char *name, size_t pages, int fill)
+{
+    if (argc < 2) { fprintf(stderr, "error usage: %s SCRATCH-DIR\n", argv[0]); exit(2); }
+    char path[4096], data[PAGE];
+    snprintf(path, sizeof path, "%s/%s.data", argv[1], name);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) die("open scratch file");
+    unlink(path);
+    memset(data, fill, sizeof data);
+    for (size_t i = 0; i < pages; i++)
+        if (write(fd, data, sizeof data) != (ssize_t)sizeof data) die("write");
+    if (fsync(fd) != 0) die("fsync");
+    if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) die("posix_fadvise");
+    return fd;
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif

@@ -16,6 +16,31 @@ public enum MapFlags : ushort
     Device = 1 << 5,
 }
 
+/// <summary>The <c>madvise</c> advice VmLab models (Linux's <c>MADV_*</c> of the same name).</summary>
+public enum Advice : byte
+{
+    /// <summary>MADV_DONTNEED: drop the pages; the next touch sees zeros (private anonymous) or the file.</summary>
+    DontNeed,
+    /// <summary>MADV_FREE: private anonymous pages become lazily freeable: reclaim discards them while they stay clean.</summary>
+    Free,
+    /// <summary>MADV_DONTFORK: a child of fork does not get the range at all.</summary>
+    DontFork,
+    /// <summary>MADV_DOFORK: undoes DONTFORK.</summary>
+    DoFork,
+    /// <summary>MADV_WIPEONFORK: a child of fork gets the range empty (zeros); private anonymous memory only.</summary>
+    WipeOnFork,
+    /// <summary>MADV_KEEPONFORK: undoes WIPEONFORK.</summary>
+    KeepOnFork,
+    /// <summary>MADV_COLD: the pages are made old (their Accessed bits cleared), first in line for reclaim.</summary>
+    Cold,
+    /// <summary>MADV_PAGEOUT: the pages mapped only here are reclaimed now.</summary>
+    PageOut,
+    /// <summary>MADV_POPULATE_READ: read-faults every page in, as a read would.</summary>
+    PopulateRead,
+    /// <summary>MADV_POPULATE_WRITE: write-faults every page in (breaking copy-on-write), as a write would.</summary>
+    PopulateWrite,
+}
+
 /// <summary>What happened to one access a workload asked for.</summary>
 public enum AccessStatus : byte
 {
@@ -110,6 +135,9 @@ public interface IKernelApi
     long PkeyMprotect(int pid, ulong address, ulong length, Protection protection, int key) => PkeyMprotect(pid, 0, address, length, protection, key);
     long Brk(int pid, ulong newBreak) => Brk(pid, 0, newBreak);
     long MadviseDontNeed(int pid, ulong address, ulong length) => MadviseDontNeed(pid, 0, address, length);
+    /// <summary><c>madvise(address, length, advice)</c>: 0, or Linux's errno (-EINVAL, -ENOMEM, -EFAULT...).</summary>
+    long Madvise(int pid, int cpu, ulong address, ulong length, Advice advice) =>
+        advice == Advice.DontNeed ? MadviseDontNeed(pid, cpu, address, length) : -Errno.ENOSYS;
     int Fork(int pid) => Fork(pid, 0);
     /// <summary>exec, ignoring the result (<see cref="Execve(int, int)"/> returns it).</summary>
     void Exec(int pid) => Execve(pid, 0);
@@ -204,6 +232,8 @@ public static class Errno
     public const int EFAULT = 14;
     public const int EEXIST = 17;
     public const int EINVAL = 22;
+    public const int ENOSYS = 38;
+    public const int EOPNOTSUPP = 95;
 
     public static string Name(long negative) => -negative switch
     {
@@ -217,6 +247,8 @@ public static class Errno
         EFAULT => "EFAULT",
         EEXIST => "EEXIST",
         EINVAL => "EINVAL",
+        ENOSYS => "ENOSYS",
+        EOPNOTSUPP => "EOPNOTSUPP",
         _ => negative.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
@@ -234,6 +266,8 @@ public static class Errno
             "EFAULT" => EFAULT,
             "EEXIST" => EEXIST,
             "EINVAL" => EINVAL,
+            "ENOSYS" => ENOSYS,
+            "EOPNOTSUPP" => EOPNOTSUPP,
             _ => 0,
         };
         return value != 0;

@@ -60,6 +60,7 @@ public sealed class ScenarioParserTests
     [InlineData("process p\np mmap a 1p rw\nexpect p page a dirty\n", "t.vms:3:17", "unknown page state 'dirty'; states: present, swapped, exclusive, file")]
     [InlineData("process p\np mmap a 1p rw\nexpect p page a frame < p page a frame\n", "t.vms:3:23", "frames compare with == or !=")]
     [InlineData("process p\np mmap a 1p rw\np memset a 1p 256\n", "t.vms:3:15", "memset stores one byte")]
+    [InlineData("process p\np mmap a 1p rw\np madvise a willneed\n", "t.vms:3:13", "unknown advice 'willneed'; advice: dontneed, free, dontfork, dofork, wipeonfork, keeponfork, cold, pageout, populate_read, populate_write")]
     public void AnErrorNamesFileLineAndColumnOfTheOffendingToken(string text, string where, string message)
     {
         var e = Error(text);

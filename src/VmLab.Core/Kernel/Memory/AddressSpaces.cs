@@ -142,22 +142,11 @@ public sealed class AddressSpaces
         // of a shared mapping read-only (its first write is then a write-notify fault), as the fault handlers map them.
         bool write = (vma.Protection & Protection.Write) != 0 && (vma.Flags & VmaFlags.Shared) == 0;
         var kind = write ? AccessKind.Write : AccessKind.Read;
-        var entry = new KernelEntry(cpu, p, AccessMode.User);
         for (ulong a = vma.Start; a < vma.End && p.Alive; a += PageSize)
         {
-            var previous = PageMapping.Empty;
-            long killsBefore = -1;
-            for (int attempt = 0; ; attempt++)
-            {
-                var leaf = _k.PageTable.Read(p.PageTableRoot, a);
-                if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) break;
-                // A fault that reported success without changing the entry or killing anyone will not do better again.
-                if (attempt > 0 && leaf == previous && _k.Processes.OomKills == killsBefore) break;
-                previous = leaf;
-                killsBefore = _k.Processes.OomKills;
-                var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
-                if (_k.Faults.HandleOnBehalf(entry, a, kind, error).Dispatch != FaultDispatch.Retry || !p.Alive) return;
-            }
+            // Like mm_populate, a page that cannot be faulted in ends this VMA's population (its errors are ignored);
+            // a fault that makes no progress (Stuck) moves on to the next page.
+            if (FaultIn(p, cpu, a, kind) < 0) return;
         }
     }
 
@@ -273,12 +262,19 @@ public sealed class AddressSpaces
         return leaf with { Flags = flags, ProtectionKey = vma.ProtectionKey };
     }
 
+    /// <summary><c>madvise(MADV_DONTNEED)</c>: <see cref="Madvise"/> with <see cref="Advice.DontNeed"/>.</summary>
+    public long MadviseDontNeed(Process p, int cpu, ulong address, ulong length) => Madvise(p, cpu, address, length, Advice.DontNeed);
+
     /// <summary>
-    /// <c>madvise(MADV_DONTNEED)</c> (mm/madvise.c): the pages of the VMAs in the range are dropped; a range that is not
-    /// wholly mapped is still applied to its mapped parts and then reports -ENOMEM, as <c>madvise_walk_vmas</c> does —
-    /// so nothing outside a VMA (the kernel half, a kmalloc address) is ever touched.
+    /// <c>madvise</c> (mm/madvise.c). The range is checked first: a start not page-aligned, or an end that wraps, is
+    /// -EINVAL; an empty range is 0. MADV_POPULATE_READ/WRITE fault the pages in from the start, in order, and stop at
+    /// the first page they cannot (<see cref="Populate(Process, int, ulong, ulong, bool)"/>). Every other advice is
+    /// applied VMA by VMA as <c>madvise_walk_vmas</c> does: a VMA the advice does not apply to stops the walk with
+    /// -EINVAL (the VMAs before it keep the advice), and a range not wholly mapped is applied to its mapped parts, then
+    /// reports -ENOMEM — so nothing outside a VMA (the kernel half, a kmalloc address) is ever touched. Advice that
+    /// changes a VMA flag (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK) splits the VMAs at the range's edges.
     /// </summary>
-    public long MadviseDontNeed(Process p, int cpu, ulong address, ulong length)
+    public long Madvise(Process p, int cpu, ulong address, ulong length, Advice advice)
     {
         if ((address & PageMask) != 0) return -Errno.EINVAL;
         ulong len = PageAlign(length);
@@ -286,17 +282,179 @@ public sealed class AddressSpaces
         ulong end = address + len;
         if (end < address) return -Errno.EINVAL;
         if (end == address) return 0;
+        if (advice is Advice.PopulateRead or Advice.PopulateWrite) return Populate(p, cpu, address, end, advice == Advice.PopulateWrite);
+
         ulong cursor = address;
         bool hole = false;
-        foreach (var v in p.Mm.Overlapping(address, end))
+        foreach (var whole in p.Mm.Overlapping(address, end))
         {
-            if (v.Start > cursor) hole = true;
-            ulong from = Math.Max(v.Start, address), to = Math.Min(v.End, end);
-            ZapRange(p, from, to, cpu);
-            FlushTlbRange(p, from, to, cpu);
+            if (whole.Start > cursor) hole = true;
+            ulong from = Math.Max(whole.Start, address), to = Math.Min(whole.End, end);
             cursor = to;
+            long r = Advise(p, cpu, whole, from, to, advice);
+            if (r != 0) return r;
         }
         return hole || cursor < end ? -Errno.ENOMEM : 0;
+    }
+
+    /// <summary>One VMA's part [from, to) of a madvise: 0, or -EINVAL when the advice does not apply to the VMA.</summary>
+    private long Advise(Process p, int cpu, Vma vma, ulong from, ulong to, Advice advice)
+    {
+        // can_madv_lru_vma: DONTNEED, FREE, COLD and PAGEOUT refuse VM_LOCKED and VM_PFNMAP (trapped device) VMAs.
+        bool lruRefused = vma.Locked || (vma.Flags & VmaFlags.Device) != 0;
+        bool privateAnonymous = (vma.Flags & (VmaFlags.File | VmaFlags.Shared | VmaFlags.Device)) == 0;
+        switch (advice)
+        {
+            case Advice.DontNeed:
+                if (lruRefused) return -Errno.EINVAL;
+                ZapRange(p, from, to, cpu);
+                FlushTlbRange(p, from, to, cpu);
+                return 0;
+            case Advice.Free:
+                // madvise_dontneed_free_valid_vma, then vma_is_anonymous: shmem and file mappings are refused.
+                if (lruRefused || !privateAnonymous) return -Errno.EINVAL;
+                FreeLazily(p, from, to, cpu);
+                return 0;
+            case Advice.Cold:
+            case Advice.PageOut:
+                if (lruRefused) return -Errno.EINVAL;
+                ColdOrPageOut(p, from, to, advice == Advice.PageOut, cpu);
+                return 0;
+            case Advice.DontFork:
+                foreach (var v in SplitFor(p, vma, from, to)) v.DontCopy = true;
+                return 0;
+            case Advice.DoFork:
+                if ((vma.Flags & VmaFlags.Device) != 0) return -Errno.EINVAL; // VM_IO stays out of a child
+                foreach (var v in SplitFor(p, vma, from, to)) v.DontCopy = false;
+                return 0;
+            case Advice.WipeOnFork:
+                if (!privateAnonymous) return -Errno.EINVAL; // vma->vm_file || VM_SHARED
+                foreach (var v in SplitFor(p, vma, from, to)) v.WipeOnFork = true;
+                return 0;
+            case Advice.KeepOnFork:
+                foreach (var v in SplitFor(p, vma, from, to)) v.WipeOnFork = false;
+                return 0;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(advice), advice, "not an advice Madvise applies VMA by VMA");
+        }
+    }
+
+    /// <summary>Splits <paramref name="vma"/> so [from, to) is a VMA of its own (Linux's madvise_update_vma); returns it.</summary>
+    private static Vma[] SplitFor(Process p, Vma vma, ulong from, ulong to)
+    {
+        if (vma.Start == from && vma.End == to) return [vma];
+        p.Mm.Remove(vma);
+        if (vma.Start < from) p.Mm.Add(vma.Slice(vma.Start, from));
+        if (vma.End > to) p.Mm.Add(vma.Slice(to, vma.End));
+        var middle = vma.Slice(from, to);
+        p.Mm.Add(middle);
+        return [middle];
+    }
+
+    /// <summary>
+    /// MADV_FREE (<c>madvise_free_pte_range</c>): a swap entry in the range is dropped (the next touch sees zeros); a
+    /// present anonymous page mapped only here is made clean and old, and lazily freeable: while nothing writes it
+    /// again, reclaim frees it without swapping it out (and the next touch sees zeros); a write makes it dirty and keeps
+    /// it. Pages another process maps too (after fork) and the zero page are left alone.
+    /// </summary>
+    private void FreeLazily(Process p, ulong from, ulong to, int cpu)
+    {
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _k.PageTable.CollectLeaves(p.PageTableRoot, from, to, leaves);
+        foreach (var (a, leaf) in leaves)
+        {
+            if (leaf.IsSwapped)
+            {
+                UnmapPage(p, a, flush: false, cpu);
+                continue;
+            }
+            if (!leaf.IsPresent || leaf.Frame == FrameTable.ZeroPage || _k.Frames.MapCount(leaf.Frame) != 1) continue;
+            var clean = leaf.Without(PageFlags.Dirty).Without(PageFlags.Accessed);
+            _k.PageTable.Write(p.PageTableRoot, a, clean);
+            _k.Stream?.Pte(cpu, p.Pid, a, leaf, clean);
+            _k.Reclaim.MarkLazyFree(leaf.Frame);
+        }
+        FlushTlbRange(p, from, to, cpu);
+    }
+
+    /// <summary>
+    /// MADV_COLD and MADV_PAGEOUT (<c>madvise_cold_or_pageout_pte_range</c>): each present page mapped only here (a
+    /// page another process maps too is left alone, as is the zero page) is made old (<c>pte_mkold</c>: its Accessed bit
+    /// cleared, the TLB flushed). PAGEOUT then reclaims each now (<c>reclaim_pages</c>, references ignored): a clean
+    /// file page is dropped, a lazily freed clean page discarded, an anonymous page written to swap — when a slot is
+    /// free; without swap it stays. A dirty file page stays too (only kswapd writes file pages back). A COLD page is
+    /// not moved on any list: the replacement policy sees its cleared Accessed bit (Linux also moves it to the inactive
+    /// list's tail, which VmLab's policies do not model).
+    /// </summary>
+    private void ColdOrPageOut(Process p, ulong from, ulong to, bool pageOut, int cpu)
+    {
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _k.PageTable.CollectLeaves(p.PageTableRoot, from, to, leaves);
+        var victims = new List<ulong>();
+        foreach (var (a, leaf) in leaves)
+        {
+            if (!leaf.IsPresent || leaf.Frame == FrameTable.ZeroPage || _k.Frames.MapCount(leaf.Frame) != 1) continue;
+            if (leaf.Has(PageFlags.Accessed))
+            {
+                var old = leaf.Without(PageFlags.Accessed);
+                _k.PageTable.Write(p.PageTableRoot, a, old);
+                _k.Stream?.Pte(cpu, p.Pid, a, leaf, old);
+            }
+            victims.Add(leaf.Frame);
+        }
+        FlushTlbRange(p, from, to, cpu);
+        if (!pageOut) return;
+        foreach (ulong pfn in victims) _k.Reclaim.PageOut(pfn, cpu);
+    }
+
+    /// <summary>
+    /// MADV_POPULATE_READ/WRITE (<c>madvise_populate</c> → <c>faultin_page_range</c>): faults the pages of [start, end)
+    /// in, in order, as get_user_pages does (counted as minor or major faults, no signal). It stops at the first page it
+    /// cannot fault in, keeping those before it: -ENOMEM where no VMA maps the page (or memory ran out), -EINVAL where
+    /// the VMA does not allow the access (PROT_NONE; a write to a VMA without write permission), -EFAULT where it is
+    /// device memory (VM_IO|VM_PFNMAP) or the fault failed (SIGBUS past a file's end).
+    /// </summary>
+    public long Populate(Process p, int cpu, ulong start, ulong end, bool write)
+    {
+        var kind = write ? AccessKind.Write : AccessKind.Read;
+        for (ulong a = start; a < end; a += PageSize)
+        {
+            var vma = p.Mm.FindVma(a);
+            if (vma is null || vma.Start > a) return -Errno.ENOMEM;
+            if (vma.Protection == Protection.None || (write && (vma.Protection & Protection.Write) == 0)) return -Errno.EINVAL;
+            if ((vma.Flags & VmaFlags.Device) != 0) return -Errno.EFAULT;
+            long r = FaultIn(p, cpu, a, kind);
+            if (r != 0) return r == Stuck ? -Errno.EFAULT : r;
+        }
+        return 0;
+    }
+
+    /// <summary><see cref="FaultIn"/>'s answer when a fault reported success without changing the entry or killing anyone.</summary>
+    private const long Stuck = 1;
+
+    /// <summary>
+    /// Faults one page in for <paramref name="kind"/> on the task's behalf (get_user_pages' <c>faultin_page</c>): 0 when
+    /// the page is mapped as the access needs; -EFAULT when the fault failed (its signal is not sent); -ENOMEM when the
+    /// task was killed (the OOM killer); <see cref="Stuck"/> when a fault made no progress. A page whose fault killed another process is faulted again (the allocator
+    /// retries after an OOM kill).
+    /// </summary>
+    private long FaultIn(Process p, int cpu, ulong a, AccessKind kind)
+    {
+        var entry = new KernelEntry(cpu, p, AccessMode.User);
+        var previous = PageMapping.Empty;
+        long killsBefore = -1;
+        for (int attempt = 0; ; attempt++)
+        {
+            var leaf = _k.PageTable.Read(p.PageTableRoot, a);
+            if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) return 0;
+            // A fault that reported success without changing the entry or killing anyone will not do better again.
+            if (attempt > 0 && leaf == previous && _k.Processes.OomKills == killsBefore) return Stuck;
+            previous = leaf;
+            killsBefore = _k.Processes.OomKills;
+            var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
+            if (_k.Faults.HandleOnBehalf(entry, a, kind, error).Dispatch != FaultDispatch.Retry) return p.Alive ? -Errno.EFAULT : -Errno.ENOMEM;
+            if (!p.Alive) return -Errno.ENOMEM;
+        }
     }
 
     /// <summary>
@@ -354,8 +512,9 @@ public sealed class AddressSpaces
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         foreach (var v in parent.Mm.Vmas)
         {
+            if (v.DontCopy) continue; // MADV_DONTFORK: the child has no such VMA
             child.Mm.Add(v.CopyForFork()); // the child's VMA keeps the anon_vma state (anon_vma_fork)
-            if (!NeedsCopy(v)) continue;
+            if (!NeedsCopy(v) || v.WipeOnFork) continue; // MADV_WIPEONFORK: the child's VMA starts empty
             leaves.Clear();
             _k.PageTable.CollectLeaves(parent.PageTableRoot, v.Start, v.End, leaves);
             foreach (var (a, _) in leaves)

@@ -107,6 +107,9 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     public long MadviseDontNeed(int pid, int cpu, ulong address, ulong length) =>
         Checked("madvise", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.MadviseDontNeed(Task(pid), Cpu(cpu), address, length), "DONTNEED");
 
+    public long Madvise(int pid, int cpu, ulong address, ulong length, Advice advice) =>
+        Checked("madvise", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Madvise(Task(pid), Cpu(cpu), address, length, advice), advice.ToString().ToUpperInvariant());
+
     public PagemapEntry Pagemap(int pid, ulong address)
     {
         var p = Task(pid);
