@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy", "mlock", "mlock2", "munlock", "mlockall", "munlockall"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -163,6 +163,11 @@ public sealed class ScenarioParser
             "write" => Access(c, line, task, AccessKind.Write),
             "fetch" => Access(c, line, task, AccessKind.Fetch),
             "memset" => Memset(c, line, task),
+            "mlock" => new LockStep(line, task, LockCall.Mlock, c.Range(RegionKnown), 0),
+            "mlock2" => Mlock2(c, line, task),
+            "munlock" => new LockStep(line, task, LockCall.Munlock, c.Range(RegionKnown), 0),
+            "mlockall" => Mlockall(c, line, task),
+            "munlockall" => new LockStep(line, task, LockCall.Munlockall, null, 0),
             "memcpy" => Memcpy(c, line, task),
             _ => throw c.Error($"unknown verb '{verb.Text}'; verbs: {string.Join(", ", Verbs)}", verb),
         };
@@ -402,6 +407,34 @@ public sealed class ScenarioParser
         var source = c.Address(RegionKnown);
         ulong count = c.Size("a byte count");
         return new MemcpyStep(line, task, destination, source, count);
+    }
+
+    /// <summary>mlock2 RANGE [onfault | FLAGS]: FLAGS a number passes raw flags (unknown bits give -EINVAL).</summary>
+    private Step Mlock2(TokenCursor c, int line, string task)
+    {
+        var range = c.Range(RegionKnown);
+        int flags = 0;
+        if (c.TryTake("onfault")) flags = LockFlags.MlockOnFault;
+        else if (!c.AtEnd) flags = (int)c.Number("onfault or a flags number");
+        return new LockStep(line, task, LockCall.Mlock, range, flags);
+    }
+
+    /// <summary>mlockall [current] [future] [onfault]: no word is mlockall(0) (-EINVAL).</summary>
+    private static Step Mlockall(TokenCursor c, int line, string task)
+    {
+        int flags = 0;
+        while (!c.AtEnd)
+        {
+            var t = c.Next("current, future or onfault");
+            flags |= t.Text switch
+            {
+                "current" => LockFlags.Current,
+                "future" => LockFlags.Future,
+                "onfault" => LockFlags.OnFault,
+                _ => throw c.Error($"unknown mlockall flag '{t.Text}'; flags: current, future, onfault", t),
+            };
+        }
+        return new LockStep(line, task, LockCall.Mlockall, null, flags);
     }
 
     /// <summary>The states a page expectation names, as /proc/PID/pagemap shows them.</summary>

@@ -78,6 +78,25 @@ public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeEx
     }
 }
 
+public enum LockCall { Mlock, Munlock, Mlockall, Munlockall }
+
+/// <summary>mlock / mlock2 / munlock RANGE, mlockall FLAGS, munlockall: <c>ret</c> is 0 or Linux's errno.</summary>
+public sealed record LockStep(int Line, string Process, LockCall Call, RangeExpr? Range, int Flags) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        var (start, len) = Range is null ? (0UL, 0UL) : run.Resolve(Range, Line);
+        p.LastReturn = Call switch
+        {
+            LockCall.Mlock => run.Api.Mlock(p.Pid, p.Cpu, start, len, Flags),
+            LockCall.Munlock => run.Api.Munlock(p.Pid, p.Cpu, start, len),
+            LockCall.Mlockall => run.Api.Mlockall(p.Pid, p.Cpu, Flags),
+            _ => run.Api.Munlockall(p.Pid, p.Cpu),
+        };
+    }
+}
+
 /// <summary>madvise RANGE ADVICE: <c>ret</c> is 0 or Linux's errno.</summary>
 public sealed record MadviseStep(int Line, string Process, RangeExpr Range, Advice Advice) : Step(Line)
 {

@@ -41,6 +41,19 @@ public enum Advice : byte
     PopulateWrite,
 }
 
+/// <summary>Flags of <c>mlock2</c> and <c>mlockall</c> (Linux's values).</summary>
+public static class LockFlags
+{
+    /// <summary>mlock2's MLOCK_ONFAULT: lock pages as they are faulted in, populate nothing now.</summary>
+    public const int MlockOnFault = 1;
+    /// <summary>mlockall's MCL_CURRENT: lock every mapping there is now.</summary>
+    public const int Current = 1;
+    /// <summary>mlockall's MCL_FUTURE: lock every mapping made from now on.</summary>
+    public const int Future = 2;
+    /// <summary>mlockall's MCL_ONFAULT: with CURRENT or FUTURE, lock pages as they are faulted in.</summary>
+    public const int OnFault = 4;
+}
+
 /// <summary>What happened to one access a workload asked for.</summary>
 public enum AccessStatus : byte
 {
@@ -211,6 +224,18 @@ public interface IKernelApi
     long TrackDirty(int pid, int cpu, ulong address, ulong length);
     /// <summary>The pages written since tracking started or since the last call, in address order; tracking is re-armed for them.</summary>
     IReadOnlyList<ulong> CollectDirty(int pid, int cpu);
+
+    /// <summary>
+    /// <c>mlock2(address, length, flags)</c> (<c>mlock</c> is flags 0): the range's VMAs are locked (their pages are never
+    /// reclaimed) and, without <see cref="LockFlags.MlockOnFault"/>, populated. 0 or Linux's errno.
+    /// </summary>
+    long Mlock(int pid, int cpu, ulong address, ulong length, int flags) => -Errno.ENOSYS;
+    /// <summary><c>munlock(address, length)</c>: 0 or Linux's errno.</summary>
+    long Munlock(int pid, int cpu, ulong address, ulong length) => -Errno.ENOSYS;
+    /// <summary><c>mlockall(flags)</c> with <see cref="LockFlags"/>: 0 or Linux's errno.</summary>
+    long Mlockall(int pid, int cpu, int flags) => -Errno.ENOSYS;
+    /// <summary><c>munlockall()</c>: 0.</summary>
+    long Munlockall(int pid, int cpu) => -Errno.ENOSYS;
 
     /// <summary>The page at <paramref name="address"/> of a process as <c>/proc/PID/pagemap</c> shows it (nothing when the process has exited).</summary>
     PagemapEntry Pagemap(int pid, ulong address) => throw new NotSupportedException("this kernel does not show pagemap entries");

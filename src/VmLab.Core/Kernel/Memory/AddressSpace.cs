@@ -99,6 +99,10 @@ public sealed class AddressSpace(ulong root, ushort asid)
     /// <summary>The kernel half of the reference table has been shared into this address space's top level.</summary>
     public bool KernelShared { get; set; }
     public ulong Brk { get; set; }
+    /// <summary><c>mm-&gt;def_flags</c>' VM_LOCKED (mlockall MCL_FUTURE): new mappings are locked.</summary>
+    public bool LockFuture { get; set; }
+    /// <summary>VM_LOCKONFAULT in <c>def_flags</c> (MCL_FUTURE | MCL_ONFAULT): new mappings are locked as they are faulted in.</summary>
+    public bool LockFutureOnFault { get; set; }
     /// <summary>The VMAs overlapping [start, end), in address order.</summary>
     public List<Vma> Overlapping(ulong start, ulong end) => _vmas.Where(v => v.Start < end && v.End > start).ToList();
 

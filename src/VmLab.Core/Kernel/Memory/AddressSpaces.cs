@@ -120,10 +120,18 @@ public sealed class AddressSpaces
             FileOffset = offset,
             FileSize = f?.Size ?? 0,
         };
+        // mm->def_flags after mlockall(MCL_FUTURE); device memory (VM_IO) is never locked (mlock_fixup skips VM_SPECIAL).
+        if (p.Mm.LockFuture && (vflags & VmaFlags.Device) == 0)
+        {
+            vma.Locked = true;
+            vma.LockOnFault = p.Mm.LockFutureOnFault;
+        }
         p.Mm.Add(vma);
 
-        // Device pages are never populated (VM_IO): every access to them traps.
-        if ((flags & MapFlags.Populate) != 0 && (vflags & VmaFlags.Device) == 0) Populate(p, vma, cpu);
+        // Device pages are never populated (VM_IO): every access to them traps. A locked mapping is populated as
+        // MAP_POPULATE would populate it (mmap_region: VM_LOCKED without VM_LOCKONFAULT → mm_populate).
+        bool populate = (flags & MapFlags.Populate) != 0 || (vma.Locked && !vma.LockOnFault);
+        if (populate && (vflags & VmaFlags.Device) == 0) Populate(p, vma, cpu);
         return (long)start;
     }
 
@@ -457,6 +465,127 @@ public sealed class AddressSpaces
         }
     }
 
+    // ---- memory locks ------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// <c>mlock2</c> (mm/mlock.c <c>do_mlock</c>): the start is rounded down to its page and the length up
+    /// (<c>PAGE_ALIGN(len + offset_in_page(start))</c>), so an unaligned range is no error; unknown flags are -EINVAL.
+    /// The VMAs are locked in order, split at the range's edges (device memory, VM_SPECIAL, is skipped); a hole stops
+    /// it with -ENOMEM, the VMAs before it locked but not populated (<c>apply_vma_lock_flags</c>). Without
+    /// MLOCK_ONFAULT the range is then populated as MAP_POPULATE populates (write faults for a private writable VMA):
+    /// a page that cannot be faulted in (PROT_NONE, past a file's end) makes it -ENOMEM, an OOM kill -EAGAIN
+    /// (<c>__mlock_posix_error_return</c>). RLIMIT_MEMLOCK is not modelled: every process may lock (as root can).
+    /// </summary>
+    public long Mlock(Process p, int cpu, ulong address, ulong length, int flags)
+    {
+        if ((flags & ~LockFlags.MlockOnFault) != 0) return -Errno.EINVAL;
+        if (!LockRange(address, length, out ulong start, out ulong end)) return -Errno.EINVAL;
+        if (start == end) return 0;
+        bool onFault = (flags & LockFlags.MlockOnFault) != 0;
+        long r = ApplyLock(p, start, end, locked: true, onFault);
+        if (r != 0 || onFault) return r;
+        return PopulateLocked(p, cpu, start, end);
+    }
+
+    /// <summary><c>munlock</c>: as <see cref="Mlock"/>'s range, the VMAs unlocked; a hole is -ENOMEM (those before it unlocked).</summary>
+    public long Munlock(Process p, int cpu, ulong address, ulong length)
+    {
+        if (!LockRange(address, length, out ulong start, out ulong end)) return -Errno.EINVAL;
+        return start == end ? 0 : ApplyLock(p, start, end, locked: false, onFault: false);
+    }
+
+    /// <summary>
+    /// <c>mlockall</c> (<c>apply_mlockall_flags</c>): flags 0, unknown bits or MCL_ONFAULT alone are -EINVAL. MCL_FUTURE
+    /// locks every later mapping (and heap growth), populated unless MCL_ONFAULT; MCL_CURRENT locks every VMA now (with
+    /// MCL_ONFAULT: on fault) and populates them, ignoring what cannot be populated (<c>mm_populate</c>). A child of
+    /// fork inherits no lock, nor the future flags; exec starts without them.
+    /// </summary>
+    public long Mlockall(Process p, int cpu, int flags)
+    {
+        const int all = LockFlags.Current | LockFlags.Future | LockFlags.OnFault;
+        if (flags == 0 || (flags & ~all) != 0 || flags == LockFlags.OnFault) return -Errno.EINVAL;
+        bool onFault = (flags & LockFlags.OnFault) != 0;
+        p.Mm.LockFuture = (flags & LockFlags.Future) != 0;
+        p.Mm.LockFutureOnFault = p.Mm.LockFuture && onFault;
+        if ((flags & LockFlags.Current) == 0) return 0;
+        foreach (var v in p.Mm.Vmas)
+        {
+            if ((v.Flags & VmaFlags.Device) != 0) continue;
+            v.Locked = true;
+            v.LockOnFault = onFault;
+        }
+        if (!onFault)
+            foreach (var v in p.Mm.Vmas.ToList())
+                PopulateVmaLocked(p, cpu, v, v.Start, v.End);
+        return 0;
+    }
+
+    /// <summary><c>munlockall</c>: every VMA unlocked, the future flags cleared.</summary>
+    public long Munlockall(Process p)
+    {
+        p.Mm.LockFuture = p.Mm.LockFutureOnFault = false;
+        foreach (var v in p.Mm.Vmas) v.Locked = v.LockOnFault = false;
+        return 0;
+    }
+
+    private bool LockRange(ulong address, ulong length, out ulong start, out ulong end)
+    {
+        start = address & ~PageMask;
+        ulong len = PageAlign(length + (address & PageMask));
+        end = start + len;
+        return (length == 0 || len != 0) && end >= start && length + (address & PageMask) >= length;
+    }
+
+    /// <summary>Sets or clears the lock of the VMAs of [start, end), splitting at its edges; -ENOMEM at a hole.</summary>
+    private long ApplyLock(Process p, ulong start, ulong end, bool locked, bool onFault)
+    {
+        ulong cursor = start;
+        foreach (var whole in p.Mm.Overlapping(start, end))
+        {
+            if (whole.Start > cursor) return -Errno.ENOMEM;
+            ulong from = Math.Max(whole.Start, start), to = Math.Min(whole.End, end);
+            cursor = to;
+            if ((whole.Flags & VmaFlags.Device) != 0) continue; // VM_SPECIAL: mlock_fixup leaves it
+            if (whole.Locked == locked && whole.LockOnFault == (locked && onFault)) continue;
+            foreach (var v in SplitFor(p, whole, from, to))
+            {
+                v.Locked = locked;
+                v.LockOnFault = locked && onFault;
+            }
+        }
+        return cursor < end ? -Errno.ENOMEM : 0;
+    }
+
+    /// <summary>mlock's <c>__mm_populate</c> without ignoring errors, its errno as mlock reports it.</summary>
+    private long PopulateLocked(Process p, int cpu, ulong start, ulong end)
+    {
+        foreach (var v in p.Mm.Overlapping(start, end))
+        {
+            long r = PopulateVmaLocked(p, cpu, v, Math.Max(v.Start, start), Math.Min(v.End, end));
+            if (r != 0) return r;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>populate_vma_page_range</c> for a locked VMA: device memory and lock-on-fault VMAs are skipped; a PROT_NONE VMA
+    /// cannot be populated (no FOLL_FORCE: -EFAULT, which mlock reports as -ENOMEM); a private writable VMA is
+    /// write-faulted, every other read-faulted.
+    /// </summary>
+    private long PopulateVmaLocked(Process p, int cpu, Vma v, ulong from, ulong to)
+    {
+        if ((v.Flags & VmaFlags.Device) != 0 || v.LockOnFault) return 0;
+        if (v.Protection == Protection.None) return -Errno.ENOMEM;
+        bool write = (v.Protection & Protection.Write) != 0 && (v.Flags & VmaFlags.Shared) == 0;
+        for (ulong a = from; a < to; a += PageSize)
+        {
+            long r = FaultIn(p, cpu, a, write ? AccessKind.Write : AccessKind.Read);
+            if (r == -Errno.EFAULT) return -Errno.ENOMEM;
+            if (r == -Errno.ENOMEM) return -Errno.EAGAIN;
+        }
+        return 0;
+    }
+
     /// <summary>
     /// The page's <c>/proc/PID/pagemap</c> entry (fs/proc/task_mmu.c <c>pte_to_pagemap_entry</c>): a leaf that holds a
     /// frame is present (PROT_NONE too: <c>pte_present</c>); exclusive when the frame is mapped once
@@ -481,9 +610,20 @@ public sealed class AddressSpaces
         if (newEnd > oldEnd)
         {
             if (mm.Overlapping(oldEnd, newEnd).Count > 0) return (long)mm.Brk;
-            var heap = mm.Vmas.FirstOrDefault(v => v.End == oldEnd && v.Start >= mm.BrkStart && (v.Flags & VmaFlags.File) == 0);
+            var heap = mm.Vmas.FirstOrDefault(v => v.End == oldEnd && v.Start >= mm.BrkStart && (v.Flags & VmaFlags.File) == 0
+                && v.Locked == mm.LockFuture && v.LockOnFault == (mm.LockFuture && mm.LockFutureOnFault));
             if (heap is not null) heap.End = newEnd;
-            else mm.Add(new Vma(oldEnd, newEnd, Protection.ReadWrite, VmaFlags.None));
+            else
+            {
+                heap = new Vma(oldEnd, newEnd, Protection.ReadWrite, VmaFlags.None) { Locked = mm.LockFuture, LockOnFault = mm.LockFuture && mm.LockFutureOnFault };
+                mm.Add(heap);
+            }
+            mm.Brk = newBreak;
+            // brk populates the new part when def_flags has VM_LOCKED (mlockall(MCL_FUTURE)), as mm_populate does.
+            if (heap.Locked && !heap.LockOnFault)
+                for (ulong a = oldEnd; a < newEnd && p.Alive; a += PageSize)
+                    if (FaultIn(p, cpu, a, AccessKind.Write) < 0) break;
+            return (long)newBreak;
         }
         else if (newEnd < oldEnd)
         {

@@ -110,6 +110,18 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     public long Madvise(int pid, int cpu, ulong address, ulong length, Advice advice) =>
         Checked("madvise", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Madvise(Task(pid), Cpu(cpu), address, length, advice), advice.ToString().ToUpperInvariant());
 
+    public long Mlock(int pid, int cpu, ulong address, ulong length, int flags) =>
+        Checked("mlock", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mlock(Task(pid), Cpu(cpu), address, length, flags), $"flags {flags}");
+
+    public long Munlock(int pid, int cpu, ulong address, ulong length) =>
+        Checked("munlock", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Munlock(Task(pid), Cpu(cpu), address, length), "");
+
+    public long Mlockall(int pid, int cpu, int flags) =>
+        Checked("mlockall", pid, 0, 0, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mlockall(Task(pid), Cpu(cpu), flags), $"flags {flags}");
+
+    public long Munlockall(int pid, int cpu) =>
+        Checked("munlockall", pid, 0, 0, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Munlockall(Task(pid)), "");
+
     public PagemapEntry Pagemap(int pid, ulong address)
     {
         var p = Task(pid);
