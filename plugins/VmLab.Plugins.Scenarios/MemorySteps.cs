@@ -110,3 +110,48 @@ public sealed record ExpectPageCount(int Line, string Text, string Process, Rang
         return (Op.Holds(n, Expected), N(n));
     }
 }
+
+/// <summary>mincore RANGE: <c>ret</c>, and the residency vector kept for <c>expect P mincore ...</c>.</summary>
+public sealed record MincoreStep(int Line, string Process, RangeExpr Range) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        var (start, length) = run.Resolve(Range, Line);
+        ulong pages = (length + VirtualAddress.PageSize - 1) / VirtualAddress.PageSize;
+        if (pages > 1 << 20) throw new VmLabInputException($"{run.File}:{Line}", $"mincore of {pages} pages: a scenario's mincore takes at most {1 << 20} pages");
+        var vector = new byte[pages];
+        p.LastReturn = run.Api.Mincore(p.Pid, start, length, vector);
+        p.LastVector = string.Concat(vector.Select(b => (b & 1) == 1 ? '1' : '0'));
+    }
+}
+
+/// <summary>brk ADDR: sets the program break; <c>ret</c> is the new break, or the old one when it could not move.</summary>
+public sealed record BrkStep(int Line, string Process, AddressExpr Address) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        p.LastReturn = run.Api.Brk(p.Pid, p.Cpu, run.Resolve(Address, Line));
+    }
+}
+
+/// <summary>"expect P mincore vector BITS": the last mincore's vector, one 0 or 1 per page.</summary>
+public sealed record ExpectMincoreVector(int Line, string Text, string Process, string Bits) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run)
+    {
+        string v = run.Task(Process).LastVector ?? "";
+        return (v == Bits, v.Length == 0 ? "no mincore yet" : v);
+    }
+}
+
+/// <summary>"expect P mincore resident OP N": how many pages the last mincore reported resident.</summary>
+public sealed record ExpectMincoreCount(int Line, string Text, string Process, Comparison Op, long Expected) : ExpectStep(Line, Text)
+{
+    protected override (bool, string) Check(ScenarioRun run)
+    {
+        long n = (run.Task(Process).LastVector ?? "").Count(ch => ch == '1');
+        return (Op.Holds(n, Expected), N(n));
+    }
+}

@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy", "mlock", "mlock2", "munlock", "mlockall", "munlockall"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mincore", "brk"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -163,6 +163,8 @@ public sealed class ScenarioParser
             "write" => Access(c, line, task, AccessKind.Write),
             "fetch" => Access(c, line, task, AccessKind.Fetch),
             "memset" => Memset(c, line, task),
+            "mincore" => new MincoreStep(line, task, c.Range(RegionKnown)),
+            "brk" => new BrkStep(line, task, c.Address(RegionKnown)),
             "mlock" => new LockStep(line, task, LockCall.Mlock, c.Range(RegionKnown), 0),
             "mlock2" => Mlock2(c, line, task),
             "munlock" => new LockStep(line, task, LockCall.Munlock, c.Range(RegionKnown), 0),
@@ -189,12 +191,16 @@ public sealed class ScenarioParser
             var t = c.Next("an mmap flag");
             switch (t.Text)
             {
-                case "private": flags &= ~MapFlags.Shared; break;
+                case "private": flags &= ~(MapFlags.Shared | MapFlags.SharedValidate); break;
                 case "shared": flags |= MapFlags.Shared; break;
                 case "anon": break;
                 case "populate": flags |= MapFlags.Populate; break;
                 case "growsdown": flags |= MapFlags.GrowsDown; break;
                 case "fixed": flags |= MapFlags.Fixed; break;
+                case "fixed_noreplace": flags |= MapFlags.FixedNoReplace; break;
+                case "shared_validate": flags |= MapFlags.Shared | MapFlags.SharedValidate; break;
+                case "sync": flags |= MapFlags.Sync; break;
+                case "unknown_flag": flags |= MapFlags.UnknownFlag; break;
                 case "device":
                     flags |= MapFlags.Device | MapFlags.Shared;
                     file = c.Name("a device name (machine:devices)");
@@ -207,10 +213,11 @@ public sealed class ScenarioParser
                     if (!_files.Contains(file)) throw c.Error($"unknown file '{file}': declare it with 'file {file} <size>' first", ft);
                     break;
                 default:
-                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, anon, file NAME, device NAME, offset N, at ADDR, fixed, populate, growsdown", t);
+                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, shared_validate, anon, file NAME, device NAME, offset N, at ADDR, fixed, fixed_noreplace, populate, growsdown, sync, unknown_flag", t);
             }
         }
         if ((flags & MapFlags.Fixed) != 0 && at is null) throw c.Error("'fixed' needs 'at ADDR'");
+        if ((flags & MapFlags.FixedNoReplace) != 0 && at is null) throw c.Error("'fixed_noreplace' needs 'at ADDR'");
         _regions.Add(region);
         _kmallocRegions.Remove(region);
         return new MmapStep(line, task, region, length, prot, flags, file, offset, at);
@@ -585,6 +592,20 @@ public sealed class ScenarioParser
                 step = new ExpectSignal(line, text, task, signo, code, addr, pkey);
                 break;
             }
+            case "mincore":
+            {
+                var k = c.Next("vector or resident");
+                if (k.Text == "vector")
+                {
+                    var bits = c.Next("the residency vector, one 0 or 1 per page (e.g. 10110000)");
+                    if (bits.Text.Length == 0 || bits.Text.Any(ch => ch is not ('0' or '1')))
+                        throw c.Error($"a residency vector is one 0 or 1 per page (e.g. 10110000), got '{bits.Text}'", bits);
+                    step = new ExpectMincoreVector(line, text, task, bits.Text);
+                }
+                else if (k.Text == "resident") step = new ExpectMincoreCount(line, text, task, c.Comparison(), c.Value());
+                else throw c.Error($"expected 'vector' or 'resident' after 'mincore', got '{k.Text}'", k);
+                break;
+            }
             case "page": case "pages":
                 step = ExpectPage(c, line, text, task, many: what.Text == "pages");
                 break;
@@ -605,7 +626,7 @@ public sealed class ScenarioParser
                 step = new ExpectLife(line, text, task, LifeState.Exited, null, null, c.AtEnd ? null : (int)c.Number("an exit code"));
                 break;
             default:
-                throw c.Error($"unknown expectation '{what.Text}'; expect <process> minflt|majflt|faults|rss|handled|value|ret OP N, signal SIG [code C] [addr A], no signal, alive, dead, killed [SIG] [core|nocore], exited [CODE], page ADDR [not] present|swapped|exclusive|file, page ADDR frame ==|!= Q page ADDR frame, pages RANGE STATE OP N; or expect metric NAME OP N", what);
+                throw c.Error($"unknown expectation '{what.Text}'; expect <process> minflt|majflt|faults|rss|handled|value|ret OP N, signal SIG [code C] [addr A], no signal, alive, dead, killed [SIG] [core|nocore], exited [CODE], page ADDR [not] present|swapped|exclusive|file, page ADDR frame ==|!= Q page ADDR frame, pages RANGE STATE OP N, mincore vector BITS, mincore resident OP N; or expect metric NAME OP N", what);
         }
         c.End();
         return step;

@@ -286,6 +286,8 @@ public sealed class TaskState(string name, int pid, int cpu)
     public HandlerTable Handlers { get; } = new();
     public long LastReturn { get; set; }
     public ulong LastValue { get; set; }
+    /// <summary>The residency vector of the last mincore, one '0' or '1' per page (null before any).</summary>
+    public string? LastVector { get; set; }
     public long HandlerRuns { get; set; }
     public uint Pkru { get; set; }
     /// <summary>Descriptor names the scenario gave, to fd numbers.</summary>

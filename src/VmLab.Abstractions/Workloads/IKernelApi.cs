@@ -14,6 +14,14 @@ public enum MapFlags : ushort
     GrowsDown = 1 << 4,
     /// <summary>Maps the device named by the file argument: every access traps and is emulated.</summary>
     Device = 1 << 5,
+    /// <summary>MAP_SHARED_VALIDATE (with <see cref="Shared"/>): a file mapping refuses flags it does not support with -EOPNOTSUPP; anonymous memory refuses it (-EINVAL).</summary>
+    SharedValidate = 1 << 6,
+    /// <summary>MAP_FIXED_NOREPLACE: at exactly the address, or -EEXIST when anything is mapped there (nothing is replaced).</summary>
+    FixedNoReplace = 1 << 7,
+    /// <summary>MAP_SYNC: needs a DAX file, which no simulated file is; MAP_SHARED_VALIDATE refuses it, MAP_SHARED ignores it.</summary>
+    Sync = 1 << 8,
+    /// <summary>A flag bit no mmap flag uses (as 0x200000 on x86-64): ignored, except by MAP_SHARED_VALIDATE (-EOPNOTSUPP).</summary>
+    UnknownFlag = 1 << 9,
 }
 
 /// <summary>The <c>madvise</c> advice VmLab models (Linux's <c>MADV_*</c> of the same name).</summary>
@@ -236,6 +244,13 @@ public interface IKernelApi
     long Mlockall(int pid, int cpu, int flags) => -Errno.ENOSYS;
     /// <summary><c>munlockall()</c>: 0.</summary>
     long Munlockall(int pid, int cpu) => -Errno.ENOSYS;
+
+    /// <summary>
+    /// <c>mincore(address, length, vector)</c>: 0 and one byte per page in <paramref name="vector"/> (1: resident), or
+    /// Linux's errno (-EINVAL, -ENOMEM; the bytes before a hole are filled). <paramref name="vector"/> holds at least one
+    /// byte per page of the range.
+    /// </summary>
+    long Mincore(int pid, ulong address, ulong length, Span<byte> vector) => -Errno.ENOSYS;
 
     /// <summary>The page at <paramref name="address"/> of a process as <c>/proc/PID/pagemap</c> shows it (nothing when the process has exited).</summary>
     PagemapEntry Pagemap(int pid, ulong address) => throw new NotSupportedException("this kernel does not show pagemap entries");

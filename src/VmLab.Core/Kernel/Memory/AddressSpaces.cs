@@ -74,6 +74,14 @@ public sealed class AddressSpaces
 
     // ---- the mmap family -----------------------------------------------------------------------------------
 
+    /// <summary>
+    /// <c>mmap</c> (mm/mmap.c <c>do_mmap</c>), its checks in Linux's order: a zero length or unaligned offset is -EINVAL;
+    /// MAP_FIXED and MAP_FIXED_NOREPLACE need an aligned address (-EINVAL) inside the user half (-ENOMEM); MAP_FIXED
+    /// replaces what is there, MAP_FIXED_NOREPLACE is -EEXIST when anything is; then MAP_SHARED_VALIDATE refuses
+    /// anonymous memory (-EINVAL) and, for a file or device, flags outside the legacy set it does not support
+    /// (<see cref="MapFlags.Sync"/> — no simulated file is DAX — and <see cref="MapFlags.UnknownFlag"/>): -EOPNOTSUPP.
+    /// MAP_SHARED and MAP_PRIVATE ignore those flags.
+    /// </summary>
     public long Mmap(Process p, int cpu, ulong address, ulong length, Protection prot, MapFlags flags, string? file, ulong offset)
     {
         if (length == 0 || (offset & PageMask) != 0) return -Errno.EINVAL;
@@ -87,26 +95,33 @@ public sealed class AddressSpaces
             if (file is null || _k.Devices.Find(file) is null) return -Errno.ENOENT;
             anonymous = false;
         }
-        else if (anonymous && (flags & MapFlags.Shared) != 0)
-        {
-            // Shared anonymous memory is a shmem object, like Linux's "/dev/zero (deleted)": one set of pages for every mapper.
-            f = _k.Files.CreateShmem(PageAlign(length));
-            anonymous = false;
-        }
 
         ulong start;
-        if ((flags & MapFlags.Fixed) != 0)
+        bool noReplace = (flags & MapFlags.FixedNoReplace) != 0;
+        if ((flags & MapFlags.Fixed) != 0 || noReplace)
         {
             if ((address & PageMask) != 0) return -Errno.EINVAL;
             if (address + len > _k.Geometry.UserTop || address + len < address) return -Errno.ENOMEM;
+            if (noReplace && p.Mm.Overlapping(address, address + len).Count > 0) return -Errno.EEXIST;
             start = address;
-            UnmapRange(p, start, start + len, cpu);
         }
         else
         {
             ulong? found = FindFreeArea(p.Mm, len, address);
             if (found is null) return -Errno.ENOMEM;
             start = found.Value;
+        }
+        if ((flags & MapFlags.SharedValidate) != 0)
+        {
+            if (anonymous) return -Errno.EINVAL; // do_mmap's anonymous switch knows MAP_SHARED and MAP_PRIVATE only
+            if ((flags & (MapFlags.Sync | MapFlags.UnknownFlag)) != 0) return -Errno.EOPNOTSUPP;
+        }
+        if ((flags & MapFlags.Fixed) != 0 && !noReplace) UnmapRange(p, start, start + len, cpu);
+        if (anonymous && (flags & MapFlags.Shared) != 0)
+        {
+            // Shared anonymous memory is a shmem object, like Linux's "/dev/zero (deleted)": one set of pages for every mapper.
+            f = _k.Files.CreateShmem(PageAlign(length));
+            anonymous = false;
         }
 
         var vflags = VmaFlags.None;
@@ -584,6 +599,45 @@ public sealed class AddressSpaces
             if (r == -Errno.ENOMEM) return -Errno.EAGAIN;
         }
         return 0;
+    }
+
+    // ---- mincore -----------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// <c>mincore</c> (mm/mincore.c): an unaligned start is -EINVAL, a range beyond the user half -ENOMEM; one byte per
+    /// page, in order, until a page no VMA maps (-ENOMEM, the bytes before it filled). A page is resident when its
+    /// entry holds a frame (PROT_NONE too: <c>pte_present</c>), when its swap entry's page is still in the swap cache,
+    /// or — for a file or shmem VMA with no entry — when the file's page is in the page cache, mapped or not
+    /// (<c>mincore_page</c>). Device memory reports 0.
+    /// </summary>
+    public long Mincore(Process p, ulong address, ulong length, Span<byte> vector)
+    {
+        if ((address & PageMask) != 0) return -Errno.EINVAL;
+        if (address + length < address || address + length > _k.Geometry.UserTop) return -Errno.ENOMEM;
+        ulong pages = (length + PageMask) / PageSize;
+        if ((ulong)vector.Length < pages) throw new ArgumentException($"mincore of {pages} pages needs {pages} bytes of vector, not {vector.Length}", nameof(vector));
+        for (ulong i = 0; i < pages; i++)
+        {
+            ulong a = address + i * PageSize;
+            var vma = p.Mm.FindVma(a);
+            if (vma is null || vma.Start > a) return -Errno.ENOMEM;
+            vector[(int)i] = Resident(p, vma, a) ? (byte)1 : (byte)0;
+        }
+        return 0;
+    }
+
+    private bool Resident(Process p, Vma vma, ulong a)
+    {
+        if ((vma.Flags & VmaFlags.Device) != 0) return false;
+        var leaf = _k.PageTable.Read(p.PageTableRoot, a);
+        if (leaf.HoldsFrame) return true;
+        if (leaf.IsSwapped)
+        {
+            foreach (ulong slot in _k.Swap.CacheSlots.Values)
+                if (slot == leaf.Frame) return true;
+            return false;
+        }
+        return vma.FileName is not null && _k.Files.IsCachedAt(vma.FileName, (vma.FileOffset + (a - vma.Start)) / PageSize);
     }
 
     /// <summary>

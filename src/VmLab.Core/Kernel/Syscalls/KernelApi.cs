@@ -122,6 +122,9 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     public long Munlockall(int pid, int cpu) =>
         Checked("munlockall", pid, 0, 0, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Munlockall(Task(pid)), "");
 
+    public long Mincore(int pid, ulong address, ulong length, Span<byte> vector) =>
+        Checked("mincore", pid, address, length, -1, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mincore(Task(pid), address, length, vector), "");
+
     public PagemapEntry Pagemap(int pid, ulong address)
     {
         var p = Task(pid);
