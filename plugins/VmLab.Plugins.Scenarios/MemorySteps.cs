@@ -155,3 +155,17 @@ public sealed record ExpectMincoreCount(int Line, string Text, string Process, C
         return (Op.Holds(n, Expected), N(n));
     }
 }
+
+/// <summary>mremap: <c>ret</c> is the new address or Linux's errno; on success the new region is named and holds the new length.</summary>
+public sealed record MremapStep(int Line, string Process, string Region, AddressExpr Address, ulong OldLength, ulong NewLength, int Flags, AddressExpr? Target) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        ulong target = Target is null ? 0 : run.Resolve(Target, Line);
+        long r = run.Api.Mremap(p.Pid, p.Cpu, run.Resolve(Address, Line), OldLength, NewLength, Flags, target);
+        p.LastReturn = r;
+        if (r >= 0) run.Regions[Region] = ((ulong)r, NewLength);
+        else run.Event(Line, $"mremap to region {Region} failed: {Errno.Name(r)}");
+    }
+}

@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mincore", "brk"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mincore", "brk", "mremap"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -163,6 +163,7 @@ public sealed class ScenarioParser
             "write" => Access(c, line, task, AccessKind.Write),
             "fetch" => Access(c, line, task, AccessKind.Fetch),
             "memset" => Memset(c, line, task),
+            "mremap" => Mremap(c, line, task),
             "mincore" => new MincoreStep(line, task, c.Range(RegionKnown)),
             "brk" => new BrkStep(line, task, c.Address(RegionKnown)),
             "mlock" => new LockStep(line, task, LockCall.Mlock, c.Range(RegionKnown), 0),
@@ -416,6 +417,36 @@ public sealed class ScenarioParser
         return new MemcpyStep(line, task, destination, source, count);
     }
 
+    /// <summary>mremap NEWREGION ADDR OLDLEN NEWLEN [maymove] [fixed ADDR] [dontunmap] [flags N]: names the result.</summary>
+    private Step Mremap(TokenCursor c, int line, string task)
+    {
+        string region = c.Name("a name for the remapped region");
+        var address = c.Address(RegionKnown);
+        var oldToken = c.Peek;
+        long oldLength = c.Number("the old length");
+        var newToken = c.Peek;
+        long newLength = c.Number("the new length");
+        if (oldLength < 0) throw c.Error("a length is 0 or more", oldToken);
+        if (newLength < 0) throw c.Error("a length is 0 or more", newToken);
+        int flags = 0;
+        AddressExpr? target = null;
+        while (!c.AtEnd)
+        {
+            var t = c.Next("an mremap flag");
+            switch (t.Text)
+            {
+                case "maymove": flags |= RemapFlags.MayMove; break;
+                case "fixed": flags |= RemapFlags.Fixed; target = c.Address(RegionKnown); break;
+                case "dontunmap": flags |= RemapFlags.DontUnmap; break;
+                case "flags": flags |= (int)c.Number("raw flag bits"); break;
+                default: throw c.Error($"unknown mremap flag '{t.Text}'; flags: maymove, fixed ADDR, dontunmap, flags N", t);
+            }
+        }
+        _regions.Add(region);
+        _kmallocRegions.Remove(region);
+        return new MremapStep(line, task, region, address, (ulong)oldLength, (ulong)newLength, flags, target);
+    }
+
     /// <summary>mlock2 RANGE [onfault | FLAGS]: FLAGS a number passes raw flags (unknown bits give -EINVAL).</summary>
     private Step Mlock2(TokenCursor c, int line, string task)
     {
@@ -573,7 +604,11 @@ public sealed class ScenarioParser
                     "minflt" => TaskCounter.Minflt, "majflt" => TaskCounter.Majflt, "faults" => TaskCounter.Faults,
                     "rss" => TaskCounter.Rss, "handled" => TaskCounter.Handled, "value" => TaskCounter.Value, _ => TaskCounter.Ret,
                 };
-                step = new ExpectCounter(line, text, task, counter, c.Comparison(), c.Value());
+                var op = c.Comparison();
+                // expect P ret OP REGION[+N]: the return compared with an address (what mmap or mremap returned).
+                if (counter == TaskCounter.Ret && c.Peek is { } r && !TokenCursor.TryNumber(r.Text, out _) && !r.Text.StartsWith('-'))
+                    step = new ExpectCounter(line, text, task, counter, op, 0, c.Address(RegionKnown));
+                else step = new ExpectCounter(line, text, task, counter, op, c.Value());
                 break;
             }
             case "signal":

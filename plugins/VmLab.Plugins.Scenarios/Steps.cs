@@ -311,7 +311,7 @@ public abstract record ExpectStep(int Line, string Text) : Step(Line)
 
 public enum TaskCounter { Minflt, Majflt, Faults, Rss, Handled, Value, Ret }
 
-public sealed record ExpectCounter(int Line, string Text, string Process, TaskCounter Counter, Comparison Op, long Expected) : ExpectStep(Line, Text)
+public sealed record ExpectCounter(int Line, string Text, string Process, TaskCounter Counter, Comparison Op, long Expected, AddressExpr? ExpectedAddress = null) : ExpectStep(Line, Text)
 {
     /// <summary>MAX_ERRNO: returns from -1 to -4095 are errors, anything below is a pointer.</summary>
     private const long MaxErrno = 4095;
@@ -338,7 +338,8 @@ public sealed record ExpectCounter(int Line, string Text, string Process, TaskCo
             TaskCounter.Value => $"0x{actual:x}",
             _ => N(actual),
         };
-        return (Op.Holds(actual, Expected), shown);
+        long expected = ExpectedAddress is null ? Expected : (long)run.Resolve(ExpectedAddress, Line);
+        return (Op.Holds(actual, expected), shown);
     }
 }
 

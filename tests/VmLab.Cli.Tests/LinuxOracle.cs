@@ -248,6 +248,13 @@ public sealed partial class LinuxOracle
             yield return PageFigure(key, words, actual, where);
             yield break;
         }
+        if (kind == "ret" && words.Length >= 4 && !TryNumber(words[^1], out _) && !words[^1].StartsWith('-'))
+        {
+            // "ret OP REGION": the return compared with an address, which differs between Linux and VmLab; the figure is
+            // whether the comparison held (a probe prints 1 when its return relates to its address the same way).
+            yield return new(key, passed ? 1 : 0, passed ? $"ret {words[2]} {words[^1]}" : actual, where);
+            yield break;
+        }
         var errno = ErrnoPattern().Match(actual);
         string number = errno.Success ? errno.Groups[1].Value : actual;
         if (!TryNumber(number, out long value)) throw new InvalidOperationException($"{where}: cannot read VmLab's figure '{actual}' as a number");

@@ -122,6 +122,14 @@ public sealed class LinuxOracleTests(LinuxOracle oracle, ITestOutputHelper outpu
     }
 
     [Fact]
+    public void AReturnComparedWithARegionGivesWhetherTheComparisonHeld()
+    {
+        Assert.Equal(1, LinuxOracle.Derive("moved", "p ret != g", true, "0x7ffff7fd0000", "x.vms:1").Single().Value);
+        Assert.Equal(0, LinuxOracle.Derive("same", "p ret == a", false, "0x7ffff7fd0000", "x.vms:2").Single().Value);
+        Assert.Equal(-22, LinuxOracle.Derive("bad", "p ret == -EINVAL", true, "-EINVAL (-22)", "x.vms:3").Single().Value);
+    }
+
+    [Fact]
     public void AProbeLineThatIsNotKeyAndNumberIsRefused()
     {
         var e = Assert.Throws<InvalidOperationException>(() => LinuxOracle.ParseFigures("p", "minflt 3\nsomething odd here\n"));

@@ -62,6 +62,17 @@ public static class LockFlags
     public const int OnFault = 4;
 }
 
+/// <summary>Flags of <c>mremap</c> (Linux's values).</summary>
+public static class RemapFlags
+{
+    /// <summary>MREMAP_MAYMOVE: the mapping may move when it cannot grow in place.</summary>
+    public const int MayMove = 1;
+    /// <summary>MREMAP_FIXED (with MAYMOVE): move to exactly the new address, replacing what is there.</summary>
+    public const int Fixed = 2;
+    /// <summary>MREMAP_DONTUNMAP (with MAYMOVE, same length): move the pages and leave the old range mapped, empty.</summary>
+    public const int DontUnmap = 4;
+}
+
 /// <summary>What happened to one access a workload asked for.</summary>
 public enum AccessStatus : byte
 {
@@ -244,6 +255,12 @@ public interface IKernelApi
     long Mlockall(int pid, int cpu, int flags) => -Errno.ENOSYS;
     /// <summary><c>munlockall()</c>: 0.</summary>
     long Munlockall(int pid, int cpu) => -Errno.ENOSYS;
+
+    /// <summary>
+    /// <c>mremap(oldAddress, oldLength, newLength, flags, newAddress)</c> with <see cref="RemapFlags"/>: the mapping's
+    /// (new) address, or Linux's errno (-EINVAL, -ENOMEM, -EFAULT). Pages move with their page-table entries.
+    /// </summary>
+    long Mremap(int pid, int cpu, ulong oldAddress, ulong oldLength, ulong newLength, int flags, ulong newAddress) => -Errno.ENOSYS;
 
     /// <summary>
     /// <c>mincore(address, length, vector)</c>: 0 and one byte per page in <paramref name="vector"/> (1: resident), or

@@ -601,6 +601,115 @@ public sealed class AddressSpaces
         return 0;
     }
 
+    // ---- mremap ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// <c>mremap</c> (mm/mremap.c). Checked first, in order: unknown flags or an unaligned address -EINVAL; FIXED or
+    /// DONTUNMAP without MAYMOVE -EINVAL; a new length of 0 -EINVAL; DONTUNMAP with a new length -EINVAL; a FIXED target
+    /// unaligned or overlapping the source -EINVAL, or past the user half -ENOMEM; an address no VMA maps, or an old range
+    /// past its VMA's end, -EFAULT (so is device memory, VM_PFNMAP). An old length of 0 (which duplicates a shared
+    /// mapping on Linux) is not modelled: -EINVAL.
+    /// <para>
+    /// Shrinking unmaps the tail and keeps the address. Growing extends the VMA in place when the old range ends at its
+    /// VMA's end and the space after is free; otherwise MAYMOVE moves it to a free area (FIXED: to the target, after
+    /// unmapping what was there), else -ENOMEM. A move carries the page-table entries to the new range (Linux's
+    /// <c>move_page_tables</c>): frames, swap entries, reference and map counts and RSS are unchanged, so resident pages
+    /// are accessed there with no fault; the old range is flushed from every TLB and unmapped — or, with DONTUNMAP, left
+    /// mapped and empty (the next touch faults in a fresh page) and no longer locked. A locked VMA that grows is
+    /// populated over its new part.
+    /// </para>
+    /// </summary>
+    public long Mremap(Process p, int cpu, ulong address, ulong oldLength, ulong newLength, int flags, ulong newAddress)
+    {
+        const int all = RemapFlags.MayMove | RemapFlags.Fixed | RemapFlags.DontUnmap;
+        if ((flags & ~all) != 0 || (address & PageMask) != 0) return -Errno.EINVAL;
+        bool mayMove = (flags & RemapFlags.MayMove) != 0, fixedTarget = (flags & RemapFlags.Fixed) != 0, dontUnmap = (flags & RemapFlags.DontUnmap) != 0;
+        if ((fixedTarget || dontUnmap) && !mayMove) return -Errno.EINVAL;
+        ulong oldLen = PageAlign(oldLength), newLen = PageAlign(newLength);
+        if (newLen == 0 || (oldLength != 0 && oldLen == 0)) return -Errno.EINVAL;
+        if (dontUnmap && oldLen != newLen) return -Errno.EINVAL;
+        if (fixedTarget)
+        {
+            if ((newAddress & PageMask) != 0) return -Errno.EINVAL;
+            if (newAddress < address + oldLen && address < newAddress + newLen) return -Errno.EINVAL;
+            if (newAddress + newLen < newAddress || newAddress + newLen > _k.Geometry.UserTop) return -Errno.ENOMEM;
+        }
+        if (oldLen == 0) return -Errno.EINVAL;
+        var vma = p.Mm.FindVma(address);
+        if (vma is null || vma.Start > address || address + oldLen > vma.End || (vma.Flags & VmaFlags.Device) != 0) return -Errno.EFAULT;
+
+        if (fixedTarget)
+        {
+            UnmapRange(p, newAddress, newAddress + newLen, cpu);
+            if (newLen < oldLen)
+            {
+                UnmapRange(p, address + newLen, address + oldLen, cpu);
+                oldLen = newLen;
+            }
+            vma = p.Mm.FindVma(address)!;
+            return MoveVma(p, cpu, vma, address, oldLen, newAddress, newLen, dontUnmap);
+        }
+        if (newLen <= oldLen && !dontUnmap)
+        {
+            if (newLen < oldLen) UnmapRange(p, address + newLen, address + oldLen, cpu);
+            return (long)address;
+        }
+        if (!dontUnmap && address + oldLen == vma.End && address + newLen <= _k.Geometry.UserTop
+            && p.Mm.Overlapping(vma.End, address + newLen).Count == 0)
+        {
+            ulong oldEnd = vma.End;
+            vma.End = address + newLen;
+            if (vma.Locked && !vma.LockOnFault) PopulateVmaLocked(p, cpu, vma, oldEnd, vma.End);
+            return (long)address;
+        }
+        if (!mayMove) return -Errno.ENOMEM;
+        ulong? found = FindFreeArea(p.Mm, newLen, 0);
+        if (found is null) return -Errno.ENOMEM;
+        return MoveVma(p, cpu, vma, address, oldLen, found.Value, newLen, dontUnmap);
+    }
+
+    /// <summary>
+    /// <c>move_vma</c>: [address, address+oldLen) of <paramref name="vma"/> becomes a VMA at <paramref name="to"/> of
+    /// <paramref name="newLen"/>, its page-table entries moved; -ENOMEM, with everything moved back, when a page table
+    /// for the new range cannot be allocated even after reclaim.
+    /// </summary>
+    private long MoveVma(Process p, int cpu, Vma vma, ulong address, ulong oldLen, ulong to, ulong newLen, bool dontUnmap)
+    {
+        var moving = SplitFor(p, vma, address, address + oldLen)[0];
+        var moved = moving.Slice(moving.Start, moving.End);
+        moved.Start = to;
+        moved.End = to + newLen;
+        p.Mm.Add(moved);
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _k.PageTable.CollectLeaves(p.PageTableRoot, address, address + oldLen, leaves);
+        for (int i = 0; i < leaves.Count; i++)
+        {
+            var (a, leaf) = leaves[i];
+            if (MovePte(p, cpu, a, to + (a - address), leaf)) continue;
+            for (int j = i - 1; j >= 0; j--) MovePte(p, cpu, to + (leaves[j].Address - address), leaves[j].Address, leaves[j].Leaf);
+            p.Mm.Remove(moved);
+            return -Errno.ENOMEM;
+        }
+        FlushTlbRange(p, address, address + oldLen, cpu);
+        if (dontUnmap) moving.Locked = moving.LockOnFault = false; // the old VMA stays, empty and unlocked
+        else p.Mm.Remove(moving);
+        if (moved.Locked && !moved.LockOnFault && newLen > oldLen) PopulateVmaLocked(p, cpu, moved, to + oldLen, to + newLen);
+        return (long)to;
+    }
+
+    /// <summary>Moves one entry from <paramref name="from"/> to <paramref name="to"/> (<c>move_ptes</c>); false when the new page table cannot be had.</summary>
+    private bool MovePte(Process p, int cpu, ulong from, ulong to, PageMapping leaf)
+    {
+        var pageTable = _k.PageTable;
+        while (!pageTable.Write(p.PageTableRoot, to, leaf))
+            if (!_k.Reclaim.ReclaimOne(direct: true, cpu)) return false;
+        _k.TlbMaintenance.NotePteChange(p, to, PageMapping.Empty, leaf, cpu);
+        pageTable.Write(p.PageTableRoot, from, PageMapping.Empty with { PageShift = leaf.PageShift });
+        _k.TlbMaintenance.NotePteChange(p, from, leaf, PageMapping.Empty, cpu);
+        if (leaf.HoldsFrame && leaf.Frame != FrameTable.ZeroPage) _k.Reclaim.OnMoved(p, from, to, leaf.Frame);
+        return true;
+    }
+
     // ---- mincore -----------------------------------------------------------------------------------------
 
     /// <summary>

@@ -348,6 +348,20 @@ public sealed class Reclaim : IReclaimView
                 if (ReferenceEquals(maps[i].Process, task)) maps[i] = (holder, maps[i].Vaddr);
     }
 
+    /// <summary>mremap moved the PTE mapping <paramref name="pfn"/> from <paramref name="from"/> to <paramref name="to"/>: the reverse map follows; nothing else changes.</summary>
+    internal void OnMoved(Process p, ulong from, ulong to, ulong pfn)
+    {
+        if (!_rmap.TryGetValue(pfn, out var maps)) return;
+        for (int i = 0; i < maps.Count; i++)
+        {
+            if (ReferenceEquals(maps[i].Process.Mm, p.Mm) && maps[i].Vaddr == from)
+            {
+                maps[i] = (maps[i].Process, to);
+                return;
+            }
+        }
+    }
+
     /// <summary>A PTE now maps <paramref name="pfn"/>: records the reverse mapping and offers the page to the policy.</summary>
     internal void OnMapped(Process p, ulong vaddr, ulong pfn)
     {

@@ -122,6 +122,14 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     public long Munlockall(int pid, int cpu) =>
         Checked("munlockall", pid, 0, 0, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Munlockall(Task(pid)), "");
 
+    public long Mremap(int pid, int cpu, ulong oldAddress, ulong oldLength, ulong newLength, int flags, ulong newAddress)
+    {
+        long r = Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mremap(Task(pid), Cpu(cpu), oldAddress, oldLength, newLength, flags, newAddress);
+        Check("mremap", pid, oldAddress, End(oldAddress, oldLength), cpu, $"to {newLength} bytes flags {flags} -> {Result(r)}");
+        if (r >= 0) Check("mremap", pid, (ulong)r, End((ulong)r, newLength), cpu, "the new range");
+        return r;
+    }
+
     public long Mincore(int pid, ulong address, ulong length, Span<byte> vector) =>
         Checked("mincore", pid, address, length, -1, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mincore(Task(pid), address, length, vector), "");
 
