@@ -224,21 +224,31 @@ public sealed class AddressSpaces
         foreach (var (a, _) in leaves) UnmapPage(p, a, flush: false, cpu);
     }
 
+    /// <summary>
+    /// <c>mprotect</c> (mm/mprotect.c): an unaligned start is -EINVAL, an empty range 0. The VMAs are changed in order
+    /// from the start: no VMA at the start is -ENOMEM with nothing changed; a hole further on stops there with -ENOMEM,
+    /// the VMAs before it changed (as Linux's loop over <c>mprotect_fixup</c> leaves them).
+    /// </summary>
     public long Mprotect(Process p, int cpu, ulong address, ulong length, Protection prot, byte? key)
     {
         if ((address & PageMask) != 0) return -Errno.EINVAL;
         if (length == 0) return 0;
         ulong end = address + PageAlign(length);
-        // The whole range must be mapped.
+        if (end < address) return -Errno.ENOMEM;
+        // The VMAs from the start up to the first hole; a hole stops the change there.
         ulong cursor = address;
+        var changed = new List<Vma>();
         foreach (var v in p.Mm.Overlapping(address, end))
         {
-            if (v.Start > cursor) return -Errno.ENOMEM;
+            if (v.Start > cursor) break;
+            changed.Add(v);
             cursor = v.End;
         }
-        if (cursor < end) return -Errno.ENOMEM;
+        long result = cursor < end ? -Errno.ENOMEM : 0;
+        if (changed.Count == 0) return result;
+        end = Math.Min(end, cursor);
 
-        foreach (var v in p.Mm.Overlapping(address, end))
+        foreach (var v in changed)
         {
             p.Mm.Remove(v);
             if (v.Start < address) p.Mm.Add(v.Slice(v.Start, address));
@@ -260,7 +270,7 @@ public sealed class AddressSpaces
             _k.Stream?.Pte(cpu, p.Pid, a, leaf, reprotected);
         }
         FlushTlbRange(p, address, end, cpu);
-        return 0;
+        return result;
     }
 
     /// <summary>
