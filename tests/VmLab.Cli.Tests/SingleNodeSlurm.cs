@@ -181,7 +181,8 @@ public sealed class SingleNodeSlurm : IDisposable
     public ToolResult Submit(string program, IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment)
     {
         var r = Tool(program, args, environment);
-        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(r.Stdout, @"\b\d+\b")) _jobs.Add(m.Value);
+        // Job ids: "4711" or "4711;cluster" (--parsable), "array job 4711 (shards 1-3), merge job 4712"; not the shard range.
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(r.Stdout, @"(?<![\w-])\d+(?=[;\s,]|$)")) _jobs.Add(m.Value);
         return r;
     }
 
@@ -250,9 +251,10 @@ public sealed class SingleNodeSlurm : IDisposable
         }
     }
 
+    /// <summary>Sends a signal through bash's kill builtin (a minimal system may have no /bin/kill).</summary>
     private static void Signal(int pid, string signal)
     {
-        using var kill = Process.Start("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)])!;
+        using var kill = Process.Start("bash", ["-c", $"kill -{signal} {pid.ToString(CultureInfo.InvariantCulture)}"])!;
         kill.WaitForExit();
     }
 
