@@ -64,7 +64,8 @@ $VMLAB sweep "$SWEEP" --db "$LOCAL" --shard "$K/$N" --jobs "${SLURM_CPUS_PER_TAS
 sweep=$!
 # SIGTERM reaches every process of the job; vmlab stops starting cases, keeps the finished ones and exits 130.
 trap 'say "SIGTERM: stopping the shard"; kill -TERM "$sweep" 2>/dev/null' TERM
-trap 'kill -INT "$sweep" 2>/dev/null' INT
+# A background command of a non-interactive shell ignores SIGINT: Ctrl+C (run by hand) is passed on as SIGTERM.
+trap 'kill -TERM "$sweep" 2>/dev/null' INT
 
 # Periodic copies, one at a time; stopping the copier waits for a copy under way.
 (
