@@ -11,7 +11,8 @@ namespace VmLab.Host.Tests.Replacement;
 /// </summary>
 public sealed class PublishedReferenceTests
 {
-    private static readonly Lazy<List<ulong>> LsPages = new(() => ReferenceCache.PagesOfLackeyTrace(Repo.Path("configs", "traces", "ls.lackey.gz")));
+    private static readonly Lazy<List<(ulong Page, bool Write)>> LsTouches = new(() => ReferenceCache.TouchesOfLackeyTrace(Repo.Path("configs", "traces", "ls.lackey.gz")));
+    private static readonly Lazy<List<ulong>> LsPages = new(() => LsTouches.Value.ConvertAll(t => t.Page));
 
     public static TheoryData<string, int> Cases()
     {
@@ -39,6 +40,13 @@ public sealed class PublishedReferenceTests
         ["sieve"] = (["machine:replacement:plugin=sieve"], FifoFamilyReferences.Sieve),
         ["s3-fifo"] = (["machine:replacement:plugin=s3-fifo"], (p, c) => FifoFamilyReferences.S3Fifo(p, c)),
         ["lfu-aging"] = (["machine:replacement:plugin=lfu-aging"], (p, c) => AgingReference.Misses(p, c)),
+        ["clock-pro"] = (["machine:replacement:plugin=clock-pro"], (p, c) => ClockProReference.Misses(p, c)),
+        // An Accessed-bit policy with a one-entry TLB: every access to another page than the last re-walks and sets the
+        // bit, so the bit the kernel's walks read is "accessed since it was last cleared", what the reference models.
+        ["nru-tlb1"] = (["machine:replacement:plugin=nru", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.Nru(LsTouches.Value, c)),
+        ["wsclock-tlb1"] = (["machine:replacement:plugin=wsclock", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.WsClock(LsTouches.Value, c)),
+        ["car-tlb1"] = (["machine:replacement:plugin=car", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.Car(LsTouches.Value, c)),
+        ["mglru-tlb1"] = (["machine:replacement:plugin=mglru", "machine:tlb:options:entries=1"], MglruReference.Misses),
     };
 
     [Theory]
