@@ -18,7 +18,7 @@ public sealed class PublishedReferenceTests
     {
         var data = new TheoryData<string, int>();
         foreach (var policy in References.Keys)
-            foreach (int frames in policy.StartsWith("clock-", StringComparison.Ordinal) && policy != "clock-textbook" ? (int[])[16, 64, 256] : [16, 32, 64, 128, 256])
+            foreach (int frames in policy is "clock-textbook-clear" or "clock-hardware-tlb1" or "two-list-no-workingset-tlb1" ? (int[])[16, 64, 256] : [16, 32, 64, 128, 256])
                 data.Add(policy, frames);
         return data;
     }
@@ -46,6 +46,9 @@ public sealed class PublishedReferenceTests
         ["nru-tlb1"] = (["machine:replacement:plugin=nru", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.Nru(LsTouches.Value, c)),
         ["wsclock-tlb1"] = (["machine:replacement:plugin=wsclock", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.WsClock(LsTouches.Value, c)),
         ["car-tlb1"] = (["machine:replacement:plugin=car", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.Car(LsTouches.Value, c)),
+        ["two-list-tlb1"] = (["machine:replacement:plugin=two-list", "machine:tlb:options:entries=1"], (p, c) => TwoListReference.Misses(p, c)),
+        ["two-list-no-workingset-tlb1"] = (["machine:replacement:plugin=two-list", "machine:replacement:options:workingset=false", "machine:tlb:options:entries=1"],
+            (p, c) => TwoListReference.Misses(p, c, workingset: false)),
         ["mglru-tlb1"] = (["machine:replacement:plugin=mglru", "machine:tlb:options:entries=1"], MglruReference.Misses),
     };
 

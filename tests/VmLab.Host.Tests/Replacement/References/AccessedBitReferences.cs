@@ -218,3 +218,91 @@ public static class AccessedBitReferences
         return misses;
     }
 }
+
+/// <summary>
+/// Linux's active/inactive lists (mm/vmscan.c: shrink_active_list, shrink_folio_list with folio_check_references;
+/// mm/workingset.c) over a stream of page touches with c frames, one pair of lists for all pages, written from the
+/// kernel's rules and independent of the plugin. Accessed bits as in <see cref="AccessedBitReferences"/>.
+/// <list type="bullet">
+/// <item>A missed page joins the inactive list's young end with PG_referenced clear, unless its shadow (the
+/// nonresident age at its eviction) gives a refault distance (age now - shadow) no larger than the active list: then
+/// it joins the active list and the age advances.</item>
+/// <item>To evict: while the inactive list is smaller than the active one (inactive_is_low, ratio 1) or empty, the
+/// active list's oldest page has its Accessed bit cleared and moves to the inactive list's young end (anonymous pages
+/// are deactivated even when referenced; PG_referenced is kept). The inactive list's oldest page: Accessed bit set and
+/// PG_referenced set — activated (the age advances), PG_referenced stays set; Accessed bit set alone — PG_referenced
+/// set, back to the inactive young end; neither — the victim, whose shadow records the age, which then advances.</item>
+/// </list>
+/// </summary>
+public static class TwoListReference
+{
+    public static long Misses(IReadOnlyList<ulong> pages, int c, bool workingset = true)
+    {
+        var inactive = new LinkedList<ulong>(); // First: the oldest
+        var active = new LinkedList<ulong>();
+        var node = new Dictionary<ulong, LinkedListNode<ulong>>();
+        var accessed = new HashSet<ulong>();
+        var pgReferenced = new HashSet<ulong>();
+        var shadows = new Dictionary<ulong, long>();
+        long age = 0, misses = 0;
+
+        void MoveTo(LinkedList<ulong> list, ulong x)
+        {
+            var n = node[x];
+            n.List!.Remove(n);
+            list.AddLast(n);
+        }
+
+        ulong Victim()
+        {
+            for (;;)
+            {
+                while ((inactive.Count < active.Count || inactive.Count == 0) && active.Count > 0)
+                {
+                    ulong old = active.First!.Value;
+                    accessed.Remove(old);
+                    MoveTo(inactive, old);
+                }
+                ulong x = inactive.First!.Value;
+                bool ptes = accessed.Remove(x);
+                bool page = pgReferenced.Remove(x);
+                if (!ptes) return x;
+                pgReferenced.Add(x);
+                if (page)
+                {
+                    MoveTo(active, x);
+                    age++;
+                }
+                else MoveTo(inactive, x);
+            }
+        }
+
+        foreach (var x in pages)
+        {
+            if (node.ContainsKey(x))
+            {
+                accessed.Add(x);
+                continue;
+            }
+            misses++;
+            if (node.Count == c)
+            {
+                ulong v = Victim();
+                var n = node[v];
+                n.List!.Remove(n);
+                node.Remove(v);
+                accessed.Remove(v);
+                pgReferenced.Remove(v);
+                if (workingset) shadows[v] = age++;
+            }
+            if (workingset && shadows.Remove(x, out long eviction) && age - eviction <= active.Count)
+            {
+                age++;
+                node[x] = active.AddLast(x);
+            }
+            else node[x] = inactive.AddLast(x);
+            accessed.Add(x);
+        }
+        return misses;
+    }
+}
