@@ -77,6 +77,17 @@ public sealed class ClockProAndMglruTests
         Assert.InRange(h.Misses, 304, 304 + 8);
     }
 
+    [Fact]
+    public void ClockProAllocatesNothingPerAccess()
+    {
+        var p = new ClockProPolicy(FrameCount, new ClockProOptions());
+        for (ulong f = 0; f < 16; f++) p.OnResident(f, f + 1);
+        for (ulong f = 0; f < 16; f++) p.OnAccess(f); // warm up (JIT)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100_000; i++) p.OnAccess((ulong)(i % 16));
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     private static (MglruPolicy Policy, PolicyHarness Harness) Mglru(int frames)
     {
         var p = new MglruPolicy(new FrameLinks(FrameCount));
