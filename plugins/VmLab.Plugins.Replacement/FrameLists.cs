@@ -100,6 +100,25 @@ public sealed class FrameLists
         _count[l]--;
     }
 
+    /// <summary>Adds the frame at the head (the oldest end) of <paramref name="list"/>.</summary>
+    public void AddHead(int list, ulong pfn)
+    {
+        int s = Sentinel(list), f = (int)pfn, first = NextOf(s);
+        SetPrev(first, f);
+        _next[f] = first;
+        _prev[f] = s;
+        SetNext(s, f);
+        _list[f] = (byte)list;
+        _count[list]++;
+    }
+
+    /// <summary>Moves the frame to the head (the oldest end) of <paramref name="list"/> (from wherever it is).</summary>
+    public void MoveToHead(int list, ulong pfn)
+    {
+        Remove(pfn);
+        AddHead(list, pfn);
+    }
+
     /// <summary>Moves the frame to the tail of <paramref name="list"/> (from wherever it is).</summary>
     public void MoveToTail(int list, ulong pfn)
     {

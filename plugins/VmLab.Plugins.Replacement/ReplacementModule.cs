@@ -41,6 +41,12 @@ public sealed class ReplacementModule : IPluginModule
         registry.AddReplacement<LirsPolicy, LirsOptions>("lirs",
             "LIRS (Jiang & Zhang): inter-reference recency, LIRS stack and resident-HIR queue. Sees every access.",
             c => new LirsPolicy(c.Memory.FrameCount, c.Options));
+        registry.AddReplacement<ClockProPolicy, ClockProOptions>("clock-pro",
+            "CLOCK-Pro (Jiang, Chen & Zhang, USENIX ATC'05): hot and cold pages, test periods, non-resident cold pages, three hands, adaptive cold allocation. Sees every access.",
+            c => new ClockProPolicy(c.Memory.FrameCount, c.Options));
+        registry.AddReplacement<MglruPolicy, NoOptions>("mglru",
+            "Linux multi-gen LRU (lru_gen): generations aged by walks of the Accessed bits, eviction from the oldest, PG_referenced/PG_workingset, tiers by refault (PID controller).",
+            c => new MglruPolicy(Links(c)));
         registry.AddReplacement<SievePolicy, NoOptions>("sieve",
             "SIEVE (Zhang et al., NSDI'24): one FIFO, visited bits, a hand that evicts the first unvisited page and never moves survivors. Sees every access.",
             c => new SievePolicy(Links(c)));

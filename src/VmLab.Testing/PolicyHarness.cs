@@ -36,6 +36,9 @@ public sealed class PolicyHarness(IReplacementPolicy policy, int frames, bool ba
 
     public bool IsResident(int page) => _frameOf.ContainsKey(page);
 
+    /// <summary>The frame a resident page is in.</summary>
+    public ulong FrameOf(int page) => _frameOf[page];
+
     public void Access(int page, bool write = false)
     {
         if (!_frameOf.TryGetValue(page, out ulong pfn))

@@ -11,13 +11,14 @@ namespace VmLab.Host.Tests.Replacement;
 /// </summary>
 public sealed class PublishedReferenceTests
 {
-    private static readonly Lazy<List<ulong>> LsPages = new(() => ReferenceCache.PagesOfLackeyTrace(Repo.Path("configs", "traces", "ls.lackey.gz")));
+    private static readonly Lazy<List<(ulong Page, bool Write)>> LsTouches = new(() => ReferenceCache.TouchesOfLackeyTrace(Repo.Path("configs", "traces", "ls.lackey.gz")));
+    private static readonly Lazy<List<ulong>> LsPages = new(() => LsTouches.Value.ConvertAll(t => t.Page));
 
     public static TheoryData<string, int> Cases()
     {
         var data = new TheoryData<string, int>();
         foreach (var policy in References.Keys)
-            foreach (int frames in policy.StartsWith("clock-", StringComparison.Ordinal) && policy != "clock-textbook" ? (int[])[16, 64, 256] : [16, 32, 64, 128, 256])
+            foreach (int frames in policy is "clock-textbook-clear" or "clock-hardware-tlb1" or "two-list-no-workingset-tlb1" ? (int[])[16, 64, 256] : [16, 32, 64, 128, 256])
                 data.Add(policy, frames);
         return data;
     }
@@ -39,6 +40,16 @@ public sealed class PublishedReferenceTests
         ["sieve"] = (["machine:replacement:plugin=sieve"], FifoFamilyReferences.Sieve),
         ["s3-fifo"] = (["machine:replacement:plugin=s3-fifo"], (p, c) => FifoFamilyReferences.S3Fifo(p, c)),
         ["lfu-aging"] = (["machine:replacement:plugin=lfu-aging"], (p, c) => AgingReference.Misses(p, c)),
+        ["clock-pro"] = (["machine:replacement:plugin=clock-pro"], (p, c) => ClockProReference.Misses(p, c)),
+        // An Accessed-bit policy with a one-entry TLB: every access to another page than the last re-walks and sets the
+        // bit, so the bit the kernel's walks read is "accessed since it was last cleared", what the reference models.
+        ["nru-tlb1"] = (["machine:replacement:plugin=nru", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.Nru(LsTouches.Value, c)),
+        ["wsclock-tlb1"] = (["machine:replacement:plugin=wsclock", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.WsClock(LsTouches.Value, c)),
+        ["car-tlb1"] = (["machine:replacement:plugin=car", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.Car(LsTouches.Value, c)),
+        ["two-list-tlb1"] = (["machine:replacement:plugin=two-list", "machine:tlb:options:entries=1"], (p, c) => TwoListReference.Misses(p, c)),
+        ["two-list-no-workingset-tlb1"] = (["machine:replacement:plugin=two-list", "machine:replacement:options:workingset=false", "machine:tlb:options:entries=1"],
+            (p, c) => TwoListReference.Misses(p, c, workingset: false)),
+        ["mglru-tlb1"] = (["machine:replacement:plugin=mglru", "machine:tlb:options:entries=1"], MglruReference.Misses),
     };
 
     [Theory]

@@ -34,6 +34,8 @@ public sealed class ReclaimInvariantTests : IDisposable
     [InlineData("sieve", 12)]
     [InlineData("s3-fifo", 13)]
     [InlineData("lfu-aging", 14)]
+    [InlineData("clock-pro", 15)]
+    [InlineData("mglru", 16)]
     public void DataSurvivesSwapAndNothingLeaksWhenEveryProcessExits(string policy, int seed)
     {
         _dir.File("t.lackey", " L 1000,1\n");

@@ -96,6 +96,17 @@ public static class ReferenceCache
     public static List<ulong> PagesOfLackeyTrace(string path)
     {
         var pages = new List<ulong>();
+        foreach (var (page, _) in TouchesOfLackeyTrace(path)) pages.Add(page);
+        return pages;
+    }
+
+    /// <summary>
+    /// As <see cref="PagesOfLackeyTrace"/>, with whether each touch writes: a store (S) writes, a load (L) or an
+    /// instruction fetch (I) reads, a modify (M) reads and then writes.
+    /// </summary>
+    public static List<(ulong Page, bool Write)> TouchesOfLackeyTrace(string path)
+    {
+        var pages = new List<(ulong Page, bool Write)>();
         using var file = File.OpenRead(path);
         using Stream stream = path.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(file, CompressionMode.Decompress) : file;
         using var reader = new StreamReader(stream);
@@ -110,7 +121,7 @@ public static class ReferenceCache
             int times = kind == 'M' ? 2 : 1;
             for (int k = 0; k < times; k++)
                 for (ulong page = address / 4096; page <= (address + Math.Max(size, 1) - 1) / 4096; page++)
-                    pages.Add(page);
+                    pages.Add((page, kind == 'S' || (kind == 'M' && k == 1)));
         }
         return pages;
     }

@@ -1,3 +1,4 @@
+using VmLab.Abstractions.Plugins;
 using VmLab.Core.Mmu;
 using VmLab.Host.Config;
 using VmLab.Host.Plugins;
@@ -14,8 +15,10 @@ public sealed class ReplacementPolicyHostTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    public static TheoryData<string> Policies() =>
-        ["fifo", "lru", "clock", "nru", "two-list", "wsclock", "arc", "car", "2q", "lirs", "sieve", "s3-fifo", "lfu-aging", "random", "opt"];
+    public static TheoryData<string> Policies() => new(PolicyNames);
+
+    private static readonly string[] PolicyNames =
+        ["fifo", "lru", "clock", "nru", "two-list", "wsclock", "arc", "car", "2q", "lirs", "sieve", "s3-fifo", "lfu-aging", "clock-pro", "mglru", "random", "opt"];
 
     private static readonly Lazy<long> OptMissesAt32 = new(() =>
         ReferenceCache.Misses(ReferenceCache.PagesOfLackeyTrace(Repo.Path("configs", "traces", "ls.lackey.gz")), 32, "opt"));
@@ -49,6 +52,29 @@ public sealed class ReplacementPolicyHostTests : IDisposable
         Assert.Contains("clock-bad.json:1:", error.ToString()); // file:line:column of the key
         Assert.Contains("machine:replacement:options:referenceOnInsert", error.ToString(), StringComparison.OrdinalIgnoreCase);
         Assert.Contains("mode textbook", error.Message);
+    }
+
+    [Fact]
+    public void ClockProColdShareAbove100PercentIsAConfigErrorNamingTheKey()
+    {
+        string config = _dir.File("clock-pro-bad.json", """
+            { "machine": { "replacement": { "plugin": "clock-pro", "options": { "initialColdPercent": 150 } } },
+              "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } } }
+            """);
+        _dir.File("t.lackey", " L 1000,1\n");
+        var e = Assert.Throws<ConfigException>(() => new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config));
+        var error = Assert.Single(e.Errors);
+        Assert.Contains("clock-pro-bad.json:1:", error.ToString());
+        Assert.Contains("machine:replacement:options:initialColdPercent", error.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("100", error.Message);
+    }
+
+    [Fact]
+    public void EveryRegisteredReplacementPluginIsInThePolicyList()
+    {
+        var registered = PluginCatalog.CreateDefault().All.Where(p => p.Kind == ExtensionPoints.NameOf(PluginKind.Replacement)).Select(p => p.Name).ToList();
+        Assert.NotEmpty(registered);
+        Assert.Equal(registered.Order(StringComparer.Ordinal), PolicyNames.Order(StringComparer.Ordinal));
     }
 
     [Fact]
