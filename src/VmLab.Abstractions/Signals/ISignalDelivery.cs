@@ -30,11 +30,12 @@ public interface ISignalState
     void SetBlocked(int signo, bool blocked);
 }
 
-/// <summary>
-/// Signal delivery semantics. <paramref name="forced"/> is true for synchronous signals the kernel forces on a
-/// fault (<c>force_sig_fault</c>), false for <c>kill</c>.
-/// </summary>
+/// <summary>Signal delivery semantics.</summary>
 public interface ISignalDelivery
 {
+    /// <summary>
+    /// What happens to <paramref name="process"/> when <paramref name="info"/> is sent to it. <paramref name="forced"/>
+    /// is true for synchronous signals the kernel forces on a fault (<c>force_sig_fault</c>), false for <c>kill</c>.
+    /// </summary>
     SignalAction Deliver(ISignalState process, in SignalInfo info, bool forced);
 }

@@ -139,7 +139,7 @@ public interface IKernelApi
     /// KMALLOC_MAX_SIZE (4 MiB).
     /// </summary>
     long Kmalloc(int cpu, ulong size);
-    /// <summary><c>kfree</c> of an address <see cref="Kmalloc"/> returned (NULL is ignored): the block returns to the buddy allocator.</summary>
+    /// <summary><c>kfree</c> of an address <see cref="Kmalloc(int, ulong)"/> returned (NULL is ignored): the block returns to the buddy allocator.</summary>
     void Kfree(ulong address);
     /// <summary><c>vmalloc</c>: an address in the vmalloc range, or 0 on failure.</summary>
     long Vmalloc(int cpu, ulong size);

@@ -1,7 +1,7 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Plugins.Faults;
-using static VmLab.Plugins.Tests.Faults.Fault;
+using static VmLab.Testing.Fault;
 
 namespace VmLab.Plugins.Tests.Faults;
 
@@ -28,8 +28,8 @@ public sealed class CowHandlerTests
 
         Assert.Equal(FaultResult.Minor.As(FaultResolutions.CowReuse), result);
         Assert.Equal([$"update 0x{Va:x} {PageFlags.Present | PageFlags.Writable | PageFlags.User | PageFlags.NoExecute | PageFlags.Accessed | PageFlags.Dirty}"], mm.Calls);
-        Assert.Equal(1, mm.Registry[MetricNames.FaultsCowReuse]);
-        Assert.Equal(0, mm.Registry[MetricNames.FaultsCowCopy]);
+        Assert.Equal(1, mm.Counters[MetricNames.FaultsCowReuse]);
+        Assert.Equal(0, mm.Counters[MetricNames.FaultsCowCopy]);
     }
 
     [Fact]
@@ -45,8 +45,8 @@ public sealed class CowHandlerTests
         ulong copy = Assert.Single(mm.Allocated);
         Assert.Equal([$"allocate {copy}", $"map 0x{Va:x} {copy} {PageFlags.Present | PageFlags.Writable | PageFlags.User | PageFlags.NoExecute | PageFlags.Dirty}", $"flush 0x{Va:x}"], mm.Calls);
         Assert.Equal(0xAB, mm.Memory.ReadByte((copy << 12) + 100)); // the contents came along
-        Assert.Equal(1, mm.Registry[MetricNames.FaultsCowCopy]);
-        Assert.Equal(0, mm.Registry[MetricNames.FaultsCowReuse]);
+        Assert.Equal(1, mm.Counters[MetricNames.FaultsCowCopy]);
+        Assert.Equal(0, mm.Counters[MetricNames.FaultsCowReuse]);
     }
 
     [Fact]
@@ -59,7 +59,7 @@ public sealed class CowHandlerTests
         ulong fresh = Assert.Single(mm.Allocated);
         Assert.False(mm.Memory.HasContents(fresh));
         Assert.Contains($"flush 0x{Va:x}", mm.Calls);
-        Assert.Equal((1L, 0L, 0L), (mm.Registry[MetricNames.FaultsDemandZero], mm.Registry[MetricNames.FaultsCowCopy], mm.Registry[MetricNames.FaultsCowReuse]));
+        Assert.Equal((1L, 0L, 0L), (mm.Counters[MetricNames.FaultsDemandZero], mm.Counters[MetricNames.FaultsCowCopy], mm.Counters[MetricNames.FaultsCowReuse]));
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public sealed class CowHandlerTests
         Assert.Equal(FaultResult.Minor.As(FaultResolutions.WriteShared), result);
         Assert.Empty(mm.Allocated);
         Assert.Equal([$"update 0x{Va:x} {PageFlags.Present | PageFlags.Writable | PageFlags.User | PageFlags.NoExecute | PageFlags.Accessed | PageFlags.Dirty}"], mm.Calls);
-        Assert.Equal(0, mm.Registry[MetricNames.FaultsCowReuse] + mm.Registry[MetricNames.FaultsCowCopy]);
+        Assert.Equal(0, mm.Counters[MetricNames.FaultsCowReuse] + mm.Counters[MetricNames.FaultsCowCopy]);
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Plugins.Faults;
-using static VmLab.Plugins.Tests.Faults.Fault;
+using static VmLab.Testing.Fault;
 
 namespace VmLab.Plugins.Tests.Faults;
 
@@ -25,7 +25,7 @@ public sealed class DemandZeroHandlerTests
         var (result, mm) = Touch(AccessKind.Read, Private);
         Assert.Equal(FaultResult.Minor.As(FaultResolutions.ZeroPage), result);
         Assert.Equal([$"map 0x{Va:x} {RecordingMemoryManager.ZeroPage} {UserData}"], mm.Calls);
-        Assert.Equal((1L, 0L), (mm.Registry[MetricNames.FaultsZeroPage], mm.Registry[MetricNames.FaultsDemandZero]));
+        Assert.Equal((1L, 0L), (mm.Counters[MetricNames.FaultsZeroPage], mm.Counters[MetricNames.FaultsDemandZero]));
     }
 
     [Fact]
@@ -35,7 +35,7 @@ public sealed class DemandZeroHandlerTests
         Assert.Equal(FaultResult.Minor.As(FaultResolutions.DemandZero), result);
         ulong pfn = Assert.Single(mm.Allocated);
         Assert.Equal([$"allocate {pfn}", $"map 0x{Va:x} {pfn} {UserData | PageFlags.Writable | PageFlags.Dirty}"], mm.Calls);
-        Assert.Equal((0L, 1L), (mm.Registry[MetricNames.FaultsZeroPage], mm.Registry[MetricNames.FaultsDemandZero]));
+        Assert.Equal((0L, 1L), (mm.Counters[MetricNames.FaultsZeroPage], mm.Counters[MetricNames.FaultsDemandZero]));
     }
 
     [Fact]
@@ -53,7 +53,7 @@ public sealed class DemandZeroHandlerTests
         var (result, mm) = Touch(AccessKind.Read, Anonymous(0x5555_0000_0000, 8, shared: true));
         Assert.Equal(FaultResult.Minor.As(FaultResolutions.DemandZero), result);
         Assert.Single(mm.Allocated);
-        Assert.Equal(0, mm.Registry[MetricNames.FaultsZeroPage]);
+        Assert.Equal(0, mm.Counters[MetricNames.FaultsZeroPage]);
     }
 
     [Fact]

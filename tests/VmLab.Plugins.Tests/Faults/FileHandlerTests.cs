@@ -1,7 +1,7 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Plugins.Faults;
-using static VmLab.Plugins.Tests.Faults.Fault;
+using static VmLab.Testing.Fault;
 
 namespace VmLab.Plugins.Tests.Faults;
 
@@ -30,7 +30,7 @@ public sealed class FileHandlerTests
         var (result, mm) = Fault(Start + 8, AccessKind.Read, Mapping());
         Assert.Equal(FaultResult.Major.As(FaultResolutions.FilePage), result);
         Assert.Equal(["get 77", $"map 0x{Start + 8:x} 77 {PageFlags.Present | PageFlags.User | PageFlags.NoExecute}"], mm.Calls);
-        Assert.Equal(1, mm.Registry[MetricNames.FaultsFile]);
+        Assert.Equal(1, mm.Counters[MetricNames.FaultsFile]);
     }
 
     [Fact]
@@ -44,7 +44,7 @@ public sealed class FileHandlerTests
         var (result, mm) = Fault(Start + 3 * Page, AccessKind.Read, Mapping());
         Assert.Equal(FaultResult.Raise(SignalInfo.BusAdrErr(Start + 3 * Page)), result);
         Assert.Empty(mm.Calls);
-        Assert.Equal(0, mm.Registry[MetricNames.FaultsFile]);
+        Assert.Equal(0, mm.Counters[MetricNames.FaultsFile]);
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
 using VmLab.Plugins.Faults;
-using static VmLab.Plugins.Tests.Faults.Fault;
+using static VmLab.Testing.Fault;
 
 namespace VmLab.Plugins.Tests.Faults;
 
@@ -32,7 +32,7 @@ public sealed class StackGrowthHandlerTests
             $"allocate {pfn}",
             $"map 0x{address:x} {pfn} {PageFlags.Present | PageFlags.User | PageFlags.NoExecute | PageFlags.Writable | PageFlags.Dirty}",
         ], mm.Calls);
-        Assert.Equal(1, mm.Registry[MetricNames.FaultsStackGrowth]);
+        Assert.Equal(1, mm.Counters[MetricNames.FaultsStackGrowth]);
     }
 
     [Fact]

@@ -24,7 +24,7 @@ public sealed class VmallocSyncHandlerTests
     public void AKernelFaultTheReferenceTableMapsIsSyncedAsAMinorFault()
     {
         Assert.Equal(FaultResult.Minor.As(FaultResolutions.VmallocSync), Handle(VmallocSync.Synced, AccessMode.Kernel, present: false, out var mm));
-        Assert.Equal(1, mm.Registry[MetricNames.FaultsVmallocSync]);
+        Assert.Equal(1, mm.Counters[MetricNames.FaultsVmallocSync]);
     }
 
     [Theory]
@@ -35,6 +35,6 @@ public sealed class VmallocSyncHandlerTests
     public void OtherFaultsAreDeclinedAndCountNothing(VmallocSync answer, AccessMode mode, bool present)
     {
         Assert.Equal(FaultResult.Declined, Handle(answer, mode, present, out var mm));
-        Assert.Equal(0, mm.Registry[MetricNames.FaultsVmallocSync]);
+        Assert.Equal(0, mm.Counters[MetricNames.FaultsVmallocSync]);
     }
 }

@@ -1,6 +1,6 @@
 using VmLab.Abstractions.Replacement;
 
-namespace VmLab.Plugins.Tests.Replacement;
+namespace VmLab.Testing;
 
 /// <summary>
 /// Drives a policy as the kernel does, on a string of page numbers with a fixed number of frames: a resident page is an
@@ -44,7 +44,8 @@ public sealed class PolicyHarness(IReplacementPolicy policy, int frames, bool ba
             if (_free.Count == 0)
             {
                 _arriving = background ? null : (ulong)page + 1;
-                Assert.True(policy.TrySelectVictim(this, out ulong victim));
+                if (!policy.TrySelectVictim(this, out ulong victim))
+                    throw new InvalidOperationException($"the policy chose no victim with {frames} frames full, for page {page}");
                 _arriving = null;
                 int victimPage = _pageIn[victim];
                 _frameOf.Remove(victimPage);

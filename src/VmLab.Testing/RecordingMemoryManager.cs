@@ -1,22 +1,22 @@
 using VmLab.Abstractions;
 using VmLab.Abstractions.Faults;
-using VmLab.Core;
 
-namespace VmLab.Plugins.Tests.Faults;
+namespace VmLab.Testing;
 
 /// <summary>
 /// The kernel services a fault handler uses, reduced to what a unit test needs: frames handed out from a counter (none
 /// when <see cref="FreeFrames"/> is 0), reference counts and file pages set by the test, and every call that changes a
 /// mapping recorded in order, so a test sees exactly what the handler decided.
 /// </summary>
-internal sealed class RecordingMemoryManager : IMemoryManager
+public sealed class RecordingMemoryManager : IMemoryManager
 {
     public const ulong ZeroPage = 1;
 
     private ulong _nextFrame = 100;
 
-    public MetricRegistry Registry { get; } = new();
-    public IMetrics Metrics => Registry;
+    /// <summary>The counters handlers bump, read back by name: <c>mm.Counters["faults.cow_copy"]</c>.</summary>
+    public TestMetrics Counters { get; } = new();
+    public IMetrics Metrics => Counters;
     public PhysicalMemory Memory { get; } = new(1024);
     public ulong ZeroPageFrame => ZeroPage;
 
@@ -91,10 +91,10 @@ internal sealed class RecordingMemoryManager : IMemoryManager
 }
 
 /// <summary>A process as the fault path sees it.</summary>
-internal sealed record TestProcess(int Pid = 1, ushort Asid = 1, ulong PageTableRoot = 0x1000) : IProcess;
+public sealed record TestProcess(int Pid = 1, ushort Asid = 1, ulong PageTableRoot = 0x1000) : IProcess;
 
 /// <summary>Faults as the kernel would hand them to a handler.</summary>
-internal static class Fault
+public static class Fault
 {
     public const ulong Page = 4096;
 

@@ -1,6 +1,6 @@
 using VmLab.Abstractions.Replacement;
 
-namespace FooPolicy;
+namespace FooPlugin;
 
 /// <summary>
 /// First-in, first-out page replacement: the victim is the resident frame that became resident the longest ago,
@@ -11,7 +11,7 @@ namespace FooPolicy;
 /// does not forget it. Released frames are dropped lazily from the queue: each entry carries the sequence number
 /// of the residency it belongs to, so a frame that is released and becomes resident again joins the back.
 /// </remarks>
-public sealed class FooPolicy : IReplacementPolicy
+public sealed class FooPlugin : IReplacementPolicy
 {
     private readonly Queue<(ulong Pfn, long Sequence)> _queue = new();
     private readonly Dictionary<ulong, long> _resident = [];

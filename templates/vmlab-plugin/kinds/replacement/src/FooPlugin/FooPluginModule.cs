@@ -1,17 +1,17 @@
 using VmLab.Abstractions.Plugins;
 
-[assembly: VmLabPlugin(typeof(FooPolicy.FooPolicyModule))]
+[assembly: VmLabPlugin(typeof(FooPlugin.FooPluginModule))]
 
-namespace FooPolicy;
+namespace FooPlugin;
 
 /// <summary>The plugin's entry point: registers each component explicitly under its config name.</summary>
-public sealed class FooPolicyModule : IPluginModule
+public sealed class FooPluginModule : IPluginModule
 {
-    public const string Name = "foo-policy";
+    public const string Name = "foo-plugin";
 
     public void Register(IPluginRegistry registry) =>
-        registry.AddReplacement<FooPolicy, NoOptions>(
+        registry.AddReplacement<FooPlugin, NoOptions>(
             Name,
             "First-in, first-out: evicts the frame resident the longest.",
-            _ => new FooPolicy());
+            _ => new FooPlugin());
 }
