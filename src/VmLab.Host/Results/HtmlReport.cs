@@ -246,13 +246,13 @@ public static class HtmlReport
         return new Drawn(Math.Max(640, 160 + cases.Count * 28), Height + Math.Min(300, longest * 4), leftOut);
     }
 
-    /// <summary>A dashed line at ratio 1 (the baseline's value).</summary>
+    /// <summary>A dashed grey line at ratio 1 (the baseline's value), in no bar's colour.</summary>
     private static void OneLine(Plot plot, ValueAxis axis)
     {
         if (axis.Y(1) is not { } one) return;
         var line = plot.Add.HorizontalLine(one);
         line.LinePattern = LinePattern.Dashed;
-        line.Color = Colors.DarkOrange;
+        line.Color = Colors.Black.WithAlpha(0.6);
         line.LineWidth = 1.5f;
     }
 
