@@ -12,7 +12,7 @@ namespace VmLab.Cli;
 /// <summary>
 /// <c>vmlab sweep &lt;sweep.json&gt; [--set key=value]... [--db results.db] [--jobs N] [--shard K/N] [--trace-cache-mb MB] [--retry-failed]</c>:
 /// runs the unfinished cases of a sweep (or of one shard) into a SQLite results database, with a progress bar on
-/// stderr when it is a terminal.
+/// stderr when it is a terminal and progress lines (<see cref="SweepProgressLines"/>) when it is not.
 /// </summary>
 internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
 {
@@ -30,6 +30,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             Opt.Flag("--retry-failed", "run again the cases that failed before"),
             Opt.Value("--case-timeout", "seconds", "stop a case that runs longer and record it as failed (needs --isolation process)"),
             Opt.Choice("--isolation", "process: each case in a worker process (default); none: every case in this process", "process", "none"),
+            Opt.Value("--progress-interval", "seconds", "when stderr is not a terminal: a progress line at most this often (default 10; 0: after every case)"),
             VmLabCommand.MaxCasesOption(),
         ], Run);
 
@@ -65,6 +66,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         if (caseTimeout is not null && !isolated)
             throw new UsageException("--case-timeout needs --isolation process: a case running in this process cannot be stopped");
 
+        TimeSpan progressInterval = a.Value("--progress-interval") is { } pi ? ProgressInterval(pi) : DefaultProgressInterval;
         long maxCases = VmLabCommand.MaxCases(a);
         var sets = a.Values("--set");
         var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = maxCases, BaseOverrides = sets }.Load(a.Positionals[0]);
@@ -104,7 +106,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         {
             summary = interactive
                 ? RunWithProgressBar(sweep, store, options, cancel.Token)
-                : new SweepRunner().Run(sweep, store, options, null, cancel.Token);
+                : new SweepRunner().Run(sweep, store, options, new SweepProgressLines(stderr, sweep.Name, progressInterval, TimeProvider.System), cancel.Token);
         }
         catch (OperationCanceledException)
         {
@@ -188,9 +190,13 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
     private int Worker(Arguments a)
     {
         if (a.Positionals.Count != 1) throw new UsageException("sweep-worker takes the sweep file; vmlab sweep starts it");
-        // Ctrl+C on the terminal reaches the whole process group: the sweep decides, and stops its workers itself.
+        // Ctrl+C on the terminal reaches the whole process group, and a batch system's SIGTERM (Slurm's scancel,
+        // requeue, preemption or time limit) every process of the job: the sweep decides, and stops its workers itself.
+        // A worker ended by the signal first would record its case as failed instead of leaving it unfinished.
         using var ignoreInterrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGINT, context => context.Cancel = true);
+        using var ignoreTerminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, context => context.Cancel = true);
         WatchParent();
         var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = VmLabCommand.MaxCases(a), BaseOverrides = a.Values("--set") }.Load(a.Positionals[0]);
         long cacheBytes = a.Value("--trace-cache-mb") is { } mb && long.TryParse(mb, NumberStyles.None, CultureInfo.InvariantCulture, out long m) ? m << 20 : 0;
@@ -213,6 +219,14 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         }) { IsBackground = true, Name = "sweep-worker watchdog" };
         watchdog.Start();
     }
+
+    /// <summary>How often a sweep whose stderr is not a terminal writes a progress line, at most.</summary>
+    public static readonly TimeSpan DefaultProgressInterval = TimeSpan.FromSeconds(10);
+
+    private static TimeSpan ProgressInterval(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s >= 0 && s <= 365 * 86400.0
+            ? TimeSpan.FromSeconds(s)
+            : throw new UsageException($"--progress-interval expects a number of seconds >= 0 (0: a line after every case), got '{text}'");
 
     private static int PositiveInt(string option, string text) => (int)VmLabCommand.Positive(option, text, int.MaxValue);
 

@@ -12,7 +12,7 @@ public sealed class HelpAndCompletionTests : IDisposable
     [Theory]
     [InlineData("run", "--set,--json,--csv,--machine,--timeout")]
     [InlineData("check", "--set,--machine,--max-cases")]
-    [InlineData("sweep", "--set,--db,--jobs,--shard,--trace-cache-mb,--retry-failed,--case-timeout,--isolation,--max-cases")]
+    [InlineData("sweep", "--set,--db,--jobs,--shard,--trace-cache-mb,--retry-failed,--case-timeout,--isolation,--progress-interval,--max-cases")]
     [InlineData("report", "--html,--csv,--json,--baseline,--metrics")]
     [InlineData("merge", "--output")]
     [InlineData("plugins", "--kind,--markdown")]

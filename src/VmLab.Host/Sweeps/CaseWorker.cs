@@ -145,7 +145,12 @@ public sealed class CaseWorker : IDisposable
                     string.Create(CultureInfo.InvariantCulture, $"case {c.Id} timed out after {timeout!.Value.TotalSeconds:0.###} s (--case-timeout); its worker process was killed{Suspects(c)}"),
                     new Dictionary<string, long>(), [], clock.Elapsed.TotalSeconds);
             }
-            if (line is null) return Died(c, clock);
+            if (line is null)
+            {
+                // Stopped by the signal that stops the sweep (a worker that was sent it too): the case is unfinished, not failed.
+                cancellationToken.ThrowIfCancellationRequested();
+                return Died(c, clock);
+            }
             if (CaseOutcome.Parse(line) is { } outcome) return outcome;
         }
     }

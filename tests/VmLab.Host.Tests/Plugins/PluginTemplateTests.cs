@@ -45,11 +45,30 @@ public sealed partial class PluginTemplateTests
         string version = $"{PluginCatalog.ContractVersion.Major}.{PluginCatalog.ContractVersion.Minor}.{PluginCatalog.ContractVersion.Build}-test.{Guid.NewGuid():N}";
 
         // Built in a folder of its own (--artifacts-path), so it races no other build of the checkout.
-        DotnetCli.Run(Repo.Root, "pack", "VmLab.Packages.slnf", "-c", "Release", "-o", feed, "--artifacts-path", Path.Combine(dir.PathName, "build"),
+        try
+        {
+            RunEveryKind(dir.PathName, feed, hive, work, version);
+        }
+        finally
+        {
+            // The test's own package versions leave NuGet's global cache with it.
+            string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+                           ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+            foreach (var id in new[] { "vmlab.abstractions", "vmlab.testing" })
+            {
+                string cached = Path.Combine(cache, id, version.ToLowerInvariant());
+                if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
+            }
+        }
+    }
+
+    private static void RunEveryKind(string root, string feed, string hive, string work, string version)
+    {
+        DotnetCli.Run(Repo.Root, "pack", "VmLab.Packages.slnf", "-c", "Release", "-o", feed, "--artifacts-path", Path.Combine(root, "build"),
                       "-v", "q", "-nologo", $"-p:PackageVersion={version}");
-        DotnetCli.Run(dir.PathName, "new", "install", Repo.Path("templates", "vmlab-plugin"), "--debug:custom-hive", hive);
+        DotnetCli.Run(root, "new", "install", Repo.Path("templates", "vmlab-plugin"), "--debug:custom-hive", hive);
         foreach (var (kind, project, _) in Kinds)
-            DotnetCli.Run(dir.PathName, "new", "vmlab-plugin", "--kind", kind, "-n", project, "-o", Path.Combine(work, project), "--feed", feed, "--debug:custom-hive", hive);
+            DotnetCli.Run(root, "new", "vmlab-plugin", "--kind", kind, "-n", project, "-o", Path.Combine(work, project), "--feed", feed, "--debug:custom-hive", hive);
 
         // One solution over the five, so one restore and one build serve them all.
         File.WriteAllText(Path.Combine(work, "All.slnx"),
@@ -60,7 +79,7 @@ public sealed partial class PluginTemplateTests
         DotnetCli.Run(work, "test", "All.slnx", "-v", "q", "-nologo", $"-p:VmLabVersion={version}");
 
         var machine = new List<string>();
-        var plugins = Path.Combine(dir.PathName, "plugins");
+        var plugins = Path.Combine(root, "plugins");
         var catalog = PluginCatalog.CreateDefault();
         foreach (var (_, project, pluginKind) in Kinds)
         {
@@ -74,7 +93,7 @@ public sealed partial class PluginTemplateTests
         }
         Assert.Empty(catalog.Errors);
 
-        string config = Path.Combine(dir.PathName, "all.json");
+        string config = Path.Combine(root, "all.json");
         File.WriteAllText(config, """
             {
               "name": "template-plugins",
