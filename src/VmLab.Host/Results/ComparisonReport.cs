@@ -161,10 +161,6 @@ public sealed class ComparisonReport
     /// <summary>The value of a chosen metric or rate for a case, or null when the case failed or lacks it.</summary>
     public double? ValueOf(CaseResult c, string name) => RateOrMetric(c, name);
 
-    /// <summary>The value of a metric for a case, or null when the case failed or lacks it.</summary>
-    public static long? Value(CaseResult c, string metric) =>
-        c.Status == RunResult.Completed && c.Metrics.TryGetValue(metric, out var v) ? v : null;
-
     /// <summary>value / baseline value; null without a baseline, or when the baseline is 0 and the value is not.</summary>
     public double? Ratio(CaseResult c, string metric)
     {
