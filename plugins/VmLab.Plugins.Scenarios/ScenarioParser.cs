@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mincore", "brk", "mremap"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -162,6 +162,16 @@ public sealed class ScenarioParser
             "read" => Access(c, line, task, AccessKind.Read),
             "write" => Access(c, line, task, AccessKind.Write),
             "fetch" => Access(c, line, task, AccessKind.Fetch),
+            "memset" => Memset(c, line, task),
+            "mremap" => Mremap(c, line, task),
+            "mincore" => new MincoreStep(line, task, c.Range(RegionKnown)),
+            "brk" => new BrkStep(line, task, c.Address(RegionKnown)),
+            "mlock" => new LockStep(line, task, LockCall.Mlock, c.Range(RegionKnown), 0),
+            "mlock2" => Mlock2(c, line, task),
+            "munlock" => new LockStep(line, task, LockCall.Munlock, c.Range(RegionKnown), 0),
+            "mlockall" => Mlockall(c, line, task),
+            "munlockall" => new LockStep(line, task, LockCall.Munlockall, null, 0),
+            "memcpy" => Memcpy(c, line, task),
             _ => throw c.Error($"unknown verb '{verb.Text}'; verbs: {string.Join(", ", Verbs)}", verb),
         };
         c.End();
@@ -182,12 +192,16 @@ public sealed class ScenarioParser
             var t = c.Next("an mmap flag");
             switch (t.Text)
             {
-                case "private": flags &= ~MapFlags.Shared; break;
+                case "private": flags &= ~(MapFlags.Shared | MapFlags.SharedValidate); break;
                 case "shared": flags |= MapFlags.Shared; break;
                 case "anon": break;
                 case "populate": flags |= MapFlags.Populate; break;
                 case "growsdown": flags |= MapFlags.GrowsDown; break;
                 case "fixed": flags |= MapFlags.Fixed; break;
+                case "fixed_noreplace": flags |= MapFlags.FixedNoReplace; break;
+                case "shared_validate": flags |= MapFlags.Shared | MapFlags.SharedValidate; break;
+                case "sync": flags |= MapFlags.Sync; break;
+                case "unknown_flag": flags |= MapFlags.UnknownFlag; break;
                 case "device":
                     flags |= MapFlags.Device | MapFlags.Shared;
                     file = c.Name("a device name (machine:devices)");
@@ -200,10 +214,11 @@ public sealed class ScenarioParser
                     if (!_files.Contains(file)) throw c.Error($"unknown file '{file}': declare it with 'file {file} <size>' first", ft);
                     break;
                 default:
-                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, anon, file NAME, device NAME, offset N, at ADDR, fixed, populate, growsdown", t);
+                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, shared_validate, anon, file NAME, device NAME, offset N, at ADDR, fixed, fixed_noreplace, populate, growsdown, sync, unknown_flag", t);
             }
         }
         if ((flags & MapFlags.Fixed) != 0 && at is null) throw c.Error("'fixed' needs 'at ADDR'");
+        if ((flags & MapFlags.FixedNoReplace) != 0 && at is null) throw c.Error("'fixed_noreplace' needs 'at ADDR'");
         _regions.Add(region);
         _kmallocRegions.Remove(region);
         return new MmapStep(line, task, region, length, prot, flags, file, offset, at);
@@ -330,11 +345,22 @@ public sealed class ScenarioParser
         return new SyscallStep(line, task, call.Text == "write", fd, buffer, count);
     }
 
+    /// <summary>The advice names a scenario's madvise takes, and the advice each is.</summary>
+    private static readonly (string Name, Advice Advice)[] Advices =
+    [
+        ("dontneed", Advice.DontNeed), ("free", Advice.Free), ("dontfork", Advice.DontFork), ("dofork", Advice.DoFork),
+        ("wipeonfork", Advice.WipeOnFork), ("keeponfork", Advice.KeepOnFork), ("cold", Advice.Cold), ("pageout", Advice.PageOut),
+        ("populate_read", Advice.PopulateRead), ("populate_write", Advice.PopulateWrite),
+    ];
+
     private Step Madvise(TokenCursor c, int line, string task)
     {
         var range = c.Range(RegionKnown);
-        c.Expect("dontneed");
-        return new RangeStep(line, task, RangeCall.MadviseDontNeed, range, Protection.None);
+        var t = c.Next("an advice");
+        foreach (var (name, advice) in Advices)
+            if (string.Equals(t.Text, name, StringComparison.OrdinalIgnoreCase))
+                return new MadviseStep(line, task, range, advice);
+        throw c.Error($"unknown advice '{t.Text}'; advice: {string.Join(", ", Advices.Select(a => a.Name))}", t);
     }
 
     private static Step OnCpu(TokenCursor c, int line, string task)
@@ -370,6 +396,126 @@ public sealed class ScenarioParser
         }
         if (size < 8 && (v >> (8 * size)) != 0) throw c.Error($"the value 0x{v:x} does not fit in {size} byte(s); add 'size N'", valueToken);
         return new AccessStep(line, task, kind, address, size, v);
+    }
+
+    /// <summary>memset RANGE BYTE: stores the byte over the range, in rising address order.</summary>
+    private Step Memset(TokenCursor c, int line, string task)
+    {
+        var range = c.Range(RegionKnown);
+        var valueToken = c.Peek;
+        long value = c.Number("the byte to store (0 to 255)");
+        if (value is < 0 or > 255) throw c.Error("memset stores one byte: 0 to 255", valueToken);
+        return new MemsetStep(line, task, range, (byte)value);
+    }
+
+    /// <summary>memcpy DST SRC N: copies N bytes, in rising address order.</summary>
+    private Step Memcpy(TokenCursor c, int line, string task)
+    {
+        var destination = c.Address(RegionKnown);
+        var source = c.Address(RegionKnown);
+        ulong count = c.Size("a byte count");
+        return new MemcpyStep(line, task, destination, source, count);
+    }
+
+    /// <summary>mremap NEWREGION ADDR OLDLEN NEWLEN [maymove] [fixed ADDR] [dontunmap] [flags N]: names the result.</summary>
+    private Step Mremap(TokenCursor c, int line, string task)
+    {
+        string region = c.Name("a name for the remapped region");
+        var address = c.Address(RegionKnown);
+        var oldToken = c.Peek;
+        long oldLength = c.Number("the old length");
+        var newToken = c.Peek;
+        long newLength = c.Number("the new length");
+        if (oldLength < 0) throw c.Error("a length is 0 or more", oldToken);
+        if (newLength < 0) throw c.Error("a length is 0 or more", newToken);
+        int flags = 0;
+        AddressExpr? target = null;
+        while (!c.AtEnd)
+        {
+            var t = c.Next("an mremap flag");
+            switch (t.Text)
+            {
+                case "maymove": flags |= RemapFlags.MayMove; break;
+                case "fixed": flags |= RemapFlags.Fixed; target = c.Address(RegionKnown); break;
+                case "dontunmap": flags |= RemapFlags.DontUnmap; break;
+                case "flags": flags |= (int)c.Number("raw flag bits"); break;
+                default: throw c.Error($"unknown mremap flag '{t.Text}'; flags: maymove, fixed ADDR, dontunmap, flags N", t);
+            }
+        }
+        _regions.Add(region);
+        _kmallocRegions.Remove(region);
+        return new MremapStep(line, task, region, address, (ulong)oldLength, (ulong)newLength, flags, target);
+    }
+
+    /// <summary>mlock2 RANGE [onfault | FLAGS]: FLAGS a number passes raw flags (unknown bits give -EINVAL).</summary>
+    private Step Mlock2(TokenCursor c, int line, string task)
+    {
+        var range = c.Range(RegionKnown);
+        int flags = 0;
+        if (c.TryTake("onfault")) flags = LockFlags.MlockOnFault;
+        else if (!c.AtEnd) flags = (int)c.Number("onfault or a flags number");
+        return new LockStep(line, task, LockCall.Mlock, range, flags);
+    }
+
+    /// <summary>mlockall [current] [future] [onfault]: no word is mlockall(0) (-EINVAL).</summary>
+    private static Step Mlockall(TokenCursor c, int line, string task)
+    {
+        int flags = 0;
+        while (!c.AtEnd)
+        {
+            var t = c.Next("current, future or onfault");
+            flags |= t.Text switch
+            {
+                "current" => LockFlags.Current,
+                "future" => LockFlags.Future,
+                "onfault" => LockFlags.OnFault,
+                _ => throw c.Error($"unknown mlockall flag '{t.Text}'; flags: current, future, onfault", t),
+            };
+        }
+        return new LockStep(line, task, LockCall.Mlockall, null, flags);
+    }
+
+    /// <summary>The states a page expectation names, as /proc/PID/pagemap shows them.</summary>
+    private static readonly string[] PageStates = ["present", "swapped", "exclusive", "file"];
+
+    private static PageState PageStateOf(TokenCursor c)
+    {
+        var t = c.Next("a page state (present, swapped, exclusive or file)");
+        return t.Text switch
+        {
+            "present" => PageState.Present,
+            "swapped" => PageState.Swapped,
+            "exclusive" => PageState.Exclusive,
+            "file" => PageState.File,
+            _ => throw c.Error($"unknown page state '{t.Text}'; states: {string.Join(", ", PageStates)}, each optionally after 'not'", t),
+        };
+    }
+
+    /// <summary>
+    /// expect P page ADDR [not] STATE; expect P page ADDR frame ==|!= Q page ADDR frame; expect P pages RANGE STATE OP N.
+    /// </summary>
+    private Step ExpectPage(TokenCursor c, int line, string text, string task, bool many)
+    {
+        if (many)
+        {
+            var range = c.Range(RegionKnown);
+            var state = PageStateOf(c);
+            return new ExpectPageCount(line, text, task, range, state, c.Comparison(), c.Value());
+        }
+        var address = c.Address(RegionKnown);
+        if (c.TryTake("frame"))
+        {
+            var opToken = c.Peek;
+            var op = c.Comparison();
+            if (op is not (Comparison.Equal or Comparison.NotEqual)) throw c.Error("frames compare with == or !=", opToken);
+            string other = KnownTask(c);
+            c.Expect("page");
+            var otherAddress = c.Address(RegionKnown);
+            c.Expect("frame");
+            return new ExpectFrames(line, text, task, address, op == Comparison.Equal, other, otherAddress);
+        }
+        bool negated = c.TryTake("not");
+        return new ExpectPage(line, text, task, address, PageStateOf(c), negated);
     }
 
     private Step Sigaction(TokenCursor c, int line, string task)
@@ -458,7 +604,11 @@ public sealed class ScenarioParser
                     "minflt" => TaskCounter.Minflt, "majflt" => TaskCounter.Majflt, "faults" => TaskCounter.Faults,
                     "rss" => TaskCounter.Rss, "handled" => TaskCounter.Handled, "value" => TaskCounter.Value, _ => TaskCounter.Ret,
                 };
-                step = new ExpectCounter(line, text, task, counter, c.Comparison(), c.Value());
+                var op = c.Comparison();
+                // expect P ret OP REGION[+N]: the return compared with an address (what mmap or mremap returned).
+                if (counter == TaskCounter.Ret && c.Peek is { } r && !TokenCursor.TryNumber(r.Text, out _) && !r.Text.StartsWith('-'))
+                    step = new ExpectCounter(line, text, task, counter, op, 0, c.Address(RegionKnown));
+                else step = new ExpectCounter(line, text, task, counter, op, c.Value());
                 break;
             }
             case "signal":
@@ -477,6 +627,23 @@ public sealed class ScenarioParser
                 step = new ExpectSignal(line, text, task, signo, code, addr, pkey);
                 break;
             }
+            case "mincore":
+            {
+                var k = c.Next("vector or resident");
+                if (k.Text == "vector")
+                {
+                    var bits = c.Next("the residency vector, one 0 or 1 per page (e.g. 10110000)");
+                    if (bits.Text.Length == 0 || bits.Text.Any(ch => ch is not ('0' or '1')))
+                        throw c.Error($"a residency vector is one 0 or 1 per page (e.g. 10110000), got '{bits.Text}'", bits);
+                    step = new ExpectMincoreVector(line, text, task, bits.Text);
+                }
+                else if (k.Text == "resident") step = new ExpectMincoreCount(line, text, task, c.Comparison(), c.Value());
+                else throw c.Error($"expected 'vector' or 'resident' after 'mincore', got '{k.Text}'", k);
+                break;
+            }
+            case "page": case "pages":
+                step = ExpectPage(c, line, text, task, many: what.Text == "pages");
+                break;
             case "no":
                 c.Expect("signal");
                 step = new ExpectSignal(line, text, task, null, null, null);
@@ -494,7 +661,7 @@ public sealed class ScenarioParser
                 step = new ExpectLife(line, text, task, LifeState.Exited, null, null, c.AtEnd ? null : (int)c.Number("an exit code"));
                 break;
             default:
-                throw c.Error($"unknown expectation '{what.Text}'; expect <process> minflt|majflt|faults|rss|handled|value|ret OP N, signal SIG [code C] [addr A], no signal, alive, dead, killed [SIG] [core|nocore], exited [CODE]; or expect metric NAME OP N", what);
+                throw c.Error($"unknown expectation '{what.Text}'; expect <process> minflt|majflt|faults|rss|handled|value|ret OP N, signal SIG [code C] [addr A], no signal, alive, dead, killed [SIG] [core|nocore], exited [CODE], page ADDR [not] present|swapped|exclusive|file, page ADDR frame ==|!= Q page ADDR frame, pages RANGE STATE OP N, mincore vector BITS, mincore resident OP N; or expect metric NAME OP N", what);
         }
         c.End();
         return step;

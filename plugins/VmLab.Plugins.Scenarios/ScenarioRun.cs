@@ -4,6 +4,9 @@ using VmLab.Abstractions.Workloads;
 
 namespace VmLab.Plugins.Scenarios;
 
+/// <summary>How one access a scenario performs ended (<see cref="ScenarioRun.Perform"/>).</summary>
+public enum AccessOutcome { Done, Skipped, Stopped }
+
 /// <summary>The running state of one scenario: its tasks, regions, and the access/handler loop.</summary>
 public sealed class ScenarioRun(string file, ISimulation simulation)
 {
@@ -134,6 +137,19 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
     /// </summary>
     public bool Access(TaskState task, AccessKind kind, ulong address, int size, ulong value, int line)
     {
+        var outcome = Perform(task, kind, address, size, value, line, out ulong read);
+        if (outcome == AccessOutcome.Done && kind != AccessKind.Write) task.LastValue = read;
+        return outcome != AccessOutcome.Stopped;
+    }
+
+    /// <summary>
+    /// One access as <see cref="Access"/> performs it, telling how it ended: done (<paramref name="read"/> holds what a
+    /// read or fetch returned), skipped (a handler ended with skip, no handler the scenario defines ran, or the handler's
+    /// re-execution limit was reached), or stopped (the task no longer runs). The task's last value is left alone.
+    /// </summary>
+    public AccessOutcome Perform(TaskState task, AccessKind kind, ulong address, int size, ulong value, int line, out ulong read)
+    {
+        read = 0;
         int reexecutions = 0;
         while (true)
         {
@@ -141,24 +157,25 @@ public sealed class ScenarioRun(string file, ISimulation simulation)
             switch (r.Status)
             {
                 case AccessStatus.Ok:
-                    if (kind != AccessKind.Write) task.LastValue = r.Value;
-                    return true;
+                    read = r.Value;
+                    return AccessOutcome.Done;
                 case AccessStatus.Terminated:
-                    return false;
+                    return AccessOutcome.Stopped;
             }
             var handler = task.Handlers.Get(r.Signal.Signo);
             if (handler is null)
             {
                 Event(line, $"{task.Name}: {r.Signal} was delivered to a handler the scenario does not define; the access is skipped");
-                return true;
+                return AccessOutcome.Skipped;
             }
             var end = RunHandler(task, r.Signal.Signo, line, handler);
-            if (end != HandlerEnd.Return) return end == HandlerEnd.Skip && Api.Status(task.Pid).Alive;
-            if (!Api.Status(task.Pid).Alive) return false;
+            if (end != HandlerEnd.Return)
+                return end == HandlerEnd.Skip && Api.Status(task.Pid).Alive ? AccessOutcome.Skipped : AccessOutcome.Stopped;
+            if (!Api.Status(task.Pid).Alive) return AccessOutcome.Stopped;
             if (++reexecutions > handler.Limit)
             {
                 Event(line, $"{task.Name}: the access at 0x{address:x} faulted again after {handler.Limit} re-executions; the scenario stops retrying it");
-                return true;
+                return AccessOutcome.Skipped;
             }
         }
     }

@@ -61,7 +61,7 @@ public sealed record SbrkStep(int Line, string Process, string Region, ulong Len
     }
 }
 
-public enum RangeCall { Munmap, Mprotect, MadviseDontNeed, PkeyMprotect }
+public enum RangeCall { Munmap, Mprotect, PkeyMprotect }
 
 public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeExpr Range, Protection Prot, int Key = 0) : Step(Line)
 {
@@ -73,9 +73,38 @@ public sealed record RangeStep(int Line, string Process, RangeCall Call, RangeEx
         {
             RangeCall.Munmap => run.Api.Munmap(p.Pid, p.Cpu, start, len),
             RangeCall.Mprotect => run.Api.Mprotect(p.Pid, p.Cpu, start, len, Prot),
-            RangeCall.PkeyMprotect => run.Api.PkeyMprotect(p.Pid, p.Cpu, start, len, Prot, Key),
-            _ => run.Api.MadviseDontNeed(p.Pid, p.Cpu, start, len),
+            _ => run.Api.PkeyMprotect(p.Pid, p.Cpu, start, len, Prot, Key),
         };
+    }
+}
+
+public enum LockCall { Mlock, Munlock, Mlockall, Munlockall }
+
+/// <summary>mlock / mlock2 / munlock RANGE, mlockall FLAGS, munlockall: <c>ret</c> is 0 or Linux's errno.</summary>
+public sealed record LockStep(int Line, string Process, LockCall Call, RangeExpr? Range, int Flags) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        var (start, len) = Range is null ? (0UL, 0UL) : run.Resolve(Range, Line);
+        p.LastReturn = Call switch
+        {
+            LockCall.Mlock => run.Api.Mlock(p.Pid, p.Cpu, start, len, Flags),
+            LockCall.Munlock => run.Api.Munlock(p.Pid, p.Cpu, start, len),
+            LockCall.Mlockall => run.Api.Mlockall(p.Pid, p.Cpu, Flags),
+            _ => run.Api.Munlockall(p.Pid, p.Cpu),
+        };
+    }
+}
+
+/// <summary>madvise RANGE ADVICE: <c>ret</c> is 0 or Linux's errno.</summary>
+public sealed record MadviseStep(int Line, string Process, RangeExpr Range, Advice Advice) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        var (start, len) = run.Resolve(Range, Line);
+        p.LastReturn = run.Api.Madvise(p.Pid, p.Cpu, start, len, Advice);
     }
 }
 
@@ -257,6 +286,8 @@ public sealed class TaskState(string name, int pid, int cpu)
     public HandlerTable Handlers { get; } = new();
     public long LastReturn { get; set; }
     public ulong LastValue { get; set; }
+    /// <summary>The residency vector of the last mincore, one '0' or '1' per page (null before any).</summary>
+    public string? LastVector { get; set; }
     public long HandlerRuns { get; set; }
     public uint Pkru { get; set; }
     /// <summary>Descriptor names the scenario gave, to fd numbers.</summary>
@@ -280,7 +311,7 @@ public abstract record ExpectStep(int Line, string Text) : Step(Line)
 
 public enum TaskCounter { Minflt, Majflt, Faults, Rss, Handled, Value, Ret }
 
-public sealed record ExpectCounter(int Line, string Text, string Process, TaskCounter Counter, Comparison Op, long Expected) : ExpectStep(Line, Text)
+public sealed record ExpectCounter(int Line, string Text, string Process, TaskCounter Counter, Comparison Op, long Expected, AddressExpr? ExpectedAddress = null) : ExpectStep(Line, Text)
 {
     /// <summary>MAX_ERRNO: returns from -1 to -4095 are errors, anything below is a pointer.</summary>
     private const long MaxErrno = 4095;
@@ -307,7 +338,8 @@ public sealed record ExpectCounter(int Line, string Text, string Process, TaskCo
             TaskCounter.Value => $"0x{actual:x}",
             _ => N(actual),
         };
-        return (Op.Holds(actual, Expected), shown);
+        long expected = ExpectedAddress is null ? Expected : (long)run.Resolve(ExpectedAddress, Line);
+        return (Op.Holds(actual, expected), shown);
     }
 }
 

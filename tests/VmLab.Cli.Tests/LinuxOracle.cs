@@ -243,10 +243,41 @@ public sealed partial class LinuxOracle
             else yield return new(key + ".alive", actual == "alive" ? 1 : 0, actual, where);
             yield break;
         }
+        if (kind == "page")
+        {
+            yield return PageFigure(key, words, actual, where);
+            yield break;
+        }
+        if (kind == "ret" && words.Length >= 4 && !TryNumber(words[^1], out _) && !words[^1].StartsWith('-'))
+        {
+            // "ret OP REGION": the return compared with an address, which differs between Linux and VmLab; the figure is
+            // whether the comparison held (a probe prints 1 when its return relates to its address the same way).
+            yield return new(key, passed ? 1 : 0, passed ? $"ret {words[2]} {words[^1]}" : actual, where);
+            yield break;
+        }
         var errno = ErrnoPattern().Match(actual);
         string number = errno.Success ? errno.Groups[1].Value : actual;
         if (!TryNumber(number, out long value)) throw new InvalidOperationException($"{where}: cannot read VmLab's figure '{actual}' as a number");
         yield return new(key, value, actual, where);
+    }
+
+    /// <summary>
+    /// A page expectation's figure, as a probe computes it from /proc/PID/pagemap: for "page ADDR [not] STATE", 1 when
+    /// the page has the state (whatever the expectation asked); for "page ADDR frame ==|!= Q page ADDR frame", 1 when the
+    /// two frames are the same.
+    /// </summary>
+    private static VmLabFigure PageFigure(string key, string[] words, string actual, string where)
+    {
+        if (Array.IndexOf(words, "frame") > 0)
+        {
+            var frames = actual.Split("; ");
+            long same = frames.Length == 2 && frames[0] == frames[1] ? 1 : 0;
+            return new(key, same, actual, where);
+        }
+        string state = words[^1];
+        var states = actual == "not present" ? [] : actual.Split(", ");
+        long has = states.Contains(state) || (state == "swapped" && actual.StartsWith("swapped", StringComparison.Ordinal)) ? 1 : 0;
+        return new(key, has, actual, where);
     }
 
     /// <summary>

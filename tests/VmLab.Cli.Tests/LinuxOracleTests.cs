@@ -110,6 +110,26 @@ public sealed class LinuxOracleTests(LinuxOracle oracle, ITestOutputHelper outpu
     }
 
     [Fact]
+    public void APageExpectationGivesWhetherThePageHasTheStateAndAFrameComparisonWhetherTheFramesAreTheSame()
+    {
+        Assert.Equal(1, LinuxOracle.Derive("w", "p page a exclusive", true, "present, exclusive, frame 0x12", "x.vms:1").Single().Value);
+        // "not exclusive" that held: the page is not exclusive, figure 0 (the probe prints the bit, not the expectation).
+        Assert.Equal(0, LinuxOracle.Derive("c", "c page a not exclusive", true, "present, frame 0x12", "x.vms:2").Single().Value);
+        Assert.Equal(0, LinuxOracle.Derive("u", "p page a+2p not present", true, "not present", "x.vms:3").Single().Value);
+        Assert.Equal(1, LinuxOracle.Derive("s", "p page a swapped", true, "swapped, slot 3", "x.vms:4").Single().Value);
+        Assert.Equal(1, LinuxOracle.Derive("f", "c page a frame == p page a frame", true, "frame 0x12; frame 0x12", "x.vms:5").Single().Value);
+        Assert.Equal(0, LinuxOracle.Derive("f", "c page a frame == p page a frame", false, "frame 0x12; frame 0x13", "x.vms:6").Single().Value);
+    }
+
+    [Fact]
+    public void AReturnComparedWithARegionGivesWhetherTheComparisonHeld()
+    {
+        Assert.Equal(1, LinuxOracle.Derive("moved", "p ret != g", true, "0x7ffff7fd0000", "x.vms:1").Single().Value);
+        Assert.Equal(0, LinuxOracle.Derive("same", "p ret == a", false, "0x7ffff7fd0000", "x.vms:2").Single().Value);
+        Assert.Equal(-22, LinuxOracle.Derive("bad", "p ret == -EINVAL", true, "-EINVAL (-22)", "x.vms:3").Single().Value);
+    }
+
+    [Fact]
     public void AProbeLineThatIsNotKeyAndNumberIsRefused()
     {
         var e = Assert.Throws<InvalidOperationException>(() => LinuxOracle.ParseFigures("p", "minflt 3\nsomething odd here\n"));

@@ -119,6 +119,18 @@ public sealed class ScenarioTests
     }
 
     [Fact]
+    public void AMemcpyWhoseRangesOverlapExitsTwoAtItsLine()
+    {
+        using var s = new Scratch();
+        string path = s.File("mc.vms", "process p\np mmap a 2p rw private\np memcpy a+8 a 100\n");
+        var r = Cli.Run("run", path);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"{path}:3: memcpy's source", r.Stderr);
+        Assert.Contains("overlap, which C leaves undefined", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
     public void NamingAChildWhoseForkFailedExitsTwoAndSaysWhichStatementFailed()
     {
         // 15 free frames: the top-level table, 11 pages and their 3 tables leave none for the child's top level.

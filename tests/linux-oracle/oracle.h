@@ -79,21 +79,46 @@ static inline struct faults faults_since(struct faults before)
     return (struct faults){ now.minflt - before.minflt, now.majflt - before.majflt };
 }
 
-/* The page frame number of the page at `addr` from /proc/self/pagemap (0 when not present; root sees PFNs). The
- * file is opened on every call: a descriptor opened before a fork would read the parent's pagemap in the child. */
-static inline uint64_t pfn_of(const void *addr)
+/* /proc/PID/pagemap's bits (Documentation/admin-guide/mm/pagemap.rst). */
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+#define PM_EXCLUSIVE (1ULL << 56)
+#define PM_PFN ((1ULL << 55) - 1)
+
+/* The pagemap entry of the page at `addr` in process `pid` (0: this process). The file is opened on every call: a
+ * descriptor opened before a fork would read the parent's pagemap in the child. Root sees frame numbers; reading
+ * another process's pagemap needs root (or ptrace rights) too. */
+static inline uint64_t pagemap_of(pid_t pid, const void *addr)
 {
+    char path[64];
     uint64_t e;
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    if (fd < 0) die("open /proc/self/pagemap");
+    if (pid == 0) snprintf(path, sizeof path, "/proc/self/pagemap");
+    else snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) die("open pagemap");
     if (pread(fd, &e, sizeof e, (off_t)((uintptr_t)addr / PAGE * sizeof e)) != (ssize_t)sizeof e) die("pread pagemap");
     close(fd);
-    if (!(e & (1ULL << 63))) return 0;
-    if ((e & ((1ULL << 55) - 1)) == 0) {
+    if ((e & PM_PRESENT) && (e & PM_PFN) == 0) {
         errno = EPERM;
         die("/proc/self/pagemap hides frame numbers: the probes need CAP_SYS_ADMIN (run the tests as root)");
     }
-    return e & ((1ULL << 55) - 1);
+    return e;
+}
+
+/* The page frame number of the page at `addr` from /proc/self/pagemap (0 when not present; root sees PFNs). */
+static inline uint64_t pfn_of(const void *addr)
+{
+    uint64_t e = pagemap_of(0, addr);
+    return (e & PM_PRESENT) ? e & PM_PFN : 0;
+}
+
+/* How many pages of [addr, addr + pages * PAGE) pagemap shows with every bit of `bits` set. */
+static inline long pages_with(pid_t pid, const void *addr, size_t pages, uint64_t bits)
+{
+    long n = 0;
+    for (size_t i = 0; i < pages; i++) n += (pagemap_of(pid, (const char *)addr + i * PAGE) & bits) == bits;
+    return n;
 }
 
 /* The frame of the shared zero page: what a read of a fresh anonymous page maps. */
@@ -160,3 +185,26 @@ static const void *volatile unmapped_0x10 = (const void *)0x10;
 
 /* A system call's return as the kernel gives it: the count, or -errno. */
 static inline long ret_of(long r) { return r < 0 ? -errno : r; }
+
+/* A file of `pages` pages of `fill` in the scratch folder (argv[1]), written, synced and dropped from the page cache,
+ * so its pages are read from the disk by the faults that first touch them; opened read-write. */
+static inline int scratch_file(int argc, char **argv, const char *name, size_t pages, int fill)
+{
+    if (argc < 2) { fprintf(stderr, "error usage: %s SCRATCH-DIR\n", argv[0]); exit(2); }
+    char path[4096], data[PAGE];
+    snprintf(path, sizeof path, "%s/%s.data", argv[1], name);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) die("open scratch file");
+    unlink(path);
+    memset(data, fill, sizeof data);
+    for (size_t i = 0; i < pages; i++)
+        if (write(fd, data, sizeof data) != (ssize_t)sizeof data) die("write");
+    if (fsync(fd) != 0) die("fsync");
+    if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) die("posix_fadvise");
+    return fd;
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif

@@ -14,6 +14,63 @@ public enum MapFlags : ushort
     GrowsDown = 1 << 4,
     /// <summary>Maps the device named by the file argument: every access traps and is emulated.</summary>
     Device = 1 << 5,
+    /// <summary>MAP_SHARED_VALIDATE (with <see cref="Shared"/>): a file mapping refuses flags it does not support with -EOPNOTSUPP; anonymous memory refuses it (-EINVAL).</summary>
+    SharedValidate = 1 << 6,
+    /// <summary>MAP_FIXED_NOREPLACE: at exactly the address, or -EEXIST when anything is mapped there (nothing is replaced).</summary>
+    FixedNoReplace = 1 << 7,
+    /// <summary>MAP_SYNC: needs a DAX file, which no simulated file is; MAP_SHARED_VALIDATE refuses it, MAP_SHARED ignores it.</summary>
+    Sync = 1 << 8,
+    /// <summary>A flag bit no mmap flag uses (as 0x200000 on x86-64): ignored, except by MAP_SHARED_VALIDATE (-EOPNOTSUPP).</summary>
+    UnknownFlag = 1 << 9,
+}
+
+/// <summary>The <c>madvise</c> advice VmLab models (Linux's <c>MADV_*</c> of the same name).</summary>
+public enum Advice : byte
+{
+    /// <summary>MADV_DONTNEED: drop the pages; the next touch sees zeros (private anonymous) or the file.</summary>
+    DontNeed,
+    /// <summary>MADV_FREE: private anonymous pages become lazily freeable: reclaim discards them while they stay clean.</summary>
+    Free,
+    /// <summary>MADV_DONTFORK: a child of fork does not get the range at all.</summary>
+    DontFork,
+    /// <summary>MADV_DOFORK: undoes DONTFORK.</summary>
+    DoFork,
+    /// <summary>MADV_WIPEONFORK: a child of fork gets the range empty (zeros); private anonymous memory only.</summary>
+    WipeOnFork,
+    /// <summary>MADV_KEEPONFORK: undoes WIPEONFORK.</summary>
+    KeepOnFork,
+    /// <summary>MADV_COLD: the pages are made old (their Accessed bits cleared), first in line for reclaim.</summary>
+    Cold,
+    /// <summary>MADV_PAGEOUT: the pages mapped only here are reclaimed now.</summary>
+    PageOut,
+    /// <summary>MADV_POPULATE_READ: read-faults every page in, as a read would.</summary>
+    PopulateRead,
+    /// <summary>MADV_POPULATE_WRITE: write-faults every page in (breaking copy-on-write), as a write would.</summary>
+    PopulateWrite,
+}
+
+/// <summary>Flags of <c>mlock2</c> and <c>mlockall</c> (Linux's values).</summary>
+public static class LockFlags
+{
+    /// <summary>mlock2's MLOCK_ONFAULT: lock pages as they are faulted in, populate nothing now.</summary>
+    public const int MlockOnFault = 1;
+    /// <summary>mlockall's MCL_CURRENT: lock every mapping there is now.</summary>
+    public const int Current = 1;
+    /// <summary>mlockall's MCL_FUTURE: lock every mapping made from now on.</summary>
+    public const int Future = 2;
+    /// <summary>mlockall's MCL_ONFAULT: with CURRENT or FUTURE, lock pages as they are faulted in.</summary>
+    public const int OnFault = 4;
+}
+
+/// <summary>Flags of <c>mremap</c> (Linux's values).</summary>
+public static class RemapFlags
+{
+    /// <summary>MREMAP_MAYMOVE: the mapping may move when it cannot grow in place.</summary>
+    public const int MayMove = 1;
+    /// <summary>MREMAP_FIXED (with MAYMOVE): move to exactly the new address, replacing what is there.</summary>
+    public const int Fixed = 2;
+    /// <summary>MREMAP_DONTUNMAP (with MAYMOVE, same length): move the pages and leave the old range mapped, empty.</summary>
+    public const int DontUnmap = 4;
 }
 
 /// <summary>What happened to one access a workload asked for.</summary>
@@ -43,6 +100,20 @@ public readonly record struct ProcessStatus(
     long MajorFaults,
     long PageFaults,
     long ResidentPages);
+
+/// <summary>
+/// One page as <c>/proc/PID/pagemap</c> shows it (Documentation/admin-guide/mm/pagemap.rst): bit 63 present (a
+/// PROT_NONE page that keeps its frame is present), bit 62 swapped, bit 61 a file page or shared anonymous (shmem)
+/// page, bit 56 exclusively mapped (the frame is mapped once), and the frame number (for a swapped page, its swap
+/// slot). The shared zero page is present with its frame, neither file nor exclusive (it is no normal page).
+/// </summary>
+public readonly record struct PagemapEntry(bool Present, bool Swapped, bool File, bool Exclusive, ulong Frame)
+{
+    public override string ToString() =>
+        Present ? $"present{(Exclusive ? ", exclusive" : "")}{(File ? ", file" : "")}, frame 0x{Frame:x}"
+        : Swapped ? $"swapped, slot {Frame}"
+        : "not present";
+}
 
 /// <summary>
 /// The system calls and kernel paths a scenario drives. Return values follow Linux: a non-negative result, or
@@ -96,6 +167,9 @@ public interface IKernelApi
     long PkeyMprotect(int pid, ulong address, ulong length, Protection protection, int key) => PkeyMprotect(pid, 0, address, length, protection, key);
     long Brk(int pid, ulong newBreak) => Brk(pid, 0, newBreak);
     long MadviseDontNeed(int pid, ulong address, ulong length) => MadviseDontNeed(pid, 0, address, length);
+    /// <summary><c>madvise(address, length, advice)</c>: 0, or Linux's errno (-EINVAL, -ENOMEM, -EFAULT...).</summary>
+    long Madvise(int pid, int cpu, ulong address, ulong length, Advice advice) =>
+        advice == Advice.DontNeed ? MadviseDontNeed(pid, cpu, address, length) : -Errno.ENOSYS;
     int Fork(int pid) => Fork(pid, 0);
     /// <summary>exec, ignoring the result (<see cref="Execve(int, int)"/> returns it).</summary>
     void Exec(int pid) => Execve(pid, 0);
@@ -170,6 +244,34 @@ public interface IKernelApi
     /// <summary>The pages written since tracking started or since the last call, in address order; tracking is re-armed for them.</summary>
     IReadOnlyList<ulong> CollectDirty(int pid, int cpu);
 
+    /// <summary>
+    /// <c>mlock2(address, length, flags)</c> (<c>mlock</c> is flags 0): the range's VMAs are locked (their pages are never
+    /// reclaimed) and, without <see cref="LockFlags.MlockOnFault"/>, populated. 0 or Linux's errno.
+    /// </summary>
+    long Mlock(int pid, int cpu, ulong address, ulong length, int flags) => -Errno.ENOSYS;
+    /// <summary><c>munlock(address, length)</c>: 0 or Linux's errno.</summary>
+    long Munlock(int pid, int cpu, ulong address, ulong length) => -Errno.ENOSYS;
+    /// <summary><c>mlockall(flags)</c> with <see cref="LockFlags"/>: 0 or Linux's errno.</summary>
+    long Mlockall(int pid, int cpu, int flags) => -Errno.ENOSYS;
+    /// <summary><c>munlockall()</c>: 0.</summary>
+    long Munlockall(int pid, int cpu) => -Errno.ENOSYS;
+
+    /// <summary>
+    /// <c>mremap(oldAddress, oldLength, newLength, flags, newAddress)</c> with <see cref="RemapFlags"/>: the mapping's
+    /// (new) address, or Linux's errno (-EINVAL, -ENOMEM, -EFAULT). Pages move with their page-table entries.
+    /// </summary>
+    long Mremap(int pid, int cpu, ulong oldAddress, ulong oldLength, ulong newLength, int flags, ulong newAddress) => -Errno.ENOSYS;
+
+    /// <summary>
+    /// <c>mincore(address, length, vector)</c>: 0 and one byte per page in <paramref name="vector"/> (1: resident), or
+    /// Linux's errno (-EINVAL, -ENOMEM; the bytes before a hole are filled). <paramref name="vector"/> holds at least one
+    /// byte per page of the range.
+    /// </summary>
+    long Mincore(int pid, ulong address, ulong length, Span<byte> vector) => -Errno.ENOSYS;
+
+    /// <summary>The page at <paramref name="address"/> of a process as <c>/proc/PID/pagemap</c> shows it (nothing when the process has exited).</summary>
+    PagemapEntry Pagemap(int pid, ulong address) => throw new NotSupportedException("this kernel does not show pagemap entries");
+
     long TrackDirty(int pid, ulong address, ulong length) => TrackDirty(pid, 0, address, length);
     IReadOnlyList<ulong> CollectDirty(int pid) => CollectDirty(pid, 0);
 }
@@ -187,6 +289,8 @@ public static class Errno
     public const int EFAULT = 14;
     public const int EEXIST = 17;
     public const int EINVAL = 22;
+    public const int ENOSYS = 38;
+    public const int EOPNOTSUPP = 95;
 
     public static string Name(long negative) => -negative switch
     {
@@ -200,6 +304,8 @@ public static class Errno
         EFAULT => "EFAULT",
         EEXIST => "EEXIST",
         EINVAL => "EINVAL",
+        ENOSYS => "ENOSYS",
+        EOPNOTSUPP => "EOPNOTSUPP",
         _ => negative.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
@@ -217,6 +323,8 @@ public static class Errno
             "EFAULT" => EFAULT,
             "EEXIST" => EEXIST,
             "EINVAL" => EINVAL,
+            "ENOSYS" => ENOSYS,
+            "EOPNOTSUPP" => EOPNOTSUPP,
             _ => 0,
         };
         return value != 0;

@@ -57,11 +57,36 @@ public sealed class ScenarioParserTests
     [InlineData("process p\nprocess p\n", "t.vms:2:9", "'p' is already used")]
     [InlineData("file f 100 fill 300\n", "t.vms:1:20", "the fill byte is 0 to 255")]
     [InlineData("process p\np mmap a 1p rw fixed\n", "t.vms:2:21", "'fixed' needs 'at ADDR'")]
+    [InlineData("process p\np mmap a 1p rw\nexpect p page a dirty\n", "t.vms:3:17", "unknown page state 'dirty'; states: present, swapped, exclusive, file")]
+    [InlineData("process p\np mmap a 1p rw\nexpect p page a frame < p page a frame\n", "t.vms:3:23", "frames compare with == or !=")]
+    [InlineData("process p\np mmap a 1p rw\np memset a 1p 256\n", "t.vms:3:15", "memset stores one byte")]
+    [InlineData("process p\np mmap a 1p rw\np madvise a willneed\n", "t.vms:3:13", "unknown advice 'willneed'; advice: dontneed, free, dontfork, dofork, wipeonfork, keeponfork, cold, pageout, populate_read, populate_write")]
+    [InlineData("process p\np mmap a 1p rw\np mincore a\nexpect p mincore vector 1x\n", "t.vms:4:25", "a residency vector is one 0 or 1 per page")]
+    [InlineData("process p\np mmap a 1p rw fixed_noreplace\n", "t.vms:2:31", "'fixed_noreplace' needs 'at ADDR'")]
+    [InlineData("process p\np mlockall current forever\n", "t.vms:2:20", "unknown mlockall flag 'forever'; flags: current, future, onfault")]
     public void AnErrorNamesFileLineAndColumnOfTheOffendingToken(string text, string where, string message)
     {
         var e = Error(text);
         Assert.Equal(where, e.Where);
         Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void PageExpectationsNameTheStateTheFramesAndTheCount()
+    {
+        var steps = ScenarioParser.Parse(File, """
+            process p
+            p mmap a 2p rw
+            expect p page a+1p not exclusive
+            expect p page a frame != p page a+1p frame
+            expect p pages a present == 2
+            p memcpy a+1p a 100
+            """);
+        Assert.Equal(new ExpectPage(3, "p page a+1p not exclusive", "p", new AddressExpr("a", 4096), PageState.Exclusive, true), steps[2]);
+        Assert.Equal(new ExpectFrames(4, "p page a frame != p page a+1p frame", "p", new AddressExpr("a", 0), false, "p", new AddressExpr("a", 4096)), steps[3]);
+        var count = Assert.IsType<ExpectPageCount>(steps[4]);
+        Assert.Equal((PageState.Present, Comparison.Equal, 2L), (count.State, count.Op, count.Expected));
+        Assert.Equal(new MemcpyStep(6, "p", new AddressExpr("a", 4096), new AddressExpr("a", 0), 100), steps[5]);
     }
 
     [Fact]

@@ -58,6 +58,9 @@ public sealed class PageCache
     /// <summary>The file and page index of a cached frame.</summary>
     public bool TryGetOwner(ulong pfn, out (string File, ulong Index) owner) => _owner.TryGetValue(pfn, out owner);
 
+    /// <summary>Page <paramref name="index"/> of the file is in the page cache (what mincore reports for a page not mapped).</summary>
+    public bool IsCachedAt(string file, ulong index) => _pages.ContainsKey((file, index));
+
     /// <summary>The frames the page cache holds a reference on (read by the invariant checker).</summary>
     public IEnumerable<ulong> Frames => _pages.Values;
 

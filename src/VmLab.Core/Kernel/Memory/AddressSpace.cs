@@ -22,6 +22,15 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
     /// </summary>
     public bool HasAnonVma { get; set; }
 
+    /// <summary>VM_DONTCOPY (<c>madvise(MADV_DONTFORK)</c>): fork does not give the child this VMA.</summary>
+    public bool DontCopy { get; set; }
+    /// <summary>VM_WIPEONFORK (<c>madvise(MADV_WIPEONFORK)</c>): fork gives the child this VMA empty, with no anon_vma.</summary>
+    public bool WipeOnFork { get; set; }
+    /// <summary>VM_LOCKED (<c>mlock</c>): the VMA's pages are never reclaimed.</summary>
+    public bool Locked { get; set; }
+    /// <summary>VM_LOCKONFAULT (<c>mlock2(MLOCK_ONFAULT)</c>): locked, but pages are locked as they are faulted in, not populated.</summary>
+    public bool LockOnFault { get; set; }
+
     /// <summary>State fault handlers attached to this VMA (<see cref="IMemoryManager.SetVmaState{T}"/>); null while there is none.</summary>
     internal List<IVmaState>? States { get; set; }
 
@@ -48,13 +57,22 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
         FileSize = FileSize,
         ProtectionKey = ProtectionKey,
         HasAnonVma = HasAnonVma,
+        DontCopy = DontCopy,
+        WipeOnFork = WipeOnFork,
+        Locked = Locked,
+        LockOnFault = LockOnFault,
         States = States?.Select(s => s.OnSplit()).ToList(),
     };
 
-    /// <summary>The child's copy at fork: as <see cref="Slice"/> of the whole VMA, with the handler states that are inherited.</summary>
+    /// <summary>
+    /// The child's copy at fork: as <see cref="Slice"/> of the whole VMA, with the handler states that are inherited. A
+    /// child does not inherit memory locks (dup_mmap clears VM_LOCKED_MASK); a wipe-on-fork VMA starts with no anon_vma.
+    /// </summary>
     public Vma CopyForFork()
     {
         var copy = Slice(Start, End);
+        copy.Locked = copy.LockOnFault = false;
+        if (WipeOnFork) copy.HasAnonVma = false;
         copy.States = States?.Select(s => s.OnFork()).OfType<IVmaState>().ToList() is { Count: > 0 } kept ? kept : null;
         return copy;
     }
@@ -81,6 +99,10 @@ public sealed class AddressSpace(ulong root, ushort asid)
     /// <summary>The kernel half of the reference table has been shared into this address space's top level.</summary>
     public bool KernelShared { get; set; }
     public ulong Brk { get; set; }
+    /// <summary><c>mm-&gt;def_flags</c>' VM_LOCKED (mlockall MCL_FUTURE): new mappings are locked.</summary>
+    public bool LockFuture { get; set; }
+    /// <summary>VM_LOCKONFAULT in <c>def_flags</c> (MCL_FUTURE | MCL_ONFAULT): new mappings are locked as they are faulted in.</summary>
+    public bool LockFutureOnFault { get; set; }
     /// <summary>The VMAs overlapping [start, end), in address order.</summary>
     public List<Vma> Overlapping(ulong start, ulong end) => _vmas.Where(v => v.Start < end && v.End > start).ToList();
 

@@ -74,6 +74,14 @@ public sealed class AddressSpaces
 
     // ---- the mmap family -----------------------------------------------------------------------------------
 
+    /// <summary>
+    /// <c>mmap</c> (mm/mmap.c <c>do_mmap</c>), its checks in Linux's order: a zero length or unaligned offset is -EINVAL;
+    /// MAP_FIXED and MAP_FIXED_NOREPLACE need an aligned address (-EINVAL) inside the user half (-ENOMEM); MAP_FIXED
+    /// replaces what is there, MAP_FIXED_NOREPLACE is -EEXIST when anything is; then MAP_SHARED_VALIDATE refuses
+    /// anonymous memory (-EINVAL) and, for a file or device, flags outside the legacy set it does not support
+    /// (<see cref="MapFlags.Sync"/> — no simulated file is DAX — and <see cref="MapFlags.UnknownFlag"/>): -EOPNOTSUPP.
+    /// MAP_SHARED and MAP_PRIVATE ignore those flags.
+    /// </summary>
     public long Mmap(Process p, int cpu, ulong address, ulong length, Protection prot, MapFlags flags, string? file, ulong offset)
     {
         if (length == 0 || (offset & PageMask) != 0) return -Errno.EINVAL;
@@ -87,26 +95,33 @@ public sealed class AddressSpaces
             if (file is null || _k.Devices.Find(file) is null) return -Errno.ENOENT;
             anonymous = false;
         }
-        else if (anonymous && (flags & MapFlags.Shared) != 0)
-        {
-            // Shared anonymous memory is a shmem object, like Linux's "/dev/zero (deleted)": one set of pages for every mapper.
-            f = _k.Files.CreateShmem(PageAlign(length));
-            anonymous = false;
-        }
 
         ulong start;
-        if ((flags & MapFlags.Fixed) != 0)
+        bool noReplace = (flags & MapFlags.FixedNoReplace) != 0;
+        if ((flags & MapFlags.Fixed) != 0 || noReplace)
         {
             if ((address & PageMask) != 0) return -Errno.EINVAL;
             if (address + len > _k.Geometry.UserTop || address + len < address) return -Errno.ENOMEM;
+            if (noReplace && p.Mm.Overlapping(address, address + len).Count > 0) return -Errno.EEXIST;
             start = address;
-            UnmapRange(p, start, start + len, cpu);
         }
         else
         {
             ulong? found = FindFreeArea(p.Mm, len, address);
             if (found is null) return -Errno.ENOMEM;
             start = found.Value;
+        }
+        if ((flags & MapFlags.SharedValidate) != 0)
+        {
+            if (anonymous) return -Errno.EINVAL; // do_mmap's anonymous switch knows MAP_SHARED and MAP_PRIVATE only
+            if ((flags & (MapFlags.Sync | MapFlags.UnknownFlag)) != 0) return -Errno.EOPNOTSUPP;
+        }
+        if ((flags & MapFlags.Fixed) != 0 && !noReplace) UnmapRange(p, start, start + len, cpu);
+        if (anonymous && (flags & MapFlags.Shared) != 0)
+        {
+            // Shared anonymous memory is a shmem object, like Linux's "/dev/zero (deleted)": one set of pages for every mapper.
+            f = _k.Files.CreateShmem(PageAlign(length));
+            anonymous = false;
         }
 
         var vflags = VmaFlags.None;
@@ -120,10 +135,18 @@ public sealed class AddressSpaces
             FileOffset = offset,
             FileSize = f?.Size ?? 0,
         };
+        // mm->def_flags after mlockall(MCL_FUTURE); device memory (VM_IO) is never locked (mlock_fixup skips VM_SPECIAL).
+        if (p.Mm.LockFuture && (vflags & VmaFlags.Device) == 0)
+        {
+            vma.Locked = true;
+            vma.LockOnFault = p.Mm.LockFutureOnFault;
+        }
         p.Mm.Add(vma);
 
-        // Device pages are never populated (VM_IO): every access to them traps.
-        if ((flags & MapFlags.Populate) != 0 && (vflags & VmaFlags.Device) == 0) Populate(p, vma, cpu);
+        // Device pages are never populated (VM_IO): every access to them traps. A locked mapping is populated as
+        // MAP_POPULATE would populate it (mmap_region: VM_LOCKED without VM_LOCKONFAULT → mm_populate).
+        bool populate = (flags & MapFlags.Populate) != 0 || (vma.Locked && !vma.LockOnFault);
+        if (populate && (vflags & VmaFlags.Device) == 0) Populate(p, vma, cpu);
         return (long)start;
     }
 
@@ -142,22 +165,11 @@ public sealed class AddressSpaces
         // of a shared mapping read-only (its first write is then a write-notify fault), as the fault handlers map them.
         bool write = (vma.Protection & Protection.Write) != 0 && (vma.Flags & VmaFlags.Shared) == 0;
         var kind = write ? AccessKind.Write : AccessKind.Read;
-        var entry = new KernelEntry(cpu, p, AccessMode.User);
         for (ulong a = vma.Start; a < vma.End && p.Alive; a += PageSize)
         {
-            var previous = PageMapping.Empty;
-            long killsBefore = -1;
-            for (int attempt = 0; ; attempt++)
-            {
-                var leaf = _k.PageTable.Read(p.PageTableRoot, a);
-                if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) break;
-                // A fault that reported success without changing the entry or killing anyone will not do better again.
-                if (attempt > 0 && leaf == previous && _k.Processes.OomKills == killsBefore) break;
-                previous = leaf;
-                killsBefore = _k.Processes.OomKills;
-                var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
-                if (_k.Faults.HandleOnBehalf(entry, a, kind, error).Dispatch != FaultDispatch.Retry || !p.Alive) return;
-            }
+            // Like mm_populate, a page that cannot be faulted in ends this VMA's population (its errors are ignored);
+            // a fault that makes no progress (Stuck) moves on to the next page.
+            if (FaultIn(p, cpu, a, kind) < 0) return;
         }
     }
 
@@ -212,21 +224,31 @@ public sealed class AddressSpaces
         foreach (var (a, _) in leaves) UnmapPage(p, a, flush: false, cpu);
     }
 
+    /// <summary>
+    /// <c>mprotect</c> (mm/mprotect.c): an unaligned start is -EINVAL, an empty range 0. The VMAs are changed in order
+    /// from the start: no VMA at the start is -ENOMEM with nothing changed; a hole further on stops there with -ENOMEM,
+    /// the VMAs before it changed (as Linux's loop over <c>mprotect_fixup</c> leaves them).
+    /// </summary>
     public long Mprotect(Process p, int cpu, ulong address, ulong length, Protection prot, byte? key)
     {
         if ((address & PageMask) != 0) return -Errno.EINVAL;
         if (length == 0) return 0;
         ulong end = address + PageAlign(length);
-        // The whole range must be mapped.
+        if (end < address) return -Errno.ENOMEM;
+        // The VMAs from the start up to the first hole; a hole stops the change there.
         ulong cursor = address;
+        var changed = new List<Vma>();
         foreach (var v in p.Mm.Overlapping(address, end))
         {
-            if (v.Start > cursor) return -Errno.ENOMEM;
+            if (v.Start > cursor) break;
+            changed.Add(v);
             cursor = v.End;
         }
-        if (cursor < end) return -Errno.ENOMEM;
+        long result = cursor < end ? -Errno.ENOMEM : 0;
+        if (changed.Count == 0) return result;
+        end = Math.Min(end, cursor);
 
-        foreach (var v in p.Mm.Overlapping(address, end))
+        foreach (var v in changed)
         {
             p.Mm.Remove(v);
             if (v.Start < address) p.Mm.Add(v.Slice(v.Start, address));
@@ -248,7 +270,7 @@ public sealed class AddressSpaces
             _k.Stream?.Pte(cpu, p.Pid, a, leaf, reprotected);
         }
         FlushTlbRange(p, address, end, cpu);
-        return 0;
+        return result;
     }
 
     /// <summary>
@@ -273,12 +295,19 @@ public sealed class AddressSpaces
         return leaf with { Flags = flags, ProtectionKey = vma.ProtectionKey };
     }
 
+    /// <summary><c>madvise(MADV_DONTNEED)</c>: <see cref="Madvise"/> with <see cref="Advice.DontNeed"/>.</summary>
+    public long MadviseDontNeed(Process p, int cpu, ulong address, ulong length) => Madvise(p, cpu, address, length, Advice.DontNeed);
+
     /// <summary>
-    /// <c>madvise(MADV_DONTNEED)</c> (mm/madvise.c): the pages of the VMAs in the range are dropped; a range that is not
-    /// wholly mapped is still applied to its mapped parts and then reports -ENOMEM, as <c>madvise_walk_vmas</c> does —
-    /// so nothing outside a VMA (the kernel half, a kmalloc address) is ever touched.
+    /// <c>madvise</c> (mm/madvise.c). The range is checked first: a start not page-aligned, or an end that wraps, is
+    /// -EINVAL; an empty range is 0. MADV_POPULATE_READ/WRITE fault the pages in from the start, in order, and stop at
+    /// the first page they cannot (<see cref="Populate(Process, int, ulong, ulong, bool)"/>). Every other advice is
+    /// applied VMA by VMA as <c>madvise_walk_vmas</c> does: a VMA the advice does not apply to stops the walk with
+    /// -EINVAL (the VMAs before it keep the advice), and a range not wholly mapped is applied to its mapped parts, then
+    /// reports -ENOMEM — so nothing outside a VMA (the kernel half, a kmalloc address) is ever touched. Advice that
+    /// changes a VMA flag (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK) splits the VMAs at the range's edges.
     /// </summary>
-    public long MadviseDontNeed(Process p, int cpu, ulong address, ulong length)
+    public long Madvise(Process p, int cpu, ulong address, ulong length, Advice advice)
     {
         if ((address & PageMask) != 0) return -Errno.EINVAL;
         ulong len = PageAlign(length);
@@ -286,17 +315,464 @@ public sealed class AddressSpaces
         ulong end = address + len;
         if (end < address) return -Errno.EINVAL;
         if (end == address) return 0;
+        if (advice is Advice.PopulateRead or Advice.PopulateWrite) return Populate(p, cpu, address, end, advice == Advice.PopulateWrite);
+
         ulong cursor = address;
         bool hole = false;
-        foreach (var v in p.Mm.Overlapping(address, end))
+        foreach (var whole in p.Mm.Overlapping(address, end))
         {
-            if (v.Start > cursor) hole = true;
-            ulong from = Math.Max(v.Start, address), to = Math.Min(v.End, end);
-            ZapRange(p, from, to, cpu);
-            FlushTlbRange(p, from, to, cpu);
+            if (whole.Start > cursor) hole = true;
+            ulong from = Math.Max(whole.Start, address), to = Math.Min(whole.End, end);
             cursor = to;
+            long r = Advise(p, cpu, whole, from, to, advice);
+            if (r != 0) return r;
         }
         return hole || cursor < end ? -Errno.ENOMEM : 0;
+    }
+
+    /// <summary>One VMA's part [from, to) of a madvise: 0, or -EINVAL when the advice does not apply to the VMA.</summary>
+    private long Advise(Process p, int cpu, Vma vma, ulong from, ulong to, Advice advice)
+    {
+        // can_madv_lru_vma: DONTNEED, FREE, COLD and PAGEOUT refuse VM_LOCKED and VM_PFNMAP (trapped device) VMAs.
+        bool lruRefused = vma.Locked || (vma.Flags & VmaFlags.Device) != 0;
+        bool privateAnonymous = (vma.Flags & (VmaFlags.File | VmaFlags.Shared | VmaFlags.Device)) == 0;
+        switch (advice)
+        {
+            case Advice.DontNeed:
+                if (lruRefused) return -Errno.EINVAL;
+                ZapRange(p, from, to, cpu);
+                FlushTlbRange(p, from, to, cpu);
+                return 0;
+            case Advice.Free:
+                // madvise_dontneed_free_valid_vma, then vma_is_anonymous: shmem and file mappings are refused.
+                if (lruRefused || !privateAnonymous) return -Errno.EINVAL;
+                FreeLazily(p, from, to, cpu);
+                return 0;
+            case Advice.Cold:
+            case Advice.PageOut:
+                if (lruRefused) return -Errno.EINVAL;
+                ColdOrPageOut(p, from, to, advice == Advice.PageOut, cpu);
+                return 0;
+            case Advice.DontFork:
+                foreach (var v in SplitFor(p, vma, from, to)) v.DontCopy = true;
+                return 0;
+            case Advice.DoFork:
+                if ((vma.Flags & VmaFlags.Device) != 0) return -Errno.EINVAL; // VM_IO stays out of a child
+                foreach (var v in SplitFor(p, vma, from, to)) v.DontCopy = false;
+                return 0;
+            case Advice.WipeOnFork:
+                if (!privateAnonymous) return -Errno.EINVAL; // vma->vm_file || VM_SHARED
+                foreach (var v in SplitFor(p, vma, from, to)) v.WipeOnFork = true;
+                return 0;
+            case Advice.KeepOnFork:
+                foreach (var v in SplitFor(p, vma, from, to)) v.WipeOnFork = false;
+                return 0;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(advice), advice, "not an advice Madvise applies VMA by VMA");
+        }
+    }
+
+    /// <summary>Splits <paramref name="vma"/> so [from, to) is a VMA of its own (Linux's madvise_update_vma); returns it.</summary>
+    private static Vma[] SplitFor(Process p, Vma vma, ulong from, ulong to)
+    {
+        if (vma.Start == from && vma.End == to) return [vma];
+        p.Mm.Remove(vma);
+        if (vma.Start < from) p.Mm.Add(vma.Slice(vma.Start, from));
+        if (vma.End > to) p.Mm.Add(vma.Slice(to, vma.End));
+        var middle = vma.Slice(from, to);
+        p.Mm.Add(middle);
+        return [middle];
+    }
+
+    /// <summary>
+    /// MADV_FREE (<c>madvise_free_pte_range</c>): a swap entry in the range is dropped (the next touch sees zeros); a
+    /// present anonymous page mapped only here is made clean and old, and lazily freeable: while nothing writes it
+    /// again, reclaim frees it without swapping it out (and the next touch sees zeros); a write makes it dirty and keeps
+    /// it. Pages another process maps too (after fork) and the zero page are left alone.
+    /// </summary>
+    private void FreeLazily(Process p, ulong from, ulong to, int cpu)
+    {
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _k.PageTable.CollectLeaves(p.PageTableRoot, from, to, leaves);
+        foreach (var (a, leaf) in leaves)
+        {
+            if (leaf.IsSwapped)
+            {
+                UnmapPage(p, a, flush: false, cpu);
+                continue;
+            }
+            if (!leaf.IsPresent || leaf.Frame == FrameTable.ZeroPage || _k.Frames.MapCount(leaf.Frame) != 1) continue;
+            var clean = leaf.Without(PageFlags.Dirty).Without(PageFlags.Accessed);
+            _k.PageTable.Write(p.PageTableRoot, a, clean);
+            _k.Stream?.Pte(cpu, p.Pid, a, leaf, clean);
+            _k.Reclaim.MarkLazyFree(leaf.Frame);
+        }
+        FlushTlbRange(p, from, to, cpu);
+    }
+
+    /// <summary>
+    /// MADV_COLD and MADV_PAGEOUT (<c>madvise_cold_or_pageout_pte_range</c>): each present page mapped only here (a
+    /// page another process maps too is left alone, as is the zero page) is made old (<c>pte_mkold</c>: its Accessed bit
+    /// cleared, the TLB flushed). PAGEOUT then reclaims each now (<c>reclaim_pages</c>, references ignored): a clean
+    /// file page is dropped, a lazily freed clean page discarded, an anonymous page written to swap — when a slot is
+    /// free; without swap it stays. A dirty file page stays too (only kswapd writes file pages back). A COLD page is
+    /// not moved on any list: the replacement policy sees its cleared Accessed bit (Linux also moves it to the inactive
+    /// list's tail, which VmLab's policies do not model).
+    /// </summary>
+    private void ColdOrPageOut(Process p, ulong from, ulong to, bool pageOut, int cpu)
+    {
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _k.PageTable.CollectLeaves(p.PageTableRoot, from, to, leaves);
+        var victims = new List<ulong>();
+        foreach (var (a, leaf) in leaves)
+        {
+            if (!leaf.IsPresent || leaf.Frame == FrameTable.ZeroPage || _k.Frames.MapCount(leaf.Frame) != 1) continue;
+            if (leaf.Has(PageFlags.Accessed))
+            {
+                var old = leaf.Without(PageFlags.Accessed);
+                _k.PageTable.Write(p.PageTableRoot, a, old);
+                _k.Stream?.Pte(cpu, p.Pid, a, leaf, old);
+            }
+            victims.Add(leaf.Frame);
+        }
+        FlushTlbRange(p, from, to, cpu);
+        if (!pageOut) return;
+        foreach (ulong pfn in victims) _k.Reclaim.PageOut(pfn, cpu);
+    }
+
+    /// <summary>
+    /// MADV_POPULATE_READ/WRITE (<c>madvise_populate</c> → <c>faultin_page_range</c>): faults the pages of [start, end)
+    /// in, in order, as get_user_pages does (counted as minor or major faults, no signal). It stops at the first page it
+    /// cannot fault in, keeping those before it: -ENOMEM where no VMA maps the page (or memory ran out), -EINVAL where
+    /// the VMA does not allow the access (PROT_NONE; a write to a VMA without write permission), -EFAULT where it is
+    /// device memory (VM_IO|VM_PFNMAP) or the fault failed (SIGBUS past a file's end).
+    /// </summary>
+    public long Populate(Process p, int cpu, ulong start, ulong end, bool write)
+    {
+        var kind = write ? AccessKind.Write : AccessKind.Read;
+        for (ulong a = start; a < end; a += PageSize)
+        {
+            var vma = p.Mm.FindVma(a);
+            if (vma is null || vma.Start > a) return -Errno.ENOMEM;
+            if (vma.Protection == Protection.None || (write && (vma.Protection & Protection.Write) == 0)) return -Errno.EINVAL;
+            if ((vma.Flags & VmaFlags.Device) != 0) return -Errno.EFAULT;
+            long r = FaultIn(p, cpu, a, kind);
+            if (r != 0) return r == Stuck ? -Errno.EFAULT : r;
+        }
+        return 0;
+    }
+
+    /// <summary><see cref="FaultIn"/>'s answer when a fault reported success without changing the entry or killing anyone.</summary>
+    private const long Stuck = 1;
+
+    /// <summary>
+    /// Faults one page in for <paramref name="kind"/> on the task's behalf (get_user_pages' <c>faultin_page</c>): 0 when
+    /// the page is mapped as the access needs; -EFAULT when the fault failed (its signal is not sent); -ENOMEM when the
+    /// task was killed (the OOM killer); <see cref="Stuck"/> when a fault made no progress. A page whose fault killed another process is faulted again (the allocator
+    /// retries after an OOM kill).
+    /// </summary>
+    private long FaultIn(Process p, int cpu, ulong a, AccessKind kind)
+    {
+        var entry = new KernelEntry(cpu, p, AccessMode.User);
+        var previous = PageMapping.Empty;
+        long killsBefore = -1;
+        for (int attempt = 0; ; attempt++)
+        {
+            var leaf = _k.PageTable.Read(p.PageTableRoot, a);
+            if (leaf.IsPresent && (kind == AccessKind.Read || leaf.Has(PageFlags.Writable))) return 0;
+            // A fault that reported success without changing the entry or killing anyone will not do better again.
+            if (attempt > 0 && leaf == previous && _k.Processes.OomKills == killsBefore) return Stuck;
+            previous = leaf;
+            killsBefore = _k.Processes.OomKills;
+            var error = PageFaultErrorCode.For(kind, AccessMode.User, present: leaf.IsPresent);
+            if (_k.Faults.HandleOnBehalf(entry, a, kind, error).Dispatch != FaultDispatch.Retry) return p.Alive ? -Errno.EFAULT : -Errno.ENOMEM;
+            if (!p.Alive) return -Errno.ENOMEM;
+        }
+    }
+
+    // ---- memory locks ------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// <c>mlock2</c> (mm/mlock.c <c>do_mlock</c>): the start is rounded down to its page and the length up
+    /// (<c>PAGE_ALIGN(len + offset_in_page(start))</c>), so an unaligned range is no error; unknown flags are -EINVAL.
+    /// The VMAs are locked in order, split at the range's edges (device memory, VM_SPECIAL, is skipped); a hole stops
+    /// it with -ENOMEM, the VMAs before it locked but not populated (<c>apply_vma_lock_flags</c>). Without
+    /// MLOCK_ONFAULT the range is then populated as MAP_POPULATE populates (write faults for a private writable VMA):
+    /// a page that cannot be faulted in (PROT_NONE, past a file's end) makes it -ENOMEM, an OOM kill -EAGAIN
+    /// (<c>__mlock_posix_error_return</c>). RLIMIT_MEMLOCK is not modelled: every process may lock (as root can).
+    /// </summary>
+    public long Mlock(Process p, int cpu, ulong address, ulong length, int flags)
+    {
+        if ((flags & ~LockFlags.MlockOnFault) != 0) return -Errno.EINVAL;
+        if (!LockRange(address, length, out ulong start, out ulong end)) return -Errno.EINVAL;
+        if (start == end) return 0;
+        bool onFault = (flags & LockFlags.MlockOnFault) != 0;
+        long r = ApplyLock(p, start, end, locked: true, onFault);
+        if (r != 0 || onFault) return r;
+        return PopulateLocked(p, cpu, start, end);
+    }
+
+    /// <summary><c>munlock</c>: as <see cref="Mlock"/>'s range, the VMAs unlocked; a hole is -ENOMEM (those before it unlocked).</summary>
+    public long Munlock(Process p, int cpu, ulong address, ulong length)
+    {
+        if (!LockRange(address, length, out ulong start, out ulong end)) return -Errno.EINVAL;
+        return start == end ? 0 : ApplyLock(p, start, end, locked: false, onFault: false);
+    }
+
+    /// <summary>
+    /// <c>mlockall</c> (<c>apply_mlockall_flags</c>): flags 0, unknown bits or MCL_ONFAULT alone are -EINVAL. MCL_FUTURE
+    /// locks every later mapping (and heap growth), populated unless MCL_ONFAULT; MCL_CURRENT locks every VMA now (with
+    /// MCL_ONFAULT: on fault) and populates them, ignoring what cannot be populated (<c>mm_populate</c>). A child of
+    /// fork inherits no lock, nor the future flags; exec starts without them.
+    /// </summary>
+    public long Mlockall(Process p, int cpu, int flags)
+    {
+        const int all = LockFlags.Current | LockFlags.Future | LockFlags.OnFault;
+        if (flags == 0 || (flags & ~all) != 0 || flags == LockFlags.OnFault) return -Errno.EINVAL;
+        bool onFault = (flags & LockFlags.OnFault) != 0;
+        p.Mm.LockFuture = (flags & LockFlags.Future) != 0;
+        p.Mm.LockFutureOnFault = p.Mm.LockFuture && onFault;
+        if ((flags & LockFlags.Current) == 0) return 0;
+        foreach (var v in p.Mm.Vmas)
+        {
+            if ((v.Flags & VmaFlags.Device) != 0) continue;
+            v.Locked = true;
+            v.LockOnFault = onFault;
+        }
+        if (!onFault)
+            foreach (var v in p.Mm.Vmas.ToList())
+                PopulateVmaLocked(p, cpu, v, v.Start, v.End);
+        return 0;
+    }
+
+    /// <summary><c>munlockall</c>: every VMA unlocked, the future flags cleared.</summary>
+    public long Munlockall(Process p)
+    {
+        p.Mm.LockFuture = p.Mm.LockFutureOnFault = false;
+        foreach (var v in p.Mm.Vmas) v.Locked = v.LockOnFault = false;
+        return 0;
+    }
+
+    private bool LockRange(ulong address, ulong length, out ulong start, out ulong end)
+    {
+        start = address & ~PageMask;
+        ulong len = PageAlign(length + (address & PageMask));
+        end = start + len;
+        return (length == 0 || len != 0) && end >= start && length + (address & PageMask) >= length;
+    }
+
+    /// <summary>Sets or clears the lock of the VMAs of [start, end), splitting at its edges; -ENOMEM at a hole.</summary>
+    private long ApplyLock(Process p, ulong start, ulong end, bool locked, bool onFault)
+    {
+        ulong cursor = start;
+        foreach (var whole in p.Mm.Overlapping(start, end))
+        {
+            if (whole.Start > cursor) return -Errno.ENOMEM;
+            ulong from = Math.Max(whole.Start, start), to = Math.Min(whole.End, end);
+            cursor = to;
+            if ((whole.Flags & VmaFlags.Device) != 0) continue; // VM_SPECIAL: mlock_fixup leaves it
+            if (whole.Locked == locked && whole.LockOnFault == (locked && onFault)) continue;
+            foreach (var v in SplitFor(p, whole, from, to))
+            {
+                v.Locked = locked;
+                v.LockOnFault = locked && onFault;
+            }
+        }
+        return cursor < end ? -Errno.ENOMEM : 0;
+    }
+
+    /// <summary>mlock's <c>__mm_populate</c> without ignoring errors, its errno as mlock reports it.</summary>
+    private long PopulateLocked(Process p, int cpu, ulong start, ulong end)
+    {
+        foreach (var v in p.Mm.Overlapping(start, end))
+        {
+            long r = PopulateVmaLocked(p, cpu, v, Math.Max(v.Start, start), Math.Min(v.End, end));
+            if (r != 0) return r;
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>populate_vma_page_range</c> for a locked VMA: device memory and lock-on-fault VMAs are skipped; a PROT_NONE VMA
+    /// cannot be populated (no FOLL_FORCE: -EFAULT, which mlock reports as -ENOMEM); a private writable VMA is
+    /// write-faulted, every other read-faulted.
+    /// </summary>
+    private long PopulateVmaLocked(Process p, int cpu, Vma v, ulong from, ulong to)
+    {
+        if ((v.Flags & VmaFlags.Device) != 0 || v.LockOnFault) return 0;
+        if (v.Protection == Protection.None) return -Errno.ENOMEM;
+        bool write = (v.Protection & Protection.Write) != 0 && (v.Flags & VmaFlags.Shared) == 0;
+        for (ulong a = from; a < to; a += PageSize)
+        {
+            long r = FaultIn(p, cpu, a, write ? AccessKind.Write : AccessKind.Read);
+            if (r == -Errno.EFAULT) return -Errno.ENOMEM;
+            if (r == -Errno.ENOMEM) return -Errno.EAGAIN;
+        }
+        return 0;
+    }
+
+    // ---- mremap ------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// <c>mremap</c> (mm/mremap.c). Checked first, in order: unknown flags or an unaligned address -EINVAL; FIXED or
+    /// DONTUNMAP without MAYMOVE -EINVAL; a new length of 0 -EINVAL; DONTUNMAP with a new length -EINVAL; a FIXED target
+    /// unaligned or overlapping the source -EINVAL, or past the user half -ENOMEM; an address no VMA maps, or an old range
+    /// past its VMA's end, -EFAULT (so is device memory, VM_PFNMAP). An old length of 0 (which duplicates a shared
+    /// mapping on Linux) is not modelled: -EINVAL.
+    /// <para>
+    /// Shrinking unmaps the tail and keeps the address. Growing extends the VMA in place when the old range ends at its
+    /// VMA's end and the space after is free; otherwise MAYMOVE moves it to a free area (FIXED: to the target, after
+    /// unmapping what was there), else -ENOMEM. A move carries the page-table entries to the new range (Linux's
+    /// <c>move_page_tables</c>): frames, swap entries, reference and map counts and RSS are unchanged, so resident pages
+    /// are accessed there with no fault; the old range is flushed from every TLB and unmapped — or, with DONTUNMAP, left
+    /// mapped and empty (the next touch faults in a fresh page) and no longer locked. A locked VMA that grows is
+    /// populated over its new part.
+    /// </para>
+    /// </summary>
+    public long Mremap(Process p, int cpu, ulong address, ulong oldLength, ulong newLength, int flags, ulong newAddress)
+    {
+        const int all = RemapFlags.MayMove | RemapFlags.Fixed | RemapFlags.DontUnmap;
+        if ((flags & ~all) != 0 || (address & PageMask) != 0) return -Errno.EINVAL;
+        bool mayMove = (flags & RemapFlags.MayMove) != 0, fixedTarget = (flags & RemapFlags.Fixed) != 0, dontUnmap = (flags & RemapFlags.DontUnmap) != 0;
+        if ((fixedTarget || dontUnmap) && !mayMove) return -Errno.EINVAL;
+        ulong oldLen = PageAlign(oldLength), newLen = PageAlign(newLength);
+        if (newLen == 0 || (oldLength != 0 && oldLen == 0)) return -Errno.EINVAL;
+        if (dontUnmap && oldLen != newLen) return -Errno.EINVAL;
+        if (fixedTarget)
+        {
+            if ((newAddress & PageMask) != 0) return -Errno.EINVAL;
+            if (newAddress < address + oldLen && address < newAddress + newLen) return -Errno.EINVAL;
+            if (newAddress + newLen < newAddress || newAddress + newLen > _k.Geometry.UserTop) return -Errno.ENOMEM;
+        }
+        if (oldLen == 0) return -Errno.EINVAL;
+        var vma = p.Mm.FindVma(address);
+        if (vma is null || vma.Start > address || address + oldLen > vma.End || (vma.Flags & VmaFlags.Device) != 0) return -Errno.EFAULT;
+
+        if (fixedTarget)
+        {
+            UnmapRange(p, newAddress, newAddress + newLen, cpu);
+            if (newLen < oldLen)
+            {
+                UnmapRange(p, address + newLen, address + oldLen, cpu);
+                oldLen = newLen;
+            }
+            vma = p.Mm.FindVma(address)!;
+            return MoveVma(p, cpu, vma, address, oldLen, newAddress, newLen, dontUnmap);
+        }
+        if (newLen <= oldLen && !dontUnmap)
+        {
+            if (newLen < oldLen) UnmapRange(p, address + newLen, address + oldLen, cpu);
+            return (long)address;
+        }
+        if (!dontUnmap && address + oldLen == vma.End && address + newLen <= _k.Geometry.UserTop
+            && p.Mm.Overlapping(vma.End, address + newLen).Count == 0)
+        {
+            ulong oldEnd = vma.End;
+            vma.End = address + newLen;
+            if (vma.Locked && !vma.LockOnFault) PopulateVmaLocked(p, cpu, vma, oldEnd, vma.End);
+            return (long)address;
+        }
+        if (!mayMove) return -Errno.ENOMEM;
+        ulong? found = FindFreeArea(p.Mm, newLen, 0);
+        if (found is null) return -Errno.ENOMEM;
+        return MoveVma(p, cpu, vma, address, oldLen, found.Value, newLen, dontUnmap);
+    }
+
+    /// <summary>
+    /// <c>move_vma</c>: [address, address+oldLen) of <paramref name="vma"/> becomes a VMA at <paramref name="to"/> of
+    /// <paramref name="newLen"/>, its page-table entries moved; -ENOMEM, with everything moved back, when a page table
+    /// for the new range cannot be allocated even after reclaim.
+    /// </summary>
+    private long MoveVma(Process p, int cpu, Vma vma, ulong address, ulong oldLen, ulong to, ulong newLen, bool dontUnmap)
+    {
+        var moving = SplitFor(p, vma, address, address + oldLen)[0];
+        var moved = moving.Slice(moving.Start, moving.End);
+        moved.Start = to;
+        moved.End = to + newLen;
+        p.Mm.Add(moved);
+        var leaves = new List<(ulong Address, PageMapping Leaf)>();
+        _k.PageTable.CollectLeaves(p.PageTableRoot, address, address + oldLen, leaves);
+        for (int i = 0; i < leaves.Count; i++)
+        {
+            var (a, leaf) = leaves[i];
+            if (MovePte(p, cpu, a, to + (a - address), leaf)) continue;
+            for (int j = i - 1; j >= 0; j--) MovePte(p, cpu, to + (leaves[j].Address - address), leaves[j].Address, leaves[j].Leaf);
+            p.Mm.Remove(moved);
+            return -Errno.ENOMEM;
+        }
+        FlushTlbRange(p, address, address + oldLen, cpu);
+        if (dontUnmap) moving.Locked = moving.LockOnFault = false; // the old VMA stays, empty and unlocked
+        else p.Mm.Remove(moving);
+        if (moved.Locked && !moved.LockOnFault && newLen > oldLen) PopulateVmaLocked(p, cpu, moved, to + oldLen, to + newLen);
+        return (long)to;
+    }
+
+    /// <summary>Moves one entry from <paramref name="from"/> to <paramref name="to"/> (<c>move_ptes</c>); false when the new page table cannot be had.</summary>
+    private bool MovePte(Process p, int cpu, ulong from, ulong to, PageMapping leaf)
+    {
+        var pageTable = _k.PageTable;
+        while (!pageTable.Write(p.PageTableRoot, to, leaf))
+            if (!_k.Reclaim.ReclaimOne(direct: true, cpu)) return false;
+        _k.TlbMaintenance.NotePteChange(p, to, PageMapping.Empty, leaf, cpu);
+        pageTable.Write(p.PageTableRoot, from, PageMapping.Empty with { PageShift = leaf.PageShift });
+        _k.TlbMaintenance.NotePteChange(p, from, leaf, PageMapping.Empty, cpu);
+        if (leaf.HoldsFrame && leaf.Frame != FrameTable.ZeroPage) _k.Reclaim.OnMoved(p, from, to, leaf.Frame);
+        return true;
+    }
+
+    // ---- mincore -----------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// <c>mincore</c> (mm/mincore.c): an unaligned start is -EINVAL, a range beyond the user half -ENOMEM; one byte per
+    /// page, in order, until a page no VMA maps (-ENOMEM, the bytes before it filled). A page is resident when its
+    /// entry holds a frame (PROT_NONE too: <c>pte_present</c>), when its swap entry's page is still in the swap cache,
+    /// or — for a file or shmem VMA with no entry — when the file's page is in the page cache, mapped or not
+    /// (<c>mincore_page</c>). Device memory reports 0.
+    /// </summary>
+    public long Mincore(Process p, ulong address, ulong length, Span<byte> vector)
+    {
+        if ((address & PageMask) != 0) return -Errno.EINVAL;
+        if (address + length < address || address + length > _k.Geometry.UserTop) return -Errno.ENOMEM;
+        ulong pages = (length + PageMask) / PageSize;
+        if ((ulong)vector.Length < pages) throw new ArgumentException($"mincore of {pages} pages needs {pages} bytes of vector, not {vector.Length}", nameof(vector));
+        for (ulong i = 0; i < pages; i++)
+        {
+            ulong a = address + i * PageSize;
+            var vma = p.Mm.FindVma(a);
+            if (vma is null || vma.Start > a) return -Errno.ENOMEM;
+            vector[(int)i] = Resident(p, vma, a) ? (byte)1 : (byte)0;
+        }
+        return 0;
+    }
+
+    private bool Resident(Process p, Vma vma, ulong a)
+    {
+        if ((vma.Flags & VmaFlags.Device) != 0) return false;
+        var leaf = _k.PageTable.Read(p.PageTableRoot, a);
+        if (leaf.HoldsFrame) return true;
+        if (leaf.IsSwapped)
+        {
+            foreach (ulong slot in _k.Swap.CacheSlots.Values)
+                if (slot == leaf.Frame) return true;
+            return false;
+        }
+        return vma.FileName is not null && _k.Files.IsCachedAt(vma.FileName, (vma.FileOffset + (a - vma.Start)) / PageSize);
+    }
+
+    /// <summary>
+    /// The page's <c>/proc/PID/pagemap</c> entry (fs/proc/task_mmu.c <c>pte_to_pagemap_entry</c>): a leaf that holds a
+    /// frame is present (PROT_NONE too: <c>pte_present</c>); exclusive when the frame is mapped once
+    /// (<c>folio_precise_page_mapcount == 1</c>); file for a page-cache or shmem page (<c>!PageAnon</c>). The zero page
+    /// is no normal page (<c>vm_normal_page</c> is NULL): present with its frame, nothing else.
+    /// </summary>
+    public PagemapEntry Pagemap(Process p, ulong address)
+    {
+        if (address >= _k.Geometry.UserTop) return default;
+        var leaf = _k.PageTable.Read(p.PageTableRoot, address & ~PageMask);
+        if (leaf.IsSwapped) return new PagemapEntry(false, true, false, false, leaf.Frame);
+        if (!leaf.HoldsFrame) return default;
+        if (leaf.Frame == FrameTable.ZeroPage) return new PagemapEntry(true, false, false, false, leaf.Frame);
+        return new PagemapEntry(true, false, _k.Files.IsCached(leaf.Frame), _k.Frames.MapCount(leaf.Frame) == 1, leaf.Frame);
     }
 
     public long Brk(Process p, int cpu, ulong newBreak)
@@ -307,9 +783,20 @@ public sealed class AddressSpaces
         if (newEnd > oldEnd)
         {
             if (mm.Overlapping(oldEnd, newEnd).Count > 0) return (long)mm.Brk;
-            var heap = mm.Vmas.FirstOrDefault(v => v.End == oldEnd && v.Start >= mm.BrkStart && (v.Flags & VmaFlags.File) == 0);
+            var heap = mm.Vmas.FirstOrDefault(v => v.End == oldEnd && v.Start >= mm.BrkStart && (v.Flags & VmaFlags.File) == 0
+                && v.Locked == mm.LockFuture && v.LockOnFault == (mm.LockFuture && mm.LockFutureOnFault));
             if (heap is not null) heap.End = newEnd;
-            else mm.Add(new Vma(oldEnd, newEnd, Protection.ReadWrite, VmaFlags.None));
+            else
+            {
+                heap = new Vma(oldEnd, newEnd, Protection.ReadWrite, VmaFlags.None) { Locked = mm.LockFuture, LockOnFault = mm.LockFuture && mm.LockFutureOnFault };
+                mm.Add(heap);
+            }
+            mm.Brk = newBreak;
+            // brk populates the new part when def_flags has VM_LOCKED (mlockall(MCL_FUTURE)), as mm_populate does.
+            if (heap.Locked && !heap.LockOnFault)
+                for (ulong a = oldEnd; a < newEnd && p.Alive; a += PageSize)
+                    if (FaultIn(p, cpu, a, AccessKind.Write) < 0) break;
+            return (long)newBreak;
         }
         else if (newEnd < oldEnd)
         {
@@ -338,8 +825,9 @@ public sealed class AddressSpaces
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         foreach (var v in parent.Mm.Vmas)
         {
+            if (v.DontCopy) continue; // MADV_DONTFORK: the child has no such VMA
             child.Mm.Add(v.CopyForFork()); // the child's VMA keeps the anon_vma state (anon_vma_fork)
-            if (!NeedsCopy(v)) continue;
+            if (!NeedsCopy(v) || v.WipeOnFork) continue; // MADV_WIPEONFORK: the child's VMA starts empty
             leaves.Clear();
             _k.PageTable.CollectLeaves(parent.PageTableRoot, v.Start, v.End, leaves);
             foreach (var (a, _) in leaves)

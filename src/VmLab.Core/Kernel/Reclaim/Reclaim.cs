@@ -35,6 +35,8 @@ public sealed class Reclaim : IReclaimView
     private readonly HashSet<ulong> _candidates = [];
     /// <summary>Pages whose contents differ from their backing copy although no PTE says so (a dirty PTE was removed).</summary>
     private readonly HashSet<ulong> _dirtyPages = [];
+    /// <summary>Anonymous pages MADV_FREE made lazily freeable: discarded by reclaim while they stay clean.</summary>
+    private readonly HashSet<ulong> _lazyFree = [];
     /// <summary>Frames the fault being handled works on; reclaim does not take them from under it.</summary>
     private ulong _pinnedFault = NoFrame, _pinnedFile = NoFrame;
     private readonly Counter _direct, _kswapd, _kswapdWakeups;
@@ -160,6 +162,36 @@ public sealed class Reclaim : IReclaimView
 
     // ---- eviction ----------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// MADV_PAGEOUT of one page (<c>reclaim_pages</c>, references ignored): evicted now as reclaim would evict it, the
+    /// flushes initiated on <paramref name="cpu"/>; false when it cannot go (an anonymous page with no swap slot free, a
+    /// locked page, the page under a fault). A dirty file page is not written back here: only kswapd writes file pages
+    /// (shrink_folio_list keeps it), so it stays. Works with or without a replacement policy.
+    /// </summary>
+    internal bool PageOut(ulong pfn, int cpu)
+    {
+        if (_k.Files.IsCached(pfn) && IsDirty(pfn)) return false;
+        if (Policy is not null && !_candidates.Contains(pfn)) return false; // shmem pages are not reclaim candidates
+        if (Policy is null && _k.Files.IsShmemPage(pfn)) return false;
+        return TryEvict(pfn, cpu);
+    }
+
+    /// <summary>MADV_FREE made the page lazily freeable; it is clean now (its dirty PTE bit was cleared by the caller).</summary>
+    internal void MarkLazyFree(ulong pfn)
+    {
+        _dirtyPages.Remove(pfn);
+        _lazyFree.Add(pfn);
+    }
+
+    /// <summary>A mapping of the frame lies in a VMA locked by mlock (VM_LOCKED): reclaim must not take it.</summary>
+    private bool IsLocked(ulong pfn)
+    {
+        if (!_rmap.TryGetValue(pfn, out var maps)) return false;
+        foreach (var (p, va) in maps)
+            if (p.Mm.FindVma(va) is { Locked: true } v && v.Contains(va)) return true;
+        return false;
+    }
+
     /// <summary>A <c>reclaim</c> event: the victim, the policy that chose it, its mappings and where its contents went.</summary>
     private void TraceEviction(ulong pfn, int cpu, List<(Process Process, ulong Vaddr)>? maps, bool dirty, string page, ulong? slot)
     {
@@ -176,7 +208,7 @@ public sealed class Reclaim : IReclaimView
 
     private bool TryEvict(ulong pfn, int cpu)
     {
-        if (pfn == _pinnedFault || pfn == _pinnedFile) return false;
+        if (pfn == _pinnedFault || pfn == _pinnedFile || IsLocked(pfn)) return false;
         var frames = _k.Frames;
         var swap = _k.Swap;
         var maps = _rmap.GetValueOrDefault(pfn);
@@ -191,13 +223,26 @@ public sealed class Reclaim : IReclaimView
         {
             TraceEviction(pfn, cpu, maps, dirty, $"file {owner.File} page {owner.Index}", null);
             ForgetPage(pfn);
-            Policy!.OnEvicted(pfn, FileKey(owner.File, owner.Index)); // before the frame's links return to the free lists
+            Policy?.OnEvicted(pfn, FileKey(owner.File, owner.Index)); // before the frame's links return to the free lists
             UnmapAll(pfn, maps, swapSlot: null, cpu);
             _k.Files.Remove(pfn, dirty); // written back first when dirty: the file keeps the page's contents
             frames.Put(pfn); // the page cache's reference was the last: the frame is free
             return true;
         }
 
+        if (_lazyFree.Remove(pfn))
+        {
+            if (!dirty && !inSwapCache)
+            {
+                // try_to_unmap_one on a lazyfree folio still clean: discarded, no swap slot; the next touch sees zeros.
+                TraceEviction(pfn, cpu, maps, dirty, "lazyfree anon", null);
+                ForgetPage(pfn);
+                Policy?.OnEvicted(pfn, 0); // a new page if it is touched again
+                UnmapAll(pfn, maps, swapSlot: null, cpu);
+                return true;
+            }
+            // Written since MADV_FREE: swap-backed again (folio_set_swapbacked), evicted as any anonymous page.
+        }
         if (!inSwapCache)
         {
             if (!swap.TryAllocateSlot(out slot)) return false;
@@ -209,7 +254,7 @@ public sealed class Reclaim : IReclaimView
         }
         TraceEviction(pfn, cpu, maps, dirty, "anon", slot);
         ForgetPage(pfn);
-        Policy!.OnEvicted(pfn, SwapKey(slot)); // before the frame's links return to the free lists
+        Policy?.OnEvicted(pfn, SwapKey(slot)); // before the frame's links return to the free lists
         UnmapAll(pfn, maps, slot, cpu); // without a swap-cache reference the last mapping's put frees the frame
         if (inSwapCache)
         {
@@ -244,6 +289,7 @@ public sealed class Reclaim : IReclaimView
     {
         _candidates.Remove(pfn);
         _dirtyPages.Remove(pfn);
+        _lazyFree.Remove(pfn);
     }
 
     /// <summary>The key of an anonymous page out on swap: its slot + 1 (0 means a new page).</summary>
@@ -302,9 +348,25 @@ public sealed class Reclaim : IReclaimView
                 if (ReferenceEquals(maps[i].Process, task)) maps[i] = (holder, maps[i].Vaddr);
     }
 
+    /// <summary>mremap moved the PTE mapping <paramref name="pfn"/> from <paramref name="from"/> to <paramref name="to"/>: the reverse map follows; nothing else changes.</summary>
+    internal void OnMoved(Process p, ulong from, ulong to, ulong pfn)
+    {
+        if (!_rmap.TryGetValue(pfn, out var maps)) return;
+        for (int i = 0; i < maps.Count; i++)
+        {
+            if (ReferenceEquals(maps[i].Process.Mm, p.Mm) && maps[i].Vaddr == from)
+            {
+                maps[i] = (maps[i].Process, to);
+                return;
+            }
+        }
+    }
+
     /// <summary>A PTE now maps <paramref name="pfn"/>: records the reverse mapping and offers the page to the policy.</summary>
     internal void OnMapped(Process p, ulong vaddr, ulong pfn)
     {
+        // A second mapping (fork) ends a page's lazy freeing: discarding it would take it from the other mapper too.
+        if (_lazyFree.Count > 0) _lazyFree.Remove(pfn);
         if (!_rmap.TryGetValue(pfn, out var maps))
         {
             maps = _rmapPool.Count > 0 ? _rmapPool.Pop() : [];
@@ -345,6 +407,7 @@ public sealed class Reclaim : IReclaimView
             {
                 _rmap.Remove(pfn);
                 _rmapPool.Push(maps);
+                _lazyFree.Remove(pfn); // its last mapping is gone: the frame is freed or cached, no longer lazily freeable
             }
         }
         if (leaf.Has(PageFlags.Dirty) && (_k.Swap.TryGetSlot(pfn, out _) || _k.Files.IsCached(pfn))) _dirtyPages.Add(pfn);

@@ -107,6 +107,38 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     public long MadviseDontNeed(int pid, int cpu, ulong address, ulong length) =>
         Checked("madvise", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.MadviseDontNeed(Task(pid), Cpu(cpu), address, length), "DONTNEED");
 
+    public long Madvise(int pid, int cpu, ulong address, ulong length, Advice advice) =>
+        Checked("madvise", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Madvise(Task(pid), Cpu(cpu), address, length, advice), advice.ToString().ToUpperInvariant());
+
+    public long Mlock(int pid, int cpu, ulong address, ulong length, int flags) =>
+        Checked("mlock", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mlock(Task(pid), Cpu(cpu), address, length, flags), $"flags {flags}");
+
+    public long Munlock(int pid, int cpu, ulong address, ulong length) =>
+        Checked("munlock", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Munlock(Task(pid), Cpu(cpu), address, length), "");
+
+    public long Mlockall(int pid, int cpu, int flags) =>
+        Checked("mlockall", pid, 0, 0, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mlockall(Task(pid), Cpu(cpu), flags), $"flags {flags}");
+
+    public long Munlockall(int pid, int cpu) =>
+        Checked("munlockall", pid, 0, 0, cpu, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Munlockall(Task(pid)), "");
+
+    public long Mremap(int pid, int cpu, ulong oldAddress, ulong oldLength, ulong newLength, int flags, ulong newAddress)
+    {
+        long r = Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mremap(Task(pid), Cpu(cpu), oldAddress, oldLength, newLength, flags, newAddress);
+        Check("mremap", pid, oldAddress, End(oldAddress, oldLength), cpu, $"to {newLength} bytes flags {flags} -> {Result(r)}");
+        if (r >= 0) Check("mremap", pid, (ulong)r, End((ulong)r, newLength), cpu, "the new range");
+        return r;
+    }
+
+    public long Mincore(int pid, ulong address, ulong length, Span<byte> vector) =>
+        Checked("mincore", pid, address, length, -1, Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mincore(Task(pid), address, length, vector), "");
+
+    public PagemapEntry Pagemap(int pid, ulong address)
+    {
+        var p = Task(pid);
+        return p.Alive ? kernel.AddressSpaces.Pagemap(p, address) : default;
+    }
+
     public void CreateFile(string name, ulong size, byte fill)
     {
         kernel.Files.CreateFile(name, size, fill);
