@@ -8,7 +8,17 @@ using System.Text.Json.Nodes;
 namespace VmLab.Cli.Tests;
 
 /// <summary>What a page showed in the browser: its images as loaded and the console messages of level SEVERE.</summary>
-public sealed record PageCheck(IReadOnlyList<(string Alt, int Width, int Height)> Images, IReadOnlyList<string> ConsoleErrors, int TableRows, byte[] Screenshot);
+public sealed record PageCheck(IReadOnlyList<(string Alt, int Width, int Height)> Images, IReadOnlyList<string> ConsoleErrors, int TableRows, byte[] Screenshot)
+{
+    /// <summary>The window's width in CSS pixels (the browser runs at 1280).</summary>
+    public int ViewportWidth { get; init; }
+
+    /// <summary>How much wider than the window the page is (0: no horizontal scroll bar).</summary>
+    public int PageOverflow { get; init; }
+
+    /// <summary>How much wider the first table is than the box it sits in (0: it fits without its own scroll bar), or -1 without a table.</summary>
+    public int TableOverflow { get; init; }
+}
 
 /// <summary>
 /// Debian's chromium driven through chromium-driver (W3C WebDriver over HTTP): headless, no sandbox, no GPU, no
@@ -132,7 +142,17 @@ public sealed class HeadlessChromium : IDisposable
             .Select(e => e!["message"]!.GetValue<string>())
             .ToList();
         byte[] screenshot = Convert.FromBase64String(Get($"session/{_session}/screenshot").GetValue<string>());
-        return new PageCheck(images, log, rows, screenshot);
+        var widths = Post($"session/{_session}/execute/sync", new JsonObject
+        {
+            ["script"] = """
+                const root = document.documentElement, table = document.querySelector('table');
+                const box = table ? table.parentElement : null;
+                return [window.innerWidth, root.scrollWidth - root.clientWidth,
+                        table ? Math.max(0, Math.ceil(table.getBoundingClientRect().width) - box.clientWidth) : -1];
+                """,
+            ["args"] = new JsonArray(),
+        }).AsArray().Select(n => n!.GetValue<int>()).ToList();
+        return new PageCheck(images, log, rows, screenshot) { ViewportWidth = widths[0], PageOverflow = widths[1], TableOverflow = widths[2] };
     }
 
     public void Dispose()

@@ -113,8 +113,9 @@ public sealed class SweepCliTests : IDisposable
         Assert.Matches(@"entries=4,policy=lru \(baseline\)\s+completed\s+[\d,]+\s+1\.000\s+[\d,]+\s+1\.000", report.Out);
         Assert.Equal(11, File.ReadAllLines(P("r.csv")).Length);
         Assert.Contains("\"baseline\": \"entries=4,policy=lru\"", File.ReadAllText(P("r.json")));
-        // 2 metrics: a bar chart each, and a curve each against the one numeric axis (entries).
-        Assert.Equal(4, File.ReadAllText(P("r.html")).Split("<img ").Length - 1);
+        // 2 metrics, each for its values and its ratios: bars by case, bars grouped by entries and by policy, and a curve
+        // against the one numeric axis (entries).
+        Assert.Equal(2 * 2 * 4, File.ReadAllText(P("r.html")).Split("<img ").Length - 1);
 
         var again = Vmlab("sweep", P("sweep.json"), "--db", P("r.db"));
         Assert.Equal(0, again.Exit);
@@ -343,11 +344,11 @@ public sealed class SweepCliTests : IDisposable
 
         var metric = Vmlab("report", P("r.db"), "--metrics", "tlb.mises", "--html", P("out.html"));
         Assert.Equal(2, metric.Exit);
-        Assert.Contains("error: --metrics: no metric 'tlb.mises' in the results; did you mean 'tlb.misses'?", metric.Err);
+        Assert.Contains("error: --metrics: no metric or rate 'tlb.mises' in the results; did you mean 'tlb.misses'?", metric.Err);
         // tlb.miss is as near tlb.hits as tlb.misses by edit distance; the longer shared prefix decides.
         var miss = Vmlab("report", P("r.db"), "--metrics", "accesses,tlb.miss");
         Assert.Equal(2, miss.Exit);
-        Assert.Contains("error: --metrics: no metric 'tlb.miss' in the results; did you mean 'tlb.misses'?", miss.Err);
+        Assert.Contains("error: --metrics: no metric or rate 'tlb.miss' in the results; did you mean 'tlb.misses'?", miss.Err);
         Assert.False(File.Exists(P("out.html")));
 
         var baseline = Vmlab("report", P("r.db"), "--baseline", "entries=3,policy=lru");

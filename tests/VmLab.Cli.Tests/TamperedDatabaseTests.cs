@@ -15,7 +15,8 @@ public sealed class TamperedDatabaseTests : IDisposable
     private static readonly string[] CaseColumns =
         ["id", "ordinal", "parameters", "config", "config_hash", "seed", "plugins", "status", "error", "events", "elapsed_seconds", "started_utc", "finished_utc", "host"];
 
-    private static readonly string[] SweepKeys = ["name", "file", "definition_hash", "baseline", "axes", "case_count"];
+    private static readonly string[] SweepKeys =
+        ["name", "file", "definition_hash", "baseline", "axes", "case_count", "description", "base", "overrides", "traces", "vmlab_versions"];
 
     /// <summary>Values a hand edit or a damaged file can leave: SQL NULL, empty, text where JSON or a number belongs, wrong JSON kinds, extremes.</summary>
     private static readonly string[] Values = ["NULL", "''", "'garbage'", "'{'", "'null'", "'[]'", "'{}'", "-1", "99999999999999999999", "'9223372036854775808'", "X'00ff'"];

@@ -7,18 +7,45 @@ using VmLab.Host.Running;
 
 namespace VmLab.Host.Results;
 
+/// <summary>What a sweep varies, which decides the metrics its report shows first.</summary>
+public enum SweepKind
+{
+    /// <summary>Nothing below: TLB misses and walks first.</summary>
+    General,
+    /// <summary>An axis on <c>machine:memory</c> or <c>machine:replacement</c>: faults and swap first.</summary>
+    Paging,
+    /// <summary>An axis on <c>machine:tlb</c>: TLB misses and the miss ratio first.</summary>
+    Tlb,
+    /// <summary>An axis on <c>machine:pageTable</c>: walk memory references first.</summary>
+    PageTable,
+}
+
 /// <summary>
-/// A sweep's results compared case by case: chosen metrics, each with its ratio to the baseline case's value.
-/// Rendered as a text table, CSV, JSON or a self-contained HTML page with charts (<see cref="HtmlReport"/>).
+/// A sweep's results compared case by case: chosen metrics and derived rates (<see cref="DerivedRate"/>), each with its
+/// ratio to the baseline case's value, and the context the numbers come from. Rendered as a text table, CSV (wide or
+/// long), JSON or a self-contained HTML page with charts (<see cref="HtmlReport"/>).
 /// </summary>
 public sealed class ComparisonReport
 {
-    /// <summary>Metrics shown first when the user names none, if they vary across cases.</summary>
-    private static readonly string[] Preferred =
-    [
-        "tlb.misses", "walk.memrefs", "walk.count", "faults.total", "faults.major", "swap.outs", "swap.ins",
-        "pages.resident_peak", "pagetable.pages", "tlb.flushes", "signals.sigsegv",
-    ];
+    /// <summary>The word <c>--metrics</c> takes for every stored metric and every rate the results allow.</summary>
+    public const string AllMetrics = "all";
+
+    /// <summary>Metrics shown first when the user names none, by what the sweep varies; those that do not vary are left out.</summary>
+    private static readonly Dictionary<SweepKind, string[]> Preferred = new()
+    {
+        [SweepKind.Paging] =
+        [
+            "faults.total", "faults.major", "swap.outs", "swap.ins", "faults.per_kilo_access", "reclaim.direct", "pages.resident_peak",
+            "tlb.misses", "walk.memrefs",
+        ],
+        [SweepKind.Tlb] = ["tlb.misses", "tlb.miss_ratio", "walk.memrefs", "walk.count", "tlb.flushes", "faults.total", "mpki"],
+        [SweepKind.PageTable] = ["walk.memrefs", "walk.memrefs_per_walk", "walk.count", "tlb.misses", "pagetable.pages", "faults.total"],
+        [SweepKind.General] =
+        [
+            "tlb.misses", "walk.memrefs", "walk.count", "faults.total", "faults.major", "swap.outs", "swap.ins",
+            "pages.resident_peak", "pagetable.pages", "tlb.flushes", "signals.sigsegv",
+        ],
+    };
 
     private const int DefaultMetricCount = 6;
 
@@ -37,7 +64,11 @@ public sealed class ComparisonReport
     public string BaselineId { get; }
     /// <summary>The baseline's result when it completed; ratios are empty without it.</summary>
     public CaseResult? Baseline { get; }
+    /// <summary>The chosen columns: stored metrics and derived rates, in order.</summary>
     public IReadOnlyList<string> Metrics { get; }
+    /// <summary>What the sweep varies (which decided the default metrics).</summary>
+    public SweepKind Kind => KindOf(Sweep);
+    public SweepContext Context => Sweep.Context;
     /// <summary>Things a reader must know (missing cases, a baseline without results).</summary>
     public IReadOnlyList<string> Notes { get; }
 
@@ -65,39 +96,77 @@ public sealed class ComparisonReport
         if (failed > 0) notes.Add($"{failed} case(s) failed");
 
         var completed = results.Cases.Where(c => c.Status == RunResult.Completed).ToList();
-        var available = completed.SelectMany(c => c.Metrics.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
+        var stored = completed.SelectMany(c => c.Metrics.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
+        var storedSet = stored.ToHashSet(StringComparer.Ordinal);
+        var rates = DerivedRate.All.Where(r => completed.Any(c => c.Metrics.ContainsKey(r.Numerator) && c.Metrics.ContainsKey(r.Denominator)))
+                                   .Select(r => r.Name).ToList();
         List<string> chosen;
         if (metrics is { Count: > 0 })
         {
             chosen = [];
             foreach (var m in metrics)
             {
-                if (!available.Contains(m, StringComparer.Ordinal))
-                    throw new VmLabInputException("--metrics", $"no metric '{m}' in the results; {Suggest.Hint(m, available)}");
+                if (m == AllMetrics)
+                {
+                    foreach (var name in stored.Concat(rates)) if (!chosen.Contains(name)) chosen.Add(name);
+                    continue;
+                }
+                if (!storedSet.Contains(m) && !rates.Contains(m))
+                {
+                    if (DerivedRate.Find(m) is { } rate)
+                    {
+                        string lacking = string.Join(" and ", new[] { rate.Numerator, rate.Denominator }.Where(x => !storedSet.Contains(x)).Select(x => $"'{x}'"));
+                        throw new VmLabInputException("--metrics", $"the rate '{m}' ({rate.Meaning}) needs the metric {lacking}, which no completed case here holds" +
+                            (rate.Denominator == DerivedRate.Instructions ? "; no built-in workload counts instructions (docs/metrics.md, \"Derived rates\")" : ""));
+                    }
+                    throw new VmLabInputException("--metrics", $"no metric or rate '{m}' in the results; {Suggest.Hint(m, [.. stored, .. DerivedRate.All.Select(r => r.Name), AllMetrics])}");
+                }
                 if (!chosen.Contains(m)) chosen.Add(m);
             }
         }
         else
         {
-            bool Varies(string m) => completed.Select(c => c.Metrics.GetValueOrDefault(m)).Distinct().Count() > 1;
-            chosen = [.. Preferred.Where(m => available.Contains(m) && Varies(m))];
-            if (chosen.Count == 0) chosen.AddRange(available.Where(Varies));
+            bool Varies(string m) => completed.Select(c => RateOrMetric(c, m)).Distinct().Count() > 1;
+            bool Known(string m) => storedSet.Contains(m) || rates.Contains(m);
+            chosen = [.. Preferred[KindOf(results.Sweep)].Where(m => Known(m) && Varies(m))];
+            if (chosen.Count == 0) chosen.AddRange(stored.Where(Varies));
             chosen = [.. chosen.Take(DefaultMetricCount)];
-            if (chosen.Count == 0) chosen = [.. new[] { "accesses", "tlb.misses", "walk.memrefs" }.Where(available.Contains)];
+            if (chosen.Count == 0) chosen = [.. new[] { "accesses", "tlb.misses", "walk.memrefs" }.Where(storedSet.Contains)];
         }
         return new ComparisonReport(results, baselineId, baseCase, chosen, notes);
     }
 
-    /// <summary>The value of a metric for a case, or null when the case failed or lacks it.</summary>
-    public static long? Value(CaseResult c, string metric) =>
-        c.Status == RunResult.Completed && c.Metrics.TryGetValue(metric, out var v) ? v : null;
+    /// <summary>What a sweep varies, from its axes' keys: paging before TLB before page table.</summary>
+    public static SweepKind KindOf(SweepInfo sweep)
+    {
+        var keys = sweep.Axes.OfType<JsonObject>().Select(a => a["key"] is JsonValue v && v.TryGetValue<string>(out var k) ? k : "").ToList();
+        bool Any(params string[] prefixes) =>
+            keys.Any(k => prefixes.Any(p => k.Equals(p, StringComparison.OrdinalIgnoreCase) || k.StartsWith(p + ":", StringComparison.OrdinalIgnoreCase)));
+        if (Any("machine:memory", "machine:replacement")) return SweepKind.Paging;
+        if (Any("machine:tlb")) return SweepKind.Tlb;
+        if (Any("machine:pageTable")) return SweepKind.PageTable;
+        return SweepKind.General;
+    }
+
+    /// <summary>Whether a chosen column is a derived rate (computed) rather than a stored metric.</summary>
+    public static bool IsRate(string name) => DerivedRate.Find(name) is not null;
+
+    private static double? RateOrMetric(CaseResult c, string name)
+    {
+        if (c.Status != RunResult.Completed) return null;
+        if (DerivedRate.Find(name) is { } rate) return rate.Of(c.Metrics);
+        return c.Metrics.TryGetValue(name, out var v) ? v : null;
+    }
+
+    /// <summary>The value of a chosen metric or rate for a case, or null when the case failed or lacks it.</summary>
+    public double? ValueOf(CaseResult c, string name) => RateOrMetric(c, name);
 
     /// <summary>value / baseline value; null without a baseline, or when the baseline is 0 and the value is not.</summary>
     public double? Ratio(CaseResult c, string metric)
     {
-        if (Baseline is null || Value(c, metric) is not { } v || Value(Baseline, metric) is not { } b) return null;
+        if (Baseline is null || RateOrMetric(c, metric) is not { } v || RateOrMetric(Baseline, metric) is not { } b) return null;
         if (b == 0) return v == 0 ? 1.0 : null;
-        return (double)v / b;
+        return v / b;
     }
 
     /// <summary>A case's axis labels, axis name → label, read from its id (<c>name=label,...</c>).</summary>
@@ -113,8 +182,64 @@ public sealed class ComparisonReport
         return result;
     }
 
-    private static string Number(long? v) => v is { } x ? x.ToString("N0", CultureInfo.InvariantCulture) : "-";
-    private static string RatioText(double? r) => r is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "-";
+    /// <summary>A value as the tables show it: a metric with thousands separators, a rate with four significant digits.</summary>
+    public static string Format(string name, double? v)
+    {
+        if (v is not { } x) return "-";
+        if (!IsRate(name)) return x.ToString("N0", CultureInfo.InvariantCulture);
+        if (x == 0) return "0";
+        if (Math.Abs(x) >= 1000) return x.ToString("N0", CultureInfo.InvariantCulture);
+        int decimals = Math.Clamp(3 - (int)Math.Floor(Math.Log10(Math.Abs(x))), 0, 12);
+        return x.ToString("N" + decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+    }
+
+    public static string RatioText(double? r) => r is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>Plugin name → the versions the cases ran (more than one when cases ran with different builds).</summary>
+    public SortedDictionary<string, List<string>> PluginVersions()
+    {
+        var result = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
+        foreach (var c in Cases)
+            foreach (var (plugin, version) in c.Plugins)
+            {
+                if (!result.TryGetValue(plugin, out var list)) result[plugin] = list = [];
+                if (!list.Contains(version)) list.Add(version);
+            }
+        return result;
+    }
+
+    /// <summary>When the stored cases ran: the first start and the last finish (UTC), or null without cases.</summary>
+    public (DateTime From, DateTime To)? RunDates() =>
+        Cases.Count == 0 ? null : (Cases.Min(c => c.StartedUtc), Cases.Max(c => c.FinishedUtc));
+
+    /// <summary>The hosts the stored cases ran on, in order of first appearance.</summary>
+    public IReadOnlyList<string> Hosts() => [.. Cases.Select(c => c.Host).Distinct(StringComparer.Ordinal)];
+
+    public static string Date(DateTime utc) => utc.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " UTC";
+
+    /// <summary>Why parts of the context are missing, or null when all are recorded.</summary>
+    public string? MissingContext()
+    {
+        var missing = Context.Missing();
+        if (missing.Count == 0) return null;
+        return $"not recorded in this database: {string.Join(", ", missing)}" +
+               (Sweep.SchemaVersion < 2 ? $" (schema {Sweep.SchemaVersion.ToString(CultureInfo.InvariantCulture)}: written by a VmLab that did not record them; run the sweep again into a new --db to have them)" : "");
+    }
+
+    /// <summary>The context in one line, as the text table's header gives it.</summary>
+    public string ContextLine()
+    {
+        var parts = new List<string>();
+        if (Context.Base is { } b)
+            parts.Add($"base {b.File ?? "inline"}{(b.Name is null ? "" : $" ({b.Name})")}");
+        if (Context.Overrides is { Count: > 0 } overrides) parts.Add("--set " + string.Join(" --set ", overrides));
+        if (Context.Traces is { } traces)
+            parts.Add(traces.Count == 0 ? "no trace file" : string.Join(", ", traces.Select(t => $"trace {t.Path} ({SweepContext.Size(t.Bytes)}, sha256 {(t.Sha256.Length >= 12 ? t.Sha256[..12] : "?")})")));
+        if (Context.VmLabVersions is { } versions) parts.Add("VmLab " + string.Join(", ", versions));
+        if (RunDates() is { } dates) parts.Add($"ran {Date(dates.From)} to {Date(dates.To)} on {string.Join(", ", Hosts())}");
+        if (MissingContext() is { } missing) parts.Add(missing);
+        return string.Join("; ", parts);
+    }
 
     /// <summary>The table as rows of cells: header first.</summary>
     public List<string[]> Table()
@@ -132,7 +257,7 @@ public sealed class ComparisonReport
             var row = new List<string> { c.Id == BaselineId ? c.Id + " (baseline)" : c.Id, c.Status };
             foreach (var m in Metrics)
             {
-                row.Add(Number(Value(c, m)));
+                row.Add(Format(m, ValueOf(c, m)));
                 row.Add(RatioText(Ratio(c, m)));
             }
             row.Add(c.ElapsedSeconds.ToString("0.000", CultureInfo.InvariantCulture));
@@ -145,6 +270,8 @@ public sealed class ComparisonReport
     {
         var sb = new StringBuilder();
         sb.AppendLine(CultureInfo.InvariantCulture, $"sweep {Sweep.Name}: {Cases.Count} case(s), baseline {BaselineId}");
+        if (Context.Description is { Length: > 0 } description) sb.AppendLine(CultureInfo.InvariantCulture, $"  {FirstLine(description)}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  {ContextLine()}");
         var rows = Table();
         var widths = new int[rows[0].Length];
         foreach (var row in rows)
@@ -183,8 +310,8 @@ public sealed class ComparisonReport
             row.AddRange(AxisNames.Select(a => labels.GetValueOrDefault(a, "")));
             foreach (var m in Metrics)
             {
-                row.Add(Value(c, m)?.ToString(CultureInfo.InvariantCulture) ?? "");
-                row.Add(Ratio(c, m)?.ToString("R", CultureInfo.InvariantCulture) ?? "");
+                row.Add(CsvNumber(ValueOf(c, m)));
+                row.Add(CsvNumber(Ratio(c, m)));
             }
             row.Add(c.ElapsedSeconds.ToString("R", CultureInfo.InvariantCulture));
             row.Add(FirstLine(c.Error));
@@ -195,6 +322,40 @@ public sealed class ComparisonReport
 
     private static string Csv(string s) => CsvCell.Of(s);
 
+    /// <summary>A number for CSV and JSON readers: integers as integers, others round-trippable; empty for none.</summary>
+    private static string CsvNumber(double? v) => v is not { } x ? ""
+        : double.IsInteger(x) && Math.Abs(x) < 1e15 ? ((long)x).ToString(CultureInfo.InvariantCulture)
+        : x.ToString("R", CultureInfo.InvariantCulture);
+
+    private static JsonNode? JsonNumber(double? v) => v is not { } x ? null
+        : double.IsInteger(x) && Math.Abs(x) < 1e15 ? JsonValue.Create((long)x)
+        : JsonValue.Create(x);
+
+    /// <summary>
+    /// The comparison in long form, for data frames: one row per case and chosen metric or rate, with the case's
+    /// axis labels as columns: <c>case,status,AXIS...,metric,value,ratio</c>. A failed case has its rows with empty values.
+    /// </summary>
+    public string ToLongCsv()
+    {
+        var sb = new StringBuilder();
+        var header = new List<string> { "case", "status" };
+        header.AddRange(AxisNames);
+        header.AddRange(["metric", "value", "ratio"]);
+        sb.AppendJoin(',', header.Select(Csv)).Append('\n');
+        foreach (var c in Cases)
+        {
+            var labels = Labels(c);
+            var prefix = new List<string> { c.Id, c.Status };
+            prefix.AddRange(AxisNames.Select(a => labels.GetValueOrDefault(a, "")));
+            foreach (var m in Metrics)
+            {
+                sb.AppendJoin(',', prefix.Select(Csv)).Append(',');
+                sb.AppendJoin(',', new[] { m, CsvNumber(ValueOf(c, m)), CsvNumber(Ratio(c, m)) }.Select(Csv)).Append('\n');
+            }
+        }
+        return sb.ToString();
+    }
+
     public JsonObject ToJson()
     {
         var cases = new JsonArray();
@@ -204,7 +365,7 @@ public sealed class ComparisonReport
             var ratios = new JsonObject();
             foreach (var m in Metrics)
             {
-                metrics[m] = Value(c, m);
+                metrics[m] = JsonNumber(ValueOf(c, m));
                 ratios[m] = Ratio(c, m);
             }
             var all = new JsonObject();
@@ -219,15 +380,35 @@ public sealed class ComparisonReport
                 ["ratios"] = ratios,
                 ["allMetrics"] = all,
                 ["elapsedSeconds"] = c.ElapsedSeconds,
+                ["startedUtc"] = c.StartedUtc.ToString("O", CultureInfo.InvariantCulture),
+                ["finishedUtc"] = c.FinishedUtc.ToString("O", CultureInfo.InvariantCulture),
+                ["host"] = c.Host,
             };
             if (c.Error is not null) o["error"] = c.Error;
             cases.Add(o);
         }
+        var context = Context.ToJson();
+        context["schema"] = Sweep.SchemaVersion;
+        var plugins = new JsonObject();
+        foreach (var (plugin, versions) in PluginVersions())
+            plugins[plugin] = new JsonArray([.. versions.Select(v => (JsonNode)JsonValue.Create(v)!)]);
+        context["plugins"] = plugins;
+        var dates = RunDates();
+        context["firstStartedUtc"] = dates?.From.ToString("O", CultureInfo.InvariantCulture);
+        context["lastFinishedUtc"] = dates?.To.ToString("O", CultureInfo.InvariantCulture);
+        context["hosts"] = new JsonArray([.. Hosts().Select(h => (JsonNode)JsonValue.Create(h)!)]);
+        var rates = new JsonObject();
+        foreach (var m in Metrics)
+            if (DerivedRate.Find(m) is { } rate) rates[m] = rate.Meaning;
         return new JsonObject
         {
             ["sweep"] = Sweep.Name,
+            ["file"] = Sweep.File,
+            ["kind"] = Kind.ToString().ToLowerInvariant(),
+            ["context"] = context,
             ["baseline"] = BaselineId,
             ["metrics"] = new JsonArray([.. Metrics.Select(m => (JsonNode)JsonValue.Create(m)!)]),
+            ["rates"] = rates,
             ["cases"] = cases,
             ["notes"] = new JsonArray([.. Notes.Select(n => (JsonNode)JsonValue.Create(n)!)]),
         };

@@ -8,7 +8,14 @@ using VmLab.Host.Sweeps;
 namespace VmLab.Host.Results;
 
 /// <summary>The sweep a results database belongs to.</summary>
-public sealed record SweepInfo(string Name, string File, string DefinitionHash, string BaselineId, JsonArray Axes, int CaseCount);
+public sealed record SweepInfo(string Name, string File, string DefinitionHash, string BaselineId, JsonArray Axes, int CaseCount)
+{
+    /// <summary>Where the numbers come from (description, base, traces, VmLab versions); <see cref="SweepContext.None"/> in a schema-1 database.</summary>
+    public SweepContext Context { get; init; } = SweepContext.None;
+
+    /// <summary>The schema of the database it was read from (1: no context recorded).</summary>
+    public int SchemaVersion { get; init; } = ResultStore.SchemaVersion;
+}
 
 /// <summary>One finished case as stored: what ran (resolved config, seed, plugin versions), what it measured, how it ended.</summary>
 public sealed record CaseResult(
@@ -34,13 +41,15 @@ public sealed record ResultSet(SweepInfo Sweep, IReadOnlyList<CaseResult> Cases)
 /// <summary>
 /// A sweep's results in SQLite (WAL). Each finished case is written in its own transaction, so a process killed at
 /// any moment loses no finished case and leaves no half-written one. Tables: <c>sweep</c> (key/value: name,
-/// definition hash, baseline, axes), <c>cases</c> (one row per finished case), <c>metrics</c> (case_id, name, value).
+/// definition hash, baseline, axes and, since schema 2, the context: description, base, overrides, traces, VmLab
+/// versions), <c>cases</c> (one row per finished case), <c>metrics</c> (case_id, name, value).
 /// </summary>
 public sealed class ResultStore : IDisposable
 {
     /// <summary>PRAGMA application_id of a VmLab results database ("VmLb").</summary>
     public const int ApplicationId = 0x566D4C62;
-    private const int SchemaVersion = 1;
+    /// <summary>PRAGMA user_version written: 2 adds the sweep's context keys; a schema-1 database still reads, without them.</summary>
+    public const int SchemaVersion = 2;
     private const int SqliteHeaderBytes = 100;
 
     private readonly SqliteConnection _connection;
@@ -243,7 +252,7 @@ public sealed class ResultStore : IDisposable
     /// </summary>
     public void BeginSweep(Sweep sweep)
     {
-        var info = new SweepInfo(sweep.Name, sweep.File, sweep.DefinitionHash, sweep.BaselineId, AxesJson(sweep), sweep.Cases.Count);
+        var context = SweepContext.Of(sweep); // reads the traces to hash them: before the write transaction
         lock (_gate)
         {
             using var tx = _connection.BeginTransaction(deferred: false);
@@ -254,6 +263,20 @@ public sealed class ResultStore : IDisposable
                 if (cmd.ExecuteScalar() is string name && name != sweep.Name)
                     throw new VmLabInputException(Path, $"holds results of sweep '{name}', not '{sweep.Name}'; give another --db");
             }
+            // Every VmLab that ran cases into this database stays listed (a resume by a newer one adds itself).
+            var versions = new List<string>();
+            using (var cmd = _connection.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "SELECT value FROM sweep WHERE key = 'vmlab_versions'";
+                if (cmd.ExecuteScalar() is string stored && Guard(() => JsonNode.Parse(stored)) is JsonArray earlier)
+                    versions.AddRange(earlier.OfType<JsonValue>().Select(v => v.TryGetValue<string>(out var s) ? s : null).OfType<string>());
+            }
+            foreach (var v in context.VmLabVersions ?? []) if (!versions.Contains(v)) versions.Add(v);
+            var info = new SweepInfo(sweep.Name, sweep.File, sweep.DefinitionHash, sweep.BaselineId, AxesJson(sweep), sweep.Cases.Count)
+            {
+                Context = context with { VmLabVersions = versions },
+            };
             PutSweep(tx, info);
             tx.Commit();
         }
@@ -296,6 +319,36 @@ public sealed class ResultStore : IDisposable
         Put("baseline", info.BaselineId);
         Put("axes", info.Axes.ToJsonString());
         Put("case_count", info.CaseCount.ToString(CultureInfo.InvariantCulture));
+        var context = info.Context;
+        if (context.Description is { } description) Put("description", description);
+        if (context.Base is { } b)
+            Put("base", new JsonObject { ["file"] = b.File, ["name"] = b.Name, ["resolved"] = b.Resolved, ["config"] = b.Config.DeepClone() }.ToJsonString());
+        if (context.Overrides is { } overrides) Put("overrides", JsonSerializer.Serialize(overrides));
+        if (context.Traces is { } traces) Put("traces", new JsonArray([.. traces.Select(SweepContext.TraceJson)]).ToJsonString());
+        if (context.VmLabVersions is { } versions) Put("vmlab_versions", JsonSerializer.Serialize(versions));
+    }
+
+    /// <summary>The context keys of the sweep table; each one absent (a schema-1 database) is a part not recorded.</summary>
+    private static SweepContext ReadContext(Dictionary<string, string> meta)
+    {
+        BaseExperiment? baseExperiment = null;
+        if (meta.TryGetValue("base", out var baseText))
+        {
+            var node = JsonNode.Parse(baseText) as JsonObject ?? throw new FormatException("sweep base: not a JSON object");
+            baseExperiment = new BaseExperiment(
+                node["file"]?.GetValue<string>(),
+                node["name"]?.GetValue<string>(),
+                node["config"] as JsonObject ?? throw new FormatException("sweep base: config is not a JSON object"),
+                node["resolved"]?.GetValue<bool>() ?? throw new FormatException("sweep base: resolved is missing"));
+            node.Remove("config"); // detach the config from its parent so it can be kept alone
+        }
+        List<string>? Strings(string key) => meta.TryGetValue(key, out var text)
+            ? JsonSerializer.Deserialize<List<string>>(text) ?? throw new FormatException($"sweep {key}: not a JSON array of strings")
+            : null;
+        List<TraceFile>? traces = meta.TryGetValue("traces", out var tracesText)
+            ? [.. (JsonNode.Parse(tracesText) as JsonArray ?? throw new FormatException("sweep traces: not a JSON array")).Select(SweepContext.ReadTrace)]
+            : null;
+        return new SweepContext(meta.GetValueOrDefault("description"), baseExperiment, Strings("overrides"), traces, Strings("vmlab_versions"));
     }
 
     private Dictionary<string, string> ReadMeta()
@@ -418,7 +471,11 @@ public sealed class ResultStore : IDisposable
             meta.GetValueOrDefault("definition_hash", ""),
             meta.GetValueOrDefault("baseline", ""),
             JsonNode.Parse(meta.GetValueOrDefault("axes", "[]")) as JsonArray ?? throw new FormatException("sweep axes: not a JSON array"),
-            int.Parse(meta.GetValueOrDefault("case_count", "0"), CultureInfo.InvariantCulture));
+            int.Parse(meta.GetValueOrDefault("case_count", "0"), CultureInfo.InvariantCulture))
+        {
+            Context = ReadContext(meta),
+            SchemaVersion = (int)Scalar<long>("PRAGMA user_version"),
+        };
         lock (_gate)
         {
             var metrics = new Dictionary<string, SortedDictionary<string, long>>(StringComparer.Ordinal);
@@ -510,6 +567,12 @@ public sealed class ResultStore : IDisposable
             }
         }
 
+        // The context is the first shard's (one definition, so one base and one set of traces), with every VmLab
+        // version any shard recorded.
+        var versions = sets.Select(s => s.Set.Sweep.Context.VmLabVersions).ToList();
+        var mergedInfo = versions.Any(v => v is not null)
+            ? first.Set.Sweep with { Context = first.Set.Sweep.Context with { VmLabVersions = [.. versions.SelectMany(v => v ?? []).Distinct(StringComparer.Ordinal)] } }
+            : first.Set.Sweep;
         // Built under a temporary name beside the output's final target (a symbolic link is followed), then renamed
         // over it; a device or FIFO is written through instead of being replaced.
         string temp = OutputTarget.TempFor(output);
@@ -518,7 +581,7 @@ public sealed class ResultStore : IDisposable
         {
             using (var store = Open(temp, create: true))
             {
-                store.WriteSweep(first.Set.Sweep);
+                store.WriteSweep(mergedInfo);
                 lock (store._gate)
                 {
                     using var tx = store._connection.BeginTransaction();
@@ -541,7 +604,7 @@ public sealed class ResultStore : IDisposable
         if (OutputTarget.KindOf(outFull) == OutputTarget.Kind.Special)
         {
             // Written into a device or FIFO: nothing to read back; the merged set is what was written.
-            return new ResultSet(first.Set.Sweep, [.. merged.Values.OrderBy(x => x.Case.Ordinal).ThenBy(x => x.Case.Id, StringComparer.Ordinal).Select(x => x.Case)]);
+            return new ResultSet(mergedInfo, [.. merged.Values.OrderBy(x => x.Case.Ordinal).ThenBy(x => x.Case.Id, StringComparer.Ordinal).Select(x => x.Case)]);
         }
         using var result = OpenReadOnly(outFull); // read back without switching it to WAL: the merged file stays in DELETE mode
         return result.Read();

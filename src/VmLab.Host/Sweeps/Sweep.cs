@@ -48,4 +48,26 @@ public sealed record Sweep(
     IReadOnlyList<SweepAxis> Axes,
     IReadOnlyList<SweepCase> Cases,
     string BaselineId,
-    string DefinitionHash);
+    string DefinitionHash)
+{
+    /// <summary>The sweep file's <c>description</c>, or null when it has none.</summary>
+    public string? Description { get; init; }
+
+    /// <summary>The base experiment's file as the sweep file names it (relative to the sweep file), or null for an inline base.</summary>
+    public string? BaseFile { get; init; }
+
+    /// <summary>The base experiment's own <c>name</c>, or null when it has none.</summary>
+    public string? BaseName { get; init; }
+
+    /// <summary>
+    /// The base experiment with the <c>--set</c> overrides applied: resolved (defaults filled, without machine-local
+    /// <c>pluginPaths</c>) when it is a valid experiment on its own, else as written (<see cref="BaseResolved"/> false).
+    /// </summary>
+    public JsonObject? BaseConfig { get; init; }
+
+    /// <summary>Whether <see cref="BaseConfig"/> is resolved (true) or as written, because the base alone is not a valid experiment.</summary>
+    public bool BaseResolved { get; init; }
+
+    /// <summary>The <c>--set key=value</c> overrides applied to the base of every case.</summary>
+    public IReadOnlyList<string> BaseOverrides { get; init; } = [];
+}

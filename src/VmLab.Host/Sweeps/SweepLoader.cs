@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using VmLab.Abstractions.Plugins;
 using VmLab.Host.Config;
 
 namespace VmLab.Host.Sweeps;
@@ -221,7 +222,35 @@ public sealed partial class SweepLoader(ExperimentLoader loader)
         string baselineId = ReadBaseline(root, axes, cases, index, displayName, errors);
         if (errors.Count > 0) throw new ConfigException(errors);
 
-        return new Sweep(name, displayName, axes, cases, baselineId, DefinitionHash(name, cases, hashes));
+        var (baseConfig, baseResolved) = ResolveBase(baseNode, baseDisplay, baseDirectory);
+        return new Sweep(name, displayName, axes, cases, baselineId, DefinitionHash(name, cases, hashes))
+        {
+            Description = Get(root, "description") is JsonValue dv && dv.TryGetValue<string>(out var description) ? description : null,
+            BaseFile = Get(root, "base") is JsonValue bv && bv.TryGetValue<string>(out var baseFile) ? baseFile : null,
+            BaseName = Get(baseNode, "name") is JsonValue bn && bn.TryGetValue<string>(out var baseName) ? baseName : null,
+            BaseConfig = baseConfig,
+            BaseResolved = baseResolved,
+            BaseOverrides = BaseOverrides,
+        };
+    }
+
+    /// <summary>
+    /// The base experiment as the report records it: with the --set overrides applied and resolved by the same loader
+    /// as a case when it is valid on its own; as written when it is not (an axis may supply what it lacks).
+    /// </summary>
+    private (JsonObject Config, bool Resolved) ResolveBase(JsonObject baseNode, string baseDisplay, string baseDirectory)
+    {
+        try
+        {
+            var experiment = loader.Load(Encoding.UTF8.GetBytes(baseNode.ToJsonString()), baseDisplay, baseDirectory, "base", BaseOverrides, positions: false);
+            return (PortableConfig(experiment), true);
+        }
+        catch (Exception e) when (e is ConfigException or VmLabInputException)
+        {
+            var written = (JsonObject)baseNode.DeepClone();
+            written.Remove("pluginPaths");
+            return (written, false);
+        }
     }
 
     private static void AddCaseError(Dictionary<ConfigError, List<string>> errors, ConfigError error, string id)

@@ -44,7 +44,8 @@ public sealed class ResultStoreTests : IDisposable
 
         using var unsharded = ResultStore.Open(P("all.db"), create: false);
         var expected = unsharded.Read();
-        Assert.Equal(expected.Sweep, merged.Sweep with { Axes = expected.Sweep.Axes });
+        Assert.Equal(expected.Sweep, merged.Sweep with { Axes = expected.Sweep.Axes, Context = expected.Sweep.Context });
+        Assert.Equal(expected.Sweep.Context.ToJson().ToJsonString(), merged.Sweep.Context.ToJson().ToJsonString());
         Assert.Equal(expected.Sweep.Axes.ToJsonString(), merged.Sweep.Axes.ToJsonString());
         Assert.Equal(expected.Cases.Select(Essence), merged.Cases.Select(Essence));
         Assert.False(File.Exists(P("merged.db-wal")) && new FileInfo(P("merged.db-wal")).Length > 0);
@@ -57,6 +58,86 @@ public sealed class ResultStoreTests : IDisposable
         using var cmd = c.CreateCommand();
         cmd.CommandText = "PRAGMA journal_mode";
         return (string)cmd.ExecuteScalar()!;
+    }
+
+    private static void Sql(string path, string sql)
+    {
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    [Fact]
+    public void TheSweepRecordsItsDescriptionBaseOverridesTracesAndVmLabVersion()
+    {
+        var sweep = new SweepLoader(new VmLab.Host.Config.ExperimentLoader(VmLab.Host.Plugins.PluginCatalog.CreateDefault()))
+        {
+            BaseOverrides = ["machine:memory:frames=8192"],
+        }.Load(_fx.Write("described.json", """
+            { "name": "tlb", "description": "entries on the tiny trace", "base": "base.json", "matrix": { "machine:tlb:options:entries": [1, 2] } }
+            """));
+        using (var db = ResultStore.Open(P("c.db"), create: true)) new SweepRunner().Run(sweep, db, new SweepRunOptions { Jobs = 1 });
+
+        using var store = ResultStore.OpenReadOnly(P("c.db"));
+        var context = store.Read().Sweep.Context;
+
+        Assert.Equal("entries on the tiny trace", context.Description);
+        Assert.Equal("base.json", context.Base!.File);
+        Assert.Equal("base", context.Base.Name);
+        Assert.True(context.Base.Resolved);
+        Assert.Equal(8192, context.Base.Config["machine"]!["memory"]!["frames"]!.GetValue<int>()); // the override applied
+        Assert.Equal(64, context.Base.Config["machine"]!["tlb"]!["options"]!["entries"]!.GetValue<int>()); // the base's, not an axis value
+        Assert.False(context.Base.Config["machine"]!.AsObject().ContainsKey("pluginPaths"));
+        Assert.Equal(["machine:memory:frames=8192"], context.Overrides);
+        var trace = Assert.Single(context.Traces!);
+        byte[] bytes = File.ReadAllBytes(SweepFixture.TinyTrace);
+        Assert.Equal(("lackey", SweepFixture.TinyTrace, (long)bytes.Length), (trace.Workload, trace.Path, trace.Bytes));
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)), trace.Sha256);
+        Assert.Equal([SweepContext.VmLabVersion], context.VmLabVersions);
+        Assert.Empty(context.Missing());
+    }
+
+    [Fact]
+    public void ASchemaOneDatabaseWithoutContextStillReadsAndAResumeAddsIt()
+    {
+        var sweep = _fx.Load(Sweep);
+        using (var db = ResultStore.Open(P("old.db"), create: true)) new SweepRunner().Run(sweep, db, new SweepRunOptions());
+        // What a VmLab before schema 2 wrote: the same tables, no context keys, user_version 1.
+        Sql(P("old.db"), "DELETE FROM sweep WHERE key IN ('description', 'base', 'overrides', 'traces', 'vmlab_versions'); PRAGMA user_version = 1;");
+
+        ResultSet old;
+        using (var store = ResultStore.OpenReadOnly(P("old.db"))) old = store.Read();
+
+        Assert.Equal(1, old.Sweep.SchemaVersion);
+        Assert.Equal(5, old.Cases.Count);
+        Assert.Equal(["description", "base experiment", "--set overrides", "traces", "VmLab version"], old.Sweep.Context.Missing());
+        Assert.Contains("(schema 1: written by a VmLab that did not record them", ComparisonReport.Build(old).ToText());
+
+        using (var db = ResultStore.Open(P("old.db"), create: false)) new SweepRunner().Run(sweep, db, new SweepRunOptions());
+        using (var store = ResultStore.OpenReadOnly(P("old.db")))
+        {
+            var resumed = store.Read().Sweep;
+            Assert.Equal(2, resumed.SchemaVersion);
+            Assert.Empty(resumed.Context.Missing());
+        }
+    }
+
+    [Fact]
+    public void EveryVmLabVersionThatRanCasesStaysRecordedThroughAResumeAndAMerge()
+    {
+        var sweep = _fx.Load(Sweep);
+        using (var db = ResultStore.Open(P("v.db"), create: true)) new SweepRunner().Run(sweep, db, new SweepRunOptions { ShardIndex = 1, ShardCount = 2 });
+        Sql(P("v.db"), "UPDATE sweep SET value = '[\"0.0.9\"]' WHERE key = 'vmlab_versions'"); // as if an older VmLab had run this shard
+        using (var db = ResultStore.Open(P("w.db"), create: true)) new SweepRunner().Run(sweep, db, new SweepRunOptions { ShardIndex = 2, ShardCount = 2 });
+
+        var merged = ResultStore.Merge([P("v.db"), P("w.db")], P("vw.db"));
+        Assert.Equal(["0.0.9", SweepContext.VmLabVersion], merged.Sweep.Context.VmLabVersions);
+
+        using (var db = ResultStore.Open(P("v.db"), create: false)) new SweepRunner().Run(sweep, db, new SweepRunOptions());
+        using var store = ResultStore.OpenReadOnly(P("v.db"));
+        Assert.Equal(["0.0.9", SweepContext.VmLabVersion], store.Read().Sweep.Context.VmLabVersions);
     }
 
     [Fact]
