@@ -212,11 +212,24 @@ public sealed class ResultStore : IDisposable
         }
     }
 
+    /// <summary>SQLITE_IOERR_DELETE_NOENT: a file SQLite deleted was already gone.</summary>
+    private const int SqliteIoErrDeleteNoEnt = 10 | (23 << 8);
+
     private void Initialise(bool existing)
     {
         Execute("PRAGMA busy_timeout = 30000");
         if (existing) CheckIdentity();
-        Execute("PRAGMA journal_mode = WAL");
+        try
+        {
+            Execute("PRAGMA journal_mode = WAL");
+        }
+        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteIoErrDeleteNoEnt)
+        {
+            // Two connections switched the same rollback-journal database to WAL at once (two sweeps creating or
+            // opening it together): the other one removed the journal this one was about to remove. The switch is
+            // done; asking again confirms it.
+            Execute("PRAGMA journal_mode = WAL");
+        }
         Execute("PRAGMA synchronous = FULL");
         Execute($"PRAGMA application_id = {ApplicationId}");
         Execute($"PRAGMA user_version = {SchemaVersion}");

@@ -256,21 +256,32 @@ public sealed class ResultStoreTests : IDisposable
             string db = P($"race{round}.db");
             using var barrier = new Barrier(2);
             var claimed = new string?[2];
+            var unexpected = new Exception?[2];
             var threads = new[] { a, b }.Select((sweep, i) => new Thread(() =>
             {
-                using var store = ResultStore.Open(db, create: true);
-                barrier.SignalAndWait();
+                // An exception escaping a thread would end the test process; it is kept and fails this test instead.
                 try
                 {
-                    store.BeginSweep(sweep);
-                    claimed[i] = sweep.Name;
+                    using var store = ResultStore.Open(db, create: true);
+                    barrier.SignalAndWait();
+                    try
+                    {
+                        store.BeginSweep(sweep);
+                        claimed[i] = sweep.Name;
+                    }
+                    catch (VmLabInputException e) when (e.Message.Contains("holds results of sweep", StringComparison.Ordinal))
+                    {
+                    }
                 }
-                catch (VmLabInputException e) when (e.Message.Contains("holds results of sweep", StringComparison.Ordinal))
+                catch (Exception e)
                 {
+                    unexpected[i] = e;
+                    barrier.RemoveParticipant();
                 }
             })).ToList();
             threads.ForEach(t => t.Start());
             threads.ForEach(t => t.Join());
+            Assert.True(unexpected.All(e => e is null), $"round {round}: {string.Join("; ", unexpected.Where(e => e is not null).Select(e => e!.GetType().Name + ": " + e.Message))}");
 
             var winners = claimed.Where(n => n is not null).ToList();
             Assert.Single(winners);
