@@ -86,8 +86,8 @@ public sealed partial class PluginTemplateTests
             string output = Path.Combine(work, project, "src", project, "bin", "Debug", "net10.0");
             Assert.False(File.Exists(Path.Combine(output, "VmLab.Abstractions.dll")), "a plugin must share the host's Abstractions");
             catalog.AddDirectory(output);
-            var found = catalog.Find(pluginKind, Kebab(project));
-            Assert.True(found is not null, $"{pluginKind} {Kebab(project)} not found; errors: {string.Join("; ", catalog.Errors)}");
+            var found = catalog.Find(pluginKind, StrictBinder.KebabCase(project));
+            Assert.True(found is not null, $"{pluginKind} {StrictBinder.KebabCase(project)} not found; errors: {string.Join("; ", catalog.Errors)}");
             Assert.Equal(PluginCatalog.ContractVersion, found!.ContractVersion);
             CopyDirectory(output, Path.Combine(plugins, project));
         }
@@ -120,8 +120,6 @@ public sealed partial class PluginTemplateTests
         Assert.True(m["tlb.lfu_evictions"] > 0);
         Assert.True(m["walk.memrefs"] > 4 * 300 - 10, "the page table walks four levels");
     }
-
-    private static string Kebab(string name) => Regex.Replace(name, "(?<!^)([A-Z])", "-$1").ToLowerInvariant();
 
     private static void CopyDirectory(string from, string to)
     {
