@@ -39,6 +39,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
           vmlab plugins [--kind KIND] [--markdown]
           vmlab schema experiment|sweep [--plugin-path DIR]...   the JSON Schema of config or sweep files
           vmlab trace record|convert|info ...
+          vmlab calibrate --out profile.json [--repeat N] [--quick]   measure this host's event costs (a timing profile)
           vmlab completion bash|zsh|pwsh           a tab-completion script for that shell
           vmlab --version
 
@@ -101,7 +102,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     }
 
     /// <summary>The commands a public name can reach, for "did you mean".</summary>
-    private static readonly string[] CommandNames = ["run", "check", "sweep", "report", "merge", "plugins", "schema", "trace", "completion"];
+    private static readonly string[] CommandNames = ["run", "check", "sweep", "report", "merge", "plugins", "schema", "trace", "calibrate", "completion"];
 
     /// <summary>
     /// The whole command line: every command, its options with one line each, and its action. A command's options are
@@ -149,6 +150,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             [Opt.Value("--plugin-path", "DIR", "also list the plugins of this folder, as pluginPaths or VMLAB_PLUGIN_PATH would add them (repeatable)")],
             SchemaCommand));
         root.Subcommands.Add(new TraceCommand(stdout, stderr).Definition());
+        root.Subcommands.Add(new Calibrate.CalibrateCommand(stdout, stderr).Definition());
         root.Subcommands.Add(CompletionCommand.Definition(stdout));
         return root;
     }
