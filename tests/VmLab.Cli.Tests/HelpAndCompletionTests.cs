@@ -17,6 +17,7 @@ public sealed class HelpAndCompletionTests : IDisposable
     [InlineData("merge", "--output")]
     [InlineData("plugins", "--kind,--markdown")]
     [InlineData("schema", "--plugin-path")]
+    [InlineData("calibrate", "--out,--repeat,--quick,--cc")]
     [InlineData("trace record", "--out,--valgrind")]
     [InlineData("trace convert", "--from,--to")]
     [InlineData("trace info", "--from,--page-size")]

@@ -4,8 +4,11 @@ using System.Text.Json.Nodes;
 
 namespace VmLab.Cli.Calibrate;
 
-/// <summary>What the host is, for the profile's provenance: CPU model, kernel, CPU count, the clock /proc/cpuinfo gives.</summary>
-public sealed record HostDescription(string CpuModel, string Kernel, int Cpus, double? CpuinfoGHz)
+/// <summary>
+/// What the host is, for the profile's provenance: CPU model, kernel, CPU count, the clock /proc/cpuinfo gives, and the
+/// load average when calibration started (a busy host measures slower).
+/// </summary>
+public sealed record HostDescription(string CpuModel, string Kernel, int Cpus, double? CpuinfoGHz, string? LoadAverage = null)
 {
     /// <summary>This machine, from /proc/cpuinfo and /proc/sys/kernel/osrelease (Linux only).</summary>
     public static HostDescription ThisLinuxHost()
@@ -22,7 +25,8 @@ public sealed record HostDescription(string CpuModel, string Kernel, int Cpus, d
                 else if (key == "cpu MHz" && mhz is null && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double m) && m > 0) mhz = m;
             }
         string kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : Environment.OSVersion.VersionString;
-        return new HostDescription(model, kernel, Environment.ProcessorCount, mhz / 1000);
+        string? load = File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : null;
+        return new HostDescription(model, kernel, Environment.ProcessorCount, mhz / 1000, load);
     }
 }
 
@@ -88,7 +92,7 @@ public sealed class ProfileDerivation
         foreach (var key in CycleKeys)
             cycles[key] = d._cycles.TryGetValue(key, out var value) ? value : throw new InvalidOperationException($"no value derived for '{key}'");
         var sources = new JsonArray(
-            JsonValue.Create($"vmlab calibrate {version} on {host.CpuModel} ({host.Cpus} CPUs), kernel {host.Kernel}, {when.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC"),
+            JsonValue.Create($"vmlab calibrate {version} on {host.CpuModel} ({host.Cpus} CPUs), kernel {host.Kernel}, {when.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC{(host.LoadAverage is { } l ? $", load average {l} at the start" : "")}"),
             JsonValue.Create(Invariant($"microbenchmarks: {(settings.Quick ? "--quick, " : "")}{settings.Repeat} run(s) each, {settings.Pages} pages per fault benchmark, {settings.ChaseLoads} loads per pointer chase; medians of chunked timings, pinned to one CPU, THP off except the huge-page chase (docs/calibrate.md)")));
         foreach (var s in d._sources) sources.Add(JsonValue.Create(s));
         return new JsonObject
@@ -165,7 +169,9 @@ public sealed class ProfileDerivation
         // Faults.
         Set("faultEntryExit", entry, Invariant($"first write touch of an anonymous page {write:0.#} ns minus the same kernel work through MADV_POPULATE_WRITE {populateWrite:0.#} ns/page (read: {read:0.#} - {populateRead:0.#} = {read - populateRead:0.#} ns)"));
         Set("demandZero", populateWrite, "MADV_POPULATE_WRITE of fresh anonymous pages, per page, less the call's entry (allocate, zero 4 KiB, map)");
-        Set("zeroPageMap", populateRead, "MADV_POPULATE_READ of fresh anonymous pages, per page, less the call's entry (map the zero page)");
+        Set("zeroPageMap", populateRead, Maybe("zero_page") == 0
+            ? "MADV_POPULATE_READ of fresh anonymous pages, per page, less the call's entry; this kernel maps no zero page on a read fault (it allocates and zeroes a frame), so this is that allocation's cost, and a machine for this host sets zeroPage false"
+            : "MADV_POPULATE_READ of fresh anonymous pages, per page, less the call's entry (map the zero page)");
         double copy = Ns("cow_copy_touch_ns"), reuse = Ns("cow_reuse_touch_ns");
         Set("cowCopy", copy - entry, Invariant($"a write to a page shared with a live child after fork, {copy:0.#} ns/page, minus faultEntryExit"));
         Set("cowReuse", reuse - entry, Invariant($"a write to a page after the child that shared it exited, {reuse:0.#} ns/page, minus faultEntryExit"));

@@ -239,6 +239,13 @@ static void bench_first_touch(void)
     figure("read_touch_ns", median(rd, repeat));
     figure("read_touch_faults_per_page", (double)faults_r / (double)pages);
     figure("populate_write_ns", median(pw, repeat));
+    /* 1 when a write after a read faults again: the read mapped the shared zero page (0: it allocated a frame). */
+    char *z = map_anon(CHUNK);
+    op_read(z, CHUNK);
+    long f0 = minflt();
+    op_write(z, CHUNK);
+    figure("zero_page", minflt() - f0 >= CHUNK);
+    munmap(z, CHUNK * PAGE);
     figure("populate_read_ns", median(pr, repeat));
 }
 
