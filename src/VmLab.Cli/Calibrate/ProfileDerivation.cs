@@ -168,6 +168,15 @@ public sealed class ProfileDerivation
 
         // Faults.
         Set("faultEntryExit", entry, Invariant($"first write touch of an anonymous page {write:0.#} ns minus the same kernel work through MADV_POPULATE_WRITE {populateWrite:0.#} ns/page (read: {read:0.#} - {populateRead:0.#} = {read - populateRead:0.#} ns)"));
+        if (Maybe("populated_touch_ns") is double after)
+        {
+            // The first user access to a page the kernel has just mapped costs a TLB miss on bare metal. A host that
+            // builds its own page tables behind the guest's (software or shadow paging) charges it much more, and then
+            // the fault's split into entry/exit and work does not hold: the sum does, the parts do not.
+            _sources.Add(Invariant($"check: the first write to pages MADV_POPULATE_WRITE had mapped took {after:0.#} ns/page (a TLB miss on bare metal)"));
+            if (after > populateWrite)
+                _sources.Add("warning: that first write costs more than mapping the page: this host (a guest whose hypervisor maintains its own page tables?) makes the first access to a newly mapped page expensive, so faultEntryExit absorbs that cost and the costs derived by subtracting it (signalDelivery, fileCacheHit, cowCopy, cowReuse) are too low; faultEntryExit + demandZero still equals a first write touch");
+        }
         Set("demandZero", populateWrite, "MADV_POPULATE_WRITE of fresh anonymous pages, per page, less the call's entry (allocate, zero 4 KiB, map)");
         Set("zeroPageMap", populateRead, Maybe("zero_page") == 0
             ? "MADV_POPULATE_READ of fresh anonymous pages, per page, less the call's entry; this kernel maps no zero page on a read fault (it allocates and zeroes a frame), so this is that allocation's cost, and a machine for this host sets zeroPage false"
