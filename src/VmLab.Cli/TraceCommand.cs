@@ -342,16 +342,14 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
             accesses += n;
             progress?.Report(reader.Records, skip, counted.BytesWritten);
         }
-        bool stopped = limit is { } full && reader.Records - skipped >= full;
-        if (stopped)
+        // A full window: the maps now are the address space at its last access, and the rest of the run is not needed.
+        // Otherwise this last read usually comes too late (the process has exited) and the periodic snapshot stays.
+        input.Snapshot();
+        bool stopped = false;
+        if (limit is { } full && reader.Records - skipped >= full && !process.HasExited)
         {
-            // The window is complete: its maps are the address space at its last access; the rest of the run is not needed.
-            input.Snapshot();
             try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } // it may have exited meanwhile
-        }
-        else
-        {
-            input.Snapshot(); // a last try, usually too late (the process has exited); the periodic one stays then
+            stopped = true;
         }
         writer.Finish();
         process.WaitForExit();

@@ -107,7 +107,7 @@ internal sealed class LogStream(Stream pipe, TimeSpan snapshotInterval, TimeProv
     /// <summary>Bytes of log read.</summary>
     public long BytesRead { get; private set; }
 
-    /// <summary>The latest non-empty <c>/proc/PID/maps</c> text and when it was taken (elapsed since the start), or null.</summary>
+    /// <summary>The latest non-empty <c>/proc/PID/maps</c> text, or null when none could be read.</summary>
     public byte[]? Maps => _maps;
 
     /// <summary>Reads <c>/proc/PID/maps</c> of the valgrind process now; keeps the previous snapshot if the process is gone.</summary>
