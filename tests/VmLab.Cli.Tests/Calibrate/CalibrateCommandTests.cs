@@ -71,7 +71,7 @@ public sealed class CalibrateCommandTests(ITestOutputHelper output) : IDisposabl
         Assert.Contains(sources, s => s.StartsWith("vmlab calibrate ", StringComparison.Ordinal) && s.Contains("kernel", StringComparison.Ordinal));
         foreach (var key in ProfileDerivation.CycleKeys.Append("clockGHz").Append("swapDevice"))
             Assert.Contains(sources, s => s.StartsWith(key + ": ", StringComparison.Ordinal));
-        foreach (var key in new[] { "reclaimScan", "fileRead", "swapIn" })
+        foreach (var key in new[] { "reclaimScan", "fileRead", "swapIn", "tlbFlush" })
             Assert.Contains(sources, s => s.StartsWith(key + ": not measured", StringComparison.Ordinal));
         Assert.Contains(profile["swapDevice"]!["kind"]!.GetValue<string>(), new[] { "zram", "ssd", "hdd" });
         Assert.Contains("faultEntryExit", r.Stdout);
