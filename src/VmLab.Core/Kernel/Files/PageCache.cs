@@ -63,7 +63,7 @@ public sealed class PageCache
     private readonly Dictionary<string, SimFile> _paths = new(StringComparer.Ordinal);
     private readonly Dictionary<(string File, ulong Index), ulong> _pages = [];
     private readonly Dictionary<ulong, (string File, ulong Index)> _owner = [];
-    private readonly Counter _dropped, _writebacks;
+    private readonly Counter _dropped, _writebacks, _faultsFile;
     private int _anonymous;
 
     internal PageCache(KernelModel kernel)
@@ -71,6 +71,7 @@ public sealed class PageCache
         _k = kernel;
         _dropped = kernel.Metrics.Counter(MetricNames.PageCacheDropped);
         _writebacks = kernel.Metrics.Counter(MetricNames.PageCacheWritebacks);
+        _faultsFile = kernel.Metrics.Counter(MetricNames.FaultsFile);
     }
 
     /// <summary>
@@ -139,9 +140,87 @@ public sealed class PageCache
     /// </summary>
     public bool TryGetPage(string file, ulong index, int cpu, out ulong pfn, out bool readFromDisk)
     {
-        if (!Lookup(_files[file], index, cpu, out pfn, out readFromDisk)) return false;
+        var f = _files[file];
+        if (!Lookup(f, index, cpu, out pfn, out readFromDisk)) return false;
         _k.Reclaim.PinFile(pfn);
+        if (readFromDisk) ReadAround(f, index, cpu);
         return true;
+    }
+
+    /// <summary>
+    /// mmap read-around (<c>do_sync_mmap_readahead</c>): the fault that had to read page <paramref name="index"/> also
+    /// reads the window of ra_pages starting ra_pages/2 before it (at 0 at the least), in index order, skipping pages
+    /// already cached and those past the end of the file. Nothing more is counted: the fault is one major fault. The
+    /// model reads no further (no asynchronous readahead when a later fault reaches the window's marker page) and
+    /// keeps no mmap_miss count (Linux stops reading around a file after 100 misses more than hits).
+    /// </summary>
+    private void ReadAround(SimFile f, ulong index, int cpu)
+    {
+        ulong ra = (ulong)_k.Options.PageCache.ReadAheadPages;
+        if (ra == 0 || f.Shmem) return;
+        ulong start = index > ra / 2 ? index - ra / 2 : 0;
+        ulong end = Math.Min(start + ra, (f.Size + PageSize - 1) / PageSize);
+        for (ulong i = start; i < end; i++)
+        {
+            if (i == index || _pages.ContainsKey((f.Id, i))) continue;
+            if (!Lookup(f, i, cpu, out _, out _)) return; // no frame: the window ends here
+        }
+    }
+
+    /// <summary>
+    /// The fault-around handler's work (<see cref="FaultAroundHandler"/>): maps the cached pages around the fault
+    /// (<see cref="MapAround"/>); a minor fault when the faulting page was among them. A file page not cached (and not
+    /// past the end) is read in with its read-around first and the window mapped after, one major fault, as Linux's
+    /// retry after the I/O maps it. Otherwise declined: the file handler raises SIGBUS past the end or allocates a shmem page.
+    /// </summary>
+    internal Abstractions.Faults.FaultResult FaultAround(in Abstractions.Faults.PageFault fault, int cpu)
+    {
+        var vma = fault.Vma;
+        var f = _files[vma.FileName!];
+        ulong index = (fault.PageAddress - vma.Start + vma.FileOffset) / PageSize;
+        bool major = false;
+        if (!_pages.ContainsKey((f.Id, index)))
+        {
+            if (f.Shmem || index >= (f.Size + PageSize - 1) / PageSize) return Abstractions.Faults.FaultResult.Declined;
+            if (!TryGetPage(f.Id, index, cpu, out _, out major)) return Abstractions.Faults.FaultResult.OutOfMemory;
+        }
+        if (!MapAround(fault, cpu)) return _pages.ContainsKey((f.Id, index)) ? Abstractions.Faults.FaultResult.OutOfMemory : Abstractions.Faults.FaultResult.Declined;
+        _faultsFile.Increment();
+        return (major ? Abstractions.Faults.FaultResult.Major : Abstractions.Faults.FaultResult.Minor).As(Abstractions.Faults.FaultResolutions.FilePage);
+    }
+
+    /// <summary>
+    /// Fault-around (<c>do_fault_around</c>, <c>filemap_map_pages</c>): maps, read-only as the VMA's page protection has
+    /// it, every page already in the page cache within the window of fault_around_pages PTEs aligned around the fault,
+    /// clamped to the VMA, to its page table (512 entries) and to the end of the file; PTEs already in use are left.
+    /// True when the faulting page itself was mapped (the fault is done).
+    /// </summary>
+    internal bool MapAround(in Abstractions.Faults.PageFault fault, int cpu)
+    {
+        var vma = fault.Vma;
+        var f = _files[vma.FileName!];
+        var p = (Process)fault.Process;
+        ulong nr = (ulong)_k.Options.PageCache.FaultAroundPages;
+        ulong pteOff = (fault.PageAddress >> 12) & 511;
+        ulong vmaOff = (fault.PageAddress - vma.Start) / PageSize;
+        ulong vmaPages = (vma.End - vma.Start) / PageSize;
+        ulong from = Math.Max(pteOff & ~(nr - 1), pteOff - Math.Min(pteOff, vmaOff));
+        ulong to = Math.Min(Math.Min(from + nr, 512UL), pteOff + vmaPages - vmaOff) - 1;
+        ulong faultIndex = (fault.PageAddress - vma.Start + vma.FileOffset) / PageSize;
+        ulong fileEnd = (f.Size + PageSize - 1) / PageSize;
+        bool mapped = false;
+        for (ulong pte = from; pte <= to; pte++)
+        {
+            ulong index = faultIndex + pte - pteOff;
+            if (index >= fileEnd) break;
+            if (!_pages.TryGetValue((f.Id, index), out ulong pfn)) continue;
+            ulong address = fault.PageAddress + (pte - pteOff) * PageSize;
+            if (!_k.PageTable.Read(p.PageTableRoot, address).IsEmpty) continue;
+            _k.Frames.Get(pfn);
+            if (!_k.AddressSpaces.MapPage(p, address, pfn, _k.AddressSpaces.FlagsFor(vma, writable: false), cpu)) return false;
+            if (address == fault.PageAddress) mapped = true;
+        }
+        return mapped;
     }
 
     /// <summary>

@@ -211,4 +211,54 @@ public sealed class PageCacheTests
         Assert.Equal(-Errno.EBUSY, api.Msync(pid, 0, a, Page, MsyncFlags.Invalidate));
         Assert.Equal(0, api.Msync(pid, 0, a, Page, MsyncFlags.Sync));
     }
+
+    [Fact]
+    public void AtLinuxsDefaultsTheFirstFaultOnSixteenUncachedPagesReadsAndMapsThemAllAndACachedMappingTakesOneMinorFault()
+    {
+        var m = TestMachine.Create(frames: 512, invariants: true, fileHandler: true, pageCache: new PageCacheOptions());
+        var api = m.KernelApi;
+        int pid = api.Spawn();
+        api.CreateFile("data", 16 * Page, 0x61);
+        ulong a = (ulong)api.Mmap(pid, 0, 16 * Page, Protection.Read, MapFlags.Private, "data");
+        for (ulong i = 0; i < 16; i++) Assert.Equal(0x61UL, ReadByte(api, pid, a + i * Page));
+        var st = api.Status(pid);
+        Assert.Equal((0L, 1L), (st.MinorFaults, st.MajorFaults));
+        Assert.Equal(16, m.M(MetricNames.PagesAllocated)); // read-around read all 16 with the first fault
+
+        ulong b = (ulong)api.Mmap(pid, 0, 16 * Page, Protection.Read, MapFlags.Private, "data");
+        for (ulong i = 0; i < 16; i++) ReadByte(api, pid, b + i * Page);
+        st = api.Status(pid);
+        Assert.Equal((1L, 1L), (st.MinorFaults, st.MajorFaults));
+    }
+
+    [Fact]
+    public void FaultAroundMapsOnlyTheAlignedWindowInsideTheVmaAndNeverOnAWrite()
+    {
+        var m = TestMachine.Create(frames: 512, invariants: true, fileHandler: true, pageCache: new PageCacheOptions { ReadAheadKb = 0 });
+        var api = m.KernelApi;
+        int pid = api.Spawn();
+        api.CreateFile("data", 40 * Page, 0x61);
+        int fd = (int)api.Open(pid, "data");
+        ulong buf = Buffer(api, pid, 40, 0);
+        Assert.Equal(40 * (long)Page, api.Pread(pid, 0, fd, buf, 40 * Page, 0)); // all 40 pages cached
+        ulong a = (ulong)api.Mmap(pid, 0x4000_0000, 40 * Page, Protection.ReadWrite, MapFlags.Shared | MapFlags.Fixed, "data");
+        ReadByte(api, pid, a + 20 * Page); // window: PTEs 16..31 of the aligned 64 KiB
+        for (ulong i = 0; i < 40; i++)
+            Assert.Equal(i is >= 16 and < 32, m.Leaf(pid, a + i * Page).IsPresent);
+        Assert.False(m.Leaf(pid, a + 20 * Page).Has(PageFlags.Writable)); // a shared file page is write-notified
+        long faults = m.M(MetricNames.FaultsTotal);
+        api.Access(pid, 0, a + 2 * Page, AccessKind.Write, 1, 1); // a write fault maps its page alone
+        Assert.Equal(faults + 1, m.M(MetricNames.FaultsTotal));
+        Assert.False(m.Leaf(pid, a + 3 * Page).IsPresent);
+    }
+
+    [Fact]
+    public void WithFaultAroundAt4096AndReadAheadAt0EveryFilePageIsReadByItsOwnMajorFault()
+    {
+        var (_, api, pid) = Machine();
+        api.CreateFile("data", 16 * Page, 0x61);
+        ulong a = (ulong)api.Mmap(pid, 0, 16 * Page, Protection.Read, MapFlags.Private, "data");
+        for (ulong i = 0; i < 16; i++) ReadByte(api, pid, a + i * Page);
+        Assert.Equal((0L, 16L), (api.Status(pid).MinorFaults, api.Status(pid).MajorFaults));
+    }
 }
