@@ -187,7 +187,7 @@ public sealed class ProfileDerivation
         _cycles["swapIn"] = Math.Round(Math.Max(0, populateWrite) * ClockGHz, 1);
         _sources.Add("swapIn: not measured (it needs a swap device, which an unprivileged process cannot add): estimated as demandZero, the frame's allocation and mapping, the device's copy in place of the zeroing (swapDevice carries the device's latency)");
         if (Maybe("file_fault_ns") is double file)
-            Set("fileCacheHit", file - entry, Invariant($"a read fault on a MAP_PRIVATE file mapping whose pages are in the page cache, one every 16 pages, {file:0.#} ns/fault, minus faultEntryExit (includes fault-around mapping up to 15 cached neighbours, which VmLab does not model)"));
+            Set("fileCacheHit", file - entry, Invariant($"a read fault on a MAP_PRIVATE file mapping whose pages are in the page cache, one every 16 pages, {file:0.#} ns/fault, minus faultEntryExit (includes fault-around mapping up to 15 cached neighbours, as VmLab's machine:pageCache faultAroundBytes does)"));
         else Default("fileCacheHit", Defaults["fileCacheHit"], "no file could be created in the scratch directory");
         double fileCacheHit = _cycles["fileCacheHit"].GetValue<double>();
         _cycles["fileRead"] = Math.Round(fileCacheHit + SsdReadMicros * 1000 * ClockGHz, 1);
