@@ -18,7 +18,7 @@ public sealed class HelpAndCompletionTests : IDisposable
     [InlineData("mrc", "--sizes,--step,--geometric,--of,--policy,--sample-rate,--set,--json,--csv,--html")]
     [InlineData("plugins", "--kind,--markdown")]
     [InlineData("schema", "--plugin-path")]
-    [InlineData("trace record", "--out,--skip,--limit,--valgrind")]
+    [InlineData("trace record", "--out,--skip,--limit,--valgrind,--tool")]
     [InlineData("trace convert", "--from,--to")]
     [InlineData("trace info", "--from,--page-size")]
     [InlineData("completion", "")]
