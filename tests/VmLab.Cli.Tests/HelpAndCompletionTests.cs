@@ -19,7 +19,7 @@ public sealed class HelpAndCompletionTests : IDisposable
     [InlineData("plugins", "--kind,--markdown")]
     [InlineData("schema", "--plugin-path")]
     [InlineData("calibrate", "--out,--repeat,--quick,--cc")]
-    [InlineData("trace record", "--out,--skip,--limit,--valgrind")]
+    [InlineData("trace record", "--out,--skip,--limit,--valgrind,--tool")]
     [InlineData("trace convert", "--from,--to")]
     [InlineData("trace info", "--from,--page-size")]
     [InlineData("completion", "")]
