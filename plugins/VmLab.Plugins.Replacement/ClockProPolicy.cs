@@ -19,7 +19,7 @@ public sealed record ClockProOptions : IValidatableObject
     [Description("authors: as the authors' simulator clock-pro.c runs it (the first m - m_c pages enter hot; an access right after one to the same page is not a reference; HAND_cold also evicts a referenced cold page outside its test period; a promotion is paired with one demotion by HAND_hot, and refused when HAND_hot reaches the promoted page first). paper: as §4's text states the rules (every page enters cold; HAND_cold moves a referenced cold page outside its test period to the list head; HAND_hot runs while more than m - m_c pages are hot).")]
     public ClockProVariant Variant { get; init; } = ClockProVariant.Authors;
 
-    [Description("m_c, the memory for resident cold pages, as a share of the memory m in percent (at least minColdPages), set when reclaim first runs: 5, the authors' MIN_COLD_ALLOC_RATE. With adaptive false it stays there; with adaptive true (variant paper) it is where m_c starts.")]
+    [Description("m_c, the memory for resident cold pages, as a share of the memory m in percent (at least minColdPages), set when reclaim first runs: 5, the authors' MIN_COLD_ALLOC_RATE. With adaptive false it stays there; with adaptive true it is where m_c starts (paper) or the fewest resident cold pages HAND_cold's credits may leave (authors, MIN_COLD_ALLOC_RATE).")]
     [Range(0, 100)]
     public int ColdPercent { get; init; } = 5;
 
@@ -27,15 +27,19 @@ public sealed record ClockProOptions : IValidatableObject
     [Range(1, int.MaxValue)]
     public int MinColdPages { get; init; } = 2;
 
-    [Description("Adapt m_c as §4.3 says (variant paper only): +1 (up to m) when a cold page is accessed in its test period, -1 (down to minColdPages) when a test period ends without one. false keeps m_c fixed, as the authors' simulator does by default (ADAPTIVE_COLD_ALLOC undefined).")]
+    [Description("Adapt the cold allocation. paper: as §4.3 says, m_c + 1 (up to m) when a cold page is accessed in its test period, m_c - 1 (down to minColdPages) when a test period ends without one. authors: as clock-pro.c with ADAPTIVE_COLD_ALLOC defined, credits (+1 for a refault in the test period, -1 for a non-resident page leaving) that HAND_cold spends by promoting without a demotion or demoting without a promotion, while the resident cold pages stay within coldPercent..maxColdPercent of m. false keeps m_c fixed, as the authors' simulator does by default.")]
     public bool Adaptive { get; init; }
+
+    [Description("variant authors with adaptive: the most memory for resident cold pages, in percent of m (at least minColdPages; below coldPercent it is coldPercent), the authors' MAX_COLD_ALLOC_RATE: 5, as their header sets it (with 5 and 5 adaptation changes nothing).")]
+    [Range(0, 100)]
+    public int MaxColdPercent { get; init; } = 5;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (Adaptive && Variant == ClockProVariant.Authors)
+        if (MaxColdPercent != 5 && !(Adaptive && Variant == ClockProVariant.Authors))
             yield return new ValidationResult(
-                "adaptive true needs variant paper: the authors' simulator keeps m_c fixed by default, and its adaptive mode (ColdIncreaseCredits within a band of cold allocations) is not modelled; set variant to paper or adaptive to false",
-                ["adaptive"]);
+                "maxColdPercent bounds the cold allocation only with variant authors and adaptive true; set both, or leave maxColdPercent out",
+                ["maxColdPercent"]);
     }
 }
 
@@ -59,6 +63,9 @@ public sealed record ClockProOptions : IValidatableObject
 /// <item>HAND_hot moves a hot page to the list head: spared (bit reset) if referenced, else turned cold; it ends the
 /// test period of a cold page it passes and drops it if non-resident.</item>
 /// <item>HAND_test keeps at most m non-resident pages: it ends test periods and drops non-resident pages.</item>
+/// <item>m_c is fixed unless <see cref="ClockProOptions.Adaptive"/>: paper, ±1 per §4.3; authors, clock-pro.c's
+/// ADAPTIVE_COLD_ALLOC credits, spent by HAND_cold on a promotion without a demotion or a demotion without a
+/// promotion while the resident cold pages stay within coldPercent..maxColdPercent of m.</item>
 /// </list>
 /// m is the most pages ever resident at once (the cache size once memory has filled), known when reclaim first runs;
 /// the authors' first m - m_c pages are made hot then, in the order they came. The list lives in a node pool that grows
@@ -84,7 +91,7 @@ public sealed class ClockProPolicy : IReplacementPolicy
     private int _used, _free = Nil;
     private int _head = Nil, _handHot = Nil, _handCold = Nil, _handTest = Nil;
     private int _hot, _cold, _m;
-    private int _mc = -1;
+    private int _mc = -1, _maxCold, _credits;
     private ulong _last = ulong.MaxValue;
 
     public ClockProPolicy(long frames, ClockProOptions options)
@@ -141,7 +148,7 @@ public sealed class ClockProPolicy : IReplacementPolicy
             _last = pfn;
         }
         else _bits[pfn] = Arriving; // the faulting access, reported next, is not a reference
-        bool hot = _authors && _m > 0 && _hot < _m - _mc;
+        bool hot = _authors && _m > 0 && _m - (_hot + _cold) > _mc; // memory still filling (as while the first pages come)
         if (key != 0 && _nonResident.TryGetValue(key, out int n))
         {
             if (!_authors)
@@ -153,6 +160,7 @@ public sealed class ClockProPolicy : IReplacementPolicy
             // which it pushes along, ends the page's test period and drops it: the page then comes in as one not in
             // the list, hot only if HAND_hot had demoted a page on its way.
             int r = RunHandHotAuthors(n);
+            if ((r & Met) == 0 || (r & Demoted) != 0) Credit(+1);
             if ((r & Met) == 0)
             {
                 _nonResident.Remove(key);
@@ -263,9 +271,42 @@ public sealed class ClockProPolicy : IReplacementPolicy
             }
             if (_authors)
             {
+                if (_options.Adaptive)
+                {
+                    int coldPages = _m - _hot;
+                    if ((_credits > 0 && coldPages >= _maxCold) || (_credits < 0 && coldPages <= _mc)) _credits = 0;
+                }
+                if (_credits < 0)
+                {
+                    Promote(n, frame); // fewer cold pages wanted: promoted without a demotion
+                    _credits++;
+                    continue;
+                }
+                bool moreCold = _credits > 0; // decided before HAND_hot, whose HAND_test steps may spend credits
+                int r = RunHandHotAuthors(n);
+                if (moreCold)
+                {
+                    // More cold pages wanted: HAND_hot's demotion is not paired with a promotion.
+                    if ((r & Met) == 0)
+                    {
+                        // The page stays cold, to the head in a new test period; clock-pro.c then sets the reference bit
+                        // of the page after it (meaning to restore this page's, which moving it cleared).
+                        int after = _toHead[n];
+                        _bits[frame] = 0;
+                        _state[n] = Resident | Test;
+                        MoveToHead(n);
+                        if ((_state[after] & Resident) != 0) _bits[_id[after]] = Referenced;
+                        _credits--;
+                    }
+                    else
+                    {
+                        _bits[frame] = 0; // reached by HAND_hot: evicted next
+                        if ((r & Demoted) != 0) _credits--;
+                    }
+                    continue;
+                }
                 // Referenced in its test period: promoted, HAND_hot demoting one hot page; if HAND_hot reaches this page
                 // first, HAND_test ends its test period and clears its bit, and it stays cold for HAND_cold to evict.
-                int r = RunHandHotAuthors(n);
                 if (r != Met) Promote(n, frame);
                 continue;
             }
@@ -292,6 +333,8 @@ public sealed class ClockProPolicy : IReplacementPolicy
     {
         _m = _hot + _cold;
         _mc = Math.Min(_m, Math.Max(_options.MinColdPages, (int)((long)_m * _options.ColdPercent / 100)));
+        _maxCold = _options.MaxColdPercent < _options.ColdPercent ? _mc
+            : Math.Min(_m, Math.Max(_options.MinColdPages, (int)((long)_m * _options.MaxColdPercent / 100)));
         if (!_authors || _head == Nil) return;
         int tail = _toHead[_head];
         int n = tail, firstCold = Nil;
@@ -380,6 +423,7 @@ public sealed class ClockProPolicy : IReplacementPolicy
     {
         int t = _handTest;
         _handTest = _toHead[t];
+        if ((_state[t] & (Hot | Resident)) == 0) Credit(-1); // a non-resident page's test period ends
         if ((_state[t] & Hot) == 0) EndTestAuthors(t);
     }
 
@@ -407,6 +451,11 @@ public sealed class ClockProPolicy : IReplacementPolicy
             _handTest = _toHead[t];
         }
         HandTestStepAuthors();
+    }
+
+    private void Credit(int n)
+    {
+        if (_options.Adaptive) _credits += n;
     }
 
     // ---- the paper's HAND_hot and HAND_test -------------------------------------------------------------

@@ -70,7 +70,7 @@ public sealed class ReplacementPolicyHostTests : IDisposable
     }
 
     [Theory]
-    [InlineData("\"adaptive\": true", "adaptive", "variant paper")]
+    [InlineData("\"maxColdPercent\": 30", "maxColdPercent", "adaptive true")]
     [InlineData("\"variant\": \"linux\"", "variant", "authors")]
     public void ClockProBadOptionIsAConfigErrorNamingTheKey(string options, string key, string allowed)
     {

@@ -109,6 +109,31 @@ public sealed class ClockProAndMglruTests
     }
 
     [Fact]
+    public void ClockProAuthorsAdaptiveSpendsACreditOnADemotionWithoutAPromotion()
+    {
+        // m = 4, m_c = 2, at most 4 cold pages. Miss 5: 1 2 hot, 3 4 cold; HAND_cold takes 3 (non-resident): 1 2 3' 4 5.
+        // Miss 3: HAND_cold takes 4; HAND_hot demotes 1 to the head (HAND_test moves on with it to 2) and rests on 2;
+        // 3 turns hot: a refault in its test period, credit +1. List 2 4' 5 1 3. 5 is used. Miss 6: HAND_cold finds 5
+        // referenced in its test period with a credit to spend (2 cold pages < 4): HAND_hot demotes 2 to the head, then
+        // passes 4' (HAND_test drops it: credit -1, now 0) and 5 (its test period ends, its bit is cleared) and rests on
+        // 3. Having demoted a page, the credit decided before HAND_hot ran is spent (-1): 5 is not promoted but evicted,
+        // so 3 is the only hot page left.
+        var (p, h) = ClockPro(4, new ClockProOptions { Adaptive = true, MaxColdPercent = 100 });
+        h.Run([1, 2, 3, 4, 5, 3, 5, 6]);
+        Assert.False(h.IsResident(5));
+        Assert.True(p.IsHot(h.FrameOf(3)));
+        Assert.False(p.IsHot(h.FrameOf(2)));
+        Assert.Equal((1, 3, 0), p.Counts);
+
+        // Fixed: the same HAND_hot run pairs its demotion with the promotion of 5, and HAND_cold takes 1 instead.
+        var (f, hf) = ClockPro(4);
+        hf.Run([1, 2, 3, 4, 5, 3, 5, 6]);
+        Assert.True(f.IsHot(hf.FrameOf(5)));
+        Assert.False(hf.IsResident(1));
+        Assert.Equal((2, 2, 0), f.Counts);
+    }
+
+    [Fact]
     public void ClockProPaperMovesAReferencedColdPageOutsideItsTestPeriodToTheHeadWithoutStatusChange()
     {
         var (p, h) = ClockPro(4, Paper);

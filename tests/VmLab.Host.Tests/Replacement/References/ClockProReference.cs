@@ -12,7 +12,13 @@ namespace VmLab.Host.Tests.Replacement.References;
 /// page, reaches it first. HAND_hot moves hot pages to the head (spared with the bit reset, or demoted), passes cold
 /// pages, and makes HAND_test step whenever it has just passed it; a HAND_test step ends a cold page's test period,
 /// clears its bit and drops it if non-resident. A fault on a non-resident page in the clock after HAND_cold: HAND_hot
-/// for it; promoted unless reached (then a new page, hot if HAND_hot demoted one). At most m non-resident pages.</para>
+/// for it; promoted unless reached (then a new page, hot if HAND_hot demoted one). At most m non-resident pages.
+/// With adaptive, credits: +1 for a refault that turns hot, −1 for a non-resident page HAND_test drops; HAND_cold, at a
+/// referenced page in its test period, first zeroes a positive balance when the cold pages (m − hot) reach the upper
+/// bound and a negative one when they are down to m_c; below zero it promotes the page without HAND_hot (+1); above
+/// zero (as it was before HAND_hot ran) HAND_hot's demotion is not paired: the page goes to the head cold in a new
+/// test period and the page after it gets its bit set (−1), or, if HAND_hot reached it, it is evicted (−1 if a page
+/// was demoted).</para>
 /// <para><b>paper</b>: every reference after the faulting one sets the bit; new pages enter cold in their test period;
 /// HAND_cold evicts an unreferenced page, promotes a referenced one in its test period (m_c + 1 if adaptive), and moves a
 /// referenced one outside it to the head with its bit reset. A fault on a non-resident page turns it hot (m_c + 1).
@@ -34,6 +40,9 @@ public static class ClockProReference
         public readonly Dictionary<ulong, Page> ById = [];
         public Page? HandHot, HandCold, HandTest;
         public int M = m, Mc = mc, HotCount, ResidentCount, NonResident;
+        /// <summary>authors with adaptive: the cold allocation's upper bound and the credits HAND_cold spends.</summary>
+        public int MaxCold, Credits;
+        public bool CreditsOn;
 
         public Page Forward(Page p)
         {
@@ -90,9 +99,16 @@ public static class ClockProReference
         }
     }
 
-    public static long Misses(IReadOnlyList<ulong> pages, int m, bool authors = true, int coldPercent = 5, int minCold = 2, bool adaptive = false)
+    public static long Misses(IReadOnlyList<ulong> pages, int m, bool authors = true, int coldPercent = 5, int minCold = 2, bool adaptive = false,
+        int maxColdPercent = 5)
     {
-        var c = new Clock(m, Math.Min(m, Math.Max(minCold, m * coldPercent / 100)), adaptive, minCold);
+        int Share(int percent) => Math.Min(m, Math.Max(minCold, m * percent / 100));
+        var c = new Clock(m, Share(coldPercent), adaptive && !authors, minCold)
+        {
+            MaxCold = maxColdPercent < coldPercent ? Share(coldPercent) : Share(maxColdPercent),
+            CreditsOn = adaptive && authors,
+        };
+        bool credits = adaptive && authors;
         long misses = 0;
         ulong? last = null;
         foreach (var x in pages)
@@ -108,7 +124,7 @@ public static class ClockProReference
                 continue;
             }
             misses++;
-            if (authors) AuthorsMiss(c, x);
+            if (authors) AuthorsMiss(c, x, credits);
             else PaperMiss(c, x);
         }
         return misses;
@@ -116,7 +132,7 @@ public static class ClockProReference
 
     // ---- authors ----------------------------------------------------------------------------------------
 
-    private static void AuthorsMiss(Clock c, ulong x)
+    private static void AuthorsMiss(Clock c, ulong x, bool credits)
     {
         if (c.ResidentCount < c.M)
         {
@@ -126,12 +142,13 @@ public static class ClockProReference
             if (hot) c.HotCount++;
             return;
         }
-        AuthorsHandCold(c);
+        AuthorsHandCold(c, credits);
         c.ResidentCount++;
         bool newHot = false;
         if (c.ById.TryGetValue(x, out var page))
         {
             var (met, demoted) = AuthorsHandHot(c, page);
+            if (credits && (!met || demoted)) c.Credits++; // it turns hot: a refault in its test period
             if (!met)
             {
                 page.Resident = true;
@@ -149,7 +166,7 @@ public static class ClockProReference
         if (newHot) c.HotCount++;
     }
 
-    private static void AuthorsHandCold(Clock c)
+    private static void AuthorsHandCold(Clock c, bool credits)
     {
         for (;;)
         {
@@ -172,7 +189,43 @@ public static class ClockProReference
                 }
                 return;
             }
+            if (credits)
+            {
+                int coldPages = c.M - c.HotCount;
+                if (c.Credits > 0 && coldPages >= c.MaxCold) c.Credits = 0;
+                if (c.Credits < 0 && coldPages <= c.Mc) c.Credits = 0;
+            }
+            if (c.Credits < 0)
+            {
+                // Promoted without HAND_hot.
+                p.Hot = true;
+                p.Test = false;
+                p.Ref = false;
+                c.HotCount++;
+                c.ToHead(p);
+                c.Credits++;
+                continue;
+            }
+            bool moreCold = c.Credits > 0;
             var (met, demoted) = AuthorsHandHot(c, p);
+            if (moreCold)
+            {
+                if (met)
+                {
+                    p.Ref = false;
+                    if (demoted) c.Credits--;
+                    continue; // evicted next
+                }
+                // HAND_hot demoted a page; this one stays cold, to the head in a new test period, and the page after
+                // it gets its reference bit set (what clock-pro.c does).
+                var after = c.Forward(p);
+                p.Ref = false;
+                p.Test = true;
+                c.ToHead(p);
+                if (after.Resident) after.Ref = true;
+                c.Credits--;
+                continue;
+            }
             if (met && !demoted) continue; // its test period ended, its bit was cleared: evicted next
             p.Hot = true;
             p.Test = false;
@@ -214,6 +267,7 @@ public static class ClockProReference
         var t = c.HandTest!;
         c.HandTest = c.Forward(t);
         if (t.Hot) return;
+        if (c.CreditsOn && !t.Resident) c.Credits--; // a non-resident page's test period ends
         t.Test = false;
         t.Ref = false;
         if (!t.Resident)
