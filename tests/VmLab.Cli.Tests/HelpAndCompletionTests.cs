@@ -17,7 +17,7 @@ public sealed class HelpAndCompletionTests : IDisposable
     [InlineData("merge", "--output")]
     [InlineData("plugins", "--kind,--markdown")]
     [InlineData("schema", "--plugin-path")]
-    [InlineData("trace record", "--out,--valgrind")]
+    [InlineData("trace record", "--out,--skip,--limit,--valgrind")]
     [InlineData("trace convert", "--from,--to")]
     [InlineData("trace info", "--from,--page-size")]
     [InlineData("completion", "")]
