@@ -20,7 +20,7 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
     private ITraceFormatCatalog? _formats;
     public const string Usage = """
         usage:
-          vmlab trace record [--out <file.vmt>] [--skip N] [--limit N] [--valgrind <path>] -- <command> [args...]
+          vmlab trace record [--out <file.vmt>] [--skip N] [--limit N] [--valgrind <path>] [--tool vmlab|lackey] -- <command> [args...]
           vmlab trace convert <in> <out> [--from FORMAT] [--to FORMAT]
           vmlab trace info <file> [--from FORMAT] [--page-size BYTES]
 
@@ -55,6 +55,7 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
                 Opt.Value("--skip", "N", "records of the command's log to pass over before the trace starts (default 0)"),
                 Opt.Value("--limit", "N", "records to keep after the skip; the command is stopped once they are written (default: all)"),
                 Opt.Value("--valgrind", "path", "the valgrind to run (default: valgrind on PATH)"),
+                Opt.Value("--tool", "vmlab|lackey", "the valgrind tool: vmlab (Lackey's records, buffered; built with gcc on first use) or lackey (stock); default vmlab, else lackey with a note"),
             ], Record);
         var convert = Opt.Command("convert", "Convert a trace from one format to another.",
             Opt.Positional("input", "the trace to read (a file or a pipe; its format is told by its content)"),
@@ -233,14 +234,28 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         string output = a.Value("--out") ?? Path.GetFileName(command[0]) + ".vmt";
         var outFormat = Writable(Formats.FromFileName(output) ?? Formats.Find("vmt") ?? throw new UsageException("no vmt trace format is registered"), output);
         var lackey = Formats.Find("lackey") ?? throw new UsageException("trace record reads valgrind's Lackey output, but no lackey trace format is registered");
+        string? toolChoice = a.Value("--tool");
+        if (toolChoice is not (null or ValgrindTool.Name or "lackey"))
+            throw new UsageException($"--tool expects {ValgrindTool.Name} or lackey, got '{toolChoice}'");
         string valgrind = FindValgrind(a.Value("--valgrind"));
         string mapsOutput = output + ".maps";
 
+        ValgrindTool? tool = null;
+        if (toolChoice != "lackey")
+        {
+            tool = ValgrindTool.Prepare(valgrind, ValgrindTool.DefaultCacheRoot(), out string why);
+            if (tool is null && toolChoice == ValgrindTool.Name)
+                throw new VmLabInputException("--tool", $"the {ValgrindTool.Name} valgrind tool cannot be used: {why}; give --tool lackey for stock Lackey");
+            if (tool is null) stderr.WriteLine($"note: using stock Lackey (slower): the {ValgrindTool.Name} valgrind tool cannot be used: {why}");
+        }
+
         using var log = new ValgrindLog();
         var start = new ProcessStartInfo(valgrind) { UseShellExecute = false };
-        // --basic-counts=no: Lackey's instruction and branch counters only feed its closing summary, which is not kept;
+        if (tool is not null) start.Environment["VALGRIND_LIB"] = tool.LibDirectory;
+        // --trace-mem=yes, --basic-counts=no: every access, and not Lackey's instruction and branch counters, which only
+        // feed its closing summary (the vmlab tool accepts both and does just that);
         // --vgdb=no: no polling for a debugger, and no vgdb shared-memory mapping in the traced address space.
-        foreach (var arg in (string[])["--tool=lackey", "--trace-mem=yes", "--basic-counts=no", "--vgdb=no", $"--log-file={log.FifoPath}"])
+        foreach (var arg in (string[])[$"--tool={(tool is null ? "lackey" : ValgrindTool.Name)}", "--trace-mem=yes", "--basic-counts=no", "--vgdb=no", $"--log-file={log.FifoPath}"])
             start.ArgumentList.Add(arg);
         foreach (var arg in command) start.ArgumentList.Add(arg);
 
