@@ -3,14 +3,19 @@
 #
 #   bench/run-trace-benchmark.sh [--passes N] [--runs N] [--no-sweep] [--dir DIR]
 #
-# 1. builds VmLab in Release and bench/arraypass.c with gcc;
+# 1. builds VmLab in Release (and publishes it ReadyToRun with ./vmlab, which is what runs), bench/arraypass.c with gcc
+#    and the C reference model bench/lru-model.c with gcc -O2;
 # 2. records arraypass (array passes over 4 MiB) under valgrind lackey with `vmlab trace record` as Lackey text
 #    (--passes 3: about 54 M accesses), once, into DIR (default /tmp/vmlab-bench; never inside the repository);
 # 3. converts it to .vmt with `vmlab trace convert`;
 # 4. runs `vmlab run --json` on each form --runs times (default 3) with the quickstart machine (x86-64 4-level,
 #    64-entry fully-associative LRU TLB, cow + demand-zero) and prints, per run, accesses per second: the metrics'
 #    accesses over elapsedSeconds (the simulation), over the whole process's wall time and over its CPU time;
-# 5. unless --no-sweep: a sweep of 8 cases over the .vmt (entries 16/32/64/128 x lru/fifo) with `vmlab sweep --jobs 2`
+# 5. the ratios, each from the best (least CPU) of the runs, whole process against whole process: the C model on the
+#    Lackey text against VmLab on the Lackey text and on the .vmt (above 1: VmLab uses less CPU); libCacheSim's LRU
+#    over the same page stream (written by the C model in its oracleGeneral format) against VmLab, only when
+#    libCacheSim's `cachesim` is on PATH; and the start-up CPU of `vmlab run` on configs/traces/tiny.vmt;
+# 6. unless --no-sweep: a sweep of 8 cases over the .vmt (entries 16/32/64/128 x lru/fifo) with `vmlab sweep --jobs 2`
 #    (the trace decoded once) against the same 8 cases as 8 sequential `vmlab run`s, and the speed-up.
 # The load average is printed: on a shared machine take the best of several runs.
 set -euo pipefail
@@ -26,7 +31,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --no-sweep) sweep=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument '$1'; see --help" >&2; exit 2 ;;
   esac
 done
@@ -37,10 +42,12 @@ mkdir -p "$dir"
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
 command -v gcc >/dev/null || { echo "gcc is needed" >&2; exit 2; }
 
-echo "== build (Release)" >&2
+echo "== build (Release, then the ReadyToRun publish ./vmlab runs)" >&2
 dotnet build -c Release "$root/VmLab.sln" -v q -nologo >&2
-vmlab=(dotnet "$root/src/VmLab.Cli/bin/Release/net10.0/vmlab.dll")
+"$root/vmlab" --version >&2
+vmlab=(dotnet "$root/artifacts/vmlab/vmlab.dll")
 gcc -O1 -o "$dir/arraypass" "$root/bench/arraypass.c"
+gcc -O2 -o "$dir/lru-model" "$root/bench/lru-model.c"
 
 lackey="$dir/arraypass-$passes.lackey"
 vmt="$dir/arraypass-$passes.vmt"
@@ -98,6 +105,46 @@ print(f"{form:<7} {run:>4} {a:>12,} {100*m['tlb.hits']/a:>8.3f}% {d['elapsedSeco
 PY
   done
 done
+
+# CPU seconds (user + system) of one command, the best of --runs; its stdout is discarded.
+best_cpu() {
+  python3 - "$runs" "$@" <<'PY'
+import resource, subprocess, sys
+runs, cmd = int(sys.argv[1]), sys.argv[2:]
+best = None
+for _ in range(runs):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    best = cpu if best is None else min(best, cpu)
+print(f"{best:.3f}")
+PY
+}
+
+echo "== ratios (best of $runs runs each, CPU seconds, load $(cut -d' ' -f1-3 /proc/loadavg))"
+"$dir/lru-model" "$lackey" 64 >"$dir/lru-model.out"
+echo "C model: $(cat "$dir/lru-model.out")"
+c_cpu=$(best_cpu "$dir/lru-model" "$lackey" 64)
+lackey_cpu=$(best_cpu "${vmlab[@]}" run "$dir/run-lackey.json")
+vmt_cpu=$(best_cpu "${vmlab[@]}" run "$dir/run-vmt.json")
+config tiny vmt "$root/configs/traces/tiny.vmt"
+startup_cpu=$(best_cpu "${vmlab[@]}" run "$dir/tiny.json")
+libcachesim="not installed (cachesim not on PATH): see docs/performance.md for the recipe"
+if command -v cachesim >/dev/null; then
+  "$dir/lru-model" "$lackey" 64 "$dir/pages.oracleGeneral" >/dev/null
+  lcs_cpu=$(best_cpu cachesim "$dir/pages.oracleGeneral" oracleGeneral lru 64 --ignore-obj-size 1)
+  libcachesim=$(python3 -c "import sys; l,v,t=map(float,sys.argv[1:]); print(f'{l:.3f} s; VmLab uses {v/l:.2f}x its CPU on .vmt, {t/l:.2f}x on Lackey text')" "$lcs_cpu" "$vmt_cpu" "$lackey_cpu")
+fi
+python3 - "$c_cpu" "$lackey_cpu" "$vmt_cpu" "$startup_cpu" "$libcachesim" <<'PY'
+import sys
+c, lackey, vmt, startup = map(float, sys.argv[1:5])
+print(f"C model (Lackey text, gcc -O2)      {c:8.3f} s CPU")
+print(f"VmLab on Lackey text                {lackey:8.3f} s CPU   C model / VmLab = {c/lackey:5.2f}x")
+print(f"VmLab on .vmt                       {vmt:8.3f} s CPU   C model / VmLab = {c/vmt:5.2f}x")
+print(f"libCacheSim LRU (same page stream)  {sys.argv[5]}")
+print(f"start-up: vmlab run tiny.vmt        {startup:8.3f} s CPU   (target 0.100)")
+PY
 
 [ "$sweep" = 1 ] || exit 0
 cat > "$dir/sweep-vmt.json" <<JSON

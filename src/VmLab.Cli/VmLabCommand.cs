@@ -26,6 +26,9 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     public const int ExitFailed = 1;
     public const int ExitBadInput = 2;
 
+    /// <summary>Start-up marks (<see cref="StartupProfile"/>); off unless <c>VMLAB_PROFILE_STARTUP=1</c>.</summary>
+    public StartupProfile Profile { get; init; } = StartupProfile.Off;
+
     /// <summary>The overview `vmlab --help` prints; each command's own help lists its options.</summary>
     public const string Usage = """
         usage:
@@ -57,6 +60,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
         var root = BuildCommandLine();
         var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        Profile.Mark("command line parsed");
         try
         {
             if (parsed.Action is not HelpAction && parsed.Action is not VmLabHelpAction)
@@ -186,7 +190,12 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         return ExitOk;
     }
 
-    private static ExperimentLoader NewLoader() => new(PluginCatalog.CreateDefault());
+    private ExperimentLoader NewLoader()
+    {
+        var loader = new ExperimentLoader(PluginCatalog.CreateDefault());
+        Profile.Mark("plugin catalog");
+        return loader;
+    }
 
     /// <summary>The machine a scenario runs on when no --machine is given: the Linux x86-64 personality.</summary>
     public static string DefaultScenarioMachine => Path.Combine(AppContext.BaseDirectory, "configs", "linux-x86-64.json");
@@ -223,6 +232,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             if (a.Value("--machine") is not null) throw new UsageException("--machine goes with a scenario (.vms); a config names its machine itself");
             experiment = NewLoader().Load(input, a.Values("--set"));
         }
+        Profile.Mark("config loaded");
         foreach (var w in experiment.Warnings) stderr.WriteLine($"warning: {w}");
         return experiment;
     }
@@ -278,6 +288,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             return ExitFailed;
         }
 
+        Profile.Mark("run finished");
         if (json is not null)
         {
             string text = result.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";

@@ -75,7 +75,6 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             pluginPaths.Add(dir);
             Catalog.AddDirectory(dir);
         }
-        foreach (var e in Catalog.Errors) warnings.Add($"{e.Folder}: {e.Message}");
 
         var m = spec.Machine;
         var pageTable = Resolve(binder, ExtensionPoints.PageTable, m.PageTable, "machine:pageTable", baseDirectory);
@@ -95,6 +94,8 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         if (m.Memory.HighWatermark != 0 && m.Memory.HighWatermark < m.Memory.LowWatermark)
             binder.Error("machine:memory:highWatermark", $"is {m.Memory.HighWatermark}, below machine:memory:lowWatermark ({m.Memory.LowWatermark}); background reclaim frees frames up to the high watermark, so it must be at least the low one");
         if (binder.Errors.Count > 0) throw new ConfigException(Clean(binder.Errors));
+        // After resolution: the problems of the plugin folders loaded so far, which now include those the config's components needed.
+        foreach (var e in Catalog.Errors) warnings.Add($"{e.Folder}: {e.Message}");
 
         var machine = m.Frozen();
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;

@@ -41,15 +41,24 @@ public sealed class PluginCatalog : IPluginDirectory
 
     private readonly IPluginAssemblyLoader _loader;
     private readonly HashSet<string> _loadedFolders = new(StringComparer.Ordinal);
+    /// <summary>Plugin folders known by their manifest and not loaded yet, in the order they were added.</summary>
+    private readonly List<PendingFolder> _pending = [];
     private readonly Dictionary<(string, string), PluginInfo> _components = [];
     private readonly Dictionary<string, ExtensionPointInfo> _extensionPoints = new(StringComparer.Ordinal);
     private readonly List<PluginLoadError> _errors = [];
     private readonly List<ITraceFormat> _traceFormatObjects = [];
+    private readonly bool _manifests;
     private TraceFormatCatalog? _traceFormats;
 
-    public PluginCatalog(IPluginAssemblyLoader loader)
+    /// <param name="manifests">
+    /// Whether plugin folders are indexed by their manifest (<see cref="PluginManifest"/>): a folder whose manifest is
+    /// current is loaded only when a component or extension point it provides is asked for, and a folder loaded without
+    /// one gets one written beside it (when the folder is writable).
+    /// </param>
+    public PluginCatalog(IPluginAssemblyLoader loader, bool manifests = false)
     {
         _loader = loader;
+        _manifests = manifests;
         foreach (var point in ExtensionPoints.BuiltIn) _extensionPoints[point.Name] = new ExtensionPointInfo(point, null);
         AddBuiltIns();
     }
@@ -84,32 +93,83 @@ public sealed class PluginCatalog : IPluginDirectory
     /// <summary>The folder the built-in plugins are copied to beside the host.</summary>
     public static string BuiltInDirectory => Path.Combine(AppContext.BaseDirectory, "plugins");
 
+    /// <summary>The problems of the plugin folders loaded so far (a folder known by its manifest is loaded when first needed).</summary>
     public IReadOnlyList<PluginLoadError> Errors => _errors;
 
-    /// <summary>Every component, in the order of the extension points, then by name.</summary>
-    public IEnumerable<PluginInfo> All =>
-        _components.Values.OrderBy(p => PointOrder(p.Kind)).ThenBy(p => p.Name, StringComparer.Ordinal);
+    /// <summary>The plugin folders loaded so far, in the order they were loaded.</summary>
+    public IReadOnlyCollection<string> LoadedFolders => _loadedFolders;
+
+    /// <summary>Every component, in the order of the extension points, then by name (every plugin folder is loaded).</summary>
+    public IEnumerable<PluginInfo> All
+    {
+        get
+        {
+            LoadAll();
+            return _components.Values.OrderBy(p => PointOrder(p.Kind)).ThenBy(p => p.Name, StringComparer.Ordinal);
+        }
+    }
 
     /// <summary>Every extension point: the built-in ones in their order, then those plugins registered, by name.</summary>
-    public IReadOnlyList<ExtensionPointInfo> ExtensionPointInfos =>
-        _extensionPoints.Values.OrderBy(e => PointOrder(e.Descriptor.Name)).ThenBy(e => e.Descriptor.Name, StringComparer.Ordinal).ToList();
+    public IReadOnlyList<ExtensionPointInfo> ExtensionPointInfos
+    {
+        get
+        {
+            LoadPending(f => f.Manifest.ExtensionPoints.Count > 0);
+            return _extensionPoints.Values.OrderBy(e => PointOrder(e.Descriptor.Name)).ThenBy(e => e.Descriptor.Name, StringComparer.Ordinal).ToList();
+        }
+    }
 
     IReadOnlyList<ExtensionPointDescriptor> IPluginDirectory.ExtensionPoints => ExtensionPointInfos.Select(e => e.Descriptor).ToList();
 
-    IReadOnlyList<PluginRegistration> IPluginDirectory.Components(string extensionPoint) =>
-        _components.Values.Where(p => p.Kind == extensionPoint).OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => p.Registration).ToList();
+    IReadOnlyList<PluginRegistration> IPluginDirectory.Components(string extensionPoint)
+    {
+        LoadPending(f => f.Manifest.Provides(extensionPoint));
+        return _components.Values.Where(p => p.Kind == extensionPoint).OrderBy(p => p.Name, StringComparer.Ordinal).Select(p => p.Registration).ToList();
+    }
 
     PluginRegistration? IPluginDirectory.Find(string extensionPoint, string name) => Find(extensionPoint, name)?.Registration;
 
     /// <summary>The extension point named <paramref name="name"/> (case-insensitive), or null.</summary>
-    public ExtensionPointDescriptor? FindExtensionPoint(string name) =>
-        _extensionPoints.GetValueOrDefault(name.ToLowerInvariant())?.Descriptor;
+    public ExtensionPointDescriptor? FindExtensionPoint(string name)
+    {
+        string key = name.ToLowerInvariant();
+        if (!_extensionPoints.ContainsKey(key)) LoadPending(f => f.Manifest.ExtensionPoints.Contains(key));
+        return _extensionPoints.GetValueOrDefault(key)?.Descriptor;
+    }
 
     /// <summary>The names of every extension point, for listings and "did you mean".</summary>
     public IReadOnlyList<string> ExtensionPointNames => ExtensionPointInfos.Select(e => e.Descriptor.Name).ToList();
 
-    /// <summary>The registered trace formats with the rules for choosing among them (made once the plugins are loaded).</summary>
-    public ITraceFormatCatalog TraceFormats => _traceFormats ??= new TraceFormatCatalog(_traceFormatObjects);
+    /// <summary>The registered trace formats with the rules for choosing among them (made once the folders that register formats are loaded).</summary>
+    public ITraceFormatCatalog TraceFormats
+    {
+        get
+        {
+            LoadPending(f => f.Manifest.Provides(ExtensionPoints.TraceFormat));
+            return _traceFormats ??= new TraceFormatCatalog(_traceFormatObjects);
+        }
+    }
+
+    /// <summary>Loads every plugin folder still known only by its manifest.</summary>
+    public void LoadAll() => LoadPending(_ => true);
+
+    /// <summary>Loads, in the order they were added, the pending folders <paramref name="wanted"/> selects.</summary>
+    private void LoadPending(Func<PendingFolder, bool> wanted)
+    {
+        for (int i = 0; i < _pending.Count; i++)
+        {
+            var folder = _pending[i];
+            if (!wanted(folder)) continue;
+            _pending.RemoveAt(i);
+            i--;
+            // A folder's components may belong to an extension point another folder defines: that one first.
+            LoadPending(f => f.Manifest.ExtensionPoints.Count > 0 && folder.Manifest.Components.Any(c => f.Manifest.ExtensionPoints.Contains(c.Kind)));
+            LoadFolder(folder.Folder, folder.AssemblyPath);
+            i = -1; // the list may have changed under the recursive loads: start again
+        }
+    }
+
+    private sealed record PendingFolder(string Folder, string AssemblyPath, PluginManifest Manifest);
 
     private static int PointOrder(string name)
     {
@@ -118,10 +178,13 @@ public sealed class PluginCatalog : IPluginDirectory
         return int.MaxValue;
     }
 
-    /// <summary>A catalog with the built-ins, the <c>VMLAB_PLUGIN_PATH</c> directories and <paramref name="extraDirectories"/>.</summary>
+    /// <summary>
+    /// A catalog with the built-ins, the <c>VMLAB_PLUGIN_PATH</c> directories and <paramref name="extraDirectories"/>,
+    /// each folder indexed by its manifest and loaded when first needed.
+    /// </summary>
     public static PluginCatalog CreateDefault(IEnumerable<string>? extraDirectories = null)
     {
-        var catalog = new PluginCatalog(new McMasterPluginAssemblyLoader());
+        var catalog = new PluginCatalog(new McMasterPluginAssemblyLoader(), manifests: true);
         catalog.AddDirectory(BuiltInDirectory);
         var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrEmpty(env))
@@ -141,7 +204,7 @@ public sealed class PluginCatalog : IPluginDirectory
         var main = FindMainAssembly(directory);
         if (main is not null)
         {
-            LoadFolder(directory, main);
+            AddFolder(directory, main);
             return;
         }
         bool any = false;
@@ -150,7 +213,7 @@ public sealed class PluginCatalog : IPluginDirectory
             var subMain = FindMainAssembly(sub);
             if (subMain is not null)
             {
-                LoadFolder(sub, subMain);
+                AddFolder(sub, subMain);
                 any = true;
             }
             else if (WithoutDeps(sub) is { } warning) _errors.Add(warning);
@@ -184,9 +247,27 @@ public sealed class PluginCatalog : IPluginDirectory
         return candidates.Count == 1 ? candidates[0] : null;
     }
 
-    private void LoadFolder(string folder, string assemblyPath)
+    /// <summary>A plugin folder found: remembered by its manifest when that is current, else loaded now.</summary>
+    private void AddFolder(string folder, string assemblyPath)
     {
-        if (!_loadedFolders.Add(folder)) return;
+        if (_loadedFolders.Contains(folder) || _pending.Any(p => p.Folder == folder)) return;
+        if (_manifests && PluginManifest.Read(folder, assemblyPath) is { } manifest)
+        {
+            _pending.Add(new PendingFolder(folder, assemblyPath, manifest));
+            return;
+        }
+        // Loaded now, in order: whatever extension point a folder before it defines must be known first.
+        LoadPending(f => f.Manifest.ExtensionPoints.Count > 0);
+        int errorsBefore = _errors.Count;
+        var registry = LoadFolder(folder, assemblyPath);
+        if (_manifests && registry is not null && _errors.Count == errorsBefore)
+            PluginManifest.TryWrite(folder, assemblyPath, registry.Points.Select(p => p.Name), registry.Items.Select(r => (r.ExtensionPoint, r.Name)));
+    }
+
+    /// <returns>What the folder's module registered, or null when it could not be loaded or did not register.</returns>
+    private Registry? LoadFolder(string folder, string assemblyPath)
+    {
+        if (!_loadedFolders.Add(folder)) return null;
         string name = Path.GetFileNameWithoutExtension(assemblyPath);
         Assembly assembly;
         try
@@ -196,7 +277,7 @@ public sealed class PluginCatalog : IPluginDirectory
         catch (Exception e)
         {
             _errors.Add(new PluginLoadError(folder, $"plugin {name} could not be loaded: {e.GetBaseException().Message}") { AssemblyPath = assemblyPath });
-            return;
+            return null;
         }
         // Checked before any type of the plugin is touched: binding an incompatible contract fails in obscure ways.
         var contract = assembly.GetReferencedAssemblies().FirstOrDefault(r => r.Name == ContractAssemblyName)?.Version;
@@ -206,13 +287,13 @@ public sealed class PluginCatalog : IPluginDirectory
                 $"plugin {name} in {folder} is refused: it was built against {ContractAssemblyName} {contract} but this vmlab has {ContractVersion}; " +
                 $"a plugin needs the same major version and no newer minor version: rebuild it against {ContractAssemblyName} {ContractVersion.Major}.{ContractVersion.Minor}")
             { AssemblyPath = assemblyPath });
-            return;
+            return null;
         }
         var attribute = assembly.GetCustomAttribute<VmLabPluginAttribute>();
         if (attribute is null)
         {
             _errors.Add(new PluginLoadError(folder, $"{name}.dll has no [assembly: VmLabPlugin(typeof(...))] entry point") { AssemblyPath = assemblyPath });
-            return;
+            return null;
         }
         string version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
                          ?? assembly.GetName().Version?.ToString() ?? "0.0.0";
@@ -226,7 +307,7 @@ public sealed class PluginCatalog : IPluginDirectory
         {
             _errors.Add(new PluginLoadError(folder, $"plugin {name} in {folder} failed to register: {e.GetBaseException().GetType().Name}: {e.GetBaseException().Message}")
                 { AssemblyPath = assemblyPath });
-            return;
+            return null;
         }
         foreach (var point in registry.Points)
         {
@@ -284,6 +365,7 @@ public sealed class PluginCatalog : IPluginDirectory
             }
             _components[key] = new PluginInfo(registration, folder, name, version) { ContractVersion = contract };
         }
+        return registry;
     }
 
     /// <summary>
@@ -293,15 +375,25 @@ public sealed class PluginCatalog : IPluginDirectory
     public IReadOnlyList<PluginLoadError> ErrorsMentioning(string name) =>
         _errors.Where(e => e.AssemblyPath is not null && MetadataStrings.Contains(e.AssemblyPath, name)).ToList();
 
-    /// <summary>The component <paramref name="name"/> (case-insensitive) of extension point <paramref name="kind"/>, or null.</summary>
-    public PluginInfo? Find(string kind, string name) =>
-        _components.GetValueOrDefault((kind, name.ToLowerInvariant()));
+    /// <summary>
+    /// The component <paramref name="name"/> (case-insensitive) of extension point <paramref name="kind"/>, or null. The
+    /// first pending folder whose manifest lists it is loaded first.
+    /// </summary>
+    public PluginInfo? Find(string kind, string name)
+    {
+        var key = (kind, name.ToLowerInvariant());
+        if (!_components.ContainsKey(key)) LoadPending(f => f.Manifest.Components.Contains(key));
+        return _components.GetValueOrDefault(key);
+    }
 
     /// <summary>The component of a contract-1.2 kind (<see cref="ExtensionPoints.NameOf"/>).</summary>
     public PluginInfo? Find(PluginKind kind, string name) => Find(ExtensionPoints.NameOf(kind), name);
 
-    public IReadOnlyList<string> NamesOf(string kind) =>
-        _components.Values.Where(p => p.Kind == kind).Select(p => p.Name).Order(StringComparer.Ordinal).ToList();
+    public IReadOnlyList<string> NamesOf(string kind)
+    {
+        LoadPending(f => f.Manifest.Provides(kind));
+        return _components.Values.Where(p => p.Kind == kind).Select(p => p.Name).Order(StringComparer.Ordinal).ToList();
+    }
 
     private sealed class Registry : IPluginRegistry
     {

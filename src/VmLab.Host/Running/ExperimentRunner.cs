@@ -164,7 +164,7 @@ public sealed class ExperimentRunner
         if (experiment.Catalog is { } catalog)
         {
             services.AddSingleton<IPluginDirectory>(catalog);
-            services.AddSingleton(catalog.TraceFormats);
+            services.AddSingleton(_ => catalog.TraceFormats); // loads the folders that register trace formats only when asked for
         }
         services.AddSingleton<MetricRegistry>();
         services.AddSingleton<IMetrics>(sp => sp.GetRequiredService<MetricRegistry>());

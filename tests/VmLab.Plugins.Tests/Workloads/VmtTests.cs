@@ -67,6 +67,28 @@ public sealed class VmtTests
     }
 
     [Fact]
+    public void NumbersOfEveryEncodedLengthRoundTripAtEveryOffsetOfTheWordTheyAreReadFrom()
+    {
+        // Address deltas whose zigzag LEB128 takes 1 to 10 bytes, both signs, around each length's limits; sizes and
+        // pids of 1 to 3 bytes; a 1-byte record before each shifts where the number starts within the 8-byte word the
+        // reader loads.
+        var accesses = new List<MemoryAccess>();
+        ulong address = 0;
+        int pid = 1;
+        for (int shift = 0; shift <= 63; shift++)
+            foreach (long delta in new[] { 1L << shift, -(1L << shift), (1L << shift) - 1, -((1L << shift) + 1), long.MaxValue >> (63 - shift) })
+                for (int pad = 0; pad < 3; pad++)
+                {
+                    for (int i = 0; i < pad; i++) accesses.Add(new MemoryAccess(address, pid, 8, AccessKind.Read, AccessMode.User));
+                    address += (ulong)delta;
+                    ushort size = (ushort)(shift % 3 == 0 ? 8 : shift % 3 == 1 ? 200 + shift : 40000 + shift);
+                    pid = shift % 4 == 0 ? 1 : 100 + shift * 1000;
+                    accesses.Add(new MemoryAccess(address, pid, size, AccessKind.Write, AccessMode.User));
+                }
+        Assert.Equal(accesses, Read(Write(accesses, 97)));
+    }
+
+    [Fact]
     public void LackeyToVmtToLackeyIsByteIdentical()
     {
         var vmt = new MemoryStream();
