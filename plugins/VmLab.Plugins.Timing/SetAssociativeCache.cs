@@ -62,20 +62,37 @@ public sealed record SetAssociativeCacheOptions : IValidatableObject
 }
 
 /// <summary>
+/// The hierarchy as the MMU and the walker call it: a struct holding a reference to its state
+/// (<see cref="SetAssociativeCacheState"/>), so the MMU, closed over this type, calls it directly for every data access
+/// (copies share the state).
+/// </summary>
+public readonly struct SetAssociativeCache(SetAssociativeCacheOptions options, IMetrics metrics) : ICacheHierarchy
+{
+    private readonly SetAssociativeCacheState _state = new(options, metrics);
+
+    public IReadOnlyList<CacheLevelInfo> Levels => _state.Levels;
+
+    public bool SeesData => _state.SeesData;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Access(ulong physicalAddress, CacheSource source) => _state.Access(physicalAddress, source);
+}
+
+/// <summary>
 /// A set-associative, non-inclusive cache hierarchy with LRU replacement in every set (docs/timing.md). A reference
 /// looks up each level nearest first; the level that holds its line serves it and becomes most recently used there,
 /// and the line is filled into every nearer level (evicting each set's least recently used line). A reference no level
 /// holds is served by memory and filled into all levels. Reads and writes are treated alike (write-allocate, no
 /// write-back traffic). Per reference: no allocation, one pass over at most <c>ways</c> tags per level.
 /// </summary>
-public sealed class SetAssociativeCache : ICacheHierarchy
+public sealed class SetAssociativeCacheState
 {
     private readonly Level[] _levels;
     private readonly int _lineShift;
     private readonly Counter[][] _sourceHits;
     private readonly Counter[] _sourceMemory;
 
-    public SetAssociativeCache(SetAssociativeCacheOptions options, IMetrics metrics)
+    public SetAssociativeCacheState(SetAssociativeCacheOptions options, IMetrics metrics)
     {
         _lineShift = BitOperations.Log2((uint)options.LineBytes);
         _levels = [.. options.Levels.Select(l => new Level(l, metrics))];

@@ -212,7 +212,8 @@ public sealed class ExperimentRunner
             sp.GetRequiredService<IReadOnlyList<NamedFaultHandler>>(),
             sp.GetRequiredService<ISignalDelivery>(),
             experiment.Devices.Select(d => (IDevice)Create(d, sp, experiment, 0)).ToList(),
-            sp.GetService<IReplacementPolicy>()));
+            sp.GetService<IReplacementPolicy>(),
+            sp.GetService<ICacheHierarchy>()));
         services.AddSingleton(sp => (IWorkload)Create(experiment.Workload, sp, experiment, 0));
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
     }

@@ -153,6 +153,35 @@ public sealed class AnalyticTimingModelTests : IDisposable
     }
 
     [Fact]
+    public void WithDataOnEveryTranslatedAccessAlsoGoesThroughTheHierarchyAndCostsItsLevelsLatency()
+    {
+        const string cache = """
+            "cache": { "plugin": "set-associative", "options": { "data": true, "levels": [
+              { "name": "l1d", "sets": 2, "ways": 2, "latency": 4 },
+              { "name": "l2", "sets": 16, "ways": 4, "latency": 13 } ] } }
+            """;
+        // Page-aligned lines all fall in set 0: the three first touches miss everywhere; page 0's line then has left the
+        // 2-way L1 set but not the 4-way L2 set; read again, it is in L1.
+        var r = Run("process p\np mmap a 3p rw private\np write every page of a value 1\np read a\np read a\n", machine: cache);
+        long l1 = M(r, "cache.data.l1d.hits"), l2 = M(r, "cache.data.l2.hits"), memory = M(r, "cache.data.memory");
+        Assert.Equal(M(r, "accesses"), l1 + l2 + memory); // one data reference per translated access (no access failed here)
+        Assert.True(l1 > 0 && l2 > 0 && memory > 0, $"each level serves some data references here: {l1} {l2} {memory}");
+        Assert.Equal(l1 * 4 + l2 * 13 + memory * Memory, M(r, "time.cycles.data"));
+        Assert.Equal(M(r, "time.cycles.translation") + M(r, "time.cycles.faults") + M(r, "time.cycles.signals") + M(r, "time.cycles.syscalls")
+            + M(r, "time.cycles.reclaim") + M(r, "time.cycles.data"), M(r, "time.cycles"));
+    }
+
+    [Fact]
+    public void WithDataOnATracesFastPathHitsGoThroughTheHierarchyToo()
+    {
+        var r = VmLab.Plugins.Tests.Tlb.Repo.Run("timing-x86-64.json", "machine:cache:options:data=true");
+        Assert.Equal(RunResult.Completed, r.Status);
+        long data = M(r, "cache.data.l1d.hits") + M(r, "cache.data.l2.hits") + M(r, "cache.data.llc.hits") + M(r, "cache.data.memory");
+        Assert.Equal(M(r, "accesses") - M(r, "accesses.dropped"), data);
+        Assert.True(M(r, "time.cycles.data") > 0);
+    }
+
+    [Fact]
     public void AnOptionReplacesOneCostOfTheProfile()
     {
         const string script = "process parent\nparent mmap a 4p rw private\nparent write every page of a value 5\nparent fork child\nchild write every page of a value 6\n";
