@@ -42,7 +42,7 @@ public sealed class ReplacementModule : IPluginModule
             "LIRS (Jiang & Zhang): inter-reference recency, LIRS stack and resident-HIR queue. Sees every access.",
             c => new LirsPolicy(c.Memory.FrameCount, c.Options));
         registry.AddReplacement<ClockProPolicy, ClockProOptions>("clock-pro",
-            "CLOCK-Pro (Jiang, Chen & Zhang, USENIX ATC'05): hot and cold pages, test periods, non-resident cold pages, three hands, adaptive cold allocation. Sees every access.",
+            "CLOCK-Pro (Jiang, Chen & Zhang, USENIX ATC'05): hot and cold pages, test periods, non-resident cold pages, three hands, fixed or adaptive cold allocation; as the authors' simulator clock-pro.c runs it (variant authors) or as §4's text states it (variant paper). Sees every access.",
             c => new ClockProPolicy(c.Memory.FrameCount, c.Options));
         registry.AddReplacement<MglruPolicy, NoOptions>("mglru",
             "Linux multi-gen LRU (lru_gen): generations aged by walks of the Accessed bits, eviction from the oldest, PG_referenced/PG_workingset, tiers by refault (PID controller).",

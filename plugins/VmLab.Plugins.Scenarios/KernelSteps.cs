@@ -89,16 +89,86 @@ public sealed record PipeStep(int Line, string Process, string ReadFd, string Wr
     }
 }
 
-/// <summary>read(2) / write(2) on a named descriptor: the kernel copies to or from the user buffer.</summary>
+/// <summary>read(2) / write(2) on a named descriptor, or pread(2) / pwrite(2) at <see cref="Offset"/>: the kernel copies to or from the user buffer.</summary>
 public sealed record SyscallStep(int Line, string Process, bool Write, string Fd, AddressExpr Buffer, ulong Count) : Step(Line)
+{
+    public ulong? Offset { get; init; }
+
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        int fd = Descriptor(run, p, Process, Fd, Line);
+        ulong buffer = run.Resolve(Buffer, Line);
+        p.LastReturn = (Write, Offset) switch
+        {
+            (true, null) => run.Api.Write(p.Pid, p.Cpu, fd, buffer, Count),
+            (false, null) => run.Api.Read(p.Pid, p.Cpu, fd, buffer, Count),
+            (true, { } at) => run.Api.Pwrite(p.Pid, p.Cpu, fd, buffer, Count, at),
+            (false, { } at) => run.Api.Pread(p.Pid, p.Cpu, fd, buffer, Count, at),
+        };
+        // A pipe write that would block: nothing else runs to read the pipe, so the scenario could never go on.
+        if (Write && p.LastReturn == -Errno.EAGAIN)
+            throw new VmLabInputException($"{run.File}:{Line}", $"the write to descriptor '{Fd}' would block: the pipe is full (64 KiB) and no other task runs to read it; read from the pipe first or write less");
+    }
+
+    /// <summary>The kernel's number of the scenario's descriptor name, or an error naming the line.</summary>
+    public static int Descriptor(ScenarioRun run, TaskState p, string process, string name, int line) =>
+        p.Fds.TryGetValue(name, out int fd)
+            ? fd
+            : throw new VmLabInputException($"{run.File}:{line}", $"process {process} has no descriptor named '{name}' (open it, pipe or memfd_create it, in this process or before a fork)");
+}
+
+public enum FdCall { Close, Lseek, Ftruncate, Fsync, Fdatasync }
+
+/// <summary>A call on one descriptor: close, lseek (offset, whence), ftruncate (length), fsync, fdatasync; <c>ret</c> is its return.</summary>
+public sealed record FdStep(int Line, string Process, FdCall Call, string Fd, long Argument, int Whence) : Step(Line)
 {
     public override void Execute(ScenarioRun run)
     {
         var p = run.Actor(Process);
-        if (!p.Fds.TryGetValue(Fd, out int fd))
-            throw new VmLabInputException($"{run.File}:{Line}", $"process {Process} has no descriptor named '{Fd}' (open it, or pipe, in this process or before a fork)");
-        ulong buffer = run.Resolve(Buffer, Line);
-        p.LastReturn = Write ? run.Api.Write(p.Pid, p.Cpu, fd, buffer, Count) : run.Api.Read(p.Pid, p.Cpu, fd, buffer, Count);
+        int fd = SyscallStep.Descriptor(run, p, Process, Fd, Line);
+        p.LastReturn = Call switch
+        {
+            FdCall.Close => run.Api.Close(p.Pid, fd),
+            FdCall.Lseek => run.Api.Lseek(p.Pid, fd, Argument, Whence),
+            FdCall.Ftruncate => run.Api.Ftruncate(p.Pid, p.Cpu, fd, Argument),
+            FdCall.Fsync => run.Api.Fsync(p.Pid, p.Cpu, fd, dataOnly: false),
+            _ => run.Api.Fsync(p.Pid, p.Cpu, fd, dataOnly: true),
+        };
+        if (Call == FdCall.Close && p.LastReturn == 0) p.Fds.Remove(Fd);
+    }
+}
+
+/// <summary>msync(2) of a range with <see cref="MsyncFlags"/>.</summary>
+public sealed record MsyncStep(int Line, string Process, RangeExpr Range, int Flags) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        var (start, len) = run.Resolve(Range, Line);
+        p.LastReturn = run.Api.Msync(p.Pid, p.Cpu, start, len, Flags);
+    }
+}
+
+/// <summary>unlink(2) of a file's name: whoever has it open or mapped keeps it.</summary>
+public sealed record UnlinkStep(int Line, string Process, string Name) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        p.LastReturn = run.Api.Unlink(Name);
+    }
+}
+
+/// <summary>memfd_create(2): a descriptor of a new, empty shmem file.</summary>
+public sealed record MemfdStep(int Line, string Process, string Fd) : Step(Line)
+{
+    public override void Execute(ScenarioRun run)
+    {
+        var p = run.Actor(Process);
+        long fd = run.Api.MemfdCreate(p.Pid, Fd);
+        p.LastReturn = fd;
+        if (fd >= 0) p.Fds[Fd] = (int)fd;
     }
 }
 

@@ -17,7 +17,7 @@ public sealed class ScenarioParser
     private readonly HashSet<string> _files = new(StringComparer.Ordinal);
 
     private static readonly string[] Verbs =
-        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mincore", "brk", "mremap"];
+        ["mmap", "sbrk", "munmap", "mprotect", "pkey_mprotect", "pkey", "madvise", "kmalloc", "kfree", "vmalloc", "kread", "kwrite", "kfetch", "get_user", "put_user", "open", "pipe", "syscall", "track", "dirtylog", "fork", "thread", "exec", "exit", "wait", "on", "sigaction", "block", "unblock", "kill", "read", "write", "fetch", "memset", "memcpy", "mlock", "mlock2", "munlock", "mlockall", "munlockall", "mincore", "brk", "mremap", "close", "lseek", "ftruncate", "fsync", "fdatasync", "msync", "unlink", "memfd_create"];
 
     private ScenarioParser(string file) => _file = file;
 
@@ -172,6 +172,14 @@ public sealed class ScenarioParser
             "mlockall" => Mlockall(c, line, task),
             "munlockall" => new LockStep(line, task, LockCall.Munlockall, null, 0),
             "memcpy" => Memcpy(c, line, task),
+            "close" => new FdStep(line, task, FdCall.Close, KnownFd(c), 0, 0),
+            "lseek" => Lseek(c, line, task),
+            "ftruncate" => new FdStep(line, task, FdCall.Ftruncate, KnownFd(c), c.Number("a length"), 0),
+            "fsync" => new FdStep(line, task, FdCall.Fsync, KnownFd(c), 0, 0),
+            "fdatasync" => new FdStep(line, task, FdCall.Fdatasync, KnownFd(c), 0, 0),
+            "msync" => Msync(c, line, task),
+            "unlink" => Unlink(c, line, task),
+            "memfd_create" => new MemfdStep(line, task, NewFd(c)),
             _ => throw c.Error($"unknown verb '{verb.Text}'; verbs: {string.Join(", ", Verbs)}", verb),
         };
         c.End();
@@ -184,7 +192,7 @@ public sealed class ScenarioParser
         ulong length = c.Size("a length");
         var prot = c.Protection();
         var flags = MapFlags.Private;
-        string? file = null;
+        string? file = null, fd = null;
         ulong offset = 0;
         AddressExpr? at = null;
         while (!c.AtEnd)
@@ -208,20 +216,24 @@ public sealed class ScenarioParser
                     break;
                 case "at": at = c.Address(RegionKnown); break;
                 case "offset": offset = (ulong)c.Number("a file offset"); break;
+                case "fd":
+                    fd = KnownFd(c);
+                    break;
                 case "file":
                     var ft = c.Peek;
                     file = c.Name("a file name");
                     if (!_files.Contains(file)) throw c.Error($"unknown file '{file}': declare it with 'file {file} <size>' first", ft);
                     break;
                 default:
-                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, shared_validate, anon, file NAME, device NAME, offset N, at ADDR, fixed, fixed_noreplace, populate, growsdown, sync, unknown_flag", t);
+                    throw c.Error($"unknown mmap flag '{t.Text}'; flags: private, shared, shared_validate, anon, file NAME, fd DESCRIPTOR, device NAME, offset N, at ADDR, fixed, fixed_noreplace, populate, growsdown, sync, unknown_flag", t);
             }
         }
         if ((flags & MapFlags.Fixed) != 0 && at is null) throw c.Error("'fixed' needs 'at ADDR'");
         if ((flags & MapFlags.FixedNoReplace) != 0 && at is null) throw c.Error("'fixed_noreplace' needs 'at ADDR'");
+        if (fd is not null && file is not null) throw c.Error("an mmap maps 'file NAME' or 'fd DESCRIPTOR', not both");
         _regions.Add(region);
         _kmallocRegions.Remove(region);
-        return new MmapStep(line, task, region, length, prot, flags, file, offset, at);
+        return new MmapStep(line, task, region, length, prot, flags, file, offset, at) { Fd = fd };
     }
 
     private Step Sbrk(TokenCursor c, int line, string task)
@@ -335,14 +347,74 @@ public sealed class ScenarioParser
 
     private Step Syscall(TokenCursor c, int line, string task)
     {
-        var call = c.Next("read or write");
-        if (call.Text is not ("read" or "write")) throw c.Error($"expected the system call read or write, got '{call.Text}'", call);
-        var fdToken = c.Peek;
-        string fd = c.Name("a descriptor name");
-        if (!_fds.Contains(fd)) throw c.Error($"unknown descriptor '{fd}': open it (or make a pipe) first", fdToken);
+        var call = c.Next("read, write, pread or pwrite");
+        if (call.Text is not ("read" or "write" or "pread" or "pwrite"))
+            throw c.Error($"expected the system call read, write, pread or pwrite, got '{call.Text}'", call);
+        string fd = KnownFd(c);
         var buffer = c.Address(RegionKnown);
         ulong count = (ulong)c.Number("a byte count");
-        return new SyscallStep(line, task, call.Text == "write", fd, buffer, count);
+        bool positioned = call.Text is "pread" or "pwrite";
+        ulong? offset = positioned ? (ulong)c.Number("a file offset") : null;
+        return new SyscallStep(line, task, call.Text is "write" or "pwrite", fd, buffer, count) { Offset = offset };
+    }
+
+    private string KnownFd(TokenCursor c)
+    {
+        var fdToken = c.Peek;
+        string fd = c.Name("a descriptor name");
+        if (!_fds.Contains(fd)) throw c.Error($"unknown descriptor '{fd}': open it (or make a pipe, or memfd_create it) first", fdToken);
+        return fd;
+    }
+
+    private static Step Lseek(TokenCursor c, int line, string task, string fd, long offset)
+    {
+        int whence = Whence.Set;
+        if (!c.AtEnd)
+        {
+            var t = c.Next("set, cur, end or a number");
+            whence = t.Text switch
+            {
+                "set" => Whence.Set,
+                "cur" => Whence.Current,
+                "end" => Whence.End,
+                _ when TokenCursor.TryNumber(t.Text, out long raw) && raw is >= int.MinValue and <= int.MaxValue => (int)raw,
+                _ => throw c.Error($"expected the whence set, cur, end or a number, got '{t.Text}'", t),
+            };
+        }
+        return new FdStep(line, task, FdCall.Lseek, fd, offset, whence);
+    }
+
+    private Step Lseek(TokenCursor c, int line, string task)
+    {
+        string fd = KnownFd(c);
+        return Lseek(c, line, task, fd, c.Number("an offset"));
+    }
+
+    private Step Msync(TokenCursor c, int line, string task)
+    {
+        var range = c.Range(RegionKnown);
+        int flags = 0;
+        while (!c.AtEnd)
+        {
+            var t = c.Next("an msync flag");
+            flags |= t.Text switch
+            {
+                "sync" => MsyncFlags.Sync,
+                "async" => MsyncFlags.Async,
+                "invalidate" => MsyncFlags.Invalidate,
+                "flags" => (int)c.Number("raw flag bits"),
+                _ => throw c.Error($"unknown msync flag '{t.Text}'; flags: sync, async, invalidate, flags N", t),
+            };
+        }
+        return new MsyncStep(line, task, range, flags);
+    }
+
+    private Step Unlink(TokenCursor c, int line, string task)
+    {
+        var t = c.Peek;
+        string name = c.Name("a file name");
+        if (!_files.Contains(name)) throw c.Error($"unknown file '{name}': declare it with 'file {name} <size>' first", t);
+        return new UnlinkStep(line, task, name);
     }
 
     /// <summary>The advice names a scenario's madvise takes, and the advice each is.</summary>

@@ -35,11 +35,16 @@ public sealed record ProcessStep(int Line, string Name, int Cpu) : Step(Line)
 
 public sealed record MmapStep(int Line, string Process, string Region, ulong Length, Protection Prot, MapFlags Flags, string? File, ulong Offset, AddressExpr? At) : Step(Line)
 {
+    /// <summary>The descriptor mapped (mmap of an fd: a file, a memfd, /dev/zero), instead of <see cref="File"/>.</summary>
+    public string? Fd { get; init; }
+
     public override void Execute(ScenarioRun run)
     {
         var p = run.Actor(Process);
         ulong at = At is null ? 0 : run.Resolve(At, Line);
-        long r = run.Api.Mmap(p.Pid, p.Cpu, at, Length, Prot, Flags | (File is null ? MapFlags.Anonymous : 0), File, Offset);
+        long r = Fd is not null
+            ? run.Api.MmapFd(p.Pid, p.Cpu, at, Length, Prot, Flags, SyscallStep.Descriptor(run, p, Process, Fd, Line), Offset)
+            : run.Api.Mmap(p.Pid, p.Cpu, at, Length, Prot, Flags | (File is null ? MapFlags.Anonymous : 0), File, Offset);
         p.LastReturn = r;
         if (r >= 0) run.Regions[Region] = ((ulong)r, Length);
         else if ((Flags & MapFlags.Device) != 0 && r == -Errno.ENOENT)

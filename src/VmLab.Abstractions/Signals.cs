@@ -6,6 +6,7 @@ public static class Signal
     public const int SIGBUS = 7;
     public const int SIGKILL = 9;
     public const int SIGSEGV = 11;
+    public const int SIGPIPE = 13;
 
     public const int SEGV_MAPERR = 1;
     public const int SEGV_ACCERR = 2;
@@ -19,6 +20,7 @@ public static class Signal
         SIGBUS => "SIGBUS",
         SIGKILL => "SIGKILL",
         SIGSEGV => "SIGSEGV",
+        SIGPIPE => "SIGPIPE",
         _ => $"signal {signo}",
     };
 

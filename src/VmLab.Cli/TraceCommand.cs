@@ -2,8 +2,6 @@ using System.CommandLine;
 using VmLab.Traces;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 using VmLab.Abstractions.Traces;
@@ -22,7 +20,7 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
     private ITraceFormatCatalog? _formats;
     public const string Usage = """
         usage:
-          vmlab trace record [--out <file.vmt>] [--valgrind <path>] -- <command> [args...]
+          vmlab trace record [--out <file.vmt>] [--skip N] [--limit N] [--valgrind <path>] [--tool vmlab|lackey] -- <command> [args...]
           vmlab trace convert <in> <out> [--from FORMAT] [--to FORMAT]
           vmlab trace info <file> [--from FORMAT] [--page-size BYTES]
 
@@ -54,7 +52,10 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
             Opt.Positional("command", "the command to record and its arguments, after --", ArgumentArity.OneOrMore),
             [
                 Opt.Value("--out", "file.vmt", "the trace to write (default: <command name>.vmt); the format is told by the name"),
+                Opt.Value("--skip", "N", "records of the command's log to pass over before the trace starts (default 0)"),
+                Opt.Value("--limit", "N", "records to keep after the skip; the command is stopped once they are written (default: all)"),
                 Opt.Value("--valgrind", "path", "the valgrind to run (default: valgrind on PATH)"),
+                Opt.Value("--tool", "vmlab|lackey", "the valgrind tool: vmlab (Lackey's records, buffered; built with gcc on first use) or lackey (stock); default vmlab, else lackey with a note"),
             ], Record);
         var convert = Opt.Command("convert", "Convert a trace from one format to another.",
             Opt.Positional("input", "the trace to read (a file or a pipe; its format is told by its content)"),
@@ -137,7 +138,7 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
     }
 
     /// <summary>Writes a trace through a temporary file beside <paramref name="output"/> and a rename; on any error nothing is left behind.</summary>
-    private static long WriteAtomically(string output, Action<Stream> write)
+    private static long WriteAtomically(string output, Action<Stream> write, bool compress = true)
     {
         string full = Path.GetFullPath(output);
         string? dir = Path.GetDirectoryName(full);
@@ -146,7 +147,7 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         string temp = full + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         try
         {
-            using (var stream = TraceFile.Create(temp, output, TraceFile.CompressionOfName(output)))
+            using (var stream = compress ? TraceFile.Create(temp, output, TraceFile.CompressionOfName(output)) : File.Create(temp))
                 write(stream);
             File.Move(temp, full, overwrite: true);
             return new FileInfo(full).Length;
@@ -227,68 +228,147 @@ public sealed class TraceCommand(TextWriter stdout, TextWriter stderr)
         if (a.AfterDoubleDash is not { Count: > 0 })
             throw new UsageException("trace record needs the command after '--', e.g. vmlab trace record --out ls.vmt -- /bin/ls -l");
         if (a.Positionals.Count > 0) throw new UsageException($"unexpected argument '{a.Positionals[0]}' before '--'");
+        long skip = a.Value("--skip") is { } sk ? Count("--skip", sk, minimum: 0) : 0;
+        long? limit = a.Value("--limit") is { } li ? Count("--limit", li, minimum: 1) : null;
         var command = a.AfterDoubleDash.ToArray();
         string output = a.Value("--out") ?? Path.GetFileName(command[0]) + ".vmt";
         var outFormat = Writable(Formats.FromFileName(output) ?? Formats.Find("vmt") ?? throw new UsageException("no vmt trace format is registered"), output);
         var lackey = Formats.Find("lackey") ?? throw new UsageException("trace record reads valgrind's Lackey output, but no lackey trace format is registered");
+        string? toolChoice = a.Value("--tool");
+        if (toolChoice is not (null or ValgrindTool.Name or "lackey"))
+            throw new UsageException($"--tool expects {ValgrindTool.Name} or lackey, got '{toolChoice}'");
         string valgrind = FindValgrind(a.Value("--valgrind"));
+        string mapsOutput = output + ".maps";
 
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        ValgrindTool? tool = null;
+        if (toolChoice != "lackey")
+        {
+            tool = ValgrindTool.Prepare(valgrind, ValgrindTool.DefaultCacheRoot(), out string why);
+            if (tool is null && toolChoice == ValgrindTool.Name)
+                throw new VmLabInputException("--tool", $"the {ValgrindTool.Name} valgrind tool cannot be used: {why}; give --tool lackey for stock Lackey");
+            if (tool is null) stderr.WriteLine($"note: using stock Lackey (slower): the {ValgrindTool.Name} valgrind tool cannot be used: {why}");
+        }
+
+        using var log = new ValgrindLog();
         var start = new ProcessStartInfo(valgrind) { UseShellExecute = false };
-        foreach (var arg in (string[])["--tool=lackey", "--trace-mem=yes", $"--log-socket=127.0.0.1:{port}"]) start.ArgumentList.Add(arg);
+        if (tool is not null) start.Environment["VALGRIND_LIB"] = tool.LibDirectory;
+        // --trace-mem=yes, --basic-counts=no: every access, and not Lackey's instruction and branch counters, which only
+        // feed its closing summary (the vmlab tool accepts both and does just that);
+        // --vgdb=no: no polling for a debugger, and no vgdb shared-memory mapping in the traced address space.
+        foreach (var arg in (string[])[$"--tool={(tool is null ? "lackey" : ValgrindTool.Name)}", "--trace-mem=yes", "--basic-counts=no", "--vgdb=no", $"--log-file={log.FifoPath}"])
+            start.ArgumentList.Add(arg);
         foreach (var arg in command) start.ArgumentList.Add(arg);
 
-        int exitCode = 0;
-        long records = 0, accesses = 0;
-        long bytes = WriteAtomically(output, stream =>
+        var progress = Terminal.IsInteractive(stderr)
+            ? new RecordProgress(stderr, Path.GetFileName(command[0]), TimeSpan.FromMilliseconds(250), TimeProvider.System)
+            : null;
+        Recording result = default;
+        long bytes;
+        log.BeginOpen();
+        try
         {
-            using var process = Process.Start(start) ?? throw new VmLabInputException(valgrind, "could not start valgrind");
-            try
+            bytes = WriteAtomically(output, stream =>
             {
-                (exitCode, records, accesses) = Capture(process, listener, valgrind, command, lackey, outFormat, stream, output);
-            }
-            catch
-            {
-                if (!process.HasExited) process.Kill(entireProcessTree: true);
-                throw;
-            }
-        });
+                using var process = Process.Start(start) ?? throw new VmLabInputException(valgrind, "could not start valgrind");
+                try
+                {
+                    result = Capture(process, log, valgrind, command, lackey, outFormat, stream, output, skip, limit, progress);
+                }
+                catch
+                {
+                    if (!process.HasExited) process.Kill(entireProcessTree: true);
+                    throw;
+                }
+            });
+        }
+        finally
+        {
+            progress?.Clear();
+        }
+        string mapsNote = "";
+        if (result.Maps is { } maps)
+        {
+            WriteAtomically(mapsOutput, s => s.Write(maps), compress: false);
+            int lines = maps.AsSpan().Count((byte)'\n');
+            mapsNote = $"; maps -> {mapsOutput} ({lines} mappings, {(result.StoppedAfterWindow ? "at the end of the window" : "the last snapshot before the command ended")})";
+        }
+        else
+        {
+            stderr.WriteLine($"warning: no /proc/PID/maps was captured (valgrind's log did not start with its ==PID== line, or the process ended before a snapshot); {mapsOutput} is not written");
+        }
+        static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+        string window = skip == 0 && limit is null ? ""
+            : result.Records == 0 ? $" (the window is empty: the log has {N(result.LogRecords)} records)"
+            : $" (records {N(skip + 1)}-{N(skip + result.Records)} of the log{(result.StoppedAfterWindow ? "; the command was stopped after them" : $", which has {N(result.LogRecords)}")})";
         stdout.WriteLine($"recorded '{string.Join(' ', command)}' -> {output} ({outFormat.Name}): " +
-                         $"{records.ToString("N0", CultureInfo.InvariantCulture)} records, {accesses.ToString("N0", CultureInfo.InvariantCulture)} accesses, {bytes.ToString("N0", CultureInfo.InvariantCulture)} bytes");
-        if (exitCode != 0)
+                         $"{N(result.Records)} records, {N(result.Accesses)} accesses, {N(bytes)} bytes{window}{mapsNote}");
+        if (result.LogRecords < skip)
+            stderr.WriteLine($"warning: the command's log has only {N(result.LogRecords)} records, fewer than --skip {N(skip)}: the trace is empty");
+        if (!result.StoppedAfterWindow && result.ExitCode != 0)
         {
-            stderr.WriteLine($"error: the command exited with code {exitCode} (the trace of what it did is written)");
+            stderr.WriteLine($"error: the command exited with code {result.ExitCode} (the trace of what it did is written)");
             return VmLabCommand.ExitFailed;
         }
         return VmLabCommand.ExitOk;
     }
 
-    private static readonly TimeSpan AcceptGrace = TimeSpan.FromSeconds(5);
+    /// <summary>A count of records for --skip or --limit: digits only, at least <paramref name="minimum"/>.</summary>
+    private static long Count(string option, string text, long minimum) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n >= minimum
+            ? n
+            : throw new UsageException($"{option} expects a whole number of records >= {minimum} (digits only, e.g. {option} 1000000), got '{text}'");
 
-    private static (int ExitCode, long Records, long Accesses) Capture(Process process, TcpListener listener, string valgrind, string[] command,
-        ITraceFormat lackey, ITraceFormat outFormat, Stream stream, string output)
+    /// <summary>What a recording kept: records and accesses of the window, records read from the log, the command's exit code, the maps.</summary>
+    private readonly record struct Recording(int ExitCode, long Records, long Accesses, long LogRecords, bool StoppedAfterWindow, byte[]? Maps);
+
+    private static readonly TimeSpan OpenGrace = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the traced process's <c>/proc/PID/maps</c> is read while it runs; the last snapshot is kept.</summary>
+    private static readonly TimeSpan MapsInterval = TimeSpan.FromMilliseconds(100);
+
+    private static Recording Capture(Process process, ValgrindLog log, string valgrind, string[] command, ITraceFormat lackey,
+        ITraceFormat outFormat, Stream stream, string output, long skip, long? limit, RecordProgress? progress)
     {
-            var accept = listener.AcceptTcpClientAsync();
-            var exited = process.WaitForExitAsync();
-            // valgrind connects at start-up and may send its whole log and exit before the accept is
-            // observed (loopback buffers hold megabytes), so an exit only means failure when no
-            // connection was queued by then.
-            if (Task.WhenAny(accept, exited).GetAwaiter().GetResult() != accept && !accept.Wait(AcceptGrace))
-            {
-                exited.GetAwaiter().GetResult();
-                throw new VmLabInputException(valgrind, $"valgrind exited with code {process.ExitCode} before sending its log; check the command ('{string.Join(' ', command)}')");
-            }
-            using var client = accept.GetAwaiter().GetResult();
-            using var reader = lackey.OpenReader(client.GetStream(), new TraceReaderOptions { Path = $"valgrind log of '{command[0]}'" });
-            using var writer = outFormat.CreateWriter(stream, new TraceWriterOptions { Path = output });
-            var batch = new MemoryAccess[BatchSize];
-            int n;
-            while ((n = reader.Read(batch)) > 0) writer.Write(batch.AsSpan(0, n));
-            writer.Finish();
+        // valgrind opens its log at start-up; it (or a stand-in) may also hand the log to a child and exit at once,
+        // so an exit only means failure when nothing opened the pipe within the grace time.
+        var pipe = log.WaitForWriter(process, OpenGrace);
+        if (pipe is null)
+        {
             process.WaitForExit();
-            return (process.ExitCode, reader.Records, reader.Accesses);
+            throw new VmLabInputException(valgrind, $"valgrind exited with code {process.ExitCode} before sending its log; check the command ('{string.Join(' ', command)}')");
+        }
+        using var input = new LogStream(pipe, MapsInterval, TimeProvider.System);
+        using var reader = lackey.OpenReader(input, new TraceReaderOptions { Path = $"valgrind log of '{command[0]}'" });
+        var counted = new CountingStream(stream);
+        using var writer = outFormat.CreateWriter(counted, new TraceWriterOptions { Path = output });
+        var batch = new MemoryAccess[Math.Max(BatchSize, reader.MaxAccessesPerRecord)];
+        int n;
+        if (skip > 0)
+        {
+            reader.RecordLimit = skip;
+            while ((n = reader.Read(batch)) > 0) progress?.Report(reader.Records, skip, 0);
+        }
+        long skipped = reader.Records;
+        reader.RecordLimit = limit is { } l ? skipped + l : long.MaxValue;
+        long accesses = 0;
+        while ((n = reader.Read(batch)) > 0)
+        {
+            writer.Write(batch.AsSpan(0, n));
+            accesses += n;
+            progress?.Report(reader.Records, skip, counted.BytesWritten);
+        }
+        // A full window: the maps now are the address space at its last access, and the rest of the run is not needed.
+        // Otherwise this last read usually comes too late (the process has exited) and the periodic snapshot stays.
+        input.Snapshot();
+        bool stopped = false;
+        if (limit is { } full && reader.Records - skipped >= full && !process.HasExited)
+        {
+            try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } // it may have exited meanwhile
+            stopped = true;
+        }
+        writer.Finish();
+        process.WaitForExit();
+        return new Recording(process.ExitCode, reader.Records - skipped, accesses, reader.Records, stopped, input.Maps);
     }
 
     private static string FindValgrind(string? given)

@@ -36,9 +36,11 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
                       [--retry-failed] [--case-timeout SECONDS] [--isolation process|none] [--max-cases N]
           vmlab report <results.db> [--html file] [--csv file] [--json file|-] [--baseline CASE] [--metrics m1,m2]
           vmlab merge <a.db> <b.db>... -o <all.db>
+          vmlab mrc <config.json> --sizes A..B|a,b,c [--of tlb|frames] [--policy NAME] [--sample-rate R] [--json file|-] [--csv file] [--html file]
           vmlab plugins [--kind KIND] [--markdown]
           vmlab schema experiment|sweep [--plugin-path DIR]...   the JSON Schema of config or sweep files
           vmlab trace record|convert|info ...
+          vmlab calibrate --out profile.json [--repeat N] [--quick]   measure this host's event costs (a timing profile)
           vmlab completion bash|zsh|pwsh           a tab-completion script for that shell
           vmlab --version
 
@@ -101,7 +103,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     }
 
     /// <summary>The commands a public name can reach, for "did you mean".</summary>
-    private static readonly string[] CommandNames = ["run", "check", "sweep", "report", "merge", "plugins", "schema", "trace", "completion"];
+    private static readonly string[] CommandNames = ["run", "check", "sweep", "report", "merge", "mrc", "plugins", "schema", "trace", "calibrate", "completion"];
 
     /// <summary>
     /// The whole command line: every command, its options with one line each, and its action. A command's options are
@@ -135,6 +137,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         root.Subcommands.Add(new SweepCommand(stdout, stderr).WorkerDefinition());
         root.Subcommands.Add(new ReportCommand(stdout).Definition());
         root.Subcommands.Add(new MergeCommand(stdout).Definition());
+        root.Subcommands.Add(new MrcCommand(stdout, stderr).Definition());
         root.Subcommands.Add(Opt.Command("plugins", "List the plugins found: kind, name, description, options with their defaults.", null,
             [Opt.Value("--kind", "KIND", "only the plugins of this kind (page-table, tlb, replacement, fault-handler, workload, ...)"),
              Opt.Flag("--markdown", "print the list as Markdown (docs/plugins.md is this output)")], PluginsCommand));
@@ -149,6 +152,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             [Opt.Value("--plugin-path", "DIR", "also list the plugins of this folder, as pluginPaths or VMLAB_PLUGIN_PATH would add them (repeatable)")],
             SchemaCommand));
         root.Subcommands.Add(new TraceCommand(stdout, stderr).Definition());
+        root.Subcommands.Add(new Calibrate.CalibrateCommand(stdout, stderr).Definition());
         root.Subcommands.Add(CompletionCommand.Definition(stdout));
         return root;
     }

@@ -46,6 +46,9 @@ public record MachineOptions
 
     public MemoryOptions Memory { get; init; } = new();
 
+    [Description("The page cache's fault-around and read-around (Linux's fault_around_bytes and read_ahead_kb).")]
+    public PageCacheOptions PageCache { get; init; } = new();
+
     /// <summary>The CPU state every CPU starts in: SMAP and SMEP as configured, no user access window open, PKRU 0.</summary>
     [JsonIgnore]
     public CpuState CpuState => new(Smap, Smep, UaccessOpen: false, Pkru: 0);
@@ -76,6 +79,29 @@ public sealed record CheckOptions
     [Description("With invariants on, also check every this many accesses; 0 checks only after kernel operations and faults.")]
     [Range(0, long.MaxValue)]
     public long Every { get; init; }
+}
+
+/// <summary>
+/// The config's <c>machine:pageCache</c> section: how much a file fault brings in and maps besides its own page, with
+/// Linux's defaults. 4096 and 0 turn both off: one page per fault, each read by its own major fault.
+/// </summary>
+public sealed record PageCacheOptions
+{
+    [Description("fault_around_bytes: a read fault on a file or shmem page also maps the pages already in the page cache within this aligned window of the VMA (filemap_map_pages). Rounded down to a power of two pages, as Linux's debugfs knob; 4096 (or 0) is off. Linux's default: 65536.")]
+    [Range(0, 2097152)]
+    public int FaultAroundBytes { get; init; } = 65536;
+
+    [Description("read_ahead_kb: a file fault that must read its page reads the window of this many KiB centred on it (mmap read-around, do_sync_mmap_readahead), pages already cached and past the end skipped; 0 is off. Linux's default: 128.")]
+    [Range(0, 65536)]
+    public int ReadAheadKb { get; init; } = 128;
+
+    /// <summary>Pages a fault-around maps at most (fault_around_pages): 1 when off.</summary>
+    [JsonIgnore]
+    public int FaultAroundPages => FaultAroundBytes < 2 * 4096 ? 1 : 1 << System.Numerics.BitOperations.Log2((uint)FaultAroundBytes / 4096);
+
+    /// <summary>Pages of the read-around window (ra_pages).</summary>
+    [JsonIgnore]
+    public int ReadAheadPages => ReadAheadKb / 4;
 }
 
 /// <summary>The config's <c>machine:memory</c> section.</summary>

@@ -15,9 +15,11 @@ public sealed class HelpAndCompletionTests : IDisposable
     [InlineData("sweep", "--set,--db,--jobs,--shard,--trace-cache-mb,--retry-failed,--case-timeout,--isolation,--progress-interval,--max-cases")]
     [InlineData("report", "--html,--csv,--json,--baseline,--metrics")]
     [InlineData("merge", "--output")]
+    [InlineData("mrc", "--sizes,--step,--geometric,--of,--policy,--sample-rate,--set,--json,--csv,--html")]
     [InlineData("plugins", "--kind,--markdown")]
     [InlineData("schema", "--plugin-path")]
-    [InlineData("trace record", "--out,--valgrind")]
+    [InlineData("calibrate", "--out,--repeat,--quick,--cc")]
+    [InlineData("trace record", "--out,--skip,--limit,--valgrind,--tool")]
     [InlineData("trace convert", "--from,--to")]
     [InlineData("trace info", "--from,--page-size")]
     [InlineData("completion", "")]
@@ -56,7 +58,7 @@ public sealed class HelpAndCompletionTests : IDisposable
         {
             var r = Cli.Run(args);
             Assert.Equal(0, r.ExitCode);
-            foreach (var command in new[] { "run", "check", "sweep", "report", "merge", "plugins", "trace", "completion" })
+            foreach (var command in new[] { "run", "check", "sweep", "report", "merge", "mrc", "plugins", "trace", "completion" })
                 Assert.Contains($"vmlab {command} ", r.Stdout);
             Assert.Contains("exit codes: 0 success, 1 a run failed, 2 bad input", r.Stdout);
         }

@@ -18,7 +18,7 @@ public static class TestMachine
 {
     public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, bool pcid = true, int cpus = 1, bool invariants = false, long checkEvery = 0, bool fileHandler = false,
         IReplacementPolicy? replacement = null, long swapSlots = 0, IReadOnlyList<IDevice>? devices = null,
-        long userFrames = 0, long lowWatermark = 0, long highWatermark = 0, int levels = 4)
+        long userFrames = 0, long lowWatermark = 0, long highWatermark = 0, int levels = 4, PageCacheOptions? pageCache = null)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);
@@ -34,11 +34,17 @@ public static class TestMachine
                 Pcid = pcid,
                 Checks = new() { Invariants = invariants, Every = checkEvery, Tlb = invariants },
                 Memory = new() { SwapSlots = swapSlots, UserFrames = userFrames, LowWatermark = lowWatermark, HighWatermark = highWatermark },
+                // One page per file fault, each read by its own major fault, unless a test asks for fault-around or
+                // read-around: the kernel tests count faults page by page (PageCacheTests covers the defaults).
+                PageCache = pageCache ?? Off,
             },
             memory, frameTable, metrics, pageTable,
             _ => new FakeTlb(tlbEntries),
             handlers, new FakeSignals(), devices, replacement);
     }
+
+    /// <summary>Fault-around and read-around off (fault_around_bytes 4096, read_ahead_kb 0).</summary>
+    public static readonly PageCacheOptions Off = new() { FaultAroundBytes = 4096, ReadAheadKb = 0 };
 
     public static void Run(this Machine machine, params MemoryAccess[] accesses) => machine.Execute(accesses);
 

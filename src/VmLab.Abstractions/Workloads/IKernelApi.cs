@@ -73,6 +73,25 @@ public static class RemapFlags
     public const int DontUnmap = 4;
 }
 
+/// <summary>Flags of <c>msync</c> (Linux's values).</summary>
+public static class MsyncFlags
+{
+    /// <summary>MS_ASYNC: nothing to do since Linux 2.6.19 (dirty pages are tracked and written back anyway).</summary>
+    public const int Async = 1;
+    /// <summary>MS_INVALIDATE: -EBUSY on a locked mapping; otherwise nothing (the page cache is the mapping).</summary>
+    public const int Invalidate = 2;
+    /// <summary>MS_SYNC: writes back the dirty pages of the range's shared file mappings (vfs_fsync_range).</summary>
+    public const int Sync = 4;
+}
+
+/// <summary>lseek's whence (Linux's values).</summary>
+public static class Whence
+{
+    public const int Set = 0;
+    public const int Current = 1;
+    public const int End = 2;
+}
+
 /// <summary>What happened to one access a workload asked for.</summary>
 public enum AccessStatus : byte
 {
@@ -269,6 +288,32 @@ public interface IKernelApi
     /// </summary>
     long Mincore(int pid, ulong address, ulong length, Span<byte> vector) => -Errno.ENOSYS;
 
+    // ---- files (contract 1.6) ------------------------------------------------------------------------------
+
+    /// <summary><c>close(fd)</c>: 0 or -EBADF. The last close of a pipe's read end makes writes to it -EPIPE and SIGPIPE.</summary>
+    long Close(int pid, int fd) => -Errno.ENOSYS;
+    /// <summary><c>lseek(fd, offset, whence)</c> with <see cref="Whence"/>: the new offset, -EINVAL (negative result, bad whence), -ESPIPE (a pipe) or -EBADF.</summary>
+    long Lseek(int pid, int fd, long offset, int whence) => -Errno.ENOSYS;
+    /// <summary><c>pread(fd, buffer, count, offset)</c>: as read at <paramref name="offset"/>, the file offset unchanged; -ESPIPE on a pipe.</summary>
+    long Pread(int pid, int cpu, int fd, ulong buffer, ulong count, ulong offset) => -Errno.ENOSYS;
+    /// <summary><c>pwrite(fd, buffer, count, offset)</c>: as write at <paramref name="offset"/>, the file offset unchanged; -ESPIPE on a pipe.</summary>
+    long Pwrite(int pid, int cpu, int fd, ulong buffer, ulong count, ulong offset) => -Errno.ENOSYS;
+    /// <summary><c>ftruncate(fd, length)</c>: 0, -EINVAL (negative length, not a regular file) or -EBADF. Shrinking unmaps the pages past the new end (a later access there is SIGBUS).</summary>
+    long Ftruncate(int pid, int cpu, int fd, long length) => -Errno.ENOSYS;
+    /// <summary><c>fsync(fd)</c> (<c>fdatasync</c> with <paramref name="dataOnly"/>): the file's dirty pages written back; 0, -EINVAL (a pipe or device) or -EBADF.</summary>
+    long Fsync(int pid, int cpu, int fd, bool dataOnly) => -Errno.ENOSYS;
+    /// <summary><c>msync(address, length, flags)</c> with <see cref="MsyncFlags"/>: 0 or Linux's errno (-EINVAL, -ENOMEM, -EBUSY).</summary>
+    long Msync(int pid, int cpu, ulong address, ulong length, int flags) => -Errno.ENOSYS;
+    /// <summary><c>unlink(name)</c>: 0 or -ENOENT. Whoever has the file open or mapped keeps it.</summary>
+    long Unlink(string name) => -Errno.ENOSYS;
+    /// <summary><c>memfd_create(name, 0)</c>: a descriptor of a new, empty shmem file.</summary>
+    long MemfdCreate(int pid, string name) => -Errno.ENOSYS;
+    /// <summary>
+    /// <c>mmap(address, length, protection, flags, fd, offset)</c> of an open descriptor: a file or memfd as by name;
+    /// /dev/zero private is anonymous memory, shared a new shmem object; a pipe or /dev/null is -ENODEV, a bad descriptor -EBADF.
+    /// </summary>
+    long MmapFd(int pid, int cpu, ulong address, ulong length, Protection protection, MapFlags flags, int fd, ulong offset) => -Errno.ENOSYS;
+
     /// <summary>The page at <paramref name="address"/> of a process as <c>/proc/PID/pagemap</c> shows it (nothing when the process has exited).</summary>
     PagemapEntry Pagemap(int pid, ulong address) => throw new NotSupportedException("this kernel does not show pagemap entries");
 
@@ -286,9 +331,14 @@ public static class Errno
     public const int ECHILD = 10;
     public const int EAGAIN = 11;
     public const int ENOMEM = 12;
+    public const int EACCES = 13;
     public const int EFAULT = 14;
+    public const int EBUSY = 16;
     public const int EEXIST = 17;
+    public const int ENODEV = 19;
     public const int EINVAL = 22;
+    public const int ESPIPE = 29;
+    public const int EPIPE = 32;
     public const int ENOSYS = 38;
     public const int EOPNOTSUPP = 95;
 
@@ -302,6 +352,11 @@ public static class Errno
         EAGAIN => "EAGAIN",
         ENOMEM => "ENOMEM",
         EFAULT => "EFAULT",
+        EPIPE => "EPIPE",
+        ESPIPE => "ESPIPE",
+        ENODEV => "ENODEV",
+        EBUSY => "EBUSY",
+        EACCES => "EACCES",
         EEXIST => "EEXIST",
         EINVAL => "EINVAL",
         ENOSYS => "ENOSYS",
@@ -321,6 +376,11 @@ public static class Errno
             "EAGAIN" => EAGAIN,
             "ENOMEM" => ENOMEM,
             "EFAULT" => EFAULT,
+            "EPIPE" => EPIPE,
+            "ESPIPE" => ESPIPE,
+            "ENODEV" => ENODEV,
+            "EBUSY" => EBUSY,
+            "EACCES" => EACCES,
             "EEXIST" => EEXIST,
             "EINVAL" => EINVAL,
             "ENOSYS" => ENOSYS,

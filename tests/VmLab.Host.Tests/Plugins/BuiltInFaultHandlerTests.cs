@@ -16,7 +16,7 @@ public sealed class BuiltInFaultHandlerTests
     public void TheCatalogListsTheKernelsBuiltInHandlersAsFaultHandlers()
     {
         var catalog = PluginCatalog.CreateDefault();
-        foreach (var name in new[] { "swap-in", "accessed-dirty", "device-trap", "dirty-log" })
+        foreach (var name in new[] { "swap-in", "accessed-dirty", "device-trap", "dirty-log", "fault-around" })
         {
             var info = catalog.Find(PluginKind.FaultHandler, name);
             Assert.NotNull(info);

@@ -18,7 +18,7 @@ public sealed class PublishedReferenceTests
     {
         var data = new TheoryData<string, int>();
         foreach (var policy in References.Keys)
-            foreach (int frames in policy is "clock-textbook-clear" or "clock-hardware-tlb1" or "two-list-no-workingset-tlb1" ? (int[])[16, 64, 256] : [16, 32, 64, 128, 256])
+            foreach (int frames in policy is "clock-textbook-clear" or "clock-hardware-tlb1" or "two-list-no-workingset-tlb1" or "clock-pro-paper-adaptive" or "clock-pro-authors-adaptive" ? (int[])[16, 64, 256] : [16, 32, 64, 128, 256])
                 data.Add(policy, frames);
         return data;
     }
@@ -41,6 +41,13 @@ public sealed class PublishedReferenceTests
         ["s3-fifo"] = (["machine:replacement:plugin=s3-fifo"], (p, c) => FifoFamilyReferences.S3Fifo(p, c)),
         ["lfu-aging"] = (["machine:replacement:plugin=lfu-aging"], (p, c) => AgingReference.Misses(p, c)),
         ["clock-pro"] = (["machine:replacement:plugin=clock-pro"], (p, c) => ClockProReference.Misses(p, c)),
+        ["clock-pro-authors-adaptive"] = (["machine:replacement:plugin=clock-pro", "machine:replacement:options:adaptive=true",
+                "machine:replacement:options:coldPercent=1", "machine:replacement:options:maxColdPercent=50"],
+            (p, c) => ClockProReference.Misses(p, c, adaptive: true, coldPercent: 1, maxColdPercent: 50)),
+        ["clock-pro-paper"] = (["machine:replacement:plugin=clock-pro", "machine:replacement:options:variant=paper"],
+            (p, c) => ClockProReference.Misses(p, c, authors: false)),
+        ["clock-pro-paper-adaptive"] = (["machine:replacement:plugin=clock-pro", "machine:replacement:options:variant=paper", "machine:replacement:options:adaptive=true"],
+            (p, c) => ClockProReference.Misses(p, c, authors: false, adaptive: true)),
         // An Accessed-bit policy with a one-entry TLB: every access to another page than the last re-walks and sets the
         // bit, so the bit the kernel's walks read is "accessed since it was last cleared", what the reference models.
         ["nru-tlb1"] = (["machine:replacement:plugin=nru", "machine:tlb:options:entries=1"], (_, c) => AccessedBitReferences.Nru(LsTouches.Value, c)),
@@ -64,4 +71,29 @@ public sealed class PublishedReferenceTests
         Assert.Equal(RunResult.Completed, r.Status);
         Assert.Equal(expected, r.Metrics["faults.total"]);
     }
+
+    /// <summary>
+    /// The misses of the authors' own simulator, Song Jiang's clock-pro.c (9/29/05, the header's defaults: 5% fixed cold
+    /// allocation, at least 2 pages, at most m non-resident pages), on the ls page stream, measured outside the
+    /// repository (docs/replacement.md, "How CLOCK-Pro is checked"). The reference of the authors variant reproduces
+    /// them, and the plugin equals that reference (above).
+    /// </summary>
+    [Theory]
+    [InlineData(16, 23895)]
+    [InlineData(32, 6935)]
+    [InlineData(64, 1857)]
+    [InlineData(128, 606)]
+    [InlineData(256, 335)]
+    public void ClockProAuthorsReferenceMissesAsTheAuthorsSimulatorOnTheLsTrace(int frames, long authorsMisses) =>
+        Assert.Equal(authorsMisses, ClockProReference.Misses(LsPages.Value, frames));
+
+    /// <summary>As above, with the simulator built with ADAPTIVE_COLD_ALLOC defined and the cold allocation's band 1% to 50%.</summary>
+    [Theory]
+    [InlineData(16, 23671)]
+    [InlineData(32, 6742)]
+    [InlineData(64, 1841)]
+    [InlineData(128, 620)]
+    [InlineData(256, 334)]
+    public void ClockProAuthorsAdaptiveReferenceMissesAsTheAuthorsAdaptiveSimulatorOnTheLsTrace(int frames, long authorsMisses) =>
+        Assert.Equal(authorsMisses, ClockProReference.Misses(LsPages.Value, frames, adaptive: true, coldPercent: 1, maxColdPercent: 50));
 }

@@ -36,12 +36,13 @@ public sealed class ReclaimInvariantTests : IDisposable
     [InlineData("lfu-aging", 14)]
     [InlineData("clock-pro", 15)]
     [InlineData("mglru", 16)]
-    public void DataSurvivesSwapAndNothingLeaksWhenEveryProcessExits(string policy, int seed)
+    [InlineData("clock-pro", 17, "{ \"variant\": \"paper\", \"adaptive\": true }")]
+    public void DataSurvivesSwapAndNothingLeaksWhenEveryProcessExits(string policy, int seed, string options = "{}")
     {
         _dir.File("t.lackey", " L 1000,1\n");
         string config = _dir.File("c.json", $$"""
             { "seed": {{seed}},
-              "machine": { "memory": { "frames": 1024, "swapSlots": 4096, "userFrames": 12 }, "replacement": { "plugin": "{{policy}}" } },
+              "machine": { "memory": { "frames": 1024, "swapSlots": 4096, "userFrames": 12 }, "replacement": { "plugin": "{{policy}}", "options": {{options}} } },
               "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } } }
             """);
         var experiment = new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config);

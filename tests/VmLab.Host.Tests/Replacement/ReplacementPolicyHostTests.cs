@@ -58,15 +58,32 @@ public sealed class ReplacementPolicyHostTests : IDisposable
     public void ClockProColdShareAbove100PercentIsAConfigErrorNamingTheKey()
     {
         string config = _dir.File("clock-pro-bad.json", """
-            { "machine": { "replacement": { "plugin": "clock-pro", "options": { "initialColdPercent": 150 } } },
+            { "machine": { "replacement": { "plugin": "clock-pro", "options": { "coldPercent": 150 } } },
               "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } } }
             """);
         _dir.File("t.lackey", " L 1000,1\n");
         var e = Assert.Throws<ConfigException>(() => new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config));
         var error = Assert.Single(e.Errors);
         Assert.Contains("clock-pro-bad.json:1:", error.ToString());
-        Assert.Contains("machine:replacement:options:initialColdPercent", error.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("machine:replacement:options:coldPercent", error.ToString(), StringComparison.OrdinalIgnoreCase);
         Assert.Contains("100", error.Message);
+    }
+
+    [Theory]
+    [InlineData("\"maxColdPercent\": 30", "maxColdPercent", "adaptive true")]
+    [InlineData("\"variant\": \"linux\"", "variant", "authors")]
+    public void ClockProBadOptionIsAConfigErrorNamingTheKey(string options, string key, string allowed)
+    {
+        string config = _dir.File("clock-pro-bad.json", $$"""
+            { "machine": { "replacement": { "plugin": "clock-pro", "options": { {{options}} } } },
+              "workload": { "plugin": "lackey", "options": { "path": "t.lackey" } } }
+            """);
+        _dir.File("t.lackey", " L 1000,1\n");
+        var e = Assert.Throws<ConfigException>(() => new ExperimentLoader(PluginCatalog.CreateDefault()).Load(config));
+        var error = Assert.Single(e.Errors);
+        Assert.Contains("clock-pro-bad.json:1:", error.ToString());
+        Assert.Contains($"machine:replacement:options:{key}", error.ToString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains(allowed, error.Message, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

@@ -9,8 +9,9 @@ namespace VmLab.Core.Kernel;
 /// log, its devices). They are ordinary links of the chain: <c>vmlab plugins --kind fault-handler</c> lists them, and
 /// naming one in <c>machine:faultHandlers</c> puts it where it is named. One that is not named takes its default place,
 /// which keeps every count of a configuration that names none: <see cref="AccessedDirty"/> first in its stage,
-/// then <see cref="DeviceTrap"/>, <see cref="DirtyLog"/> and <see cref="SwapIn"/> at the head of the resolve stage, in
-/// that order.
+/// then <see cref="DeviceTrap"/>, <see cref="DirtyLog"/>, <see cref="SwapIn"/> and <see cref="FaultAround"/> at the head
+/// of the resolve stage, in that order (fault-around changes counts only when machine:pageCache turns it on, as it is
+/// by default).
 /// </summary>
 public static class BuiltInFaultHandlers
 {
@@ -18,6 +19,7 @@ public static class BuiltInFaultHandlers
     public const string AccessedDirty = "accessed-dirty";
     public const string DeviceTrap = "device-trap";
     public const string DirtyLog = "dirty-log";
+    public const string FaultAround = "fault-around";
 
     /// <summary>The built-ins in their default order.</summary>
     internal static IEnumerable<NamedFaultHandler> Defaults() =>
@@ -26,6 +28,7 @@ public static class BuiltInFaultHandlers
         new(DeviceTrap, new DeviceTrapHandler()),
         new(DirtyLog, new DirtyLogHandler()),
         new(SwapIn, new SwapInHandler()),
+        new(FaultAround, new FaultAroundHandler()),
     ];
 
     public static string? NameOf(IFaultHandler handler) => handler switch
@@ -34,6 +37,7 @@ public static class BuiltInFaultHandlers
         AccessedDirtyHandler => AccessedDirty,
         DeviceTrapHandler => DeviceTrap,
         DirtyLogHandler => DirtyLog,
+        FaultAroundHandler => FaultAround,
         _ => null,
     };
 
@@ -52,12 +56,35 @@ public static class BuiltInFaultHandlers
         registry.AddFaultHandler<DirtyLogHandler, NoOptions>(DirtyLog,
             "Built in. Write-protect dirty tracking: the first write to a tracked page is logged and, where the protection was only the tracker's, lifted (one minor fault). Stage: resolve.",
             _ => new DirtyLogHandler());
+        registry.AddFaultHandler<FaultAroundHandler, NoOptions>(FaultAround,
+            "Built in. A read fault on a file or shmem page not mapped: maps the pages in the page cache within machine:pageCache:faultAroundBytes around it (do_fault_around) — a minor fault when its own page was cached; a file page not cached is read in (with read-around) and the window mapped after it, one major fault. Off at faultAroundBytes 4096. Stage: resolve.",
+            _ => new FaultAroundHandler());
     }
 
     internal static bool TryKernel(IMemoryManager mm, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CpuMemoryManager? view)
     {
         view = mm as CpuMemoryManager;
         return view is not null;
+    }
+}
+
+/// <summary>
+/// Fault-around (Linux <c>do_read_fault</c> → <c>do_fault_around</c> → <c>filemap_map_pages</c>), on when
+/// <see cref="PageCacheOptions.FaultAroundPages"/> is above 1: a read fault on a file or shmem page whose PTE is empty
+/// maps every page of the aligned window around it that is already in the page cache (<see cref="PageCache.MapAround"/>);
+/// when its own page was among them the fault is done, a minor one. A file page not cached is read in here, with its
+/// read-around, and the window mapped after it: Linux drops the mmap lock for the I/O and retries the fault, and the
+/// retry maps the window from the cache; the fault counts as one major fault. A page past the end of the file, or a
+/// shmem page not yet allocated, is left to the file handler (SIGBUS, or a new shmem page).
+/// </summary>
+public sealed class FaultAroundHandler : IFaultHandler
+{
+    public FaultResult Handle(in PageFault fault, IMemoryManager mm)
+    {
+        if (fault.IsWrite || !fault.InVma || (fault.Vma.Flags & VmaFlags.File) == 0 || fault.Vma.FileName is null || !fault.Pte.IsEmpty
+            || !BuiltInFaultHandlers.TryKernel(mm, out var k) || k.Kernel.Options.PageCache.FaultAroundPages <= 1)
+            return FaultResult.Declined;
+        return k.Kernel.Files.FaultAround(fault, k.Cpu);
     }
 }
 

@@ -17,6 +17,12 @@ public sealed class PipeBuffer
 
     private readonly LinkedList<Slot> _slots = new();
 
+    /// <summary>Open file descriptions of the read end (pipe->readers): at 0 a write is -EPIPE and SIGPIPE.</summary>
+    public int Readers { get; internal set; } = 1;
+
+    /// <summary>Open file descriptions of the write end (pipe->writers).</summary>
+    public int Writers { get; internal set; } = 1;
+
     /// <summary>The bytes queued, oldest first.</summary>
     public int Count { get; private set; }
 
@@ -69,11 +75,25 @@ public sealed class PipeBuffer
     }
 }
 
-/// <summary>An open file description: what it reads from or writes to, and its offset.</summary>
+/// <summary>
+/// An open file description (<c>struct file</c>): what it reads from or writes to, its offset, and the descriptors that
+/// refer to it (fork shares it). The last close releases it: a pipe end is then gone.
+/// </summary>
 public sealed class OpenFile(FileKind kind, SimFile? file = null, PipeBuffer? pipe = null)
 {
     public FileKind Kind { get; } = kind;
     public SimFile? File { get; } = file;
     public PipeBuffer? Pipe { get; } = pipe;
     public ulong Offset { get; set; }
+
+    /// <summary>Descriptors referring to this description (f_count).</summary>
+    public int References { get; internal set; } = 1;
+
+    /// <summary>One descriptor closed; at the last, a pipe end is released (pipe_release).</summary>
+    internal void Release()
+    {
+        if (--References > 0 || Pipe is null) return;
+        if (Kind == FileKind.PipeRead) Pipe.Readers--;
+        else Pipe.Writers--;
+    }
 }

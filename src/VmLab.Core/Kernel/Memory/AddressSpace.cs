@@ -12,7 +12,15 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
     public VmaFlags Flags { get; set; } = flags;
     public string? FileName { get; init; }
     public ulong FileOffset { get; init; }
-    public ulong FileSize { get; init; }
+    /// <summary>The file mapped (null for anonymous memory and devices): its size is read live, so a truncation is seen at once.</summary>
+    public SimFile? File { get; init; }
+    /// <summary>The mapped file's size now (i_size), or what was given for a mapping of no simulated file.</summary>
+    public ulong FileSize
+    {
+        get => File?.Size ?? _fileSize;
+        init => _fileSize = value;
+    }
+    private readonly ulong _fileSize;
     public byte ProtectionKey { get; set; }
     /// <summary>
     /// The VMA has (or had) anonymous pages: Linux's <c>vma-&gt;anon_vma</c>, prepared when a private page of its own
@@ -54,6 +62,7 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
     {
         FileName = FileName,
         FileOffset = FileOffset + (start - Start),
+        File = File,
         FileSize = FileSize,
         ProtectionKey = ProtectionKey,
         HasAnonVma = HasAnonVma,

@@ -82,16 +82,17 @@ public sealed class AddressSpaces
     /// replaces what is there, MAP_FIXED_NOREPLACE is -EEXIST when anything is; then MAP_SHARED_VALIDATE refuses
     /// anonymous memory (-EINVAL) and, for a file or device, flags outside the legacy set it does not support
     /// (<see cref="MapFlags.Sync"/> — no simulated file is DAX — and <see cref="MapFlags.UnknownFlag"/>): -EOPNOTSUPP.
-    /// MAP_SHARED and MAP_PRIVATE ignore those flags.
+    /// MAP_SHARED and MAP_PRIVATE ignore those flags. A file is named by <paramref name="file"/>, or given as the open
+    /// file <paramref name="inode"/> (an mmap of a descriptor: a memfd, or a file since unlinked).
     /// </summary>
-    public long Mmap(Process p, int cpu, ulong address, ulong length, Protection prot, MapFlags flags, string? file, ulong offset)
+    public long Mmap(Process p, int cpu, ulong address, ulong length, Protection prot, MapFlags flags, string? file, ulong offset, SimFile? inode = null)
     {
         if (length == 0 || (offset & PageMask) != 0) return -Errno.EINVAL;
         ulong len = PageAlign(length);
         if (len < length) return -Errno.ENOMEM;
-        bool anonymous = (flags & MapFlags.Anonymous) != 0 || file is null;
-        SimFile? f = null;
-        if (!anonymous && (flags & MapFlags.Device) == 0 && (f = _k.Files.Find(file!)) is null) return -Errno.EBADF;
+        bool anonymous = (flags & MapFlags.Anonymous) != 0 || (file is null && inode is null);
+        SimFile? f = inode;
+        if (!anonymous && f is null && (flags & MapFlags.Device) == 0 && (f = _k.Files.Find(file!)) is null) return -Errno.EBADF;
         if ((flags & MapFlags.Device) != 0)
         {
             if (file is null || _k.Devices.Find(file) is null) return -Errno.ENOENT;
@@ -133,9 +134,9 @@ public sealed class AddressSpaces
         if ((flags & MapFlags.Device) != 0) vflags = (vflags & ~VmaFlags.File) | VmaFlags.Device | VmaFlags.Shared;
         var vma = new Vma(start, start + len, prot, vflags)
         {
-            FileName = (flags & MapFlags.Device) != 0 ? file : f?.Name,
+            FileName = (flags & MapFlags.Device) != 0 ? file : f?.Id,
             FileOffset = offset,
-            FileSize = f?.Size ?? 0,
+            File = (flags & MapFlags.Device) != 0 ? null : f,
         };
         // mm->def_flags after mlockall(MCL_FUTURE); device memory (VM_IO) is never locked (mlock_fixup skips VM_SPECIAL).
         if (p.Mm.LockFuture && (vflags & VmaFlags.Device) == 0)

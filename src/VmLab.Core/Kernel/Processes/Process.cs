@@ -63,12 +63,21 @@ public sealed class Process : IProcess, ISignalState
         Alive = false;
         TerminatingSignal = signal;
         CoreDumped = core;
+        CloseFiles();
     }
 
     internal void Exit(int code)
     {
         Alive = false;
         ExitCode = code;
+        CloseFiles();
+    }
+
+    /// <summary>A task that ends closes its descriptors (exit_files).</summary>
+    private void CloseFiles()
+    {
+        foreach (var file in Files.Values) file.Release();
+        Files.Clear();
     }
 
     internal void CopySignalStateFrom(Process other, bool resetHandlers)

@@ -106,7 +106,11 @@ public sealed class ProcessTable
         }
         _nextPid++;
         child.CopySignalStateFrom(parent, resetHandlers: false);
-        foreach (var (fd, file) in parent.Files) child.Files[fd] = file;
+        foreach (var (fd, file) in parent.Files)
+        {
+            file.References++;
+            child.Files[fd] = file;
+        }
         _processes.Add(child.Pid, child);
         return child.Pid;
     }

@@ -431,6 +431,38 @@ public sealed class Reclaim : IReclaimView
 
     internal void ForgetDirty(ulong pfn) => _dirtyPages.Remove(pfn);
 
+    /// <summary>write(2) stored into a page-cache page: it differs from its file until written back.</summary>
+    internal void MarkDirty(ulong pfn) => _dirtyPages.Add(pfn);
+
+    /// <summary>
+    /// A page written back (fsync, msync): no longer dirty, and every PTE mapping it cleaned and, in a shared mapping,
+    /// write-protected (<c>folio_mkclean</c>: <c>pte_wrprotect</c> + <c>pte_mkclean</c>), each flushed from <paramref name="cpu"/>.
+    /// </summary>
+    internal void CleanMappings(ulong pfn, int cpu)
+    {
+        _dirtyPages.Remove(pfn);
+        if (!_rmap.TryGetValue(pfn, out var maps)) return;
+        foreach (var (p, va) in maps)
+        {
+            var leaf = _k.PageTable.Read(p.PageTableRoot, va);
+            if (!leaf.IsPresent || leaf.Frame != pfn) continue;
+            bool shared = p.Mm.FindVma(va) is { } v && v.Contains(va) && (v.Flags & Abstractions.Faults.VmaFlags.Shared) != 0;
+            var clean = leaf.Without(shared ? PageFlags.Dirty | PageFlags.Writable : PageFlags.Dirty);
+            if (clean == leaf) continue;
+            _k.Stream?.Pte(cpu, p.Pid, va, leaf, clean);
+            _k.PageTable.Write(p.PageTableRoot, va, clean);
+            _k.AddressSpaces.FlushTlbPage(p, va, cpu);
+        }
+    }
+
+    /// <summary>A page truncated out of the page cache, no longer mapped: it leaves the policy before its frame is put.</summary>
+    internal void Forget(ulong pfn)
+    {
+        bool candidate = _candidates.Contains(pfn);
+        ForgetPage(pfn);
+        if (candidate) Policy!.OnReleased(pfn);
+    }
+
     /// <summary>The fault is over: reclaim may take the frames it used again.</summary>
     internal void UnpinFaultPages() => _pinnedFault = _pinnedFile = NoFrame;
 

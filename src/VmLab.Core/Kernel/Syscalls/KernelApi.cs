@@ -327,32 +327,108 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
         return fd;
     }
 
-    /// <summary>read(2): the kernel's data goes to the user buffer through copy_to_user.</summary>
-    public long Read(int pid, int cpu, int fd, ulong buffer, ulong count)
+    public long Close(int pid, int fd)
     {
         var p = Task(pid);
         long r;
         if (!p.Alive) r = -Errno.ESRCH;
-        else if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeWrite) r = -Errno.EBADF;
-        else if (file.Kind == FileKind.PipeRead) r = PipeRead(p, cpu, file.Pipe!, buffer, count);
+        else if (!p.Files.Remove(fd, out var file)) r = -Errno.EBADF;
         else
         {
-            byte[] data = file.Kind switch
+            file.Release();
+            r = 0;
+        }
+        return Checked("close", pid, 0, 0, -1, r, $"fd {fd}");
+    }
+
+    public long MemfdCreate(int pid, string name)
+    {
+        var p = Task(pid);
+        if (!p.Alive) return -Errno.ESRCH;
+        long fd = Install(p, new OpenFile(FileKind.File, kernel.Files.CreateMemfd(name)));
+        return Checked("memfd_create", pid, 0, 0, -1, fd, name);
+    }
+
+    public long Unlink(string name) => Checked("unlink", 0, 0, 0, -1, kernel.Files.Unlink(name), name);
+
+    public long Lseek(int pid, int fd, long offset, int whence)
+    {
+        var p = Task(pid);
+        long r;
+        if (!p.Alive) r = -Errno.ESRCH;
+        else if (!p.Files.TryGetValue(fd, out var file)) r = -Errno.EBADF;
+        else if (file.Kind is FileKind.PipeRead or FileKind.PipeWrite) r = -Errno.ESPIPE;
+        else if (file.Kind is FileKind.Zero or FileKind.Null) r = 0; // null_lseek: the offset is always 0
+        else
+        {
+            long base_ = whence switch
             {
-                FileKind.Zero => new byte[count],
-                FileKind.Null => [],
-                _ => FileBytes(file, count),
+                Whence.Set => 0,
+                Whence.Current => (long)file.Offset,
+                Whence.End => (long)file.File!.Size,
+                _ => -1,
             };
-            if (data.Length == 0) r = 0;
+            long target = base_ + offset;
+            if (base_ < 0 || target < 0) r = -Errno.EINVAL;
             else
             {
-                ulong notCopied = CopyToUser(p, cpu, buffer, data);
-                ulong copied = (ulong)data.Length - notCopied;
-                if (file.Kind == FileKind.File) file.Offset += copied;
-                r = copied == 0 ? -Errno.EFAULT : (long)copied;
+                file.Offset = (ulong)target;
+                r = target;
             }
         }
-        return Checked("read", pid, buffer, count, cpu, r, $"fd {fd}");
+        return Checked("lseek", pid, 0, 0, -1, r, $"fd {fd} {offset} whence {whence}");
+    }
+
+    /// <summary>read(2): the kernel's data goes to the user buffer through copy_to_user.</summary>
+    public long Read(int pid, int cpu, int fd, ulong buffer, ulong count) =>
+        Checked("read", pid, buffer, count, cpu, DoRead(pid, cpu, fd, buffer, count, null), $"fd {fd}");
+
+    public long Pread(int pid, int cpu, int fd, ulong buffer, ulong count, ulong offset) =>
+        Checked("pread", pid, buffer, count, cpu, DoRead(pid, cpu, fd, buffer, count, offset), $"fd {fd} at {offset}");
+
+    private long DoRead(int pid, int cpu, int fd, ulong buffer, ulong count, ulong? at)
+    {
+        var p = Task(pid);
+        if (!p.Alive) return -Errno.ESRCH;
+        if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeWrite) return -Errno.EBADF;
+        if (file.Kind == FileKind.PipeRead) return at is null ? PipeRead(p, cpu, file.Pipe!, buffer, count) : -Errno.ESPIPE;
+        if (file.Kind == FileKind.Null || count == 0) return 0;
+        if (file.Kind == FileKind.Zero)
+        {
+            // read_iter_zero: zeros copied page by page; a fault ends the copy with what went before it.
+            ulong notCopied = CopyToUser(p, cpu, buffer, new byte[count]);
+            return notCopied == count ? -Errno.EFAULT : (long)(count - notCopied);
+        }
+        long r = FileRead(p, Cpu(cpu), file.File!, at ?? file.Offset, buffer, count);
+        if (r > 0 && at is null) file.Offset += (ulong)r;
+        return r;
+    }
+
+    /// <summary>
+    /// filemap_read: page by page through the page cache (a page not cached is read in; no fault is counted), each
+    /// copied to the user buffer; a copy that faults ends the call with the bytes copied before it, or -EFAULT.
+    /// Nothing past the end of the file is read.
+    /// </summary>
+    private long FileRead(Process p, int cpu, SimFile f, ulong pos, ulong buffer, ulong count)
+    {
+        if (pos >= f.Size) return 0;
+        ulong n = Math.Min(count, f.Size - pos);
+        Span<byte> page = stackalloc byte[(int)VirtualAddress.PageSize];
+        ulong done = 0;
+        while (done < n)
+        {
+            ulong at = pos + done;
+            int inPage = (int)(at & PageMask);
+            int chunk = (int)Math.Min(VirtualAddress.PageSize - (ulong)inPage, n - done);
+            if (!kernel.Files.TryGetPageForIo(f, at / VirtualAddress.PageSize, cpu, out ulong pfn, out _)) return done > 0 ? (long)done : -Errno.ENOMEM;
+            ulong from = (pfn << 12) + (ulong)inPage;
+            for (int i = 0; i < chunk; i++) page[i] = kernel.Memory.ReadByte(from + (ulong)i);
+            kernel.Frames.Put(pfn);
+            ulong notCopied = CopyToUser(p, cpu, buffer + done, page[..chunk]);
+            done += (ulong)chunk - notCopied;
+            if (notCopied != 0) break;
+        }
+        return done == 0 ? -Errno.EFAULT : (long)done;
     }
 
     /// <summary>
@@ -379,56 +455,76 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
         return r;
     }
 
-    private static byte[] FileBytes(OpenFile file, ulong count)
-    {
-        ulong left = file.File!.Size > file.Offset ? file.File.Size - file.Offset : 0;
-        var data = new byte[Math.Min(count, left)];
-        Array.Fill(data, file.File.Fill);
-        return data;
-    }
-
     /// <summary>
-    /// write(2). A regular file takes the user buffer through copy_from_user and returns the short count when it
-    /// faults part-way (generic_perform_write), growing the file past its end; /dev/null and /dev/zero never read the
-    /// buffer and return the count (write_null); a pipe follows fs/pipe.c (<see cref="PipeWrite"/>).
+    /// write(2). A regular file takes the user buffer through copy_from_user into the page cache and returns the short
+    /// count when it faults part-way (generic_perform_write), growing the file past its end; /dev/null and /dev/zero
+    /// never read the buffer and return the count (write_null); a pipe follows fs/pipe.c (<see cref="PipeWrite"/>).
     /// </summary>
-    public long Write(int pid, int cpu, int fd, ulong buffer, ulong count)
+    public long Write(int pid, int cpu, int fd, ulong buffer, ulong count) =>
+        Checked("write", pid, buffer, count, cpu, DoWrite(pid, cpu, fd, buffer, count, null), $"fd {fd}");
+
+    public long Pwrite(int pid, int cpu, int fd, ulong buffer, ulong count, ulong offset) =>
+        Checked("pwrite", pid, buffer, count, cpu, DoWrite(pid, cpu, fd, buffer, count, offset), $"fd {fd} at {offset}");
+
+    private long DoWrite(int pid, int cpu, int fd, ulong buffer, ulong count, ulong? at)
     {
         var p = Task(pid);
-        long r;
-        if (!p.Alive) r = -Errno.ESRCH;
-        else if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeRead) r = -Errno.EBADF;
-        else if (count == 0) r = 0;
-        else if (file.Kind is FileKind.Null or FileKind.Zero) r = (long)count; // write_zero is write_null
-        else if (file.Kind == FileKind.PipeWrite) r = PipeWrite(p, cpu, file.Pipe!, buffer, count);
-        else
-        {
-            var data = new byte[count];
-            ulong notCopied = CopyFromUser(p, cpu, buffer, data);
-            ulong copied = count - notCopied;
-            if (copied == 0) r = -Errno.EFAULT;
-            else
-            {
-                if (file.Kind == FileKind.File)
-                {
-                    file.Offset += copied;
-                    if (file.Offset > file.File!.Size) file.File.Size = file.Offset;
-                }
-                r = (long)copied;
-            }
-        }
-        return Checked("write", pid, buffer, count, cpu, r, $"fd {fd}");
+        if (!p.Alive) return -Errno.ESRCH;
+        if (!p.Files.TryGetValue(fd, out var file) || file.Kind == FileKind.PipeRead) return -Errno.EBADF;
+        if (file.Kind == FileKind.PipeWrite && at is not null) return -Errno.ESPIPE;
+        if (count == 0) return 0;
+        if (file.Kind is FileKind.Null or FileKind.Zero) return (long)count; // write_zero is write_null
+        if (file.Kind == FileKind.PipeWrite) return PipeWrite(p, Cpu(cpu), file.Pipe!, buffer, count);
+        long r = FileWrite(p, Cpu(cpu), file.File!, at ?? file.Offset, buffer, count);
+        if (r > 0 && at is null) file.Offset += (ulong)r;
+        return r;
     }
 
     /// <summary>
-    /// pipe_write: when the pipe holds data and the count is not a whole number of pages, the count's remainder
-    /// modulo a page is first merged into the last buffer if it fits there; a fault part-way through that copy fails
-    /// the call with -EFAULT. The rest is copied a page at a time into new buffers; a page whose copy faults is
-    /// dropped, and the call returns what went before it, or -EFAULT: a buffer that faults part-way queues nothing.
-    /// When every buffer is in use the call returns what it wrote, or -EAGAIN (a scenario's pipe never blocks).
+    /// generic_perform_write: page by page, the user's bytes are copied (copy_from_user) and stored into the page-cache
+    /// page, which is brought in first when not cached, then marked dirty; the file grows as each page is written
+    /// (i_size_write). A copy that faults stores the bytes before the fault and ends the call with their count, or -EFAULT.
+    /// </summary>
+    private long FileWrite(Process p, int cpu, SimFile f, ulong pos, ulong buffer, ulong count)
+    {
+        Span<byte> page = stackalloc byte[(int)VirtualAddress.PageSize];
+        ulong done = 0;
+        while (done < count)
+        {
+            ulong at = pos + done;
+            int inPage = (int)(at & PageMask);
+            int chunk = (int)Math.Min(VirtualAddress.PageSize - (ulong)inPage, count - done);
+            ulong notCopied = CopyFromUser(p, cpu, buffer + done, page[..chunk]);
+            int got = chunk - (int)notCopied;
+            if (got == 0) break;
+            if (!kernel.Files.TryGetPageForIo(f, at / VirtualAddress.PageSize, cpu, out ulong pfn, out _)) return done > 0 ? (long)done : -Errno.ENOMEM;
+            ulong to = (pfn << 12) + (ulong)inPage;
+            for (int i = 0; i < got; i++) kernel.Memory.WriteByte(to + (ulong)i, page[i]);
+            if (!f.Shmem) kernel.Reclaim.MarkDirty(pfn);
+            kernel.Frames.Put(pfn);
+            done += (ulong)got;
+            if (pos + done > f.Size) f.Size = pos + done;
+            if (notCopied != 0) break;
+        }
+        return done == 0 ? -Errno.EFAULT : (long)done;
+    }
+
+    /// <summary>
+    /// pipe_write. With no reader left the call sends SIGPIPE to the writer and returns -EPIPE, before any copy. When
+    /// the pipe holds data and the count is not a whole number of pages, the count's remainder modulo a page is first
+    /// merged into the last buffer if it fits there; a fault part-way through that copy fails the call with -EFAULT.
+    /// The rest is copied a page at a time into new buffers; a page whose copy faults is dropped, and the call returns
+    /// what went before it, or -EFAULT: a buffer that faults part-way queues nothing. When every buffer is in use
+    /// (64 KiB) the write would block, which a scenario cannot do (no other task runs to read): the call returns
+    /// -EAGAIN, as with O_NONBLOCK, and the event log says it would have blocked.
     /// </summary>
     private long PipeWrite(Process p, int cpu, PipeBuffer pipe, ulong buffer, ulong count)
     {
+        if (pipe.Readers == 0)
+        {
+            kernel.Processes.Kill(p.Pid, cpu, p.Pid, Signal.SIGPIPE);
+            return -Errno.EPIPE;
+        }
         const int Page = PipeBuffer.PageSize;
         Span<byte> chunk = stackalloc byte[Page];
         long r = 0;
@@ -445,7 +541,8 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
         {
             if (pipe.Full)
             {
-                if (r == 0) r = -Errno.EAGAIN;
+                kernel.Events.Record("pipe-full", p.Pid, $"write to a full pipe ({PipeBuffer.Capacity} bytes queued, {count} more to write) would block: nothing else runs to read it; returned -EAGAIN", cpu);
+                r = -Errno.EAGAIN;
                 break;
             }
             int n = (int)Math.Min(count, (ulong)Page);
@@ -459,6 +556,94 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
             buffer += (ulong)n;
             count -= (ulong)n;
         }
+        return r;
+    }
+
+    /// <summary>ftruncate(2): a regular file (or memfd) only; its size set through the page cache (<see cref="PageCache.Resize"/>).</summary>
+    public long Ftruncate(int pid, int cpu, int fd, long length)
+    {
+        var p = Task(pid);
+        long r;
+        if (!p.Alive) r = -Errno.ESRCH;
+        else if (!p.Files.TryGetValue(fd, out var file)) r = -Errno.EBADF;
+        else if (length < 0 || file.Kind != FileKind.File) r = -Errno.EINVAL;
+        else
+        {
+            kernel.Files.Resize(file.File!, (ulong)length, Cpu(cpu));
+            r = 0;
+        }
+        return Checked("ftruncate", pid, 0, 0, cpu, r, $"fd {fd} to {length}");
+    }
+
+    /// <summary>fsync(2) / fdatasync(2): every dirty page of the file written back (no metadata is modelled, so they do the same).</summary>
+    public long Fsync(int pid, int cpu, int fd, bool dataOnly)
+    {
+        var p = Task(pid);
+        long r;
+        if (!p.Alive) r = -Errno.ESRCH;
+        else if (!p.Files.TryGetValue(fd, out var file)) r = -Errno.EBADF;
+        else if (file.Kind != FileKind.File) r = -Errno.EINVAL;
+        else
+        {
+            kernel.Files.WriteBack(file.File!, 0, ulong.MaxValue, Cpu(cpu));
+            r = 0;
+        }
+        return Checked(dataOnly ? "fdatasync" : "fsync", pid, 0, 0, cpu, r, $"fd {fd}");
+    }
+
+    public long Msync(int pid, int cpu, ulong address, ulong length, int flags) =>
+        Checked("msync", pid, address, length, cpu, Dead(pid) ? -Errno.ESRCH : DoMsync(Task(pid), Cpu(cpu), address, length, flags), $"flags {flags}");
+
+    /// <summary>
+    /// mm/msync.c in its order: unknown flags, an unaligned start, or MS_SYNC with MS_ASYNC are -EINVAL; a wrapping range
+    /// -ENOMEM; then VMA by VMA: MS_INVALIDATE of a locked VMA is -EBUSY; MS_SYNC writes back the shared file VMAs' part
+    /// of the range (vfs_fsync_range); a hole ends plain MS_SYNC with -ENOMEM at once, and with other flags is skipped
+    /// and reported as -ENOMEM at the end. MS_ASYNC does nothing else.
+    /// </summary>
+    private long DoMsync(Process p, int cpu, ulong start, ulong length, int flags)
+    {
+        const int All = MsyncFlags.Async | MsyncFlags.Invalidate | MsyncFlags.Sync;
+        if ((flags & ~All) != 0 || (start & PageMask) != 0) return -Errno.EINVAL;
+        if ((flags & MsyncFlags.Async) != 0 && (flags & MsyncFlags.Sync) != 0) return -Errno.EINVAL;
+        ulong len = (length + PageMask) & ~PageMask;
+        ulong end = start + len;
+        if (end < start) return -Errno.ENOMEM;
+        if (end == start) return 0;
+        long unmapped = 0;
+        var vma = p.Mm.FindVma(start);
+        while (true)
+        {
+            if (vma is null) return -Errno.ENOMEM;
+            if (start < vma.Start)
+            {
+                if (flags == MsyncFlags.Sync) return -Errno.ENOMEM;
+                start = vma.Start;
+                if (start >= end) return -Errno.ENOMEM;
+                unmapped = -Errno.ENOMEM;
+            }
+            if ((flags & MsyncFlags.Invalidate) != 0 && vma.Locked) return -Errno.EBUSY;
+            ulong first = (start - vma.Start + vma.FileOffset) / VirtualAddress.PageSize;
+            ulong last = (Math.Min(end, vma.End) - 1 - vma.Start + vma.FileOffset) / VirtualAddress.PageSize;
+            start = vma.End;
+            if ((flags & MsyncFlags.Sync) != 0 && vma.File is { } f && (vma.Flags & Abstractions.Faults.VmaFlags.Shared) != 0)
+                kernel.Files.WriteBack(f, first, last, cpu);
+            if (start >= end) return unmapped;
+            vma = p.Mm.FindVma(start);
+        }
+    }
+
+    public long MmapFd(int pid, int cpu, ulong address, ulong length, Protection protection, MapFlags flags, int fd, ulong offset)
+    {
+        var p = Task(pid);
+        long r;
+        if (!p.Alive) r = -Errno.ESRCH;
+        else if (!p.Files.TryGetValue(fd, out var file)) r = -Errno.EBADF;
+        else if (file.Kind is FileKind.Null or FileKind.PipeRead or FileKind.PipeWrite) r = -Errno.ENODEV;
+        // mmap_zero: a private mapping of /dev/zero is anonymous memory; a shared one, shared anonymous memory (shmem).
+        else if (file.Kind == FileKind.Zero) r = kernel.AddressSpaces.Mmap(p, Cpu(cpu), address, length, protection, flags | MapFlags.Anonymous, null, offset);
+        else r = kernel.AddressSpaces.Mmap(p, Cpu(cpu), address, length, protection, flags & ~MapFlags.Anonymous, null, offset, file.File);
+        ulong start = r >= 0 ? (ulong)r : address;
+        Check("mmap", pid, start, End(start, length), cpu, $"{protection} {flags} fd {fd} -> {Result(r)}");
         return r;
     }
 

@@ -45,14 +45,14 @@ public sealed class FaultPipelineTests
     public void BuiltInsNotNamedTakeTheirDefaultPlacesAtTheHeadOfTheirStages()
     {
         var m = Build(Cow(), DemandZero());
-        Assert.Equal(["accessed-dirty", "device-trap", "dirty-log", "swap-in", "cow", "demand-zero"], m.Kernel.Faults.Chain.Select(h => h.Name));
+        Assert.Equal(["accessed-dirty", "device-trap", "dirty-log", "swap-in", "fault-around", "cow", "demand-zero"], m.Kernel.Faults.Chain.Select(h => h.Name));
     }
 
     [Fact]
     public void ANamedBuiltInRunsWhereItIsNamed()
     {
         var m = Build(Cow(), new NamedFaultHandler("swap-in", new SwapInHandler()), DemandZero());
-        Assert.Equal(["accessed-dirty", "device-trap", "dirty-log", "cow", "swap-in", "demand-zero"], m.Kernel.Faults.Chain.Select(h => h.Name));
+        Assert.Equal(["accessed-dirty", "device-trap", "dirty-log", "fault-around", "cow", "swap-in", "demand-zero"], m.Kernel.Faults.Chain.Select(h => h.Name));
     }
 
     [Fact]
