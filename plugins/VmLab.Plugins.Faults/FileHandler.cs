@@ -16,6 +16,9 @@ namespace VmLab.Plugins.Faults;
 public sealed class FileHandler(IMetrics metrics) : IFaultHandler
 {
     private readonly Counter _file = metrics.Counter(MetricNames.FaultsFile);
+    private readonly IMetrics _metrics = metrics;
+    /// <summary>File faults that read the page from its file (major), looked up on the first one.</summary>
+    private Counter? _fileMajor;
 
     public FileHandler(NoOptions _, IMetrics metrics) : this(metrics)
     {
@@ -47,6 +50,7 @@ public sealed class FileHandler(IMetrics metrics) : IFaultHandler
             if (!mm.MapPage(fault.Process, fault.Address, cached, flags)) return FaultResult.OutOfMemory;
         }
         _file.Increment();
+        if (readFromDisk) (_fileMajor ??= _metrics.Counter(MetricNames.FaultsFileMajor)).Increment();
         return (readFromDisk ? FaultResult.Major : FaultResult.Minor).As(fault.IsWrite && !vma.IsShared ? FaultResolutions.FileCopy : FaultResolutions.FilePage);
     }
 }

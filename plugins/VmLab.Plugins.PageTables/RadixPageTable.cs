@@ -1,4 +1,5 @@
 using VmLab.Abstractions;
+using VmLab.Abstractions.Cache;
 using VmLab.Abstractions.PageTables;
 using VmLab.Plugins.PageTables.Radix;
 
@@ -12,8 +13,8 @@ namespace VmLab.Plugins.PageTables;
 public readonly struct RadixPageTable<TFormat>(RadixTables<TFormat> tables) : IPageTable
     where TFormat : struct, IRadixFormat
 {
-    public RadixPageTable(TFormat format, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics, int pwcEntries = 0)
-        : this(new RadixTables<TFormat>(format, pwcEntries, memory, frames, metrics))
+    public RadixPageTable(TFormat format, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics, int pwcEntries = 0, ICacheHierarchy? cache = null)
+        : this(new RadixTables<TFormat>(format, pwcEntries, memory, frames, metrics, cache))
     {
     }
 

@@ -90,6 +90,14 @@ public static class MetricNames
     public const string PwcMisses = "pwc.misses";
     public const string HptResizes = "hpt.resizes";
     public const string HptSecondary = "hpt.secondary";
+    public const string FaultsFileMajor = "faults.file_major";
+    public const string SignalsDelivered = "signals.delivered";
+    public const string SignalsSigreturns = "signals.sigreturns";
+    public const string SyscallsTotal = "syscalls.total";
+    public const string SyscallsPageTablePagesCopied = "syscalls.pagetable_pages_copied";
+    public const string SyscallsPagesUnmapped = "syscalls.pages_unmapped";
+    public const string SyscallsPagesProtected = "syscalls.pages_protected";
+    public const string ReclaimScanned = "reclaim.scanned";
 
     /// <summary>
     /// Whether the metric is a level of the machine's current state (free frames, free blocks per order, fragmentation:

@@ -39,6 +39,8 @@ public sealed class ConfigSchema(PluginCatalog catalog)
         [(typeof(MachineSpec), nameof(MachineSpec.FaultHandlers))] = ExtensionPoints.FaultHandler,
         [(typeof(MachineSpec), nameof(MachineSpec.Signals))] = ExtensionPoints.Signals,
         [(typeof(MachineSpec), nameof(MachineSpec.Devices))] = ExtensionPoints.Device,
+        [(typeof(MachineSpec), nameof(MachineSpec.Timing))] = ExtensionPoints.Timing,
+        [(typeof(MachineSpec), nameof(MachineSpec.Cache))] = ExtensionPoints.Cache,
         [(typeof(ExperimentSpec), nameof(ExperimentSpec.Workload))] = ExtensionPoints.Workload,
     };
 

@@ -365,6 +365,9 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         stdout.WriteLine($"  {new string('-', width)}  {new string('-', 15)}");
         foreach (var (name, value) in result.Metrics)
             stdout.WriteLine($"  {name.PadRight(width)}  {value.ToString("N0", CultureInfo.InvariantCulture),15}");
+        // The estimated time at the profile's clock, when a timing model ran (derived, not a counter).
+        if (VmLab.Abstractions.Timing.TimeMetrics.SecondsOf(result.Metrics) is { } seconds)
+            stdout.WriteLine($"  {VmLab.Abstractions.Timing.TimeMetrics.Seconds.PadRight(width)}  {seconds.ToString("0.000000###", CultureInfo.InvariantCulture),15}");
         const int shown = 10;
         if (result.Expectations.Count > 0)
             stdout.WriteLine($"  expectations: {result.Expectations.Count(e => e.Passed)} passed, {result.Expectations.Count(e => !e.Passed)} failed");
@@ -387,6 +390,8 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         var sb = new StringBuilder("name,seed,status,metric,value\n");
         foreach (var (name, value) in result.Metrics)
             sb.Append(CultureInfo.InvariantCulture, $"{Csv(result.Name)},{result.Seed},{Csv(result.Status)},{Csv(name)},{value}\n");
+        if (VmLab.Abstractions.Timing.TimeMetrics.SecondsOf(result.Metrics) is { } seconds)
+            sb.Append(CultureInfo.InvariantCulture, $"{Csv(result.Name)},{result.Seed},{Csv(result.Status)},{VmLab.Abstractions.Timing.TimeMetrics.Seconds},{seconds:R}\n");
         return sb.ToString();
     }
 

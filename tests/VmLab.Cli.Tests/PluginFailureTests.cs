@@ -86,7 +86,7 @@ public sealed class PluginFailureTests
 
         var typo = Cli.RunProcessWithEnvironment(env, "plugins", "--kind", "prefetchr");
         Assert.Equal(2, typo.ExitCode);
-        Assert.Contains("unknown kind 'prefetchr'; did you mean 'prefetcher'? allowed: page-table, tlb, replacement, fault-handler, signals, workload, device, trace-format, prefetcher", typo.Stderr);
+        Assert.Contains("unknown kind 'prefetchr'; did you mean 'prefetcher'? allowed: page-table, tlb, replacement, fault-handler, signals, workload, device, trace-format, timing, cache, prefetcher", typo.Stderr);
     }
 }
 

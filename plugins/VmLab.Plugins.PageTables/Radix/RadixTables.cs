@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using VmLab.Abstractions;
+using VmLab.Abstractions.Cache;
 using VmLab.Abstractions.PageTables;
 
 namespace VmLab.Plugins.PageTables.Radix;
@@ -20,10 +21,13 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
     private readonly Counter _memrefs;
     private readonly Counter[] _memrefsPerLevel;
     private readonly PageWalkCache? _pwc;
+    /// <summary>The data-cache hierarchy every entry the walker reads goes through (<c>machine:cache</c>), or null.</summary>
+    private readonly ICacheHierarchy? _cache;
     private ulong _upperRoot;
 
-    public RadixTables(TFormat format, int pwcEntries, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics)
+    public RadixTables(TFormat format, int pwcEntries, PhysicalMemory memory, IFrameAllocator frames, IMetrics metrics, ICacheHierarchy? cache = null)
     {
+        _cache = cache;
         _format = format;
         _memory = memory;
         _frames = frames;
@@ -159,6 +163,7 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
             ulong e = Load(address);
             _memrefs.Value++;
             _memrefsPerLevel[level].Value++;
+            _cache?.Access(address, CacheSource.Walk);
             switch (_format.Classify(e, level))
             {
                 case EntryClass.Invalid:

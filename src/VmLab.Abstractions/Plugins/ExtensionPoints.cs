@@ -1,8 +1,10 @@
+using VmLab.Abstractions.Cache;
 using VmLab.Abstractions.Devices;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Timing;
 using VmLab.Abstractions.Tlb;
 using VmLab.Abstractions.Traces;
 using VmLab.Abstractions.Workloads;
@@ -48,6 +50,8 @@ public static class ExtensionPoints
     public const string Workload = "workload";
     public const string Device = "device";
     public const string TraceFormat = "trace-format";
+    public const string Timing = "timing";
+    public const string Cache = "cache";
 
     /// <summary>The extension points the host registers before any plugin loads.</summary>
     public static IReadOnlyList<ExtensionPointDescriptor> BuiltIn { get; } =
@@ -60,6 +64,8 @@ public static class ExtensionPoints
         new(Workload, typeof(IWorkload), "workload", ExtensionPointCount.One, "source of accesses: trace reader, generator, scenario"),
         new(Device, typeof(IDevice), "machine:devices", ExtensionPointCount.Many, "trapped memory-mapped device"),
         new(TraceFormat, typeof(ITraceFormat), "", ExtensionPointCount.Many, "trace file format read by the trace workload and vmlab trace info|convert|record"),
+        new(Timing, typeof(ITimingModel), "machine:timing", ExtensionPointCount.Optional, "timing model: the estimated cost in cycles of every counted event (time.* metrics)"),
+        new(Cache, typeof(ICacheHierarchy), "machine:cache", ExtensionPointCount.Optional, "data-cache hierarchy the page-table walker's references (and optionally the workload's) go through"),
     ];
 
     /// <summary>The extension point a contract-1.2 <see cref="PluginKind"/> names.</summary>

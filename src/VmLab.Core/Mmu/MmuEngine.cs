@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using VmLab.Abstractions;
+using VmLab.Abstractions.Cache;
 using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Tlb;
@@ -43,17 +44,21 @@ public interface ICpu
     void InvalidateAll(bool keepGlobal);
 }
 
-/// <summary>Sees every translated access (for replacement policies that need them); a struct so the MMU specialises on it.</summary>
+/// <summary>
+/// Sees every translated access (for replacement policies that need them, and a cache hierarchy that sees the
+/// workload's data); a struct so the MMU specialises on it.
+/// </summary>
 public interface IAccessObserver
 {
-    void OnAccess(ulong pfn);
+    /// <summary>An access translated to <paramref name="physicalAddress"/>, in frame <paramref name="pfn"/> (a huge page's first frame).</summary>
+    void OnAccess(ulong pfn, ulong physicalAddress);
 }
 
 /// <summary>Observes nothing: the call is empty and inlined away.</summary>
 public readonly struct NoAccessObserver : IAccessObserver
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void OnAccess(ulong pfn)
+    public void OnAccess(ulong pfn, ulong physicalAddress)
     {
     }
 }
@@ -62,7 +67,24 @@ public readonly struct NoAccessObserver : IAccessObserver
 public readonly struct PolicyAccessObserver(IReplacementPolicy policy) : IAccessObserver
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void OnAccess(ulong pfn) => policy.OnAccess(pfn);
+    public void OnAccess(ulong pfn, ulong physicalAddress) => policy.OnAccess(pfn);
+}
+
+/// <summary>
+/// Sends every access's physical address through the cache hierarchy (<c>machine:cache:options:data</c>), then to
+/// <typeparamref name="TInner"/>. Closed over the hierarchy's runtime type: a hierarchy implemented as a struct (the
+/// built-in <c>set-associative</c>) is called directly, with no interface dispatch per access.
+/// </summary>
+public readonly struct CacheAccessObserver<TCache, TInner>(TCache cache, TInner inner) : IAccessObserver
+    where TCache : ICacheHierarchy
+    where TInner : struct, IAccessObserver
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void OnAccess(ulong pfn, ulong physicalAddress)
+    {
+        cache.Access(physicalAddress, CacheSource.Data);
+        inner.OnAccess(pfn, physicalAddress);
+    }
 }
 
 /// <summary>
@@ -158,7 +180,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
                     hits++;
                     if (GrantsOutright(entry, a.Kind))
                     {
-                        _observer.OnAccess(entry.Frame);
+                        _observer.OnAccess(entry.Frame, (entry.Frame << VirtualAddress.PageShift) | (address & ((1UL << entry.PageShift) - 1)));
                         continue;
                     }
                     _accesses += hits;
@@ -303,8 +325,8 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         if (AccessCheck.Check(entry.Flags, entry.ProtectionKey, kind, mode, _cpu) == AccessVerdict.Allowed)
         {
             if (kind == AccessKind.Write && (entry.Flags & PageFlags.Dirty) == 0) MarkDirty(vaddr, entry);
-            _observer.OnAccess(entry.Frame);
             paddr = (entry.Frame << VirtualAddress.PageShift) | (vaddr & ((1UL << entry.PageShift) - 1));
+            _observer.OnAccess(entry.Frame, paddr);
             return true;
         }
         // The cached entry forbids the access: the entry is dropped and the page tables decide.
@@ -369,8 +391,8 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
             if (walk.IsOk)
             {
                 _tlb.Insert(vaddr, _asid, kind, TlbEntry.From(walk.Leaf));
-                _observer.OnAccess(walk.Leaf.Frame);
                 paddr = (walk.Leaf.Frame << VirtualAddress.PageShift) | (vaddr & ((1UL << walk.Leaf.PageShift) - 1));
+                _observer.OnAccess(walk.Leaf.Frame, paddr);
                 return true;
             }
             Publish();

@@ -26,6 +26,12 @@ public sealed record Experiment(
     JsonObject ResolvedConfig,
     IReadOnlyList<string> Warnings)
 {
+    /// <summary>The timing model (<c>machine:timing</c>), or null: no time metrics.</summary>
+    public Component? Timing { get; init; }
+
+    /// <summary>The cache hierarchy the walker's references go through (<c>machine:cache</c>), or null.</summary>
+    public Component? Cache { get; init; }
+
     /// <summary>Trapped devices (<c>machine:devices</c>).</summary>
     public IReadOnlyList<Component> Devices { get; init; } = [];
 

@@ -87,6 +87,8 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
         var devices = new List<Component?>();
         for (int i = 0; i < m.Devices.Length; i++)
             devices.Add(Resolve(binder, ExtensionPoints.Device, m.Devices[i], $"machine:devices:{i}", baseDirectory));
+        var timing = m.Timing is null ? null : Resolve(binder, ExtensionPoints.Timing, m.Timing, "machine:timing", baseDirectory);
+        var cache = m.Cache is null ? null : Resolve(binder, ExtensionPoints.Cache, m.Cache, "machine:cache", baseDirectory);
         Component? workload = null;
         if (spec.Workload is null) binder.Error("workload", "is required: { \"plugin\": \"lackey\", \"options\": { \"path\": \"traces/ls.lackey.gz\" } }");
         else workload = Resolve(binder, ExtensionPoints.Workload, spec.Workload, "workload", baseDirectory);
@@ -112,11 +114,13 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
                 new("faultHandlers", new JsonArray([.. handlers.Select(h => (JsonNode)ToJson(h!))])),
                 new("signals", ToJson(signals!)),
                 new("devices", new JsonArray([.. devices.Select(d => (JsonNode)ToJson(d!))])),
+                new("timing", timing is null ? null : ToJson(timing)),
+                new("cache", cache is null ? null : ToJson(cache)),
             ]),
             ["workload"] = ToJson(workload!),
         };
         return new Experiment(name, spec.Seed, baseDirectory, pluginPaths, machine, pageTable!, tlb!, replacement,
-            handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings) { Devices = devices.Select(d => d!).ToList(), Catalog = Catalog };
+            handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings) { Devices = devices.Select(d => d!).ToList(), Timing = timing, Cache = cache, Catalog = Catalog };
     }
 
     private Component? Resolve(StrictBinder binder, string kind, ComponentSpec spec, string keyPath, string baseDirectory)

@@ -34,6 +34,12 @@ public sealed record MachineSpec : MachineOptions
     [Description("The signal delivery semantics.")]
     public ComponentSpec Signals { get; init; } = new() { Plugin = "posix" };
 
+    [Description("The timing model that turns the run's counts into estimated cycles and seconds (time.* metrics; docs/timing.md). Default: none, and no time metrics.")]
+    public ComponentSpec? Timing { get; init; }
+
+    [Description("The data-cache hierarchy the page-table walker's references go through (cache.* metrics; docs/timing.md). Default: none: every walk reference costs a memory access.")]
+    public ComponentSpec? Cache { get; init; }
+
     /// <summary>Trapped memory-mapped devices a workload can map.</summary>
     [Description("Trapped memory-mapped devices a workload can map.")]
     public ComponentSpec[] Devices { get; init; } = [];

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using VmLab.Abstractions.Plugins;
+using VmLab.Abstractions.Timing;
 using VmLab.Host.Config;
 using VmLab.Host.Running;
 
@@ -130,7 +131,9 @@ public sealed class ComparisonReport
             bool Known(string m) => storedSet.Contains(m) || rates.Contains(m);
             chosen = [.. Preferred[KindOf(results.Sweep)].Where(m => Known(m) && Varies(m))];
             if (chosen.Count == 0) chosen.AddRange(stored.Where(Varies));
-            chosen = [.. chosen.Take(DefaultMetricCount)];
+            // With a timing model the cases compare by estimated time first: seconds (comparable across clocks) and cycles.
+            string[] time = [.. ((string[])[TimeMetrics.Seconds, TimeMetrics.Cycles]).Where(Known)];
+            chosen = [.. time, .. chosen.Where(m => !time.Contains(m)).Take(DefaultMetricCount - time.Length)];
             if (chosen.Count == 0) chosen = [.. new[] { "accesses", "tlb.misses", "walk.memrefs" }.Where(storedSet.Contains)];
         }
         return new ComparisonReport(results, baselineId, baseCase, chosen, notes);

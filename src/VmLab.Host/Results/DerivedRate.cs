@@ -1,3 +1,5 @@
+using VmLab.Abstractions.Timing;
+
 namespace VmLab.Host.Results;
 
 /// <summary>
@@ -16,6 +18,7 @@ public sealed record DerivedRate(string Name, string Meaning, string Numerator, 
         new("faults.per_kilo_access", "page faults per 1,000 accesses: 1000 × faults.total / accesses", "faults.total", "accesses", 1000),
         new("walk.memrefs_per_walk", "page-table entries read per walk: walk.memrefs / walk.count", "walk.memrefs", "walk.count", 1),
         new("mpki", "TLB misses per 1,000 instructions: 1000 × tlb.misses / instructions (needs an instructions metric)", "tlb.misses", Instructions, 1000),
+        new(TimeMetrics.Seconds, "estimated seconds at the timing profile's clock: time.cycles / (1000 × time.clock_khz) (needs machine:timing)", TimeMetrics.Cycles, TimeMetrics.ClockKhz, 0.001),
     ];
 
     public static DerivedRate? Find(string name) => All.FirstOrDefault(r => r.Name == name);

@@ -1,12 +1,14 @@
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using VmLab.Abstractions;
+using VmLab.Abstractions.Cache;
 using VmLab.Abstractions.Devices;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.PageTables;
 using VmLab.Abstractions.Plugins;
 using VmLab.Abstractions.Replacement;
 using VmLab.Abstractions.Signals;
+using VmLab.Abstractions.Timing;
 using VmLab.Abstractions.Tlb;
 using VmLab.Abstractions.Traces;
 using VmLab.Abstractions.Workloads;
@@ -36,6 +38,7 @@ public sealed class ExperimentRunner
         EventRecording? recording = null;
         var metrics = services.GetRequiredService<MetricRegistry>();
         Machine? machine = null;
+        ITimingModel? timing = null;
         string status = RunResult.Completed;
         string? error = null;
         try
@@ -46,6 +49,8 @@ public sealed class ExperimentRunner
             if (events is { Any: true }) recording = new EventRecording(machine, events);
             var accesses = metrics.Counter(MetricNames.Accesses);
             started?.Invoke(new RunMonitor(() => Volatile.Read(ref accesses.Value), () => workload.Progress));
+            // The timing model is built before the run so a bad profile stops it before anything runs (exit 2).
+            timing = services.GetService<ITimingModel>();
             workload.Run(machine, cancellationToken);
         }
         catch (Exception e) when (e is VmLabInputException or OperationCanceledException)
@@ -71,7 +76,15 @@ public sealed class ExperimentRunner
         var expectations = machine?.Expectations.ToList() ?? [];
         if (status == RunResult.Completed && expectations.Any(e => !e.Passed)) status = RunResult.ExpectationFailed;
         return new RunResult(experiment.Name, experiment.Seed, experiment.ResolvedConfig, PluginVersions(experiment),
-            metrics.Snapshot(), clock.Elapsed.TotalSeconds, status, error, notable, expectations) { EventStream = eventSummary };
+            WithTime(metrics.Snapshot(), timing, status), clock.Elapsed.TotalSeconds, status, error, notable, expectations) { EventStream = eventSummary };
+    }
+
+    /// <summary>The run's metrics with the timing model's time metrics added, when one is configured and the run completed.</summary>
+    private static SortedDictionary<string, long> WithTime(SortedDictionary<string, long> metrics, ITimingModel? timing, string status)
+    {
+        if (timing is null || status == RunResult.Failed) return metrics;
+        foreach (var (name, value) in timing.Estimate(metrics)) metrics[name] = value;
+        return metrics;
     }
 
     /// <summary>
@@ -83,6 +96,7 @@ public sealed class ExperimentRunner
         using var services = Compose(experiment);
         var machine = services.GetRequiredService<Machine>();
         services.GetRequiredService<IWorkload>().Validate(machine);
+        services.GetService<ITimingModel>();
     }
 
     /// <summary>
@@ -133,6 +147,8 @@ public sealed class ExperimentRunner
         yield return e.PageTable;
         yield return e.Tlb;
         if (e.Replacement is not null) yield return e.Replacement;
+        if (e.Timing is not null) yield return e.Timing;
+        if (e.Cache is not null) yield return e.Cache;
         foreach (var h in e.FaultHandlers) yield return h;
         yield return e.Signals;
         yield return e.Workload;
@@ -148,6 +164,8 @@ public sealed class ExperimentRunner
         Add(e.PageTable);
         Add(e.Tlb);
         Add(e.Replacement);
+        Add(e.Timing);
+        Add(e.Cache);
         foreach (var h in e.FaultHandlers) Add(h);
         foreach (var d in e.Devices) Add(d);
         Add(e.Signals);
@@ -172,6 +190,11 @@ public sealed class ExperimentRunner
         services.AddSingleton(sp => new FrameTable(sp.GetRequiredService<PhysicalMemory>(), sp.GetRequiredService<IMetrics>()));
         services.AddSingleton<IFrameAllocator>(sp => sp.GetRequiredService<FrameTable>());
         services.AddSingleton(sp => sp.GetRequiredService<FrameTable>().Links);
+        // The cache hierarchy before the page table: the walker takes it from the services when it is built.
+        if (experiment.Cache is { } cache)
+            services.AddSingleton(sp => (ICacheHierarchy)Create(cache, sp, experiment, 0));
+        if (experiment.Timing is { } timing)
+            services.AddSingleton(sp => (ITimingModel)Create(timing, sp, experiment, 0));
         services.AddSingleton(sp => (IPageTable)Create(experiment.PageTable, sp, experiment, 0));
         services.AddSingleton(sp => (ISignalDelivery)Create(experiment.Signals, sp, experiment, 0));
         services.AddSingleton<IReadOnlyList<NamedFaultHandler>>(sp =>
@@ -189,7 +212,8 @@ public sealed class ExperimentRunner
             sp.GetRequiredService<IReadOnlyList<NamedFaultHandler>>(),
             sp.GetRequiredService<ISignalDelivery>(),
             experiment.Devices.Select(d => (IDevice)Create(d, sp, experiment, 0)).ToList(),
-            sp.GetService<IReplacementPolicy>()));
+            sp.GetService<IReplacementPolicy>(),
+            sp.GetService<ICacheHierarchy>()));
         services.AddSingleton(sp => (IWorkload)Create(experiment.Workload, sp, experiment, 0));
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
     }

@@ -26,7 +26,15 @@ public sealed record RunResult(
     public JsonObject ToJson()
     {
         var metrics = new JsonObject();
-        foreach (var (k, v) in Metrics) metrics[k] = v;
+        // time.seconds is derived from time.cycles and the profile's clock (not a counter): written among the metrics, in name order.
+        double? seconds = VmLab.Abstractions.Timing.TimeMetrics.SecondsOf(Metrics);
+        foreach (var (k, v) in Metrics)
+        {
+            if (seconds is { } sec && string.CompareOrdinal(k, VmLab.Abstractions.Timing.TimeMetrics.Seconds) > 0 && !metrics.ContainsKey(VmLab.Abstractions.Timing.TimeMetrics.Seconds))
+                metrics[VmLab.Abstractions.Timing.TimeMetrics.Seconds] = sec;
+            metrics[k] = v;
+        }
+        if (seconds is { } last && !metrics.ContainsKey(VmLab.Abstractions.Timing.TimeMetrics.Seconds)) metrics[VmLab.Abstractions.Timing.TimeMetrics.Seconds] = last;
         var plugins = new JsonObject();
         foreach (var (k, v) in Plugins) plugins[k] = v;
         var json = new JsonObject

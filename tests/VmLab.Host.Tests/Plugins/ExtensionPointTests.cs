@@ -11,13 +11,18 @@ public sealed class ExtensionPointTests
     public void TheHostRegistersTheBuiltInExtensionPointsWithTheirContractConfigPathAndCount()
     {
         var catalog = new PluginCatalog(new McMasterPluginAssemblyLoader());
-        Assert.Equal(["page-table", "tlb", "replacement", "fault-handler", "signals", "workload", "device", "trace-format"], catalog.ExtensionPointNames);
+        Assert.Equal(["page-table", "tlb", "replacement", "fault-handler", "signals", "workload", "device", "trace-format", "timing", "cache"], catalog.ExtensionPointNames);
         var tlb = catalog.FindExtensionPoint("TLB")!;
         Assert.Equal(typeof(ITlb), tlb.Contract);
         Assert.Equal("machine:tlb", tlb.ConfigPath);
         Assert.Equal(ExtensionPointCount.One, tlb.Count);
         Assert.Equal(ExtensionPointCount.Many, catalog.FindExtensionPoint("fault-handler")!.Count);
         Assert.Equal(typeof(ITraceFormat), catalog.FindExtensionPoint("trace-format")!.Contract);
+        var timing = catalog.FindExtensionPoint("timing")!;
+        Assert.Equal(typeof(VmLab.Abstractions.Timing.ITimingModel), timing.Contract);
+        Assert.Equal("machine:timing", timing.ConfigPath);
+        Assert.Equal(ExtensionPointCount.Optional, timing.Count);
+        Assert.Equal("machine:cache", catalog.FindExtensionPoint("cache")!.ConfigPath);
     }
 
     [Fact]

@@ -19,6 +19,8 @@ public sealed class AddressSpaces
     private const ulong PageMask = PageSize - 1;
 
     private readonly KernelModel _k;
+    /// <summary>The timing model's inputs: pages a system call unmapped, pages whose protection mprotect changed (looked up on first use).</summary>
+    private Counter? _pagesUnmapped, _pagesProtected;
     private ushort _nextAsid = 1;
 
     internal AddressSpaces(KernelModel kernel) => _k = kernel;
@@ -223,6 +225,7 @@ public sealed class AddressSpaces
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         _k.PageTable.CollectLeaves(p.PageTableRoot, start, end, leaves);
         foreach (var (a, _) in leaves) UnmapPage(p, a, flush: false, cpu);
+        if (leaves.Count > 0) (_pagesUnmapped ??= _k.Metrics.Counter(MetricNames.SyscallsPagesUnmapped)).Add(leaves.Count);
     }
 
     /// <summary>
@@ -269,6 +272,7 @@ public sealed class AddressSpaces
             var reprotected = Reprotect(leaf, vma);
             _k.PageTable.Write(p.PageTableRoot, a, reprotected);
             _k.Stream?.Pte(cpu, p.Pid, a, leaf, reprotected);
+            (_pagesProtected ??= _k.Metrics.Counter(MetricNames.SyscallsPagesProtected)).Increment();
         }
         FlushTlbRange(p, address, end, cpu);
         return result;

@@ -40,6 +40,8 @@ public sealed class Reclaim : IReclaimView
     /// <summary>Frames the fault being handled works on; reclaim does not take them from under it.</summary>
     private ulong _pinnedFault = NoFrame, _pinnedFile = NoFrame;
     private readonly Counter _direct, _kswapd, _kswapdWakeups;
+    /// <summary>Pages the policy examined (each Accessed-bit test), looked up on first use.</summary>
+    private Counter? _scanned;
 
     internal Reclaim(KernelModel kernel, MachineOptions options, IReplacementPolicy? policy)
     {
@@ -313,6 +315,7 @@ public sealed class Reclaim : IReclaimView
 
     public bool TestAndClearAccessed(ulong pfn, bool clear)
     {
+        (_scanned ??= _k.Metrics.Counter(MetricNames.ReclaimScanned)).Increment();
         bool any = false;
         if (!_rmap.TryGetValue(pfn, out var maps)) return false;
         foreach (var (p, va) in maps)

@@ -14,6 +14,19 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
 {
     private const ulong PageMask = VirtualAddress.PageSize - 1;
 
+    /// <summary>
+    /// The system calls among the names <see cref="Check"/> reports (the rest are kernel paths a workload drives
+    /// directly: a process or file set up, kmalloc, a kernel access): each counts once in <c>syscalls.total</c>.
+    /// </summary>
+    private static readonly HashSet<string> SyscallNames =
+    [
+        "fork", "thread", "exec", "exit", "mmap", "munmap", "mprotect", "pkey_mprotect", "brk", "madvise", "mlock", "munlock",
+        "mlockall", "munlockall", "mremap", "mincore", "kill", "read", "write",
+    ];
+
+    // The timing model's inputs (docs/metrics.md), looked up on first use so a run that makes no system call lists none.
+    private Counter? _syscalls, _tablePagesCopied, _delivered, _sigreturns;
+
     public int CpuCount => cpus.Count;
 
     public ulong UserTop => kernel.Geometry.UserTop;
@@ -45,7 +58,11 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
 
     public int Fork(int pid, int cpu)
     {
+        long tablePages = metrics[MetricNames.PageTablePages];
         int child = Dead(pid) ? -Errno.ESRCH : kernel.Processes.Fork(pid, Cpu(cpu));
+        // The page-table pages fork copied: those it allocated for the child (its top level included).
+        if (metrics[MetricNames.PageTablePages] - tablePages is > 0 and var copied)
+            (_tablePagesCopied ??= metrics.Counter(MetricNames.SyscallsPageTablePagesCopied)).Add(copied);
         Check("fork", pid, 0, 0, cpu, child < 0 ? $"-> {Errno.Name(child)}" : $"-> child {child}");
         return child;
     }
@@ -126,7 +143,7 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     {
         long r = Dead(pid) ? -Errno.ESRCH : kernel.AddressSpaces.Mremap(Task(pid), Cpu(cpu), oldAddress, oldLength, newLength, flags, newAddress);
         Check("mremap", pid, oldAddress, End(oldAddress, oldLength), cpu, $"to {newLength} bytes flags {flags} -> {Result(r)}");
-        if (r >= 0) Check("mremap", pid, (ulong)r, End((ulong)r, newLength), cpu, "the new range");
+        if (r >= 0) Check("mremap", pid, (ulong)r, End((ulong)r, newLength), cpu, "the new range", syscall: false);
         return r;
     }
 
@@ -158,9 +175,17 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
         return action;
     }
 
-    public void BeginSignalHandler(int pid, int signo) => kernel.Processes.BeginSignalHandler(pid, signo);
+    public void BeginSignalHandler(int pid, int signo)
+    {
+        kernel.Processes.BeginSignalHandler(pid, signo);
+        (_delivered ??= metrics.Counter(MetricNames.SignalsDelivered)).Increment();
+    }
 
-    public void EndSignalHandler(int pid, int signo) => kernel.Processes.EndSignalHandler(pid, signo);
+    public void EndSignalHandler(int pid, int signo)
+    {
+        kernel.Processes.EndSignalHandler(pid, signo);
+        (_sigreturns ??= metrics.Counter(MetricNames.SignalsSigreturns)).Increment();
+    }
 
     // ---- accesses ------------------------------------------------------------------------------------------
 
@@ -700,8 +725,9 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
 
     // ---- the invariant checker's hook ----------------------------------------------------------------------
 
-    private void Check(string name, int pid, ulong start = 0, ulong end = 0, int cpu = -1, string detail = "")
+    private void Check(string name, int pid, ulong start = 0, ulong end = 0, int cpu = -1, string detail = "", bool syscall = true)
     {
+        if (syscall && SyscallNames.Contains(name)) (_syscalls ??= metrics.Counter(MetricNames.SyscallsTotal)).Increment();
         // A workload's plain memory access is not a system call: its walk and fault events tell its story.
         if (name != "access") kernel.Stream?.Emit(Events.EventKinds.Syscall, Math.Max(cpu, 0), pid, start,
             new Events.EventField("name", name),
