@@ -154,10 +154,7 @@ public sealed class NextUseTable
         {
             foreach (var a in batch)
             {
-                ulong page = a.Address >> VirtualAddress.PageShift;
-                ulong last = a.Address + (a.Size == 0 ? 0UL : a.Size - 1UL);
-                if (last < a.Address) last = ulong.MaxValue;
-                ulong lastPage = last >> VirtualAddress.PageShift;
+                ulong page = a.FirstPage, lastPage = a.LastPage;
                 for (ulong p = page; ; p++)
                 {
                     table.Append(_last, a.Pid, p);

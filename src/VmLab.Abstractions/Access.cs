@@ -27,6 +27,22 @@ public readonly record struct MemoryAccess(ulong Address, int Pid, ushort Size, 
     public static MemoryAccess Read(ulong address, ushort size = 1, int pid = 0) => new(address, pid, size, AccessKind.Read, AccessMode.User);
     public static MemoryAccess Write(ulong address, ushort size = 1, int pid = 0) => new(address, pid, size, AccessKind.Write, AccessMode.User);
     public static MemoryAccess Fetch(ulong address, ushort size = 1, int pid = 0) => new(address, pid, size, AccessKind.Fetch, AccessMode.User);
+
+    /// <summary>The number of the first 4 KiB page the access touches.</summary>
+    public ulong FirstPage => Address >> VirtualAddress.PageShift;
+
+    /// <summary>
+    /// The number of the last 4 KiB page the access touches: <see cref="FirstPage"/> unless its <see cref="Size"/> bytes
+    /// cross a page boundary (a size of 0 touches one byte; an access running past the top of the address space ends there).
+    /// </summary>
+    public ulong LastPage
+    {
+        get
+        {
+            ulong last = Address + (Size == 0 ? 0UL : Size - 1UL);
+            return (last < Address ? ulong.MaxValue : last) >> VirtualAddress.PageShift;
+        }
+    }
 }
 
 /// <summary>A virtual address, with the page arithmetic of 4 KiB pages.</summary>

@@ -3,18 +3,6 @@ namespace VmLab.Cli.Tests;
 /// <summary>The status line of <c>vmlab trace record</c> on a terminal.</summary>
 public sealed class RecordProgressTests
 {
-    /// <summary>A clock the test moves by hand.</summary>
-    private sealed class ManualClock : TimeProvider
-    {
-        public long Ticks { get; set; }
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => Ticks;
-
-        public void Advance(TimeSpan t) => Ticks += t.Ticks;
-    }
-
     [Fact]
     public void TheLineIsRedrawnInPlaceAtMostOncePerIntervalWithRecordsMegabytesAndRate()
     {

@@ -6,18 +6,6 @@ namespace VmLab.Cli.Tests;
 /// <summary>The sweep's progress lines for logs that are not a terminal (batch jobs, pipes).</summary>
 public sealed class SweepProgressLinesTests
 {
-    /// <summary>A clock the test moves by hand.</summary>
-    private sealed class ManualClock : TimeProvider
-    {
-        public long Ticks { get; set; }
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => Ticks;
-
-        public void Advance(TimeSpan t) => Ticks += t.Ticks;
-    }
-
     [Fact]
     public void ABigSweepWritesOneLinePerIntervalNotOnePerCase()
     {

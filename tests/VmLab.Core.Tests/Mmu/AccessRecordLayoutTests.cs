@@ -36,4 +36,17 @@ public sealed class AccessRecordLayoutTests
         Assert.Equal(1, m.M("kernel.oops"));
         Assert.Equal(hitsBefore + 1, m.M(MetricNames.TlbHits));
     }
+    [Theory]
+    [InlineData(0x1000UL, 8, 1UL, 1UL)]
+    [InlineData(0x1ffcUL, 4, 1UL, 1UL)]
+    [InlineData(0x1ffcUL, 5, 1UL, 2UL)]
+    [InlineData(0x1fffUL, 0, 1UL, 1UL)]
+    [InlineData(0x1001UL, 8192, 1UL, 3UL)]
+    [InlineData(ulong.MaxValue - 1, 8, 0xF_FFFF_FFFF_FFFFUL, 0xF_FFFF_FFFF_FFFFUL)]
+    public void FirstAndLastPageAreThePagesTheAccessesBytesTouch(ulong address, int size, ulong first, ulong last)
+    {
+        var a = new MemoryAccess(address, 0, (ushort)size, AccessKind.Read, AccessMode.User);
+        Assert.Equal(first, a.FirstPage);
+        Assert.Equal(last, a.LastPage);
+    }
 }
