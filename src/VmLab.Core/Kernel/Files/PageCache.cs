@@ -224,6 +224,42 @@ public sealed class PageCache
     }
 
     /// <summary>
+    /// Synchronous readahead on read(2) (<c>filemap_get_pages</c> → <c>page_cache_sync_readahead</c>), for a read of
+    /// pages [<paramref name="index"/>, <paramref name="last"/>] whose first page is not cached. A read at page 0, or
+    /// a sequential one (<paramref name="index"/> at most one page past the previous read's end, <c>prev_pos</c>), starts
+    /// a readahead window at <paramref name="index"/> of <c>get_init_ra_size</c>(pages read, ra_pages) pages: the
+    /// request rounded up to a power of two, times 4 when that is at most ra_pages/32, times 2 when at most ra_pages/4,
+    /// else ra_pages (a 1-page read at page 0 with read_ahead_kb 128 reads 4 pages). Any other miss (a random read)
+    /// reads only the pages asked for, as does a read-ahead window of 0. Pages cached and past the end are skipped; no
+    /// fault is counted. Not modelled: the asynchronous readahead a later read of the window's marker page starts, the
+    /// window a sequential miss after an earlier window grows to (<c>get_next_ra_size</c>; the model starts a new
+    /// initial window), and the page-cache history a random miss looks back on (<c>page_cache_prev_miss</c>).
+    /// </summary>
+    internal void ReadAheadForRead(OpenFile of, SimFile f, ulong index, ulong last, int cpu)
+    {
+        ulong ra = (ulong)_k.Options.PageCache.ReadAheadPages;
+        if (ra == 0 || f.Shmem || _pages.ContainsKey((f.Id, index))) return;
+        ulong prevIndex = of.ReadAheadPrevPos == ulong.MaxValue ? ulong.MaxValue : of.ReadAheadPrevPos / PageSize;
+        if (index != 0 && (prevIndex == ulong.MaxValue || index - prevIndex > 1)) return;
+        ulong req = last - index + 1;
+        ulong end = Math.Min(index + Math.Max(InitialWindow(req, ra), req), (f.Size + PageSize - 1) / PageSize);
+        for (ulong i = index; i < end; i++)
+        {
+            if (_pages.ContainsKey((f.Id, i))) continue;
+            if (!Lookup(f, i, cpu, out _, out _)) return; // no frame: the window ends here
+        }
+    }
+
+    /// <summary><c>get_init_ra_size</c> (mm/readahead.c): the first readahead window for a read of <paramref name="req"/> pages.</summary>
+    internal static ulong InitialWindow(ulong req, ulong max)
+    {
+        ulong size = System.Numerics.BitOperations.RoundUpToPowerOf2(req);
+        if (size <= max / 32) return size * 4;
+        if (size <= max / 4) return size * 2;
+        return max;
+    }
+
+    /// <summary>
     /// The page of <paramref name="f"/> at <paramref name="index"/> for read(2) or write(2), brought into the cache when
     /// it is not there (filemap_read, write_begin); <paramref name="readFromDisk"/> when it was read from the backing
     /// store. The caller holds one extra reference on the frame while it copies (reclaim passes over it) and puts it after.
