@@ -317,4 +317,24 @@ public sealed class PageCacheTests
     {
         Assert.Equal(window, PageCache.InitialWindow(request, max));
     }
+
+    [Theory]
+    [InlineData(Advice.Random, false, "0000000000000000000010000000000000000000")]
+    [InlineData(Advice.Sequential, false, "0000000000000000000011111111111111111111")]
+    [InlineData(Advice.Normal, false, "0000111111111111111111111111111111110000")]
+    [InlineData(Advice.Random, true, "0000000000000000000010000000000000000000")]
+    [InlineData(Advice.Sequential, true, "0000000000000000000011111111111111111111")]
+    public void MadviseRandomReadsOnlyTheFaultingPageAndSequentialReadsTheWindowForwardOnReadAndWriteFaults(Advice advice, bool write, string cached)
+    {
+        var m = TestMachine.Create(frames: 512, invariants: true, fileHandler: true, pageCache: new PageCacheOptions());
+        var api = m.KernelApi;
+        int pid = api.Spawn();
+        api.CreateFile("data", 40 * Page, 0x61);
+        ulong a = (ulong)api.Mmap(pid, 0, 40 * Page, write ? Protection.ReadWrite : Protection.Read, MapFlags.Private, "data");
+        Assert.Equal(0, api.Madvise(pid, 0, a, 40 * Page, Advice.Random));
+        if (advice != Advice.Random) Assert.Equal(0, api.Madvise(pid, 0, a, 40 * Page, advice));
+        api.Access(pid, 0, a + 20 * Page, write ? AccessKind.Write : AccessKind.Read, 1, 1);
+        Assert.Equal((0L, 1L), (api.Status(pid).MinorFaults, api.Status(pid).MajorFaults));
+        Assert.Equal(cached, Cached(m, 0, 40));
+    }
 }
