@@ -436,10 +436,17 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
 
     /// <summary>
     /// pipe_read: copies buffer by buffer; a buffer whose copy faults part-way is not consumed at all, and the call
-    /// returns what the buffers before it gave, or -EFAULT. An empty pipe reads 0 (a scenario's pipe never blocks).
+    /// returns what the buffers before it gave, or -EFAULT. An empty pipe with no writer left reads 0 (end of file); an
+    /// empty pipe that still has a writer would block, which a scenario cannot do (no other task runs to write): the call
+    /// returns -EAGAIN, as with O_NONBLOCK, and the event log says it would have blocked.
     /// </summary>
     private long PipeRead(Process p, int cpu, PipeBuffer pipe, ulong buffer, ulong count)
     {
+        if (count > 0 && pipe.Empty && pipe.Writers > 0)
+        {
+            kernel.Events.Record("pipe-empty", p.Pid, $"read of {count} bytes from an empty pipe with {pipe.Writers} writer(s) open would block: nothing else runs to write it; returned -EAGAIN", cpu);
+            return -Errno.EAGAIN;
+        }
         long r = 0;
         while (count > 0 && !pipe.Empty)
         {

@@ -41,6 +41,21 @@ public sealed class PipeAndDeviceTests
     }
 
     [Fact]
+    public void AReadOfAnEmptyPipeWouldBlockWhileAWriterIsOpenAndReadsEndOfFileAfterTheLastOneCloses()
+    {
+        var (m, api, pid) = TestMachine.WithProcess();
+        ulong buf = (ulong)api.Mmap(pid, 0, Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        var (r, w) = api.Pipe(pid);
+        Assert.Equal(-Errno.EAGAIN, api.Read(pid, 0, r, buf, 8));
+        Assert.Contains(m.Kernel.Events, e => e.Kind == "pipe-empty" && e.Message.Contains("would block", StringComparison.Ordinal));
+        Assert.Equal(3, api.Write(pid, 0, w, buf, 3));
+        Assert.Equal(3, api.Read(pid, 0, r, buf, 8)); // what is queued, not the count asked for
+        Assert.Equal(0, api.Read(pid, 0, r, buf, 0)); // a zero count never blocks
+        Assert.Equal(0, api.Close(pid, w));
+        Assert.Equal(0, api.Read(pid, 0, r, buf, 8)); // no writer left: end of file
+    }
+
+    [Fact]
     public void DevZeroMapsPrivateAsAnonymousMemoryAndSharedAsOneShmemObjectForkSees()
     {
         var (m, api, pid) = TestMachine.WithProcess();
