@@ -206,10 +206,11 @@ public sealed class ProfileDerivation
         double protSpan = Ns("mprotect_span_ns"), protOne = Ns("mprotect_one_ns");
         double pageProtected = (protSpan - protOne) / (span - 1);
         Set("pageProtected", pageProtected, Invariant($"mprotect of {span:0} resident pages {protSpan:0} ns minus of one page {protOne:0} ns, per page"));
-        // A one-page mprotect in the middle of a VMA splits it into three, the one back merges them: each call's cost
-        // past its entry and its page is the VMA work (and its local flush, which cannot be timed apart).
+        // A one-page mprotect read-only in the middle of a VMA splits it into three; a one-page VMA's whole mprotect
+        // read-only does the same call, page and flush without a split. The difference is the VMA work alone: what
+        // else a call costs (write-protecting a resident page, flushing it) cancels, however much a host charges it.
         double split = Ns("mprotect_split_ns"), merge = Ns("mprotect_merge_ns");
-        Set("vmaChange", (split + merge) / 2 - syscall - Math.Max(0, pageProtected), Invariant($"mprotect of one resident page in the middle of a {span:0}-page VMA read-only (a split into three VMAs) {split:0} ns and back (a merge into one) {merge:0} ns, their mean minus syscallEntryExit and pageProtected (a one-page VMA's whole mprotect, no split: {protOne:0} ns)"));
+        Set("vmaChange", split - protOne, Invariant($"mprotect of one resident page in the middle of a {span:0}-page VMA read-only (a split into three VMAs) {split:0} ns minus a one-page VMA's whole mprotect read-only (no split) {protOne:0} ns; the mprotect back, which merges the three, took {merge:0} ns (beyond syscallEntryExit and pageProtected: {merge - syscall - Math.Max(0, pageProtected):0} ns)"));
         // A local flush happens inside every measured fault and call (a COW copy's cost includes its flush).
         Default("tlbFlush", 200, "a local flush cannot be timed apart from the fault or call that makes it, and each measured cost includes its own flushes");
         double unmapSpan = Ns("munmap_span_ns"), unmapOne = Ns("munmap_one_ns");
