@@ -422,7 +422,8 @@ public sealed class ScenarioParser
     [
         ("dontneed", Advice.DontNeed), ("free", Advice.Free), ("dontfork", Advice.DontFork), ("dofork", Advice.DoFork),
         ("wipeonfork", Advice.WipeOnFork), ("keeponfork", Advice.KeepOnFork), ("cold", Advice.Cold), ("pageout", Advice.PageOut),
-        ("populate_read", Advice.PopulateRead), ("populate_write", Advice.PopulateWrite),
+        ("populate_read", Advice.PopulateRead), ("populate_write", Advice.PopulateWrite), ("normal", Advice.Normal),
+        ("random", Advice.Random), ("sequential", Advice.Sequential),
     ];
 
     private Step Madvise(TokenCursor c, int line, string task)

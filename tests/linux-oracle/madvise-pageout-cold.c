@@ -1,7 +1,7 @@
 /* madvise-pageout-cold.vms: MADV_COLD and MADV_PAGEOUT. COLD on 8 written anonymous pages: 0, all stay mapped, and
  * touching them again takes no fault. PAGEOUT of them without swap: 0, all stay (anonymous pages need a swap slot;
  * the scenario runs with swapSlots=0, as this machine has no swap). A private read-only file mapping of 4 pages read
- * from the disk (4 major faults; readahead pinned off with MADV_RANDOM, as VmLab models none): PAGEOUT drops the
+ * from the disk (4 major faults; read-around off with MADV_RANDOM, as the scenario does): PAGEOUT drops the
  * clean file pages mapped only here, and the next read is a major fault again. The probe is pinned: PAGEOUT drains
  * only this CPU's LRU batches, and pages still in another CPU's batch would not be isolated. */
 #include "oracle.h"

@@ -47,6 +47,12 @@ public enum Advice : byte
     PopulateRead,
     /// <summary>MADV_POPULATE_WRITE: write-faults every page in (breaking copy-on-write), as a write would.</summary>
     PopulateWrite,
+    /// <summary>MADV_NORMAL: the default read-around on a fault again (clears RANDOM and SEQUENTIAL).</summary>
+    Normal,
+    /// <summary>MADV_RANDOM (VM_RAND_READ): a fault that reads a file page reads that page alone, no read-around.</summary>
+    Random,
+    /// <summary>MADV_SEQUENTIAL (VM_SEQ_READ): a fault that reads a file page reads ahead the whole window from it.</summary>
+    Sequential,
 }
 
 /// <summary>Flags of <c>mlock2</c> and <c>mlockall</c> (Linux's values).</summary>

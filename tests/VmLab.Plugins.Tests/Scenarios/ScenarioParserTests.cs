@@ -60,7 +60,7 @@ public sealed class ScenarioParserTests
     [InlineData("process p\np mmap a 1p rw\nexpect p page a dirty\n", "t.vms:3:17", "unknown page state 'dirty'; states: present, swapped, exclusive, file")]
     [InlineData("process p\np mmap a 1p rw\nexpect p page a frame < p page a frame\n", "t.vms:3:23", "frames compare with == or !=")]
     [InlineData("process p\np mmap a 1p rw\np memset a 1p 256\n", "t.vms:3:15", "memset stores one byte")]
-    [InlineData("process p\np mmap a 1p rw\np madvise a willneed\n", "t.vms:3:13", "unknown advice 'willneed'; advice: dontneed, free, dontfork, dofork, wipeonfork, keeponfork, cold, pageout, populate_read, populate_write")]
+    [InlineData("process p\np mmap a 1p rw\np madvise a willneed\n", "t.vms:3:13", "unknown advice 'willneed'; advice: dontneed, free, dontfork, dofork, wipeonfork, keeponfork, cold, pageout, populate_read, populate_write, normal, random, sequential")]
     [InlineData("process p\np mmap a 1p rw\np mincore a\nexpect p mincore vector 1x\n", "t.vms:4:25", "a residency vector is one 0 or 1 per page")]
     [InlineData("process p\np mmap a 1p rw fixed_noreplace\n", "t.vms:2:31", "'fixed_noreplace' needs 'at ADDR'")]
     [InlineData("process p\np mlockall current forever\n", "t.vms:2:20", "unknown mlockall flag 'forever'; flags: current, future, onfault")]

@@ -84,7 +84,7 @@ public sealed class FaultAroundHandler : IFaultHandler
         if (fault.IsWrite || !fault.InVma || (fault.Vma.Flags & VmaFlags.File) == 0 || fault.Vma.FileName is null || !fault.Pte.IsEmpty
             || !BuiltInFaultHandlers.TryKernel(mm, out var k) || k.Kernel.Options.PageCache.FaultAroundPages <= 1)
             return FaultResult.Declined;
-        return k.Kernel.Files.FaultAround(fault, k.Cpu);
+        return k.Kernel.Files.FaultAround(fault, k.Cpu, k.FaultVma?.ReadHint ?? ReadHint.Normal);
     }
 }
 

@@ -44,7 +44,10 @@ public sealed class CpuMemoryManager : IMemoryManager
     }
 
     public bool TryGetFilePage(string file, ulong index, out ulong pfn, out bool readFromDisk) =>
-        Kernel.Files.TryGetPage(file, index, Cpu, out pfn, out readFromDisk);
+        Kernel.Files.TryGetPage(file, index, Cpu, out pfn, out readFromDisk, FaultVma?.ReadHint ?? ReadHint.Normal);
+
+    /// <summary>The VMA of the fault this CPU's resolve stage is handling (null outside one): its madvise read hint decides read-around.</summary>
+    internal Vma? FaultVma { get; set; }
 
     public (ulong End, bool GrowsDown) PreviousVma(IProcess process, ulong vmaStart) =>
         Kernel.AddressSpaces.PreviousVma((Process)process, vmaStart);

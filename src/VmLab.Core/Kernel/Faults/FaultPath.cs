@@ -257,7 +257,9 @@ public sealed class FaultPath
                     }
                     if (_trace is { } ta) ta.Check = below ? "below a stack VMA" : "allowed";
                     _k.Reclaim.PinFault(fault.Pte);
+                    _views[entry.Cpu].FaultVma = vma;
                     result = RunStage(FaultStage.Resolve, fault, mm, out by);
+                    _views[entry.Cpu].FaultVma = null;
                     if (result.Outcome == FaultOutcome.Declined)
                     {
                         // Below a stack that no handler grew, or a fault nothing in the chain resolves.

@@ -86,6 +86,12 @@ public sealed class OpenFile(FileKind kind, SimFile? file = null, PipeBuffer? pi
     public PipeBuffer? Pipe { get; } = pipe;
     public ulong Offset { get; set; }
 
+    /// <summary>
+    /// The readahead state's <c>prev_pos</c> (<c>file_ra_state</c>): one past the last byte the previous read(2) or
+    /// pread(2) through this description returned; <see cref="ulong.MaxValue"/> (Linux's -1) before the first.
+    /// </summary>
+    public ulong ReadAheadPrevPos { get; internal set; } = ulong.MaxValue;
+
     /// <summary>Descriptors referring to this description (f_count).</summary>
     public int References { get; internal set; } = 1;
 

@@ -138,12 +138,12 @@ public sealed class PageCache
     /// The page-cache frame of page <paramref name="index"/> of a file, read in from the file (a major fault, unless
     /// shmem) into a frame allocated on <paramref name="cpu"/> when not cached; the fault under way keeps it from reclaim.
     /// </summary>
-    public bool TryGetPage(string file, ulong index, int cpu, out ulong pfn, out bool readFromDisk)
+    public bool TryGetPage(string file, ulong index, int cpu, out ulong pfn, out bool readFromDisk, ReadHint hint = ReadHint.Normal)
     {
         var f = _files[file];
         if (!Lookup(f, index, cpu, out pfn, out readFromDisk)) return false;
         _k.Reclaim.PinFile(pfn);
-        if (readFromDisk) ReadAround(f, index, cpu);
+        if (readFromDisk) ReadAround(f, index, cpu, hint);
         return true;
     }
 
@@ -152,13 +152,15 @@ public sealed class PageCache
     /// reads the window of ra_pages starting ra_pages/2 before it (at 0 at the least), in index order, skipping pages
     /// already cached and those past the end of the file. Nothing more is counted: the fault is one major fault. The
     /// model reads no further (no asynchronous readahead when a later fault reaches the window's marker page) and
-    /// keeps no mmap_miss count (Linux stops reading around a file after 100 misses more than hits).
+    /// keeps no mmap_miss count (Linux stops reading around a file after 100 misses more than hits). The faulting VMA's
+    /// madvise hint changes it as <c>do_sync_mmap_readahead</c> does: MADV_RANDOM (VM_RAND_READ) reads no more than the
+    /// page; MADV_SEQUENTIAL (VM_SEQ_READ) reads ra_pages from the page on (<c>page_cache_sync_ra(ractl, ra_pages)</c>).
     /// </summary>
-    private void ReadAround(SimFile f, ulong index, int cpu)
+    private void ReadAround(SimFile f, ulong index, int cpu, ReadHint hint)
     {
         ulong ra = (ulong)_k.Options.PageCache.ReadAheadPages;
-        if (ra == 0 || f.Shmem) return;
-        ulong start = index > ra / 2 ? index - ra / 2 : 0;
+        if (ra == 0 || f.Shmem || hint == ReadHint.Random) return;
+        ulong start = hint == ReadHint.Sequential ? index : index > ra / 2 ? index - ra / 2 : 0;
         ulong end = Math.Min(start + ra, (f.Size + PageSize - 1) / PageSize);
         for (ulong i = start; i < end; i++)
         {
@@ -173,7 +175,7 @@ public sealed class PageCache
     /// past the end) is read in with its read-around first and the window mapped after, one major fault, as Linux's
     /// retry after the I/O maps it. Otherwise declined: the file handler raises SIGBUS past the end or allocates a shmem page.
     /// </summary>
-    internal Abstractions.Faults.FaultResult FaultAround(in Abstractions.Faults.PageFault fault, int cpu)
+    internal Abstractions.Faults.FaultResult FaultAround(in Abstractions.Faults.PageFault fault, int cpu, ReadHint hint)
     {
         var vma = fault.Vma;
         var f = _files[vma.FileName!];
@@ -182,7 +184,7 @@ public sealed class PageCache
         if (!_pages.ContainsKey((f.Id, index)))
         {
             if (f.Shmem || index >= (f.Size + PageSize - 1) / PageSize) return Abstractions.Faults.FaultResult.Declined;
-            if (!TryGetPage(f.Id, index, cpu, out _, out major)) return Abstractions.Faults.FaultResult.OutOfMemory;
+            if (!TryGetPage(f.Id, index, cpu, out _, out major, hint)) return Abstractions.Faults.FaultResult.OutOfMemory;
         }
         if (!MapAround(fault, cpu)) return _pages.ContainsKey((f.Id, index)) ? Abstractions.Faults.FaultResult.OutOfMemory : Abstractions.Faults.FaultResult.Declined;
         _faultsFile.Increment();
@@ -221,6 +223,42 @@ public sealed class PageCache
             if (address == fault.PageAddress) mapped = true;
         }
         return mapped;
+    }
+
+    /// <summary>
+    /// Synchronous readahead on read(2) (<c>filemap_get_pages</c> → <c>page_cache_sync_readahead</c>), for a read of
+    /// pages [<paramref name="index"/>, <paramref name="last"/>] whose first page is not cached. A read at page 0, or
+    /// a sequential one (<paramref name="index"/> at most one page past the previous read's end, <c>prev_pos</c>), starts
+    /// a readahead window at <paramref name="index"/> of <c>get_init_ra_size</c>(pages read, ra_pages) pages: the
+    /// request rounded up to a power of two, times 4 when that is at most ra_pages/32, times 2 when at most ra_pages/4,
+    /// else ra_pages (a 1-page read at page 0 with read_ahead_kb 128 reads 4 pages). Any other miss (a random read)
+    /// reads only the pages asked for, as does a read-ahead window of 0. Pages cached and past the end are skipped; no
+    /// fault is counted. Not modelled: the asynchronous readahead a later read of the window's marker page starts, the
+    /// window a sequential miss after an earlier window grows to (<c>get_next_ra_size</c>; the model starts a new
+    /// initial window), and the page-cache history a random miss looks back on (<c>page_cache_prev_miss</c>).
+    /// </summary>
+    internal void ReadAheadForRead(OpenFile of, SimFile f, ulong index, ulong last, int cpu)
+    {
+        ulong ra = (ulong)_k.Options.PageCache.ReadAheadPages;
+        if (ra == 0 || f.Shmem || _pages.ContainsKey((f.Id, index))) return;
+        ulong prevIndex = of.ReadAheadPrevPos == ulong.MaxValue ? ulong.MaxValue : of.ReadAheadPrevPos / PageSize;
+        if (index != 0 && (prevIndex == ulong.MaxValue || index - prevIndex > 1)) return;
+        ulong req = last - index + 1;
+        ulong end = Math.Min(index + Math.Max(InitialWindow(req, ra), req), (f.Size + PageSize - 1) / PageSize);
+        for (ulong i = index; i < end; i++)
+        {
+            if (_pages.ContainsKey((f.Id, i))) continue;
+            if (!Lookup(f, i, cpu, out _, out _)) return; // no frame: the window ends here
+        }
+    }
+
+    /// <summary><c>get_init_ra_size</c> (mm/readahead.c): the first readahead window for a read of <paramref name="req"/> pages.</summary>
+    internal static ulong InitialWindow(ulong req, ulong max)
+    {
+        ulong size = System.Numerics.BitOperations.RoundUpToPowerOf2(req);
+        if (size <= max / 32) return size * 4;
+        if (size <= max / 4) return size * 2;
+        return max;
     }
 
     /// <summary>

@@ -34,6 +34,8 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
     public bool DontCopy { get; set; }
     /// <summary>VM_WIPEONFORK (<c>madvise(MADV_WIPEONFORK)</c>): fork gives the child this VMA empty, with no anon_vma.</summary>
     public bool WipeOnFork { get; set; }
+    /// <summary>VM_RAND_READ / VM_SEQ_READ (<c>madvise(MADV_RANDOM / MADV_SEQUENTIAL)</c>): how a fault reading a file page reads ahead.</summary>
+    public ReadHint ReadHint { get; set; }
     /// <summary>VM_LOCKED (<c>mlock</c>): the VMA's pages are never reclaimed.</summary>
     public bool Locked { get; set; }
     /// <summary>VM_LOCKONFAULT (<c>mlock2(MLOCK_ONFAULT)</c>): locked, but pages are locked as they are faulted in, not populated.</summary>
@@ -68,6 +70,7 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
         HasAnonVma = HasAnonVma,
         DontCopy = DontCopy,
         WipeOnFork = WipeOnFork,
+        ReadHint = ReadHint,
         Locked = Locked,
         LockOnFault = LockOnFault,
         States = States?.Select(s => s.OnSplit()).ToList(),
@@ -90,6 +93,9 @@ public sealed class Vma(ulong start, ulong end, Protection protection, VmaFlags 
     public bool Contains(ulong address) => address >= Start && address < End;
     public override string ToString() => $"[0x{Start:x}-0x{End:x}) {Protection} {Flags}";
 }
+
+/// <summary>A VMA's read-ahead hint from madvise: Linux's VM_RAND_READ and VM_SEQ_READ (neither: <see cref="Normal"/>).</summary>
+public enum ReadHint : byte { Normal, Random, Sequential }
 
 /// <summary>An address space (<c>mm_struct</c>): page-table root, ASID, VMAs sorted by start and non-overlapping; shared by threads.</summary>
 public sealed class AddressSpace(ulong root, ushort asid)

@@ -321,7 +321,7 @@ public sealed class AddressSpaces
     /// applied VMA by VMA as <c>madvise_walk_vmas</c> does: a VMA the advice does not apply to stops the walk with
     /// -EINVAL (the VMAs before it keep the advice), and a range not wholly mapped is applied to its mapped parts, then
     /// reports -ENOMEM — so nothing outside a VMA (the kernel half, a kmalloc address) is ever touched. Advice that
-    /// changes a VMA flag (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK) splits the VMAs at the range's edges.
+    /// changes a VMA flag (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, NORMAL, RANDOM, SEQUENTIAL) splits the VMAs at the range's edges.
     /// </summary>
     public long Madvise(Process p, int cpu, ulong address, ulong length, Advice advice)
     {
@@ -382,6 +382,11 @@ public sealed class AddressSpaces
                 return 0;
             case Advice.KeepOnFork:
                 foreach (var v in SplitFor(p, vma, from, to)) v.WipeOnFork = false;
+                return 0;
+            case Advice.Normal or Advice.Random or Advice.Sequential:
+                // Any VMA takes them (madvise_update_vma sets VM_RAND_READ or VM_SEQ_READ, clearing the other).
+                var hint = advice == Advice.Random ? ReadHint.Random : advice == Advice.Sequential ? ReadHint.Sequential : ReadHint.Normal;
+                foreach (var v in SplitFor(p, vma, from, to)) v.ReadHint = hint;
                 return 0;
             default:
                 throw new ArgumentOutOfRangeException(nameof(advice), advice, "not an advice Madvise applies VMA by VMA");

@@ -399,7 +399,7 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
             ulong notCopied = CopyToUser(p, cpu, buffer, new byte[count]);
             return notCopied == count ? -Errno.EFAULT : (long)(count - notCopied);
         }
-        long r = FileRead(p, Cpu(cpu), file.File!, at ?? file.Offset, buffer, count);
+        long r = FileRead(p, Cpu(cpu), file, at ?? file.Offset, buffer, count);
         if (r > 0 && at is null) file.Offset += (ulong)r;
         return r;
     }
@@ -409,10 +409,12 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
     /// copied to the user buffer; a copy that faults ends the call with the bytes copied before it, or -EFAULT.
     /// Nothing past the end of the file is read.
     /// </summary>
-    private long FileRead(Process p, int cpu, SimFile f, ulong pos, ulong buffer, ulong count)
+    private long FileRead(Process p, int cpu, OpenFile of, ulong pos, ulong buffer, ulong count)
     {
+        var f = of.File!;
         if (pos >= f.Size) return 0;
         ulong n = Math.Min(count, f.Size - pos);
+        kernel.Files.ReadAheadForRead(of, f, pos / VirtualAddress.PageSize, (pos + n - 1) / VirtualAddress.PageSize, cpu);
         Span<byte> page = stackalloc byte[(int)VirtualAddress.PageSize];
         ulong done = 0;
         while (done < n)
@@ -428,6 +430,7 @@ public sealed class KernelApi(KernelModel kernel, IReadOnlyList<ICpu> cpus, Metr
             done += (ulong)chunk - notCopied;
             if (notCopied != 0) break;
         }
+        if (done > 0) of.ReadAheadPrevPos = pos + done;
         return done == 0 ? -Errno.EFAULT : (long)done;
     }
 

@@ -261,4 +261,80 @@ public sealed class PageCacheTests
         for (ulong i = 0; i < 16; i++) ReadByte(api, pid, a + i * Page);
         Assert.Equal((0L, 16L), (api.Status(pid).MinorFaults, api.Status(pid).MajorFaults));
     }
+
+    private static (Machine M, IKernelApi Api, int Pid, int Fd, ulong Buf) ReadAheadMachine(int readAheadKb)
+    {
+        var m = TestMachine.Create(frames: 512, invariants: true, fileHandler: true, pageCache: new PageCacheOptions { ReadAheadKb = readAheadKb });
+        var api = m.KernelApi;
+        int pid = api.Spawn();
+        api.CreateFile("data", 64 * Page, 0x61);
+        ulong buf = Buffer(api, pid, 1, 0);
+        return (m, api, pid, (int)api.Open(pid, "data"), buf);
+    }
+
+    private static string Cached(Machine m, ulong first, ulong count) =>
+        string.Concat(Enumerable.Range((int)first, (int)count).Select(i => m.Kernel.Files.IsCachedAt("data", (ulong)i) ? '1' : '0'));
+
+    [Fact]
+    public void AOnePageReadAtOffsetZeroOfAnUncachedFileReadsTheInitialWindowOfFourPages()
+    {
+        var (m, api, pid, fd, buf) = ReadAheadMachine(128);
+        var before = api.Status(pid);
+        Assert.Equal((long)Page, api.Pread(pid, 0, fd, buf, Page, 0));
+        Assert.Equal("11110000", Cached(m, 0, 8));
+        var after = api.Status(pid);
+        Assert.Equal((0L, 0L), (after.MinorFaults - before.MinorFaults, after.MajorFaults - before.MajorFaults)); // read(2) counts no fault
+    }
+
+    [Fact]
+    public void ARandomReadReadsOnlyItsPageAndAReadFollowingItStartsAWindowAtItsOwnPage()
+    {
+        var (m, api, pid, fd, buf) = ReadAheadMachine(128);
+        Assert.Equal((long)Page, api.Pread(pid, 0, fd, buf, Page, 20 * Page));
+        Assert.Equal("00001000", Cached(m, 16, 8));
+        Assert.Equal((long)Page, api.Pread(pid, 0, fd, buf, Page, 21 * Page));
+        Assert.Equal("0000111110000000", Cached(m, 16, 16));
+        Assert.Equal((long)Page, api.Pread(pid, 0, fd, buf, Page, 40 * Page)); // a jump: random again
+        Assert.Equal("010", Cached(m, 39, 3));
+    }
+
+    [Fact]
+    public void WithReadAheadAtZeroAReadBringsInOnlyThePagesItReads()
+    {
+        var (m, api, pid, fd, buf) = ReadAheadMachine(0);
+        Assert.Equal((long)Page, api.Pread(pid, 0, fd, buf, Page, 0));
+        Assert.Equal("10000000", Cached(m, 0, 8));
+    }
+
+    [Theory]
+    [InlineData(1, 32, 4)]
+    [InlineData(2, 32, 4)]
+    [InlineData(3, 32, 8)]
+    [InlineData(8, 32, 16)]
+    [InlineData(9, 32, 32)]
+    [InlineData(16, 2048, 64)]
+    public void TheInitialWindowIsGetInitRaSize(ulong request, ulong max, ulong window)
+    {
+        Assert.Equal(window, PageCache.InitialWindow(request, max));
+    }
+
+    [Theory]
+    [InlineData(Advice.Random, false, "0000000000000000000010000000000000000000")]
+    [InlineData(Advice.Sequential, false, "0000000000000000000011111111111111111111")]
+    [InlineData(Advice.Normal, false, "0000111111111111111111111111111111110000")]
+    [InlineData(Advice.Random, true, "0000000000000000000010000000000000000000")]
+    [InlineData(Advice.Sequential, true, "0000000000000000000011111111111111111111")]
+    public void MadviseRandomReadsOnlyTheFaultingPageAndSequentialReadsTheWindowForwardOnReadAndWriteFaults(Advice advice, bool write, string cached)
+    {
+        var m = TestMachine.Create(frames: 512, invariants: true, fileHandler: true, pageCache: new PageCacheOptions());
+        var api = m.KernelApi;
+        int pid = api.Spawn();
+        api.CreateFile("data", 40 * Page, 0x61);
+        ulong a = (ulong)api.Mmap(pid, 0, 40 * Page, write ? Protection.ReadWrite : Protection.Read, MapFlags.Private, "data");
+        Assert.Equal(0, api.Madvise(pid, 0, a, 40 * Page, Advice.Random));
+        if (advice != Advice.Random) Assert.Equal(0, api.Madvise(pid, 0, a, 40 * Page, advice));
+        api.Access(pid, 0, a + 20 * Page, write ? AccessKind.Write : AccessKind.Read, 1, 1);
+        Assert.Equal((0L, 1L), (api.Status(pid).MinorFaults, api.Status(pid).MajorFaults));
+        Assert.Equal(cached, Cached(m, 0, 40));
+    }
 }
