@@ -48,6 +48,7 @@ public sealed record AnalyticTimingOptions : IValidatableObject
     [Description("Cycles per page of page tables fork copied.")] [Range(0.0, Max)] public double? PageTablePageCopied { get; init; }
     [Description("Cycles per page munmap, madvise(DONTNEED), mremap or brk unmapped.")] [Range(0.0, Max)] public double? PageUnmapped { get; init; }
     [Description("Cycles per page whose protection mprotect changed.")] [Range(0.0, Max)] public double? PageProtected { get; init; }
+    [Description("Cycles of the VMA work (split, merge, create, remove) of a system call that changed VMAs, once per call (syscalls.vma_changes).")] [Range(0.0, Max)] public double? VmaChange { get; init; }
     [Description("Cycles per page reclaim scanned (an Accessed-bit test).")] [Range(0.0, Max)] public double? ReclaimScan { get; init; }
     [Description("Cycles per page reclaim evicted, without the swap device's write.")] [Range(0.0, Max)] public double? ReclaimEvict { get; init; }
 
@@ -78,6 +79,7 @@ public sealed record AnalyticTimingOptions : IValidatableObject
         Add("pageTablePageCopied", PageTablePageCopied);
         Add("pageUnmapped", PageUnmapped);
         Add("pageProtected", PageProtected);
+        Add("vmaChange", VmaChange);
         Add("reclaimScan", ReclaimScan);
         Add("reclaimEvict", ReclaimEvict);
         return o;
@@ -164,6 +166,7 @@ public sealed class AnalyticTimingModel(TimingProfile profile, ICacheHierarchy? 
             + Count(MetricNames.SyscallsPageTablePagesCopied) * Cost("pageTablePageCopied")
             + Count(MetricNames.SyscallsPagesUnmapped) * Cost("pageUnmapped")
             + Count(MetricNames.SyscallsPagesProtected) * Cost("pageProtected")
+            + Count(MetricNames.SyscallsVmaChanges) * Cost("vmaChange")
             + Count(MetricNames.TlbFlushes) * Cost("tlbFlush")
             + Count(MetricNames.TlbShootdowns) * Cost("shootdownIpi");
 

@@ -97,6 +97,7 @@ public static class MetricNames
     public const string SyscallsPageTablePagesCopied = "syscalls.pagetable_pages_copied";
     public const string SyscallsPagesUnmapped = "syscalls.pages_unmapped";
     public const string SyscallsPagesProtected = "syscalls.pages_protected";
+    public const string SyscallsVmaChanges = "syscalls.vma_changes";
     public const string ReclaimScanned = "reclaim.scanned";
 
     /// <summary>

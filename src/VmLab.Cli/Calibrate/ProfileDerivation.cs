@@ -52,7 +52,7 @@ public sealed class ProfileDerivation
     [
         "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse",
         "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "shootdownIpi",
-        "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "reclaimScan", "reclaimEvict",
+        "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict",
     ];
 
     /// <summary>The read latency of the ssd swap preset (µs), which also stands for a file read from disk.</summary>
@@ -206,9 +206,13 @@ public sealed class ProfileDerivation
         double protSpan = Ns("mprotect_span_ns"), protOne = Ns("mprotect_one_ns");
         double pageProtected = (protSpan - protOne) / (span - 1);
         Set("pageProtected", pageProtected, Invariant($"mprotect of {span:0} resident pages {protSpan:0} ns minus of one page {protOne:0} ns, per page"));
-        // A local flush happens inside every measured fault and call (a COW copy's cost includes its flush); what is
-        // left of a one-page mprotect after its entry and its page is mostly VMA work, which no key stands for.
-        Default("tlbFlush", 200, Invariant($"a local flush cannot be timed apart from the fault or call that makes it, and each measured cost includes its own flushes; the fixed part of a one-page mprotect, {protOne - syscall - Math.Max(0, pageProtected):0} ns here, is mostly VMA work"));
+        // A one-page mprotect read-only in the middle of a VMA splits it into three; a one-page VMA's whole mprotect
+        // read-only does the same call, page and flush without a split. The difference is the VMA work alone: what
+        // else a call costs (write-protecting a resident page, flushing it) cancels, however much a host charges it.
+        double split = Ns("mprotect_split_ns"), merge = Ns("mprotect_merge_ns");
+        Set("vmaChange", split - protOne, Invariant($"mprotect of one resident page in the middle of a {span:0}-page VMA read-only (a split into three VMAs) {split:0} ns minus a one-page VMA's whole mprotect read-only (no split) {protOne:0} ns; the mprotect back, which merges the three, took {merge:0} ns (beyond syscallEntryExit and pageProtected: {merge - syscall - Math.Max(0, pageProtected):0} ns)"));
+        // A local flush happens inside every measured fault and call (a COW copy's cost includes its flush).
+        Default("tlbFlush", 200, "a local flush cannot be timed apart from the fault or call that makes it, and each measured cost includes its own flushes");
         double unmapSpan = Ns("munmap_span_ns"), unmapOne = Ns("munmap_one_ns");
         Set("pageUnmapped", (unmapSpan - unmapOne) / (span - 1), Invariant($"munmap of {span:0} resident pages {unmapSpan:0} ns minus of one page {unmapOne:0} ns, per page (madvise(DONTNEED) of {span:0}: {Maybe("dontneed_span_ns") ?? 0:0} ns; its refault {Maybe("dontneed_refault_ns") ?? 0:0} ns/page)"));
         Set("syscallEntryExit", syscall, "getppid(2) through syscall(2), per call");

@@ -392,15 +392,16 @@ static char *resident_vma(size_t n)
 }
 
 /* Each figure the median of TRIALS calls: mprotect of SPAN resident pages (their VMA whole) read-only and back, and
- * of one page; madvise(DONTNEED) of SPAN resident pages, and their refaults; munmap of SPAN resident pages, and of
- * one. */
+ * of one page; mprotect of one page in the middle of the SPAN-page VMA read-only (a split into three VMAs) and back
+ * (a merge into one); madvise(DONTNEED) of SPAN resident pages, and their refaults; munmap of SPAN resident pages,
+ * and of one. */
 #define SPAN 64
 #define TRIALS 64
 static void bench_unmap_protect(void)
 {
     double prot_big[MAX_REPEAT], prot_one[MAX_REPEAT], unmap_big[MAX_REPEAT], unmap_one[MAX_REPEAT];
-    double dontneed[MAX_REPEAT], refault[MAX_REPEAT];
-    double t[4][TRIALS], re[TRIALS];
+    double dontneed[MAX_REPEAT], refault[MAX_REPEAT], split[MAX_REPEAT], merge[MAX_REPEAT];
+    double t[6][TRIALS], re[TRIALS];
     for (int r = 0; r < repeat; r++)
     {
         for (int i = 0; i < TRIALS; i++)
@@ -412,6 +413,13 @@ static void bench_unmap_protect(void)
             if (mprotect(b, PAGE, PROT_READ) != 0) die("mprotect");
             uint64_t t2 = now_ns();
             if (mprotect(a, SPAN * PAGE, PROT_READ | PROT_WRITE) != 0) die("mprotect");
+            uint64_t s0 = now_ns();
+            if (mprotect(a + SPAN / 2 * PAGE, PAGE, PROT_READ) != 0) die("mprotect");
+            uint64_t s1 = now_ns();
+            if (mprotect(a + SPAN / 2 * PAGE, PAGE, PROT_READ | PROT_WRITE) != 0) die("mprotect");
+            uint64_t s2 = now_ns();
+            t[4][i] = (double)(s1 - s0) - timer_cost;
+            t[5][i] = (double)(s2 - s1) - timer_cost;
             if (madvise(a, SPAN * PAGE, MADV_DONTNEED) != 0) die("madvise(MADV_DONTNEED)");
             re[i] = per_page(a, SPAN, op_write);
             uint64_t t4 = now_ns();
@@ -433,6 +441,8 @@ static void bench_unmap_protect(void)
         unmap_big[r] = median(t[2], TRIALS);
         unmap_one[r] = median(t[3], TRIALS);
         refault[r] = median(re, TRIALS);
+        split[r] = median(t[4], TRIALS);
+        merge[r] = median(t[5], TRIALS);
         for (int i = 0; i < TRIALS; i++)
         {
             char *a = resident_vma(SPAN);
@@ -446,6 +456,8 @@ static void bench_unmap_protect(void)
     figure("span_pages", SPAN);
     figure("mprotect_span_ns", median(prot_big, repeat));
     figure("mprotect_one_ns", median(prot_one, repeat));
+    figure("mprotect_split_ns", median(split, repeat));
+    figure("mprotect_merge_ns", median(merge, repeat));
     figure("dontneed_span_ns", median(dontneed, repeat));
     figure("dontneed_refault_ns", median(refault, repeat));
     figure("munmap_span_ns", median(unmap_big, repeat));

@@ -14,7 +14,7 @@ namespace VmLab.Plugins.Tests.Timing;
 public sealed class AnalyticTimingModelTests : IDisposable
 {
     private const long EntryExit = 800, DemandZero = 1201, CowCopy = 2003, CowReuse = 311, Delivery = 2503, Sigreturn = 1009;
-    private const long Syscall = 151, Unmapped = 83, Protected = 41, Flush = 203, Ipi = 3001, TablePage = 503, Memory = 211, WalkCache = 3;
+    private const long Syscall = 151, Unmapped = 83, Protected = 41, Flush = 203, Ipi = 3001, TablePage = 503, Memory = 211, WalkCache = 3, VmaChange = 47;
 
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "vmlab-timing-" + Guid.NewGuid().ToString("N")[..12]);
 
@@ -52,8 +52,8 @@ public sealed class AnalyticTimingModelTests : IDisposable
     private static long M(RunResult r, string name) => r.Metrics.TryGetValue(name, out long v) ? v : 0;
 
     /// <summary>The syscall part: entry/exit per call plus the work and maintenance the run counted.</summary>
-    private static long SyscallCycles(RunResult r, long calls, long unmapped = 0, long protectedPages = 0, long tablePages = 0) =>
-        calls * Syscall + unmapped * Unmapped + protectedPages * Protected + tablePages * TablePage
+    private static long SyscallCycles(RunResult r, long calls, long vmaChanges, long unmapped = 0, long protectedPages = 0, long tablePages = 0) =>
+        calls * Syscall + vmaChanges * VmaChange + unmapped * Unmapped + protectedPages * Protected + tablePages * TablePage
         + M(r, "tlb.flushes") * Flush + M(r, "tlb.shootdowns") * Ipi;
 
     [Fact]
@@ -62,8 +62,8 @@ public sealed class AnalyticTimingModelTests : IDisposable
         var r = Run("process p\np mmap a 10p rw private\np write every page of a value 1\n");
         Assert.Equal(10, M(r, "faults.demand_zero"));
         Assert.Equal(10 * (EntryExit + DemandZero), M(r, "time.cycles.faults"));
-        Assert.Equal(1, M(r, "syscalls.total")); // the mmap
-        Assert.Equal(SyscallCycles(r, calls: 1), M(r, "time.cycles.syscalls"));
+        Assert.Equal(1, M(r, "syscalls.total")); // the mmap, which created a VMA
+        Assert.Equal(SyscallCycles(r, calls: 1, vmaChanges: 1), M(r, "time.cycles.syscalls"));
         Assert.Equal(0, M(r, "time.cycles.signals"));
         Assert.Equal(0, M(r, "time.cycles.reclaim"));
     }
@@ -84,7 +84,7 @@ public sealed class AnalyticTimingModelTests : IDisposable
         Assert.Equal(12 * EntryExit + 4 * DemandZero + 4 * CowCopy + 4 * CowReuse, M(r, "time.cycles.faults"));
         // The child's tables for one small region: PML4, PDPT, PD and one PT.
         Assert.Equal(4, M(r, "syscalls.pagetable_pages_copied"));
-        Assert.Equal(SyscallCycles(r, calls: 2, tablePages: 4), M(r, "time.cycles.syscalls"));
+        Assert.Equal(SyscallCycles(r, calls: 2, vmaChanges: 1, tablePages: 4), M(r, "time.cycles.syscalls"));
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public sealed class AnalyticTimingModelTests : IDisposable
         // mmap and the handler's mprotect; the read mapped the zero page, whose protection the mprotect changed.
         Assert.Equal(2, M(r, "syscalls.total"));
         Assert.Equal(1, M(r, "syscalls.pages_protected"));
-        Assert.Equal(SyscallCycles(r, calls: 2, protectedPages: 1), M(r, "time.cycles.syscalls"));
+        Assert.Equal(SyscallCycles(r, calls: 2, vmaChanges: 2, protectedPages: 1), M(r, "time.cycles.syscalls"));
     }
 
     [Fact]
@@ -112,7 +112,28 @@ public sealed class AnalyticTimingModelTests : IDisposable
     {
         var r = Run("process p\np mmap a 8p rw private\np write every page of a value 1\np munmap a\n");
         Assert.Equal(8, M(r, "syscalls.pages_unmapped"));
-        Assert.Equal(SyscallCycles(r, calls: 2, unmapped: 8), M(r, "time.cycles.syscalls"));
+        Assert.Equal(SyscallCycles(r, calls: 2, vmaChanges: 2, unmapped: 8), M(r, "time.cycles.syscalls"));
+    }
+
+    [Fact]
+    public void EveryCallThatChangesVmasIsChargedOneVmaChangeAndACallThatChangesNoneIsNot()
+    {
+        var r = Run("""
+            process p
+            p mmap a 8p rw private
+            p write every page of a value 1
+            p mprotect a+2p 4k r
+            p mprotect a+2p 4k r
+            p mprotect a+2p 4k rw
+            p mprotect a 8p rw
+            p munmap a+7p 4k
+            p munmap a+7p 4k
+            """);
+        // mmap; the split; the same protection again (no change, as mprotect_fixup returns early); the merge back;
+        // rw over rw (no change); the munmap of the last page; munmap of nothing.
+        Assert.Equal(7, M(r, "syscalls.total"));
+        Assert.Equal(4, M(r, "syscalls.vma_changes"));
+        Assert.Equal(SyscallCycles(r, calls: 7, vmaChanges: 4, unmapped: 1, protectedPages: M(r, "syscalls.pages_protected")), M(r, "time.cycles.syscalls"));
     }
 
     [Fact]

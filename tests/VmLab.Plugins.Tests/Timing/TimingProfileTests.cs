@@ -17,7 +17,7 @@ public sealed class TimingProfileTests
             "walkCacheHit": 3, "memoryAccess": 211, "faultEntryExit": 800, "demandZero": 1201, "zeroPageMap": 307,
             "cowCopy": 2003, "cowReuse": 311, "swapIn": 1511, "fileCacheHit": 601, "fileRead": 50021, "stackGrowth": 401,
             "signalDelivery": 2503, "sigreturn": 1009, "tlbFlush": 203, "shootdownIpi": 3001, "syscallEntryExit": 151,
-            "pageTablePageCopied": 503, "pageUnmapped": 83, "pageProtected": 41, "reclaimScan": 53, "reclaimEvict": 409{{cycles}}
+            "pageTablePageCopied": 503, "pageUnmapped": 83, "pageProtected": 41, "vmaChange": 47, "reclaimScan": 53, "reclaimEvict": 409{{cycles}}
           },
           {{swap}}{{extra}}
         }

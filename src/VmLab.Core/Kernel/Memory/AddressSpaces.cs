@@ -20,7 +20,15 @@ public sealed class AddressSpaces
 
     private readonly KernelModel _k;
     /// <summary>The timing model's inputs: pages a system call unmapped, pages whose protection mprotect changed (looked up on first use).</summary>
-    private Counter? _pagesUnmapped, _pagesProtected;
+    private Counter? _pagesUnmapped, _pagesProtected, _vmaChanges;
+
+    /// <summary>
+    /// One system call that changed the VMA tree (<c>syscalls.vma_changes</c>): an mmap that created a VMA, a munmap or
+    /// brk that removed or split some, an mprotect that changed some VMA's protection (Linux's mprotect_fixup returns
+    /// early, splitting nothing, when the flags are unchanged), an mremap that resized or moved one. Counted once per
+    /// call however many VMAs it split, merged, created or removed; madvise and mlock, which may also split, are not counted.
+    /// </summary>
+    private void VmaChanged() => (_vmaChanges ??= _k.Metrics.Counter(MetricNames.SyscallsVmaChanges)).Increment();
     private ushort _nextAsid = 1;
 
     internal AddressSpaces(KernelModel kernel) => _k = kernel;
@@ -149,6 +157,7 @@ public sealed class AddressSpaces
         // Device pages are never populated (VM_IO): every access to them traps. A locked mapping is populated as
         // MAP_POPULATE would populate it (mmap_region: VM_LOCKED without VM_LOCKONFAULT → mm_populate).
         bool populate = (flags & MapFlags.Populate) != 0 || (vma.Locked && !vma.LockOnFault);
+        VmaChanged();
         if (populate && (vflags & VmaFlags.Device) == 0) Populate(p, vma, cpu);
         return (long)start;
     }
@@ -200,15 +209,15 @@ public sealed class AddressSpaces
         if ((address & PageMask) != 0 || length == 0) return -Errno.EINVAL;
         ulong end = address + PageAlign(length);
         if (end < address || end > _k.Geometry.UserTop) return -Errno.EINVAL;
-        UnmapRange(p, address, end, cpu);
+        if (UnmapRange(p, address, end, cpu)) VmaChanged();
         return 0;
     }
 
-    /// <summary>Removes pages and VMA parts in [start, end), splitting VMAs at the edges, then flushes the range.</summary>
-    private void UnmapRange(Process p, ulong start, ulong end, int cpu)
+    /// <summary>Removes pages and VMA parts in [start, end), splitting VMAs at the edges, then flushes the range; false when no VMA was there.</summary>
+    private bool UnmapRange(Process p, ulong start, ulong end, int cpu)
     {
         var overlapping = p.Mm.Overlapping(start, end);
-        if (overlapping.Count == 0) return;
+        if (overlapping.Count == 0) return false;
         ZapRange(p, start, end, cpu);
         foreach (var v in overlapping)
         {
@@ -217,6 +226,7 @@ public sealed class AddressSpaces
             if (v.End > end) p.Mm.Add(v.Slice(end, v.End));
         }
         FlushTlbRange(p, start, end, cpu);
+        return true;
     }
 
     /// <summary>Unmaps every page in [start, end) without touching VMAs or flushing.</summary>
@@ -251,6 +261,7 @@ public sealed class AddressSpaces
         long result = cursor < end ? -Errno.ENOMEM : 0;
         if (changed.Count == 0) return result;
         end = Math.Min(end, cursor);
+        if (changed.Exists(v => v.Protection != prot || (key is not null && v.ProtectionKey != key.Value))) VmaChanged();
 
         foreach (var v in changed)
         {
@@ -641,6 +652,13 @@ public sealed class AddressSpaces
     /// </summary>
     public long Mremap(Process p, int cpu, ulong address, ulong oldLength, ulong newLength, int flags, ulong newAddress)
     {
+        long r = Remap(p, cpu, address, oldLength, newLength, flags, newAddress);
+        if (r >= 0 && (r != (long)address || PageAlign(newLength) != PageAlign(oldLength))) VmaChanged();
+        return r;
+    }
+
+    private long Remap(Process p, int cpu, ulong address, ulong oldLength, ulong newLength, int flags, ulong newAddress)
+    {
         const int all = RemapFlags.MayMove | RemapFlags.Fixed | RemapFlags.DontUnmap;
         if ((flags & ~all) != 0 || (address & PageMask) != 0) return -Errno.EINVAL;
         bool mayMove = (flags & RemapFlags.MayMove) != 0, fixedTarget = (flags & RemapFlags.Fixed) != 0, dontUnmap = (flags & RemapFlags.DontUnmap) != 0;
@@ -802,6 +820,7 @@ public sealed class AddressSpaces
                 mm.Add(heap);
             }
             mm.Brk = newBreak;
+            VmaChanged();
             // brk populates the new part when def_flags has VM_LOCKED (mlockall(MCL_FUTURE)), as mm_populate does.
             if (heap.Locked && !heap.LockOnFault)
                 for (ulong a = oldEnd; a < newEnd && p.Alive; a += PageSize)
@@ -810,7 +829,7 @@ public sealed class AddressSpaces
         }
         else if (newEnd < oldEnd)
         {
-            UnmapRange(p, newEnd, oldEnd, cpu);
+            if (UnmapRange(p, newEnd, oldEnd, cpu)) VmaChanged();
         }
         mm.Brk = newBreak;
         return (long)newBreak;
