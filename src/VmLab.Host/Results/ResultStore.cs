@@ -88,27 +88,43 @@ public sealed class ResultStore : IDisposable
             Pooling = false,
             DefaultTimeout = 30,
         };
-        var connection = new SqliteConnection(builder.ToString());
-        try
+        for (int attempt = 1; ; attempt++)
         {
-            connection.Open();
-            var store = new ResultStore(connection, path);
-            store.Initialise(exists);
-            return store;
-        }
-        catch (SqliteException e)
-        {
-            connection.Dispose();
-            throw new VmLabInputException(path, e.SqliteErrorCode == 26
-                ? "not a VmLab results database (not an SQLite file)"
-                : $"cannot open the results database: {e.Message}");
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
+            var connection = new SqliteConnection(builder.ToString());
+            try
+            {
+                connection.Open();
+                var store = new ResultStore(connection, path);
+                store.Initialise(exists);
+                return store;
+            }
+            catch (SqliteException e) when (e.SqliteErrorCode == SqliteIoErr && attempt < 5)
+            {
+                // Two sweeps opening a new database together race on its rollback journal while one switches it to
+                // WAL; the loser sees SQLITE_IOERR on a journal the other already removed. Opening again finds the
+                // switch made. A real I/O error is still there after the attempts and is reported.
+                connection.Dispose();
+                Thread.Sleep(10 * attempt);
+            }
+            catch (SqliteException e)
+            {
+                connection.Dispose();
+                throw Refusal(path, e);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
         }
     }
+
+    private const int SqliteIoErr = 10;
+
+    private static VmLabInputException Refusal(string path, SqliteException e) =>
+        new(path, e.SqliteErrorCode == 26
+                ? "not a VmLab results database (not an SQLite file)"
+                : $"cannot open the results database: {e.Message}");
 
     /// <summary>
     /// Opens a results database to read it, and nothing else: no journal-mode switch, no schema written, no lock held
