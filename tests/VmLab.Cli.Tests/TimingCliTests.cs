@@ -103,7 +103,7 @@ public sealed class TimingCliTests : IDisposable
     }
 
     [Theory]
-    [InlineData("timing", "analytic", new[] { "profile", "clockGHz", "swapDevice", "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse", "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "shootdownIpi", "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict" })]
+    [InlineData("timing", "analytic", new[] { "profile", "clockGHz", "swapDevice", "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse", "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "tlbFlushPage", "shootdownIpi", "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict" })]
     [InlineData("cache", "set-associative", new[] { "lineBytes", "data", "levels" })]
     public void PluginsListsEveryTimingAndCacheOption(string kind, string plugin, string[] options)
     {
