@@ -56,6 +56,15 @@ public sealed class TimingCliTests : IDisposable
     }
 
     [Fact]
+    public void AProfileWrittenBeforeTlbFlushPageExistedExits2NamingTheKey()
+    {
+        Profile("old.json", t => t.Replace("\"tlbFlushPage\": 150,", "", StringComparison.Ordinal));
+        Assert.DoesNotContain("\"tlbFlushPage\"", File.ReadAllText(_s.PathOf("old.json")));
+        var run = RunBad("run", Config("old.json"));
+        Assert.Contains("old.json: cycles:tlbFlushPage: is required", run.Stderr);
+    }
+
+    [Fact]
     public void AnUnknownKeyInTheProfileExits2WithTheNearestName()
     {
         Profile("typo.json", t => t.Replace("\"tlbFlush\"", "\"tlbFlushes\"", StringComparison.Ordinal));
