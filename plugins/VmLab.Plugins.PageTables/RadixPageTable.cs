@@ -31,6 +31,7 @@ public readonly struct RadixPageTable<TFormat>(RadixTables<TFormat> tables) : IP
     public void InvalidateWalkCaches(ulong root, ulong vaddr) => tables.InvalidateWalkCaches(root);
     public bool ShareTopLevel(ulong root, ulong referenceRoot, ulong vaddr) => tables.ShareTopLevel(root, referenceRoot, vaddr);
     public bool PrepareTopLevel(ulong root, ulong vaddr) => tables.PrepareTopLevel(root, vaddr);
+    public int FreeTables(ulong root, ulong start, ulong end, ulong floor, ulong ceiling) => tables.FreeTables(root, start, end, floor, ceiling);
     public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) => tables.CollectLeaves(root, start, end, into);
 
     public bool CollectTableFrames(ulong root, HashSet<ulong> into)

@@ -95,6 +95,7 @@ public static class MetricNames
     public const string SignalsDelivered = "signals.delivered";
     public const string SignalsSigreturns = "signals.sigreturns";
     public const string SyscallsTotal = "syscalls.total";
+    public const string PageTablePagesFreed = "pagetable.pages_freed";
     public const string SyscallsPageTablePagesCopied = "syscalls.pagetable_pages_copied";
     public const string SyscallsPagesUnmapped = "syscalls.pages_unmapped";
     public const string SyscallsPagesProtected = "syscalls.pages_protected";

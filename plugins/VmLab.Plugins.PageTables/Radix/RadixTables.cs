@@ -103,8 +103,10 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
         FreeTable(root, _format.Levels);
     }
 
-    private void FreeTable(ulong table, int level)
+    /// <summary>Frees a table and every table below it; returns how many table pages that was.</summary>
+    private int FreeTable(ulong table, int level)
     {
+        int freed = 1;
         if (level > 1)
         {
             int count = _format.EntryCount(level);
@@ -112,10 +114,93 @@ public sealed class RadixTables<TFormat> where TFormat : struct, IRadixFormat
             for (int i = 0; i < count; i++)
             {
                 ulong e = Load(table + (ulong)(i * size));
-                if (_format.Classify(e, level) == EntryClass.Table) FreeTable(_format.TableAddress(e), level - 1);
+                if (_format.Classify(e, level) == EntryClass.Table) freed += FreeTable(_format.TableAddress(e), level - 1);
             }
         }
         _frames.Free(table >> PhysicalMemory.FrameShift, FrameUse.PageTable);
+        return freed;
+    }
+
+    // ---- freeing tables after an unmap (Linux free_pgd_range) -------------------------------------------------
+
+    /// <summary>
+    /// Frees the page-table pages below the root that only [<paramref name="start"/>, <paramref name="end"/>) used, as
+    /// Linux's <c>free_pgd_range</c> does after unmapping it: <paramref name="floor"/> is the end of the VMA before the
+    /// range (0: none), <paramref name="ceiling"/> the start of the VMA after it (0: none, the top of the address
+    /// space). A last-level table is freed when the 2^LevelShift(2)-byte slot it covers touches the range and lies
+    /// wholly in [floor, ceiling); a table above it when its whole span lies in [floor, ceiling) and inside the range's
+    /// slots. The entry pointing to each is cleared, the frame returned to the allocator and the page-walk caches of
+    /// the root dropped. Returns the number of table pages freed. The root and the kernel half are never touched.
+    /// </summary>
+    public int FreeTables(ulong root, ulong start, ulong end, ulong floor, ulong ceiling)
+    {
+        int levels = _format.Levels;
+        if (root == 0 || levels < 2 || end <= start) return 0;
+        ulong va = start;
+        if (_format.SelectTree(ref va, AccessKind.Read, AccessMode.User) != 0 || va != start) return 0;
+        ulong slot = 1UL << _format.LevelShift(2);   // what one last-level table covers (Linux PMD_SIZE)
+        ulong slotMask = ~(slot - 1);
+        // free_pgd_range's rounding: a slot the floor or the ceiling falls inside keeps its table.
+        ulong addr = start & slotMask;
+        if (addr < floor)
+        {
+            addr += slot;
+            if (addr == 0) return 0;
+        }
+        if (ceiling != 0)
+        {
+            ceiling &= slotMask;
+            if (ceiling == 0) return 0;
+        }
+        if (end - 1 > ceiling - 1) end -= slot;
+        if (addr > end - 1) return 0;
+        int freed = FreeRange(root, levels, addr, end, floor, ceiling);
+        if (freed > 0) _pwc?.InvalidateRoot(root);
+        return freed;
+    }
+
+    /// <summary>One level of <see cref="FreeTables"/>: the tables under <paramref name="table"/>'s entries for [addr, end).</summary>
+    private int FreeRange(ulong table, int level, ulong addr, ulong end, ulong floor, ulong ceiling)
+    {
+        int freed = 0;
+        ulong span = 1UL << _format.LevelShift(level);   // what one entry of this table covers
+        do
+        {
+            ulong boundary = (addr & ~(span - 1)) + span;
+            ulong next = boundary - 1 < end - 1 ? boundary : end;
+            ulong slotAddress = EntryAddress(table, addr, level);
+            ulong e = Load(slotAddress);
+            if (_format.Classify(e, level) == EntryClass.Table)
+            {
+                ulong child = _format.TableAddress(e);
+                if (level == 2)
+                {
+                    // free_pte_range: the range's rounding already kept every last-level table a VMA can still use.
+                    Store(slotAddress, 0);
+                    freed += FreeTable(child, 1);
+                }
+                else
+                {
+                    freed += FreeRange(child, level - 1, addr, next, floor, ceiling);
+                    // free_pmd_range's tail (and free_pud_range's): the child goes only if no VMA can use its span.
+                    ulong first = addr & ~(span - 1);
+                    bool keep = first < floor;
+                    if (!keep && ceiling != 0)
+                    {
+                        ulong c = ceiling & ~(span - 1);
+                        keep = c == 0 || next - 1 > c - 1;
+                    }
+                    if (!keep)
+                    {
+                        Store(slotAddress, 0);
+                        freed += FreeTable(child, level - 1);
+                    }
+                }
+            }
+            addr = next;
+        }
+        while (addr != end);
+        return freed;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -131,6 +131,19 @@ public interface IPageTable
     bool PrepareTopLevel(ulong root, ulong vaddr) => false;
 
     /// <summary>
+    /// Kernel, after [<paramref name="start"/>, <paramref name="end"/>) was unmapped (munmap, mremap's move, brk's
+    /// shrink): frees every table page below the root that no VMA can still use, as Linux's <c>free_pgd_range</c>
+    /// (mm/memory.c). <paramref name="floor"/> is the end of the VMA before the range (0: none) and
+    /// <paramref name="ceiling"/> the start of the VMA after it (0: none, the top of the address space); a table is
+    /// freed when the whole span it covers lies in [floor, ceiling) and the range touches it, with Linux's rounding: a
+    /// last-level table is kept when floor or ceiling falls inside the span it covers. The entry pointing to each freed
+    /// table is cleared, its frame goes back to the frame allocator, and the format drops what its paging-structure
+    /// caches hold for the root. Returns the number of table pages freed. The leaves in the range must already be
+    /// clear. The default frees nothing (formats that keep their tables until the address space goes: 0).
+    /// </summary>
+    int FreeTables(ulong root, ulong start, ulong end, ulong floor, ulong ceiling) => 0;
+
+    /// <summary>
     /// Adds the frame of every table page reachable from <paramref name="root"/> (the root included) to
     /// <paramref name="into"/>; a table already in the set is not descended again, so shared tables count once over
     /// several roots. False when the format cannot enumerate its tables (the invariant checker then skips the check).

@@ -31,7 +31,14 @@ public sealed class AddressSpaces
     private void VmaChanged() => (_vmaChanges ??= _k.Metrics.Counter(MetricNames.SyscallsVmaChanges)).Increment();
     private ushort _nextAsid = 1;
 
-    internal AddressSpaces(KernelModel kernel) => _k = kernel;
+    /// <summary>Page-table pages freed after an unmap (<c>pagetable.pages_freed</c>), registered with the machine so a run that frees none reports 0.</summary>
+    private readonly Counter _tablesFreed;
+
+    internal AddressSpaces(KernelModel kernel)
+    {
+        _k = kernel;
+        _tablesFreed = kernel.Metrics.Counter(MetricNames.PageTablePagesFreed);
+    }
 
     // ---- address spaces ------------------------------------------------------------------------------------
 
@@ -219,14 +226,50 @@ public sealed class AddressSpaces
         var overlapping = p.Mm.Overlapping(start, end);
         if (overlapping.Count == 0) return false;
         ZapRange(p, start, end, cpu);
+        var detached = new List<(ulong Start, ulong End)>(overlapping.Count);
         foreach (var v in overlapping)
         {
             p.Mm.Remove(v);
             if (v.Start < start) p.Mm.Add(v.Slice(v.Start, start));
             if (v.End > end) p.Mm.Add(v.Slice(end, v.End));
+            detached.Add((Math.Max(v.Start, start), Math.Min(v.End, end)));
         }
         FlushTlbRange(p, start, end, cpu);
+        FreePageTables(p, detached);
         return true;
+    }
+
+    /// <summary>
+    /// <c>free_pgtables</c> (mm/memory.c) after the VMA parts <paramref name="detached"/> (in address order, their
+    /// leaves already cleared and flushed) were removed: floor is the end of the VMA now below them (0 when none:
+    /// FIRST_USER_ADDRESS), ceiling the start of the one above (0 when none: USER_PGTABLES_CEILING); parts closer than
+    /// one last-level table's span are gathered into one call down, as Linux does, and each call's ceiling is the next
+    /// part's start. The format frees the table pages no VMA can still use (<see cref="IPageTable.FreeTables"/>),
+    /// dropping its paging-structure caches for the root; they are counted in <c>pagetable.pages_freed</c>. (At exit
+    /// <see cref="Release"/> frees every table with the root, as exit_mmap's free_pgtables over all VMAs does; those are
+    /// not counted here: the counter is the work of calls made while the address space lives.)
+    /// </summary>
+    private void FreePageTables(Process p, List<(ulong Start, ulong End)> detached)
+    {
+        if (detached.Count == 0) return;
+        ulong first = detached[0].Start, last = detached[^1].End;
+        ulong floor = 0, ceiling = 0;
+        foreach (var v in p.Mm.Vmas)
+        {
+            if (v.End <= first) floor = Math.Max(floor, v.End);
+            else if (v.Start >= last && (ceiling == 0 || v.Start < ceiling)) ceiling = v.Start;
+        }
+        ulong gather = _k.Geometry.PageShifts.Count > 1 ? 1UL << _k.Geometry.PageShifts[1] : 2UL << 20;
+        for (int i = 0; i < detached.Count;)
+        {
+            ulong addr = detached[i].Start;
+            int j = i;
+            while (j + 1 < detached.Count && detached[j + 1].Start <= detached[j].End + gather) j++;
+            ulong next = j + 1 < detached.Count ? detached[j + 1].Start : ceiling;
+            int freed = _k.PageTable.FreeTables(p.PageTableRoot, addr, detached[j].End, floor, next);
+            if (freed > 0) _tablesFreed.Add(freed);
+            i = j + 1;
+        }
     }
 
     /// <summary>Unmaps every page in [start, end) without touching VMAs or flushing.</summary>
@@ -748,7 +791,12 @@ public sealed class AddressSpaces
         }
         FlushTlbRange(p, address, address + oldLen, cpu);
         if (dontUnmap) moving.Locked = moving.LockOnFault = false; // the old VMA stays, empty and unlocked
-        else p.Mm.Remove(moving);
+        else
+        {
+            // move_vma unmaps the old range (do_vmi_munmap): its page tables go as munmap's would.
+            p.Mm.Remove(moving);
+            FreePageTables(p, [(address, address + oldLen)]);
+        }
         if (moved.Locked && !moved.LockOnFault && newLen > oldLen) PopulateVmaLocked(p, cpu, moved, to + oldLen, to + newLen);
         return (long)to;
     }
