@@ -48,6 +48,7 @@ public sealed record AnalyticTimingOptions : IValidatableObject
     [Description("Cycles of a system call's entry and exit.")] [Range(0.0, Max)] public double? SyscallEntryExit { get; init; }
     [Description("Cycles per page of page tables fork copied.")] [Range(0.0, Max)] public double? PageTablePageCopied { get; init; }
     [Description("Cycles per page munmap, madvise(DONTNEED), mremap or brk unmapped.")] [Range(0.0, Max)] public double? PageUnmapped { get; init; }
+    [Description("Cycles per page-table page freed after an unmap because no VMA can use it any more (Linux free_pgtables; pagetable.pages_freed).")] [Range(0.0, Max)] public double? PageTableFreed { get; init; }
     [Description("Cycles per page whose protection mprotect changed.")] [Range(0.0, Max)] public double? PageProtected { get; init; }
     [Description("Cycles of the VMA work (split, merge, create, remove) of a system call that changed VMAs, once per call (syscalls.vma_changes).")] [Range(0.0, Max)] public double? VmaChange { get; init; }
     [Description("Cycles per page reclaim scanned (an Accessed-bit test).")] [Range(0.0, Max)] public double? ReclaimScan { get; init; }
@@ -80,6 +81,7 @@ public sealed record AnalyticTimingOptions : IValidatableObject
         Add("syscallEntryExit", SyscallEntryExit);
         Add("pageTablePageCopied", PageTablePageCopied);
         Add("pageUnmapped", PageUnmapped);
+        Add("pageTableFreed", PageTableFreed);
         Add("pageProtected", PageProtected);
         Add("vmaChange", VmaChange);
         Add("reclaimScan", ReclaimScan);
@@ -167,6 +169,7 @@ public sealed class AnalyticTimingModel(TimingProfile profile, ICacheHierarchy? 
         double syscalls = Count(MetricNames.SyscallsTotal) * Cost("syscallEntryExit")
             + Count(MetricNames.SyscallsPageTablePagesCopied) * Cost("pageTablePageCopied")
             + Count(MetricNames.SyscallsPagesUnmapped) * Cost("pageUnmapped")
+            + Count(MetricNames.PageTablePagesFreed) * Cost("pageTableFreed")
             + Count(MetricNames.SyscallsPagesProtected) * Cost("pageProtected")
             + Count(MetricNames.SyscallsVmaChanges) * Cost("vmaChange")
             + Count(MetricNames.TlbFlushes) * Cost("tlbFlush")

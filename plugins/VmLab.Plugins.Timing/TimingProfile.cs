@@ -39,7 +39,7 @@ public sealed record TimingProfile(
     [
         "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse", "swapIn",
         "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "tlbFlushPage", "shootdownIpi",
-        "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict",
+        "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageTableFreed", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict",
     ];
 
     private static readonly string[] TopKeys = ["name", "clockGHz", "sources", "cycles", "swapDevice"];

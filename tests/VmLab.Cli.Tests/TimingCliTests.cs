@@ -65,6 +65,15 @@ public sealed class TimingCliTests : IDisposable
     }
 
     [Fact]
+    public void AProfileWrittenBeforePageTablesWereFreedExits2NamingPageTableFreed()
+    {
+        Profile("old.json", t => t.Replace("\"pageTableFreed\": 400,", "", StringComparison.Ordinal));
+        Assert.DoesNotContain("\"pageTableFreed\"", File.ReadAllText(_s.PathOf("old.json")));
+        var run = RunBad("run", Config("old.json"));
+        Assert.Contains("old.json: cycles:pageTableFreed: is required", run.Stderr);
+    }
+
+    [Fact]
     public void AnUnknownKeyInTheProfileExits2WithTheNearestName()
     {
         Profile("typo.json", t => t.Replace("\"tlbFlush\"", "\"tlbFlushes\"", StringComparison.Ordinal));
@@ -112,7 +121,7 @@ public sealed class TimingCliTests : IDisposable
     }
 
     [Theory]
-    [InlineData("timing", "analytic", new[] { "profile", "clockGHz", "swapDevice", "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse", "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "tlbFlushPage", "shootdownIpi", "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict" })]
+    [InlineData("timing", "analytic", new[] { "profile", "clockGHz", "swapDevice", "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse", "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "tlbFlushPage", "shootdownIpi", "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageTableFreed", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict" })]
     [InlineData("cache", "set-associative", new[] { "lineBytes", "data", "levels" })]
     public void PluginsListsEveryTimingAndCacheOption(string kind, string plugin, string[] options)
     {

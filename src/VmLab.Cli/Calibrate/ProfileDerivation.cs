@@ -52,7 +52,7 @@ public sealed class ProfileDerivation
     [
         "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse",
         "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "tlbFlushPage", "shootdownIpi",
-        "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict",
+        "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageTableFreed", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict",
     ];
 
     /// <summary>The read latency of the ssd swap preset (µs), which also stands for a file read from disk.</summary>
@@ -236,6 +236,15 @@ public sealed class ProfileDerivation
         Default("tlbFlush", TlbFlushCycles, "a flush of the whole address space cannot be timed apart from the call that makes it, and each measured cost includes its own flushes");
         double unmapSpan = Ns("munmap_span_ns"), unmapOne = Ns("munmap_one_ns");
         Set("pageUnmapped", pageUnmapped, Invariant($"munmap of {BigPages} resident pages {unmap512:0} ns minus of {SpanPages} {unmap64:0} ns (both flush the whole address space), per page (munmap of {span:0} after madvise(DONTNEED) and refault: {unmapSpan:0} ns, of one page {unmapOne:0} ns; madvise(DONTNEED) of {span:0}: {Maybe("dontneed_span_ns") ?? 0:0} ns; its refault {Maybe("dontneed_refault_ns") ?? 0:0} ns/page)"));
+        // A page-table page freed by munmap (free_pgtables): one resident page unmapped from a 2 MiB slot no other VMA
+        // reaches (its table freed) against one whose slot keeps a neighbour VMA (the table stays); both unmap one page
+        // and flush it, so the difference is the table's freeing. The 8- and 64-page pairs are reported beside it.
+        double freed1 = Ns("munmap_table_freed_1_ns"), kept1 = Ns("munmap_table_kept_1_ns");
+        string more = Maybe("munmap_table_freed_8_ns") is double f8 && Maybe("munmap_table_kept_8_ns") is double k8
+            && Maybe("munmap_table_freed_64_ns") is double f64 && Maybe("munmap_table_kept_64_ns") is double k64
+            ? Invariant($"; of 8 pages {f8:0} ns freed against {k8:0} ns kept, of 64 pages {f64:0} against {k64:0} ns")
+            : "";
+        Set("pageTableFreed", freed1 - kept1, Invariant($"munmap of one resident page alone in its 2 MiB (Linux frees its page table) {freed1:0} ns minus of one whose 2 MiB keeps another VMA (the table stays) {kept1:0} ns, both flushing that page{more}"));
         Set("syscallEntryExit", syscall, "getppid(2) through syscall(2), per call");
         double forkBig = Ns("fork_big_ns"), forkSmall = Ns("fork_small_ns"), tables = Ns("fork_big_pagetable_pages");
         Set("pageTablePageCopied", (forkBig - forkSmall) / tables, Invariant($"fork of a process with {tables * 512:0} resident anonymous pages {forkBig:0} ns minus with one {forkSmall:0} ns, per page-table page ({tables:0})"));

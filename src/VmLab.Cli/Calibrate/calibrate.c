@@ -549,6 +549,59 @@ static void bench_flush_kinds(void)
         }
 }
 
+/* ---- page tables freed by munmap ------------------------------------------------------------------------------ */
+
+/* n resident pages at the start of a 2 MiB-aligned slot inside a PROT_NONE reservation, unmapped and timed. alone: the
+ * rest of the slot is a hole, so no VMA can use the slot's page table any more and Linux frees it (free_pgtables: the
+ * VMA below ends at the slot's start, the one above starts at the next slot); otherwise the reservation goes on in the
+ * same slot and the table stays. Both unmap the same pages and flush alike. */
+#define TABLE_SPAN (2UL << 20)
+static double unmap_in_slot(size_t n, int alone)
+{
+    char *r = mmap(NULL, 3 * TABLE_SPAN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) die("mmap");
+    char *a = (char *)(((uintptr_t)r + TABLE_SPAN - 1) & ~(TABLE_SPAN - 1));
+    if (mmap(a, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != a) die("mmap");
+    if (madvise(a, n * PAGE, MADV_NOHUGEPAGE) != 0) die("madvise(MADV_NOHUGEPAGE)");
+    if (alone && munmap(a + n * PAGE, TABLE_SPAN - n * PAGE) != 0) die("munmap");
+    write_pages(a, n);
+    uint64_t t0 = now_ns();
+    if (munmap(a, n * PAGE) != 0) die("munmap");
+    double t = (double)(now_ns() - t0) - timer_cost;
+    munmap(r, 3 * TABLE_SPAN);
+    return t;
+}
+
+/* munmap of 1, 8 and 64 resident pages that leave their page table unused (freed) and that do not (kept), each the
+ * median of TRIALS calls per run, the two kinds in turn so a change in the host's state reaches both alike. The one-page
+ * pair gives the cost of a freed table (both flush that one page); 8 and 64 pages are reported beside it. */
+#define TABLE_SIZES 3
+static const size_t table_sizes[TABLE_SIZES] = { 1, 8, 64 };
+static void bench_table_free(void)
+{
+    static double runs[2][TABLE_SIZES][MAX_REPEAT];
+    double t[2][TABLE_SIZES][TRIALS];
+    for (int r = 0; r < repeat; r++)
+    {
+        for (int i = 0; i < TRIALS; i++)
+            for (int k = 0; k < TABLE_SIZES; k++)
+            {
+                t[0][k][i] = unmap_in_slot(table_sizes[k], 1);
+                t[1][k][i] = unmap_in_slot(table_sizes[k], 0);
+            }
+        for (int j = 0; j < 2; j++)
+            for (int k = 0; k < TABLE_SIZES; k++) runs[j][k][r] = median(t[j][k], TRIALS);
+    }
+    static const char *what[2] = { "freed", "kept" };
+    for (int j = 0; j < 2; j++)
+        for (int k = 0; k < TABLE_SIZES; k++)
+        {
+            char key[64];
+            snprintf(key, sizeof key, "munmap_table_%s_%zu_ns", what[j], table_sizes[k]);
+            figure(key, median(runs[j][k], repeat));
+        }
+}
+
 /* ---- TLB shootdown ------------------------------------------------------------------------------------------ */
 
 static volatile int spin_state; /* 0 starting, 1 spinning, 2 stop */
@@ -887,6 +940,7 @@ int main(int argc, char **argv)
     bench_raise();
     bench_unmap_protect();
     bench_flush_kinds();
+    bench_table_free();
     bench_shootdown();
     bench_stack();
     bench_file();

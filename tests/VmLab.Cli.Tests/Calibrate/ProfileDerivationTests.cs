@@ -25,6 +25,9 @@ public sealed class ProfileDerivationTests
         // bench_unmap_protect: the split and merge, munmap after madvise(DONTNEED) (given in sources only).
         ["span_pages"] = 64, ["mprotect_span_ns"] = 1630, ["mprotect_one_ns"] = 1000, ["mprotect_split_ns"] = 1600, ["mprotect_merge_ns"] = 1400,
         ["munmap_span_ns"] = 3100, ["munmap_one_ns"] = 2000, ["dontneed_span_ns"] = 3000, ["dontneed_refault_ns"] = 1500,
+        // bench_table_free: one page unmapped with its page table freed 2350 ns, kept 2000 ns (8 and 64 pages in sources only).
+        ["munmap_table_freed_1_ns"] = 2350, ["munmap_table_kept_1_ns"] = 2000,
+        ["munmap_table_freed_8_ns"] = 2400, ["munmap_table_kept_8_ns"] = 3500, ["munmap_table_freed_64_ns"] = 3000, ["munmap_table_kept_64_ns"] = 3300,
         ["munmap_alone_ns"] = 2000, ["munmap_shootdown_ns"] = 3200, ["shootdown_targets"] = 1,
         ["stack_touch_ns"] = 1700, ["file_fault_ns"] = 800, ["pageout_ns"] = 300,
         ["chase_l1_ns"] = 2, ["chase_l2tlb_ns"] = 5, ["chase_walk_4k_ns"] = 30, ["chase_walk_2m_ns"] = 20, ["chase_walk_huge_fraction"] = 1,
@@ -58,11 +61,28 @@ public sealed class ProfileDerivationTests
         Assert.Equal(200, C("tlbFlush"));           // not measured: the default
         Assert.Equal(400, C("tlbFlushPage"));       // the mean of 308 and 112 ns per page flushed by itself, less pageProtected's 10
         Assert.Equal(40, C("pageUnmapped"));        // 20 ns per page
+        Assert.Equal(700, C("pageTableFreed"));     // one page unmapped with its table freed 2350 - kept 2000 ns
         Assert.Equal(200, C("syscallEntryExit"));
         Assert.Equal(10_000, C("pageTablePageCopied")); // 40 µs over 8 pages
         Assert.Equal(2400, C("shootdownIpi"));      // 1200 ns, one target
         Assert.Equal(50, C("reclaimScan"));         // not measured: the default
         Assert.Equal(600, C("reclaimEvict"));
+    }
+
+    [Fact]
+    public void AFreedPageTableCostsTheOnePageDifferenceAndTheSourcesGiveTheLargerPairs()
+    {
+        var figures = Figures();
+        figures["munmap_table_freed_1_ns"] = 2100;
+        var profile = ProfileDerivation.Derive(figures, Host, Settings, "1.0", DateTime.UnixEpoch);
+        Assert.Equal(200, profile["cycles"]!["pageTableFreed"]!.GetValue<double>()); // (2100 - 2000) ns at 2 GHz
+        var sources = profile["sources"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+        Assert.Contains(sources, s => s.StartsWith("pageTableFreed: munmap of one resident page alone in its 2 MiB", StringComparison.Ordinal)
+            && s.Contains("of 8 pages 2400 ns freed against 3500 ns kept, of 64 pages 3000 against 3300 ns", StringComparison.Ordinal));
+
+        figures.Remove("munmap_table_kept_1_ns");
+        var e = Assert.Throws<InvalidOperationException>(() => ProfileDerivation.Derive(figures, Host, Settings, "1.0", DateTime.UnixEpoch));
+        Assert.Contains("munmap_table_kept_1_ns", e.Message);
     }
 
     [Fact]

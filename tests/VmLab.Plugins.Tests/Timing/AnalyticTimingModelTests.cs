@@ -14,7 +14,7 @@ namespace VmLab.Plugins.Tests.Timing;
 public sealed class AnalyticTimingModelTests : IDisposable
 {
     private const long EntryExit = 800, DemandZero = 1201, CowCopy = 2003, CowReuse = 311, Delivery = 2503, Sigreturn = 1009;
-    private const long Syscall = 151, Unmapped = 83, Protected = 41, Flush = 203, FlushPage = 17, Ipi = 3001, TablePage = 503, Memory = 211, WalkCache = 3, VmaChange = 47;
+    private const long Syscall = 151, Unmapped = 83, Protected = 41, Flush = 203, FlushPage = 17, Ipi = 3001, TablePage = 503, TableFreed = 59, Memory = 211, WalkCache = 3, VmaChange = 47;
 
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "vmlab-timing-" + Guid.NewGuid().ToString("N")[..12]);
 
@@ -52,8 +52,8 @@ public sealed class AnalyticTimingModelTests : IDisposable
     private static long M(RunResult r, string name) => r.Metrics.TryGetValue(name, out long v) ? v : 0;
 
     /// <summary>The syscall part: entry/exit per call plus the work and maintenance the run counted.</summary>
-    private static long SyscallCycles(RunResult r, long calls, long vmaChanges, long unmapped = 0, long protectedPages = 0, long tablePages = 0) =>
-        calls * Syscall + vmaChanges * VmaChange + unmapped * Unmapped + protectedPages * Protected + tablePages * TablePage
+    private static long SyscallCycles(RunResult r, long calls, long vmaChanges, long unmapped = 0, long protectedPages = 0, long tablePages = 0, long tablesFreed = 0) =>
+        calls * Syscall + vmaChanges * VmaChange + unmapped * Unmapped + protectedPages * Protected + tablePages * TablePage + tablesFreed * TableFreed
         + M(r, "tlb.flushes") * Flush + M(r, "tlb.flushed_pages") * FlushPage + M(r, "tlb.shootdowns") * Ipi;
 
     [Fact]
@@ -155,11 +155,13 @@ public sealed class AnalyticTimingModelTests : IDisposable
     }
 
     [Fact]
-    public void MunmapChargesEveryPageItUnmapped()
+    public void MunmapChargesEveryPageItUnmappedAndEveryTableItFreed()
     {
         var r = Run("process p\np mmap a 8p rw private\np write every page of a value 1\np munmap a\n");
         Assert.Equal(8, M(r, "syscalls.pages_unmapped"));
-        Assert.Equal(SyscallCycles(r, calls: 2, vmaChanges: 2, unmapped: 8), M(r, "time.cycles.syscalls"));
+        // Nothing else is mapped: the last-level table and the two above it go (free_pgtables), each charged pageTableFreed.
+        Assert.Equal(3, M(r, "pagetable.pages_freed"));
+        Assert.Equal(SyscallCycles(r, calls: 2, vmaChanges: 2, unmapped: 8, tablesFreed: 3), M(r, "time.cycles.syscalls"));
     }
 
     [Fact]
@@ -180,6 +182,7 @@ public sealed class AnalyticTimingModelTests : IDisposable
         // rw over rw (no change); the munmap of the last page; munmap of nothing.
         Assert.Equal(7, M(r, "syscalls.total"));
         Assert.Equal(4, M(r, "syscalls.vma_changes"));
+        Assert.Equal(0, M(r, "pagetable.pages_freed")); // the page unmapped shares its table with the rest of the VMA
         Assert.Equal(SyscallCycles(r, calls: 7, vmaChanges: 4, unmapped: 1, protectedPages: M(r, "syscalls.pages_protected")), M(r, "time.cycles.syscalls"));
     }
 

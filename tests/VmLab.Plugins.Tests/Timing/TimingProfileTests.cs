@@ -17,7 +17,7 @@ public sealed class TimingProfileTests
             "walkCacheHit": 3, "memoryAccess": 211, "faultEntryExit": 800, "demandZero": 1201, "zeroPageMap": 307,
             "cowCopy": 2003, "cowReuse": 311, "swapIn": 1511, "fileCacheHit": 601, "fileRead": 50021, "stackGrowth": 401,
             "signalDelivery": 2503, "sigreturn": 1009, "tlbFlush": 203, "tlbFlushPage": 17, "shootdownIpi": 3001, "syscallEntryExit": 151,
-            "pageTablePageCopied": 503, "pageUnmapped": 83, "pageProtected": 41, "vmaChange": 47, "reclaimScan": 53, "reclaimEvict": 409{{cycles}}
+            "pageTablePageCopied": 503, "pageUnmapped": 83, "pageTableFreed": 59, "pageProtected": 41, "vmaChange": 47, "reclaimScan": 53, "reclaimEvict": 409{{cycles}}
           },
           {{swap}}{{extra}}
         }
@@ -85,6 +85,17 @@ public sealed class TimingProfileTests
         var e = Assert.Throws<TimingProfileException>(() => TimingProfile.Parse(json, "old.json"));
         Assert.Equal("cycles:tlbFlushPage", e.KeyPath);
         Assert.Equal("old.json", e.File);
+        Assert.Contains("is required", e.Message);
+    }
+
+    [Fact]
+    public void AProfileWithoutPageTableFreedIsRefusedNamingTheKeyRatherThanChargingZero()
+    {
+        // Profiles written before page tables were freed after an unmap: a freed table must not silently cost nothing.
+        string json = ProfileJson().Replace("\"pageTableFreed\": 59, ", "", StringComparison.Ordinal);
+        Assert.DoesNotContain("pageTableFreed", json);
+        var e = Assert.Throws<TimingProfileException>(() => TimingProfile.Parse(json, "old.json"));
+        Assert.Equal("cycles:pageTableFreed", e.KeyPath);
         Assert.Contains("is required", e.Message);
     }
 
