@@ -63,6 +63,7 @@ public sealed class DecodeAheadTests : IDisposable
         { "ls.lackey.gz", 37 },
         { "cat.lackey.gz", 4096 },
         { "sieve32.lackey.gz", 1000 },
+        { "tiny.lackey", 64 },
         { "tiny.lackey.xz", 64 },
         { "tiny.lackey.zst", 64 },
         { "tiny.din", 64 },
