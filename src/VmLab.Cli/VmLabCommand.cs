@@ -302,10 +302,12 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             if (json != "-") RenderAttribution(stream);
             stderr.WriteLine(stream.Describe());
         }
-        if (a.Flag("--verbose"))
-            foreach (var e in result.Expectations.Where(e => e.Passed)) stderr.WriteLine($"{e.Where}: ok: {e.Text} (got {e.Actual})");
-
-        foreach (var e in result.Expectations.Where(e => !e.Passed)) stderr.WriteLine($"{e.Where}: expectation failed: expected {e.Text}, got {e.Actual}");
+        if (result.Expectations.Count > 0)
+        {
+            if (a.Flag("--verbose"))
+                foreach (var e in result.Expectations.Where(e => e.Passed)) stderr.WriteLine($"{e.Where}: ok: {e.Text} (got {e.Actual})");
+            foreach (var e in result.Expectations.Where(e => !e.Passed)) stderr.WriteLine($"{e.Where}: expectation failed: expected {e.Text}, got {e.Actual}");
+        }
         if (result.Status == RunResult.ExpectationFailed)
         {
             stderr.WriteLine($"error: {result.Expectations.Count(e => !e.Passed)} of {result.Expectations.Count} expectations failed");
