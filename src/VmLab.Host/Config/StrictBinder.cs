@@ -19,7 +19,7 @@ namespace VmLab.Host.Config;
 public sealed class BindingMetadata
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<PropertyInfo>> _properties = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<(PropertyInfo Property, RangeAttribute Range)>> _ranges = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<RangeRule>> _ranges = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, bool> _needsValidator = new();
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<PropertyInfo>> _existingFiles = new();
@@ -33,8 +33,11 @@ public sealed class BindingMetadata
 
     public bool IsScalar(Type type) => _scalar.GetOrAdd(type, StrictBinder.IsScalar);
 
-    public IReadOnlyList<(PropertyInfo Property, RangeAttribute Range)> Ranges(Type type) => _ranges.GetOrAdd(type, t =>
-        [.. Properties(t).Select(p => (p, p.GetCustomAttribute<RangeAttribute>()!)).Where(x => x.Item2 is not null)]);
+    /// <summary>A property and its <c>[Range]</c>. A class, not a tuple: LINQ over it runs precompiled code at start-up.</summary>
+    public sealed record RangeRule(PropertyInfo Property, RangeAttribute Range);
+
+    public IReadOnlyList<RangeRule> Ranges(Type type) => _ranges.GetOrAdd(type, t =>
+        [.. Properties(t).Where(p => p.GetCustomAttribute<RangeAttribute>() is not null).Select(p => new RangeRule(p, p.GetCustomAttribute<RangeAttribute>()!))]);
 
     /// <summary>Whether <paramref name="type"/> has validation rules other than <c>[Range]</c> (which is checked directly).</summary>
     public bool NeedsValidator(Type type) => _needsValidator.GetOrAdd(type, t =>

@@ -83,12 +83,8 @@ public sealed class ExperimentRunner
     private static readonly Expectation[] NoExpectations = new Expectation[0];
 
     /// <summary>The run's metrics with the timing model's time metrics added, when one is configured and the run completed.</summary>
-    private static SortedDictionary<string, long> WithTime(SortedDictionary<string, long> metrics, ITimingModel? timing, string status)
-    {
-        if (timing is null || status == RunResult.Failed) return metrics;
-        foreach (var (name, value) in timing.Estimate(metrics)) metrics[name] = value;
-        return metrics;
-    }
+    private static MetricSnapshot WithTime(MetricSnapshot metrics, ITimingModel? timing, string status) =>
+        timing is null || status == RunResult.Failed ? metrics : metrics.With(timing.Estimate(metrics));
 
     /// <summary>
     /// Builds every component of the experiment without running it, so problems only a component can see (a scenario's
@@ -159,7 +155,9 @@ public sealed class ExperimentRunner
 
     public static IReadOnlyDictionary<string, string> PluginVersions(Experiment e)
     {
-        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        // A sorted list, not a sorted dictionary: its code over strings is precompiled; the dictionary's tree of key-value
+        // pairs (a value type) is compiled by the JIT at every start.
+        var result = new SortedList<string, string>(StringComparer.Ordinal);
         void Add(Component? c)
         {
             if (c is not null) result[c.Plugin.Name] = $"{c.Plugin.AssemblyName} {c.Plugin.Version}";
