@@ -2,8 +2,9 @@
  * the exact sequence of its scenario NAME.vms beside this file (same pages, same order). The timed part is what the
  * scenario does after its `reset`; what comes before is set-up, done outside the timer here too.
  *
- * Usage: native REPEAT
- * Each benchmark runs once to warm up, then REPEAT times.
+ * Usage: native REPEAT [steps]
+ * Each benchmark runs once to warm up, then REPEAT times. With `steps` (diagnosis), nothing else runs: unmap-protect's
+ * calls are timed one by one and printed as "step NAME FASTEST_NS MEDIAN_NS" over REPEAT runs.
  * Prints "zero_page 1" when a read fault on fresh anonymous memory maps the shared zero page (0: this kernel allocates
  * a frame instead, as tests/linux-oracle/kernel-zero-page.c finds), then one line per benchmark: "NAME NS MINFLT" — the timed part's CPU nanoseconds (user and system) in the fastest of the REPEAT runs (on a
  * shared machine other work only slows a run down), and the minor faults (getrusage) it took. Pinned to one CPU, transparent huge pages off, as calibrate.c. A set-up
@@ -125,6 +126,35 @@ static struct run fork_cow(void)
     return r;
 }
 
+/* unmap-protect's calls one by one (`native REPEAT steps`): the same sequence as unmap_protect, each call timed. */
+#define STEPS 7
+static const char *const step_names[STEPS] = { "mprotect-ro-512", "mprotect-rw-512", "munmap-upper-256", "mmap-256",
+                                               "first-writes-256", "munmap-lower-256", "munmap-new-256" };
+
+static void unmap_protect_steps(double ns[STEPS])
+{
+    char *a = map_anon(512);
+    write_every_page(a, 512, 1);
+    uint64_t t[STEPS + 1];
+    t[0] = now_ns();
+    if (mprotect(a, 512 * PAGE, PROT_READ) != 0) die("mprotect");
+    t[1] = now_ns();
+    if (mprotect(a, 512 * PAGE, PROT_READ | PROT_WRITE) != 0) die("mprotect");
+    t[2] = now_ns();
+    if (munmap(a + 256 * PAGE, 256 * PAGE) != 0) die("munmap");
+    t[3] = now_ns();
+    char *b = mmap(NULL, 256 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b == MAP_FAILED) die("mmap");
+    t[4] = now_ns();
+    write_every_page(b, 256, 1);
+    t[5] = now_ns();
+    if (munmap(a, 256 * PAGE) != 0) die("munmap");
+    t[6] = now_ns();
+    if (munmap(b, 256 * PAGE) != 0) die("munmap");
+    t[7] = now_ns();
+    for (int i = 0; i < STEPS; i++) ns[i] = (double)(t[i + 1] - t[i]);
+}
+
 /* unmap-protect.vms */
 static struct run unmap_protect(void)
 {
@@ -214,10 +244,10 @@ static void bench(const char *name, struct run (*run)(void), int repeat)
 
 int main(int argc, char **argv)
 {
-    int repeat = argc == 2 ? atoi(argv[1]) : 0;
+    int repeat = argc == 2 || (argc == 3 && strcmp(argv[2], "steps") == 0) ? atoi(argv[1]) : 0;
     if (repeat < 1 || repeat > MAX_REPEAT)
     {
-        fprintf(stderr, "error usage: native REPEAT (1 to %d)\n", MAX_REPEAT);
+        fprintf(stderr, "error usage: native REPEAT [steps] (REPEAT 1 to %d)\n", MAX_REPEAT);
         return 2;
     }
     cpu_set_t set;
@@ -227,6 +257,23 @@ int main(int argc, char **argv)
     CPU_SET(cpu, &set);
     if (sched_setaffinity(0, sizeof set, &set) != 0) die("sched_setaffinity");
     if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) die("prctl(PR_SET_THP_DISABLE)");
+    if (argc == 3)
+    {
+        /* Diagnosis: each call of unmap-protect, the fastest and the median of REPEAT runs after a warm-up. */
+        double all[STEPS][MAX_REPEAT], one[STEPS];
+        unmap_protect_steps(one);
+        for (int r = 0; r < repeat; r++)
+        {
+            unmap_protect_steps(one);
+            for (int i = 0; i < STEPS; i++) all[i][r] = one[i];
+        }
+        for (int i = 0; i < STEPS; i++)
+        {
+            qsort(all[i], (size_t)repeat, sizeof all[i][0], compare_double);
+            printf("step %s %.0f %.0f\n", step_names[i], all[i][0], all[i][repeat / 2]);
+        }
+        return 0;
+    }
     printf("zero_page %d\n", zero_page());
     bench("first-touch-mix", first_touch_mix, repeat);
     bench("fork-cow", fork_cow, repeat);

@@ -43,6 +43,7 @@ public sealed record AnalyticTimingOptions : IValidatableObject
     [Description("Cycles of building a signal frame and entering the handler.")] [Range(0.0, Max)] public double? SignalDelivery { get; init; }
     [Description("Cycles of rt_sigreturn back to the interrupted code.")] [Range(0.0, Max)] public double? Sigreturn { get; init; }
     [Description("Cycles of a local TLB flush (one page, a range or all).")] [Range(0.0, Max)] public double? TlbFlush { get; init; }
+    [Description("Cycles per page a page-granular flush invalidated on its CPU (x86 invlpg, one per page up to 33 pages; tlb.flushed_pages), on top of tlbFlush.")] [Range(0.0, Max)] public double? TlbFlushPage { get; init; }
     [Description("Cycles per target CPU of a TLB shootdown IPI.")] [Range(0.0, Max)] public double? ShootdownIpi { get; init; }
     [Description("Cycles of a system call's entry and exit.")] [Range(0.0, Max)] public double? SyscallEntryExit { get; init; }
     [Description("Cycles per page of page tables fork copied.")] [Range(0.0, Max)] public double? PageTablePageCopied { get; init; }
@@ -74,6 +75,7 @@ public sealed record AnalyticTimingOptions : IValidatableObject
         Add("signalDelivery", SignalDelivery);
         Add("sigreturn", Sigreturn);
         Add("tlbFlush", TlbFlush);
+        Add("tlbFlushPage", TlbFlushPage);
         Add("shootdownIpi", ShootdownIpi);
         Add("syscallEntryExit", SyscallEntryExit);
         Add("pageTablePageCopied", PageTablePageCopied);
@@ -168,6 +170,7 @@ public sealed class AnalyticTimingModel(TimingProfile profile, ICacheHierarchy? 
             + Count(MetricNames.SyscallsPagesProtected) * Cost("pageProtected")
             + Count(MetricNames.SyscallsVmaChanges) * Cost("vmaChange")
             + Count(MetricNames.TlbFlushes) * Cost("tlbFlush")
+            + Count(MetricNames.TlbFlushedPages) * Cost("tlbFlushPage")
             + Count(MetricNames.TlbShootdowns) * Cost("shootdownIpi");
 
         double reclaim = Count(MetricNames.ReclaimScanned) * Cost("reclaimScan")

@@ -62,6 +62,7 @@ public static class MetricNames
     public const string SwapOuts = "swap.outs";
     public const string SwapIns = "swap.ins";
     public const string TlbFlushes = "tlb.flushes";
+    public const string TlbFlushedPages = "tlb.flushed_pages";
     public const string TlbShootdowns = "tlb.shootdowns";
     public const string SignalsSigsegv = "signals.sigsegv";
     public const string SignalsSigbus = "signals.sigbus";

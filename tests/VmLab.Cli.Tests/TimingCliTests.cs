@@ -56,6 +56,15 @@ public sealed class TimingCliTests : IDisposable
     }
 
     [Fact]
+    public void AProfileWrittenBeforeTlbFlushPageExistedExits2NamingTheKey()
+    {
+        Profile("old.json", t => t.Replace("\"tlbFlushPage\": 150,", "", StringComparison.Ordinal));
+        Assert.DoesNotContain("\"tlbFlushPage\"", File.ReadAllText(_s.PathOf("old.json")));
+        var run = RunBad("run", Config("old.json"));
+        Assert.Contains("old.json: cycles:tlbFlushPage: is required", run.Stderr);
+    }
+
+    [Fact]
     public void AnUnknownKeyInTheProfileExits2WithTheNearestName()
     {
         Profile("typo.json", t => t.Replace("\"tlbFlush\"", "\"tlbFlushes\"", StringComparison.Ordinal));
@@ -103,7 +112,7 @@ public sealed class TimingCliTests : IDisposable
     }
 
     [Theory]
-    [InlineData("timing", "analytic", new[] { "profile", "clockGHz", "swapDevice", "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse", "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "shootdownIpi", "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict" })]
+    [InlineData("timing", "analytic", new[] { "profile", "clockGHz", "swapDevice", "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse", "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "tlbFlushPage", "shootdownIpi", "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict" })]
     [InlineData("cache", "set-associative", new[] { "lineBytes", "data", "levels" })]
     public void PluginsListsEveryTimingAndCacheOption(string kind, string plugin, string[] options)
     {

@@ -51,12 +51,18 @@ public sealed class ProfileDerivation
     public static readonly IReadOnlyList<string> CycleKeys =
     [
         "tlbHit", "walkCacheHit", "memoryAccess", "faultEntryExit", "demandZero", "zeroPageMap", "cowCopy", "cowReuse",
-        "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "shootdownIpi",
+        "swapIn", "fileCacheHit", "fileRead", "stackGrowth", "signalDelivery", "sigreturn", "tlbFlush", "tlbFlushPage", "shootdownIpi",
         "syscallEntryExit", "pageTablePageCopied", "pageUnmapped", "pageProtected", "vmaChange", "reclaimScan", "reclaimEvict",
     ];
 
     /// <summary>The read latency of the ssd swap preset (µs), which also stands for a file read from disk.</summary>
     public const double SsdReadMicros = 80;
+
+    /// <summary>The cycles of a local flush, not measured (docs/calibrate.md).</summary>
+    public const double TlbFlushCycles = 200;
+
+    /// <summary>The sizes (pages) of calibrate.c's bench_flush_kinds: 1 and <see cref="PagedPages"/> are flushed page by page, <see cref="SpanPages"/> and <see cref="BigPages"/> whole.</summary>
+    public const int PagedPages = 8, SpanPages = 64, BigPages = 512;
 
     /// <summary>Defaults, in cycles, of the costs no benchmark measured (the profile format's example values).</summary>
     private static readonly Dictionary<string, double> Defaults = new(StringComparer.Ordinal)
@@ -175,14 +181,13 @@ public sealed class ProfileDerivation
             // the fault's split into entry/exit and work does not hold: the sum does, the parts do not.
             _sources.Add(Invariant($"check: the first write to pages MADV_POPULATE_WRITE had mapped took {after:0.#} ns/page (a TLB miss on bare metal)"));
             if (after > populateWrite)
-                _sources.Add("warning: that first write costs more than mapping the page: this host (a guest whose hypervisor maintains its own page tables?) makes the first access to a newly mapped page expensive, so faultEntryExit absorbs that cost and the costs derived by subtracting it (signalDelivery, fileCacheHit, cowCopy, cowReuse) are too low; faultEntryExit + demandZero still equals a first write touch");
+                _sources.Add("warning: that first write costs more than mapping the page: this host (a guest whose hypervisor maintains its own page tables?) makes the first access to a newly mapped page expensive, so faultEntryExit absorbs that cost and the costs derived by subtracting it (fileCacheHit, cowCopy, cowReuse) are too low; faultEntryExit + demandZero still equals a first write touch");
         }
         Set("demandZero", populateWrite, "MADV_POPULATE_WRITE of fresh anonymous pages, per page, less the call's entry (allocate, zero 4 KiB, map)");
         Set("zeroPageMap", populateRead, Maybe("zero_page") == 0
             ? "MADV_POPULATE_READ of fresh anonymous pages, per page, less the call's entry; this kernel maps no zero page on a read fault (it allocates and zeroes a frame), so this is that allocation's cost, and a machine for this host sets zeroPage false"
             : "MADV_POPULATE_READ of fresh anonymous pages, per page, less the call's entry (map the zero page)");
         double copy = Ns("cow_copy_touch_ns"), reuse = Ns("cow_reuse_touch_ns");
-        Set("cowCopy", copy - entry, Invariant($"a write to a page shared with a live child after fork, {copy:0.#} ns/page, minus faultEntryExit"));
         Set("cowReuse", reuse - entry, Invariant($"a write to a page after the child that shared it exited, {reuse:0.#} ns/page, minus faultEntryExit"));
         _cycles["swapIn"] = Math.Round(Math.Max(0, populateWrite) * ClockGHz, 1);
         _sources.Add("swapIn: not measured (it needs a swap device, which an unprivileged process cannot add): estimated as demandZero, the frame's allocation and mapping, the device's copy in place of the zeroing (swapDevice carries the device's latency)");
@@ -196,25 +201,41 @@ public sealed class ProfileDerivation
             Set("stackGrowth", stack - write, Invariant($"a write to the page below the stack VMA, growing it, {stack:0.#} ns/page, minus the first write touch of an anonymous page"));
         else Default("stackGrowth", Defaults["stackGrowth"], "RLIMIT_STACK too small to grow the stack 4 MiB");
 
-        // Signals.
+        // Signals. Delivery is timed on a signal the process sends itself, which involves no fault: on a guest where
+        // the first access to a mapped page is expensive, faultEntryExit absorbs that cost and a fault-based
+        // difference says nothing about delivery (the fault-based figure is given beside it).
         double deliver = Ns("signal_deliver_ns"), back = Ns("signal_return_ns");
-        Set("signalDelivery", deliver - entry, Invariant($"a write to a read-only page until the SIGSEGV handler's first instruction, {deliver:0.#} ns, minus faultEntryExit"));
+        double raise = Ns("signal_raise_ns");
+        Set("signalDelivery", raise - syscall, Invariant($"tgkill(2) of SIGUSR1 to the calling thread until the handler's first instruction, {raise:0.#} ns, minus syscallEntryExit {syscall:0.#} ns, which the model charges the call (a write to a read-only page until the SIGSEGV handler's first instruction took {deliver:0.#} ns; less faultEntryExit that is {deliver - entry:0} ns; the raised signal's handler return and sigreturn took {Maybe("signal_raise_return_ns") ?? 0:0} ns)"));
         Set("sigreturn", back, "from the handler's last instruction (it made the page writable) until the write retried and completed");
 
-        // System calls by their work.
+        // System calls by their work. Linux flushes a range of up to 33 pages one page at a time (invlpg) and a longer
+        // one whole, so a per-page cost is the difference of two calls whose flush is of the same kind (calibrate.c's
+        // bench_flush_kinds): 64 and 512 pages both flush whole (pageProtected, pageUnmapped); one and 8 pages both
+        // flush page by page, so their difference per page is pageProtected plus one page's invalidation
+        // (tlbFlushPage). Each protection cost is the mean of the call to read-only and the call back to read-write, as
+        // the model charges both alike.
         double span = Ns("span_pages");
-        double protSpan = Ns("mprotect_span_ns"), protOne = Ns("mprotect_one_ns");
-        double pageProtected = (protSpan - protOne) / (span - 1);
-        Set("pageProtected", pageProtected, Invariant($"mprotect of {span:0} resident pages {protSpan:0} ns minus of one page {protOne:0} ns, per page"));
+        double ro1 = Ns("mprotect_ro_1_ns"), ro8 = Ns("mprotect_ro_8_ns"), ro64 = Ns("mprotect_ro_64_ns"), ro512 = Ns("mprotect_ro_512_ns");
+        double rw1 = Ns("mprotect_rw_1_ns"), rw8 = Ns("mprotect_rw_8_ns"), rw64 = Ns("mprotect_rw_64_ns"), rw512 = Ns("mprotect_rw_512_ns");
+        double readOnlyPerPage = (ro512 - ro64) / (BigPages - SpanPages), writablePerPage = (rw512 - rw64) / (BigPages - SpanPages);
+        double pageProtected = (readOnlyPerPage + writablePerPage) / 2;
+        Set("pageProtected", pageProtected, Invariant($"mprotect of {BigPages} resident pages minus of {SpanPages} (both flush the whole address space), per page, the mean of read-only ({ro512:0} - {ro64:0} ns: {readOnlyPerPage:0.#} ns/page) and back to read-write ({rw512:0} - {rw64:0} ns: {writablePerPage:0.#} ns/page)"));
+        double readOnlyInvlpg = (ro8 - ro1) / (PagedPages - 1), writableInvlpg = (rw8 - rw1) / (PagedPages - 1);
+        double tlbFlushPage = (readOnlyInvlpg + writableInvlpg) / 2 - Math.Max(0, pageProtected);
+        double unmap1 = Ns("munmap_1_ns"), unmap8 = Ns("munmap_8_ns"), unmap64 = Ns("munmap_64_ns"), unmap512 = Ns("munmap_512_ns");
+        double pageUnmapped = (unmap512 - unmap64) / (BigPages - SpanPages);
+        Set("tlbFlushPage", tlbFlushPage, Invariant($"mprotect of {PagedPages} resident pages minus of one (both flushed page by page), per page, less pageProtected: the mean of read-only ({ro8:0} - {ro1:0} ns: {readOnlyInvlpg:0.#} ns/page) and back to read-write ({rw8:0} - {rw1:0} ns: {writableInvlpg:0.#} ns/page); munmap of {PagedPages} minus of one, less pageUnmapped, gives {(unmap8 - unmap1) / (PagedPages - 1) - pageUnmapped:0} ns/page"));
+        double flushNs = TlbFlushCycles / ClockGHz + Math.Max(0, tlbFlushPage);
+        Set("cowCopy", copy - entry - flushNs, Invariant($"a write to a page shared with a live child after fork, {copy:0.#} ns/page, minus faultEntryExit and the one-page flush the model charges with it (tlbFlush + tlbFlushPage, {flushNs:0} ns)"));
         // A one-page mprotect read-only in the middle of a VMA splits it into three; a one-page VMA's whole mprotect
         // read-only does the same call, page and flush without a split. The difference is the VMA work alone: what
         // else a call costs (write-protecting a resident page, flushing it) cancels, however much a host charges it.
-        double split = Ns("mprotect_split_ns"), merge = Ns("mprotect_merge_ns");
-        Set("vmaChange", split - protOne, Invariant($"mprotect of one resident page in the middle of a {span:0}-page VMA read-only (a split into three VMAs) {split:0} ns minus a one-page VMA's whole mprotect read-only (no split) {protOne:0} ns; the mprotect back, which merges the three, took {merge:0} ns (beyond syscallEntryExit and pageProtected: {merge - syscall - Math.Max(0, pageProtected):0} ns)"));
-        // A local flush happens inside every measured fault and call (a COW copy's cost includes its flush).
-        Default("tlbFlush", 200, "a local flush cannot be timed apart from the fault or call that makes it, and each measured cost includes its own flushes");
+        double split = Ns("mprotect_split_ns"), merge = Ns("mprotect_merge_ns"), protOne = Ns("mprotect_one_ns");
+        Set("vmaChange", split - protOne, Invariant($"mprotect of one resident page in the middle of a {span:0}-page VMA read-only (a split into three VMAs) {split:0} ns minus a one-page VMA's whole mprotect read-only (no split) {protOne:0} ns; the mprotect back, which merges the three, took {merge:0} ns (beyond syscallEntryExit, pageProtected and its one-page flush: {merge - syscall - Math.Max(0, pageProtected) - flushNs:0} ns)"));
+        Default("tlbFlush", TlbFlushCycles, "a flush of the whole address space cannot be timed apart from the call that makes it, and each measured cost includes its own flushes");
         double unmapSpan = Ns("munmap_span_ns"), unmapOne = Ns("munmap_one_ns");
-        Set("pageUnmapped", (unmapSpan - unmapOne) / (span - 1), Invariant($"munmap of {span:0} resident pages {unmapSpan:0} ns minus of one page {unmapOne:0} ns, per page (madvise(DONTNEED) of {span:0}: {Maybe("dontneed_span_ns") ?? 0:0} ns; its refault {Maybe("dontneed_refault_ns") ?? 0:0} ns/page)"));
+        Set("pageUnmapped", pageUnmapped, Invariant($"munmap of {BigPages} resident pages {unmap512:0} ns minus of {SpanPages} {unmap64:0} ns (both flush the whole address space), per page (munmap of {span:0} after madvise(DONTNEED) and refault: {unmapSpan:0} ns, of one page {unmapOne:0} ns; madvise(DONTNEED) of {span:0}: {Maybe("dontneed_span_ns") ?? 0:0} ns; its refault {Maybe("dontneed_refault_ns") ?? 0:0} ns/page)"));
         Set("syscallEntryExit", syscall, "getppid(2) through syscall(2), per call");
         double forkBig = Ns("fork_big_ns"), forkSmall = Ns("fork_small_ns"), tables = Ns("fork_big_pagetable_pages");
         Set("pageTablePageCopied", (forkBig - forkSmall) / tables, Invariant($"fork of a process with {tables * 512:0} resident anonymous pages {forkBig:0} ns minus with one {forkSmall:0} ns, per page-table page ({tables:0})"));

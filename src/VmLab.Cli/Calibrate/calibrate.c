@@ -343,6 +343,47 @@ static void on_segv(int sig, siginfo_t *info, void *context)
     handler_leaving = now_ns();
 }
 
+static volatile uint64_t raised_entered;
+
+static void on_usr1(int sig, siginfo_t *info, void *context)
+{
+    (void)sig; (void)info; (void)context;
+    raised_entered = now_ns();
+}
+
+/* A signal sent to the process itself with tgkill(2), caught by a handler that only reads the clock: from before the
+ * system call to the handler's first instruction (the call's entry, queueing the signal, building the frame and
+ * entering the handler), and from there to after the call returned (the handler's return and rt_sigreturn). No
+ * fault and no page-table change is involved, so on a guest where touching memory is expensive this still isolates
+ * the delivery. */
+static void bench_raise(void)
+{
+    double deliver[MAX_REPEAT], back[MAX_REPEAT];
+    const int rounds = 2000;
+    static double d[2000], b[2000];
+    struct sigaction sa = { 0 };
+    sa.sa_sigaction = on_usr1;
+    sa.sa_flags = SA_SIGINFO;
+    if (sigaction(SIGUSR1, &sa, NULL) != 0) die("sigaction");
+    pid_t pid = getpid(), tid = (pid_t)syscall(SYS_gettid);
+    for (int r = 0; r < repeat; r++)
+    {
+        for (int i = 0; i < rounds; i++)
+        {
+            uint64_t t0 = now_ns();
+            syscall(SYS_tgkill, pid, tid, SIGUSR1);
+            uint64_t t1 = now_ns();
+            d[i] = (double)(raised_entered - t0) - timer_cost;
+            b[i] = (double)(t1 - raised_entered) - timer_cost;
+        }
+        deliver[r] = median(d, rounds);
+        back[r] = median(b, rounds);
+    }
+    signal(SIGUSR1, SIG_DFL);
+    figure("signal_raise_ns", median(deliver, repeat));
+    figure("signal_raise_return_ns", median(back, repeat));
+}
+
 /* A write to a read-only page: exception and signal delivery up to the handler's first instruction; the handler
  * makes the page writable; sigreturn and the write's retry, from the handler's last instruction. */
 static void bench_signal(void)
@@ -462,6 +503,50 @@ static void bench_unmap_protect(void)
     figure("dontneed_refault_ns", median(refault, repeat));
     figure("munmap_span_ns", median(unmap_big, repeat));
     figure("munmap_one_ns", median(unmap_one, repeat));
+}
+
+/* Per page, by the kind of flush: for each size of SIZES, a VMA of that many resident pages (PROT_NONE neighbours keep
+ * it whole), made read-only, back to read-write, then unmapped, each call timed; every trial makes all sizes in turn,
+ * so a change in the host's state during the run reaches them alike. Linux flushes a range of up to 33 pages one page
+ * at a time (invlpg) and a longer one whole: 1 and 8 pages are of the first kind, 64 and 512 of the second, so a
+ * difference within a kind is per-page work plus, for the first, one page's invalidation. */
+#define SIZES 4
+static const size_t sizes[SIZES] = { 1, 8, 64, 512 };
+static void bench_flush_kinds(void)
+{
+    static double runs[3][SIZES][MAX_REPEAT];
+    double t[3][SIZES][TRIALS];
+    for (int r = 0; r < repeat; r++)
+    {
+        for (int i = 0; i < TRIALS; i++)
+            for (int k = 0; k < SIZES; k++)
+            {
+                size_t n = sizes[k];
+                char *a = resident_vma(n);
+                uint64_t t0 = now_ns();
+                if (mprotect(a, n * PAGE, PROT_READ) != 0) die("mprotect");
+                uint64_t t1 = now_ns();
+                if (mprotect(a, n * PAGE, PROT_READ | PROT_WRITE) != 0) die("mprotect");
+                uint64_t t2 = now_ns();
+                if (munmap(a, n * PAGE) != 0) die("munmap");
+                uint64_t t3 = now_ns();
+                t[0][k][i] = (double)(t1 - t0) - timer_cost;
+                t[1][k][i] = (double)(t2 - t1) - timer_cost;
+                t[2][k][i] = (double)(t3 - t2) - timer_cost;
+                munmap(a - PAGE, PAGE);
+                munmap(a + n * PAGE, PAGE);
+            }
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < SIZES; k++) runs[j][k][r] = median(t[j][k], TRIALS);
+    }
+    static const char *what[3] = { "mprotect_ro", "mprotect_rw", "munmap" };
+    for (int j = 0; j < 3; j++)
+        for (int k = 0; k < SIZES; k++)
+        {
+            char key[64];
+            snprintf(key, sizeof key, "%s_%zu_ns", what[j], sizes[k]);
+            figure(key, median(runs[j][k], repeat));
+        }
 }
 
 /* ---- TLB shootdown ------------------------------------------------------------------------------------------ */
@@ -799,7 +884,9 @@ int main(int argc, char **argv)
     bench_first_touch();
     bench_fork();
     bench_signal();
+    bench_raise();
     bench_unmap_protect();
+    bench_flush_kinds();
     bench_shootdown();
     bench_stack();
     bench_file();

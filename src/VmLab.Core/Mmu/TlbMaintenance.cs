@@ -37,6 +37,8 @@ public sealed class TlbMaintenance
     private readonly Dictionary<AddressSpace, ulong[]> _cpuMasks = new(ReferenceEqualityComparer.Instance);
     private readonly int _maskWords;
     private readonly Counter _flushes, _shootdowns;
+    private readonly IMetrics _metrics;
+    private Counter? _flushedPages; // created at the first page-granular flush, so runs without one do not list it
     private long _clock;
     private readonly TlbEvent[] _ring;
     private long _eventSeq;
@@ -57,6 +59,7 @@ public sealed class TlbMaintenance
         _running = new AddressSpace?[tlbs.Length];
         _maskWords = (tlbs.Length + 63) / 64;
         _flushes = metrics.Counter(MetricNames.TlbFlushes);
+        _metrics = metrics;
         _shootdowns = metrics.Counter(MetricNames.TlbShootdowns);
         Recording = options.CheckTlb;
         _ring = Recording ? new TlbEvent[RingSize] : [];
@@ -178,6 +181,8 @@ public sealed class TlbMaintenance
     private void Flush(Process process, TlbEventKind kind, ulong start, ulong end, ulong pages, int initiator)
     {
         _flushes.Increment();
+        // The initiator's invlpg loop: one invalidation per page (remote CPUs are counted as shootdowns).
+        if (pages > 0) (_flushedPages ??= _metrics.Counter(MetricNames.TlbFlushedPages)).Add((long)pages);
         Record(kind, initiator, process.Pid, start, end, default, default);
         var reached = Stream is null ? null : new List<int>();
         if (_cpuMasks.TryGetValue(process.Mm, out var mask))

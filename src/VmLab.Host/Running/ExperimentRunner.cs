@@ -28,13 +28,20 @@ namespace VmLab.Host.Running;
 /// </summary>
 public sealed class ExperimentRunner
 {
+    /// <summary>
+    /// The cores this runner's runs may give trace decoder threads, one permit each, shared by every run it makes (a
+    /// sweep running cases side by side passes the cores its cases leave free); null lets every run have one.
+    /// Registered for the workload under <see cref="VmLab.Traces.TraceDecoding.CoresServiceKey"/>.
+    /// </summary>
+    public SemaphoreSlim? DecodeCores { get; init; }
+
     /// <param name="started">Called once the machine is composed, with readers of how far the run is (for a progress display, read from another thread).</param>
     /// <param name="events">What to record of the run's events (off when null): a file, a narration, an attribution.</param>
     public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default, Action<RunMonitor>? started = null, EventOptions? events = null)
     {
         var clock = Stopwatch.StartNew();
         if (events is { Any: true }) EventRecording.Check(events);
-        using var services = Compose(experiment);
+        using var services = Compose(experiment, DecodeCores);
         EventRecording? recording = null;
         var metrics = services.GetRequiredService<MetricRegistry>();
         Machine? machine = null;
@@ -174,11 +181,13 @@ public sealed class ExperimentRunner
     }
 
     /// <summary>The service graph of one run: core services, then one registration per configured component.</summary>
-    public static ServiceProvider Compose(Experiment experiment)
+    /// <param name="decodeCores">The cores trace decoder threads may take (<see cref="DecodeCores"/>), or null.</param>
+    public static ServiceProvider Compose(Experiment experiment, SemaphoreSlim? decodeCores = null)
     {
         var m = experiment.Machine;
         var services = new ServiceCollection();
         services.AddSingleton(experiment);
+        if (decodeCores is not null) services.AddKeyedSingleton(VmLab.Traces.TraceDecoding.CoresServiceKey, decodeCores);
         if (experiment.Catalog is { } catalog)
         {
             services.AddSingleton<IPluginDirectory>(catalog);

@@ -14,7 +14,7 @@ namespace VmLab.Plugins.Tests.Timing;
 public sealed class AnalyticTimingModelTests : IDisposable
 {
     private const long EntryExit = 800, DemandZero = 1201, CowCopy = 2003, CowReuse = 311, Delivery = 2503, Sigreturn = 1009;
-    private const long Syscall = 151, Unmapped = 83, Protected = 41, Flush = 203, Ipi = 3001, TablePage = 503, Memory = 211, WalkCache = 3, VmaChange = 47;
+    private const long Syscall = 151, Unmapped = 83, Protected = 41, Flush = 203, FlushPage = 17, Ipi = 3001, TablePage = 503, Memory = 211, WalkCache = 3, VmaChange = 47;
 
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "vmlab-timing-" + Guid.NewGuid().ToString("N")[..12]);
 
@@ -54,7 +54,7 @@ public sealed class AnalyticTimingModelTests : IDisposable
     /// <summary>The syscall part: entry/exit per call plus the work and maintenance the run counted.</summary>
     private static long SyscallCycles(RunResult r, long calls, long vmaChanges, long unmapped = 0, long protectedPages = 0, long tablePages = 0) =>
         calls * Syscall + vmaChanges * VmaChange + unmapped * Unmapped + protectedPages * Protected + tablePages * TablePage
-        + M(r, "tlb.flushes") * Flush + M(r, "tlb.shootdowns") * Ipi;
+        + M(r, "tlb.flushes") * Flush + M(r, "tlb.flushed_pages") * FlushPage + M(r, "tlb.shootdowns") * Ipi;
 
     [Fact]
     public void TenDemandZeroFaultsCostTenTimesEntryExitPlusDemandZero()
@@ -101,10 +101,57 @@ public sealed class AnalyticTimingModelTests : IDisposable
         Assert.Equal(1, M(r, "signals.delivered"));
         Assert.Equal(1, M(r, "signals.sigreturns"));
         Assert.Equal(Delivery + Sigreturn, M(r, "time.cycles.signals"));
-        // mmap and the handler's mprotect; the read mapped the zero page, whose protection the mprotect changed.
+        // mmap and the handler's mprotect; the read mapped the zero page, whose protection the mprotect changed. The
+        // mprotect covers its one-page VMA whole, so it changes the VMA's flags in place: no VMA change, only the mmap's.
         Assert.Equal(2, M(r, "syscalls.total"));
         Assert.Equal(1, M(r, "syscalls.pages_protected"));
-        Assert.Equal(SyscallCycles(r, calls: 2, vmaChanges: 2, protectedPages: 1), M(r, "time.cycles.syscalls"));
+        Assert.Equal(1, M(r, "syscalls.vma_changes"));
+        // Two pages invalidated on their own: the mprotect's, and the retried write's copy of the zero page (a COW copy
+        // clears and flushes the old entry, as Linux's wp_page_copy does).
+        Assert.Equal(2, M(r, "tlb.flushed_pages"));
+        Assert.Equal(SyscallCycles(r, calls: 2, vmaChanges: 1, protectedPages: 1), M(r, "time.cycles.syscalls"));
+    }
+
+    [Fact]
+    public void ARangeFlushedPageByPageChargesEachPageAndOneFlushedWholeChargesNone()
+    {
+        var r = Run("""
+            process p
+            p mmap a 8p rw private
+            p write every page of a value 1
+            p mprotect a 8p r
+            p mmap gap 1p none private
+            p mmap b 64p rw private
+            p write every page of b value 1
+            p mprotect b 64p r
+            """);
+        // 8 pages are within Linux's single-page flush ceiling (33): one invlpg each; 64 are flushed whole.
+        Assert.Equal(8, M(r, "tlb.flushed_pages"));
+        Assert.Equal(8 + 64, M(r, "syscalls.pages_protected"));
+        long flushes = M(r, "tlb.flushes");
+        Assert.True(flushes >= 2, $"the two mprotects flush; counted {flushes}");
+        // Three mmaps create VMAs (the PROT_NONE one between keeps a and b from sitting side by side); each mprotect
+        // covers its VMA whole and changes it in place.
+        Assert.Equal(3, M(r, "syscalls.vma_changes"));
+        Assert.Equal(5 * Syscall + 3 * VmaChange + 72 * Protected + flushes * Flush + 8 * FlushPage + M(r, "tlb.shootdowns") * Ipi,
+            M(r, "time.cycles.syscalls"));
+    }
+
+    [Fact]
+    public void AnMprotectThatSplitsOrMergesIsAVmaChangeAndOneThatRewritesAWholeVmaInPlaceIsNot()
+    {
+        var r = Run("""
+            process p
+            p mmap a 4p rw private
+            p mprotect a 4p r
+            p mprotect a+1p 4k rw
+            p mprotect a 4p rw
+            """);
+        // mmap; the whole VMA made read-only in place (none); one page in the middle made writable (a split); the
+        // whole range back to rw: the middle page's VMA is rw already, the other two change and then sit beside a VMA
+        // of the same attributes, which Linux merges (one).
+        Assert.Equal(4, M(r, "syscalls.total"));
+        Assert.Equal(3, M(r, "syscalls.vma_changes"));
     }
 
     [Fact]

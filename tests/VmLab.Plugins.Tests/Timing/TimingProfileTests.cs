@@ -16,7 +16,7 @@ public sealed class TimingProfileTests
             "tlbHit": [1, 7],
             "walkCacheHit": 3, "memoryAccess": 211, "faultEntryExit": 800, "demandZero": 1201, "zeroPageMap": 307,
             "cowCopy": 2003, "cowReuse": 311, "swapIn": 1511, "fileCacheHit": 601, "fileRead": 50021, "stackGrowth": 401,
-            "signalDelivery": 2503, "sigreturn": 1009, "tlbFlush": 203, "shootdownIpi": 3001, "syscallEntryExit": 151,
+            "signalDelivery": 2503, "sigreturn": 1009, "tlbFlush": 203, "tlbFlushPage": 17, "shootdownIpi": 3001, "syscallEntryExit": 151,
             "pageTablePageCopied": 503, "pageUnmapped": 83, "pageProtected": 41, "vmaChange": 47, "reclaimScan": 53, "reclaimEvict": 409{{cycles}}
           },
           {{swap}}{{extra}}
@@ -73,6 +73,18 @@ public sealed class TimingProfileTests
         var e = Assert.Throws<TimingProfileException>(() => TimingProfile.Parse(json, "host.json"));
         Assert.Equal("cycles:cowCopy", e.KeyPath);
         Assert.Equal("host.json", e.File);
+        Assert.Contains("is required", e.Message);
+    }
+
+    [Fact]
+    public void AProfileWithoutTlbFlushPageIsRefusedNamingTheKeyRatherThanChargingZero()
+    {
+        // Profiles written before the key existed: a page-granular flush must not silently cost nothing.
+        string json = ProfileJson().Replace("\"tlbFlushPage\": 17, ", "", StringComparison.Ordinal);
+        Assert.DoesNotContain("tlbFlushPage", json);
+        var e = Assert.Throws<TimingProfileException>(() => TimingProfile.Parse(json, "old.json"));
+        Assert.Equal("cycles:tlbFlushPage", e.KeyPath);
+        Assert.Equal("old.json", e.File);
         Assert.Contains("is required", e.Message);
     }
 

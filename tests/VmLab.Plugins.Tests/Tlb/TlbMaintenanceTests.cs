@@ -54,6 +54,10 @@ public sealed class TlbMaintenanceTests
         m.Kernel.AddressSpaces.FlushTlbRange(p, Page(0), Page(33), cpu: 0);
         Assert.All(Enumerable.Range(0, 33), i => Assert.False(Cached(m, 0, p, Page(i))));
         Assert.All(Enumerable.Range(33, 7), i => Assert.True(Cached(m, 0, p, Page(i))));
+        Assert.Equal(1, m.Metrics["tlb.flushes"]);
+        Assert.Equal(33, m.Metrics["tlb.flushed_pages"]); // one invlpg per page
+        m.Kernel.AddressSpaces.FlushTlbPage(p, Page(35), cpu: 0);
+        Assert.Equal(34, m.Metrics["tlb.flushed_pages"]);
     }
 
     [Fact]
@@ -65,6 +69,7 @@ public sealed class TlbMaintenanceTests
         m.Kernel.AddressSpaces.FlushTlbRange(p, Page(0), Page(34), cpu: 0);
         Assert.All(Enumerable.Range(0, 40), i => Assert.False(Cached(m, 0, p, Page(i))));
         Assert.Equal(1, m.Metrics["tlb.flushes"]);
+        Assert.Equal(0, m.Metrics["tlb.flushed_pages"]); // flushed whole: no page invalidated by itself
     }
 
     [Fact]

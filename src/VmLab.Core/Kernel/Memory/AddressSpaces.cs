@@ -261,8 +261,12 @@ public sealed class AddressSpaces
         long result = cursor < end ? -Errno.ENOMEM : 0;
         if (changed.Count == 0) return result;
         end = Math.Min(end, cursor);
-        if (changed.Exists(v => v.Protection != prot || (key is not null && v.ProtectionKey != key.Value))) VmaChanged();
+        bool protectionChanged = changed.Exists(v => v.Protection != prot || (key is not null && v.ProtectionKey != key.Value));
+        // VMA work is a split (the range starts or ends inside a VMA) or a merge with a neighbour of the same attributes
+        // (vma_modify); a whole VMA whose protection changes in place only has its flags rewritten, which is the call's.
+        bool vmaWork = protectionChanged && (changed[0].Start < address || changed[^1].End > end);
 
+        var middles = new List<Vma>(changed.Count);
         foreach (var v in changed)
         {
             p.Mm.Remove(v);
@@ -272,7 +276,11 @@ public sealed class AddressSpaces
             middle.Protection = prot;
             if (key is not null) middle.ProtectionKey = key.Value;
             p.Mm.Add(middle);
+            middles.Add(middle);
         }
+        if (protectionChanged && !vmaWork)
+            vmaWork = middles.Exists(m => (m.Start > 0 && Mergeable(p.Mm.FindVma(m.Start - 1), m)) || Mergeable(m, p.Mm.FindVma(m.End)));
+        if (vmaWork) VmaChanged();
 
         var leaves = new List<(ulong Address, PageMapping Leaf)>();
         _k.PageTable.CollectLeaves(p.PageTableRoot, address, end, leaves);
@@ -288,6 +296,16 @@ public sealed class AddressSpaces
         FlushTlbRange(p, address, end, cpu);
         return result;
     }
+
+    /// <summary>
+    /// Whether Linux's <c>vma_merge</c> would join <paramref name="low"/> and the VMA just above it: adjacent, the same
+    /// protection, flags, key and file, the file offsets contiguous. (VmLab keeps no anon_vma identity: two anonymous
+    /// VMAs of the same attributes count as mergeable, as slices of one mapping are.)
+    /// </summary>
+    private static bool Mergeable(Vma? low, Vma? high) =>
+        low is not null && high is not null && !ReferenceEquals(low, high) && low.End == high.Start
+        && low.Protection == high.Protection && low.Flags == high.Flags && low.ProtectionKey == high.ProtectionKey
+        && low.FileName == high.FileName && (low.FileName is null || low.FileOffset + (low.End - low.Start) == high.FileOffset);
 
     /// <summary>
     /// The leaf for a page whose VMA protection changed (Linux change_pte_range): PROT_NONE keeps the frame but is not
