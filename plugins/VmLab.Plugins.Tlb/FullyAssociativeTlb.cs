@@ -323,13 +323,31 @@ public sealed class FullyAssociativeTlbState
     }
 }
 
-/// <summary>The fully-associative TLB as the MMU is specialised on it.</summary>
-public readonly struct FullyAssociativeTlb(FullyAssociativeTlbState state) : ITlb
+/// <summary>
+/// The fully-associative TLB as the MMU is specialised on it. One lookup class (unified); every hit is repeatable
+/// (<see cref="IRepeatHitTlb"/>): after a hit, LRU has the entry at the head of its list, where a repeated hit leaves it;
+/// FIFO and random change nothing on a hit (random draws only for a victim); plru points the bits on the entry's path
+/// away from it, which a repeated hit sets to the same values. The TLB keeps no counters of its own.
+/// </summary>
+public readonly struct FullyAssociativeTlb(FullyAssociativeTlbState state) : IRepeatHitTlb
 {
     public FullyAssociativeTlbState State => state;
 
+    public bool SeparatesFetches => false;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry) => state.TryLookup(vaddr, asid, out entry);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry, out bool repeatable)
+    {
+        repeatable = true;
+        return state.TryLookup(vaddr, asid, out entry);
+    }
+
+    public void CountRepeatHits(AccessKind kind, long count)
+    {
+    }
 
     public void Insert(ulong vaddr, ushort asid, AccessKind kind, in TlbEntry entry) => state.Insert(vaddr, asid, entry);
     public void Invalidate(ulong vaddr, ushort asid) => state.Invalidate(vaddr, asid);

@@ -162,6 +162,31 @@ public sealed class TlbHierarchy<TPolicy> where TPolicy : ITlbReplacementPolicy<
         return _l2 is not null && LookupL2(l1, va, asid, out entry);
     }
 
+    /// <summary>
+    /// <see cref="TryLookup(ulong, ushort, AccessKind, out TlbEntry)"/>; a hit in the L1 of the class is
+    /// <paramref name="repeatable"/> when the policy says a repeated hit changes nothing. A hit in the L2 is not: the
+    /// next lookup of the page hits the L1 it refilled (or, when that L1 does not hold the page size, the L2 again,
+    /// counting an L1 miss), and lookups of the other class may reorder the shared L2 in between.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(ulong va, ushort asid, AccessKind kind, out TlbEntry entry, out bool repeatable)
+    {
+        var l1 = kind == AccessKind.Fetch ? _l1i : _l1d;
+        if (l1.TryLookup(va, asid, out entry))
+        {
+            repeatable = TPolicy.RepeatedHitChangesNothing;
+            return true;
+        }
+        repeatable = false;
+        return _l2 is not null && LookupL2(l1, va, asid, out entry);
+    }
+
+    /// <summary>
+    /// Counts <paramref name="count"/> repeats of a repeatable hit of the class of <paramref name="kind"/>: each was a
+    /// hit in that class's L1, and only its hit counter grows.
+    /// </summary>
+    public void CountRepeatHits(AccessKind kind, long count) => (kind == AccessKind.Fetch ? _l1i : _l1d).Hits.Value += count;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool LookupL2(TlbLevel<TPolicy> l1, ulong va, ushort asid, out TlbEntry entry)
     {
@@ -207,14 +232,26 @@ public sealed class TlbHierarchy<TPolicy> where TPolicy : ITlbReplacementPolicy<
     }
 }
 
-/// <summary>The hierarchy as the MMU is specialised on it.</summary>
-public readonly struct HierarchicalTlb<TPolicy>(TlbHierarchy<TPolicy> hierarchy) : ITlb
+/// <summary>
+/// The hierarchy as the MMU is specialised on it. Fetches and data are separate lookup classes
+/// (<see cref="IRepeatHitTlb"/>): a repeatable hit is one in the L1 of its class, which a lookup of the other class
+/// (its own L1, the L2, a refill of its own L1) never touches.
+/// </summary>
+public readonly struct HierarchicalTlb<TPolicy>(TlbHierarchy<TPolicy> hierarchy) : IRepeatHitTlb
     where TPolicy : ITlbReplacementPolicy<TPolicy>
 {
     public TlbHierarchy<TPolicy> Hierarchy => hierarchy;
 
+    public bool SeparatesFetches => true;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry) => hierarchy.TryLookup(vaddr, asid, kind, out entry);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry, out bool repeatable) =>
+        hierarchy.TryLookup(vaddr, asid, kind, out entry, out repeatable);
+
+    public void CountRepeatHits(AccessKind kind, long count) => hierarchy.CountRepeatHits(kind, count);
 
     public void Insert(ulong vaddr, ushort asid, AccessKind kind, in TlbEntry entry) => hierarchy.Insert(vaddr, asid, kind, entry);
     public void Invalidate(ulong vaddr, ushort asid) => hierarchy.Invalidate(vaddr, asid);

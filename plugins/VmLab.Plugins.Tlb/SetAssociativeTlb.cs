@@ -30,14 +30,30 @@ public sealed record SetAssociativeTlbOptions : IValidatableObject
 /// <summary>
 /// A single set-associative TLB (direct-mapped with one way, fully associative with ways = 0), as the MMU is
 /// specialised on it: a struct over the array, closed over a struct policy, so a lookup is direct, inlinable code.
+/// One lookup class (unified). A hit is repeatable (<see cref="IRepeatHitTlb"/>) when the policy says a repeated hit
+/// changes nothing (<see cref="ITlbReplacementPolicy{TSelf}.RepeatedHitChangesNothing"/>: every built-in policy); the
+/// TLB keeps no counters of its own.
 /// </summary>
-public readonly struct SetAssociativeTlb<TPolicy>(TlbArray<TPolicy> array) : ITlb
+public readonly struct SetAssociativeTlb<TPolicy>(TlbArray<TPolicy> array) : IRepeatHitTlb
     where TPolicy : ITlbReplacementPolicy<TPolicy>
 {
     public TlbArray<TPolicy> Array => array;
 
+    public bool SeparatesFetches => false;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry) => array.TryLookup(vaddr, asid, out entry);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry, out bool repeatable)
+    {
+        repeatable = TPolicy.RepeatedHitChangesNothing;
+        return array.TryLookup(vaddr, asid, out entry);
+    }
+
+    public void CountRepeatHits(AccessKind kind, long count)
+    {
+    }
 
     public void Insert(ulong vaddr, ushort asid, AccessKind kind, in TlbEntry entry)
     {

@@ -30,13 +30,14 @@ public sealed class WorkloadsModule : IPluginModule
                     var trace = TraceInput.Open(path, keyPath + ":path", catalog, o.Format, readerOptions);
                     TraceWorkload.Range(trace.Reader, o.Start, o.Limit);
                     return trace;
-                });
+                }, TraceDecoding.For(o.DecodeThreads, c.Services));
             });
         registry.AddWorkload<LackeyWorkload, LackeyOptions>(
             "lackey",
             "Valgrind Lackey memory trace (plain, .gz, .xz, .zst): I fetch, L load, S store, M load+store.",
             c => new LackeyWorkload(c.Options, TracePath(c, c.Options.Path, "traces/ls.lackey.gz"), c.KeyPath + ":options",
-                c.Options.Maps.Length == 0 ? null : c.ResolvePath(c.Options.Maps), Formats(c).Formats, WorkloadFor(c)));
+                c.Options.Maps.Length == 0 ? null : c.ResolvePath(c.Options.Maps), Formats(c).Formats, WorkloadFor(c),
+                TraceDecoding.For(c.Options.DecodeThreads, c.Services)));
         registry.AddWorkload<TraceWorkload, ChampSimOptions>(
             "champsim",
             "ChampSim binary trace (input_instr 64 B or cloudsuite_instr 96 B; .xz, .gz): ip fetch, source loads, destination stores.",
@@ -49,7 +50,7 @@ public sealed class WorkloadsModule : IPluginModule
                 var workloadFor = WorkloadFor(c);
                 return new TraceWorkload(() => TraceWorkload.Range(
                     new ChampSimReader(TraceInput.OpenExpecting(path, c.KeyPath + ":options:path", expected, formats, workloadFor), path, o.Layout, o.Pid, o.UseAsid, o.Fetches, o.AccessSize),
-                    o.Start, o.Limit));
+                    o.Start, o.Limit), TraceDecoding.For(o.DecodeThreads, c.Services));
             });
         registry.AddWorkload<TraceWorkload, DinOptions>(
             "din",
@@ -62,7 +63,7 @@ public sealed class WorkloadsModule : IPluginModule
                 var workloadFor = WorkloadFor(c);
                 return new TraceWorkload(() => TraceWorkload.Range(
                     new DinReader(TraceInput.OpenExpecting(path, c.KeyPath + ":options:path", TraceFormats.Din, formats, workloadFor), path, o.Pid, o.AccessSize),
-                    o.Start, o.Limit));
+                    o.Start, o.Limit), TraceDecoding.For(o.DecodeThreads, c.Services));
             });
         registry.AddWorkload<TraceWorkload, VmtOptions>(
             "vmt",
@@ -75,7 +76,7 @@ public sealed class WorkloadsModule : IPluginModule
                 var workloadFor = WorkloadFor(c);
                 return new TraceWorkload(() => TraceWorkload.Range(
                     new VmtReader(TraceInput.OpenExpecting(path, c.KeyPath + ":options:path", TraceFormats.Vmt, formats, workloadFor), path, o.PidOffset),
-                    o.Start, o.Limit));
+                    o.Start, o.Limit), TraceDecoding.For(o.DecodeThreads, c.Services));
             });
         registry.AddWorkload<SyntheticWorkload, SyntheticOptions>(
             "synthetic",

@@ -39,7 +39,8 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
     {
         var command = Opt.Command("sweep-worker", "The process a sweep runs its cases in (started by vmlab sweep, not for direct use).",
             Opt.Positional("sweep.json", "the sweep file"),
-            [VmLabCommand.SetOption(), VmLabCommand.MaxCasesOption(), Opt.Value("--trace-cache-mb", "MB", "memory for shared traces")], Worker);
+            [VmLabCommand.SetOption(), VmLabCommand.MaxCasesOption(), Opt.Value("--trace-cache-mb", "MB", "memory for shared traces"),
+             Opt.Value("--decode-cores", "N", "cores this worker may give trace decoder threads")], Worker);
         command.Hidden = true;
         return command;
     }
@@ -82,7 +83,8 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             TraceCacheBytes = cacheBytes,
             RetryFailed = a.Flag("--retry-failed"),
             // Each worker decodes shared traces for the cases it runs, within its share of the budget.
-            Worker = isolated ? WorkerCommandFor(a.Positionals[0], sets, maxCases, cacheBytes / Math.Max(1, jobs)) : null,
+            Worker = isolated ? WorkerCommandFor(a.Positionals[0], sets, maxCases, cacheBytes / Math.Max(1, jobs),
+                SweepRunner.DecodeCoresPerWorker(jobs, Environment.ProcessorCount)) : null,
             CaseTimeout = caseTimeout,
         };
 
@@ -171,10 +173,11 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
     }
 
     /// <summary>This vmlab, run again as <c>vmlab sweep-worker</c> on the same sweep file.</summary>
-    private static WorkerCommand WorkerCommandFor(string sweepFile, IReadOnlyList<string> sets, long maxCases, long cacheBytes)
+    private static WorkerCommand WorkerCommandFor(string sweepFile, IReadOnlyList<string> sets, long maxCases, long cacheBytes, int decodeCores)
     {
         List<string> arguments = ["sweep-worker", Path.GetFullPath(sweepFile), "--max-cases", maxCases.ToString(CultureInfo.InvariantCulture),
-            "--trace-cache-mb", (cacheBytes >> 20).ToString(CultureInfo.InvariantCulture), .. sets.SelectMany(s => new[] { "--set", s })];
+            "--trace-cache-mb", (cacheBytes >> 20).ToString(CultureInfo.InvariantCulture),
+            "--decode-cores", decodeCores.ToString(CultureInfo.InvariantCulture), .. sets.SelectMany(s => new[] { "--set", s })];
         string? process = Environment.ProcessPath;
         if (process is not null && Path.GetFileNameWithoutExtension(process) == "vmlab") return new WorkerCommand(process, arguments);
         // Run as `dotnet vmlab.dll` (or inside a test host): the same host runs the same assembly.
@@ -184,7 +187,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
     }
 
     /// <summary>
-    /// <c>vmlab sweep-worker &lt;sweep.json&gt; --max-cases N --trace-cache-mb MB</c>: the process a sweep runs its
+    /// <c>vmlab sweep-worker &lt;sweep.json&gt; --max-cases N --trace-cache-mb MB --decode-cores N</c>: the process a sweep runs its
     /// cases in (not for direct use). Reads case ids on stdin, answers one line per case on stdout.
     /// </summary>
     private int Worker(Arguments a)
@@ -200,7 +203,8 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         WatchParent();
         var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = VmLabCommand.MaxCases(a), BaseOverrides = a.Values("--set") }.Load(a.Positionals[0]);
         long cacheBytes = a.Value("--trace-cache-mb") is { } mb && long.TryParse(mb, NumberStyles.None, CultureInfo.InvariantCulture, out long m) ? m << 20 : 0;
-        SweepRunner.Serve(sweep, Console.In, stdout, cacheBytes);
+        int? decodeCores = a.Value("--decode-cores") is { } dc && int.TryParse(dc, NumberStyles.None, CultureInfo.InvariantCulture, out int d) ? d : null;
+        SweepRunner.Serve(sweep, Console.In, stdout, cacheBytes, decodeCores);
         return VmLabCommand.ExitOk;
     }
 

@@ -302,10 +302,12 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             if (json != "-") RenderAttribution(stream);
             stderr.WriteLine(stream.Describe());
         }
-        if (a.Flag("--verbose"))
-            foreach (var e in result.Expectations.Where(e => e.Passed)) stderr.WriteLine($"{e.Where}: ok: {e.Text} (got {e.Actual})");
-
-        foreach (var e in result.Expectations.Where(e => !e.Passed)) stderr.WriteLine($"{e.Where}: expectation failed: expected {e.Text}, got {e.Actual}");
+        if (result.Expectations.Count > 0)
+        {
+            if (a.Flag("--verbose"))
+                foreach (var e in result.Expectations.Where(e => e.Passed)) stderr.WriteLine($"{e.Where}: ok: {e.Text} (got {e.Actual})");
+            foreach (var e in result.Expectations.Where(e => !e.Passed)) stderr.WriteLine($"{e.Where}: expectation failed: expected {e.Text}, got {e.Actual}");
+        }
         if (result.Status == RunResult.ExpectationFailed)
         {
             stderr.WriteLine($"error: {result.Expectations.Count(e => !e.Passed)} of {result.Expectations.Count} expectations failed");
@@ -360,7 +362,8 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         stdout.WriteLine($"{result.Name} (seed {result.Seed}) {result.Status} in {result.ElapsedSeconds.ToString("0.000", CultureInfo.InvariantCulture)} s");
         // What was changed from the file, so a pasted table says which experiment it is.
         if (applied.Count > 0) stdout.WriteLine($"  with --set {string.Join(" --set ", applied)}");
-        int width = Math.Max(6, result.Metrics.Keys.Select(k => k.Length).DefaultIfEmpty(6).Max());
+        int width = 6;
+        foreach (var name in result.Metrics.Keys) width = Math.Max(width, name.Length);
         stdout.WriteLine($"  {"metric".PadRight(width)}  {"value",15}");
         stdout.WriteLine($"  {new string('-', width)}  {new string('-', 15)}");
         foreach (var (name, value) in result.Metrics)

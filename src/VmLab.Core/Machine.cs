@@ -250,7 +250,8 @@ public sealed class Machine : ISimulation
     /// (<see cref="ReplacementInput.EveryAccess"/>) gets <see cref="PolicyAccessObserver"/>; any other run gets
     /// <see cref="NoAccessObserver"/>, whose empty call the JIT removes, so the TLB-hit path does no extra work. A cache
     /// hierarchy that sees the workload's data wraps either in <see cref="CacheAccessObserver{TCache, TInner}"/>, closed
-    /// over the hierarchy's runtime type.
+    /// over the hierarchy's runtime type. A TLB that declares <see cref="IRepeatHitTlb"/> gets page runs
+    /// (<see cref="PageRuns{TTlb}"/>) when the observer is <see cref="NoAccessObserver"/>.
     /// </summary>
     private static ICpu CreateEngine(int index, ITlb tlb, IPageTable pageTable, KernelModel kernel, MachineOptions options, MetricRegistry metrics, IReplacementPolicy? replacement,
         Abstractions.Cache.ICacheHierarchy? dataCache)
@@ -263,7 +264,9 @@ public sealed class Machine : ISimulation
             var wrapper = typeof(CacheAccessObserver<,>).MakeGenericType(dataCache.GetType(), observer.GetType());
             observer = Activator.CreateInstance(wrapper, dataCache, observer)!;
         }
-        var type = typeof(MmuEngine<,,>).MakeGenericType(tlb.GetType(), pageTable.GetType(), observer.GetType());
+        // Page runs: only for a TLB that declares them, and only while nothing observes every access.
+        var runs = tlb is IRepeatHitTlb && observer is NoAccessObserver ? typeof(PageRuns<>) : typeof(NoPageRuns<>);
+        var type = typeof(MmuEngine<,,,>).MakeGenericType(tlb.GetType(), pageTable.GetType(), observer.GetType(), runs.MakeGenericType(tlb.GetType()));
         return (ICpu)Activator.CreateInstance(type, index, tlb, pageTable, kernel, options, metrics, observer)!;
     }
 }

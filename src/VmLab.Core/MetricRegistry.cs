@@ -21,10 +21,6 @@ public sealed class MetricRegistry : IMetrics
 
     public long this[string name] => _counters.TryGetValue(name, out var c) ? c.Value : 0;
 
-    public SortedDictionary<string, long> Snapshot()
-    {
-        var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (name, counter) in _counters) result[name] = counter.Value;
-        return result;
-    }
+    /// <summary>Every counter's value now, in ordinal order of names.</summary>
+    public MetricSnapshot Snapshot() => MetricSnapshot.Of(_counters);
 }

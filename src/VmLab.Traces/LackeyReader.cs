@@ -1,4 +1,8 @@
 using System.ComponentModel;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.ComponentModel.DataAnnotations;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
@@ -32,19 +36,27 @@ public sealed record LackeyOptions
     [Description("Stop after this many records (0 = the whole trace).")]
     [Range(typeof(long), "0", "9223372036854775807")]
     public long Limit { get; init; }
+
+    [Description("Threads decoding the trace ahead of the simulation: 1 decodes on a thread of its own while the machine simulates (when the process has 2 or more processors and, in a sweep, a core no case is using); 0 decodes between batches on the simulating thread. The results are the same either way.")]
+    [Range(0, 1)]
+    public int DecodeThreads { get; init; } = 1;
 }
 
 /// <summary>The <c>lackey</c> workload: a <see cref="LackeyReader"/> run through <see cref="TraceWorkload"/>, honouring pid, start and limit.</summary>
 /// <param name="formats">The trace formats to recognise a file given by mistake (a <c>.vmt</c>): the host's catalog, or the built-in formats.</param>
 /// <param name="workloadFor">The workload that reads a format of that name, if any.</param>
+/// <param name="decoding">Where the trace is decoded; by default what <see cref="LackeyOptions.DecodeThreads"/> asks for on this machine.</param>
 public sealed class LackeyWorkload(LackeyOptions options, string path, string keyPath, string? mapsPath = null,
-    IReadOnlyList<ITraceFormat>? formats = null, Func<string, string?>? workloadFor = null) : ITraceWorkload
+    IReadOnlyList<ITraceFormat>? formats = null, Func<string, string?>? workloadFor = null, TraceDecoding? decoding = null) : ITraceWorkload
 {
     private readonly TraceWorkload _trace = new(() => TraceWorkload.Range(
         new LackeyReader(TraceInput.OpenExpecting(path, keyPath + ":path", TraceFormats.Lackey, formats ?? TraceFormats.BuiltIn, workloadFor), path, options.Pid),
-        options.Start, options.Limit));
+        options.Start, options.Limit), decoding ?? TraceDecoding.For(options.DecodeThreads, null));
 
     public double? Progress => _trace.Progress;
+
+    /// <summary>Whether the last pass decoded on a thread of its own.</summary>
+    public bool DecodedAhead => _trace.DecodedAhead;
 
     public void Run(ISimulation simulation, CancellationToken cancellationToken)
     {
@@ -85,32 +97,135 @@ public sealed class LackeyReader : TraceReader
         long records = Records;
         long limit = RecordLimit;
         int pid = _pid;
-        while (n + 2 <= destination.Length && records < limit && _lines.TryReadLine(out var line))
+        while (n + 2 <= destination.Length && records < limit)
         {
-            if (!TryParse(line, out char kind, out ulong address, out ushort size, out bool skip))
+            var window = _lines.Buffered;
+            if (window.Length >= FastLineBytes)
+            {
+                // Lines as valgrind writes them, parsed in place: "I  hex,dec\n" or " K hex,dec\n".
+                ref byte first = ref MemoryMarshal.GetReference(window);
+                int last = window.Length - FastLineBytes;
+                int at = 0, lines = 0;
+                while (at <= last && n + 2 <= destination.Length && records < limit)
+                {
+                    int length = TryParseFast(ref Unsafe.Add(ref first, at), out byte kind, out ulong address, out ushort size);
+                    if (length == 0) break;
+                    at += length;
+                    lines++;
+                    records++;
+                    switch (kind)
+                    {
+                        case (byte)'I':
+                            destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Fetch, AccessMode.User);
+                            break;
+                        case (byte)'L':
+                            destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Read, AccessMode.User);
+                            break;
+                        case (byte)'S':
+                            destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Write, AccessMode.User);
+                            break;
+                        default:
+                            destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Read, AccessMode.User);
+                            destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Write, AccessMode.User);
+                            break;
+                    }
+                }
+                _lines.Advance(at, lines);
+                if (n + 2 > destination.Length || records >= limit) break;
+                if (at > last) continue; // the window's tail: read more first
+                // Otherwise a line of another shape (valgrind's own, blank, CRLF, malformed): the general parser takes it.
+            }
+            else if (_lines.Fill())
+            {
+                continue;
+            }
+            if (!_lines.TryReadLine(out var line)) break;
+            if (!TryParse(line, out char k, out ulong a, out ushort s, out bool skip))
                 throw Malformed(line);
             if (skip) continue;
             records++;
-            switch (kind)
+            switch (k)
             {
                 case 'I':
-                    destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Fetch, AccessMode.User);
+                    destination[n++] = new MemoryAccess(a, pid, s, AccessKind.Fetch, AccessMode.User);
                     break;
                 case 'L':
-                    destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Read, AccessMode.User);
+                    destination[n++] = new MemoryAccess(a, pid, s, AccessKind.Read, AccessMode.User);
                     break;
                 case 'S':
-                    destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Write, AccessMode.User);
+                    destination[n++] = new MemoryAccess(a, pid, s, AccessKind.Write, AccessMode.User);
                     break;
                 default:
-                    destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Read, AccessMode.User);
-                    destination[n++] = new MemoryAccess(address, pid, size, AccessKind.Write, AccessMode.User);
+                    destination[n++] = new MemoryAccess(a, pid, s, AccessKind.Read, AccessMode.User);
+                    destination[n++] = new MemoryAccess(a, pid, s, AccessKind.Write, AccessMode.User);
                     break;
             }
         }
         Records = records;
         Accesses += n;
         return n;
+    }
+
+    /// <summary>Bytes that must follow a line's start for <see cref="TryParseFast"/> to read it: the longest line it takes (26) and its loads.</summary>
+    public const int FastLineBytes = 32;
+
+    /// <summary>
+    /// Parses the common shape of a record in place — <c>I␣␣</c> or <c>␣L␣</c>/<c>␣S␣</c>/<c>␣M␣</c>, 1 to 16 hex
+    /// digits, a comma, 1 to 5 decimal digits (at most 65535), <c>\n</c> — and returns its length with the
+    /// <c>\n</c>; 0 for any other line, which <see cref="TryParse"/> then reads (so both accept exactly the same
+    /// lines). The hex digits are told apart with one 16-byte compare and converted 8 at a time.
+    /// <paramref name="line"/> must have <see cref="FastLineBytes"/> readable bytes.
+    /// </summary>
+    public static int TryParseFast(ref byte line, out byte kind, out ulong address, out ushort size)
+    {
+        address = 0;
+        size = 0;
+        kind = line;
+        uint head = Unsafe.ReadUnaligned<uint>(ref line) & 0x00FFFFFF;
+        if (head != ('I' | ' ' << 8 | ' ' << 16))
+        {
+            kind = Unsafe.Add(ref line, 1);
+            if ((head & 0x00FF00FF) != (' ' | ' ' << 16) || (kind != (byte)'L' && kind != (byte)'S' && kind != (byte)'M'))
+                return 0;
+        }
+        ref byte digits = ref Unsafe.Add(ref line, 3);
+        var chars = Vector128.LoadUnsafe(ref digits);
+        var hex = Vector128.LessThan(chars - Vector128.Create((byte)'0'), Vector128.Create((byte)10))
+                  | Vector128.LessThan((chars | Vector128.Create((byte)0x20)) - Vector128.Create((byte)'a'), Vector128.Create((byte)6));
+        int count = BitOperations.TrailingZeroCount(~hex.ExtractMostSignificantBits());
+        if (count == 0 || Unsafe.Add(ref digits, count) != (byte)',') return 0;
+        if (count <= 8)
+        {
+            address = Hex8(Unsafe.ReadUnaligned<ulong>(ref digits) << (8 * (8 - count)));
+        }
+        else
+        {
+            ulong high = Hex8(Unsafe.ReadUnaligned<ulong>(ref digits)) >> (4 * (16 - count));
+            address = (high << 32) | Hex8(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref digits, count - 8)));
+        }
+        ref byte decimals = ref Unsafe.Add(ref digits, count + 1);
+        uint value = 0;
+        int i = 0;
+        for (; i < 6; i++)
+        {
+            uint d = (uint)(Unsafe.Add(ref decimals, i) - '0');
+            if (d > 9) break;
+            value = value * 10 + d;
+        }
+        if (i == 0 || i > 5 || value > ushort.MaxValue || Unsafe.Add(ref decimals, i) != (byte)'\n') return 0;
+        size = (ushort)value;
+        return 3 + count + 1 + i + 1;
+    }
+
+    /// <summary>Eight ASCII hex digits, the first in the lowest byte, as their value (leading zero bytes count as 0 digits).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Hex8(ulong chars)
+    {
+        // A digit's low nibble, plus 9 for a letter (bit 6 set): '0'-'9' 0-9, 'a'-'f' and 'A'-'F' 10-15; a zero byte is 0.
+        ulong v = (chars & 0x0F0F0F0F0F0F0F0FUL) + ((chars >> 6) & 0x0101010101010101UL) * 9;
+        v = ((v << 4) | (v >> 8)) & 0x00FF00FF00FF00FFUL;
+        v = ((v << 8) | (v >> 16)) & 0x0000FFFF0000FFFFUL;
+        return ((v << 16) | (v >> 32)) & 0xFFFFFFFFUL;
     }
 
     private VmLabInputException Malformed(ReadOnlySpan<byte> line) =>

@@ -157,6 +157,27 @@ public sealed class LineSource : IDisposable
         }
     }
 
+    /// <summary>
+    /// The bytes read and not yet returned as lines, from the start of the next line, for a parser that reads lines in
+    /// place: it tells what it took with <see cref="Advance"/> and asks for more with <see cref="Fill"/>.
+    /// </summary>
+    public ReadOnlySpan<byte> Buffered => _buffer.AsSpan(_start, _end - _start);
+
+    /// <summary>Marks the first <paramref name="bytes"/> of <see cref="Buffered"/> read: <paramref name="lines"/> whole lines, each with its <c>\n</c>.</summary>
+    public void Advance(int bytes, int lines)
+    {
+        _start += bytes;
+        LineNumber += lines;
+    }
+
+    /// <summary>Reads more of the trace after <see cref="Buffered"/> (one read of the stream); false when the trace has ended.</summary>
+    public bool Fill()
+    {
+        if (_eof) return false;
+        Refill();
+        return true;
+    }
+
     private void Refill()
     {
         if (_start > 0)
@@ -234,25 +255,45 @@ public sealed class RecordSource : IDisposable
     public void Dispose() => _stream.Dispose();
 }
 
-/// <summary>Runs any <see cref="ITraceReader"/> as a workload: one reused batch, one <see cref="ISimulation.Execute"/> per batch.</summary>
+/// <summary>
+/// Runs any <see cref="ITraceReader"/> as a workload: one <see cref="ISimulation.Execute"/> per batch, each batch one
+/// <see cref="ITraceReader.Read"/> into a buffer of the simulation's batch size. The reads happen between the batches
+/// on the simulating thread, or, with a <see cref="TraceDecoding"/> of one thread, on a thread of their own a few
+/// batches ahead (<see cref="DecodeAhead"/>); the batches, their order and any error of the reader (after the batches
+/// before it) are the same either way.
+/// </summary>
 public sealed class TraceWorkload : ITraceWorkload
 {
     private readonly Func<OpenTrace> _open;
+    private readonly TraceDecoding _decoding;
     private double _progress = double.NaN;
     private bool _readFromPipe;
 
     /// <summary>A workload over readers of one format, opened by <paramref name="open"/> for each pass.</summary>
-    public TraceWorkload(Func<ITraceReader> open) => _open = () =>
+    /// <param name="decoding">Where the reads happen (default: inline).</param>
+    public TraceWorkload(Func<ITraceReader> open, TraceDecoding? decoding = null)
     {
-        var reader = open();
-        return new OpenTrace(null, reader, (reader as TraceReader)?.InputFile);
-    };
+        _open = () =>
+        {
+            var reader = open();
+            return new OpenTrace(null, reader, (reader as TraceReader)?.InputFile);
+        };
+        _decoding = decoding ?? TraceDecoding.Inline;
+    }
 
     /// <summary>A workload over an opened trace of any format; progress falls back to the file position.</summary>
-    public TraceWorkload(Func<OpenTrace> open) => _open = open;
+    /// <param name="decoding">Where the reads happen (default: inline).</param>
+    public TraceWorkload(Func<OpenTrace> open, TraceDecoding? decoding = null)
+    {
+        _open = open;
+        _decoding = decoding ?? TraceDecoding.Inline;
+    }
 
     /// <summary>The reader's progress after the last batch; null before the first or when unknown.</summary>
     public double? Progress => Volatile.Read(ref _progress) is var p && double.IsNaN(p) ? null : p;
+
+    /// <summary>Whether the last pass decoded on a thread of its own (the decoding asked for one and was granted a core).</summary>
+    public bool DecodedAhead { get; private set; }
 
     /// <summary>Positions <paramref name="reader"/> at record <paramref name="start"/> and stops it after <paramref name="limit"/> records (0 = no limit).</summary>
     public static T Range<T>(T reader, long start, long limit) where T : ITraceReader
@@ -283,13 +324,36 @@ public sealed class TraceWorkload : ITraceWorkload
         var trace = _open();
         _readFromPipe = trace.File is { CanSeek: false };
         using var reader = trace.Reader;
-        var batch = new MemoryAccess[Math.Max(reader.MaxAccessesPerRecord, simulation.PreferredBatchSize)];
-        int n;
-        while ((n = reader.Read(batch)) > 0)
+        int batchSize = Math.Max(reader.MaxAccessesPerRecord, simulation.PreferredBatchSize);
+        DecodedAhead = _decoding.TryTake();
+        if (DecodedAhead)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            simulation.Execute(batch.AsSpan(0, n));
-            Volatile.Write(ref _progress, trace.Fraction ?? double.NaN);
+            try
+            {
+                // Disposed (the decoder stopped and joined) before the reader, whichever way the loop ends.
+                using var ahead = new DecodeAhead(reader, trace, batchSize);
+                while (ahead.TryNext(out var batch, out double fraction))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    simulation.Execute(batch);
+                    Volatile.Write(ref _progress, fraction);
+                }
+            }
+            finally
+            {
+                _decoding.Return();
+            }
+        }
+        else
+        {
+            var buffer = new MemoryAccess[batchSize];
+            int n;
+            while ((n = reader.Read(buffer)) > 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                simulation.Execute(buffer.AsSpan(0, n));
+                Volatile.Write(ref _progress, trace.Fraction ?? double.NaN);
+            }
         }
         Volatile.Write(ref _progress, 1.0);
     }

@@ -232,6 +232,10 @@ public sealed record VmtOptions
     [Description("Stop after this many records (0 = the whole trace).")]
     [Range(typeof(long), "0", "9223372036854775807")]
     public long Limit { get; init; }
+
+    [Description("Threads decoding the trace ahead of the simulation: 1 decodes on a thread of its own while the machine simulates (when the process has 2 or more processors and, in a sweep, a core no case is using); 0 decodes between batches on the simulating thread. The results are the same either way.")]
+    [Range(0, 1)]
+    public int DecodeThreads { get; init; } = 1;
 }
 
 /// <summary>Reads <c>.vmt</c> (see <see cref="VmtFormat"/>) one block at a time; checks every block and the index.</summary>

@@ -92,6 +92,20 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains($"{trace}:2: malformed Lackey record \" S 20;4\"", r.Stderr);
     }
 
+    [Fact]
+    public void AMalformedLineDeepInATraceIsTheSameErrorWithOrWithoutTheDecoderThread()
+    {
+        // Past the decoder's ring (4 x 65,536 accesses), so the decoder thread had to wait for the simulation.
+        var text = new StringBuilder();
+        for (int i = 0; i < 300_000; i++) text.Append(" L ").Append((0x10000 + i * 8).ToString("x8")).Append(",8\n");
+        text.Append(" S 20;4\n L 10,4\n");
+        string trace = _s.File("t.lackey", text.ToString());
+        var inline = RunBad("run", Config(), "--set", "workload:options:decodeThreads=0");
+        var ahead = RunBad("run", Config(), "--set", "workload:options:decodeThreads=1");
+        Assert.Contains($"{trace}:300001: malformed Lackey record \" S 20;4\"", inline.Stderr);
+        Assert.Equal(inline.Stderr, ahead.Stderr);
+    }
+
     private static byte[] GzippedLackey()
     {
         var text = new StringBuilder();

@@ -2,6 +2,7 @@ using VmLab.Abstractions;
 using VmLab.Abstractions.Devices;
 using VmLab.Abstractions.Faults;
 using VmLab.Abstractions.Replacement;
+using VmLab.Abstractions.Tlb;
 using VmLab.Abstractions.Workloads;
 using VmLab.Core;
 using VmLab.Core.Memory;
@@ -18,7 +19,8 @@ public static class TestMachine
 {
     public static Machine Create(long frames = 4096, int tlbEntries = 64, bool zeroPage = true, bool pcid = true, int cpus = 1, bool invariants = false, long checkEvery = 0, bool fileHandler = false,
         IReplacementPolicy? replacement = null, long swapSlots = 0, IReadOnlyList<IDevice>? devices = null,
-        long userFrames = 0, long lowWatermark = 0, long highWatermark = 0, int levels = 4, PageCacheOptions? pageCache = null)
+        long userFrames = 0, long lowWatermark = 0, long highWatermark = 0, int levels = 4, PageCacheOptions? pageCache = null,
+        Func<int, ITlb>? tlb = null)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(frames);
@@ -39,7 +41,7 @@ public static class TestMachine
                 PageCache = pageCache ?? Off,
             },
             memory, frameTable, metrics, pageTable,
-            _ => new FakeTlb(tlbEntries),
+            tlb ?? (_ => new FakeTlb(tlbEntries)),
             handlers, new FakeSignals(), devices, replacement);
     }
 

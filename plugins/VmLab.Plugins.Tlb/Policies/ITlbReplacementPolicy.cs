@@ -22,4 +22,13 @@ public interface ITlbReplacementPolicy<TSelf> where TSelf : ITlbReplacementPolic
 
     /// <summary>The way of a full set to evict.</summary>
     int Victim(int set);
+
+    /// <summary>
+    /// Whether <see cref="OnHit"/> on the way of the policy's last call, when that call was an <see cref="OnHit"/> of
+    /// the same set and way, changes nothing that a later <see cref="Victim"/> depends on. True lets the TLBs over the
+    /// policy report such hits as repeatable (<c>IRepeatHitTlb</c>: the MMU then counts them without a lookup; docs/tlb.md,
+    /// "Page runs"). The default, false, is always exact; a policy whose hits count or age something each time must
+    /// keep it.
+    /// </summary>
+    static virtual bool RepeatedHitChangesNothing => false;
 }

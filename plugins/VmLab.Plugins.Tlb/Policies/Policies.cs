@@ -7,6 +7,13 @@ namespace VmLab.Plugins.Tlb.Policies;
 /// <summary>Least recently used: each way carries the time of its last use; the oldest goes.</summary>
 public struct LruPolicy : ITlbReplacementPolicy<LruPolicy>
 {
+    /// <summary>
+    /// A hit stamps the way with the array's next time, so right after a hit that way holds the array's latest stamp;
+    /// a repeated hit gives it a later one, still the latest. Stamps are unique and <see cref="Victim"/> only compares
+    /// them, so every later choice is the same: the repeat changes nothing that matters.
+    /// </summary>
+    public static bool RepeatedHitChangesNothing => true;
+
     private ulong[] _stamps;
     private int _ways;
     private ulong _clock;
@@ -33,6 +40,9 @@ public struct LruPolicy : ITlbReplacementPolicy<LruPolicy>
 /// <summary>First in, first out: each way carries the time it was filled; hits change nothing.</summary>
 public struct FifoPolicy : ITlbReplacementPolicy<FifoPolicy>
 {
+    /// <summary>Hits change nothing.</summary>
+    public static bool RepeatedHitChangesNothing => true;
+
     private ulong[] _stamps;
     private int _ways;
     private ulong _clock;
@@ -51,6 +61,9 @@ public struct FifoPolicy : ITlbReplacementPolicy<FifoPolicy>
 /// <summary>Random: a uniformly chosen way (xoshiro256** seeded from the component seed through SplitMix64).</summary>
 public struct RandomPolicy : ITlbReplacementPolicy<RandomPolicy>
 {
+    /// <summary>Hits change nothing; the generator is drawn only for a victim.</summary>
+    public static bool RepeatedHitChangesNothing => true;
+
     private Xoshiro256 _rng;
     private int _ways;
 
@@ -72,6 +85,9 @@ public struct RandomPolicy : ITlbReplacementPolicy<RandomPolicy>
 /// </summary>
 public struct TreePlruPolicy : ITlbReplacementPolicy<TreePlruPolicy>
 {
+    /// <summary>A use sets the bits on its path to values that depend only on the way: a second use sets the same values.</summary>
+    public static bool RepeatedHitChangesNothing => true;
+
     private ulong[] _bits;
     private int _levels;
 
@@ -125,6 +141,9 @@ public struct TreePlruPolicy : ITlbReplacementPolicy<TreePlruPolicy>
 /// </summary>
 public struct SrripPolicy : ITlbReplacementPolicy<SrripPolicy>
 {
+    /// <summary>A hit sets the way's prediction to 0, which a second hit leaves at 0 (only a fill and a victim search change it).</summary>
+    public static bool RepeatedHitChangesNothing => true;
+
     private const byte Distant = 3;
     private const byte Long = 2;
     private byte[] _rrpv;

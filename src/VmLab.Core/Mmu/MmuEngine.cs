@@ -90,12 +90,16 @@ public readonly struct CacheAccessObserver<TCache, TInner>(TCache cache, TInner 
 /// <summary>
 /// The MMU of one CPU: TLB lookup, page-table walk, permission check and the fault path, specialised over the TLB
 /// and page-table types. Closed once per run (one <c>MakeGenericType</c> at composition); with struct plugins every
-/// call below is direct and inlinable. Per-access work allocates nothing.
+/// call below is direct and inlinable. Per-access work allocates nothing. <typeparamref name="TRuns"/> is
+/// <see cref="PageRuns{TTlb}"/> when the TLB declares <see cref="IRepeatHitTlb"/> and the observer is
+/// <see cref="NoAccessObserver"/>: the fast path then counts an access that repeats the last hit of its page and lookup
+/// class without asking the TLB (docs/tlb.md, "Page runs").
 /// </summary>
-public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
+public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
     where TTlb : ITlb
     where TPageTable : IPageTable
     where TObserver : struct, IAccessObserver
+    where TRuns : struct, IPageRunAccess<TTlb>
 {
     private const ulong PageMask = VirtualAddress.PageSize - 1;
     private const int MaxRetries = 16;
@@ -125,6 +129,9 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
 
     public MmuEngine(int index, TTlb tlb, TPageTable pageTable, KernelModel kernel, MachineOptions options, IMetrics metrics, TObserver observer)
     {
+        // Page runs skip accesses the observer would see: they are for an MMU that observes nothing.
+        if (TRuns.Enabled && typeof(TObserver) != typeof(NoAccessObserver))
+            throw new ArgumentException($"page runs need {nameof(NoAccessObserver)}; this MMU observes every access with {typeof(TObserver).Name}", nameof(observer));
         Index = index;
         _observer = observer;
         _tlb = tlb;
@@ -164,6 +171,12 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
         ulong fastKey = FastKey();
         ushort asid = _asid;
         bool topByteIgnore = _topByteIgnore;
+        // Page runs (TRuns.Enabled): the last repeatable hit of each lookup class, data (or every kind, for a unified
+        // TLB) and fetches. An access of the same 4 KiB page and class that the cached entry grants outright is a hit
+        // the TLB is not asked for: counted here, handed to the TLB's counters before anything leaves the fast path.
+        PageRun data = default, fetch = default;
+        data.Page = fetch.Page = PageRun.None;
+        bool split = TRuns.Enabled && TRuns.SeparatesFetches(ref _tlb);
         for (int i = 0; i < batch.Length; i++)
         {
             ref readonly var a = ref batch[i];
@@ -175,16 +188,43 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
             // record's second eight bytes.
             if ((PidAndMode(a) & PidAndModeMask) == fastKey && (address & PageMask) + a.Size <= VirtualAddress.PageSize)
             {
-                if (_tlb.TryLookup(address, asid, a.Kind, out var entry))
+                bool hit;
+                TlbEntry entry;
+                if (TRuns.Enabled)
                 {
-                    hits++;
-                    if (GrantsOutright(entry, a.Kind))
+                    ref PageRun run = ref (split && a.Kind == AccessKind.Fetch ? ref fetch : ref data);
+                    ulong page = address >> VirtualAddress.PageShift;
+                    if (page == run.Page && GrantsOutright(run.Entry, a.Kind))
                     {
+                        hits++;
+                        run.Repeats++;
+                        continue;
+                    }
+                    hit = TRuns.TryLookup(ref _tlb, address, asid, a.Kind, out entry, out bool repeatable);
+                    if (hit && GrantsOutright(entry, a.Kind))
+                    {
+                        // The observer is NoAccessObserver (checked at construction): nothing to tell it.
+                        hits++;
+                        run.Page = repeatable ? page : PageRun.None;
+                        run.Entry = entry;
+                        continue;
+                    }
+                    EndRuns(ref data, ref fetch);
+                }
+                else
+                {
+                    hit = _tlb.TryLookup(address, asid, a.Kind, out entry);
+                    if (hit && GrantsOutright(entry, a.Kind))
+                    {
+                        hits++;
                         _observer.OnAccess(entry.Frame, (entry.Frame << VirtualAddress.PageShift) | (address & ((1UL << entry.PageShift) - 1)));
                         continue;
                     }
-                    _accesses += hits;
-                    _hits += hits;
+                }
+                if (hit)
+                {
+                    _accesses += hits + 1;
+                    _hits += hits + 1;
                     hits = 0;
                     _position = i;
                     HitOutOfLine(address, a.Kind, entry);
@@ -200,6 +240,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
             }
             else
             {
+                if (TRuns.Enabled) EndRuns(ref data, ref fetch);
                 _accesses += hits;
                 _hits += hits;
                 hits = 0;
@@ -209,10 +250,32 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver> : ICpu
             fastKey = FastKey();
             asid = _asid;
         }
+        if (TRuns.Enabled) EndRuns(ref data, ref fetch);
         _accesses += hits;
         _hits += hits;
         if (_kernel.Stream is { } stream) stream.AccessBase += batch.Length;
         Publish();
+    }
+
+    /// <summary>
+    /// Ends both page runs before anything out of line (which may insert, invalidate, switch or read counters): hands
+    /// their repeated hits to the TLB's counters and forgets their pages.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EndRuns(ref PageRun data, ref PageRun fetch)
+    {
+        if ((data.Repeats | fetch.Repeats) != 0) CountRepeats(ref data, ref fetch);
+        data.Page = PageRun.None;
+        fetch.Page = PageRun.None;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CountRepeats(ref PageRun data, ref PageRun fetch)
+    {
+        if (data.Repeats != 0) TRuns.CountRepeatHits(ref _tlb, AccessKind.Read, data.Repeats);
+        if (fetch.Repeats != 0) TRuns.CountRepeatHits(ref _tlb, AccessKind.Fetch, fetch.Repeats);
+        data.Repeats = 0;
+        fetch.Repeats = 0;
     }
 
     /// <summary>

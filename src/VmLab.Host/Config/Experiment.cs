@@ -11,6 +11,10 @@ public sealed record Component(PluginInfo Plugin, object Options, string KeyPath
 /// An immutable, validated experiment: every plugin resolved, every default filled. This is what runs and what is
 /// recorded (<see cref="ResolvedConfig"/>).
 /// </summary>
+/// <param name="Resolved">
+/// Builds the resolved config on first use: a run that writes no JSON (plain <c>vmlab run</c>, <c>vmlab check</c>)
+/// never serialises its options, which is most of what reading a config would otherwise cost at start-up.
+/// </param>
 public sealed record Experiment(
     string Name,
     ulong Seed,
@@ -23,9 +27,15 @@ public sealed record Experiment(
     IReadOnlyList<Component> FaultHandlers,
     Component Signals,
     Component Workload,
-    JsonObject ResolvedConfig,
+    Lazy<JsonObject> Resolved,
     IReadOnlyList<string> Warnings)
 {
+    /// <summary>
+    /// The experiment as it runs, every default filled, as JSON (what <c>--json</c> and the results database record).
+    /// Built on first use, once; the same object every time after.
+    /// </summary>
+    public JsonObject ResolvedConfig => Resolved.Value;
+
     /// <summary>The timing model (<c>machine:timing</c>), or null: no time metrics.</summary>
     public Component? Timing { get; init; }
 

@@ -101,27 +101,45 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
 
         var machine = m.Frozen();
         string name = string.IsNullOrWhiteSpace(spec.Name) ? defaultName : spec.Name;
-        var resolved = new JsonObject
-        {
-            ["name"] = name,
-            ["seed"] = spec.Seed,
-            ["pluginPaths"] = new JsonArray([.. pluginPaths.Select(p => (JsonNode)JsonValue.Create(p)!)]),
-            ["machine"] = MachineJson(machine,
-            [
-                new("pageTable", ToJson(pageTable!)),
-                new("tlb", ToJson(tlb!)),
-                new("replacement", replacement is null ? null : ToJson(replacement)),
-                new("faultHandlers", new JsonArray([.. handlers.Select(h => (JsonNode)ToJson(h!))])),
-                new("signals", ToJson(signals!)),
-                new("devices", new JsonArray([.. devices.Select(d => (JsonNode)ToJson(d!))])),
-                new("timing", timing is null ? null : ToJson(timing)),
-                new("cache", cache is null ? null : ToJson(cache)),
-            ]),
-            ["workload"] = ToJson(workload!),
-        };
+        var handlerList = handlers.Select(h => h!).ToList();
+        var deviceList = devices.Select(d => d!).ToList();
+        // Serialising the options (reflection-based JSON) is left until something asks for the resolved config.
+        var resolved = new Lazy<JsonObject>(() => ResolvedJson(name, spec.Seed, pluginPaths, machine, pageTable!, tlb!, replacement,
+            handlerList, signals!, deviceList, timing, cache, workload!));
         return new Experiment(name, spec.Seed, baseDirectory, pluginPaths, machine, pageTable!, tlb!, replacement,
-            handlers.Select(h => h!).ToList(), signals!, workload!, resolved, warnings) { Devices = devices.Select(d => d!).ToList(), Timing = timing, Cache = cache, Catalog = Catalog };
+            handlerList, signals!, workload!, resolved, warnings) { Devices = deviceList, Timing = timing, Cache = cache, Catalog = Catalog };
     }
+
+    /// <summary>The resolved config: the experiment with every default filled, as JSON that loads again to the same experiment.</summary>
+    private JsonObject ResolvedJson(string name, ulong seed, List<string> pluginPaths, MachineOptions machine, Component pageTable, Component tlb,
+        Component? replacement, List<Component> handlers, Component signals, List<Component> devices, Component? timing, Component? cache, Component workload)
+    {
+        // Experiments of one loader share the serialised settings and options they have in common (the caches below),
+        // and may be asked for their config on different threads.
+        lock (_jsonLock)
+        {
+            return new JsonObject
+            {
+                ["name"] = name,
+                ["seed"] = seed,
+                ["pluginPaths"] = new JsonArray([.. pluginPaths.Select(p => (JsonNode)JsonValue.Create(p)!)]),
+                ["machine"] = MachineJson(machine,
+                [
+                    new("pageTable", ToJson(pageTable)),
+                    new("tlb", ToJson(tlb)),
+                    new("replacement", replacement is null ? null : ToJson(replacement)),
+                    new("faultHandlers", new JsonArray([.. handlers.Select(h => (JsonNode)ToJson(h))])),
+                    new("signals", ToJson(signals)),
+                    new("devices", new JsonArray([.. devices.Select(d => (JsonNode)ToJson(d))])),
+                    new("timing", timing is null ? null : ToJson(timing)),
+                    new("cache", cache is null ? null : ToJson(cache)),
+                ]),
+                ["workload"] = ToJson(workload),
+            };
+        }
+    }
+
+    private readonly Lock _jsonLock = new();
 
     private Component? Resolve(StrictBinder binder, string kind, ComponentSpec spec, string keyPath, string baseDirectory)
     {

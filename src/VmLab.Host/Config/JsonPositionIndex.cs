@@ -10,7 +10,19 @@ namespace VmLab.Host.Config;
 /// </summary>
 public sealed class JsonPositionIndex
 {
-    private readonly Dictionary<string, (int Line, int Column)> _positions = new(StringComparer.OrdinalIgnoreCase);
+    // Reference types and List<int> only: generic collections over tuples or value types of their own are compiled by
+    // the JIT at start-up, these are precompiled (docs/performance.md, "Start-up").
+    private readonly Dictionary<string, Place> _positions = new(StringComparer.OrdinalIgnoreCase);
+
+    private sealed record Place(int Line, int Column);
+
+    /// <summary>An object or array being read: its keys so far (duplicates are errors), and for an array its next index.</summary>
+    private sealed class Container(bool isArray, HashSet<string> keys)
+    {
+        public bool IsArray { get; } = isArray;
+        public HashSet<string> Keys { get; } = keys;
+        public int Count { get; set; }
+    }
 
     private JsonPositionIndex(string file) => File = file;
 
@@ -49,8 +61,7 @@ public sealed class JsonPositionIndex
 
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         var path = new List<string>();
-        var arrayCounters = new Stack<int>();
-        var containers = new Stack<(bool IsArray, HashSet<string> Keys)>();
+        var containers = new List<Container>();
         string? pendingProperty = null;
         try
         {
@@ -65,7 +76,7 @@ public sealed class JsonPositionIndex
                 errors.Add(new ConfigError($"{file}:{l}:{c}", "an experiment config must be a JSON object ({ ... })"));
                 return index;
             }
-            containers.Push((false, new HashSet<string>(StringComparer.OrdinalIgnoreCase)));
+            containers.Add(new Container(false, new HashSet<string>(StringComparer.OrdinalIgnoreCase)));
             while (reader.Read())
             {
                 var (line, column) = Position(lineStarts, (int)reader.TokenStartIndex);
@@ -73,23 +84,21 @@ public sealed class JsonPositionIndex
                 {
                     case JsonTokenType.PropertyName:
                         pendingProperty = reader.GetString()!;
-                        if (!containers.Peek().Keys.Add(pendingProperty))
+                        if (!containers[^1].Keys.Add(pendingProperty))
                             errors.Add(new ConfigError($"{file}:{line}:{column}", $"duplicate key '{pendingProperty}'"));
                         continue;
                     case JsonTokenType.EndObject:
                     case JsonTokenType.EndArray:
-                        containers.Pop();
-                        if (reader.TokenType == JsonTokenType.EndArray) arrayCounters.Pop();
+                        containers.RemoveAt(containers.Count - 1);
                         if (path.Count > 0) path.RemoveAt(path.Count - 1);
                         continue;
                 }
 
                 // A value: it belongs to the pending property or to the enclosing array.
                 string segment;
-                if (containers.Peek().IsArray)
+                if (containers[^1].IsArray)
                 {
-                    int n = arrayCounters.Pop();
-                    arrayCounters.Push(n + 1);
+                    int n = containers[^1].Count++;
                     segment = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 }
                 else
@@ -97,15 +106,14 @@ public sealed class JsonPositionIndex
                     segment = pendingProperty!;
                 }
                 path.Add(segment);
-                index._positions[string.Join(':', path)] = (line, column);
+                index._positions[string.Join(':', path)] = new Place(line, column);
                 if (reader.TokenType == JsonTokenType.StartObject)
                 {
-                    containers.Push((false, new HashSet<string>(StringComparer.OrdinalIgnoreCase)));
+                    containers.Add(new Container(false, new HashSet<string>(StringComparer.OrdinalIgnoreCase)));
                 }
                 else if (reader.TokenType == JsonTokenType.StartArray)
                 {
-                    containers.Push((true, new HashSet<string>()));
-                    arrayCounters.Push(0);
+                    containers.Add(new Container(true, new HashSet<string>()));
                 }
                 else
                 {

@@ -19,7 +19,7 @@ namespace VmLab.Host.Config;
 public sealed class BindingMetadata
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<PropertyInfo>> _properties = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<(PropertyInfo Property, RangeAttribute Range)>> _ranges = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<RangeRule>> _ranges = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, bool> _needsValidator = new();
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<PropertyInfo>> _existingFiles = new();
@@ -33,15 +33,32 @@ public sealed class BindingMetadata
 
     public bool IsScalar(Type type) => _scalar.GetOrAdd(type, StrictBinder.IsScalar);
 
-    public IReadOnlyList<(PropertyInfo Property, RangeAttribute Range)> Ranges(Type type) => _ranges.GetOrAdd(type, t =>
-        [.. Properties(t).Select(p => (p, p.GetCustomAttribute<RangeAttribute>()!)).Where(x => x.Item2 is not null)]);
+    /// <summary>A property and its <c>[Range]</c>. A class, not a tuple: LINQ over it runs precompiled code at start-up.</summary>
+    public sealed record RangeRule(PropertyInfo Property, RangeAttribute Range);
 
-    /// <summary>Whether <paramref name="type"/> has validation rules other than <c>[Range]</c> (which is checked directly).</summary>
+    public IReadOnlyList<RangeRule> Ranges(Type type) => _ranges.GetOrAdd(type, t =>
+        [.. Properties(t).Where(p => p.GetCustomAttribute<RangeAttribute>() is not null).Select(p => new RangeRule(p, p.GetCustomAttribute<RangeAttribute>()!))]);
+
+    /// <summary>A property and its <c>[Required]</c>, with the name the data-annotation validator would give it in a message.</summary>
+    public sealed record RequiredRule(PropertyInfo Property, RequiredAttribute Required, string DisplayName);
+
+    /// <summary>The writable properties marked <c>[Required]</c> (the attribute itself, not a subclass), in property order.</summary>
+    public IReadOnlyList<RequiredRule> Required(Type type) => _required.GetOrAdd(type, t =>
+        [.. Properties(t).Where(p => p.GetCustomAttribute<RequiredAttribute>() is { } r && r.GetType() == typeof(RequiredAttribute))
+            .Select(p => new RequiredRule(p, p.GetCustomAttribute<RequiredAttribute>()!, p.GetCustomAttribute<DisplayAttribute>()?.GetName() ?? p.Name))]);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, IReadOnlyList<RequiredRule>> _required = new();
+
+    /// <summary>
+    /// Whether <paramref name="type"/> has validation rules other than <c>[Range]</c> and <c>[Required]</c> (which are
+    /// checked directly: the data-annotation validator builds type descriptors, several milliseconds for each new type).
+    /// </summary>
     public bool NeedsValidator(Type type) => _needsValidator.GetOrAdd(type, t =>
         typeof(IValidatableObject).IsAssignableFrom(t)
         || t.GetCustomAttributes<ValidationAttribute>(inherit: true).Any()
         || t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Any(p => p.GetCustomAttributes<ValidationAttribute>(inherit: true).Any(a => a is not RangeAttribute)));
+            .Any(p => p.GetCustomAttributes<ValidationAttribute>(inherit: true).Any(a => a is not RangeAttribute && a.GetType() != typeof(RequiredAttribute))
+                      || p.GetCustomAttribute<RequiredAttribute>() is not null && !Properties(t).Contains(p)));
 }
 
 public sealed class StrictBinder(Func<string, string> locate, BindingMetadata? metadata = null)
@@ -244,9 +261,16 @@ public sealed class StrictBinder(Func<string, string> locate, BindingMetadata? m
             results.RemoveAll(r => r.ErrorMessage?.Contains("must be between", StringComparison.Ordinal) == true
                                    && r.MemberNames.Any(m => _metadata.Ranges(type).Any(x => x.Property.Name == m)));
         }
+        else
+        {
+            // What the validator reports for [Required], in the same order and words.
+            foreach (var rule in _metadata.Required(type))
+                if (!rule.Required.IsValid(rule.Property.GetValue(instance)))
+                    results.Add(new ValidationResult(rule.Required.FormatErrorMessage(rule.DisplayName), [rule.Property.Name]));
+        }
         foreach (var (property, range) in _metadata.Ranges(type))
         {
-            if (!range.IsValid(property.GetValue(instance)))
+            if (!InRange(range, property.GetValue(instance)))
                 results.Add(new ValidationResult($"{FormatValue(property.GetValue(instance))} is out of range; allowed: {range.Minimum} to {range.Maximum}", [property.Name]));
         }
         foreach (var r in results)
@@ -258,6 +282,20 @@ public sealed class StrictBinder(Func<string, string> locate, BindingMetadata? m
                 message = "is required";
             Error(path, message);
         }
+    }
+
+    /// <summary>
+    /// <see cref="RangeAttribute.IsValid"/>, with a <c>long</c> value against <c>[Range(typeof(long), "min", "max")]</c>
+    /// compared directly: the attribute would convert through a type descriptor, whose first use costs a run's start
+    /// several milliseconds.
+    /// </summary>
+    internal static bool InRange(RangeAttribute range, object? value)
+    {
+        if (range.OperandType == typeof(long) && value is long v && range.Minimum is string min && range.Maximum is string max
+            && long.TryParse(min, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long lo)
+            && long.TryParse(max, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long hi) && lo <= hi)
+            return (range.MinimumIsExclusive ? v > lo : v >= lo) && (range.MaximumIsExclusive ? v < hi : v <= hi);
+        return range.IsValid(value);
     }
 
     private static string FormatValue(object? v) => v switch

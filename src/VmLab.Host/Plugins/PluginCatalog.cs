@@ -43,7 +43,7 @@ public sealed class PluginCatalog : IPluginDirectory
     private readonly HashSet<string> _loadedFolders = new(StringComparer.Ordinal);
     /// <summary>Plugin folders known by their manifest and not loaded yet, in the order they were added.</summary>
     private readonly List<PendingFolder> _pending = [];
-    private readonly Dictionary<(string, string), PluginInfo> _components = [];
+    private readonly Dictionary<PluginManifest.Component, PluginInfo> _components = [];
     private readonly Dictionary<string, ExtensionPointInfo> _extensionPoints = new(StringComparer.Ordinal);
     private readonly List<PluginLoadError> _errors = [];
     private readonly List<ITraceFormat> _traceFormatObjects = [];
@@ -73,7 +73,7 @@ public sealed class PluginCatalog : IPluginDirectory
         VmLab.Core.Kernel.BuiltInFaultHandlers.Register(registry);
         var core = typeof(VmLab.Core.Kernel.KernelModel).Assembly.GetName();
         foreach (var registration in registry.Items)
-            _components[(registration.ExtensionPoint, registration.Name)] = new PluginInfo(registration, BuiltInOrigin, core.Name!, core.Version?.ToString(3) ?? "0.0.0")
+            _components[new PluginManifest.Component(registration.ExtensionPoint, registration.Name)] = new PluginInfo(registration, BuiltInOrigin, core.Name!, core.Version?.ToString(3) ?? "0.0.0")
             {
                 ContractVersion = ContractVersion,
             };
@@ -261,7 +261,7 @@ public sealed class PluginCatalog : IPluginDirectory
         int errorsBefore = _errors.Count;
         var registry = LoadFolder(folder, assemblyPath);
         if (_manifests && registry is not null && _errors.Count == errorsBefore)
-            PluginManifest.TryWrite(folder, assemblyPath, registry.Points.Select(p => p.Name), registry.Items.Select(r => (r.ExtensionPoint, r.Name)));
+            PluginManifest.TryWrite(folder, assemblyPath, registry.Points.Select(p => p.Name), registry.Items.Select(r => new PluginManifest.Component(r.ExtensionPoint, r.Name)));
     }
 
     /// <returns>What the folder's module registered, or null when it could not be loaded or did not register.</returns>
@@ -335,7 +335,7 @@ public sealed class PluginCatalog : IPluginDirectory
                     $"{point} '{registration.Name}': {registration.ImplementationType.FullName} does not implement {descriptor.Descriptor.Contract.FullName}; this one is ignored"));
                 continue;
             }
-            var key = (point, registration.Name.ToLowerInvariant());
+            var key = new PluginManifest.Component(point, registration.Name.ToLowerInvariant());
             if (_components.TryGetValue(key, out var existing))
             {
                 _errors.Add(new PluginLoadError(folder,
@@ -381,7 +381,7 @@ public sealed class PluginCatalog : IPluginDirectory
     /// </summary>
     public PluginInfo? Find(string kind, string name)
     {
-        var key = (kind, name.ToLowerInvariant());
+        var key = new PluginManifest.Component(kind, name.ToLowerInvariant());
         if (!_components.ContainsKey(key)) LoadPending(f => f.Manifest.Components.Contains(key));
         return _components.GetValueOrDefault(key);
     }

@@ -14,12 +14,18 @@ namespace VmLab.Host.Plugins;
 /// </summary>
 internal sealed class PluginManifest
 {
+    /// <summary>
+    /// A component: extension point and name. A class, not a tuple: sets and dictionaries keyed by it use precompiled
+    /// code, where a tuple key made the JIT compile them at every start.
+    /// </summary>
+    public sealed record Component(string Kind, string Name);
+
     public const string Extension = ".vmlab-plugin.json";
     private const int Format = 1;
 
     private readonly HashSet<string> _kinds = new(StringComparer.Ordinal);
 
-    private PluginManifest(HashSet<string> extensionPoints, HashSet<(string Kind, string Name)> components)
+    private PluginManifest(HashSet<string> extensionPoints, HashSet<Component> components)
     {
         ExtensionPoints = extensionPoints;
         Components = components;
@@ -30,7 +36,7 @@ internal sealed class PluginManifest
     public IReadOnlySet<string> ExtensionPoints { get; }
 
     /// <summary>The components it registers: extension point and lower-case name.</summary>
-    public IReadOnlySet<(string Kind, string Name)> Components { get; }
+    public IReadOnlySet<Component> Components { get; }
 
     /// <summary>Whether it registers a component of <paramref name="kind"/>.</summary>
     public bool Provides(string kind) => _kinds.Contains(kind);
@@ -65,9 +71,9 @@ internal sealed class PluginManifest
             if (root.GetProperty("stamp").GetString() != Stamp(folder)) return null;
             var points = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in root.GetProperty("extensionPoints").EnumerateArray()) points.Add(p.GetString()!);
-            var components = new HashSet<(string, string)>();
+            var components = new HashSet<Component>();
             foreach (var c in root.GetProperty("components").EnumerateArray())
-                components.Add((c.GetProperty("kind").GetString()!, c.GetProperty("name").GetString()!.ToLowerInvariant()));
+                components.Add(new Component(c.GetProperty("kind").GetString()!, c.GetProperty("name").GetString()!.ToLowerInvariant()));
             return new PluginManifest(points, components);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or KeyNotFoundException or InvalidOperationException)
@@ -77,7 +83,7 @@ internal sealed class PluginManifest
     }
 
     /// <summary>Writes the folder's manifest (atomically: a temporary file renamed over it); a folder that cannot be written is left as it is.</summary>
-    public static void TryWrite(string folder, string assemblyPath, IEnumerable<string> extensionPoints, IEnumerable<(string Kind, string Name)> components)
+    public static void TryWrite(string folder, string assemblyPath, IEnumerable<string> extensionPoints, IEnumerable<Component> components)
     {
         string path = PathOf(assemblyPath);
         string temp = Path.Combine(folder, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N") + ".tmp");

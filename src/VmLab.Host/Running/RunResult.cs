@@ -3,10 +3,11 @@ using System.Text.Json.Nodes;
 namespace VmLab.Host.Running;
 
 /// <summary>The outcome of one run, as <c>--json</c> writes it.</summary>
+/// <param name="ResolvedConfig">The experiment's resolved config, built when first asked for (<see cref="Config"/>).</param>
 public sealed record RunResult(
     string Name,
     ulong Seed,
-    JsonObject Config,
+    Lazy<JsonObject> ResolvedConfig,
     IReadOnlyDictionary<string, string> Plugins,
     IReadOnlyDictionary<string, long> Metrics,
     double ElapsedSeconds,
@@ -15,6 +16,9 @@ public sealed record RunResult(
     IReadOnlyList<string> Events,
     IReadOnlyList<VmLab.Abstractions.Workloads.Expectation> Expectations)
 {
+    /// <summary>The experiment's resolved config (<see cref="VmLab.Host.Config.Experiment.ResolvedConfig"/>).</summary>
+    public JsonObject Config => ResolvedConfig.Value;
+
     /// <summary>What the run's event recording produced, when it recorded events.</summary>
     public VmLab.Host.Events.EventSummary? EventStream { get; init; }
 

@@ -93,7 +93,10 @@ public sealed class SweepRunner
 
         var cache = new TraceCache(options.TraceCacheBytes);
         var experiments = cache.Prepare([.. pending.Select(c => c.Experiment)]);
-        var runner = new ExperimentRunner();
+        // Decoder threads only on the cores the parallel cases leave free (none when the cases fill every core).
+        int lanes = Math.Max(1, Math.Min(options.Jobs, pending.Count));
+        using var decodeCores = new SemaphoreSlim(Math.Max(0, Environment.ProcessorCount - lanes));
+        var runner = new ExperimentRunner { DecodeCores = decodeCores };
         var work = pending.Select((c, i) => (Case: c, Experiment: experiments[i])).ToList();
         Parallel.ForEach(
             System.Collections.Concurrent.Partitioner.Create(work, EnumerablePartitionerOptions.NoBuffering),
@@ -116,6 +119,12 @@ public sealed class SweepRunner
         return new SweepSummary(sweep.Cases.Count, shard.Count, already, pending.Count, completed, failed, clock.Elapsed.TotalSeconds,
             cache.Decodes, cache.Replays, cache.Streamed, cache.PeakBytes);
     }
+
+    /// <summary>
+    /// The cores each of <paramref name="jobs"/> worker processes may give trace decoder threads: the processors the
+    /// workers leave free, shared out evenly (0 when the workers fill every processor).
+    /// </summary>
+    public static int DecodeCoresPerWorker(int jobs, int processors) => Math.Max(0, processors - Math.Max(1, jobs)) / Math.Max(1, jobs);
 
     /// <summary>
     /// Runs the cases in <see cref="SweepRunOptions.Jobs"/> worker processes, each taking the next case when it is
@@ -176,13 +185,15 @@ public sealed class SweepRunner
     /// <paramref name="sweep"/> here and writes its <see cref="CaseOutcome"/> line to <paramref name="output"/>, until
     /// the input ends.
     /// </summary>
-    public static void Serve(Sweep sweep, TextReader input, TextWriter output, long traceCacheBytes)
+    /// <param name="decodeCores">Cores this worker's runs may give trace decoder threads (<see cref="DecodeCoresPerWorker"/>); null: no limit.</param>
+    public static void Serve(Sweep sweep, TextReader input, TextWriter output, long traceCacheBytes, int? decodeCores = null)
     {
         var cache = new TraceCache(traceCacheBytes);
         var experiments = cache.Prepare([.. sweep.Cases.Select(c => c.Experiment)]);
         var byId = new Dictionary<string, (SweepCase Case, Config.Experiment Experiment)>(StringComparer.Ordinal);
         for (int i = 0; i < sweep.Cases.Count; i++) byId[sweep.Cases[i].Id] = (sweep.Cases[i], experiments[i]);
-        var runner = new ExperimentRunner();
+        using var cores = decodeCores is { } n ? new SemaphoreSlim(Math.Max(0, n)) : null;
+        var runner = new ExperimentRunner { DecodeCores = cores };
         output.WriteLine(CaseOutcome.Ready);
         output.Flush();
         while (input.ReadLine() is { } line)

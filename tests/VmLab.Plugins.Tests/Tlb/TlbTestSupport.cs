@@ -129,7 +129,11 @@ public static class TestMachine
         CreateWithPageTable(cpus, tlb, pcid, pcids, checkTlb, zeroPage).Machine;
 
     /// <summary>The machine and its page table, for tests that read PTEs as the kernel sees them.</summary>
-    public static (Machine Machine, IPageTable PageTable) CreateWithPageTable(int cpus, Func<int, ITlb> tlb, bool pcid = true, int pcids = 6, bool checkTlb = false, bool zeroPage = false)
+    public static (Machine Machine, IPageTable PageTable) CreateWithPageTable(int cpus, Func<int, ITlb> tlb, bool pcid = true, int pcids = 6, bool checkTlb = false, bool zeroPage = false) =>
+        CreateWithPageTable(cpus, (cpu, _) => tlb(cpu), pcid, pcids, checkTlb, zeroPage);
+
+    /// <summary>As above, the TLB factory given the machine's metrics (for a TLB that counts per level).</summary>
+    public static (Machine Machine, IPageTable PageTable) CreateWithPageTable(int cpus, Func<int, IMetrics, ITlb> tlb, bool pcid = true, int pcids = 6, bool checkTlb = false, bool zeroPage = false)
     {
         var metrics = new MetricRegistry();
         var memory = new PhysicalMemory(4096);
@@ -137,6 +141,6 @@ public static class TestMachine
         var pageTable = new RadixPageTable<X86_64Format>(new X86_64Format(4), memory, frames, metrics);
         var options = new MachineOptions { Cpus = cpus, Pcid = pcid, Pcids = pcids, Checks = new() { Tlb = checkTlb } };
         IFaultHandler[] handlers = [new CowHandler(metrics), new DemandZeroHandler(new DemandZeroOptions { ZeroPage = zeroPage }, metrics)];
-        return (Machine.Create(options, memory, frames, metrics, pageTable, tlb, handlers, new PosixSignals()), pageTable);
+        return (Machine.Create(options, memory, frames, metrics, pageTable, cpu => tlb(cpu, metrics), handlers, new PosixSignals()), pageTable);
     }
 }

@@ -22,7 +22,7 @@ public static class BuiltInFaultHandlers
     public const string FaultAround = "fault-around";
 
     /// <summary>The built-ins in their default order.</summary>
-    internal static IEnumerable<NamedFaultHandler> Defaults() =>
+    internal static NamedFaultHandler[] Defaults() =>
     [
         new(AccessedDirty, new AccessedDirtyHandler()),
         new(DeviceTrap, new DeviceTrapHandler()),

@@ -85,13 +85,35 @@ public sealed class FaultPath
     /// The configured handlers with every built-in that is not among them inserted at its default place (the head of its
     /// stage, in <see cref="BuiltInFaultHandlers.Defaults"/> order), then ordered by stage, stably.
     /// </summary>
+    /// <remarks>
+    /// Loops over arrays, not LINQ or <c>List&lt;T&gt;</c>: their code over this value type cannot be compiled ahead of
+    /// time (ReadyToRun), and the JIT compiling it was a visible part of a short run's start.
+    /// </remarks>
     private static NamedFaultHandler[] Compose(IReadOnlyList<NamedFaultHandler> configured)
     {
-        var list = new List<NamedFaultHandler>();
-        foreach (var builtIn in BuiltInFaultHandlers.Defaults())
-            if (!configured.Any(h => h.Handler.GetType() == builtIn.Handler.GetType())) list.Add(builtIn);
-        list.AddRange(configured);
-        return [.. list.Select((h, i) => (h, i)).OrderBy(x => x.h.Stage).ThenBy(x => x.i).Select(x => x.h)];
+        var builtIns = BuiltInFaultHandlers.Defaults();
+        var chain = new NamedFaultHandler[builtIns.Length + configured.Count];
+        int n = 0;
+        foreach (var builtIn in builtIns)
+        {
+            bool named = false;
+            for (int i = 0; i < configured.Count && !named; i++)
+                named = configured[i].Handler.GetType() == builtIn.Handler.GetType();
+            if (!named) chain[n++] = builtIn;
+        }
+        for (int i = 0; i < configured.Count; i++) chain[n++] = configured[i];
+        // Stable insertion sort by stage: the built-ins first within their stage, then configured order.
+        for (int i = 1; i < n; i++)
+        {
+            var h = chain[i];
+            int j = i - 1;
+            for (; j >= 0 && chain[j].Stage > h.Stage; j--) chain[j + 1] = chain[j];
+            chain[j + 1] = h;
+        }
+        if (n == chain.Length) return chain;
+        var exact = new NamedFaultHandler[n];
+        for (int i = 0; i < n; i++) exact[i] = chain[i];
+        return exact;
     }
 
     /// <summary>The services as a handler on <paramref name="cpu"/> sees them (one object per CPU).</summary>
