@@ -191,7 +191,7 @@ public sealed class PageRunsTests
     private static ulong Page(int i) => 0x7000_0000UL + ((ulong)i << 12);
 
     /// <summary>Runs <paramref name="program"/> on a fresh two-CPU machine; the metrics, and how the run ended.</summary>
-    private static (SortedDictionary<string, long> Metrics, string Outcome) Run(string org, Step[] program, bool runsOff)
+    private static (MetricSnapshot Metrics, string Outcome) Run(string org, Step[] program, bool runsOff)
     {
         var (machine, pageTable) = TestMachine.CreateWithPageTable(2, (cpu, metrics) =>
         {
@@ -201,7 +201,7 @@ public sealed class PageRunsTests
         return Execute(machine, pageTable, program);
     }
 
-    private static (SortedDictionary<string, long>, string) Execute(Machine machine, VmLab.Abstractions.PageTables.IPageTable pageTable, Step[] program)
+    private static (MetricSnapshot, string) Execute(Machine machine, VmLab.Abstractions.PageTables.IPageTable pageTable, Step[] program)
     {
         var kernel = machine.Kernel;
         var batch = new List<MemoryAccess>();
