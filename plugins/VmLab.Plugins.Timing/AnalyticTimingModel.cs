@@ -42,7 +42,7 @@ public sealed record AnalyticTimingOptions : IValidatableObject
     [Description("Cycles of growing the stack VMA, on top of the demand-zero it includes.")] [Range(0.0, Max)] public double? StackGrowth { get; init; }
     [Description("Cycles of building a signal frame and entering the handler.")] [Range(0.0, Max)] public double? SignalDelivery { get; init; }
     [Description("Cycles of rt_sigreturn back to the interrupted code.")] [Range(0.0, Max)] public double? Sigreturn { get; init; }
-    [Description("Cycles of a local TLB flush (one page, a range or all).")] [Range(0.0, Max)] public double? TlbFlush { get; init; }
+    [Description("Cycles of a local TLB flush's fixed part (one page, a range or all); each page invalidated by itself adds tlbFlushPage.")] [Range(0.0, Max)] public double? TlbFlush { get; init; }
     [Description("Cycles per page a page-granular flush invalidated on its CPU (x86 invlpg, one per page up to 33 pages; tlb.flushed_pages), on top of tlbFlush.")] [Range(0.0, Max)] public double? TlbFlushPage { get; init; }
     [Description("Cycles per target CPU of a TLB shootdown IPI.")] [Range(0.0, Max)] public double? ShootdownIpi { get; init; }
     [Description("Cycles of a system call's entry and exit.")] [Range(0.0, Max)] public double? SyscallEntryExit { get; init; }

@@ -131,8 +131,8 @@ public interface IPageTable
     bool PrepareTopLevel(ulong root, ulong vaddr) => false;
 
     /// <summary>
-    /// Kernel, after [<paramref name="start"/>, <paramref name="end"/>) was unmapped (munmap, mremap's move, brk's
-    /// shrink): frees every table page below the root that no VMA can still use, as Linux's <c>free_pgd_range</c>
+    /// Kernel, after [<paramref name="start"/>, <paramref name="end"/>) was unmapped (munmap, mremap's shrink or move, brk's
+    /// shrink, MAP_FIXED over a mapping): frees every table page below the root that no VMA can still use, as Linux's <c>free_pgd_range</c>
     /// (mm/memory.c). <paramref name="floor"/> is the end of the VMA before the range (0: none) and
     /// <paramref name="ceiling"/> the start of the VMA after it (0: none, the top of the address space); a table is
     /// freed when the whole span it covers lies in [floor, ceiling) and the range touches it, with Linux's rounding: a

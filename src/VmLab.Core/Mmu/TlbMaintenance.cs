@@ -36,9 +36,7 @@ public sealed class TlbMaintenance
     private readonly AddressSpace?[] _running;
     private readonly Dictionary<AddressSpace, ulong[]> _cpuMasks = new(ReferenceEqualityComparer.Instance);
     private readonly int _maskWords;
-    private readonly Counter _flushes, _shootdowns;
-    private readonly IMetrics _metrics;
-    private Counter? _flushedPages; // created at the first page-granular flush, so runs without one do not list it
+    private readonly Counter _flushes, _shootdowns, _flushedPages;
     private long _clock;
     private readonly TlbEvent[] _ring;
     private long _eventSeq;
@@ -59,7 +57,7 @@ public sealed class TlbMaintenance
         _running = new AddressSpace?[tlbs.Length];
         _maskWords = (tlbs.Length + 63) / 64;
         _flushes = metrics.Counter(MetricNames.TlbFlushes);
-        _metrics = metrics;
+        _flushedPages = metrics.Counter(MetricNames.TlbFlushedPages);
         _shootdowns = metrics.Counter(MetricNames.TlbShootdowns);
         Recording = options.CheckTlb;
         _ring = Recording ? new TlbEvent[RingSize] : [];
@@ -182,7 +180,7 @@ public sealed class TlbMaintenance
     {
         _flushes.Increment();
         // The initiator's invlpg loop: one invalidation per page (remote CPUs are counted as shootdowns).
-        if (pages > 0) (_flushedPages ??= _metrics.Counter(MetricNames.TlbFlushedPages)).Add((long)pages);
+        if (pages > 0) _flushedPages.Add((long)pages);
         Record(kind, initiator, process.Pid, start, end, default, default);
         var reached = Stream is null ? null : new List<int>();
         if (_cpuMasks.TryGetValue(process.Mm, out var mask))

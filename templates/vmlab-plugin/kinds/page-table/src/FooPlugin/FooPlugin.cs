@@ -154,6 +154,9 @@ public sealed class FooPlugin(PhysicalMemory memory, IFrameAllocator frames, IMe
         }
     }
 
+    // IPageTable.FreeTables (Linux's free_pgd_range after an unmap) keeps its default here, which frees nothing: this
+    // format keeps its tables until DestroyRoot, so pagetable.pages_freed stays 0 where Linux would count freed tables.
+
     public void CollectLeaves(ulong root, ulong start, ulong end, List<(ulong Address, PageMapping Leaf)> into) =>
         Leaves(root, Levels, 0, start, end, into);
 
