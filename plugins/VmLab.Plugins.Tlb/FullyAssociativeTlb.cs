@@ -335,6 +335,12 @@ public readonly struct FullyAssociativeTlb(FullyAssociativeTlbState state) : IRe
 
     public bool SeparatesFetches => false;
 
+    /// <summary>
+    /// Every policy's hit overwrites what an earlier hit of the entry did: LRU moves it to the head, plru sets the bits
+    /// on its path, FIFO and random change nothing.
+    /// </summary>
+    public bool RepeatsPairs => true;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry) => state.TryLookup(vaddr, asid, out entry);
 

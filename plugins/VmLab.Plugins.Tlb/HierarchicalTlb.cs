@@ -244,6 +244,13 @@ public readonly struct HierarchicalTlb<TPolicy>(TlbHierarchy<TPolicy> hierarchy)
 
     public bool SeparatesFetches => true;
 
+    /// <summary>
+    /// When the policy's hit overwrites earlier hits (<see cref="ITlbReplacementPolicy{TSelf}.HitOverwritesEarlierHits"/>):
+    /// both pages of a pair were repeatable hits in the L1 of their class, and alternating between them touches only
+    /// that L1.
+    /// </summary>
+    public bool RepeatsPairs => TPolicy.RepeatedHitChangesNothing && TPolicy.HitOverwritesEarlierHits;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry) => hierarchy.TryLookup(vaddr, asid, kind, out entry);
 

@@ -41,6 +41,9 @@ public readonly struct SetAssociativeTlb<TPolicy>(TlbArray<TPolicy> array) : IRe
 
     public bool SeparatesFetches => false;
 
+    /// <summary>When the policy's hit overwrites earlier hits (<see cref="ITlbReplacementPolicy{TSelf}.HitOverwritesEarlierHits"/>).</summary>
+    public bool RepeatsPairs => TPolicy.RepeatedHitChangesNothing && TPolicy.HitOverwritesEarlierHits;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryLookup(ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry) => array.TryLookup(vaddr, asid, out entry);
 

@@ -31,4 +31,15 @@ public interface ITlbReplacementPolicy<TSelf> where TSelf : ITlbReplacementPolic
     /// keep it.
     /// </summary>
     static virtual bool RepeatedHitChangesNothing => false;
+
+    /// <summary>
+    /// Whether a hit's effect depends only on the set and way hit and overwrites whatever an earlier hit of that way
+    /// did (moves it to the front, stamps it with the latest time, points bits away from it, sets a value), so that
+    /// after hits of way X and then way Y of a set, further hits alternating between them leave the policy, as far as
+    /// a later <see cref="Victim"/> depends, as one hit of the way used last would. True (with
+    /// <see cref="RepeatedHitChangesNothing"/>) lets the TLBs over the policy declare pair runs
+    /// (<c>IRepeatHitTlb.RepeatsPairs</c>: the MMU counts hits alternating between two pages without lookups). The
+    /// default, false, is always exact; a policy whose hit adds to something (a count, an age) keeps it.
+    /// </summary>
+    static virtual bool HitOverwritesEarlierHits => false;
 }

@@ -14,6 +14,9 @@ public struct LruPolicy : ITlbReplacementPolicy<LruPolicy>
     /// </summary>
     public static bool RepeatedHitChangesNothing => true;
 
+    /// <summary>A hit stamps the way with the array's next time, whatever it held: after any hits, the ways are ordered by their last hit.</summary>
+    public static bool HitOverwritesEarlierHits => true;
+
     private ulong[] _stamps;
     private int _ways;
     private ulong _clock;
@@ -43,6 +46,9 @@ public struct FifoPolicy : ITlbReplacementPolicy<FifoPolicy>
     /// <summary>Hits change nothing.</summary>
     public static bool RepeatedHitChangesNothing => true;
 
+    /// <summary>Hits change nothing.</summary>
+    public static bool HitOverwritesEarlierHits => true;
+
     private ulong[] _stamps;
     private int _ways;
     private ulong _clock;
@@ -63,6 +69,9 @@ public struct RandomPolicy : ITlbReplacementPolicy<RandomPolicy>
 {
     /// <summary>Hits change nothing; the generator is drawn only for a victim.</summary>
     public static bool RepeatedHitChangesNothing => true;
+
+    /// <summary>Hits change nothing.</summary>
+    public static bool HitOverwritesEarlierHits => true;
 
     private Xoshiro256 _rng;
     private int _ways;
@@ -87,6 +96,9 @@ public struct TreePlruPolicy : ITlbReplacementPolicy<TreePlruPolicy>
 {
     /// <summary>A use sets the bits on its path to values that depend only on the way: a second use sets the same values.</summary>
     public static bool RepeatedHitChangesNothing => true;
+
+    /// <summary>A use sets the bits on its path to values that depend only on the way: the last use of each bit's ways decides it.</summary>
+    public static bool HitOverwritesEarlierHits => true;
 
     private ulong[] _bits;
     private int _levels;
@@ -143,6 +155,9 @@ public struct SrripPolicy : ITlbReplacementPolicy<SrripPolicy>
 {
     /// <summary>A hit sets the way's prediction to 0, which a second hit leaves at 0 (only a fill and a victim search change it).</summary>
     public static bool RepeatedHitChangesNothing => true;
+
+    /// <summary>A hit sets the way's prediction to 0, whatever it was.</summary>
+    public static bool HitOverwritesEarlierHits => true;
 
     private const byte Distant = 3;
     private const byte Long = 2;

@@ -35,6 +35,20 @@ public interface IRepeatHitTlb : ITlb
     bool SeparatesFetches { get; }
 
     /// <summary>
+    /// Whether runs may alternate between two pages of a class (since contract 1.8; the default, false, keeps one page
+    /// per class). True promises more than repeatable hits: after a repeatable hit of page X and then one of page Y
+    /// (same class, nothing else of that class in between), any further lookups of X and Y that the TLB is not asked
+    /// for leave it, as far as any later result depends, as a lookup of the one of them used last would leave it: a
+    /// hit's effect depends only on the entry hit and overwrites what an earlier hit of that entry did (it moves the
+    /// entry to the front, stamps it with the latest time, points bits away from it, sets its prediction), never adds
+    /// to it. The MMU then counts hits alternating between two pages, as a Lackey trace alternates between a code page
+    /// and a data page in a unified TLB, without lookups, and when the page used last is not the one it last looked up
+    /// it looks that page up once more before anything else reaches the TLB (a hit that <see cref="CountRepeatHits"/>
+    /// then does not count again).
+    /// </summary>
+    bool RepeatsPairs => false;
+
+    /// <summary>
     /// <see cref="ITlb.TryLookup"/>, with the same effects, also telling whether the hit is <paramref name="repeatable"/>:
     /// whether looking up the same page, tag and class again right away would change nothing but what
     /// <see cref="CountRepeatHits"/> counts (see the interface's remarks). Meaningless on a miss.

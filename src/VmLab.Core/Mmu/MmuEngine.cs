@@ -162,6 +162,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
     public void InvalidateAll(bool keepGlobal) => _tlb.InvalidateAll(keepGlobal);
     public CpuState State { get => _cpu; set => _cpu = value; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Execute(ReadOnlySpan<MemoryAccess> batch)
     {
         // The loop is kept small: the common case inline, everything else out of line. Hits of the fast path (each
@@ -174,9 +175,13 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         // Page runs (TRuns.Enabled): the last repeatable hit of each lookup class, data (or every kind, for a unified
         // TLB) and fetches. An access of the same 4 KiB page and class that the cached entry grants outright is a hit
         // the TLB is not asked for: counted here, handed to the TLB's counters before anything leaves the fast path.
+        // With pair runs (IRepeatHitTlb.RepeatsPairs) a run also keeps the repeatable hit of the page before, and an
+        // access of either page is counted here.
         PageRun data = default, fetch = default;
-        data.Page = fetch.Page = PageRun.None;
+        data.Forget();
+        fetch.Forget();
         bool split = TRuns.Enabled && TRuns.SeparatesFetches(ref _tlb);
+        bool pairs = TRuns.Enabled && TRuns.RepeatsPairs(ref _tlb);
         for (int i = 0; i < batch.Length; i++)
         {
             ref readonly var a = ref batch[i];
@@ -200,12 +205,29 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
                         run.Repeats++;
                         continue;
                     }
+                    if (pairs && page == run.Other && GrantsOutright(run.OtherEntry, a.Kind))
+                    {
+                        hits++;
+                        run.Repeats++;
+                        run.Swap();
+                        continue;
+                    }
+                    if (run.Stale) Refresh(ref run, asid, a.Kind == AccessKind.Fetch && split);
                     hit = TRuns.TryLookup(ref _tlb, address, asid, a.Kind, out entry, out bool repeatable);
                     if (hit && GrantsOutright(entry, a.Kind))
                     {
                         // The observer is NoAccessObserver (checked at construction): nothing to tell it.
                         hits++;
-                        run.Page = repeatable ? page : PageRun.None;
+                        if (repeatable)
+                        {
+                            if (pairs)
+                            {
+                                run.Other = run.Page;
+                                run.OtherEntry = run.Entry;
+                            }
+                            run.Page = page;
+                        }
+                        else run.Forget();
                         run.Entry = entry;
                         continue;
                     }
@@ -264,14 +286,32 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void EndRuns(ref PageRun data, ref PageRun fetch)
     {
+        // A stale pair has counted at least one repeat (the access that swapped it).
         if ((data.Repeats | fetch.Repeats) != 0) CountRepeats(ref data, ref fetch);
-        data.Page = PageRun.None;
-        fetch.Page = PageRun.None;
+        data.Forget();
+        fetch.Forget();
+    }
+
+    /// <summary>
+    /// A pair run whose page used last is not the one the TLB last looked up: that page is looked up once more, so the
+    /// TLB is left as the accesses counted without it would have left it (<see cref="IRepeatHitTlb.RepeatsPairs"/>).
+    /// The lookup hits and counts in the TLB as one of the run's repeats, which is no longer handed over.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Refresh(ref PageRun run, ushort asid, bool fetchClass)
+    {
+        bool hit = TRuns.TryLookup(ref _tlb, run.Page << VirtualAddress.PageShift, asid, fetchClass ? AccessKind.Fetch : AccessKind.Read, out _, out bool repeatable);
+        if (!hit) throw new InvalidOperationException($"the TLB missed page 0x{run.Page:x} of a pair run it declared repeatable (IRepeatHitTlb.RepeatsPairs)");
+        run.Repeats--;
+        run.Stale = false;
+        if (!repeatable) run.Forget();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void CountRepeats(ref PageRun data, ref PageRun fetch)
     {
+        if (data.Stale) Refresh(ref data, _asid, fetchClass: false);
+        if (fetch.Stale) Refresh(ref fetch, _asid, fetchClass: true);
         if (data.Repeats != 0) TRuns.CountRepeatHits(ref _tlb, AccessKind.Read, data.Repeats);
         if (fetch.Repeats != 0) TRuns.CountRepeatHits(ref _tlb, AccessKind.Fetch, fetch.Repeats);
         data.Repeats = 0;

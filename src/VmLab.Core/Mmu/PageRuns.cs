@@ -19,6 +19,9 @@ public interface IPageRunAccess<TTlb> where TTlb : ITlb
     /// <summary><see cref="IRepeatHitTlb.SeparatesFetches"/>.</summary>
     static abstract bool SeparatesFetches(ref TTlb tlb);
 
+    /// <summary><see cref="IRepeatHitTlb.RepeatsPairs"/>.</summary>
+    static abstract bool RepeatsPairs(ref TTlb tlb);
+
     /// <summary><see cref="IRepeatHitTlb.TryLookup(ulong, ushort, AccessKind, out TlbEntry, out bool)"/>.</summary>
     static abstract bool TryLookup(ref TTlb tlb, ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry, out bool repeatable);
 
@@ -32,6 +35,8 @@ public readonly struct NoPageRuns<TTlb> : IPageRunAccess<TTlb> where TTlb : ITlb
     public static bool Enabled => false;
 
     public static bool SeparatesFetches(ref TTlb tlb) => false;
+
+    public static bool RepeatsPairs(ref TTlb tlb) => false;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryLookup(ref TTlb tlb, ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry, out bool repeatable)
@@ -53,6 +58,9 @@ public readonly struct PageRuns<TTlb> : IPageRunAccess<TTlb> where TTlb : IRepea
     public static bool SeparatesFetches(ref TTlb tlb) => tlb.SeparatesFetches;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool RepeatsPairs(ref TTlb tlb) => tlb.RepeatsPairs;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryLookup(ref TTlb tlb, ulong vaddr, ushort asid, AccessKind kind, out TlbEntry entry, out bool repeatable) =>
         tlb.TryLookup(vaddr, asid, kind, out entry, out repeatable);
 
@@ -60,8 +68,11 @@ public readonly struct PageRuns<TTlb> : IPageRunAccess<TTlb> where TTlb : IRepea
 }
 
 /// <summary>
-/// The last repeatable hit of one lookup class in the engine's fast path, and the repeats of that class not yet handed
-/// to the TLB. <see cref="Page"/> is <see cref="None"/> when there is no run to extend.
+/// The page run of one lookup class in the engine's fast path: the last repeatable hit (<see cref="Page"/>, or
+/// <see cref="None"/> when there is no run to extend), with pair runs the repeatable hit of another page before it
+/// (<see cref="Other"/>), and the repeats of the class not yet handed to the TLB. <see cref="Stale"/>: the page the TLB
+/// last looked up for this class is <see cref="Other"/>, though <see cref="Page"/> was used after it; the TLB is told
+/// with one more lookup of <see cref="Page"/> before anything else reaches it.
 /// </summary>
 internal struct PageRun
 {
@@ -70,5 +81,25 @@ internal struct PageRun
 
     public ulong Page;
     public TlbEntry Entry;
+    public ulong Other;
+    public TlbEntry OtherEntry;
     public long Repeats;
+    public bool Stale;
+
+    /// <summary>No run: both pages forgotten (the repeats are the caller's to hand over first).</summary>
+    public void Forget()
+    {
+        Page = None;
+        Other = None;
+        Stale = false;
+    }
+
+    /// <summary>The other page of the pair was used: it becomes the page used last.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Swap()
+    {
+        (Page, Other) = (Other, Page);
+        (Entry, OtherEntry) = (OtherEntry, Entry);
+        Stale = !Stale;
+    }
 }

@@ -7,14 +7,17 @@ namespace VmLab.Core.Tests.Fakes;
 /// A <see cref="FakeTlb"/> per lookup class (one for every kind, or, with <c>separatesFetches</c>, one for fetches and
 /// one for data) that declares page runs (<see cref="IRepeatHitTlb"/>) and records what the MMU asks of it: lookups
 /// per class, and the repeated hits handed to <see cref="CountRepeatHits"/> per class. Its LRU stamps a hit with the
-/// latest time, so a repeated hit changes no order: every hit is repeatable.
+/// latest time, so a repeated hit changes no order: every hit is repeatable. A stamp overwrites the one before, so with
+/// <c>pairs</c> it declares pair runs (<see cref="IRepeatHitTlb.RepeatsPairs"/>).
 /// </summary>
-public sealed class FakeRepeatHitTlb(int entries, bool separatesFetches = false) : IRepeatHitTlb
+public sealed class FakeRepeatHitTlb(int entries, bool separatesFetches = false, bool pairs = false) : IRepeatHitTlb
 {
     private readonly FakeTlb _data = new(entries);
     private readonly FakeTlb _fetch = new(entries);
 
     public bool SeparatesFetches => separatesFetches;
+
+    public bool RepeatsPairs => pairs;
 
     /// <summary>Lookups the MMU made, data (or all) and fetches.</summary>
     public long DataLookups, FetchLookups;

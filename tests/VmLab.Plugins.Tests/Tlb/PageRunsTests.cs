@@ -127,12 +127,14 @@ public sealed class PageRunsTests
 
     // ---- random streams ---------------------------------------------------------------------------------------------
 
-    public static TheoryData<string> Organisations() =>
+    private static readonly string[] OrganisationNames =
     [
         "fa-lru", "fa-fifo", "fa-random", "fa-plru",
         "sa-lru", "sa-fifo", "sa-random", "sa-plru", "sa-srrip", "dm",
         "h-lru", "h-fifo", "h-random", "h-plru", "h-srrip", "h-lru-inclusive", "h-srrip-inclusive", "h-l1d-2m",
     ];
+
+    public static TheoryData<string> Organisations() => new(OrganisationNames);
 
     private static ITlb Make(string org, int cpu, IMetrics metrics)
     {
@@ -184,7 +186,7 @@ public sealed class PageRunsTests
     private readonly record struct Step(int Op, int Pid, int Page, int Offset, int Kind, int Length, int Mode);
 
     private static readonly Gen<Step> GenStep = Gen.Select(Gen.Int[0, 17], Gen.Int[1, 3], Gen.Int[0, 11], Gen.Int[0, 4095],
-        Gen.Int[0, 4], Gen.Int[1, 12], Gen.Int[0, 15], (op, pid, page, offset, kind, length, mode) => new Step(op, pid, page, offset, kind, length, mode));
+        Gen.Int[0, 5], Gen.Int[1, 12], Gen.Int[0, 15], (op, pid, page, offset, kind, length, mode) => new Step(op, pid, page, offset, kind, length, mode));
 
     private static readonly Gen<Step[]> GenProgram = GenStep.Array[1, 120];
 
@@ -221,9 +223,21 @@ public sealed class PageRunsTests
                 {
                     for (int j = 0; j < s.Length; j++)
                     {
-                        // Kind 0–2: one kind throughout; 3: a fetch between data accesses; 4: all three in turn.
-                        var kind = s.Kind switch { <= 2 => (AccessKind)s.Kind, 3 => j % 2 == 0 ? AccessKind.Fetch : AccessKind.Read, _ => (AccessKind)(j % 3) };
-                        ulong page = kind == AccessKind.Fetch && s.Kind == 3 ? Page((s.Page + 1) % 12) : Page(s.Page);
+                        // Kind 0–2: one kind throughout; 3: a fetch between data accesses; 4: all three in turn; 5: reads
+                        // and writes alternating between two data pages (pair runs of one class in split L1s too).
+                        var kind = s.Kind switch
+                        {
+                            <= 2 => (AccessKind)s.Kind,
+                            3 => j % 2 == 0 ? AccessKind.Fetch : AccessKind.Read,
+                            4 => (AccessKind)(j % 3),
+                            _ => j % 2 == 0 ? AccessKind.Read : AccessKind.Write,
+                        };
+                        ulong page = s.Kind switch
+                        {
+                            3 when kind == AccessKind.Fetch => Page((s.Page + 1) % 12),
+                            5 when j % 2 == 1 => Page((s.Page + 2) % 12),
+                            _ => Page(s.Page),
+                        };
                         ulong offset = (ulong)((s.Offset + j * 8) % 4096);
                         ushort size = (ushort)(offset > 4090 ? 16 : 8); // the last bytes of a page straddle into the next
                         var mode = s.Mode == 0 ? AccessMode.Kernel : AccessMode.User;
@@ -275,6 +289,16 @@ public sealed class PageRunsTests
             hits += on.Metrics.GetValueOrDefault(MetricNames.TlbHits);
         }, iter: 150, threads: 1);
         Assert.True(hits > 0);
+    }
+
+    [Fact]
+    public void EveryBuiltInTlbDeclaresPairRunsForItsBuiltInPolicies()
+    {
+        foreach (string org in OrganisationNames)
+        {
+            var tlb = Make(org, 0, new MetricRegistry());
+            Assert.True(Assert.IsAssignableFrom<IRepeatHitTlb>(tlb).RepeatsPairs, org);
+        }
     }
 
     [Fact]
