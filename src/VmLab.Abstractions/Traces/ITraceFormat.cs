@@ -82,10 +82,10 @@ public sealed record TraceWriterOptions
 /// <summary>
 /// A trace decoder: fills a caller's buffer with accesses, one call per batch, and allocates nothing per record.
 /// Errors in the trace are <see cref="Plugins.VmLabInputException"/>s that say where (<c>file:line</c> or byte offset).
-/// With the trace workloads' <c>decodeThreads</c> 1 (the default), <see cref="Read"/> is called on a decoder thread of
-/// its own while the format's <c>OpenReader</c> and the reader's <c>Dispose</c> run on the simulating thread (never at
-/// the same time as a <see cref="Read"/>): a reader must not keep per-thread state; <c>decodeThreads</c> 0 keeps every
-/// call on one thread.
+/// With the trace workloads' <c>decodeThreads</c> 1, <see cref="Read"/> is called on a decoder thread of its own while
+/// the format's <c>OpenReader</c> and the reader's <c>Dispose</c> run on the simulating thread (never at the same time as
+/// a <see cref="Read"/>): a reader must not keep per-thread state; <c>decodeThreads</c> 0 (the default) keeps every call
+/// on one thread.
 /// </summary>
 public interface ITraceReader : IDisposable
 {
