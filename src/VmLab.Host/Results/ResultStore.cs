@@ -88,38 +88,25 @@ public sealed class ResultStore : IDisposable
             Pooling = false,
             DefaultTimeout = 30,
         };
-        for (int attempt = 1; ; attempt++)
+        var connection = new SqliteConnection(builder.ToString());
+        try
         {
-            var connection = new SqliteConnection(builder.ToString());
-            try
-            {
-                connection.Open();
-                var store = new ResultStore(connection, path);
-                store.Initialise(exists);
-                return store;
-            }
-            catch (SqliteException e) when (e.SqliteErrorCode == SqliteIoErr && attempt < 5)
-            {
-                // Two sweeps opening a new database together race on its rollback journal while one switches it to
-                // WAL; the loser sees SQLITE_IOERR on a journal the other already removed. Opening again finds the
-                // switch made. A real I/O error is still there after the attempts and is reported.
-                connection.Dispose();
-                Thread.Sleep(10 * attempt);
-            }
-            catch (SqliteException e)
-            {
-                connection.Dispose();
-                throw Refusal(path, e);
-            }
-            catch
-            {
-                connection.Dispose();
-                throw;
-            }
+            connection.Open();
+            var store = new ResultStore(connection, path);
+            store.Initialise(exists);
+            return store;
+        }
+        catch (SqliteException e)
+        {
+            connection.Dispose();
+            throw Refusal(path, e);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
         }
     }
-
-    private const int SqliteIoErr = 10;
 
     private static VmLabInputException Refusal(string path, SqliteException e) =>
         new(path, e.SqliteErrorCode == 26
@@ -188,9 +175,10 @@ public sealed class ResultStore : IDisposable
     }
 
     /// <summary>
-    /// Creates a new database at <paramref name="full"/> whole: initialised under a temporary name beside it, then
-    /// renamed into place unless another process got there first. A database VmLab creates is therefore never seen
-    /// empty, and an empty file at a --db path is always someone else's (refused).
+    /// Creates a new database at <paramref name="full"/> whole: initialised under a temporary name beside it, then put
+    /// in place in one step that never replaces a file (<see cref="NewFile.Place"/>), so of sweeps creating it at the
+    /// same moment all open the one that got there first. A database VmLab creates is therefore never seen empty, and
+    /// an empty file at a --db path is always someone else's (refused).
     /// </summary>
     private static void CreateWhole(string path, string full)
     {
@@ -203,22 +191,19 @@ public sealed class ResultStore : IDisposable
                 connection.Open();
                 var store = new ResultStore(connection, path);
                 store.Initialise(existing: false);
-                store.Execute("PRAGMA journal_mode = DELETE"); // one file to rename; opening sets WAL again
+                store.Execute("PRAGMA journal_mode = DELETE"); // one file to put in place; opening sets WAL again
             }
-            try
-            {
-                File.Move(temp, full, overwrite: false);
-            }
-            catch (IOException) when (File.Exists(full))
-            {
-                // Another sweep created it first: use that one.
-            }
+            // Placed only if nothing is there yet, in one step: when another sweep (a thread of this process or another
+            // process) created it first, this one uses that database. A check followed by a rename would let the
+            // later of two creators replace the file under the earlier one's open connection, and the two would then
+            // claim two different files (both sweeps running, one database lost).
+            NewFile.Place(temp, full);
         }
         catch (SqliteException e)
         {
             throw new VmLabInputException(path, $"cannot create the results database: {e.Message}");
         }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new VmLabInputException(path, $"cannot create the results database: {e.Message}");
         }
@@ -228,24 +213,11 @@ public sealed class ResultStore : IDisposable
         }
     }
 
-    /// <summary>SQLITE_IOERR_DELETE_NOENT: a file SQLite deleted was already gone.</summary>
-    private const int SqliteIoErrDeleteNoEnt = 10 | (23 << 8);
-
     private void Initialise(bool existing)
     {
         Execute("PRAGMA busy_timeout = 30000");
         if (existing) CheckIdentity();
-        try
-        {
-            Execute("PRAGMA journal_mode = WAL");
-        }
-        catch (SqliteException e) when (e.SqliteExtendedErrorCode == SqliteIoErrDeleteNoEnt)
-        {
-            // Two connections switched the same rollback-journal database to WAL at once (two sweeps creating or
-            // opening it together): the other one removed the journal this one was about to remove. The switch is
-            // done; asking again confirms it.
-            Execute("PRAGMA journal_mode = WAL");
-        }
+        Execute("PRAGMA journal_mode = WAL");
         Execute("PRAGMA synchronous = FULL");
         Execute($"PRAGMA application_id = {ApplicationId}");
         Execute($"PRAGMA user_version = {SchemaVersion}");
