@@ -94,11 +94,14 @@ for form in lackey vmt; do
     python3 - "$dir/run-$form.out.json" "$form" "$r" "${vmlab[@]}" run "$dir/run-$form.json" --json "$dir/run-$form.out.json" <<'PY'
 import json, os, resource, subprocess, sys, time
 out, form, run, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+# The difference of the children's usage before and after: the interpreter's own start-up may already have run
+# child processes (a site-packages .pth hook), whose CPU time is not VmLab's.
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
 t0 = time.monotonic()
 subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
 wall = time.monotonic() - t0
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-cpu = ru.ru_utime + ru.ru_stime
+cpu = (ru.ru_utime - before.ru_utime) + (ru.ru_stime - before.ru_stime)
 d = json.load(open(out)); m = d["metrics"]; a = m["accesses"]
 print(f"{form:<7} {run:>4} {a:>12,} {100*m['tlb.hits']/a:>8.3f}% {d['elapsedSeconds']:>10.3f} {a/d['elapsedSeconds']/1e6:>8.1f} "
       f"{a/wall/1e6:>8.1f} {cpu:>8.2f} {a/cpu/1e6:>8.1f}  {os.getloadavg()[0]:.2f}")
