@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Plugins;
 using VmLab.Abstractions.Workloads;
@@ -11,16 +10,16 @@ namespace VmLab.Host.Sweeps;
 /// <summary>
 /// Decodes a trace once and feeds it to every run that reads it. A run whose workload is an
 /// <see cref="ITraceWorkload"/> shared by two or more runs gets a decorator: the first run to start records the
-/// batches the workload produces into chunked in-memory arrays of <see cref="MemoryAccess"/> (16 bytes each) and
-/// replays them to its machine; the others wait for the recording and replay it too, with the same batch
+/// batches the workload produces into chunks of memory, packed (<see cref="AccessPacking"/>: about 2–3 bytes per
+/// access of a real trace instead of 16), and replays them to its machine; the others wait for the recording and replay it too, with the same batch
 /// boundaries. Two workloads are the same when their plugin, resolved options, base folder and seed are equal.
 /// A recording that would exceed the memory budget is abandoned and every run streams the trace itself.
 /// A recording is freed when the last run that needs it has finished.
 /// </summary>
 public sealed class TraceCache(long budgetBytes)
 {
-    private const int ChunkAccesses = 1 << 16;
-    private static readonly int AccessBytes = Unsafe.SizeOf<MemoryAccess>();
+    /// <summary>Bytes per chunk of a recording (a batch that could need more gets a chunk of its own size).</summary>
+    internal const int ChunkBytes = 1 << 20;
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _reservedBytes;
@@ -182,21 +181,24 @@ public sealed class TraceCache(long budgetBytes)
     private sealed class BudgetExceeded : Exception;
 
     /// <summary>Batches as the workload produced them, packed into chunks; a batch never spans two chunks.</summary>
-    private sealed class Recording(List<(MemoryAccess[] Data, List<int> Batches)> chunks, int batchSize, long bytes)
+    private sealed class Recording(List<(byte[] Data, List<int> Batches)> chunks, int batchSize, int longestBatch, long bytes)
     {
         public int BatchSize { get; } = batchSize;
         public long Bytes { get; } = bytes;
 
         public void Replay(ISimulation simulation, CancellationToken cancellationToken)
         {
+            // One buffer per replay, unpacked into batch by batch: the machine sees the recorded batches, whole.
+            var buffer = new MemoryAccess[Math.Max(1, longestBatch)];
+            var state = default(AccessPacking.State);
             foreach (var (data, batches) in chunks)
             {
                 int offset = 0;
                 foreach (int length in batches)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    simulation.Execute(new ReadOnlySpan<MemoryAccess>(data, offset, length));
-                    offset += length;
+                    offset += AccessPacking.Unpack(data.AsSpan(offset), buffer.AsSpan(0, length), ref state);
+                    simulation.Execute(new ReadOnlySpan<MemoryAccess>(buffer, 0, length));
                 }
             }
         }
@@ -205,8 +207,10 @@ public sealed class TraceCache(long budgetBytes)
     /// <summary>The simulation a shared trace is decoded into.</summary>
     private sealed class Recorder(TraceCache cache, int batchSize) : ISimulation
     {
-        private readonly List<(MemoryAccess[] Data, List<int> Batches)> _chunks = [];
+        private readonly List<(byte[] Data, List<int> Batches)> _chunks = [];
+        private AccessPacking.State _state;
         private int _used;
+        private int _longest;
         private long _bytes;
 
         public int PreferredBatchSize => batchSize;
@@ -216,22 +220,22 @@ public sealed class TraceCache(long budgetBytes)
         public void Execute(ReadOnlySpan<MemoryAccess> batch)
         {
             if (batch.IsEmpty) return;
-            if (_chunks.Count == 0 || _chunks[^1].Data.Length - _used < batch.Length)
+            long worst = (long)batch.Length * AccessPacking.MaxBytesPerAccess;
+            if (_chunks.Count == 0 || _chunks[^1].Data.Length - _used < worst)
             {
-                int length = Math.Max(ChunkAccesses, batch.Length);
-                long bytes = (long)length * AccessBytes;
-                if (!cache.TryReserve(bytes)) throw new BudgetExceeded();
+                long bytes = Math.Max(ChunkBytes, worst);
+                if (bytes > Array.MaxLength || !cache.TryReserve(bytes)) throw new BudgetExceeded();
                 _bytes += bytes;
-                _chunks.Add((GC.AllocateUninitializedArray<MemoryAccess>(length), []));
+                _chunks.Add((GC.AllocateUninitializedArray<byte>((int)bytes), []));
                 _used = 0;
             }
             var (data, batches) = _chunks[^1];
-            batch.CopyTo(data.AsSpan(_used));
-            _used += batch.Length;
+            _used += AccessPacking.Pack(batch, data.AsSpan(_used), ref _state);
             batches.Add(batch.Length);
+            _longest = Math.Max(_longest, batch.Length);
         }
 
-        public Recording Finish() => new(_chunks, batchSize, _bytes);
+        public Recording Finish() => new(_chunks, batchSize, _longest, _bytes);
 
         public void Abandon()
         {

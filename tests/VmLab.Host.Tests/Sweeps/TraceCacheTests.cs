@@ -57,7 +57,7 @@ public sealed class TraceCacheTests : IDisposable
         var runner = new ExperimentRunner();
 
         var first = runner.Run(prepared[0]);
-        Assert.Equal((1, 1, (1L << 16) * 16), (cache.Decodes, cache.Replays, cache.HeldBytes));
+        Assert.Equal((1, 1, (long)TraceCache.ChunkBytes), (cache.Decodes, cache.Replays, cache.HeldBytes));
         var rest = prepared.Skip(1).Select(e => runner.Run(e)).ToList();
 
         Assert.Equal((1, 3, 0L), (cache.Decodes, cache.Replays, cache.HeldBytes));
