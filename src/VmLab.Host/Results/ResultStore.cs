@@ -67,6 +67,7 @@ public sealed class ResultStore : IDisposable
     public static ResultStore Open(string path, bool create)
     {
         string full = System.IO.Path.GetFullPath(path);
+        RefuseDanglingLink(path, full);
         bool exists = File.Exists(full);
         if (!exists && !create)
             throw new VmLabInputException(path, "results database not found; give the --db file a sweep wrote");
@@ -121,6 +122,7 @@ public sealed class ResultStore : IDisposable
     public static ResultStore OpenReadOnly(string path)
     {
         string full = System.IO.Path.GetFullPath(path);
+        RefuseDanglingLink(path, full);
         if (!File.Exists(full)) throw new VmLabInputException(path, "results database not found; give the --db file a sweep wrote");
         RefuseShorterThanAHeader(path, full, "");
         try
@@ -142,6 +144,13 @@ public sealed class ResultStore : IDisposable
     }
 
     /// <summary>A file too short to hold an SQLite header is no results database: an input error, with <paramref name="emptyHint"/> when it is empty.</summary>
+    /// <summary>A symbolic link whose target does not exist (File.Exists counts the link itself): an input error naming both.</summary>
+    private static void RefuseDanglingLink(string path, string full)
+    {
+        if (new FileInfo(full).LinkTarget is { } target && !File.Exists(OutputTarget.FinalTarget(full)))
+            throw new VmLabInputException(path, $"is a symbolic link to {target}, which does not exist; give a path that does not exist yet (vmlab creates the database), a link to an existing results database, or remove the link");
+    }
+
     private static void RefuseShorterThanAHeader(string path, string full, string emptyHint)
     {
         long length = new FileInfo(OutputTarget.FinalTarget(full)).Length; // a symbolic link's own length is its target's name

@@ -247,6 +247,23 @@ public sealed class ResultStoreTests : IDisposable
     }
 
     [Fact]
+    public void ADanglingSymbolicLinkIsRefusedByNameAndLeftAsItIs()
+    {
+        File.CreateSymbolicLink(P("dangling.db"), P("missing/results.db"));
+
+        var e = Assert.Throws<VmLabInputException>(() => ResultStore.Open(P("dangling.db"), create: true));
+
+        Assert.Equal(P("dangling.db"), e.Where);
+        Assert.Contains("is a symbolic link to", e.Message);
+        Assert.Contains("which does not exist", e.Message);
+        Assert.Equal(P("missing/results.db"), new FileInfo(P("dangling.db")).LinkTarget);
+        Assert.False(Directory.Exists(P("missing")));
+        // Reading it (a resumed sweep, vmlab report) says the same.
+        Assert.Contains("which does not exist", Assert.Throws<VmLabInputException>(() => ResultStore.Open(P("dangling.db"), create: false)).Message);
+        Assert.Contains("which does not exist", Assert.Throws<VmLabInputException>(() => ResultStore.OpenReadOnly(P("dangling.db"))).Message);
+    }
+
+    [Fact]
     public void TwoDifferentSweepsStartedTogetherOnOneDatabaseNeverBothClaimIt()
     {
         var a = _fx.Load(Sweep);
