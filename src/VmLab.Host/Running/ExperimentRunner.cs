@@ -231,7 +231,8 @@ public sealed class ExperimentRunner
             sp.GetService<IReplacementPolicy>(),
             sp.GetService<ICacheHierarchy>()));
         services.AddSingleton(sp => (IWorkload)Create(experiment.Workload, sp, experiment, 0));
-        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
+        // Every service is a singleton the host registers (plugins add none), so there are no scopes to validate.
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = false });
     }
 
     private static object Create(Component component, IServiceProvider sp, Experiment experiment, int cpu)
