@@ -212,7 +212,8 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
                         run.Swap();
                         continue;
                     }
-                    if (run.Stale) Refresh(ref run, asid, a.Kind == AccessKind.Fetch && split);
+                    // Before anything reaches the TLB, a stale pair of either class is looked up again.
+                    if (data.Stale | fetch.Stale) RefreshBoth(ref data, ref fetch, asid);
                     hit = TRuns.TryLookup(ref _tlb, address, asid, a.Kind, out entry, out bool repeatable);
                     if (hit && GrantsOutright(entry, a.Kind))
                     {
@@ -308,10 +309,16 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RefreshBoth(ref PageRun data, ref PageRun fetch, ushort asid)
+    {
+        if (data.Stale) Refresh(ref data, asid, fetchClass: false);
+        if (fetch.Stale) Refresh(ref fetch, asid, fetchClass: true);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private void CountRepeats(ref PageRun data, ref PageRun fetch)
     {
-        if (data.Stale) Refresh(ref data, _asid, fetchClass: false);
-        if (fetch.Stale) Refresh(ref fetch, _asid, fetchClass: true);
+        RefreshBoth(ref data, ref fetch, _asid);
         if (data.Repeats != 0) TRuns.CountRepeatHits(ref _tlb, AccessKind.Read, data.Repeats);
         if (fetch.Repeats != 0) TRuns.CountRepeatHits(ref _tlb, AccessKind.Fetch, fetch.Repeats);
         data.Repeats = 0;

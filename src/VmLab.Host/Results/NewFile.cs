@@ -33,9 +33,11 @@ internal static partial class NewFile
                 if (renameError == EExist) return false;
                 // EINVAL: this file system does not take the flag; ENOSYS: a kernel before 3.15. A hard link still works.
             }
-            if (Link(built, destination) == 0) return true;
-            if (Marshal.GetLastPInvokeError() == EExist) return false;
-            // No hard links here (a FAT file system, some FUSE ones): the check-then-rename below is all there is.
+            int linked = TryLink(built, destination, out int linkError);
+            if (linked == 0) return true;
+            if (linkError == EExist) return false;
+            // No hard links here (a FAT file system, some FUSE ones, no C library to call): the check-then-rename below
+            // is all there is.
         }
         try
         {
@@ -62,9 +64,25 @@ internal static partial class NewFile
             if (rc != 0) error = Marshal.GetLastPInvokeError();
             return rc;
         }
-        catch (EntryPointNotFoundException)
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
-            error = -1; // a C library without renameat2 (glibc before 2.28, older musl): use the hard link
+            error = -1; // a C library without renameat2 (glibc before 2.28, older musl) or none found: try the hard link
+            return -1;
+        }
+    }
+
+    private static int TryLink(string from, string to, out int error)
+    {
+        error = 0;
+        try
+        {
+            int rc = Link(from, to);
+            if (rc != 0) error = Marshal.GetLastPInvokeError();
+            return rc;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            error = -1;
             return -1;
         }
     }

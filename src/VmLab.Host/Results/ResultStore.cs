@@ -143,7 +143,6 @@ public sealed class ResultStore : IDisposable
         }
     }
 
-    /// <summary>A file too short to hold an SQLite header is no results database: an input error, with <paramref name="emptyHint"/> when it is empty.</summary>
     /// <summary>A symbolic link whose target does not exist (File.Exists counts the link itself): an input error naming both.</summary>
     private static void RefuseDanglingLink(string path, string full)
     {
@@ -151,6 +150,7 @@ public sealed class ResultStore : IDisposable
             throw new VmLabInputException(path, $"is a symbolic link to {target}, which does not exist; give a path that does not exist yet (vmlab creates the database), a link to an existing results database, or remove the link");
     }
 
+    /// <summary>A file too short to hold an SQLite header is no results database: an input error, with <paramref name="emptyHint"/> when it is empty.</summary>
     private static void RefuseShorterThanAHeader(string path, string full, string emptyHint)
     {
         long length = new FileInfo(OutputTarget.FinalTarget(full)).Length; // a symbolic link's own length is its target's name
