@@ -59,7 +59,9 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
             return index?.Locate(keyPath) ?? displayName;
         }
 
-        var binder = new StrictBinder(Locate, _metadata);
+        bool JsonBoolean(string keyPath) => index is not null && !Locate(keyPath).StartsWith("--set ", StringComparison.Ordinal) && index.IsBoolean(keyPath);
+
+        var binder = new StrictBinder(Locate, _metadata, JsonBoolean);
         var spec = (ExperimentSpec)binder.Bind(root, typeof(ExperimentSpec), "");
 
         var warnings = new List<string>();

@@ -13,6 +13,8 @@ public sealed class JsonPositionIndex
     // Reference types and List<int> only: generic collections over tuples or value types of their own are compiled by
     // the JIT at start-up, these are precompiled (docs/performance.md, "Start-up").
     private readonly Dictionary<string, Place> _positions = new(StringComparer.OrdinalIgnoreCase);
+    // Key paths whose value is a JSON true or false: the configuration tree holds them as the text "True" or "False".
+    private readonly HashSet<string> _booleans = new(StringComparer.OrdinalIgnoreCase);
 
     private sealed record Place(int Line, int Column);
 
@@ -106,7 +108,9 @@ public sealed class JsonPositionIndex
                     segment = pendingProperty!;
                 }
                 path.Add(segment);
-                index._positions[string.Join(':', path)] = new Place(line, column);
+                string keyPath = string.Join(':', path);
+                index._positions[keyPath] = new Place(line, column);
+                if (reader.TokenType is JsonTokenType.True or JsonTokenType.False) index._booleans.Add(keyPath);
                 if (reader.TokenType == JsonTokenType.StartObject)
                 {
                     containers.Add(new Container(false, new HashSet<string>(StringComparer.OrdinalIgnoreCase)));
@@ -146,6 +150,9 @@ public sealed class JsonPositionIndex
     }
 
     /// <summary>The position of <paramref name="keyPath"/>, or of its nearest ancestor present in the file.</summary>
+    /// <summary>Whether the file gives <paramref name="keyPath"/> a JSON <c>true</c> or <c>false</c>.</summary>
+    public bool IsBoolean(string keyPath) => _booleans.Contains(keyPath);
+
     public string? Locate(string keyPath)
     {
         var path = keyPath;

@@ -61,7 +61,9 @@ public sealed class BindingMetadata
                       || p.GetCustomAttribute<RequiredAttribute>() is not null && !Properties(t).Contains(p)));
 }
 
-public sealed class StrictBinder(Func<string, string> locate, BindingMetadata? metadata = null)
+/// <param name="locate">Where a key path stands (file:line:column, or the --set that gave it).</param>
+/// <param name="jsonBoolean">Whether a key path's value was a JSON true or false (the configuration tree holds it as "True" or "False"), so an error shows it as written; null: never.</param>
+public sealed class StrictBinder(Func<string, string> locate, BindingMetadata? metadata = null, Func<string, bool>? jsonBoolean = null)
 {
     private readonly BindingMetadata _metadata = metadata ?? new BindingMetadata();
     private readonly List<ConfigError> _errors = [];
@@ -238,7 +240,8 @@ public sealed class StrictBinder(Func<string, string> locate, BindingMetadata? m
             Error(keyPath, $"'{text}' is not allowed; {Suggest.Hint(text, allowed)}");
             return false;
         }
-        Error(keyPath, $"expected {Describe(type)}, got \"{text}\"");
+        string shown = jsonBoolean?.Invoke(keyPath) == true && bool.TryParse(text, out bool flag) ? (flag ? "true" : "false") : $"\"{text}\"";
+        Error(keyPath, $"expected {Describe(type)}, got {shown}");
         return false;
     }
 

@@ -121,6 +121,19 @@ public sealed class ExperimentLoaderTests : IDisposable
     }
 
     [Fact]
+    public void AJsonBooleanWhereANumberBelongsIsShownAsWritten()
+    {
+        // The configuration tree holds a JSON true as the text "True"; the error shows what the file says.
+        var error = SingleError(() => Loader().Load(Config(workloadOptions: "\"path\": \"t.lackey\", \"start\": true")));
+        Assert.EndsWith("exp.json:7:79", error.Where);
+        Assert.Contains("workload:options:start: expected an integer, got true", error.Message);
+        Assert.DoesNotContain("True", error.Message);
+        // Text given with --set is text, shown in quotes as given.
+        var set = SingleError(() => Loader().Load(Config(), ["workload:options:start=True"]));
+        Assert.Contains("workload:options:start: expected an integer, got \"True\"", set.Message);
+    }
+
+    [Fact]
     public void OutOfRangeSaysTheAllowedRange()
     {
         var error = SingleError(() => Loader().Load(Config(), ["machine:tlb:options:entries=0"]));
