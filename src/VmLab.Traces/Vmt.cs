@@ -130,33 +130,21 @@ public sealed class VmtWriter : IDisposable
         var p = _payload.AsSpan();
         p[_length++] = (byte)tag;
         long delta = (long)(a.Address - _prevAddress[stream]);
-        _length += WriteVarint(p[_length..], (ulong)((delta << 1) ^ (delta >> 63)));
+        _length += Leb128.Write(p[_length..], (ulong)((delta << 1) ^ (delta >> 63)));
         _prevAddress[stream] = a.Address;
         if (size)
         {
-            _length += WriteVarint(p[_length..], a.Size);
+            _length += Leb128.Write(p[_length..], a.Size);
             _prevSize[stream] = a.Size;
         }
         if (pid)
         {
-            _length += WriteVarint(p[_length..], (uint)a.Pid);
+            _length += Leb128.Write(p[_length..], (uint)a.Pid);
             _prevPid = a.Pid;
         }
         _blockRecords++;
         _blockAccesses += accesses;
         if (_blockRecords == _recordsPerBlock) FlushBlock();
-    }
-
-    private static int WriteVarint(Span<byte> p, ulong v)
-    {
-        int i = 0;
-        while (v >= 0x80)
-        {
-            p[i++] = (byte)(v | 0x80);
-            v >>= 7;
-        }
-        p[i++] = (byte)v;
-        return i;
     }
 
     private void FlushBlock()

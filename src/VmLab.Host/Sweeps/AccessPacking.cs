@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using VmLab.Abstractions;
+using VmLab.Traces;
 
 namespace VmLab.Host.Sweeps;
 
@@ -8,14 +9,14 @@ namespace VmLab.Host.Sweeps;
 /// A compact, exact in-memory encoding of a stream of <see cref="MemoryAccess"/>es, for the trace cache's recordings:
 /// about 2–3 bytes per access of a real trace instead of 16, so a recording takes a sixth of the memory to fill and to
 /// read back. Each access is a tag byte, the difference from the previous address of its class (fetches, or reads and
-/// writes) as a zigzag LEB128 number, then its size when it differs from the previous size of its class and its pid
+/// writes) as a zigzag LEB128 number (<see cref="Leb128"/>), then its size when it differs from the previous size of its class and its pid
 /// when it differs from the previous pid. An access whose kind or mode is outside the defined values is kept whole
 /// (an escape tag and its 16 bytes), so every access round-trips bit for bit.
 /// </summary>
 internal static class AccessPacking
 {
     /// <summary>The most bytes one access takes: a tag, a 10-byte address difference, a 3-byte size, a 5-byte pid.</summary>
-    public const int MaxBytesPerAccess = 19;
+    public const int MaxBytesPerAccess = 1 + Leb128.MaxBytes + 3 + 5;
 
     private const int KindMask = 0b11;
     private const int Escape = 0b11;
@@ -54,16 +55,16 @@ internal static class AccessPacking
             int tag = kind | (a.Mode == AccessMode.Kernel ? ModeBit : 0) | (a.Size != size ? SizeBit : 0) | (a.Pid != state.Pid ? PidBit : 0);
             Unsafe.Add(ref d, pos++) = (byte)tag;
             long delta = (long)(a.Address - previous);
-            pos = WriteVarint(ref d, pos, (ulong)((delta << 1) ^ (delta >> 63)));
+            pos += Leb128.Write(destination[pos..], (ulong)((delta << 1) ^ (delta >> 63)));
             previous = a.Address;
             if ((tag & SizeBit) != 0)
             {
-                pos = WriteVarint(ref d, pos, a.Size);
+                pos += Leb128.Write(destination[pos..], a.Size);
                 size = a.Size;
             }
             if ((tag & PidBit) != 0)
             {
-                pos = WriteVarint(ref d, pos, (uint)((a.Pid << 1) ^ (a.Pid >> 31)));
+                pos += Leb128.Write(destination[pos..], (uint)((a.Pid << 1) ^ (a.Pid >> 31)));
                 state.Pid = a.Pid;
             }
         }
@@ -120,36 +121,16 @@ internal static class AccessPacking
         return pos;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WriteVarint(ref byte d, int pos, ulong value)
-    {
-        while (value >= 0x80)
-        {
-            Unsafe.Add(ref d, pos++) = (byte)(value | 0x80);
-            value >>= 7;
-        }
-        Unsafe.Add(ref d, pos++) = (byte)value;
-        return pos;
-    }
-
+    /// <summary>A LEB128 number; most are one byte, read here without a call.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong ReadVarint(ReadOnlySpan<byte> source, ref int pos)
     {
-        byte b = source[pos++];
-        if (b < 0x80) return b;
-        return ReadVarintSlow(source, ref pos, b);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ulong ReadVarintSlow(ReadOnlySpan<byte> source, ref int pos, byte first)
-    {
-        ulong value = first & 0x7FUL;
-        for (int shift = 7; shift < 70; shift += 7)
+        byte b = source[pos];
+        if (b < 0x80)
         {
-            byte b = source[pos++];
-            value |= (ulong)(b & 0x7F) << shift;
-            if (b < 0x80) return value;
+            pos++;
+            return b;
         }
-        throw new InvalidDataException("packed access: a number longer than 10 bytes");
+        return Leb128.Read(source, ref pos);
     }
 }
