@@ -33,6 +33,9 @@ public sealed class TraceDecoding
     /// <summary>Decoding between the simulation's batches, on its thread.</summary>
     public static TraceDecoding Inline { get; } = new(0);
 
+    /// <summary>The description of the trace workloads' <c>decodeThreads</c> option, the same for every format.</summary>
+    public const string OptionDescription = "Threads decoding the trace ahead of the simulation: 0 (default) decodes between batches on the simulating thread; 1 decodes on a thread of its own while the machine simulates (when the process has 2 or more processors and, in a sweep, a core no case is using), which pays only where handing batches between cores is cheap (docs/performance.md). The results are the same either way.";
+
     /// <summary>Decoder threads asked for: 0 or 1.</summary>
     public int Threads { get; }
 

@@ -221,7 +221,7 @@ public sealed record VmtOptions
     [Range(typeof(long), "0", "9223372036854775807")]
     public long Limit { get; init; }
 
-    [Description("Threads decoding the trace ahead of the simulation: 0 (default) decodes between batches on the simulating thread; 1 decodes on a thread of its own while the machine simulates (when the process has 2 or more processors and, in a sweep, a core no case is using), which pays only where handing batches between cores is cheap (docs/performance.md). The results are the same either way.")]
+    [Description(TraceDecoding.OptionDescription)]
     [Range(0, 1)]
     public int DecodeThreads { get; init; }
 }
