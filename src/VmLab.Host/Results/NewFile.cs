@@ -55,28 +55,21 @@ internal static partial class NewFile
     private const int AtFdCwd = -100;
     private const uint RenameNoReplaceFlag = 1;
 
-    private static int RenameNoReplace(string from, string to, out int error)
-    {
-        error = 0;
-        try
-        {
-            int rc = RenameAt2(AtFdCwd, from, AtFdCwd, to, RenameNoReplaceFlag);
-            if (rc != 0) error = Marshal.GetLastPInvokeError();
-            return rc;
-        }
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-        {
-            error = -1; // a C library without renameat2 (glibc before 2.28, older musl) or none found: try the hard link
-            return -1;
-        }
-    }
+    private static int RenameNoReplace(string from, string to, out int error) =>
+        Call(() => RenameAt2(AtFdCwd, from, AtFdCwd, to, RenameNoReplaceFlag), out error);
 
-    private static int TryLink(string from, string to, out int error)
+    private static int TryLink(string from, string to, out int error) => Call(() => Link(from, to), out error);
+
+    /// <summary>
+    /// A C library call: its result, and errno when it failed; -1 with error -1 when the library or the function is
+    /// missing (a C library without renameat2, glibc before 2.28 or an older musl, or none found).
+    /// </summary>
+    private static int Call(Func<int> call, out int error)
     {
         error = 0;
         try
         {
-            int rc = Link(from, to);
+            int rc = call();
             if (rc != 0) error = Marshal.GetLastPInvokeError();
             return rc;
         }
