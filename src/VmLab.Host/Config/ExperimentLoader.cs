@@ -51,15 +51,18 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
 
         var root = ConfigTree.Build(utf8, overrideMap, SchemaKey);
 
-        string Locate(string keyPath)
+        // The --set that gives keyPath or a part of it, if any.
+        string? SetBy(string keyPath)
         {
             foreach (var key in overrideMap.Keys)
                 if (keyPath.StartsWith(key, StringComparison.OrdinalIgnoreCase) || key.StartsWith(keyPath + ":", StringComparison.OrdinalIgnoreCase))
-                    return $"--set {key}";
-            return index?.Locate(keyPath) ?? displayName;
+                    return key;
+            return null;
         }
 
-        bool JsonBoolean(string keyPath) => index is not null && !Locate(keyPath).StartsWith("--set ", StringComparison.Ordinal) && index.IsBoolean(keyPath);
+        string Locate(string keyPath) => SetBy(keyPath) is { } key ? $"--set {key}" : index?.Locate(keyPath) ?? displayName;
+
+        bool JsonBoolean(string keyPath) => index is not null && SetBy(keyPath) is null && index.IsBoolean(keyPath);
 
         var binder = new StrictBinder(Locate, _metadata, JsonBoolean);
         var spec = (ExperimentSpec)binder.Bind(root, typeof(ExperimentSpec), "");

@@ -149,10 +149,10 @@ public sealed class JsonPositionIndex
         return (lo + 1, offset - lineStarts[lo] + 1);
     }
 
-    /// <summary>The position of <paramref name="keyPath"/>, or of its nearest ancestor present in the file.</summary>
     /// <summary>Whether the file gives <paramref name="keyPath"/> a JSON <c>true</c> or <c>false</c>.</summary>
     public bool IsBoolean(string keyPath) => _booleans.Contains(keyPath);
 
+    /// <summary>The position of <paramref name="keyPath"/>, or of its nearest ancestor present in the file.</summary>
     public string? Locate(string keyPath)
     {
         var path = keyPath;
