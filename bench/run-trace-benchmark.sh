@@ -136,7 +136,8 @@ startup_cpu=$(best_cpu "${vmlab[@]}" run "$dir/tiny.json")
 libcachesim="not installed (cachesim not on PATH): see docs/performance.md for the recipe"
 if command -v cachesim >/dev/null; then
   "$dir/lru-model" "$lackey" 64 "$dir/pages.oracleGeneral" >/dev/null
-  lcs_cpu=$(best_cpu cachesim "$dir/pages.oracleGeneral" oracleGeneral lru 64 --ignore-obj-size 1)
+  # cachesim writes its result file (pages.oracleGeneral.cachesim) into the current folder: run it in $dir.
+  lcs_cpu=$(cd "$dir" && best_cpu cachesim "$dir/pages.oracleGeneral" oracleGeneral lru 64 --ignore-obj-size 1)
   libcachesim=$(python3 -c "import sys; l,v,t=map(float,sys.argv[1:]); print(f'{l:.3f} s; VmLab uses {v/l:.2f}x its CPU on .vmt, {t/l:.2f}x on Lackey text')" "$lcs_cpu" "$vmt_cpu" "$lackey_cpu")
 fi
 python3 - "$c_cpu" "$lackey_cpu" "$vmt_cpu" "$startup_cpu" "$libcachesim" <<'PY'

@@ -76,7 +76,11 @@ public sealed class WorkloadsModule : IPluginModule
                 var workloadFor = WorkloadFor(c);
                 return new TraceWorkload(() => TraceWorkload.Range(
                     new VmtReader(TraceInput.OpenExpecting(path, c.KeyPath + ":options:path", TraceFormats.Vmt, formats, workloadFor), path, o.PidOffset),
-                    o.Start, o.Limit), TraceDecoding.For(o.DecodeThreads, c.Services));
+                    o.Start, o.Limit), TraceDecoding.For(o.DecodeThreads, c.Services))
+                {
+                    // Decoding a plain .vmt costs what unpacking a sweep's recording of it does (docs/sweeps.md).
+                    StreamsAsFastAsReplay = TraceFile.IsUncompressedRegularFile(path),
+                };
             });
         registry.AddWorkload<SyntheticWorkload, SyntheticOptions>(
             "synthetic",

@@ -133,9 +133,9 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         string shard = shardCount > 1 ? $", shard {shardIndex}/{shardCount}: {summary.CasesInShard}" : "";
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"sweep {sweep.Name}: {summary.CasesInSweep} case(s){shard}; {summary.AlreadyFinished} already finished, ran {summary.Ran}: {summary.Completed} completed, {summary.Failed} failed in {summary.ElapsedSeconds:0.00} s"));
-        if (summary.TraceDecodes + summary.TraceStreamed > 0)
+        if (summary.TraceDecodes + summary.TraceStreamed + summary.TraceStreamedDirect > 0)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"shared traces: {summary.TraceDecodes} decoded once and replayed to {summary.TraceReplays} case(s) (peak {summary.TraceCachePeakBytes / (1 << 20)} MiB); {summary.TraceStreamed} case(s) streamed a trace over the --trace-cache-mb budget"));
+                $"shared traces: {summary.TraceDecodes} decoded once and replayed to {summary.TraceReplays} case(s) (peak {summary.TraceCachePeakBytes / (1 << 20)} MiB); {summary.TraceStreamed} case(s) streamed a trace over the --trace-cache-mb budget; {summary.TraceStreamedDirect} case(s) streamed a trace that reads as fast as a replay (an uncompressed .vmt)"));
         stdout.WriteLine($"results: {db} (vmlab report {db})");
 
         var inShard = SweepRunner.Shard(sweep.Cases, shardIndex, shardCount).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);

@@ -39,6 +39,30 @@ public static class TraceFile
         return TraceCompression.None;
     }
 
+    /// <summary>
+    /// Whether <paramref name="path"/> is a regular file whose first bytes show no compression; false for a pipe or a
+    /// device (their size is 0, and nothing is read from them), for a file too short to tell and for a file that cannot
+    /// be read.
+    /// </summary>
+    public static bool IsUncompressedRegularFile(string path)
+    {
+        const int MagicBytes = 6;
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists || info.Length < MagicBytes) return false;
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            if (!file.CanSeek) return false;
+            Span<byte> magic = stackalloc byte[MagicBytes];
+            int n = file.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
+            return Sniff(magic[..n], path) == TraceCompression.None;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or VmLabInputException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Opens <paramref name="path"/> for reading, decompressed. <paramref name="keyPath"/> names the option that gave the path.</summary>
     public static Stream Open(string path, string keyPath) => Open(path, keyPath, out _);
 

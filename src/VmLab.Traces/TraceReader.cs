@@ -106,7 +106,7 @@ public abstract class TraceReader : ITraceReader
 /// <summary>Lines of a text trace through one fixed buffer; counts lines for <c>file:line</c> errors.</summary>
 public sealed class LineSource : IDisposable
 {
-    public const int BufferSize = 1 << 16;
+    public const int BufferSize = 1 << 18;
 
     private readonly Stream _stream;
     private readonly string _path;
@@ -288,6 +288,9 @@ public sealed class TraceWorkload : ITraceWorkload
         _open = open;
         _decoding = decoding ?? TraceDecoding.Inline;
     }
+
+    /// <inheritdoc />
+    public bool StreamsAsFastAsReplay { get; init; }
 
     /// <summary>The reader's progress after the last batch; null before the first or when unknown.</summary>
     public double? Progress => Volatile.Read(ref _progress) is var p && double.IsNaN(p) ? null : p;

@@ -98,6 +98,17 @@ public sealed class SweepCliTests : IDisposable
     }
 
     [Fact]
+    public void ASweepOverAPlainVmtTraceSaysEveryCaseStreamedIt()
+    {
+        File.WriteAllText(P("base.json"), File.ReadAllText(P("base.json"))
+            .Replace("\"plugin\": \"lackey\"", "\"plugin\": \"vmt\"").Replace(Trace("tiny.lackey"), Trace("tiny.vmt")));
+        var sweep = Vmlab("sweep", P("sweep.json"), "--db", P("r.db"), "--jobs", "2", "--isolation", "none");
+        Assert.Equal(0, sweep.Exit);
+        Assert.Contains("shared traces: 0 decoded once and replayed to 0 case(s) (peak 0 MiB); 0 case(s) streamed a trace over the --trace-cache-mb budget; " +
+                        "10 case(s) streamed a trace that reads as fast as a replay (an uncompressed .vmt)", sweep.Out);
+    }
+
+    [Fact]
     public void SweepThenReportPrintsTheComparisonAndWritesEveryFormat()
     {
         // In this process (--isolation none), cases share one decoding of the trace.

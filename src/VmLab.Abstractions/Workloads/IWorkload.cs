@@ -72,4 +72,11 @@ public interface ITraceWorkload : IWorkload
 
     /// <summary>Hands the trace's accesses over in batches; no system calls.</summary>
     void Stream(ISimulation simulation, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether streaming the trace again costs about what replaying an in-memory recording of it does, as for an
+    /// uncompressed binary trace read from a file (since contract 1.9). A sweep then lets every run that reads it stream
+    /// it itself instead of recording it once (docs/sweeps.md). The default, false, has it recorded.
+    /// </summary>
+    bool StreamsAsFastAsReplay => false;
 }

@@ -33,6 +33,7 @@ internal static class AccessPacking
     }
 
     /// <summary>Encodes <paramref name="accesses"/> into <paramref name="destination"/> (room for <see cref="MaxBytesPerAccess"/> per access); the bytes written.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Pack(ReadOnlySpan<MemoryAccess> accesses, Span<byte> destination, ref State state)
     {
         if (destination.Length < (long)accesses.Length * MaxBytesPerAccess)
@@ -72,6 +73,7 @@ internal static class AccessPacking
     }
 
     /// <summary>Decodes <paramref name="destination"/>'s length of accesses from <paramref name="source"/>; the bytes read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Unpack(ReadOnlySpan<byte> source, Span<MemoryAccess> destination, ref State state)
     {
         ref byte s = ref MemoryMarshal.GetReference(source);

@@ -43,6 +43,7 @@ public sealed record SweepSummary(
     int TraceDecodes,
     int TraceReplays,
     int TraceStreamed,
+    int TraceStreamedDirect,
     long TraceCachePeakBytes);
 
 /// <summary>
@@ -88,7 +89,7 @@ public sealed class SweepRunner
         if (options.Worker is { } worker)
         {
             RunInWorkers(pending, worker, options, host, Record, cancellationToken);
-            return new SweepSummary(sweep.Cases.Count, shard.Count, already, pending.Count, completed, failed, clock.Elapsed.TotalSeconds, 0, 0, 0, 0);
+            return new SweepSummary(sweep.Cases.Count, shard.Count, already, pending.Count, completed, failed, clock.Elapsed.TotalSeconds, 0, 0, 0, 0, 0);
         }
 
         var cache = new TraceCache(options.TraceCacheBytes);
@@ -117,7 +118,7 @@ public sealed class SweepRunner
             });
 
         return new SweepSummary(sweep.Cases.Count, shard.Count, already, pending.Count, completed, failed, clock.Elapsed.TotalSeconds,
-            cache.Decodes, cache.Replays, cache.Streamed, cache.PeakBytes);
+            cache.Decodes, cache.Replays, cache.Streamed, cache.Direct, cache.PeakBytes);
     }
 
     /// <summary>

@@ -13,7 +13,9 @@ namespace VmLab.Host.Sweeps;
 /// batches the workload produces into chunks of memory, packed (<see cref="AccessPacking"/>: about 2–3 bytes per
 /// access of a real trace instead of 16), and replays them to its machine; the others wait for the recording and replay it too, with the same batch
 /// boundaries. Two workloads are the same when their plugin, resolved options, base folder and seed are equal.
-/// A recording that would exceed the memory budget is abandoned and every run streams the trace itself.
+/// A recording that would exceed the memory budget is abandoned and every run streams the trace itself. A trace that
+/// streams as fast as a recording replays (<see cref="ITraceWorkload.StreamsAsFastAsReplay"/>: an uncompressed
+/// <c>.vmt</c> file) is not recorded: every run streams it.
 /// A recording is freed when the last run that needs it has finished.
 /// </summary>
 public sealed class TraceCache(long budgetBytes)
@@ -27,6 +29,7 @@ public sealed class TraceCache(long budgetBytes)
     private int _decodes;
     private int _replays;
     private int _streamed;
+    private int _direct;
 
     public long BudgetBytes { get; } = budgetBytes;
 
@@ -38,6 +41,9 @@ public sealed class TraceCache(long budgetBytes)
 
     /// <summary>Runs of a shared trace that streamed it themselves (the recording did not fit the budget).</summary>
     public int Streamed => _streamed;
+
+    /// <summary>Runs of a shared trace that streamed it themselves because it streams as fast as a recording replays.</summary>
+    public int Direct => _direct;
 
     /// <summary>Memory held by recordings now.</summary>
     public long HeldBytes => Interlocked.Read(ref _reservedBytes);
@@ -110,14 +116,32 @@ public sealed class TraceCache(long budgetBytes)
         public TraceCache Cache => cache;
         private readonly Lock _gate = new();
         private bool _attempted;
+        private bool _direct;
         private Recording? _recording;
         private Exception? _failure;
 
-        /// <summary>The recording, made by the first caller with its own workload; null when it did not fit.</summary>
+        /// <summary>Whether the trace is streamed by every run because it streams as fast as a recording replays.</summary>
+        public bool Direct
+        {
+            get
+            {
+                lock (_gate) return _direct;
+            }
+        }
+
+        /// <summary>
+        /// The recording, made by the first caller with its own workload; null when it did not fit or when the trace
+        /// streams as fast as a recording replays.
+        /// </summary>
         public Recording? Get(ITraceWorkload workload, int batchSize, CancellationToken cancellationToken)
         {
             lock (_gate)
             {
+                if (!_attempted && workload.StreamsAsFastAsReplay)
+                {
+                    _direct = true;
+                    _attempted = true;
+                }
                 if (!_attempted)
                 {
                     try
@@ -245,9 +269,9 @@ public sealed class TraceCache(long budgetBytes)
         }
     }
 
-    /// <summary>The workload a run sees: replays the shared recording, or streams its own workload when there is none.</summary>
     /// <summary>
-    /// A trace workload whose stream comes from the shared recording when it fits: still a trace workload, so a policy
+    /// The workload a run sees: it replays the shared recording, or streams its own workload when there is none. It is
+    /// still a trace workload whose stream comes from the shared recording when it fits: still a trace workload, so a policy
     /// that reads the stream in advance (OPT) reads the shared copy too. Each run prepares its own machine.
     /// </summary>
     private sealed class SharedTraceWorkload(ITraceWorkload inner, Entry entry) : ITraceWorkload
@@ -275,7 +299,7 @@ public sealed class TraceCache(long budgetBytes)
             var recording = entry.Get(inner, simulation.PreferredBatchSize, cancellationToken);
             if (recording is null)
             {
-                if (count) Interlocked.Increment(ref entry.Cache._streamed);
+                if (count) Interlocked.Increment(ref entry.Direct ? ref entry.Cache._direct : ref entry.Cache._streamed);
                 inner.Stream(simulation, cancellationToken);
             }
             else

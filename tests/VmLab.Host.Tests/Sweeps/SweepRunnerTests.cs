@@ -38,7 +38,7 @@ public sealed class SweepRunnerTests : IDisposable
         Assert.Equal((8, 8, 8, 0), (summary.Ran, summary.Completed + summary.Failed, summary.Completed, summary.Failed));
         Assert.Equal(1, summary.TraceDecodes);
         Assert.Equal(8, summary.TraceReplays);
-        Assert.Equal(0, summary.TraceStreamed);
+        Assert.Equal((0, 0), (summary.TraceStreamed, summary.TraceStreamedDirect));
         // tiny.lackey: 2,000 records, 20 of them M (two accesses each) = 2,020 accesses of 16 bytes, in one 64 Ki chunk.
         Assert.Equal((1 << 16) * 16, summary.TraceCachePeakBytes);
 
@@ -73,6 +73,36 @@ public sealed class SweepRunnerTests : IDisposable
         Assert.Equal(0, summary.TraceCachePeakBytes);
         var expected = StandaloneMetrics(sweep);
         Assert.All(store.Read().Cases, c => Assert.Equal(expected[c.Id], c.Metrics));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void APlainVmtTraceIsStreamedByEveryCaseAndACompressedOneIsRecordedWithTheSameMetrics(bool gzipped)
+    {
+        // Unpacking a recording costs what decoding a plain .vmt does, so only the compressed file is worth recording.
+        string vmt = Path.Combine(SweepFixture.RepoRoot, "configs", "traces", "tiny.vmt");
+        if (gzipped)
+        {
+            string gz = Path.Combine(_fx.Folder, "tiny.vmt.gz");
+            using (var output = File.Create(gz))
+            using (var zip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Fastest))
+                zip.Write(File.ReadAllBytes(vmt));
+            vmt = gz;
+        }
+        _fx.Write("base.json", SweepFixture.BaseJson.Replace("\"plugin\": \"lackey\"", "\"plugin\": \"vmt\"")
+            .Replace(SweepFixture.TinyTrace.Replace("\\", "\\\\"), vmt.Replace("\\", "\\\\")));
+        var sweep = _fx.Load(TlbSweep);
+        using var store = ResultStore.Open(Db(), create: true);
+
+        var summary = new SweepRunner().Run(sweep, store, new SweepRunOptions { Jobs = 2 });
+
+        Assert.Equal(gzipped ? (1, 8, 0, 0) : (0, 0, 0, 8),
+            (summary.TraceDecodes, summary.TraceReplays, summary.TraceStreamed, summary.TraceStreamedDirect));
+        Assert.Equal(gzipped ? TraceCache.ChunkBytes : 0, summary.TraceCachePeakBytes);
+        var expected = StandaloneMetrics(sweep);
+        Assert.All(store.Read().Cases, c => Assert.Equal(expected[c.Id], c.Metrics));
+        Assert.All(store.Read().Cases, c => Assert.Equal(2020, c.Metrics["accesses"])); // the same accesses as tiny.lackey
     }
 
     [Fact]

@@ -214,7 +214,7 @@ public sealed class LackeyReaderTests
     [Fact]
     public void AMixOfShapesReadsTheSameAsLineByLineParsingAcrossBufferRefills()
     {
-        // Valid lines of every shape (CRLF, banners, extra spaces, long hex) mixed so that lines cross the 64 KiB buffer's
+        // Valid lines of every shape (CRLF, banners, extra spaces, long hex) mixed so that lines cross the 256 KiB buffer's
         // refills and the in-place path's window ends at every offset.
         var rng = new Random(7);
         var lines = new List<string>();

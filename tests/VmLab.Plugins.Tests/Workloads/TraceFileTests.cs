@@ -147,4 +147,30 @@ public sealed class TraceFileTests
         Assert.Equal("workload:options:path", e.Where);
         Assert.Contains("is a pipe", e.Message);
     }
+
+    [Fact]
+    public async Task OnlyARegularFileWithoutCompressionIsUncompressed()
+    {
+        byte[] plain = [.. FirstHalf, .. SecondHalf];
+        string file = TempFile("plain.lackey");
+        File.WriteAllBytes(file, plain);
+        string gz = TempFile("trace.lackey.gz");
+        File.WriteAllBytes(gz, Gzip(plain));
+        string tiny = TempFile("short");
+        File.WriteAllBytes(tiny, [(byte)'I', (byte)' ']);
+        Assert.True(TraceFile.IsUncompressedRegularFile(file));
+        Assert.True(TraceFile.IsUncompressedRegularFile(Trace("tiny.vmt")));
+        Assert.False(TraceFile.IsUncompressedRegularFile(gz));
+        Assert.False(TraceFile.IsUncompressedRegularFile(Trace("tiny.lackey.zst")));
+        Assert.False(TraceFile.IsUncompressedRegularFile(tiny));
+        Assert.False(TraceFile.IsUncompressedRegularFile(TempFile("missing")));
+
+        // A pipe is not opened: its writer is neither consumed nor cut off, and the reader that opens it gets everything.
+        string fifo = TempFile("trace.fifo");
+        using (var mkfifo = Process.Start("mkfifo", fifo)) mkfifo.WaitForExit();
+        Assert.False(TraceFile.IsUncompressedRegularFile(fifo));
+        var writer = Task.Run(() => File.WriteAllBytes(fifo, plain));
+        Assert.Equal(Whole, Read(fifo));
+        await writer;
+    }
 }

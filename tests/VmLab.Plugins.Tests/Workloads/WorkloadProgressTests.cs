@@ -17,7 +17,7 @@ public sealed class WorkloadProgressTests
         Assert.Equal(0.0, reader.Fraction);
         var buffer = new MemoryAccess[64];
         reader.Read(buffer);
-        // The reader reads the file through a 64 KiB buffer and tiny.lackey is smaller: one read takes it all.
+        // The reader reads the file through a 256 KiB buffer and tiny.lackey is smaller: one read takes it all.
         Assert.True(new FileInfo(path).Length < LineSource.BufferSize);
         Assert.Equal(1.0, reader.Fraction);
     }
