@@ -14,9 +14,11 @@
 # 5. the ratios, each from the best (least CPU) of the runs, whole process against whole process: the C model on the
 #    Lackey text against VmLab on the Lackey text and on the .vmt (above 1: VmLab uses less CPU); libCacheSim's LRU
 #    over the same page stream (written by the C model in its oracleGeneral format) against VmLab, only when
-#    libCacheSim's `cachesim` is on PATH; and the start-up CPU of `vmlab run` on configs/traces/tiny.vmt;
+#    libCacheSim's `cachesim` is on PATH; Dinero IV over the same accesses as din text (64 fully-associative blocks of
+#    4 KiB, LRU), only when `dineroIV` is on PATH; and the start-up CPU of `vmlab run` on configs/traces/tiny.vmt;
 # 6. unless --no-sweep: a sweep of 8 cases over the .vmt (entries 16/32/64/128 x lru/fifo) with `vmlab sweep --jobs 2`
-#    (the trace decoded once) against the same 8 cases as 8 sequential `vmlab run`s, and the speed-up.
+#    (a plain .vmt is streamed by every case: docs/sweeps.md) against the same 8 cases as 8 sequential `vmlab run`s, and
+#    the speed-up.
 # The load average is printed: on a shared machine take the best of several runs.
 set -euo pipefail
 
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --no-sweep) sweep=0; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown argument '$1'; see --help" >&2; exit 2 ;;
   esac
 done
@@ -140,13 +142,24 @@ if command -v cachesim >/dev/null; then
   lcs_cpu=$(cd "$dir" && best_cpu cachesim "$dir/pages.oracleGeneral" oracleGeneral lru 64 --ignore-obj-size 1)
   libcachesim=$(python3 -c "import sys; l,v,t=map(float,sys.argv[1:]); print(f'{l:.3f} s; VmLab uses {v/l:.2f}x its CPU on .vmt, {t/l:.2f}x on Lackey text')" "$lcs_cpu" "$vmt_cpu" "$lackey_cpu")
 fi
-python3 - "$c_cpu" "$lackey_cpu" "$vmt_cpu" "$startup_cpu" "$libcachesim" <<'PY'
+dinero="not installed (dineroIV not on PATH): see docs/performance.md for the recipe"
+if command -v dineroIV >/dev/null; then
+  # The same accesses as din text (label address; a Lackey M is a read then a write), converted by vmlab once.
+  din="$dir/arraypass-$passes.din"
+  [ -s "$din" ] || "${vmlab[@]}" trace convert "$vmt" "$din" >/dev/null
+  d4=(sh -c 'exec dineroIV -l1-usize 262144 -l1-ubsize 4096 -l1-uassoc 64 -l1-urepl l -informat d < "$1"' dinero "$din")
+  echo "Dinero IV: $("${d4[@]}" | awk '/^ Demand Fetches/ {f=$3} /^ Demand Misses/ {m=$3} END {print "fetches " f " misses " m}')"
+  d4_cpu=$(best_cpu "${d4[@]}")
+  dinero=$(python3 -c "import sys; d,v,t=map(float,sys.argv[1:]); print(f'{d:.3f} s CPU on din text; Dinero IV / VmLab = {d/v:.2f}x on .vmt, {d/t:.2f}x on Lackey text')" "$d4_cpu" "$vmt_cpu" "$lackey_cpu")
+fi
+python3 - "$c_cpu" "$lackey_cpu" "$vmt_cpu" "$startup_cpu" "$libcachesim" "$dinero" <<'PY'
 import sys
 c, lackey, vmt, startup = map(float, sys.argv[1:5])
 print(f"C model (Lackey text, gcc -O2)      {c:8.3f} s CPU")
 print(f"VmLab on Lackey text                {lackey:8.3f} s CPU   C model / VmLab = {c/lackey:5.2f}x")
 print(f"VmLab on .vmt                       {vmt:8.3f} s CPU   C model / VmLab = {c/vmt:5.2f}x")
 print(f"libCacheSim LRU (same page stream)  {sys.argv[5]}")
+print(f"Dinero IV (64 x 4 KiB blocks, LRU)  {sys.argv[6]}")
 print(f"start-up: vmlab run tiny.vmt        {startup:8.3f} s CPU   (target 0.100)")
 PY
 
