@@ -10,6 +10,9 @@ namespace VmLab.Core.Memory;
 /// replacement policy (<see cref="FrameLinks"/>). 4 + 4 + 1 + 8 bytes per frame, plus <see cref="PhysicalMemory"/>'s
 /// content reference: 25 bytes. Frame 0 is the shared zero page: reserved at boot, never handed out or freed. Free lists
 /// are LIFO, and boot fills them lowest block first, so the same sequence of calls always yields the same frames.
+/// The max-order blocks boot makes are not linked into their list one by one (which would touch a page of every
+/// metadata array per block): they stay a free range past the blocks freed since, taken lowest first when the list is
+/// empty, which is the order the list would hand them out in.
 /// A block of more than one frame is handed out as Linux's compound page: its first frame (the head) holds the
 /// reference count and the block's order, the others are tails with no count of their own.
 /// </summary>
@@ -32,6 +35,8 @@ public sealed class FrameTable : IFrameAllocator
     private readonly Counter _allocated, _pageTablePages, _residentPeak, _fragmentation, _freeFrames;
     private readonly Counter[] _freeBlockCounters = new Counter[MaxOrder + 1];
     private readonly int _frames;
+    /// <summary>Boot's max-order blocks not handed out yet: [<c>_bootNext</c>, <c>_bootEnd</c>), the tail of the max-order list.</summary>
+    private int _bootNext, _bootEnd;
 
     public FrameTable(PhysicalMemory memory, IMetrics metrics)
     {
@@ -57,13 +62,20 @@ public sealed class FrameTable : IFrameAllocator
 
         _refCount[ZeroPage] = 1;
         _flags[ZeroPage] = (byte)FrameUse.Kernel;
-        // Boot: [1, frames) carved into the largest aligned blocks, lowest first, each appended to its list's tail.
+        // Boot: [1, frames) carved into the largest aligned blocks, lowest first, each appended to its list's tail; the
+        // max-order ones, all contiguous, as the range [_bootNext, _bootEnd) behind the max-order list.
         long pfn = 1;
         while (pfn < _frames)
         {
             int order = Math.Min(MaxOrder, BitOperations.TrailingZeroCount((ulong)pfn));
             while (pfn + (1L << order) > _frames) order--;
-            AddFree((int)pfn, order, atHead: false);
+            if (order == MaxOrder)
+            {
+                if (_bootEnd == 0) _bootNext = (int)pfn;
+                _bootEnd = (int)pfn + (1 << MaxOrder);
+                CountFree(MaxOrder, +1);
+            }
+            else AddFree((int)pfn, order, atHead: false);
             pfn += 1L << order;
         }
         UpdateFragmentation();
@@ -103,13 +115,24 @@ public sealed class FrameTable : IFrameAllocator
         // No reclaim here: the kernel reclaims at its own retry points and asks again (see IFrameAllocator).
         int k = order;
         while (k <= MaxOrder && _headNext[k] < 0) k++;
-        if (k > MaxOrder)
+        int block;
+        if (k <= MaxOrder)
+        {
+            block = _headNext[k];
+            RemoveFree(block, k);
+        }
+        else if (_bootNext < _bootEnd)
+        {
+            k = MaxOrder;
+            block = _bootNext;
+            _bootNext += 1 << MaxOrder;
+            CountFree(MaxOrder, -1);
+        }
+        else
         {
             pfn = 0;
             return false;
         }
-        int block = _headNext[k];
-        RemoveFree(block, k);
         while (k > order)
         {
             k--;
@@ -204,9 +227,14 @@ public sealed class FrameTable : IFrameAllocator
         _next[block] = after;
         SetPrev(after, block);
         _flags[block] = (byte)(FreeHead | (order << OrderShift));
-        _freeBlocks[order]++;
+        CountFree(order, +1);
+    }
+
+    private void CountFree(int order, int blocks)
+    {
+        _freeBlocks[order] += blocks;
         _freeBlockCounters[order].Value = _freeBlocks[order];
-        FreeFrames += 1L << order;
+        FreeFrames += (long)blocks << order;
         _freeFrames.Value = FreeFrames;
     }
 
@@ -215,10 +243,7 @@ public sealed class FrameTable : IFrameAllocator
         SetNext(_prev[block], _next[block]);
         SetPrev(_next[block], _prev[block]);
         _flags[block] = 0;
-        _freeBlocks[order]--;
-        _freeBlockCounters[order].Value = _freeBlocks[order];
-        FreeFrames -= 1L << order;
-        _freeFrames.Value = FreeFrames;
+        CountFree(order, -1);
     }
 
     /// <summary><c>memory.fragmentation</c>: the unusable free space index for a max-order block, in thousandths.</summary>

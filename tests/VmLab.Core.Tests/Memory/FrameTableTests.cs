@@ -154,4 +154,103 @@ public sealed class FrameTableTests
         // refcount 4 + mapcount 4 + flags 1 + list links 8 + content reference 8 = 25 bytes, plus fixed overhead.
         Assert.InRange((double)bytes / frames, 25.0, 25.1);
     }
+
+    [Theory]
+    [InlineData(2048, 1)]
+    [InlineData(5000, 2)]
+    [InlineData(32771, 3)]
+    [InlineData(262144, 4)]
+    public void RandomAllocationsAndFreesHandOutTheFramesOfAnEagerlyBootedBuddyAllocator(int frames, int seed)
+    {
+        // Boot's max-order blocks are handed out from a range instead of their list: the reference links every block.
+        var t = Table(frames, out _);
+        var reference = new ReferenceBuddy(frames);
+        var rng = new Random(seed);
+        var held = new List<(ulong Pfn, int Order)>();
+        for (int step = 0; step < 4000; step++)
+        {
+            if (held.Count > 0 && rng.Next(100) < 45)
+            {
+                int i = rng.Next(held.Count);
+                var (pfn, order) = held[i];
+                held.RemoveAt(i);
+                t.FreeBlock(pfn, order, FrameUse.User);
+                reference.Free((int)pfn, order);
+            }
+            else
+            {
+                int r = rng.Next(100);
+                int order = r < 70 ? 0 : r < 85 ? rng.Next(1, 4) : r < 95 ? FrameTable.MaxOrder : rng.Next(4, FrameTable.MaxOrder);
+                bool ok = t.TryAllocateBlock(order, FrameUse.User, out ulong pfn);
+                int? expected = reference.Allocate(order);
+                Assert.Equal(expected.HasValue, ok);
+                if (ok)
+                {
+                    Assert.Equal((ulong)expected!.Value, pfn);
+                    held.Add((pfn, order));
+                }
+            }
+            Assert.Equal(reference.FreeFrames, t.FreeFrames);
+            for (int k = 0; k <= FrameTable.MaxOrder; k++) Assert.Equal(reference.FreeBlocks(k), t.FreeBlocks(k));
+        }
+    }
+
+    /// <summary>A binary buddy allocator over linked lists, every boot block linked at boot: LIFO lists, splits' upper halves at the head.</summary>
+    private sealed class ReferenceBuddy
+    {
+        private readonly LinkedList<int>[] _lists = [.. Enumerable.Range(0, FrameTable.MaxOrder + 1).Select(_ => new LinkedList<int>())];
+        private readonly Dictionary<int, (int Order, LinkedListNode<int> Node)> _free = [];
+        private readonly int _frames;
+
+        public ReferenceBuddy(int frames)
+        {
+            _frames = frames;
+            for (int pfn = 1; pfn < frames;)
+            {
+                int order = Math.Min(FrameTable.MaxOrder, System.Numerics.BitOperations.TrailingZeroCount(pfn));
+                while (pfn + (1 << order) > frames) order--;
+                _free[pfn] = (order, _lists[order].AddLast(pfn));
+                pfn += 1 << order;
+            }
+        }
+
+        public long FreeFrames => _free.Values.Sum(f => 1L << f.Order);
+
+        public long FreeBlocks(int order) => _lists[order].Count;
+
+        public int? Allocate(int order)
+        {
+            int k = order;
+            while (k <= FrameTable.MaxOrder && _lists[k].Count == 0) k++;
+            if (k > FrameTable.MaxOrder) return null;
+            int block = _lists[k].First!.Value;
+            Take(block);
+            while (k > order)
+            {
+                k--;
+                _free[block + (1 << k)] = (k, _lists[k].AddFirst(block + (1 << k)));
+            }
+            return block;
+        }
+
+        public void Free(int block, int order)
+        {
+            while (order < FrameTable.MaxOrder)
+            {
+                int buddy = block ^ (1 << order);
+                if (buddy == 0 || buddy >= _frames || !_free.TryGetValue(buddy, out var f) || f.Order != order) break;
+                Take(buddy);
+                block = Math.Min(block, buddy);
+                order++;
+            }
+            _free[block] = (order, _lists[order].AddFirst(block));
+        }
+
+        private void Take(int block)
+        {
+            var (order, node) = _free[block];
+            _lists[order].Remove(node);
+            _free.Remove(block);
+        }
+    }
 }
