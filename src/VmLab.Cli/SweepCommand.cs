@@ -70,6 +70,13 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         TimeSpan progressInterval = a.Value("--progress-interval") is { } pi ? ProgressInterval(pi) : DefaultProgressInterval;
         long maxCases = VmLabCommand.MaxCases(a);
         var sets = a.Values("--set");
+        // Each worker decodes shared traces for the cases it runs, within its share of the budget.
+        var workerCommand = isolated ? WorkerCommandFor(a.Positionals[0], sets, maxCases, cacheBytes / Math.Max(1, jobs),
+            SweepRunner.DecodeCoresPerWorker(jobs, Environment.ProcessorCount)) : null;
+        using var workers = new WorkerPool();
+        // A new sweep (its --db does not exist yet) will run every case: its workers start now and load while it does.
+        if (workerCommand is not null && a.Value("--db") is { } newDb && !File.Exists(newDb) && !Directory.Exists(newDb))
+            workers.Prestart(workerCommand, Math.Min(jobs, Environment.ProcessorCount));
         var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = maxCases, BaseOverrides = sets }.Load(a.Positionals[0]);
         foreach (var w in sweep.Cases[0].Experiment.Warnings) stderr.WriteLine($"warning: {w}");
         string db = a.Value("--db") ?? sweep.Name + ".db";
@@ -82,9 +89,8 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             ShardCount = shardCount,
             TraceCacheBytes = cacheBytes,
             RetryFailed = a.Flag("--retry-failed"),
-            // Each worker decodes shared traces for the cases it runs, within its share of the budget.
-            Worker = isolated ? WorkerCommandFor(a.Positionals[0], sets, maxCases, cacheBytes / Math.Max(1, jobs),
-                SweepRunner.DecodeCoresPerWorker(jobs, Environment.ProcessorCount)) : null,
+            Worker = workerCommand,
+            Workers = workers,
             CaseTimeout = caseTimeout,
         };
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -100,6 +101,9 @@ public sealed class CaseWorker : IDisposable
         var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start the sweep worker {command.FileName}");
         return new CaseWorker(process);
     }
+
+    /// <summary>The worker's process id.</summary>
+    public int ProcessId => _process.Id;
 
     /// <summary>Whether the process can take another case.</summary>
     public bool Alive => !_process.HasExited;
@@ -230,6 +234,13 @@ public sealed class CaseWorker : IDisposable
         }
     }
 
+    /// <summary>Kills a worker that was never given a case, without waiting for it to finish loading.</summary>
+    public void Discard()
+    {
+        Kill();
+        _process.Dispose();
+    }
+
     public void Dispose()
     {
         try
@@ -247,3 +258,53 @@ public sealed class CaseWorker : IDisposable
         _process.Dispose();
     }
 }
+
+/// <summary>
+/// Worker processes started ahead of need, so that their start-up (the runtime, the plugins, the sweep file) overlaps
+/// the sweep's own: a new sweep starts them before it has loaded the sweep and opened its results database.
+/// <see cref="Take"/> hands out a started worker whose command is the one asked for, else starts one; the workers never
+/// taken are killed on dispose.
+/// </summary>
+public sealed class WorkerPool : IDisposable
+{
+    private readonly ConcurrentQueue<(WorkerCommand Command, CaseWorker Worker)> _started = new();
+
+    /// <summary>Starts <paramref name="count"/> workers now; a worker that cannot start is left for <see cref="Take"/> to report.</summary>
+    public void Prestart(WorkerCommand command, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            try
+            {
+                _started.Enqueue((command, CaseWorker.Start(command)));
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Workers started and not taken yet.</summary>
+    public int Waiting => _started.Count;
+
+    /// <summary>The process ids of the workers started and not taken yet.</summary>
+    public IReadOnlyList<int> WaitingProcessIds => [.. _started.Select(s => s.Worker.ProcessId)];
+
+    public CaseWorker Take(WorkerCommand command)
+    {
+        while (_started.TryDequeue(out var started))
+        {
+            if (started.Command.FileName == command.FileName && started.Command.Arguments.SequenceEqual(command.Arguments) && started.Worker.Alive)
+                return started.Worker;
+            started.Worker.Discard();
+        }
+        return CaseWorker.Start(command);
+    }
+
+    public void Dispose()
+    {
+        while (_started.TryDequeue(out var started)) started.Worker.Discard();
+    }
+}
+

@@ -24,6 +24,9 @@ public sealed record SweepRunOptions
     /// </summary>
     public WorkerCommand? Worker { get; init; }
 
+    /// <summary>With <see cref="Worker"/>: workers started ahead of the sweep (<see cref="WorkerPool.Prestart"/>), taken first.</summary>
+    public WorkerPool? Workers { get; init; }
+
     /// <summary>With <see cref="Worker"/>: a case still running after this long is killed and recorded as failed.</summary>
     public TimeSpan? CaseTimeout { get; init; }
 }
@@ -145,7 +148,7 @@ public sealed class SweepRunner
                 while (!cancellationToken.IsCancellationRequested && Volatile.Read(ref fault) is null && queue.TryDequeue(out var c))
                 {
                     var started = DateTime.UtcNow;
-                    worker ??= CaseWorker.Start(command);
+                    worker ??= options.Workers is { } pool ? pool.Take(command) : CaseWorker.Start(command);
                     CaseOutcome outcome;
                     try
                     {
