@@ -177,7 +177,7 @@ public sealed class LackeyReader : TraceReader
     /// lines). The hex digits are told apart with one 16-byte compare and converted 8 at a time.
     /// <paramref name="line"/> must have <see cref="FastLineBytes"/> readable bytes.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.AggressiveInlining)]
     public static int TryParseFast(ref byte line, out byte kind, out ulong address, out ushort size)
     {
         address = 0;
