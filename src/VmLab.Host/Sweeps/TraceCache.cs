@@ -271,11 +271,13 @@ public sealed class TraceCache(long budgetBytes)
 
     /// <summary>
     /// The workload a run sees: it replays the shared recording, or streams its own workload when there is none. It is
-    /// still a trace workload whose stream comes from the shared recording when it fits: still a trace workload, so a policy
-    /// that reads the stream in advance (OPT) reads the shared copy too. Each run prepares its own machine.
+    /// still a trace workload, so a policy that reads the stream in advance (OPT) reads the shared copy too. Each run
+    /// prepares its own machine.
     /// </summary>
     private sealed class SharedTraceWorkload(ITraceWorkload inner, Entry entry) : ITraceWorkload
     {
+        public bool StreamsAsFastAsReplay => inner.StreamsAsFastAsReplay;
+
         public void Prepare(IKernelApi kernel) => inner.Prepare(kernel);
 
         public void Stream(ISimulation simulation, CancellationToken cancellationToken) =>
