@@ -75,7 +75,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             SweepRunner.DecodeCoresPerWorker(jobs, Environment.ProcessorCount)) : null;
         using var workers = new WorkerPool();
         // A new sweep (its --db does not exist yet) will run every case: its workers start now and load while it does.
-        if (workerCommand is not null && a.Value("--db") is { } newDb && !File.Exists(newDb) && !Directory.Exists(newDb))
+        if (workerCommand is not null && a.Value("--db") is { } newDb && !Path.Exists(newDb))
             workers.Prestart(workerCommand, Math.Min(jobs, Environment.ProcessorCount));
         var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = maxCases, BaseOverrides = sets }.Load(a.Positionals[0]);
         foreach (var w in sweep.Cases[0].Experiment.Warnings) stderr.WriteLine($"warning: {w}");

@@ -20,6 +20,9 @@ public static class TraceFile
 {
     private const int FileBufferSize = 1 << 16;
 
+    /// <summary>Bytes read from a trace's start to tell its compression (<see cref="Sniff"/>).</summary>
+    private const int MagicBytes = 6;
+
     /// <summary>The compression of <paramref name="path"/>; a clear error for compressions that are recognised but not read.</summary>
     public static TraceCompression Sniff(ReadOnlySpan<byte> magic, string path)
     {
@@ -46,7 +49,6 @@ public static class TraceFile
     /// </summary>
     public static bool IsUncompressedRegularFile(string path)
     {
-        const int MagicBytes = 6;
         try
         {
             var info = new FileInfo(path);
@@ -73,7 +75,7 @@ public static class TraceFile
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileBufferSize);
         try
         {
-            var magic = new byte[6];
+            var magic = new byte[MagicBytes];
             int n = file.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
             compression = Sniff(magic.AsSpan(0, n), path);
             // A pipe (a FIFO, a process substitution) cannot rewind: the bytes read are replayed in front of the rest.

@@ -103,7 +103,7 @@ public sealed class CaseWorker : IDisposable
     }
 
     /// <summary>The worker's process id.</summary>
-    public int ProcessId => _process.Id;
+    internal int ProcessId => _process.Id;
 
     /// <summary>Whether the process can take another case.</summary>
     public bool Alive => !_process.HasExited;
@@ -289,7 +289,7 @@ public sealed class WorkerPool : IDisposable
     public int Waiting => _started.Count;
 
     /// <summary>The process ids of the workers started and not taken yet.</summary>
-    public IReadOnlyList<int> WaitingProcessIds => [.. _started.Select(s => s.Worker.ProcessId)];
+    internal IReadOnlyList<int> WaitingProcessIds => [.. _started.Select(s => s.Worker.ProcessId)];
 
     public CaseWorker Take(WorkerCommand command)
     {

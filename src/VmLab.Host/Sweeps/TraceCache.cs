@@ -116,18 +116,8 @@ public sealed class TraceCache(long budgetBytes)
         public TraceCache Cache => cache;
         private readonly Lock _gate = new();
         private bool _attempted;
-        private bool _direct;
         private Recording? _recording;
         private Exception? _failure;
-
-        /// <summary>Whether the trace is streamed by every run because it streams as fast as a recording replays.</summary>
-        public bool Direct
-        {
-            get
-            {
-                lock (_gate) return _direct;
-            }
-        }
 
         /// <summary>
         /// The recording, made by the first caller with its own workload; null when it did not fit or when the trace
@@ -135,13 +125,9 @@ public sealed class TraceCache(long budgetBytes)
         /// </summary>
         public Recording? Get(ITraceWorkload workload, int batchSize, CancellationToken cancellationToken)
         {
+            if (workload.StreamsAsFastAsReplay) return null;
             lock (_gate)
             {
-                if (!_attempted && workload.StreamsAsFastAsReplay)
-                {
-                    _direct = true;
-                    _attempted = true;
-                }
                 if (!_attempted)
                 {
                     try
@@ -301,7 +287,7 @@ public sealed class TraceCache(long budgetBytes)
             var recording = entry.Get(inner, simulation.PreferredBatchSize, cancellationToken);
             if (recording is null)
             {
-                if (count) Interlocked.Increment(ref entry.Direct ? ref entry.Cache._direct : ref entry.Cache._streamed);
+                if (count) Interlocked.Increment(ref inner.StreamsAsFastAsReplay ? ref entry.Cache._direct : ref entry.Cache._streamed);
                 inner.Stream(simulation, cancellationToken);
             }
             else
