@@ -3,8 +3,9 @@
 #
 #   bench/run-trace-benchmark.sh [--passes N] [--runs N] [--no-sweep] [--dir DIR]
 #
-# 1. builds VmLab in Release (and publishes it ReadyToRun with ./vmlab, which is what runs), bench/arraypass.c with gcc
-#    and the C reference model bench/lru-model.c with gcc -O2;
+# 1. builds VmLab in Release (and publishes it with ./vmlab: the ReadyToRun vmlab.dll and, when gcc or clang is here,
+#    the native command, which is what ./vmlab runs), bench/arraypass.c with gcc and the C reference model
+#    bench/lru-model.c with gcc -O2;
 # 2. records arraypass (array passes over 4 MiB) under valgrind lackey with `vmlab trace record` as Lackey text
 #    (--passes 3: about 54 M accesses), once, into DIR (default /tmp/vmlab-bench; never inside the repository);
 # 3. converts it to .vmt with `vmlab trace convert`;
@@ -16,6 +17,8 @@
 #    over the same page stream (written by the C model in its oracleGeneral format) against VmLab, only when
 #    libCacheSim's `cachesim` is on PATH; Dinero IV over the same accesses as din text (64 fully-associative blocks of
 #    4 KiB, LRU), only when `dineroIV` is on PATH; and the start-up CPU of `vmlab run` on configs/traces/tiny.vmt;
+#    each for the command ./vmlab runs (the native one when it was built) and, when that is the native one, for the
+#    managed vmlab.dll too;
 # 6. unless --no-sweep: a sweep of 8 cases over the .vmt (entries 16/32/64/128 x lru/fifo) with `vmlab sweep --jobs 2`
 #    (a plain .vmt is streamed by every case: docs/sweeps.md) against the same 8 cases as 8 sequential `vmlab run`s, and
 #    the speed-up.
@@ -44,10 +47,19 @@ mkdir -p "$dir"
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
 command -v gcc >/dev/null || { echo "gcc is needed" >&2; exit 2; }
 
-echo "== build (Release, then the ReadyToRun publish ./vmlab runs)" >&2
+echo "== build (Release, then the publish ./vmlab runs)" >&2
 dotnet build -c Release "$root/VmLab.sln" -v q -nologo >&2
 "$root/vmlab" --version >&2
-vmlab=(dotnet "$root/artifacts/vmlab/vmlab.dll")
+# What ./vmlab runs: the native command when it was built (it hands `trace`, `sweep` and the rest to vmlab.dll), else
+# the managed one.
+managed=(dotnet "$root/artifacts/vmlab/vmlab.dll")
+if [ -x "$root/artifacts/vmlab/vmlab-native" ] && [ "${VMLAB_NATIVE:-1}" != 0 ]; then
+  vmlab=("$root/artifacts/vmlab/vmlab-native")
+  echo "command: the native vmlab (artifacts/vmlab/vmlab-native); the managed vmlab.dll is measured too"
+else
+  vmlab=("${managed[@]}")
+  echo "command: the managed vmlab (artifacts/vmlab/vmlab.dll): no native command was built"
+fi
 gcc -O1 -o "$dir/arraypass" "$root/bench/arraypass.c"
 gcc -O2 -o "$dir/lru-model" "$root/bench/lru-model.c"
 
@@ -135,6 +147,13 @@ lackey_cpu=$(best_cpu "${vmlab[@]}" run "$dir/run-lackey.json")
 vmt_cpu=$(best_cpu "${vmlab[@]}" run "$dir/run-vmt.json")
 config tiny vmt "$root/configs/traces/tiny.vmt"
 startup_cpu=$(best_cpu "${vmlab[@]}" run "$dir/tiny.json")
+managed_line=""
+if [ "${vmlab[0]}" != dotnet ]; then
+  m_lackey=$(best_cpu "${managed[@]}" run "$dir/run-lackey.json")
+  m_vmt=$(best_cpu "${managed[@]}" run "$dir/run-vmt.json")
+  m_startup=$(best_cpu "${managed[@]}" run "$dir/tiny.json")
+  managed_line=$(python3 -c "import sys; c,l,v,s=map(float,sys.argv[1:]); print(f'managed vmlab.dll: Lackey text {l:.3f} s ({c/l:.2f}x), .vmt {v:.3f} s ({c/v:.2f}x), start-up {s:.3f} s')" "$c_cpu" "$m_lackey" "$m_vmt" "$m_startup")
+fi
 libcachesim="not installed (cachesim not on PATH): see docs/performance.md for the recipe"
 if command -v cachesim >/dev/null; then
   "$dir/lru-model" "$lackey" 64 "$dir/pages.oracleGeneral" >/dev/null
@@ -152,7 +171,7 @@ if command -v dineroIV >/dev/null; then
   d4_cpu=$(best_cpu "${d4[@]}")
   dinero=$(python3 -c "import sys; d,v,t=map(float,sys.argv[1:]); print(f'{d:.3f} s CPU on din text; Dinero IV / VmLab = {d/v:.2f}x on .vmt, {d/t:.2f}x on Lackey text')" "$d4_cpu" "$vmt_cpu" "$lackey_cpu")
 fi
-python3 - "$c_cpu" "$lackey_cpu" "$vmt_cpu" "$startup_cpu" "$libcachesim" "$dinero" <<'PY'
+python3 - "$c_cpu" "$lackey_cpu" "$vmt_cpu" "$startup_cpu" "$libcachesim" "$dinero" "$managed_line" <<'PY'
 import sys
 c, lackey, vmt, startup = map(float, sys.argv[1:5])
 print(f"C model (Lackey text, gcc -O2)      {c:8.3f} s CPU")
@@ -161,6 +180,7 @@ print(f"VmLab on .vmt                       {vmt:8.3f} s CPU   C model / VmLab =
 print(f"libCacheSim LRU (same page stream)  {sys.argv[5]}")
 print(f"Dinero IV (64 x 4 KiB blocks, LRU)  {sys.argv[6]}")
 print(f"start-up: vmlab run tiny.vmt        {startup:8.3f} s CPU   (target 0.100)")
+if sys.argv[7]: print(sys.argv[7])
 PY
 
 [ "$sweep" = 1 ] || exit 0

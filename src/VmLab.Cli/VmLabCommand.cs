@@ -29,6 +29,12 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     /// <summary>Start-up marks (<see cref="StartupProfile"/>); off unless <c>VMLAB_PROFILE_STARTUP=1</c>.</summary>
     public StartupProfile Profile { get; init; } = StartupProfile.Off;
 
+    /// <summary>
+    /// Where plugin code comes from and how the MMU is closed over it: plugin folders loaded at run time (the default),
+    /// or the built-in plugins compiled into the native command (<c>src/VmLab.Native</c>).
+    /// </summary>
+    public PluginHosting Plugins { get; init; } = PluginHosting.FromFolders;
+
     /// <summary>The overview `vmlab --help` prints; each command's own help lists its options.</summary>
     public const string Usage = """
         usage:
@@ -192,7 +198,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
 
     private ExperimentLoader NewLoader()
     {
-        var loader = new ExperimentLoader(PluginCatalog.CreateDefault());
+        var loader = new ExperimentLoader(PluginCatalog.CreateDefault(loader: Plugins.Loader));
         Profile.Mark("plugin catalog");
         return loader;
     }
@@ -279,8 +285,8 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         if (events is not null) EventRecording.Check(events);
         // A live progress bar on stderr while the run lasts, only when stderr is a terminal and nothing narrates on stdout.
         RunResult Execute(CancellationToken token) => Terminal.IsInteractive(stderr) && events?.Explain is null
-            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner().Run(experiment, token, started, events))
-            : new ExperimentRunner().Run(experiment, token, events: events);
+            ? RunProgress.Show(Terminal.StderrConsole(), experiment.Name, started => new ExperimentRunner { Engines = Plugins.Engines }.Run(experiment, token, started, events))
+            : new ExperimentRunner { Engines = Plugins.Engines }.Run(experiment, token, events: events);
         RunResult? result = timeout is { } limit ? RunWithTimeout(Execute, limit) : Execute(CancellationToken.None);
         if (result is null)
         {
@@ -410,7 +416,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         var directories = a.Values("--plugin-path");
         foreach (var dir in directories.Where(d => !Directory.Exists(d)))
             throw new UsageException($"--plugin-path {dir}: plugin directory not found");
-        var catalog = PluginCatalog.CreateDefault(directories);
+        var catalog = PluginCatalog.CreateDefault(directories, Plugins.Loader);
         foreach (var e in catalog.Errors) stderr.WriteLine($"warning: {e.Folder}: {e.Message}");
         stdout.Write(ConfigSchema.Text(new ConfigSchema(catalog).For(kind)));
         return ExitOk;
@@ -419,7 +425,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
     private int PluginsCommand(Arguments a)
     {
         if (a.Positionals.Count > 0) throw new UsageException($"plugins takes no arguments, got '{a.Positionals[0]}'");
-        var catalog = PluginCatalog.CreateDefault();
+        var catalog = PluginCatalog.CreateDefault(loader: Plugins.Loader);
         foreach (var e in catalog.Errors) stderr.WriteLine($"warning: {e.Folder}: {e.Message}");
         string? kind = null;
         if (a.Value("--kind") is { } k)

@@ -234,39 +234,17 @@ public sealed class Machine : ISimulation
         ISignalDelivery signals,
         IReadOnlyList<Abstractions.Devices.IDevice>? devices,
         IReplacementPolicy? replacement,
-        Abstractions.Cache.ICacheHierarchy? cache = null)
+        Abstractions.Cache.ICacheHierarchy? cache = null,
+        IMmuEngineFactory? engines = null)
     {
+        engines ??= ReflectionMmuEngineFactory.Instance;
         var kernel = new KernelModel(memory, frames, metrics, pageTable, faultHandlers, signals, options, replacement);
         var cpus = new ICpu[options.Cpus];
         for (int i = 0; i < cpus.Length; i++)
-            cpus[i] = CreateEngine(i, tlbFactory(i), pageTable, kernel, options, metrics, replacement, cache is { SeesData: true } ? cache : null);
+            cpus[i] = engines.Create(new MmuParts(i, tlbFactory(i), pageTable, replacement is { Input: ReplacementInput.EveryAccess } ? replacement : null,
+                cache is { SeesData: true } ? cache : null, kernel, options, metrics));
         kernel.AttachCpus(cpus);
         if (devices is not null) kernel.AttachDevices(devices);
         return new Machine(options, memory, frames, metrics, kernel, cpus);
-    }
-
-    /// <summary>
-    /// Closes the MMU over the TLB, the page table and the access observer: a policy that needs every access
-    /// (<see cref="ReplacementInput.EveryAccess"/>) gets <see cref="PolicyAccessObserver"/>; any other run gets
-    /// <see cref="NoAccessObserver"/>, whose empty call the JIT removes, so the TLB-hit path does no extra work. A cache
-    /// hierarchy that sees the workload's data wraps either in <see cref="CacheAccessObserver{TCache, TInner}"/>, closed
-    /// over the hierarchy's runtime type. A TLB that declares <see cref="IRepeatHitTlb"/> gets page runs
-    /// (<see cref="PageRuns{TTlb}"/>) when the observer is <see cref="NoAccessObserver"/>.
-    /// </summary>
-    private static ICpu CreateEngine(int index, ITlb tlb, IPageTable pageTable, KernelModel kernel, MachineOptions options, MetricRegistry metrics, IReplacementPolicy? replacement,
-        Abstractions.Cache.ICacheHierarchy? dataCache)
-    {
-        object observer = replacement is { Input: ReplacementInput.EveryAccess }
-            ? new PolicyAccessObserver(replacement)
-            : new NoAccessObserver();
-        if (dataCache is not null)
-        {
-            var wrapper = typeof(CacheAccessObserver<,>).MakeGenericType(dataCache.GetType(), observer.GetType());
-            observer = Activator.CreateInstance(wrapper, dataCache, observer)!;
-        }
-        // Page runs: only for a TLB that declares them, and only while nothing observes every access.
-        var runs = tlb is IRepeatHitTlb && observer is NoAccessObserver ? typeof(PageRuns<>) : typeof(NoPageRuns<>);
-        var type = typeof(MmuEngine<,,,>).MakeGenericType(tlb.GetType(), pageTable.GetType(), observer.GetType(), runs.MakeGenericType(tlb.GetType()));
-        return (ICpu)Activator.CreateInstance(type, index, tlb, pageTable, kernel, options, metrics, observer)!;
     }
 }

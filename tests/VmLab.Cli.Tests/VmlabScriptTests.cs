@@ -15,10 +15,13 @@ public sealed class VmlabScriptTests : IDisposable
 
     private string Tree(string path) => Path.Combine(_s.Dir, "repo", path);
 
-    private (int Exit, string Out, string Err) Call(params string[] args)
+    private (int Exit, string Out, string Err) Call(params string[] args) => CallWith(new() { ["VMLAB_NATIVE"] = "0" }, args);
+
+    private (int Exit, string Out, string Err) CallWith(Dictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("bash", [Tree("vmlab"), .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.Environment["VMLAB_DOTNET"] = Path.Combine(_s.Dir, "fake-dotnet");
+        foreach (var (key, value) in environment) psi.Environment[key] = value;
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         string output = p.StandardOutput.ReadToEnd();
@@ -39,13 +42,18 @@ public sealed class VmlabScriptTests : IDisposable
         File.WriteAllText(Tree("plugins/VmLab.Plugins.Tlb/Lru.cs"), "// source\n");
         File.WriteAllText(Tree("Directory.Build.props"), "<Project />\n");
         File.WriteAllText(Tree("configs/linux-x86-64.json"), "{}\n");
-        // The stand-in dotnet: `publish ... -o DIR` writes DIR/vmlab.dll; `dotnet DIR/vmlab.dll args` prints the args.
+        // The stand-in dotnet: `publish ... -o DIR` writes DIR/vmlab.dll (DIR/vmlab-native, a script that says so, for
+        // src/VmLab.Native); `dotnet DIR/vmlab.dll args` prints the args.
         _s.File("fake-dotnet", $$"""
             #!/bin/bash
             log='{{_s.PathOf("dotnet.log")}}'
             if [[ "$1" == publish ]]; then
                 echo "publish $2" >> "$log"
                 echo "build chatter"
+                if [[ "$2" == */VmLab.Native ]]; then
+                    while [[ $# -gt 0 ]]; do [[ "$1" == -o ]] && { mkdir -p "$2"; printf '#!/bin/bash\necho "native says: $*"\n' > "$2/vmlab-native"; chmod +x "$2/vmlab-native"; }; shift; done
+                    exit "${FAKE_NATIVE_EXIT:-0}"
+                fi
                 while [[ $# -gt 0 ]]; do [[ "$1" == -o ]] && { mkdir -p "$2"; echo dll > "$2/vmlab.dll"; }; shift; done
                 exit "${FAKE_PUBLISH_EXIT:-0}"
             fi
@@ -100,6 +108,51 @@ public sealed class VmlabScriptTests : IDisposable
         }
     }
 
+    /// <summary>A PATH with a stand-in gcc (the native build's linker) and the tools the script uses.</summary>
+    private Dictionary<string, string> WithLinker(params (string Key, string Value)[] more)
+    {
+        string bin = Path.Combine(_s.Dir, "bin");
+        Directory.CreateDirectory(bin);
+        File.WriteAllText(Path.Combine(bin, "gcc"), "#!/bin/bash\nexit 0\n");
+        Process.Start("chmod", ["+x", Path.Combine(bin, "gcc")])!.WaitForExit();
+        var env = new Dictionary<string, string> { ["PATH"] = $"{bin}:{Environment.GetEnvironmentVariable("PATH")}" };
+        foreach (var (key, value) in more) env[key] = value;
+        return env;
+    }
+
+    [Fact]
+    public void WithALinkerTheNativeCommandIsBuiltAfterTheManagedOneAndRunsTheCalls()
+    {
+        Arrange();
+        var first = CallWith(WithLinker(), "run", "x.json");
+        Assert.Equal(0, first.Exit);
+        Assert.Equal("native says: run x.json\n", first.Out);
+        Assert.Contains("building the native command", first.Err);
+        Assert.Equal([$"publish {Tree("src/VmLab.Cli")}", $"publish {Tree("src/VmLab.Native")}"], Log());
+        Assert.True(File.Exists(Tree("artifacts/vmlab/vmlab-native")));
+
+        // Built once: the next call runs it without building.
+        Assert.Equal("native says: --version\n", CallWith(WithLinker(), "--version").Out);
+        Assert.Equal(2, Publishes());
+
+        // VMLAB_NATIVE=0 runs the managed command beside it.
+        Assert.Equal("vmlab says: --version\n", CallWith(WithLinker(("VMLAB_NATIVE", "0")), "--version").Out);
+    }
+
+    [Fact]
+    public void ANativeBuildThatFailsLeavesTheManagedCommandRunning()
+    {
+        Arrange();
+        var call = CallWith(WithLinker(("FAKE_NATIVE_EXIT", "1")), "run", "x.json");
+        Assert.Equal(0, call.Exit);
+        Assert.Equal("vmlab says: run x.json\n", call.Out);
+        Assert.Contains("the native command did not build (see above); runs use the managed one", call.Err);
+        Assert.False(File.Exists(Tree("artifacts/vmlab/vmlab-native")));
+        Assert.True(File.Exists(Tree("artifacts/vmlab/.vmlab-built"))); // the managed build stands; no rebuild on every call
+        Assert.Equal("vmlab says: --version\n", CallWith(WithLinker(), "--version").Out);
+        Assert.Equal(2, Publishes());
+    }
+
     [Fact]
     public void AFailedBuildExitsTwoAndTheNextCallBuildsAgain()
     {
@@ -107,6 +160,7 @@ public sealed class VmlabScriptTests : IDisposable
         var psi = new ProcessStartInfo("bash", [Tree("vmlab"), "--version"]) { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.Environment["VMLAB_DOTNET"] = _s.PathOf("fake-dotnet");
         psi.Environment["FAKE_PUBLISH_EXIT"] = "1";
+        psi.Environment["VMLAB_NATIVE"] = "0";
         using (var p = Process.Start(psi)!)
         {
             string output = p.StandardOutput.ReadToEnd();

@@ -224,7 +224,7 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
     private JsonObject MachineJson(MachineOptions machine, KeyValuePair<string, JsonNode?>[] components)
     {
         // Settings are records compared by value: equal settings are serialised once.
-        var json = (JsonObject)_machineJson.GetOrAdd(machine, m => JsonSerializer.SerializeToNode(m, typeof(MachineOptions), OptionsJson)!).DeepClone();
+        var json = (JsonObject)_machineJson.GetOrAdd(machine, m => OptionsWriter.ToNode(m, typeof(MachineOptions))!).DeepClone();
         foreach (var (key, value) in components)
             if (value is not null) json[key] = value; // an absent component (no replacement policy) is left out, so the resolved config loads again
         return json;
@@ -234,7 +234,7 @@ public sealed class ExperimentLoader(PluginCatalog catalog)
     {
         ["plugin"] = c.Plugin.Name,
         // Bound options are shared by the experiments that configure them alike (see Resolve): serialised once each.
-        ["options"] = _optionsJson.GetOrAdd(c.Options, o => JsonSerializer.SerializeToNode(o, o.GetType(), OptionsJson) ?? new JsonObject()).DeepClone(),
+        ["options"] = _optionsJson.GetOrAdd(c.Options, o => OptionsWriter.ToNode(o, o.GetType()) ?? new JsonObject()).DeepClone(),
     };
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<object, JsonNode> _optionsJson = new(ReferenceEqualityComparer.Instance);

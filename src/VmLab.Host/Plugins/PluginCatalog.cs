@@ -182,9 +182,10 @@ public sealed class PluginCatalog : IPluginDirectory
     /// A catalog with the built-ins, the <c>VMLAB_PLUGIN_PATH</c> directories and <paramref name="extraDirectories"/>,
     /// each folder indexed by its manifest and loaded when first needed.
     /// </summary>
-    public static PluginCatalog CreateDefault(IEnumerable<string>? extraDirectories = null)
+    /// <param name="loader">How plugin assemblies are loaded; null for <see cref="PluginHosting.FromFolders"/>' loader.</param>
+    public static PluginCatalog CreateDefault(IEnumerable<string>? extraDirectories = null, IPluginAssemblyLoader? loader = null)
     {
-        var catalog = new PluginCatalog(new McMasterPluginAssemblyLoader(), manifests: true);
+        var catalog = new PluginCatalog(loader ?? PluginHosting.FromFolders.Loader, manifests: true);
         catalog.AddDirectory(BuiltInDirectory);
         var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrEmpty(env))
@@ -193,9 +194,11 @@ public sealed class PluginCatalog : IPluginDirectory
         return catalog;
     }
 
+    /// <exception cref="PluginDirectoryNotLoadableException">The catalog's loader cannot load from <paramref name="directory"/>.</exception>
     public void AddDirectory(string directory)
     {
         directory = Path.GetFullPath(directory);
+        if (!_loader.CanLoadFrom(directory)) throw new PluginDirectoryNotLoadableException(directory);
         if (!Directory.Exists(directory))
         {
             _errors.Add(new PluginLoadError(directory, "plugin directory not found"));
@@ -280,7 +283,7 @@ public sealed class PluginCatalog : IPluginDirectory
             return null;
         }
         // Checked before any type of the plugin is touched: binding an incompatible contract fails in obscure ways.
-        var contract = assembly.GetReferencedAssemblies().FirstOrDefault(r => r.Name == ContractAssemblyName)?.Version;
+        var contract = _loader.CompiledWithHost ? null : assembly.GetReferencedAssemblies().FirstOrDefault(r => r.Name == ContractAssemblyName)?.Version;
         if (contract is not null && !IsCompatible(contract, ContractVersion))
         {
             _errors.Add(new PluginLoadError(folder,

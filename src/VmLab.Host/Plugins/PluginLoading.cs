@@ -3,6 +3,7 @@ using System.Runtime.Loader;
 using McMaster.NETCore.Plugins.Loader;
 using Microsoft.Extensions.DependencyInjection;
 using VmLab.Abstractions.Plugins;
+using VmLab.Core.Mmu;
 
 namespace VmLab.Host.Plugins;
 
@@ -10,6 +11,39 @@ namespace VmLab.Host.Plugins;
 public interface IPluginAssemblyLoader
 {
     Assembly Load(string assemblyPath);
+
+    /// <summary>
+    /// Whether this loader can load the plugin folders under <paramref name="directory"/>. A catalog asked for a
+    /// directory its loader cannot serve throws <see cref="PluginDirectoryNotLoadableException"/> before it reads the
+    /// directory: the native command, whose plugins are compiled in, then hands the whole command to the managed one.
+    /// </summary>
+    bool CanLoadFrom(string directory) => true;
+
+    /// <summary>
+    /// True when every assembly this loader returns was compiled into the executable together with the host, against the
+    /// host's own VmLab.Abstractions: the catalog's contract-version check is then moot, and skipped.
+    /// </summary>
+    bool CompiledWithHost => false;
+}
+
+/// <summary>
+/// A plugin directory this process cannot load from: its plugins are compiled in (the native command) and the directory is
+/// not the built-in one. Nothing has been read or written when it is thrown.
+/// </summary>
+public sealed class PluginDirectoryNotLoadableException(string directory)
+    : Exception($"{directory}: plugin folders beyond the built-in ones are loaded by the managed vmlab only")
+{
+    public string Directory { get; } = directory;
+}
+
+/// <summary>
+/// How a vmlab process gets its plugins' code and closes its MMU over their types: from folders at run time
+/// (<see cref="FromFolders"/>, every managed vmlab), or compiled into one native executable with the host (the native
+/// command, <c>src/VmLab.Native</c>).
+/// </summary>
+public sealed record PluginHosting(IPluginAssemblyLoader Loader, IMmuEngineFactory Engines)
+{
+    public static PluginHosting FromFolders { get; } = new(new McMasterPluginAssemblyLoader(), ReflectionMmuEngineFactory.Instance);
 }
 
 /// <summary>

@@ -15,6 +15,7 @@ using VmLab.Abstractions.Workloads;
 using VmLab.Core;
 using VmLab.Core.Kernel;
 using VmLab.Core.Checks;
+using VmLab.Core.Mmu;
 using VmLab.Core.Memory;
 using VmLab.Host.Config;
 using VmLab.Host.Events;
@@ -35,13 +36,19 @@ public sealed class ExperimentRunner
     /// </summary>
     public SemaphoreSlim? DecodeCores { get; init; }
 
+    /// <summary>
+    /// How each CPU's MMU is closed over the plugins' types: at run time by reflection (the default, for plugins from any
+    /// folder), or by code compiled with the built-in plugins (the native command's).
+    /// </summary>
+    public IMmuEngineFactory Engines { get; init; } = ReflectionMmuEngineFactory.Instance;
+
     /// <param name="started">Called once the machine is composed, with readers of how far the run is (for a progress display, read from another thread).</param>
     /// <param name="events">What to record of the run's events (off when null): a file, a narration, an attribution.</param>
     public RunResult Run(Experiment experiment, CancellationToken cancellationToken = default, Action<RunMonitor>? started = null, EventOptions? events = null)
     {
         var clock = Stopwatch.StartNew();
         if (events is { Any: true }) EventRecording.Check(events);
-        using var services = Compose(experiment, DecodeCores);
+        using var services = Compose(experiment, DecodeCores, Engines);
         EventRecording? recording = null;
         var metrics = services.GetRequiredService<MetricRegistry>();
         Machine? machine = null;
@@ -183,7 +190,8 @@ public sealed class ExperimentRunner
 
     /// <summary>The service graph of one run: core services, then one registration per configured component.</summary>
     /// <param name="decodeCores">The cores trace decoder threads may take (<see cref="DecodeCores"/>), or null.</param>
-    public static ServiceProvider Compose(Experiment experiment, SemaphoreSlim? decodeCores = null)
+    /// <param name="engines">How the MMU is closed (<see cref="Engines"/>); null for the reflection factory.</param>
+    public static ServiceProvider Compose(Experiment experiment, SemaphoreSlim? decodeCores = null, IMmuEngineFactory? engines = null)
     {
         var m = experiment.Machine;
         var services = new ServiceCollection();
@@ -229,7 +237,8 @@ public sealed class ExperimentRunner
             sp.GetRequiredService<ISignalDelivery>(),
             experiment.Devices.Select(d => (IDevice)Create(d, sp, experiment, 0)).ToList(),
             sp.GetService<IReplacementPolicy>(),
-            sp.GetService<ICacheHierarchy>()));
+            sp.GetService<ICacheHierarchy>(),
+            engines));
         services.AddSingleton(sp => (IWorkload)Create(experiment.Workload, sp, experiment, 0));
         // Every service is a singleton the host registers (plugins add none), so there are no scopes to validate.
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = false });

@@ -1,0 +1,48 @@
+using System.Reflection;
+using VmLab.Host.Plugins;
+
+namespace VmLab.Native;
+
+/// <summary>
+/// The built-in plugins as this executable holds them: compiled in, not loaded. The catalog still reads the built-in
+/// plugin folders beside the command (their manifests, their files' stamps) and asks for a folder's main assembly when
+/// it needs the folder; this loader answers with the compiled-in assembly of that name. Any other directory (a config's
+/// <c>pluginPaths</c>, <c>VMLAB_PLUGIN_PATH</c>) is refused before it is read, and the command goes to the managed vmlab.
+/// </summary>
+public sealed class CompiledInPluginLoader(string builtInDirectory) : IPluginAssemblyLoader
+{
+    /// <summary>One assembly per project under <c>plugins/</c>, named like its folder.</summary>
+    public static IReadOnlyList<Assembly> Assemblies { get; } =
+    [
+        typeof(Plugins.Devices.DevicesModule).Assembly,
+        typeof(Plugins.Faults.FaultsModule).Assembly,
+        typeof(Plugins.PageTables.PageTablesModule).Assembly,
+        typeof(Plugins.Replacement.ReplacementModule).Assembly,
+        typeof(Plugins.Scenarios.ScenariosModule).Assembly,
+        typeof(Plugins.Signals.SignalsModule).Assembly,
+        typeof(Plugins.Timing.TimingModule).Assembly,
+        typeof(Plugins.Tlb.TlbModule).Assembly,
+        typeof(Plugins.Workloads.WorkloadsModule).Assembly,
+    ];
+
+    private readonly string _builtIn = Path.TrimEndingDirectorySeparator(Path.GetFullPath(builtInDirectory));
+
+    public CompiledInPluginLoader() : this(PluginCatalog.BuiltInDirectory) { }
+
+    public bool CanLoadFrom(string directory) =>
+        string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)), _builtIn, StringComparison.Ordinal);
+
+    public bool CompiledWithHost => true;
+
+    public Assembly Load(string assemblyPath)
+    {
+        string folder = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(assemblyPath))) ?? "";
+        if (!CanLoadFrom(folder)) throw new PluginDirectoryNotLoadableException(folder);
+        string name = Path.GetFileNameWithoutExtension(assemblyPath);
+        return Assemblies.FirstOrDefault(a => a.GetName().Name == name)
+            ?? throw new PluginDirectoryNotLoadableException(Path.GetDirectoryName(assemblyPath)!);
+    }
+
+    /// <summary>The native command's plugins: compiled in, with the MMU closed over their types at compile time.</summary>
+    public static PluginHosting Hosting { get; } = new(new CompiledInPluginLoader(), CompiledInEngines.Instance);
+}

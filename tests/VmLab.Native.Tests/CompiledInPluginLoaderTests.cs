@@ -1,0 +1,55 @@
+using VmLab.Host.Plugins;
+
+namespace VmLab.Native.Tests;
+
+public sealed class CompiledInPluginLoaderTests
+{
+    private static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "VmLab.sln"))) dir = dir.Parent;
+        return dir!.FullName;
+    }
+
+    [Fact]
+    public void EveryProjectUnderPluginsIsCompiledIn()
+    {
+        var projects = Directory.GetDirectories(Path.Combine(RepoRoot(), "plugins")).Select(Path.GetFileName).Order(StringComparer.Ordinal);
+        var compiledIn = CompiledInPluginLoader.Assemblies.Select(a => a.GetName().Name).Order(StringComparer.Ordinal);
+        Assert.Equal(projects, compiledIn);
+    }
+
+    [Fact]
+    public void TheBuiltInFoldersComeFromTheCompiledInAssemblies()
+    {
+        var catalog = PluginCatalog.CreateDefault(loader: new CompiledInPluginLoader());
+        var tlb = Assert.Single(catalog.All, p => p.Name == "fully-associative");
+        Assert.Same(typeof(Plugins.Tlb.TlbModule).Assembly, tlb.Registration.ImplementationType.Assembly);
+        Assert.Empty(catalog.Errors);
+    }
+
+    [Fact]
+    public void AnyOtherPluginDirectoryIsRefusedBeforeItIsRead()
+    {
+        string other = Path.Combine(Path.GetTempPath(), "vmlab-no-such-plugins-" + Guid.NewGuid().ToString("N")[..8]);
+        var loader = new CompiledInPluginLoader();
+        Assert.False(loader.CanLoadFrom(other));
+        Assert.True(loader.CanLoadFrom(PluginCatalog.BuiltInDirectory + "/"));
+        var e = Assert.Throws<PluginDirectoryNotLoadableException>(() => PluginCatalog.CreateDefault([other], loader));
+        Assert.Equal(Path.GetFullPath(other), e.Directory);
+        // The managed loader reads it (and reports it missing as a warning, as before).
+        var managed = PluginCatalog.CreateDefault([other]);
+        Assert.Contains(managed.Errors, err => err.Folder == Path.GetFullPath(other));
+    }
+
+    [Fact]
+    public void OnlyRunAndCheckRunNatively()
+    {
+        Assert.True(Program.RunsNatively(["run", "x.json"], null));
+        Assert.True(Program.RunsNatively(["check", "x.json"], "1"));
+        Assert.False(Program.RunsNatively(["run", "x.json"], "0"));
+        Assert.False(Program.RunsNatively(["sweep", "x.json"], null));
+        Assert.False(Program.RunsNatively(["plugins"], null));
+        Assert.False(Program.RunsNatively([], null));
+    }
+}

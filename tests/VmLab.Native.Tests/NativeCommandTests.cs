@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+
+namespace VmLab.Native.Tests;
+
+/// <summary>
+/// Publishes the native command once (Native AOT, Release, linked with clang or gcc) and places it beside the managed
+/// vmlab.dll in this test's output, as <c>./vmlab</c> places it in artifacts/vmlab.
+/// </summary>
+public sealed class NativeBuild
+{
+    public string Executable { get; } = Path.Combine(AppContext.BaseDirectory, "vmlab-native");
+
+    public string Dll { get; } = Path.Combine(AppContext.BaseDirectory, "vmlab.dll");
+
+    public string RepoRoot { get; }
+
+    public NativeBuild()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "VmLab.sln"))) dir = dir.Parent;
+        RepoRoot = dir!.FullName;
+        string output = Path.Combine(Path.GetTempPath(), "vmlab-native-publish-" + Guid.NewGuid().ToString("N")[..12]);
+        string linker = OnPath("clang") ? "clang" : OnPath("gcc") ? "gcc" : throw new InvalidOperationException("the native command needs gcc or clang to link; ./test installs gcc");
+        var psi = new ProcessStartInfo("dotnet", ["publish", Path.Combine(RepoRoot, "src", "VmLab.Native"), "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier,
+            $"-p:CppCompilerAndLinker={linker}", "-o", output, "--nologo", "-v", "quiet"])
+        { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string log = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"publishing src/VmLab.Native failed ({p.ExitCode}):\n{log}\n{err.Result}");
+        File.Copy(Path.Combine(output, "vmlab-native"), Executable, overwrite: true);
+        Directory.Delete(output, recursive: true);
+    }
+
+    private static bool OnPath(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => File.Exists(Path.Combine(d, program)));
+}
+
+/// <summary>
+/// The natively compiled command against the managed one, as processes: the same output for the shipped experiments and
+/// scenarios, the same errors, and every command it does not run itself handed to the managed command.
+/// </summary>
+public sealed class NativeCommandTests(NativeBuild build) : IClassFixture<NativeBuild>
+{
+    private sealed record Result(int Exit, string Out, string Err);
+
+    private Result Run(string program, string[] args, Dictionary<string, string>? environment = null)
+    {
+        var psi = new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = build.RepoRoot };
+        foreach (var (k, v) in environment ?? []) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return new Result(p.ExitCode, output, err.Result);
+    }
+
+    private Result Native(params string[] args) => Run(build.Executable, args);
+
+    private Result Managed(params string[] args) => Run("dotnet", [build.Dll, .. args]);
+
+    private static JsonObject WithoutElapsed(string json)
+    {
+        var o = (JsonObject)JsonNode.Parse(json)!;
+        o.Remove("elapsedSeconds");
+        return o;
+    }
+
+    public static TheoryData<string> Experiments() =>
+    [
+        "configs/quickstart.json", "configs/paging-limited.json", "configs/pt-arm64.json", "configs/pt-hashed.json", "configs/pt-riscv-sv39.json",
+        "configs/pt-x86-32-pae.json", "configs/tlb-golden-cove.json", "configs/tlb-set-associative.json", "configs/timing-x86-64.json",
+        "configs/scenarios/cow-reuse-after-child-exit.vms", "configs/scenarios/brk-heap.vms",
+    ];
+
+    [Theory]
+    [MemberData(nameof(Experiments))]
+    public void ARunPrintsTheSameResultAsTheManagedCommand(string experiment)
+    {
+        var native = Native("run", experiment, "--json", "-");
+        var managed = Managed("run", experiment, "--json", "-");
+        Assert.True(native.Exit == managed.Exit, $"{experiment}: exit {native.Exit} against {managed.Exit}\n{native.Err}");
+        Assert.Equal(WithoutElapsed(managed.Out).ToJsonString(), WithoutElapsed(native.Out).ToJsonString());
+    }
+
+    [Fact]
+    public void TheTableAndCheckAreTheManagedCommands()
+    {
+        var native = Native("run", "configs/quickstart.json");
+        var managed = Managed("run", "configs/quickstart.json");
+        Assert.Equal(0, native.Exit);
+        // Everything but the time it took.
+        static string Table(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"completed in [0-9.]+ s", "completed in T s");
+        Assert.Equal(Table(managed.Out), Table(native.Out));
+        Assert.Contains("tlb.misses", native.Out);
+        Assert.Equal(Managed("check", "configs/pt-arm64.json"), Native("check", "configs/pt-arm64.json"));
+    }
+
+    [Fact]
+    public void BadInputExitsTwoWithTheManagedCommandsMessage()
+    {
+        foreach (string[] args in new[] { new[] { "run", "configs/no-such.json" }, ["run"], ["run", "configs/quickstart.json", "--set", "machine:tlb:options:entries=-4"] })
+        {
+            var native = Native(args);
+            Assert.Equal(2, native.Exit);
+            Assert.Equal(Managed(args), native);
+            Assert.DoesNotContain("   at ", native.Err);
+        }
+    }
+
+    /// <summary>A stand-in VMLAB_DOTNET that notes each hand-off, then runs the real dotnet.</summary>
+    private Dictionary<string, string> Recording(string log)
+    {
+        string wrapper = Path.Combine(Path.GetDirectoryName(log)!, "dotnet-wrapper");
+        File.WriteAllText(wrapper, $"#!/bin/bash\necho \"$*\" >> '{log}'\nexec dotnet \"$@\"\n");
+        Process.Start("chmod", ["+x", wrapper])!.WaitForExit();
+        return new() { ["VMLAB_DOTNET"] = wrapper };
+    }
+
+    [Fact]
+    public void OtherCommandsAndRunsWithPluginFoldersOfTheirOwnAreHandedToTheManagedCommand()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "vmlab-native-handoff-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string log = Path.Combine(dir, "handoffs.log");
+            var env = Recording(log);
+            string plugins = Directory.CreateDirectory(Path.Combine(dir, "my-plugins")).FullName;
+            string config = Path.Combine(dir, "exp.json");
+            string quickstart = File.ReadAllText(Path.Combine(build.RepoRoot, "configs", "quickstart.json"))
+                .Replace("\"seed\"", $"\"pluginPaths\": [\"{plugins}\"], \"seed\"", StringComparison.Ordinal)
+                .Replace("\"path\": \"", $"\"path\": \"{build.RepoRoot}/configs/", StringComparison.Ordinal);
+            File.WriteAllText(config, quickstart);
+
+            var listing = Run(build.Executable, ["plugins", "--kind", "tlb"], env);
+            Assert.Equal(Managed("plugins", "--kind", "tlb"), listing);
+            Assert.Equal(0, listing.Exit);
+
+            var run = Run(build.Executable, ["run", config, "--json", "-"], env);
+            Assert.True(run.Exit == 0, run.Err);
+            Assert.Equal(WithoutElapsed(Managed("run", config, "--json", "-").Out).ToJsonString(), WithoutElapsed(run.Out).ToJsonString());
+
+            var quick = Run(build.Executable, ["run", "configs/quickstart.json"], env);
+            Assert.Equal(0, quick.Exit);
+            var withEnv = Run(build.Executable, ["run", "configs/quickstart.json"], new(env) { ["VMLAB_PLUGIN_PATH"] = plugins });
+            Assert.Equal(0, withEnv.Exit);
+
+            // Handed over: the listing, the run with pluginPaths and the run with VMLAB_PLUGIN_PATH; the plain run is native.
+            var handoffs = File.ReadAllLines(log);
+            Assert.Equal([$"{build.Dll} plugins --kind tlb", $"{build.Dll} run {config} --json -", $"{build.Dll} run configs/quickstart.json"], handoffs);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
