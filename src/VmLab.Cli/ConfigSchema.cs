@@ -315,7 +315,7 @@ public sealed class ConfigSchema(PluginCatalog catalog)
         foreach (var (key, node) in TypeSchema(type, p.GetCustomAttribute<RangeAttribute>(), defs)) schema[key] = node?.DeepClone();
         if (type == typeof(IConfigurationSection)) return schema;
         if ((_metadata.IsScalar(type) || StrictBinder.ElementType(type) is not null) && p.GetValue(defaults) is { } value)
-            schema["default"] = value is Enum e ? StrictBinder.KebabCase(e.ToString()) : JsonSerializer.SerializeToNode(value, p.PropertyType, ExperimentLoader.OptionsJson);
+            schema["default"] = value is Enum e ? StrictBinder.KebabCase(e.ToString()) : OptionsWriter.ToNode(value, p.PropertyType);
         return schema;
     }
 

@@ -14,7 +14,7 @@ namespace VmLab.Cli;
 /// runs the unfinished cases of a sweep (or of one shard) into a SQLite results database, with a progress bar on
 /// stderr when it is a terminal and progress lines (<see cref="SweepProgressLines"/>) when it is not.
 /// </summary>
-internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
+internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr, PluginHosting plugins)
 {
     /// <summary>Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).</summary>
     public const int ExitInterrupted = 130;
@@ -77,7 +77,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         // A new sweep (its --db does not exist yet) will run every case: its workers start now and load while it does.
         if (workerCommand is not null && a.Value("--db") is { } newDb && !Path.Exists(newDb))
             workers.Prestart(workerCommand, Math.Min(jobs, Environment.ProcessorCount));
-        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = maxCases, BaseOverrides = sets }.Load(a.Positionals[0]);
+        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault(loader: plugins.Loader))) { MaxCases = maxCases, BaseOverrides = sets }.Load(a.Positionals[0]);
         foreach (var w in sweep.Cases[0].Experiment.Warnings) stderr.WriteLine($"warning: {w}");
         string db = a.Value("--db") ?? sweep.Name + ".db";
 
@@ -92,6 +92,7 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
             Worker = workerCommand,
             Workers = workers,
             CaseTimeout = caseTimeout,
+            Engines = plugins.Engines,
         };
 
         using var cancel = new CancellationTokenSource();
@@ -178,18 +179,34 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         }
     }
 
-    /// <summary>This vmlab, run again as <c>vmlab sweep-worker</c> on the same sweep file.</summary>
+    /// <summary>
+    /// This vmlab, run again as <c>vmlab sweep-worker</c> on the same sweep file: the native command beside it when there
+    /// is one (<see cref="NativeWorker"/>), else this process's own command.
+    /// </summary>
     private static WorkerCommand WorkerCommandFor(string sweepFile, IReadOnlyList<string> sets, long maxCases, long cacheBytes, int decodeCores)
     {
         List<string> arguments = ["sweep-worker", Path.GetFullPath(sweepFile), "--max-cases", maxCases.ToString(CultureInfo.InvariantCulture),
             "--trace-cache-mb", (cacheBytes >> 20).ToString(CultureInfo.InvariantCulture),
             "--decode-cores", decodeCores.ToString(CultureInfo.InvariantCulture), .. sets.SelectMany(s => new[] { "--set", s })];
+        if (NativeWorker(AppContext.BaseDirectory, Environment.GetEnvironmentVariable("VMLAB_NATIVE")) is { } native) return new WorkerCommand(native, arguments);
         string? process = Environment.ProcessPath;
         if (process is not null && Path.GetFileNameWithoutExtension(process) == "vmlab") return new WorkerCommand(process, arguments);
         // Run as `dotnet vmlab.dll` (or inside a test host): the same host runs the same assembly.
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH")
                         ?? (process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet" ? process : "dotnet");
         return new WorkerCommand(dotnet, [typeof(SweepCommand).Assembly.Location, .. arguments]);
+    }
+
+    /// <summary>
+    /// The native command beside the managed one (<c>vmlab-native</c>, which <c>./vmlab</c> builds when it can), unless
+    /// <paramref name="setting"/> (<c>VMLAB_NATIVE</c>) is 0: it runs the cases with the built-in plugins compiled in, and
+    /// hands a sweep that loads a plugin folder of its own back to the managed worker, on the same pipes.
+    /// </summary>
+    internal static string? NativeWorker(string directory, string? setting)
+    {
+        if (setting == "0" || OperatingSystem.IsWindows()) return null;
+        string path = Path.Combine(directory, "vmlab-native");
+        return File.Exists(path) && (File.GetUnixFileMode(path) & UnixFileMode.UserExecute) != 0 ? path : null;
     }
 
     /// <summary>
@@ -207,10 +224,10 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr)
         using var ignoreTerminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(
             System.Runtime.InteropServices.PosixSignal.SIGTERM, context => context.Cancel = true);
         WatchParent();
-        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault())) { MaxCases = VmLabCommand.MaxCases(a), BaseOverrides = a.Values("--set") }.Load(a.Positionals[0]);
+        var sweep = new SweepLoader(new ExperimentLoader(PluginCatalog.CreateDefault(loader: plugins.Loader))) { MaxCases = VmLabCommand.MaxCases(a), BaseOverrides = a.Values("--set") }.Load(a.Positionals[0]);
         long cacheBytes = a.Value("--trace-cache-mb") is { } mb && long.TryParse(mb, NumberStyles.None, CultureInfo.InvariantCulture, out long m) ? m << 20 : 0;
         int? decodeCores = a.Value("--decode-cores") is { } dc && int.TryParse(dc, NumberStyles.None, CultureInfo.InvariantCulture, out int d) ? d : null;
-        SweepRunner.Serve(sweep, Console.In, stdout, cacheBytes, decodeCores);
+        SweepRunner.Serve(sweep, Console.In, stdout, cacheBytes, decodeCores, plugins.Engines);
         return VmLabCommand.ExitOk;
     }
 

@@ -143,8 +143,8 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
         root.Subcommands.Add(Opt.Command("check", "Validate a config, scenario or sweep without running it.",
             Opt.Positional("file", "the experiment config (.json), scenario (.vms) or sweep (.json) to check"),
             [SetOption(), MachineOption(), MaxCasesOption()], CheckCommand));
-        root.Subcommands.Add(new SweepCommand(stdout, stderr).Definition());
-        root.Subcommands.Add(new SweepCommand(stdout, stderr).WorkerDefinition());
+        root.Subcommands.Add(new SweepCommand(stdout, stderr, Plugins).Definition());
+        root.Subcommands.Add(new SweepCommand(stdout, stderr, Plugins).WorkerDefinition());
         root.Subcommands.Add(new ReportCommand(stdout).Definition());
         root.Subcommands.Add(new MergeCommand(stdout).Definition());
         root.Subcommands.Add(new MrcCommand(stdout, stderr).Definition());

@@ -6,14 +6,14 @@ using VmLab.Host.Plugins;
 namespace VmLab.Native;
 
 /// <summary>
-/// The native vmlab: runs <c>vmlab run</c> and <c>vmlab check</c> with the built-in plugins compiled in, and hands every
-/// other command to the managed vmlab beside it, as it does a run that names a plugin folder of its own (nothing has
+/// The native vmlab: runs <c>vmlab run</c>, <c>vmlab check</c>, <c>vmlab sweep</c> and a sweep's workers with the built-in plugins compiled in, and hands every
+/// other command to the managed vmlab beside it, as it does a command that names a plugin folder of its own (nothing has
 /// been read from the folder or written anywhere when it hands over). <c>VMLAB_NATIVE=0</c> hands over everything.
 /// </summary>
 public static class Program
 {
-    /// <summary>The commands this executable runs itself.</summary>
-    internal static readonly string[] NativeCommands = ["run", "check"];
+    /// <summary>The commands this executable runs itself: runs, checks, sweeps and their workers.</summary>
+    internal static readonly string[] NativeCommands = ["run", "check", "sweep", "sweep-worker"];
 
     public static int Main(string[] args)
     {

@@ -43,12 +43,15 @@ public sealed class CompiledInPluginLoaderTests
     }
 
     [Fact]
-    public void OnlyRunAndCheckRunNatively()
+    public void RunCheckAndSweepsRunNatively()
     {
         Assert.True(Program.RunsNatively(["run", "x.json"], null));
         Assert.True(Program.RunsNatively(["check", "x.json"], "1"));
+        Assert.True(Program.RunsNatively(["sweep", "x.json"], null));
+        Assert.True(Program.RunsNatively(["sweep-worker", "x.json"], null));
         Assert.False(Program.RunsNatively(["run", "x.json"], "0"));
-        Assert.False(Program.RunsNatively(["sweep", "x.json"], null));
+        Assert.False(Program.RunsNatively(["report", "x.db"], null));
+        Assert.False(Program.RunsNatively(["trace", "info", "x.vmt"], null));
         Assert.False(Program.RunsNatively(["plugins"], null));
         Assert.False(Program.RunsNatively([], null));
     }

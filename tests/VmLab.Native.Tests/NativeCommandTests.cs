@@ -5,8 +5,8 @@ using System.Text.Json.Nodes;
 namespace VmLab.Native.Tests;
 
 /// <summary>
-/// Publishes the native command once (Native AOT, Release, linked with clang or gcc) and places it beside the managed
-/// vmlab.dll in this test's output, as <c>./vmlab</c> places it in artifacts/vmlab.
+/// Publishes the native command once (Native AOT, Release, linked with clang or gcc) and places it, with the native
+/// libraries of its publish, beside the managed vmlab.dll in this test's output, as <c>./vmlab</c> places it in artifacts/vmlab.
 /// </summary>
 public sealed class NativeBuild
 {
@@ -32,6 +32,9 @@ public sealed class NativeBuild
         p.WaitForExit();
         if (p.ExitCode != 0) throw new InvalidOperationException($"publishing src/VmLab.Native failed ({p.ExitCode}):\n{log}\n{err.Result}");
         File.Copy(Path.Combine(output, "vmlab-native"), Executable, overwrite: true);
+        // The native libraries it loads (SQLite's for sweeps), which a portable build keeps under runtimes/ instead.
+        foreach (var library in Directory.GetFiles(output, "*.so"))
+            File.Copy(library, Path.Combine(AppContext.BaseDirectory, Path.GetFileName(library)), overwrite: true);
         Directory.Delete(output, recursive: true);
     }
 
@@ -155,6 +158,59 @@ public sealed class NativeCommandTests(NativeBuild build) : IClassFixture<Native
         }
         finally
         {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>Every case's metrics in a sweep database, by case id.</summary>
+    private static SortedDictionary<string, string> SweepMetrics(string db)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT case_id, name, value FROM metrics ORDER BY case_id, name";
+        using var reader = command.ExecuteReader();
+        var byCase = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        while (reader.Read())
+            byCase[reader.GetString(0)] = (byCase.GetValueOrDefault(reader.GetString(0)) ?? "") + $"{reader.GetString(1)}={reader.GetValue(2)};";
+        return byCase;
+    }
+
+    [Fact]
+    public void ANativeSweepRecordsWhatTheManagedSweepRecords()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "vmlab-native-sweep-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(dir);
+        try
+        {
+            // A sweep naming a plugin folder of its own goes to the managed command, whose workers are native again
+            // and hand themselves to the managed worker, on the same pipes.
+            string plugins = Directory.CreateDirectory(Path.Combine(dir, "my-plugins")).FullName;
+            string sweep = Path.Combine(build.RepoRoot, "configs", "sweeps", "tlb-size-policy.json");
+            var variants = new[]
+            {
+                ("workers", new[] { "--jobs", "2" }),
+                ("in-process", ["--jobs", "2", "--isolation", "none"]),
+                ("with-plugin-path", ["--jobs", "2", "--set", $"pluginPaths:0={plugins}"]),
+            };
+            foreach (var (name, options) in variants)
+            {
+                string nativeDb = Path.Combine(dir, name + "-native.db"), managedDb = Path.Combine(dir, name + "-managed.db");
+                var native = Native(["sweep", sweep, "--db", nativeDb, .. options]);
+                Assert.True(native.Exit == 0, native.Err);
+                var managed = Run("dotnet", [build.Dll, "sweep", sweep, "--db", managedDb, .. options], new() { ["VMLAB_NATIVE"] = "0" });
+                Assert.True(managed.Exit == 0, managed.Err);
+                var expected = SweepMetrics(managedDb);
+                Assert.Equal(12, expected.Count);
+                Assert.Equal(expected, SweepMetrics(nativeDb));
+                static string Summary(string text, string db) =>
+                    System.Text.RegularExpressions.Regex.Replace(text.Replace(db, "DB", StringComparison.Ordinal), @"in [0-9.]+ s", "in T s");
+                Assert.Equal(Summary(managed.Out, managedDb), Summary(native.Out, nativeDb));
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(dir, recursive: true);
         }
     }

@@ -333,9 +333,9 @@ public sealed class ResultStore : IDisposable
         if (context.Description is { } description) Put("description", description);
         if (context.Base is { } b)
             Put("base", new JsonObject { ["file"] = b.File, ["name"] = b.Name, ["resolved"] = b.Resolved, ["config"] = b.Config.DeepClone() }.ToJsonString());
-        if (context.Overrides is { } overrides) Put("overrides", JsonSerializer.Serialize(overrides));
+        if (context.Overrides is { } overrides) Put("overrides", StringsJson(overrides));
         if (context.Traces is { } traces) Put("traces", new JsonArray([.. traces.Select(SweepContext.TraceJson)]).ToJsonString());
-        if (context.VmLabVersions is { } versions) Put("vmlab_versions", JsonSerializer.Serialize(versions));
+        if (context.VmLabVersions is { } versions) Put("vmlab_versions", StringsJson(versions));
     }
 
     /// <summary>The context keys of the sweep table; each one absent (a schema-1 database) is a part not recorded.</summary>
@@ -353,7 +353,7 @@ public sealed class ResultStore : IDisposable
             node.Remove("config"); // detach the config from its parent so it can be kept alone
         }
         List<string>? Strings(string key) => meta.TryGetValue(key, out var text)
-            ? JsonSerializer.Deserialize<List<string>>(text) ?? throw new FormatException($"sweep {key}: not a JSON array of strings")
+            ? ReadStrings(text, $"sweep {key}: not a JSON array of strings")
             : null;
         List<TraceFile>? traces = meta.TryGetValue("traces", out var tracesText)
             ? [.. (JsonNode.Parse(tracesText) as JsonArray ?? throw new FormatException("sweep traces: not a JSON array")).Select(SweepContext.ReadTrace)]
@@ -424,10 +424,10 @@ public sealed class ResultStore : IDisposable
             cmd.Parameters.AddWithValue("$config", c.Config.ToJsonString());
             cmd.Parameters.AddWithValue("$hash", c.ConfigHash);
             cmd.Parameters.AddWithValue("$seed", c.Seed.ToString(CultureInfo.InvariantCulture));
-            cmd.Parameters.AddWithValue("$plugins", JsonSerializer.Serialize(c.Plugins));
+            cmd.Parameters.AddWithValue("$plugins", new JsonObject([.. c.Plugins.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)JsonValue.Create(p.Value)))]).ToJsonString());
             cmd.Parameters.AddWithValue("$status", c.Status);
             cmd.Parameters.AddWithValue("$error", (object?)c.Error ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$events", JsonSerializer.Serialize(c.Events));
+            cmd.Parameters.AddWithValue("$events", StringsJson(c.Events));
             cmd.Parameters.AddWithValue("$elapsed", c.ElapsedSeconds);
             cmd.Parameters.AddWithValue("$started", c.StartedUtc.ToString("O", CultureInfo.InvariantCulture));
             cmd.Parameters.AddWithValue("$finished", c.FinishedUtc.ToString("O", CultureInfo.InvariantCulture));
@@ -457,6 +457,21 @@ public sealed class ResultStore : IDisposable
     /// Runs a read of the database's content; a value that does not parse (a field edited by hand, a damaged file)
     /// is an input error naming the file, never an unhandled exception.
     /// </summary>
+    // Lists of strings and string maps are written and read as JSON nodes, not with System.Text.Json's reflection
+    // serializer: the same text, and nothing the natively compiled command lacks.
+    private static string StringsJson(IEnumerable<string> items) => new JsonArray([.. items.Select(s => (JsonNode?)JsonValue.Create(s))]).ToJsonString();
+
+    private static List<string> ReadStrings(string text, string shape) =>
+        JsonNode.Parse(text) is JsonArray array ? [.. array.Select(n => n?.GetValue<string>() ?? throw new FormatException(shape))] : throw new FormatException(shape);
+
+    private static SortedDictionary<string, string> ReadStringMap(string text, string shape)
+    {
+        if (JsonNode.Parse(text) is not JsonObject map) throw new FormatException(shape);
+        var result = new SortedDictionary<string, string>();
+        foreach (var (key, value) in map) result[key] = value?.GetValue<string>() ?? throw new FormatException(shape);
+        return result;
+    }
+
     private T Guard<T>(Func<T> read)
     {
         try
@@ -518,11 +533,11 @@ public sealed class ResultStore : IDisposable
                         JsonNode.Parse(r.GetString(3)) as JsonObject ?? throw new FormatException($"case {id}: config is not a JSON object"),
                         r.GetString(4),
                         ulong.Parse(r.GetString(5), CultureInfo.InvariantCulture),
-                        JsonSerializer.Deserialize<SortedDictionary<string, string>>(r.GetString(6)) ?? throw new FormatException($"case {id}: plugins are not a JSON object"),
+                        ReadStringMap(r.GetString(6), $"case {id}: plugins are not a JSON object of strings"),
                         metrics.TryGetValue(id, out var m) ? m : new SortedDictionary<string, long>(StringComparer.Ordinal),
                         r.GetString(7),
                         r.IsDBNull(8) ? null : r.GetString(8),
-                        JsonSerializer.Deserialize<List<string>>(r.GetString(9)) ?? throw new FormatException($"case {id}: events are not a JSON array"),
+                        ReadStrings(r.GetString(9), $"case {id}: events are not a JSON array of strings"),
                         r.GetDouble(10),
                         DateTime.Parse(r.GetString(11), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),
                         DateTime.Parse(r.GetString(12), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind),

@@ -1,3 +1,4 @@
+using VmLab.Core.Mmu;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using VmLab.Abstractions.Plugins;
@@ -29,6 +30,9 @@ public sealed record SweepRunOptions
 
     /// <summary>With <see cref="Worker"/>: a case still running after this long is killed and recorded as failed.</summary>
     public TimeSpan? CaseTimeout { get; init; }
+
+    /// <summary>How cases run in this process close their MMU (<see cref="ExperimentRunner.Engines"/>).</summary>
+    public IMmuEngineFactory Engines { get; init; } = ReflectionMmuEngineFactory.Instance;
 }
 
 /// <summary>Where a sweep stands, reported after each finished case.</summary>
@@ -100,7 +104,7 @@ public sealed class SweepRunner
         // Decoder threads only on the cores the parallel cases leave free (none when the cases fill every core).
         int lanes = Math.Max(1, Math.Min(options.Jobs, pending.Count));
         using var decodeCores = new SemaphoreSlim(Math.Max(0, Environment.ProcessorCount - lanes));
-        var runner = new ExperimentRunner { DecodeCores = decodeCores };
+        var runner = new ExperimentRunner { DecodeCores = decodeCores, Engines = options.Engines };
         var work = pending.Select((c, i) => (Case: c, Experiment: experiments[i])).ToList();
         Parallel.ForEach(
             System.Collections.Concurrent.Partitioner.Create(work, EnumerablePartitionerOptions.NoBuffering),
@@ -190,14 +194,15 @@ public sealed class SweepRunner
     /// the input ends.
     /// </summary>
     /// <param name="decodeCores">Cores this worker's runs may give trace decoder threads (<see cref="DecodeCoresPerWorker"/>); null: no limit.</param>
-    public static void Serve(Sweep sweep, TextReader input, TextWriter output, long traceCacheBytes, int? decodeCores = null)
+    /// <param name="engines">How the worker closes each case's MMU (<see cref="ExperimentRunner.Engines"/>); null for the reflection factory.</param>
+    public static void Serve(Sweep sweep, TextReader input, TextWriter output, long traceCacheBytes, int? decodeCores = null, IMmuEngineFactory? engines = null)
     {
         var cache = new TraceCache(traceCacheBytes);
         var experiments = cache.Prepare([.. sweep.Cases.Select(c => c.Experiment)]);
         var byId = new Dictionary<string, (SweepCase Case, Config.Experiment Experiment)>(StringComparer.Ordinal);
         for (int i = 0; i < sweep.Cases.Count; i++) byId[sweep.Cases[i].Id] = (sweep.Cases[i], experiments[i]);
         using var cores = decodeCores is { } n ? new SemaphoreSlim(Math.Max(0, n)) : null;
-        var runner = new ExperimentRunner { DecodeCores = cores };
+        var runner = new ExperimentRunner { DecodeCores = cores, Engines = engines ?? ReflectionMmuEngineFactory.Instance };
         output.WriteLine(CaseOutcome.Ready);
         output.Flush();
         while (input.ReadLine() is { } line)

@@ -80,7 +80,7 @@ public sealed class TraceCache(long budgetBytes)
     {
         var w = experiment.Workload;
         if (!typeof(ITraceWorkload).IsAssignableFrom(w.Plugin.Registration.ImplementationType)) return null;
-        string options = System.Text.Json.JsonSerializer.Serialize(w.Options, w.Options.GetType(), ExperimentLoader.OptionsJson);
+        string options = OptionsWriter.ToNode(w.Options, w.Options.GetType())?.ToJsonString() ?? "{}";
         ulong seed = Seeds.For(experiment.Seed, w.KeyPath);
         return $"{w.Plugin.Folder}|{w.Plugin.Name}|{experiment.BaseDirectory}|{seed}|{options}";
     }
