@@ -8,8 +8,9 @@ namespace VmLab.Benchmarks;
 /// <c>configs/traces/tiny.vmt</c> with the quickstart machine (x86-64 4-level, 64-entry fully-associative LRU TLB,
 /// cow + demand-zero), so the time is almost all runtime start, plugin discovery, config binding, composition and JIT.
 /// It runs the command <c>./vmlab</c> publishes (<c>artifacts/vmlab/vmlab.dll</c>, ReadyToRun; run <c>./vmlab --version</c>
-/// once first), or the one <c>VMLAB_BENCH_DLL</c> names. BenchmarkDotNet reports wall time, which a loaded machine
-/// inflates; <c>bench/run-trace-benchmark.sh</c> reports the same run's CPU time (user + system).
+/// once first), or the one <c>VMLAB_BENCH_DLL</c> names, and the native command beside it (<c>vmlab-native</c>, which
+/// <c>./vmlab</c> builds when gcc or clang is there; docs/performance.md, "The native command"). BenchmarkDotNet reports
+/// wall time, which a loaded machine inflates; <c>bench/run-trace-benchmark.sh</c> reports the same runs' CPU time.
 /// </summary>
 [MinColumn]
 public class StartupBenchmarks
@@ -44,14 +45,24 @@ public class StartupBenchmarks
     [GlobalCleanup]
     public void Cleanup() => File.Delete(_config);
 
+    [Benchmark(Baseline = true)]
+    public int VmlabRunTinyTrace() => Run("dotnet", [_dll, "run", _config]);
+
     [Benchmark]
-    public int VmlabRunTinyTrace()
+    public int NativeVmlabRunTinyTrace()
     {
-        using var p = Process.Start(new ProcessStartInfo("dotnet", [_dll, "run", _config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        string native = Path.Combine(Path.GetDirectoryName(_dll)!, "vmlab-native");
+        if (!File.Exists(native)) throw new InvalidOperationException($"{native} not found: ./vmlab builds it when gcc or clang is on PATH");
+        return Run(native, ["run", _config]);
+    }
+
+    private static int Run(string program, string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         p.StandardOutput.ReadToEnd();
         p.StandardError.ReadToEnd();
         p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"vmlab run exited {p.ExitCode}");
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} run exited {p.ExitCode}");
         return p.ExitCode;
     }
 }
