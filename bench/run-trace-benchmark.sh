@@ -50,8 +50,8 @@ command -v gcc >/dev/null || { echo "gcc is needed" >&2; exit 2; }
 echo "== build (Release, then the publish ./vmlab runs)" >&2
 dotnet build -c Release "$root/VmLab.sln" -v q -nologo >&2
 "$root/vmlab" --version >&2
-# What ./vmlab runs: the native command when it was built (it hands `trace`, `sweep` and the rest to vmlab.dll), else
-# the managed one.
+# What ./vmlab runs: the native command when it was built (it runs `run` and `sweep` itself and hands `trace` and the
+# rest to vmlab.dll), else the managed one.
 managed=(dotnet "$root/artifacts/vmlab/vmlab.dll")
 if [ -x "$root/artifacts/vmlab/vmlab-native" ] && [ "${VMLAB_NATIVE:-1}" != 0 ]; then
   vmlab=("$root/artifacts/vmlab/vmlab-native")

@@ -194,7 +194,10 @@ internal sealed class SweepCommand(TextWriter stdout, TextWriter stderr, PluginH
         // Run as `dotnet vmlab.dll` (or inside a test host): the same host runs the same assembly.
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH")
                         ?? (process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet" ? process : "dotnet");
-        return new WorkerCommand(dotnet, [typeof(SweepCommand).Assembly.Location, .. arguments]);
+        // A natively compiled command has no assembly file: it is the process itself, whatever it is named.
+        string assembly = typeof(SweepCommand).Assembly.Location;
+        if (assembly.Length == 0 && process is not null) return new WorkerCommand(process, arguments);
+        return new WorkerCommand(dotnet, [assembly, .. arguments]);
     }
 
     /// <summary>

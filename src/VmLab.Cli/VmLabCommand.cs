@@ -252,7 +252,7 @@ public sealed class VmLabCommand(TextWriter stdout, TextWriter stderr)
             return ExitOk;
         }
         var experiment = LoadExperiment(a, "check");
-        new ExperimentRunner().Validate(experiment);
+        new ExperimentRunner { Engines = Plugins.Engines }.Validate(experiment);
         stdout.WriteLine($"{a.Positionals[0]}: ok ({experiment.Name}: {experiment.PageTable.Plugin.Name}, {experiment.Tlb.Plugin.Name}, workload {experiment.Workload.Plugin.Name})");
         return ExitOk;
     }

@@ -29,8 +29,18 @@ public sealed class CompiledInPluginLoader(string builtInDirectory) : IPluginAss
 
     public CompiledInPluginLoader() : this(PluginCatalog.BuiltInDirectory) { }
 
-    public bool CanLoadFrom(string directory) =>
-        string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)), _builtIn, StringComparison.Ordinal);
+    /// <summary>
+    /// Only the built-in directory, and only while each folder in it is one compiled in: a folder added to it by hand,
+    /// or a built-in one this executable predates, is for the managed command to load.
+    /// </summary>
+    public bool CanLoadFrom(string directory)
+    {
+        if (!string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)), _builtIn, StringComparison.Ordinal)) return false;
+        if (!Directory.Exists(_builtIn)) return true;
+        foreach (var folder in Directory.EnumerateDirectories(_builtIn))
+            if (!Assemblies.Any(a => a.GetName().Name == Path.GetFileName(folder))) return false;
+        return true;
+    }
 
     public bool CompiledWithHost => true;
 

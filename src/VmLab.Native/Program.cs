@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using VmLab.Cli;
@@ -6,14 +7,15 @@ using VmLab.Host.Plugins;
 namespace VmLab.Native;
 
 /// <summary>
-/// The native vmlab: runs <c>vmlab run</c>, <c>vmlab check</c>, <c>vmlab sweep</c> and a sweep's workers with the built-in plugins compiled in, and hands every
-/// other command to the managed vmlab beside it, as it does a command that names a plugin folder of its own (nothing has
-/// been read from the folder or written anywhere when it hands over). <c>VMLAB_NATIVE=0</c> hands over everything.
+/// The native vmlab: runs <c>vmlab run</c>, <c>vmlab check</c>, <c>vmlab sweep</c> and a sweep's workers with the
+/// built-in plugins compiled in, and hands every other command to the managed vmlab beside it, as it does a command that
+/// needs a plugin folder of its own: it has then printed nothing and written no results (the built-in folders'
+/// manifests excepted, which the managed command writes alike). <c>VMLAB_NATIVE=0</c> hands over everything.
 /// </summary>
 public static class Program
 {
     /// <summary>The commands this executable runs itself: runs, checks, sweeps and their workers.</summary>
-    internal static readonly string[] NativeCommands = ["run", "check", "sweep", "sweep-worker"];
+    internal static readonly FrozenSet<string> NativeCommands = FrozenSet.Create(StringComparer.Ordinal, "run", "check", "sweep", "sweep-worker");
 
     public static int Main(string[] args)
     {
@@ -32,14 +34,34 @@ public static class Program
         }
     }
 
+    /// <summary>
+    /// A command this executable runs, unless <paramref name="setting"/> (<c>VMLAB_NATIVE</c>) is 0 or an argument names
+    /// an existing file of no length: a pipe or <c>/dev/stdin</c> (or an empty file, which the managed command reports
+    /// just as well). Read here first, a pipe would be empty for the managed command if the command then went there.
+    /// </summary>
     internal static bool RunsNatively(string[] args, string? setting) =>
-        setting != "0" && args.Length > 0 && NativeCommands.Contains(args[0], StringComparer.Ordinal);
+        setting != "0" && args.Length > 0 && NativeCommands.Contains(args[0]) && !args.Skip(1).Any(IsEmptyOrStream);
+
+    private static bool IsEmptyOrStream(string arg)
+    {
+        try
+        {
+            var info = new FileInfo(arg);
+            return info.Exists && info.Length == 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return false;
+        }
+    }
 }
 
 /// <summary>
 /// The managed vmlab beside this executable (<c>vmlab.dll</c>), run with the same arguments in place of this process:
-/// with <c>dotnet</c> (or <c>VMLAB_DOTNET</c>) found on PATH, the same standard streams, environment and working
-/// directory. Where the process cannot be replaced, the managed command runs as a child and its exit code is returned.
+/// with <c>dotnet</c> (or <c>VMLAB_DOTNET</c>) found on PATH, the same standard streams and working directory, and the
+/// environment with <c>VMLAB_NATIVE=0</c> added, so that a sweep handed over does not start native workers that would
+/// hand themselves over again. Where the process cannot be replaced, the managed command runs as a child and its exit
+/// code is returned.
 /// </summary>
 internal static partial class ManagedCommand
 {
@@ -54,22 +76,36 @@ internal static partial class ManagedCommand
         string dotnet = Environment.GetEnvironmentVariable("VMLAB_DOTNET") is { Length: > 0 } d ? d : "dotnet";
         Console.Out.Flush();
         Console.Error.Flush();
-        string?[] argv = [dotnet, dll, .. args, null];
-        execvp(dotnet, argv);
-        // Only on failure does execvp return.
+        string reason;
         try
         {
-            using var child = Process.Start(new ProcessStartInfo(dotnet, [dll, .. args]) { UseShellExecute = false })!;
+            setenv("VMLAB_NATIVE", "0", 1);
+            execvp(dotnet, [dotnet, dll, .. args, null]);
+            // Only on failure does execvp return.
+            reason = $"exec failed, errno {Marshal.GetLastPInvokeError()}";
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            reason = e.Message;
+        }
+        try
+        {
+            var start = new ProcessStartInfo(dotnet, [dll, .. args]) { UseShellExecute = false };
+            start.Environment["VMLAB_NATIVE"] = "0";
+            using var child = Process.Start(start)!;
             child.WaitForExit();
             return child.ExitCode;
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            Console.Error.WriteLine($"vmlab: cannot start the managed vmlab with {dotnet}: {e.Message} (set VMLAB_DOTNET to the dotnet to use)");
+            Console.Error.WriteLine($"vmlab: cannot start the managed vmlab with {dotnet} ({reason}; {e.Message}); set VMLAB_DOTNET to the dotnet to use");
             return VmLabCommand.ExitBadInput;
         }
     }
 
-    [DllImport("libc", SetLastError = true)]
-    private static extern int execvp([MarshalAs(UnmanagedType.LPUTF8Str)] string file, [MarshalAs(UnmanagedType.LPArray, ArraySubType = UnmanagedType.LPUTF8Str)] string?[] argv);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int execvp(string file, string?[] argv);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int setenv(string name, string value, int overwrite);
 }

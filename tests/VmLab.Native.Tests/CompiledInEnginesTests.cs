@@ -106,6 +106,26 @@ public sealed class CompiledInEnginesTests : IDisposable
     }
 
     [Fact]
+    public void CheckComposesTheMachineThroughTheRunnersFactory()
+    {
+        var experiment = Load($"{X86}, {FullyAssociative}");
+        var refusing = new RefusingFactory();
+        Assert.Throws<InvalidOperationException>(() => new ExperimentRunner { Engines = refusing }.Validate(experiment));
+        Assert.Equal(1, refusing.Asked);
+    }
+
+    private sealed class RefusingFactory : IMmuEngineFactory
+    {
+        public int Asked { get; private set; }
+
+        public ICpu Create(MmuParts parts)
+        {
+            Asked++;
+            throw new InvalidOperationException("not compiled in");
+        }
+    }
+
+    [Fact]
     public void EveryBuiltInCacheHierarchyIsCompiledIn()
     {
         foreach (var cache in Catalog().All.Where(p => p.Kind == ExtensionPoints.Cache))

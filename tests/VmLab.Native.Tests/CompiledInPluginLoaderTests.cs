@@ -43,6 +43,46 @@ public sealed class CompiledInPluginLoaderTests
     }
 
     [Fact]
+    public void AFolderInTheBuiltInDirectoryThatIsNotCompiledInGoesToTheManagedCommand()
+    {
+        string builtIn = Directory.CreateTempSubdirectory("vmlab-builtin-").FullName;
+        try
+        {
+            foreach (var assembly in CompiledInPluginLoader.Assemblies) Directory.CreateDirectory(Path.Combine(builtIn, assembly.GetName().Name!));
+            var loader = new CompiledInPluginLoader(builtIn);
+            Assert.True(loader.CanLoadFrom(builtIn));
+            Directory.CreateDirectory(Path.Combine(builtIn, "VmLab.Plugins.CopiedInByHand"));
+            Assert.False(loader.CanLoadFrom(builtIn));
+        }
+        finally
+        {
+            Directory.Delete(builtIn, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void APipeOrEmptyFileArgumentGoesToTheManagedCommandWhichCanStillReadIt()
+    {
+        string dir = Directory.CreateTempSubdirectory("vmlab-stream-").FullName;
+        try
+        {
+            string empty = Path.Combine(dir, "empty.json"), fifo = Path.Combine(dir, "fifo.json"), config = Path.Combine(dir, "x.json");
+            File.WriteAllText(empty, "");
+            File.WriteAllText(config, "{}");
+            System.Diagnostics.Process.Start("mkfifo", [fifo])!.WaitForExit();
+            Assert.True(Program.RunsNatively(["run", config], null));
+            Assert.False(Program.RunsNatively(["run", fifo], null));
+            Assert.False(Program.RunsNatively(["run", empty], null));
+            Assert.False(Program.RunsNatively(["sweep", config, "--db", empty], null));
+            Assert.True(Program.RunsNatively(["run", Path.Combine(dir, "missing.json")], null)); // the error is the same either way
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void RunCheckAndSweepsRunNatively()
     {
         Assert.True(Program.RunsNatively(["run", "x.json"], null));

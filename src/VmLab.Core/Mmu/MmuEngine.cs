@@ -89,7 +89,8 @@ public readonly struct CacheAccessObserver<TCache, TInner>(TCache cache, TInner 
 
 /// <summary>
 /// The MMU of one CPU: TLB lookup, page-table walk, permission check and the fault path, specialised over the TLB
-/// and page-table types. Closed once per run (one <c>MakeGenericType</c> at composition); with struct plugins every
+/// and page-table types. Closed once per run by an <see cref="IMmuEngineFactory"/> at composition (a <c>MakeGenericType</c>,
+/// or code compiled ahead of time over the built-in plugins); with struct plugins every
 /// call below is direct and inlinable. Per-access work allocates nothing. <typeparamref name="TRuns"/> is
 /// <see cref="PageRuns{TTlb}"/> when the TLB declares <see cref="IRepeatHitTlb"/> and the observer is
 /// <see cref="NoAccessObserver"/>: the fast path then counts an access that repeats the last hit of its page and lookup

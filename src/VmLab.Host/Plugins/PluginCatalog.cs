@@ -283,7 +283,8 @@ public sealed class PluginCatalog : IPluginDirectory
             return null;
         }
         // Checked before any type of the plugin is touched: binding an incompatible contract fails in obscure ways.
-        var contract = _loader.CompiledWithHost ? null : assembly.GetReferencedAssemblies().FirstOrDefault(r => r.Name == ContractAssemblyName)?.Version;
+        // A plugin compiled into the executable with the host was built against the host's own contract.
+        var contract = _loader.CompiledWithHost ? ContractVersion : assembly.GetReferencedAssemblies().FirstOrDefault(r => r.Name == ContractAssemblyName)?.Version;
         if (contract is not null && !IsCompatible(contract, ContractVersion))
         {
             _errors.Add(new PluginLoadError(folder,

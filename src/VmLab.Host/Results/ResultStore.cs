@@ -453,10 +453,6 @@ public sealed class ResultStore : IDisposable
     /// <summary>Reads the whole database: the sweep and its finished cases in expansion order.</summary>
     public ResultSet Read() => Guard(ReadCore);
 
-    /// <summary>
-    /// Runs a read of the database's content; a value that does not parse (a field edited by hand, a damaged file)
-    /// is an input error naming the file, never an unhandled exception.
-    /// </summary>
     // Lists of strings and string maps are written and read as JSON nodes, not with System.Text.Json's reflection
     // serializer: the same text, and nothing the natively compiled command lacks.
     private static string StringsJson(IEnumerable<string> items) => new JsonArray([.. items.Select(s => (JsonNode?)JsonValue.Create(s))]).ToJsonString();
@@ -472,6 +468,10 @@ public sealed class ResultStore : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Runs a read of the database's content; a value that does not parse (a field edited by hand, a damaged file)
+    /// is an input error naming the file, never an unhandled exception.
+    /// </summary>
     private T Guard<T>(Func<T> read)
     {
         try

@@ -106,7 +106,7 @@ public sealed class ExperimentRunner
     /// </summary>
     public void Validate(Experiment experiment)
     {
-        using var services = Compose(experiment);
+        using var services = Compose(experiment, engines: Engines);
         var machine = services.GetRequiredService<Machine>();
         services.GetRequiredService<IWorkload>().Validate(machine);
         services.GetService<ITimingModel>();

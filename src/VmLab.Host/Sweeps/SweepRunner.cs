@@ -1,7 +1,7 @@
-using VmLab.Core.Mmu;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using VmLab.Abstractions.Plugins;
+using VmLab.Core.Mmu;
 using VmLab.Host.Results;
 using VmLab.Host.Running;
 

@@ -69,6 +69,66 @@ public sealed class OptionsWriterTests
             Ours(sample with { Kind = (SampleKind)7, Flags = SampleFlags.A | SampleFlags.B, Maybe = 3 }, typeof(Sample)));
     }
 
+    [Fact]
+    public void FrameworkTypesAttributesAndInterfacesMatch()
+    {
+        var more = new More();
+        Assert.Equal(Stj(more, typeof(More)), Ours(more, typeof(More)));
+        var unset = more with { Note = null, Count = 0 };
+        Assert.Equal(Stj(unset, typeof(More)), Ours(unset, typeof(More)));
+    }
+
+    [Fact]
+    public void ACycleIsAJsonExceptionNotAStackOverflow()
+    {
+        var node = new Node();
+        node.Next = node;
+        Assert.Throws<JsonException>(() => OptionsWriter.ToNode(node, typeof(Node)));
+    }
+
+    public sealed class Node
+    {
+        public Node? Next { get; set; }
+    }
+
+    public interface IShape
+    {
+        int Sides { get; }
+    }
+
+    public sealed record Square : IShape
+    {
+        public int Sides => 4;
+        public double Edge { get; init; } = 1.5;
+    }
+
+    public enum Tone
+    {
+        Low,
+        [System.Text.Json.Serialization.JsonStringEnumMemberName("very-high")] VeryHigh,
+    }
+
+    public sealed record More
+    {
+        public DateTime When { get; init; } = new(2026, 12, 6, 17, 0, 0, DateTimeKind.Utc);
+        public DateTimeOffset Offset { get; init; } = new(2026, 12, 6, 17, 0, 0, TimeSpan.FromHours(1));
+        public Guid Id { get; init; } = new("01234567-89ab-cdef-0123-456789abcdef");
+        public TimeSpan Span { get; init; } = TimeSpan.FromMilliseconds(1500);
+        public byte[] Bytes { get; init; } = [1, 2, 250];
+        public char Letter { get; init; } = 'x';
+        public Uri Link { get; init; } = new("https://example.org/a?b=c");
+        public Version Release { get; init; } = new(1, 9, 0);
+        [System.Text.Json.Serialization.JsonPropertyOrder(-1)] public int First { get; init; } = 1;
+        [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] public string? Note { get; init; } = "n";
+        [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)] public int Count { get; init; } = 3;
+        [System.Text.Json.Serialization.JsonPropertyName("renamed")] public int Named { get; init; } = 2;
+        public Tone Pitch { get; init; } = Tone.VeryHigh;
+        public Dictionary<Tone, int> ByTone { get; init; } = new() { [Tone.Low] = 1, [Tone.VeryHigh] = 2 };
+        public IShape Shape { get; init; } = new Square();
+        public object Anything { get; init; } = new Square();
+        public IReadOnlyDictionary<string, long> Counts { get; init; } = new SortedDictionary<string, long> { ["a"] = 1 };
+    }
+
     public enum SampleKind { FirstKind, SecondKind }
 
     [Flags]
