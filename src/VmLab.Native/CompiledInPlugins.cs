@@ -27,6 +27,9 @@ public sealed class CompiledInPluginLoader(string builtInDirectory) : IPluginAss
 
     private readonly string _builtIn = Path.TrimEndingDirectorySeparator(Path.GetFullPath(builtInDirectory));
 
+    /// <summary>The compiled-in assemblies by simple name (the name of their folder).</summary>
+    private readonly Dictionary<string, Assembly> _byName = Assemblies.ToDictionary(a => a.GetName().Name!, StringComparer.Ordinal);
+
     public CompiledInPluginLoader() : this(PluginCatalog.BuiltInDirectory) { }
 
     /// <summary>
@@ -38,7 +41,7 @@ public sealed class CompiledInPluginLoader(string builtInDirectory) : IPluginAss
         if (!string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)), _builtIn, StringComparison.Ordinal)) return false;
         if (!Directory.Exists(_builtIn)) return true;
         foreach (var folder in Directory.EnumerateDirectories(_builtIn))
-            if (!Assemblies.Any(a => a.GetName().Name == Path.GetFileName(folder))) return false;
+            if (!_byName.ContainsKey(Path.GetFileName(folder))) return false;
         return true;
     }
 
@@ -49,8 +52,7 @@ public sealed class CompiledInPluginLoader(string builtInDirectory) : IPluginAss
         string folder = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(assemblyPath))) ?? "";
         if (!CanLoadFrom(folder)) throw new PluginDirectoryNotLoadableException(folder);
         string name = Path.GetFileNameWithoutExtension(assemblyPath);
-        return Assemblies.FirstOrDefault(a => a.GetName().Name == name)
-            ?? throw new PluginDirectoryNotLoadableException(Path.GetDirectoryName(assemblyPath)!);
+        return _byName.TryGetValue(name, out var assembly) ? assembly : throw new PluginDirectoryNotLoadableException(Path.GetDirectoryName(assemblyPath)!);
     }
 
     /// <summary>The native command's plugins: compiled in, with the MMU closed over their types at compile time.</summary>
