@@ -23,8 +23,11 @@ public sealed class NativeBuild
         RepoRoot = dir!.FullName;
         string output = Path.Combine(Path.GetTempPath(), "vmlab-native-publish-" + Guid.NewGuid().ToString("N")[..12]);
         string linker = OnPath("clang") ? "clang" : OnPath("gcc") ? "gcc" : throw new InvalidOperationException("the native command needs gcc or clang to link; ./test installs gcc");
+        // Built under an artifacts path of its own: a restore for a runtime identifier in the tree's obj/ folders would
+        // make the other test projects' builds, which may still be running, rebuild the assemblies their tests run.
+        string artifacts = Path.Combine(Path.GetTempPath(), "vmlab-native-test-build-" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(RepoRoot)))[..12]);
         var psi = new ProcessStartInfo("dotnet", ["publish", Path.Combine(RepoRoot, "src", "VmLab.Native"), "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier,
-            $"-p:CppCompilerAndLinker={linker}", "-o", output, "--nologo", "-v", "quiet"])
+            $"-p:CppCompilerAndLinker={linker}", "--artifacts-path", artifacts, "-o", output, "--nologo", "-v", "quiet"])
         { RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
