@@ -20,13 +20,9 @@ public static class Program
     public static int Main(string[] args)
     {
         if (!RunsNatively(args, Environment.GetEnvironmentVariable("VMLAB_NATIVE"))) return ManagedCommand.Run(args);
-        var profile = StartupProfile.FromEnvironment(Console.Error);
-        profile.Mark("main");
         try
         {
-            int code = new VmLabCommand(Console.Out, Console.Error) { Profile = profile, Plugins = CompiledInPluginLoader.Hosting }.Run(args);
-            profile.Mark("exit");
-            return code;
+            return Cli.Program.Run(args, CompiledInPluginLoader.Hosting);
         }
         catch (PluginDirectoryNotLoadableException)
         {

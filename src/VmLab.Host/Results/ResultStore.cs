@@ -424,7 +424,7 @@ public sealed class ResultStore : IDisposable
             cmd.Parameters.AddWithValue("$config", c.Config.ToJsonString());
             cmd.Parameters.AddWithValue("$hash", c.ConfigHash);
             cmd.Parameters.AddWithValue("$seed", c.Seed.ToString(CultureInfo.InvariantCulture));
-            cmd.Parameters.AddWithValue("$plugins", new JsonObject([.. c.Plugins.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)JsonValue.Create(p.Value)))]).ToJsonString());
+            cmd.Parameters.AddWithValue("$plugins", StringMapJson(c.Plugins));
             cmd.Parameters.AddWithValue("$status", c.Status);
             cmd.Parameters.AddWithValue("$error", (object?)c.Error ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$events", StringsJson(c.Events));
@@ -456,6 +456,9 @@ public sealed class ResultStore : IDisposable
     // Lists of strings and string maps are written and read as JSON nodes, not with System.Text.Json's reflection
     // serializer: the same text, and nothing the natively compiled command lacks.
     private static string StringsJson(IEnumerable<string> items) => new JsonArray([.. items.Select(s => (JsonNode?)JsonValue.Create(s))]).ToJsonString();
+
+    private static string StringMapJson(IEnumerable<KeyValuePair<string, string>> map) =>
+        new JsonObject([.. map.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)JsonValue.Create(p.Value)))]).ToJsonString();
 
     private static List<string> ReadStrings(string text, string shape) =>
         JsonNode.Parse(text) is JsonArray array ? [.. array.Select(n => n?.GetValue<string>() ?? throw new FormatException(shape))] : throw new FormatException(shape);
