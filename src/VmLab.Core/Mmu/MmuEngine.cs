@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using VmLab.Abstractions;
 using VmLab.Abstractions.Cache;
 using VmLab.Abstractions.PageTables;
@@ -183,8 +184,20 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         fetch.Forget();
         bool split = TRuns.Enabled && TRuns.SeparatesFetches(ref _tlb);
         bool pairs = TRuns.Enabled && TRuns.RepeatsPairs(ref _tlb);
+        // A unified TLB's run (one class for every kind) is extended by a loop of its own while the accesses repeat it.
+        bool repeatLoop = TRuns.Enabled && !split && !topByteIgnore;
         for (int i = 0; i < batch.Length; i++)
         {
+            if (repeatLoop && data.Page != PageRun.None)
+            {
+                int repeated = RepeatRun(batch[i..], fastKey, ref data, pairs);
+                if (repeated != 0)
+                {
+                    hits += repeated;
+                    i += repeated;
+                    if (i == batch.Length) break;
+                }
+            }
             ref readonly var a = ref batch[i];
             ulong address = a.Address;
             if (topByteIgnore && a.Kind != AccessKind.Fetch && a.Mode == AccessMode.User) address = _geometry.Untag(address);
@@ -280,6 +293,48 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         if (_kernel.Stream is { } stream) stream.AccessBase += batch.Length;
         Publish();
     }
+
+    /// <summary>
+    /// Extends a unified TLB's page run over the accesses at the start of <paramref name="accesses"/> that the fast path
+    /// would count as repeats, and returns how many: user accesses of the current process (<paramref name="fastKey"/>)
+    /// inside one page, of the run's page (or, with <paramref name="pairs"/>, of its other page, which swaps them), in a
+    /// kind the page's cached entry grants outright. Stops at the first access that is anything else. The run's repeats
+    /// and pages are left as the fast path would leave them. Its own method, so that its few variables stay in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private int RepeatRun(ReadOnlySpan<MemoryAccess> accesses, ulong fastKey, ref PageRun run, bool pairs)
+    {
+        ulong page = run.Page, other = pairs ? run.Other : PageRun.None;
+        uint grants = Grants(run.Entry), otherGrants = other == PageRun.None ? 0 : Grants(run.OtherEntry);
+        ref MemoryAccess first = ref MemoryMarshal.GetReference(accesses);
+        int count = accesses.Length;
+        int swaps = 0;
+        int i = 0;
+        for (; i < count; i++)
+        {
+            ref MemoryAccess a = ref Unsafe.Add(ref first, i);
+            ulong high = PidAndMode(a);
+            ulong address = a.Address;
+            if ((high & PidAndModeMask) != fastKey || (address & PageMask) + (ushort)(high >> 32) > VirtualAddress.PageSize) break;
+            int kind = (int)(high >> 48) & 0xFF;
+            ulong accessPage = address >> VirtualAddress.PageShift;
+            if (accessPage == page && ((grants >> kind) & 1) != 0) continue;
+            if (accessPage != other || ((otherGrants >> kind) & 1) == 0) break;
+            (page, other) = (other, page);
+            (grants, otherGrants) = (otherGrants, grants);
+            swaps++;
+        }
+        run.Repeats += i;
+        if ((swaps & 1) != 0) run.Swap();
+        return i;
+    }
+
+    /// <summary>The kinds (bit <c>1 &lt;&lt; (int)kind</c>) a cached entry grants outright (<see cref="GrantsOutright"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint Grants(in TlbEntry entry) =>
+        (GrantsOutright(entry, AccessKind.Read) ? 1u << (int)AccessKind.Read : 0)
+        | (GrantsOutright(entry, AccessKind.Write) ? 1u << (int)AccessKind.Write : 0)
+        | (GrantsOutright(entry, AccessKind.Fetch) ? 1u << (int)AccessKind.Fetch : 0);
 
     /// <summary>
     /// Ends both page runs before anything out of line (which may insert, invalidate, switch or read counters): hands

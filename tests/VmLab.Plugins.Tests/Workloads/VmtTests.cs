@@ -88,6 +88,77 @@ public sealed class VmtTests
         Assert.Equal(accesses, Read(Write(accesses, 97)));
     }
 
+    /// <summary>
+    /// Mostly records of two or three bytes (a user read, write or fetch of pid 0 with a one-byte delta and size), the
+    /// form decoded two to an 8-byte read, with a longer record (a modify, kernel mode, another pid, a far jump, a large
+    /// size) every few records.
+    /// </summary>
+    private static List<MemoryAccess> ShortRecords(int count, int seed)
+    {
+        var random = new Random(seed);
+        var list = new List<MemoryAccess>(count);
+        ulong data = 0x601000, code = 0x401000;
+        while (list.Count < count)
+        {
+            int step = random.Next(-31, 32);
+            int pid = 0;
+            var mode = AccessMode.User;
+            int size = random.Next(1, 128);
+            if (random.Next(7) == 0)
+            {
+                switch (random.Next(5))
+                {
+                    case 0: mode = AccessMode.Kernel; break;
+                    case 1: pid = random.Next(1, 300); break;
+                    case 2: step = random.Next(64, 100_000); break;
+                    case 3: size = random.Next(128, 65536); break;
+                    default:
+                        data += (ulong)(long)step;
+                        list.Add(new MemoryAccess(data, 0, 8, AccessKind.Read, AccessMode.User));
+                        list.Add(new MemoryAccess(data, 0, 8, AccessKind.Write, AccessMode.User));
+                        continue;
+                }
+            }
+            var kind = (AccessKind)random.Next(3);
+            if (kind == AccessKind.Fetch) code += (ulong)(long)step;
+            else data += (ulong)(long)step;
+            list.Add(new MemoryAccess(kind == AccessKind.Fetch ? code : data, pid, (ushort)size, kind, mode));
+        }
+        return list;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    [InlineData(8)]
+    [InlineData(61)]
+    [InlineData(65536)]
+    public void ShortRecordsRoundTripWhereverTheyFallInTheBlockAndTheBatch(int recordsPerBlock)
+    {
+        var accesses = ShortRecords(30_000, recordsPerBlock);
+        var data = Write(accesses, recordsPerBlock);
+        foreach (int batch in new[] { 2, 3, 37, 4096 })
+            Assert.Equal(accesses, Read(data, batch));
+    }
+
+    [Fact]
+    public void AShortRecordCutByItsBlocksPayloadLengthIsAnErrorNamingItsByte()
+    {
+        // The second fetch is a short record of 3 bytes (a one-byte delta and a new size), the last of the block: the
+        // header's payload length is lowered by one and the record's last byte dropped, so it runs past the payload.
+        var data = Write([new MemoryAccess(0x401000, 0, 5, AccessKind.Fetch, AccessMode.User), new MemoryAccess(0x401005, 0, 3, AccessKind.Fetch, AccessMode.User)]).ToList();
+        const int lengthAt = VmtFormat.HeaderSize + 12;
+        int length = BitConverter.ToInt32(data.ToArray(), lengthAt);
+        data.RemoveAt(VmtFormat.HeaderSize + VmtFormat.BlockHeaderSize + length - 1);
+        var bytes = data.ToArray();
+        BitConverter.GetBytes(length - 1).CopyTo(bytes, lengthAt);
+        var e = Assert.Throws<VmLabInputException>(() => Read(bytes));
+        Assert.Contains("block payload ends inside a record", e.Message);
+        Assert.Equal($"t.vmt at byte {VmtFormat.HeaderSize + VmtFormat.BlockHeaderSize + length - 3}", e.Where);
+    }
+
     [Fact]
     public void LackeyToVmtToLackeyIsByteIdentical()
     {
