@@ -123,7 +123,8 @@ PY
   done
 done
 
-# CPU seconds (user + system) of one command, the best of --runs; its stdout is discarded.
+# CPU seconds (user + system) of one command, the best of --runs; its stdout and stderr are discarded (libCacheSim's
+# cachesim logs to stderr), a failure still stops the script with the command and its exit status.
 best_cpu() {
   python3 - "$runs" "$@" <<'PY'
 import resource, subprocess, sys
@@ -131,7 +132,7 @@ runs, cmd = int(sys.argv[1]), sys.argv[2:]
 best = None
 for _ in range(runs):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     best = cpu if best is None else min(best, cpu)

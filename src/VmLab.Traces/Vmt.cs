@@ -378,7 +378,8 @@ public sealed class VmtReader : TraceReader, ITraceReader
 
     /// <summary>
     /// Decodes <paramref name="records"/> records of the current block into <paramref name="destination"/> from index
-    /// <paramref name="n"/>, which has room for two accesses per record. The one-byte forms of the numbers are read
+    /// <paramref name="n"/>, which has room for two accesses per record. Runs of short records go to
+    /// <see cref="DecodeShort"/>; the rest are decoded here. The one-byte forms of the numbers are read
     /// without bounds checks (the payload buffer is padded with zeros); a record that ends past the payload is caught
     /// after it is decoded.
     /// </summary>
@@ -448,7 +449,7 @@ public sealed class VmtReader : TraceReader, ITraceReader
 
     /// <summary>
     /// Decodes records in the short form, one access each, until <paramref name="records"/> are decoded, a record is not
-    /// in that form, or fewer than 3 bytes of the payload are left from <paramref name="pos"/> (<paramref name="shortEnd"/>
+    /// in that form, or fewer than 3 bytes of the payload are left from <paramref name="position"/> (<paramref name="shortEnd"/>
     /// is the last position with 3); returns the records decoded. The short form is a tag of a read, write or fetch in user
     /// mode without a pid, a one-byte delta, and a one-byte size if the tag has one: by far the most common records. Its
     /// own method so that its few variables stay in registers; the general decoder in <see cref="Decode"/> handles the rest.
