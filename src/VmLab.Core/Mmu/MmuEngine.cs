@@ -184,13 +184,14 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         fetch.Forget();
         bool split = TRuns.Enabled && TRuns.SeparatesFetches(ref _tlb);
         bool pairs = TRuns.Enabled && TRuns.RepeatsPairs(ref _tlb);
-        // A unified TLB's run (one class for every kind) is extended by a loop of its own while the accesses repeat it.
-        bool repeatLoop = TRuns.Enabled && !split && !topByteIgnore;
+        // Runs are extended by a loop of their own while the accesses repeat them: a unified TLB's one run (with its
+        // pair), or a split TLB's data and fetch runs (their last pages only).
+        bool repeatLoop = TRuns.Enabled && !topByteIgnore;
         for (int i = 0; i < batch.Length; i++)
         {
-            if (repeatLoop && data.Page != PageRun.None)
+            if (repeatLoop && (data.Page & fetch.Page) != PageRun.None)
             {
-                int repeated = RepeatRun(batch[i..], fastKey, ref data, pairs);
+                int repeated = split ? RepeatSplitRuns(batch[i..], fastKey, ref data, ref fetch) : RepeatRun(batch[i..], fastKey, ref data, pairs);
                 if (repeated != 0)
                 {
                     hits += repeated;
@@ -326,6 +327,38 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         }
         run.Repeats += i;
         if ((swaps & 1) != 0) run.Swap();
+        return i;
+    }
+
+    /// <summary>
+    /// <see cref="RepeatRun"/> for a TLB with split classes: extends the data run and the fetch run over the accesses at
+    /// the start of <paramref name="accesses"/> that repeat the last page of their class (data or fetch), and returns
+    /// how many. An access of a run's other page returns to the batch loop, which swaps the pair.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private int RepeatSplitRuns(ReadOnlySpan<MemoryAccess> accesses, ulong fastKey, ref PageRun data, ref PageRun fetch)
+    {
+        ulong dataPage = data.Page, fetchPage = fetch.Page;
+        uint dataGrants = dataPage == PageRun.None ? 0 : Grants(data.Entry), fetchGrants = fetchPage == PageRun.None ? 0 : Grants(fetch.Entry);
+        ref MemoryAccess first = ref MemoryMarshal.GetReference(accesses);
+        int count = accesses.Length;
+        int fetches = 0;
+        int i = 0;
+        for (; i < count; i++)
+        {
+            ref MemoryAccess a = ref Unsafe.Add(ref first, i);
+            ulong high = PidAndMode(a);
+            ulong address = a.Address;
+            if ((high & PidAndModeMask) != fastKey || (address & PageMask) + (ushort)(high >> 32) > VirtualAddress.PageSize) break;
+            int kind = (int)(high >> 48) & 0xFF;
+            bool isFetch = kind == (int)AccessKind.Fetch;
+            ulong page = isFetch ? fetchPage : dataPage;
+            uint grants = isFetch ? fetchGrants : dataGrants;
+            if (address >> VirtualAddress.PageShift != page || ((grants >> kind) & 1) == 0) break;
+            fetches += isFetch ? 1 : 0;
+        }
+        data.Repeats += i - fetches;
+        fetch.Repeats += fetches;
         return i;
     }
 
