@@ -184,21 +184,11 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         fetch.Forget();
         bool split = TRuns.Enabled && TRuns.SeparatesFetches(ref _tlb);
         bool pairs = TRuns.Enabled && TRuns.RepeatsPairs(ref _tlb);
-        // Runs are extended by a loop of their own while the accesses repeat them: a unified TLB's one run (with its
-        // pair), or a split TLB's data and fetch runs (their last pages only).
+        // After a repeat, the runs are extended by a loop of their own while the accesses go on repeating them: a
+        // unified TLB's one run (with its pair), or a split TLB's data and fetch runs (their last pages only).
         bool repeatLoop = TRuns.Enabled && !topByteIgnore;
         for (int i = 0; i < batch.Length; i++)
         {
-            if (repeatLoop && (data.Page & fetch.Page) != PageRun.None)
-            {
-                int repeated = split ? RepeatSplitRuns(batch[i..], fastKey, ref data, ref fetch) : RepeatRun(batch[i..], fastKey, ref data, pairs);
-                if (repeated != 0)
-                {
-                    hits += repeated;
-                    i += repeated;
-                    if (i == batch.Length) break;
-                }
-            }
             ref readonly var a = ref batch[i];
             ulong address = a.Address;
             if (topByteIgnore && a.Kind != AccessKind.Fetch && a.Mode == AccessMode.User) address = _geometry.Untag(address);
@@ -218,6 +208,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
                     {
                         hits++;
                         run.Repeats++;
+                        if (repeatLoop) i += RepeatAfter(batch, i, fastKey, ref data, ref fetch, split, pairs, ref hits);
                         continue;
                     }
                     if (pairs && page == run.Other && GrantsOutright(run.OtherEntry, a.Kind))
@@ -225,6 +216,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
                         hits++;
                         run.Repeats++;
                         run.Swap();
+                        if (repeatLoop) i += RepeatAfter(batch, i, fastKey, ref data, ref fetch, split, pairs, ref hits);
                         continue;
                     }
                     // Before anything reaches the TLB, a stale pair of either class is looked up again.
@@ -293,6 +285,19 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         _hits += hits;
         if (_kernel.Stream is { } stream) stream.AccessBase += batch.Length;
         Publish();
+    }
+
+    /// <summary>
+    /// The repeats that follow access <paramref name="i"/> of <paramref name="batch"/>, itself a repeat: counted by
+    /// <see cref="RepeatRun"/> or <see cref="RepeatSplitRuns"/> into the runs and <paramref name="hits"/>; returns how many.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int RepeatAfter(ReadOnlySpan<MemoryAccess> batch, int i, ulong fastKey, ref PageRun data, ref PageRun fetch, bool split, bool pairs, ref long hits)
+    {
+        var rest = batch[(i + 1)..];
+        int repeated = split ? RepeatSplitRuns(rest, fastKey, ref data, ref fetch) : RepeatRun(rest, fastKey, ref data, pairs);
+        hits += repeated;
+        return repeated;
     }
 
     /// <summary>
