@@ -318,11 +318,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         int i = 0;
         for (; i < count; i++)
         {
-            ref MemoryAccess a = ref Unsafe.Add(ref first, i);
-            ulong high = PidAndMode(a);
-            ulong address = a.Address;
-            if ((high & PidAndModeMask) != fastKey || (address & PageMask) + (ushort)(high >> 32) > VirtualAddress.PageSize) break;
-            int kind = (int)(high >> 48) & 0xFF;
+            if (!Repeatable(Unsafe.Add(ref first, i), fastKey, out ulong address, out int kind)) break;
             ulong accessPage = address >> VirtualAddress.PageShift;
             if (accessPage == page && ((grants >> kind) & 1) != 0) continue;
             if (accessPage != other || ((otherGrants >> kind) & 1) == 0) break;
@@ -351,11 +347,7 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         int i = 0;
         for (; i < count; i++)
         {
-            ref MemoryAccess a = ref Unsafe.Add(ref first, i);
-            ulong high = PidAndMode(a);
-            ulong address = a.Address;
-            if ((high & PidAndModeMask) != fastKey || (address & PageMask) + (ushort)(high >> 32) > VirtualAddress.PageSize) break;
-            int kind = (int)(high >> 48) & 0xFF;
+            if (!Repeatable(Unsafe.Add(ref first, i), fastKey, out ulong address, out int kind)) break;
             bool isFetch = kind == (int)AccessKind.Fetch;
             ulong page = isFetch ? fetchPage : dataPage;
             uint grants = isFetch ? fetchGrants : dataGrants;
@@ -365,6 +357,19 @@ public sealed class MmuEngine<TTlb, TPageTable, TObserver, TRuns> : ICpu
         data.Repeats += i - fetches;
         fetch.Repeats += fetches;
         return i;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="a"/> may be a repeat at all: a user access of the current process
+    /// (<paramref name="fastKey"/>) inside one page; its address and kind.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Repeatable(in MemoryAccess a, ulong fastKey, out ulong address, out int kind)
+    {
+        ulong high = PidAndMode(a);
+        address = a.Address;
+        kind = (int)(high >> 48) & 0xFF;
+        return (high & PidAndModeMask) == fastKey && (address & PageMask) + (ushort)(high >> 32) <= VirtualAddress.PageSize;
     }
 
     /// <summary>The kinds (bit <c>1 &lt;&lt; (int)kind</c>) a cached entry grants outright (<see cref="GrantsOutright"/>).</summary>
