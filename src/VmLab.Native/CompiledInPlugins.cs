@@ -38,7 +38,7 @@ public sealed class CompiledInPluginLoader(string builtInDirectory) : IPluginAss
     /// </summary>
     public bool CanLoadFrom(string directory)
     {
-        if (!string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)), _builtIn, StringComparison.Ordinal)) return false;
+        if (!IsBuiltIn(directory)) return false;
         if (!Directory.Exists(_builtIn)) return true;
         foreach (var folder in Directory.EnumerateDirectories(_builtIn))
             if (!_byName.ContainsKey(Path.GetFileName(folder))) return false;
@@ -47,13 +47,20 @@ public sealed class CompiledInPluginLoader(string builtInDirectory) : IPluginAss
 
     public bool CompiledWithHost => true;
 
+    /// <summary>
+    /// The compiled-in assembly of a plugin folder in the built-in directory. The catalog has asked
+    /// <see cref="CanLoadFrom"/> about the whole directory before it reads it; this checks only the plugin's own folder.
+    /// </summary>
     public Assembly Load(string assemblyPath)
     {
         string folder = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(assemblyPath))) ?? "";
-        if (!CanLoadFrom(folder)) throw new PluginDirectoryNotLoadableException(folder);
+        if (!IsBuiltIn(folder)) throw new PluginDirectoryNotLoadableException(folder);
         string name = Path.GetFileNameWithoutExtension(assemblyPath);
         return _byName.TryGetValue(name, out var assembly) ? assembly : throw new PluginDirectoryNotLoadableException(Path.GetDirectoryName(assemblyPath)!);
     }
+
+    private bool IsBuiltIn(string directory) =>
+        string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory)), _builtIn, StringComparison.Ordinal);
 
     /// <summary>The native command's plugins: compiled in, with the MMU closed over their types at compile time.</summary>
     public static PluginHosting Hosting { get; } = new(new CompiledInPluginLoader(), CompiledInEngines.Instance);
