@@ -86,6 +86,69 @@ public sealed class InvariantCheckerTests
         Assert.Contains($"frame {pfn} is free but mapped by pid {pid} at 0x{addr:x}", e.Message);
     }
 
+    // A machine of 4,096 frames: the frame loop tests frames in stretches of 256 at a time when none is held, so a
+    // state that is wrong in one frame of an otherwise untouched stretch must still be found, and a stretch that is
+    // held (tails of a block) must not be counted free.
+
+    /// <summary>The one-page process of <see cref="OnePage"/> on a machine large enough for untouched stretches.</summary>
+    private static (Machine M, int Pid, ulong Addr) OnePageOfMany()
+    {
+        var m = TestMachine.Create(frames: 4096, invariants: true);
+        var api = m.KernelApi;
+        int pid = api.Spawn();
+        ulong addr = (ulong)api.Mmap(pid, 0, 4 * Page, Protection.ReadWrite, MapFlags.Private | MapFlags.Anonymous);
+        Assert.Equal(AccessStatus.Ok, api.Access(pid, 0, addr, AccessKind.Write, 8, 42).Status);
+        m.Invariants!.Check();
+        return (m, pid, addr);
+    }
+
+    [Fact]
+    public void ALeafMappingAFreeFrameFarFromEveryAllocatedOneIsReported()
+    {
+        var (m, pid, addr) = OnePageOfMany();
+        const ulong far = 3000;
+        Assert.True(m.Frames.IsFree(far));
+        var p = m.Kernel.FindProcess(pid)!;
+        m.Kernel.PageTable.Write(p.PageTableRoot, addr + Page, new PageMapping(far, PageFlags.Present | PageFlags.User));
+        var e = Assert.Throws<InvariantViolationException>(() => m.Invariants!.Check());
+        Assert.Equal("free-xor-referenced", e.Invariant);
+        Assert.Contains($"frame {far} is free but mapped by pid {pid} at 0x{addr + Page:x}", e.Message);
+    }
+
+    [Fact]
+    public void AStrayMapCountOnAFreeFrameFarFromEveryAllocatedOneIsReported()
+    {
+        var (m, _, _) = OnePageOfMany();
+        m.Frames.AddMap(3001);
+        var e = Assert.Throws<InvariantViolationException>(() => m.Invariants!.Check());
+        Assert.Equal("free-xor-referenced", e.Invariant);
+        Assert.Contains("frame 3001 is free but has reference count 0 and map count 1", e.Message);
+    }
+
+    [Fact]
+    public void AStrayReferenceOnAFreeFrameFarFromEveryAllocatedOneIsALeak()
+    {
+        var (m, _, _) = OnePageOfMany();
+        m.Frames.Get(3002);
+        var e = Assert.Throws<InvariantViolationException>(() => m.Invariants!.Check());
+        Assert.Equal("free-xor-referenced", e.Invariant);
+        Assert.Contains("user frame 3002 is allocated (reference count 1) but no mapping and no cache holds it", e.Message);
+    }
+
+    [Fact]
+    public void TheTailsOfABlockFillingAWholeStretchAreCountedAsItsFramesNotAsFree()
+    {
+        var (m, _, _) = OnePageOfMany();
+        Assert.True(m.Frames.TryAllocateBlock(9, FrameUse.Kernel, out ulong head));
+        Assert.Equal(0UL, head % 512); // its second half, 256 tails, is a stretch of its own
+        Assert.True(m.Frames.IsTail(head + 256) && m.Frames.IsTail(head + 511));
+        long free = m.Frames.FreeFrames;
+        m.Invariants!.Check();
+        m.Frames.FreeBlock(head, 9, FrameUse.Kernel);
+        Assert.Equal(free + 512, m.Frames.FreeFrames);
+        m.Invariants!.Check();
+    }
+
     [Fact]
     public void WritableEntryOnACowSharedFrameIsReported()
     {
