@@ -41,7 +41,7 @@ public sealed class DirectMappedTlbSampleTests
     public void TheOutOfTreeSampleBuildsOnItsOwnAndMissesLikeADirectMappedCacheOfPages()
     {
         string project = Repo.Path("samples", "DirectMappedTlb");
-        DotnetCli.Run(Repo.Root, "build", project, "-c", "Debug", "--no-dependencies", "-v", "q", "-nologo");
+        DotnetCli.Run(Repo.Root, "build", project, "-c", "Debug", "-v", "q", "-nologo");
 
         // The sample's own experiment, which loads the build output through "pluginPaths".
         var experiment = new ExperimentLoader(PluginCatalog.CreateDefault())

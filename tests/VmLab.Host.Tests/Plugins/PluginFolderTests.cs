@@ -44,7 +44,7 @@ public sealed class PluginFolderTests
     {
         using var dir = new TempDir();
         string project = Repo.Path("tests", "TestPlugins", "VmLab.TestPlugins.CountingTlb");
-        var build = Process.Start(new ProcessStartInfo("dotnet", ["build", project, "-c", "Debug", "--no-dependencies", "-v", "q", "-nologo"])
+        var build = Process.Start(new ProcessStartInfo("dotnet", ["build", project, "-c", "Debug", "-v", "q", "-nologo"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
