@@ -57,11 +57,13 @@ public sealed class SweepIsolationTests : IDisposable
             cases["handlers=spin"].Error);
         Assert.Contains("error: case handlers=deep failed: case handlers=deep ended its worker process with a stack overflow in plugin recursing-handler", r.Stderr);
 
-        // Resuming does not run the failed cases again (and is not taken down by them); --retry-failed does, and they fail the same way.
+        // Resuming does not run the failed cases again (and is not taken down by them); --retry-failed does, and they fail
+        // the same way (with a shorter timeout: no case that must complete runs again).
         var again = Cli.Run("sweep", sweep, "--db", db, "--jobs", "2", "--case-timeout", "20");
         Assert.Contains("4 already finished, ran 0", again.Stdout);
-        var retry = Cli.Run("sweep", sweep, "--db", db, "--jobs", "2", "--case-timeout", "20", "--retry-failed");
+        var retry = Cli.Run("sweep", sweep, "--db", db, "--jobs", "2", "--case-timeout", "5", "--retry-failed");
         Assert.Contains("2 already finished, ran 2: 0 completed, 2 failed", retry.Stdout);
+        Assert.StartsWith("case handlers=spin timed out after 5 s (--case-timeout)", Cases(db).Single(c => c.Id == "handlers=spin").Error);
     }
 
     [Fact]
