@@ -139,6 +139,50 @@ public sealed class VmlabScriptTests : IDisposable
         Assert.Equal("vmlab says: --version\n", CallWith(WithLinker(("VMLAB_NATIVE", "0")), "--version").Out);
     }
 
+    /// <summary>A PATH of every command in /usr/bin and /bin but gcc and clang: a machine without a linker.</summary>
+    private Dictionary<string, string> WithoutLinker()
+    {
+        string bin = Path.Combine(_s.Dir, "bin-without-linker");
+        Directory.CreateDirectory(bin);
+        foreach (var dir in new[] { "/usr/bin", "/bin" })
+            foreach (var file in Directory.EnumerateFiles(dir))
+            {
+                string name = Path.GetFileName(file);
+                string link = Path.Combine(bin, name);
+                if (name is "gcc" or "clang" || File.Exists(link)) continue;
+                File.CreateSymbolicLink(link, file);
+            }
+        return new Dictionary<string, string> { ["PATH"] = bin };
+    }
+
+    [Fact]
+    public void WithoutALinkerRunsUseTheManagedCommandUntilOneIsInstalledAndTheNextCallBuildsTheNativeOne()
+    {
+        Arrange();
+        var first = CallWith(WithoutLinker(), "run", "x.json");
+        Assert.Equal(0, first.Exit);
+        Assert.Equal("vmlab says: run x.json\n", first.Out);
+        Assert.Contains("vmlab: no gcc or clang to link the native command with; runs use the managed one until one is installed", first.Err);
+        Assert.Equal(1, Publishes());
+
+        // Still no linker: nothing is built again.
+        var second = CallWith(WithoutLinker(), "--version");
+        Assert.Equal(("vmlab says: --version\n", ""), (second.Out, second.Err));
+        Assert.Equal(1, Publishes());
+
+        // A linker now: this call builds the native command alone (the managed one is current) and runs it.
+        var third = CallWith(WithLinker(), "run", "x.json");
+        Assert.Equal(0, third.Exit);
+        Assert.Equal("native says: run x.json\n", third.Out);
+        Assert.Contains("building the native command", third.Err);
+        Assert.Equal($"publish {Tree("src/VmLab.Native")}", Log().Last(l => l.StartsWith("publish ", StringComparison.Ordinal)));
+        Assert.Equal(2, Publishes());
+
+        // Built once.
+        Assert.Equal("native says: --version\n", CallWith(WithLinker(), "--version").Out);
+        Assert.Equal(2, Publishes());
+    }
+
     [Fact]
     public void ANativeBuildThatFailsLeavesTheManagedCommandRunning()
     {
