@@ -11,6 +11,27 @@ public static class Cli
 
     public static string Repo(params string[] parts) => Path.Combine([RepoRoot, .. parts]);
 
+    /// <summary>
+    /// Builds samples/<paramref name="sample"/> in the tests' configuration, alone (--no-dependencies: its reference,
+    /// Abstractions, is built with the tests, and no second build of it runs beside the other test projects'), and
+    /// returns its output folder.
+    /// </summary>
+    public static string BuildSample(string sample)
+    {
+        string configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<Configuration>/net10.0
+        string project = Repo("samples", sample);
+        using var build = Process.Start(new ProcessStartInfo("dotnet", ["build", project, "-c", configuration, "--no-dependencies", "-v", "q", "-nologo"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var err = build.StandardError.ReadToEndAsync();
+        string log = build.StandardOutput.ReadToEnd();
+        build.WaitForExit();
+        if (build.ExitCode != 0) throw new InvalidOperationException($"dotnet build {project} failed:\n{log}{err.Result}");
+        return Path.Combine(project, "bin", configuration, "net10.0");
+    }
+
     public static CliResult Run(params string[] args)
     {
         var stdout = new StringWriter();

@@ -16,18 +16,8 @@ public sealed class PinTraceSampleBuild
 {
     public PinTraceSampleBuild()
     {
-        string configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<Configuration>/net10.0
         Project = Cli.Repo("samples", "PinTrace");
-        Output = Path.Combine(Project, "bin", configuration, "net10.0");
-        using var build = Process.Start(new ProcessStartInfo("dotnet", ["build", Project, "-c", configuration, "--no-dependencies", "-v", "q", "-nologo"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        var err = build.StandardError.ReadToEndAsync();
-        string log = build.StandardOutput.ReadToEnd();
-        build.WaitForExit();
-        if (build.ExitCode != 0) throw new InvalidOperationException($"dotnet build {Project} failed:\n{log}{err.Result}");
+        Output = Cli.BuildSample("PinTrace");
         var catalog = new PluginCatalog(new McMasterPluginAssemblyLoader());
         catalog.AddDirectory(Output);
         Assert.Empty(catalog.Errors);

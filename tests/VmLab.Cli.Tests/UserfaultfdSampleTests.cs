@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace VmLab.Cli.Tests;
@@ -10,27 +9,10 @@ namespace VmLab.Cli.Tests;
 /// </summary>
 public sealed class UserfaultfdSampleTests
 {
-    /// <summary>Builds the sample alone (--no-dependencies: no second build of Abstractions beside the other test projects').</summary>
-    private static string BuildSample()
-    {
-        string configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<Configuration>/net10.0
-        string project = Cli.Repo("samples", "UserfaultfdHandler");
-        using var build = Process.Start(new ProcessStartInfo("dotnet", ["build", project, "-c", configuration, "--no-dependencies", "-v", "q", "-nologo"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        var err = build.StandardError.ReadToEndAsync();
-        string log = build.StandardOutput.ReadToEnd();
-        build.WaitForExit();
-        Assert.True(build.ExitCode == 0, $"dotnet build {project} failed:\n{log}{err.Result}");
-        return Path.Combine(project, "bin", configuration, "net10.0");
-    }
-
     [Fact]
     public void TheOutOfTreeHandlerLoadsThroughVmlabPluginPathAndServesMissingPagesOfItsRangeOnly()
     {
-        string output = BuildSample();
+        string output = Cli.BuildSample("UserfaultfdHandler");
         string experiment = Cli.Repo("samples", "UserfaultfdHandler", "experiment.json");
 
         // Without the plugin folder the handler's name is unknown: exit 2, naming the key and no other.
