@@ -51,6 +51,7 @@ public sealed class VmlabScriptTests : IDisposable
                 echo "publish $2" >> "$log"
                 echo "build chatter"
                 if [[ "$2" == */VmLab.Native ]]; then
+                    [[ -n "${FAKE_NATIVE_SLEEP:-}" ]] && sleep "$FAKE_NATIVE_SLEEP"
                     while [[ $# -gt 0 ]]; do [[ "$1" == -o ]] && { mkdir -p "$2"; printf '#!/bin/bash\necho "native says: $*"\n' > "$2/vmlab-native"; chmod +x "$2/vmlab-native"; }; shift; done
                     exit "${FAKE_NATIVE_EXIT:-0}"
                 fi
@@ -181,6 +182,35 @@ public sealed class VmlabScriptTests : IDisposable
         // Built once.
         Assert.Equal("native says: --version\n", CallWith(WithLinker(), "--version").Out);
         Assert.Equal(2, Publishes());
+    }
+
+    [Fact]
+    public void ANativeBuildInterruptedAfterALinkerIsInstalledIsTriedAgainByTheNextCall()
+    {
+        Arrange();
+        Assert.Equal("vmlab says: --version\n", CallWith(WithoutLinker(), "--version").Out);
+        string mark = Tree("artifacts/vmlab/.vmlab-native-no-linker");
+        Assert.True(File.Exists(mark));
+
+        // A linker now; the native build starts and the call is killed while it runs (Ctrl-C, a closed terminal).
+        var psi = new ProcessStartInfo("bash", [Tree("vmlab"), "--version"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["VMLAB_DOTNET"] = _s.PathOf("fake-dotnet");
+        foreach (var (key, value) in WithLinker(("FAKE_NATIVE_SLEEP", "120"))) psi.Environment[key] = value;
+        using (var p = Process.Start(psi)!)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!Log().Contains($"publish {Tree("src/VmLab.Native")}") && DateTime.UtcNow < deadline) Thread.Sleep(20);
+            Assert.Contains($"publish {Tree("src/VmLab.Native")}", Log());
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+        Assert.True(File.Exists(mark), "an interrupted build leaves the mark for the next call");
+        Assert.False(File.Exists(Tree("artifacts/vmlab/vmlab-native")));
+
+        var next = CallWith(WithLinker(), "run", "x.json");
+        Assert.Equal("native says: run x.json\n", next.Out);
+        Assert.Equal(3, Publishes()); // the managed one once, the native one twice
+        Assert.False(File.Exists(mark));
     }
 
     [Fact]
