@@ -71,8 +71,9 @@ public sealed class InvariantChecker
     private int[] _writablePrivate = [];
     private bool[] _pageCache = [];
     /// <summary>
-    /// The frames of <see cref="_tables"/>, marked for the frame loop: a set lookup per frame cost more than the rest of
-    /// the check. Marks are taken back before the next walk refills the set.
+    /// The frames of <see cref="_tables"/>, marked for the frame loop when the walk found every table (a set lookup per
+    /// frame cost more than the rest of the check); none is marked otherwise. Marks are taken back before the next walk
+    /// refills the set.
     /// </summary>
     private bool[] _isTable = [];
     private readonly HashSet<ulong> _tables = [];
@@ -140,8 +141,7 @@ public sealed class InvariantChecker
         }
         else
         {
-            foreach (ulong t in _tables)
-                if (t < (ulong)n) _isTable[t] = false;
+            MarkTables(false);
             Array.Clear(_maps);
             Array.Clear(_refs);
             Array.Clear(_writablePrivate);
@@ -202,9 +202,7 @@ public sealed class InvariantChecker
         bool tablesKnown = CollectTables(seen);
         if (tablesKnown && _tables.Count != frames.PageTableFrames)
             Fail("page-table-pages", $"{_tables.Count} page-table pages are reachable from the live roots, the frame table accounts {frames.PageTableFrames}");
-        if (tablesKnown)
-            foreach (ulong t in _tables)
-                if (t < (ulong)n) _isTable[t] = true;
+        if (tablesKnown) MarkTables(true);
 
         long free = 0, user = 0, tables = 0, tails = 0, tailsExpected = 0;
         for (long i = 1; i < n; i++)
@@ -220,7 +218,7 @@ public sealed class InvariantChecker
             }
             ulong pfn = (ulong)i;
             int rc = frames.RefCount(pfn), mc = frames.MapCount(pfn);
-            bool isTable = tablesKnown && _isTable[i];
+            bool isTable = _isTable[i];
             if (frames.IsTail(pfn))
             {
                 // A tail of a multi-frame block (kmalloc_large): counted with its block, referenced through its head only.
@@ -340,6 +338,13 @@ public sealed class InvariantChecker
             if (seen.Add(mm)) list.Add((mm, p.Pid));
         }
         return list;
+    }
+
+    /// <summary>Sets or takes back the marks of <see cref="_tables"/>'s frames (a frame beyond the machine has none).</summary>
+    private void MarkTables(bool value)
+    {
+        foreach (ulong t in _tables)
+            if (t < (ulong)_isTable.Length) _isTable[t] = value;
     }
 
     private bool CollectTables(HashSet<AddressSpace> live)
